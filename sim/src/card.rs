@@ -1,0 +1,490 @@
+//! The virtual card: one secure element (a physical My Number card, or a phone's credential) as a
+//! sans-IO state machine, `process(command) -> response`.
+//!
+//! It follows `docs/protocol.md`: SELECT by AID and by file id, READ BINARY, VERIFY with retry
+//! counters (`63 Cx`, `69 84`), the sign command `80 2A 00 80`, the token file that names the
+//! device, and the card-info input support application. The private keys live only inside
+//! [`Secrets`], which has no accessor and prints as `<secret>`.
+
+use std::sync::Arc;
+
+use p256::ecdsa::signature::hazmat::PrehashSigner;
+use p256::ecdsa::{Signature, SigningKey};
+
+use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
+use crate::profile::{FileId, Profile, Unlock};
+
+/// Everything that goes into a card when it is personalised.
+pub struct CardCredential {
+    pub auth_key: SigningKey,
+    pub auth_cert: Vec<u8>,
+    pub sign_key: SigningKey,
+    pub sign_cert: Vec<u8>,
+    /// The issuing CA's certificate (files `00 0B` and `00 02`).
+    pub ca_cert: Vec<u8>,
+    /// User-authentication PIN (the card's, or an Android phone's own).
+    pub auth_pin: String,
+    pub sign_password: String,
+    /// Card-info input support PIN (SETUP-2 on an iPhone).
+    pub card_info_pin: String,
+    pub holder_info: HolderInfo,
+}
+
+impl std::fmt::Debug for CardCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardCredential").field("holder_info", &self.holder_info).field("keys", &"<secret>").finish()
+    }
+}
+
+/// The card-info input support application's content (basic four items and My Number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderInfo {
+    pub name: String,
+    pub address: String,
+    /// `YYYYMMDD`
+    pub birth_date: String,
+    /// `1` male, `2` female, `9` not applicable
+    pub sex: String,
+    pub my_number: String,
+}
+
+impl HolderInfo {
+    /// The BER-TLV basic-four-items file: `FF 20` holding `DF 21` (offsets) and `DF 22`..`DF 25`.
+    pub fn basic_four_tlv(&self) -> Vec<u8> {
+        let items: [(u8, &[u8]); 4] = [
+            (0x22, self.name.as_bytes()),
+            (0x23, self.address.as_bytes()),
+            (0x24, self.birth_date.as_bytes()),
+            (0x25, self.sex.as_bytes()),
+        ];
+        let mut body = Vec::new();
+        let mut offsets = Vec::new();
+        // DF 21 holds the 2-byte offset of each item inside the template's value; it comes first,
+        // so its own size (3 + 2 * 4 bytes, short length) is known up front.
+        let mut position = 3 + 2 * items.len();
+        for (tag, value) in items {
+            offsets.extend_from_slice(&(position as u16).to_be_bytes());
+            let before = body.len();
+            push_tlv(&mut body, &[0xDF, tag], value);
+            position += body.len() - before;
+        }
+        let mut value = Vec::new();
+        push_tlv(&mut value, &[0xDF, 0x21], &offsets);
+        value.extend_from_slice(&body);
+        let mut out = Vec::new();
+        push_tlv(&mut out, &[0xFF, 0x20], &value);
+        out
+    }
+}
+
+fn push_tlv(out: &mut Vec<u8>, tag: &[u8], value: &[u8]) {
+    out.extend_from_slice(tag);
+    match value.len() {
+        len @ 0..=0x7F => out.push(len as u8),
+        len @ 0x80..=0xFF => out.extend_from_slice(&[0x81, len as u8]),
+        len => {
+            out.push(0x82);
+            out.extend_from_slice(&(len.min(0xFFFF) as u16).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(value);
+}
+
+/// Keys and PINs. Never printed, never returned.
+struct Secrets {
+    auth_key: SigningKey,
+    sign_key: SigningKey,
+    auth_pin: Vec<u8>,
+    sign_password: Vec<u8>,
+    card_info_pin: Vec<u8>,
+}
+
+/// Which application is selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Application {
+    Jpki,
+    CardInfo,
+}
+
+/// A file inside an application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ef {
+    TokenInfo,
+    AuthCert,
+    AuthCaCert,
+    AuthPin,
+    AuthKey,
+    SignCert,
+    SignCaCert,
+    SignPassword,
+    SignKey,
+    CardInfoPin,
+    MyNumber,
+    BasicFour,
+}
+
+/// Which PIN a counter belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PinRef {
+    Auth,
+    SignPassword,
+    CardInfo,
+}
+
+/// Retry counters: persistent (they survive a reset and a power cycle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryCounters {
+    pub auth: u8,
+    pub sign_password: u8,
+    pub card_info: u8,
+}
+
+/// State cleared by a reset.
+#[derive(Debug, Clone, Copy, Default)]
+struct Volatile {
+    application: Option<Application>,
+    ef: Option<Ef>,
+    auth_verified: bool,
+    sign_verified: bool,
+    card_info_verified: bool,
+    user_verified: bool,
+}
+
+/// One virtual secure element.
+pub struct Card {
+    profile: Arc<Profile>,
+    secrets: Secrets,
+    token_info: Vec<u8>,
+    auth_cert: Vec<u8>,
+    sign_cert: Vec<u8>,
+    ca_cert: Vec<u8>,
+    my_number: Vec<u8>,
+    basic_four: Vec<u8>,
+    counters: RetryCounters,
+    volatile: Volatile,
+}
+
+impl std::fmt::Debug for Card {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Card")
+            .field("profile", &self.profile.name)
+            .field("counters", &self.counters)
+            .field("volatile", &self.volatile)
+            .field("secrets", &"<secret>")
+            .finish()
+    }
+}
+
+impl Card {
+    pub fn new(profile: Arc<Profile>, credential: CardCredential) -> Self {
+        let counters = RetryCounters {
+            auth: profile.auth_pin.max_tries,
+            sign_password: profile.sign_password.max_tries,
+            card_info: profile.card_info.as_ref().map_or(0, |app| app.pin_policy.max_tries),
+        };
+        Self {
+            token_info: profile.token_info(),
+            basic_four: credential.holder_info.basic_four_tlv(),
+            my_number: credential.holder_info.my_number.clone().into_bytes(),
+            auth_cert: credential.auth_cert,
+            sign_cert: credential.sign_cert,
+            ca_cert: credential.ca_cert,
+            secrets: Secrets {
+                auth_key: credential.auth_key,
+                sign_key: credential.sign_key,
+                auth_pin: credential.auth_pin.into_bytes(),
+                sign_password: credential.sign_password.into_bytes(),
+                card_info_pin: credential.card_info_pin.into_bytes(),
+            },
+            profile,
+            counters,
+            volatile: Volatile::default(),
+        }
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+    pub fn atr(&self) -> &[u8] {
+        &self.profile.atr.0
+    }
+    pub fn retry_counters(&self) -> RetryCounters {
+        self.counters
+    }
+    /// The user-authentication certificate (what the card hands out anyway, to whoever may read it).
+    pub fn auth_certificate(&self) -> &[u8] {
+        &self.auth_cert
+    }
+
+    /// Power cycle or warm reset: selections, verified PINs and the FLOW-3 unlock are gone; retry
+    /// counters are not.
+    pub fn reset(&mut self) {
+        self.volatile = Volatile::default();
+    }
+
+    /// Face ID / Touch ID done on the phone (FLOW-3 on an iPhone). No effect on PIN devices.
+    pub fn set_user_verified(&mut self, verified: bool) {
+        self.volatile.user_verified = verified && self.profile.unlock == Unlock::UserPresence;
+    }
+    pub fn user_verified(&self) -> bool {
+        self.volatile.user_verified
+    }
+
+    /// Answers raw bytes: what a reader on the wire gets. Bytes that are no APDU get `67 00`.
+    pub fn process_bytes(&mut self, command: &[u8]) -> Vec<u8> {
+        match CommandApdu::decode(command) {
+            Ok(command) => self.process(&command).encode(),
+            Err(_) => ResponseApdu::status(StatusWord::WRONG_LENGTH).encode(),
+        }
+    }
+
+    pub fn process(&mut self, command: &CommandApdu) -> ResponseApdu {
+        match (command.cla, command.ins) {
+            (0x00, 0xA4) => self.select(command),
+            (0x00, 0xB0) => self.read_binary(command),
+            (0x00, 0x20) => self.verify(command),
+            (0x80, 0x2A) => self.sign(command),
+            (0x80, 0xFC) => self.final_command(command),
+            (0x00 | 0x80, 0xA4 | 0xB0 | 0x20 | 0x2A | 0xFC) => ResponseApdu::status(StatusWord::CLA_NOT_SUPPORTED),
+            (0x00 | 0x80, _) => ResponseApdu::status(StatusWord::INS_NOT_SUPPORTED),
+            _ => ResponseApdu::status(StatusWord::CLA_NOT_SUPPORTED),
+        }
+    }
+
+    fn select(&mut self, command: &CommandApdu) -> ResponseApdu {
+        // P2 0C: no response data (what JPKI readers send); 00 is accepted and answers the same.
+        if !matches!(command.p2, 0x0C | 0x00) {
+            return ResponseApdu::status(StatusWord::WRONG_P1_P2);
+        }
+        match command.p1 {
+            0x04 => {
+                let application = if command.data == self.profile.jpki.aid.0 {
+                    Application::Jpki
+                } else if self.profile.card_info.as_ref().is_some_and(|app| command.data == app.aid.0) {
+                    Application::CardInfo
+                } else if command.data.is_empty() {
+                    return ResponseApdu::status(StatusWord::WRONG_LENGTH);
+                } else {
+                    return ResponseApdu::status(StatusWord::FILE_NOT_FOUND);
+                };
+                if self.volatile.application != Some(application) {
+                    // Security state belongs to the application: leaving it drops what was verified.
+                    self.volatile.auth_verified = false;
+                    self.volatile.sign_verified = false;
+                    self.volatile.card_info_verified = false;
+                }
+                self.volatile.application = Some(application);
+                self.volatile.ef = None;
+                ResponseApdu::status(StatusWord::SUCCESS)
+            }
+            0x02 => {
+                let Ok(fid) = <[u8; 2]>::try_from(command.data.as_slice()) else {
+                    return ResponseApdu::status(StatusWord::WRONG_LENGTH);
+                };
+                match self.volatile.application.and_then(|app| self.find_ef(app, FileId(fid))) {
+                    Some(ef) => {
+                        self.volatile.ef = Some(ef);
+                        ResponseApdu::status(StatusWord::SUCCESS)
+                    }
+                    None => ResponseApdu::status(StatusWord::FILE_NOT_FOUND),
+                }
+            }
+            // No master file to select (P1 00), and no other selection method.
+            _ => ResponseApdu::status(StatusWord::WRONG_P1_P2),
+        }
+    }
+
+    fn find_ef(&self, application: Application, fid: FileId) -> Option<Ef> {
+        match application {
+            Application::Jpki => {
+                let j = &self.profile.jpki;
+                [
+                    (j.token_info, Ef::TokenInfo),
+                    (j.auth_cert, Ef::AuthCert),
+                    (j.auth_ca_cert, Ef::AuthCaCert),
+                    (j.auth_pin, Ef::AuthPin),
+                    (j.auth_key, Ef::AuthKey),
+                    (j.sign_cert, Ef::SignCert),
+                    (j.sign_ca_cert, Ef::SignCaCert),
+                    (j.sign_password, Ef::SignPassword),
+                    (j.sign_key, Ef::SignKey),
+                ]
+                .into_iter()
+                .find_map(|(id, ef)| (id == fid).then_some(ef))
+            }
+            Application::CardInfo => {
+                let c = self.profile.card_info.as_ref()?;
+                [(c.pin, Ef::CardInfoPin), (c.my_number, Ef::MyNumber), (c.basic_four, Ef::BasicFour)]
+                    .into_iter()
+                    .find_map(|(id, ef)| (id == fid).then_some(ef))
+            }
+        }
+    }
+
+    /// The content of a readable file, or the status word that refuses the read.
+    fn readable(&self, ef: Ef) -> Result<&[u8], StatusWord> {
+        let v = &self.volatile;
+        match ef {
+            Ef::TokenInfo => Ok(&self.token_info),
+            Ef::AuthCert if self.profile.auth_cert_needs_pin && !v.auth_verified => {
+                Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED)
+            }
+            Ef::AuthCert => Ok(&self.auth_cert),
+            Ef::AuthCaCert | Ef::SignCaCert => Ok(&self.ca_cert),
+            // The signature certificate carries the holder's personal data: password first.
+            Ef::SignCert if !v.sign_verified => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
+            Ef::SignCert => Ok(&self.sign_cert),
+            Ef::MyNumber | Ef::BasicFour if !v.card_info_verified => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
+            Ef::MyNumber => Ok(&self.my_number),
+            Ef::BasicFour => Ok(&self.basic_four),
+            // Keys and PINs are never readable.
+            Ef::AuthPin | Ef::AuthKey | Ef::SignPassword | Ef::SignKey | Ef::CardInfoPin => {
+                Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED)
+            }
+        }
+    }
+
+    fn read_binary(&mut self, command: &CommandApdu) -> ResponseApdu {
+        if command.p1 & 0x80 != 0 {
+            // Short EF identifiers are not part of the JPKI interface.
+            return ResponseApdu::status(StatusWord::WRONG_P1_P2);
+        }
+        let Some(ne) = command.ne else {
+            return ResponseApdu::status(StatusWord::WRONG_LENGTH);
+        };
+        if !command.data.is_empty() {
+            return ResponseApdu::status(StatusWord::WRONG_LENGTH);
+        }
+        let Some(ef) = self.volatile.ef else {
+            return ResponseApdu::status(StatusWord::NO_CURRENT_EF);
+        };
+        let content = match self.readable(ef) {
+            Ok(content) => content,
+            Err(sw) => return ResponseApdu::status(sw),
+        };
+        let offset = usize::from(u16::from_be_bytes([command.p1, command.p2]));
+        if offset >= content.len() {
+            return ResponseApdu::status(StatusWord::OFFSET_OUT_OF_RANGE);
+        }
+        let end = content.len().min(offset + ne as usize);
+        ResponseApdu::success(content.get(offset..end).unwrap_or_default().to_vec())
+    }
+
+    fn pin_of(&self, ef: Ef) -> Option<PinRef> {
+        match ef {
+            Ef::AuthPin => Some(PinRef::Auth),
+            Ef::SignPassword => Some(PinRef::SignPassword),
+            Ef::CardInfoPin => Some(PinRef::CardInfo),
+            _ => None,
+        }
+    }
+
+    fn verify(&mut self, command: &CommandApdu) -> ResponseApdu {
+        if command.p1 != 0x00 || command.p2 != 0x80 {
+            return ResponseApdu::status(StatusWord::WRONG_P1_P2);
+        }
+        let Some(pin) = self.volatile.ef.and_then(|ef| self.pin_of(ef)) else {
+            return ResponseApdu::status(StatusWord::NO_CURRENT_EF);
+        };
+        if pin != PinRef::CardInfo && self.profile.unlock == Unlock::UserPresence {
+            // An iPhone's key opens with Face ID / Touch ID only; a VERIFY changes nothing.
+            let sw = self.profile.verify_refused_with.as_ref().and_then(|sw| <[u8; 2]>::try_from(sw.0.as_slice()).ok());
+            return ResponseApdu::status(sw.map_or(StatusWord::SECURITY_STATUS_NOT_SATISFIED, |sw| StatusWord(u16::from_be_bytes(sw))));
+        }
+        if command.data.len() > 64 {
+            return ResponseApdu::status(StatusWord::WRONG_LENGTH);
+        }
+        let (counter, max, secret, verified) = match pin {
+            PinRef::Auth => (
+                &mut self.counters.auth,
+                self.profile.auth_pin.max_tries,
+                &self.secrets.auth_pin,
+                &mut self.volatile.auth_verified,
+            ),
+            PinRef::SignPassword => (
+                &mut self.counters.sign_password,
+                self.profile.sign_password.max_tries,
+                &self.secrets.sign_password,
+                &mut self.volatile.sign_verified,
+            ),
+            PinRef::CardInfo => (
+                &mut self.counters.card_info,
+                self.profile.card_info.as_ref().map_or(0, |app| app.pin_policy.max_tries),
+                &self.secrets.card_info_pin,
+                &mut self.volatile.card_info_verified,
+            ),
+        };
+        if *counter == 0 {
+            return ResponseApdu::status(StatusWord::PIN_BLOCKED);
+        }
+        if command.data.is_empty() {
+            // Reading the counter spends no try.
+            return ResponseApdu::status(StatusWord::tries_left(*counter));
+        }
+        if constant_time_eq(&command.data, secret) {
+            *counter = max;
+            *verified = true;
+            ResponseApdu::status(StatusWord::SUCCESS)
+        } else {
+            *counter -= 1;
+            *verified = false;
+            ResponseApdu::status(StatusWord::tries_left(*counter))
+        }
+    }
+
+    fn sign(&mut self, command: &CommandApdu) -> ResponseApdu {
+        if command.p1 != 0x00 || command.p2 != 0x80 {
+            return ResponseApdu::status(StatusWord::WRONG_P1_P2);
+        }
+        let key = match self.volatile.ef {
+            Some(Ef::AuthKey) => {
+                let unlocked = match self.profile.unlock {
+                    Unlock::Pin => self.volatile.auth_verified,
+                    Unlock::UserPresence => self.volatile.user_verified,
+                };
+                if !unlocked {
+                    return ResponseApdu::status(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+                }
+                &self.secrets.auth_key
+            }
+            Some(Ef::SignKey) => {
+                let unlocked = match self.profile.unlock {
+                    Unlock::Pin => self.volatile.sign_verified,
+                    Unlock::UserPresence => self.volatile.user_verified,
+                };
+                if !unlocked {
+                    return ResponseApdu::status(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+                }
+                &self.secrets.sign_key
+            }
+            _ => return ResponseApdu::status(StatusWord::NO_CURRENT_EF),
+        };
+        // Modeled: DATA is the SHA-256 digest of the challenge; the answer is r || s.
+        if command.data.len() != 32 {
+            return ResponseApdu::status(StatusWord::WRONG_LENGTH);
+        }
+        let signature: Result<Signature, _> = key.sign_prehash(&command.data);
+        match signature {
+            Ok(signature) => ResponseApdu::success(signature.to_bytes().to_vec()),
+            Err(_) => ResponseApdu::status(StatusWord::WRONG_DATA),
+        }
+    }
+
+    fn final_command(&mut self, command: &CommandApdu) -> ResponseApdu {
+        if !self.profile.answers_final_command {
+            return ResponseApdu::status(StatusWord::WRONG_LENGTH);
+        }
+        if command.p1 != 0 || command.p2 != 0 {
+            return ResponseApdu::status(StatusWord::WRONG_P1_P2);
+        }
+        ResponseApdu::status(StatusWord::SUCCESS)
+    }
+}
+
+/// PIN comparison whose time does not depend on where the first difference is.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,89 @@
+//! Personalisation: keys, certificates and PINs put into a card or a phone.
+
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::card::{Card, CardCredential, HolderInfo};
+use crate::pki::{derive_key, CertificateAuthority, LeafRequest, PkiError};
+use crate::profile::{DeviceKind, Profile};
+
+/// What to issue for one device.
+#[derive(Debug, Clone)]
+pub struct IssueRequest<'a> {
+    /// Labels the keys; the same label and seed give the same keys.
+    pub key_label: &'a str,
+    pub holder: &'a str,
+    pub device: DeviceKind,
+    pub auth_serial: u64,
+    pub sign_serial: u64,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub auth_pin: &'a str,
+    pub sign_password: &'a str,
+    pub card_info_pin: &'a str,
+    pub holder_info: HolderInfo,
+}
+
+/// Issues both certificates with `ca` and returns the credential to put into a card.
+pub fn issue(ca: &CertificateAuthority, trusted_ca_der: &[u8], seed: u64, request: &IssueRequest<'_>) -> Result<CardCredential, PkiError> {
+    let auth_key = derive_key(seed, &format!("{}:auth", request.key_label));
+    let sign_key = derive_key(seed, &format!("{}:sign", request.key_label));
+    let leaf = |serial, key: &p256::ecdsa::SigningKey, device: &str| {
+        ca.issue(&LeafRequest {
+            serial,
+            holder: request.holder,
+            device,
+            not_before: request.not_before,
+            not_after: request.not_after,
+            public_key: key.verifying_key(),
+        })
+    };
+    let auth_cert = leaf(request.auth_serial, &auth_key, request.device.as_str())?;
+    let sign_cert = leaf(request.sign_serial, &sign_key, &format!("{} signature", request.device))?;
+    Ok(CardCredential {
+        auth_key,
+        auth_cert,
+        sign_key,
+        sign_cert,
+        // The card carries the certificate of the authority it believes in, even when forged.
+        ca_cert: trusted_ca_der.to_vec(),
+        auth_pin: request.auth_pin.to_owned(),
+        sign_password: request.sign_password.to_owned(),
+        card_info_pin: request.card_info_pin.to_owned(),
+        holder_info: request.holder_info.clone(),
+    })
+}
+
+/// A sample holder for demos and the `mynatap card` pipe.
+pub fn sample_holder() -> HolderInfo {
+    HolderInfo {
+        name: "見本 花子".into(),
+        address: "東京都千代田区霞が関1-2-2".into(),
+        birth_date: "19900512".into(),
+        sex: "2".into(),
+        my_number: "123456789018".into(),
+    }
+}
+
+/// A personalised card of the test CA of `seed`: what `mynatap card` and `serve-card` answer with.
+pub fn demo_card(profile: Profile, seed: u64, pin: &str) -> Result<Card, PkiError> {
+    let ca = CertificateAuthority::trusted(seed)?;
+    // Fixed dates (not the system clock) so the demo card is the same on every run.
+    let not_before = OffsetDateTime::from_unix_timestamp(1_758_240_000).map_err(|e| PkiError::Time(e.to_string()))?; // 2025-09-19
+    let request = IssueRequest {
+        key_label: "demo",
+        holder: "demo",
+        device: profile.device,
+        auth_serial: 0x0100,
+        sign_serial: 0x0101,
+        not_before,
+        not_after: not_before + Duration::days(5 * 365),
+        auth_pin: pin,
+        sign_password: "ABC123",
+        card_info_pin: pin,
+        holder_info: sample_holder(),
+    };
+    let credential = issue(&ca, ca.certificate_der(), seed, &request)?;
+    Ok(Card::new(Arc::new(profile), credential))
+}
