@@ -2,9 +2,16 @@
 //!
 //! The card ([`card`]) and the face-auth terminal ([`terminal`]) are state machines: bytes in,
 //! bytes out, no sockets, threads, clocks or randomness inside. Time and randomness are passed in
-//! (seeded), so every run replays exactly. Drivers around them live in [`transport`].
+//! (seeded), so every run replays exactly. Drivers around them live in [`driver`] and
+//! [`transport`]; [`world`] puts people, devices, terminals and back ends under one clock.
 pub mod apdu;
+pub mod backend;
 pub mod card;
+pub mod clock;
 pub mod credential;
+pub mod driver;
 pub mod pki;
 pub mod profile;
+pub mod terminal;
+pub mod transport;
+pub mod world;

@@ -1,0 +1,531 @@
+//! The back ends: the certificate registry (people, cards, phones, the CRL) and the eligibility
+//! service (certificate -> insurance record). In-process; the world's time is passed in.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use rand::Rng;
+use rand_chacha::ChaCha20Rng;
+use time::{Date, Duration, OffsetDateTime};
+
+use crate::card::{CardCredential, HolderInfo};
+use crate::clock;
+use crate::credential::{self, IssueRequest};
+use crate::pki::{derive_rng, CertificateAuthority, CrlEntry, PkiError, RevocationReason};
+use crate::profile::DeviceKind;
+
+/// Why a registry action failed. `code()` is the scenario format's error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("no person `{0}`")]
+    UnknownPerson(String),
+    #[error("no phone `{0}`")]
+    UnknownPhone(String),
+    #[error("person `{0}` exists already")]
+    DuplicatePerson(String),
+    #[error("phone `{phone}` already holds the card of `{holder}` (Q17: one person per phone)")]
+    PhoneHoldsAnotherCard { phone: String, holder: String },
+    #[error("`{person}` is under 15 on {today} (born {birth_date}); Q17")]
+    Under15 { person: String, birth_date: Date, today: Date },
+    #[error("the card of `{0}` is revoked or expired; renew it at the municipal office first (Q18)")]
+    CardNotValid(String),
+    #[error("phone `{0}` holds no card")]
+    NoCardOnPhone(String),
+    #[error("phone `{0}` is already suspended")]
+    AlreadySuspended(String),
+    #[error("phone `{0}` is not suspended")]
+    NotSuspended(String),
+    #[error("phone `{0}` cannot be suspended: its certificate is revoked")]
+    PhoneRevoked(String),
+    #[error("cert_expires {0} is not after the world's date")]
+    ExpiryInPast(Date),
+    #[error("PKI: {0}")]
+    Pki(String),
+}
+
+impl RegistryError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownPerson(_) => "unknown_person",
+            Self::UnknownPhone(_) => "unknown_phone",
+            Self::DuplicatePerson(_) => "duplicate_person",
+            Self::PhoneHoldsAnotherCard { .. } => "phone_holds_another_card",
+            Self::Under15 { .. } => "under_15",
+            Self::CardNotValid(_) => "card_not_valid",
+            Self::NoCardOnPhone(_) => "no_card_on_phone",
+            Self::AlreadySuspended(_) => "already_suspended",
+            Self::NotSuspended(_) => "not_suspended",
+            Self::PhoneRevoked(_) => "phone_revoked",
+            Self::ExpiryInPast(_) => "expiry_in_past",
+            Self::Pki(_) => "pki_error",
+        }
+    }
+}
+
+impl From<PkiError> for RegistryError {
+    fn from(error: PkiError) -> Self {
+        Self::Pki(error.to_string())
+    }
+}
+
+/// An insurance-use registration (SETUP-1) and the record behind it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InsuranceRecord {
+    pub person: String,
+    pub insurer: String,
+    pub valid_from: Date,
+    pub valid_until: Date,
+}
+
+/// What a person brings into the world.
+#[derive(Debug, Clone)]
+pub struct PersonSpec {
+    pub id: String,
+    pub birth_date: Date,
+    pub card_cert_expires: Date,
+    pub card_pin: String,
+    pub insurance_registered: bool,
+    pub insurer: String,
+    pub insurance_valid_from: Date,
+    pub insurance_valid_until: Date,
+}
+
+#[derive(Debug)]
+struct Person {
+    birth_date: Date,
+    card_serial: u64,
+    card_expires: OffsetDateTime,
+    card_revoked: bool,
+    card_generation: u32,
+    card_pin: String,
+    insurance_registered: bool,
+    record: InsuranceRecord,
+    /// The phone currently holding this person's card (Q19: at most one).
+    phone: Option<String>,
+}
+
+#[derive(Debug)]
+struct Phone {
+    os: DeviceKind,
+    /// The person whose card the phone holds; `None` after `remove_phone`.
+    holder: Option<String>,
+    serial: u64,
+    generation: u32,
+}
+
+/// The CRL as a distribution point hands it out: its number tells a terminal whether its cached
+/// copy is current without parsing the DER again.
+#[derive(Debug, Clone)]
+pub struct CrlSnapshot {
+    pub number: u64,
+    pub der: Arc<[u8]>,
+}
+
+/// Whether the eligibility service knows a certificate's holder.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EligibilityError {
+    #[error("no insurance-use registration for this certificate (SETUP-1)")]
+    NotRegistered,
+}
+
+/// The certificate authority's registry and the eligibility service, with one clock: the world's.
+pub struct Registry {
+    seed: u64,
+    ca: CertificateAuthority,
+    forged_ca: Option<CertificateAuthority>,
+    people: BTreeMap<String, Person>,
+    phones: BTreeMap<String, Phone>,
+    /// Serial -> holder, for the eligibility service (every certificate ever issued).
+    holders: HashMap<u64, String>,
+    revoked: BTreeMap<u64, CrlEntry>,
+    serials: ChaCha20Rng,
+    crl: CrlSnapshot,
+    /// Every change to the CRL, with the reason, for people reading a report (removeFromCRL too).
+    crl_log: Vec<(u64, OffsetDateTime, &'static str)>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("people", &self.people.len())
+            .field("phones", &self.phones.len())
+            .field("revoked", &self.revoked.len())
+            .field("crl_number", &self.crl.number)
+            .finish()
+    }
+}
+
+/// How long before the world's time a certificate's validity starts.
+const ISSUE_BACKDATE: Duration = Duration::hours(1);
+
+impl Registry {
+    pub fn new(seed: u64, now: OffsetDateTime) -> Result<Self, RegistryError> {
+        let ca = CertificateAuthority::trusted(seed)?;
+        let crl = CrlSnapshot { number: 1, der: ca.issue_crl(1, now, now + Duration::minutes(1), &[])?.into() };
+        Ok(Self {
+            seed,
+            ca,
+            forged_ca: None,
+            people: BTreeMap::new(),
+            phones: BTreeMap::new(),
+            holders: HashMap::new(),
+            revoked: BTreeMap::new(),
+            serials: derive_rng(seed, "serials"),
+            crl,
+            crl_log: Vec::new(),
+        })
+    }
+
+    pub fn ca(&self) -> &CertificateAuthority {
+        &self.ca
+    }
+    pub fn crl(&self) -> CrlSnapshot {
+        self.crl.clone()
+    }
+    pub fn revoked_count(&self) -> usize {
+        self.revoked.len()
+    }
+
+    /// A fresh CRL of the current entries whose next update is one minute after `now` (for
+    /// distribution points that must not let readers cache it across taps).
+    pub fn crl_at(&self, now: OffsetDateTime) -> Result<Vec<u8>, RegistryError> {
+        let entries: Vec<CrlEntry> = self.revoked.values().cloned().collect();
+        Ok(self.ca.issue_crl(self.crl.number, now, now + Duration::minutes(1), &entries)?)
+    }
+
+    fn new_serial(&mut self) -> u64 {
+        loop {
+            // Positive 63-bit serials with the top byte set, so they print at full width.
+            let serial = (self.serials.next_u64() & 0x7FFF_FFFF_FFFF_FFFF) | 0x0100_0000_0000_0000;
+            if !self.holders.contains_key(&serial) {
+                return serial;
+            }
+        }
+    }
+
+    fn reissue_crl(&mut self, now: OffsetDateTime) -> Result<(), RegistryError> {
+        let number = self.crl.number + 1;
+        let entries: Vec<CrlEntry> = self.revoked.values().cloned().collect();
+        let der = self.ca.issue_crl(number, now, now + Duration::minutes(1), &entries)?;
+        self.crl = CrlSnapshot { number, der: der.into() };
+        Ok(())
+    }
+
+    fn revoke(&mut self, serial: u64, reason: RevocationReason, now: OffsetDateTime) {
+        let stays_revoked = self.revoked.get(&serial).is_some_and(|entry| entry.reason != RevocationReason::CertificateHold);
+        if !stays_revoked {
+            self.revoked.insert(serial, CrlEntry { serial, revoked_at: now, reason });
+            self.crl_log.push((serial, now, reason_name(reason)));
+        }
+    }
+
+    /// Issues the person's physical card certificates; returns the card's credential.
+    pub fn add_person(&mut self, spec: &PersonSpec, now: OffsetDateTime) -> Result<CardCredential, RegistryError> {
+        if self.people.contains_key(&spec.id) {
+            return Err(RegistryError::DuplicatePerson(spec.id.clone()));
+        }
+        let card_expires = clock::end_of_day(spec.card_cert_expires);
+        let record = InsuranceRecord {
+            person: spec.id.clone(),
+            insurer: spec.insurer.clone(),
+            valid_from: spec.insurance_valid_from,
+            valid_until: spec.insurance_valid_until,
+        };
+        let serial = self.new_serial();
+        self.people.insert(
+            spec.id.clone(),
+            Person {
+                birth_date: spec.birth_date,
+                card_serial: serial,
+                card_expires,
+                card_revoked: false,
+                card_generation: 0,
+                card_pin: spec.card_pin.clone(),
+                insurance_registered: spec.insurance_registered,
+                record,
+                phone: None,
+            },
+        );
+        self.issue_card(&spec.id, serial, now)
+    }
+
+    fn issue_card(&mut self, person_id: &str, serial: u64, now: OffsetDateTime) -> Result<CardCredential, RegistryError> {
+        let sign_serial = self.new_serial();
+        let person = self.people.get(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?;
+        let key_label = format!("card:{person_id}:{}", person.card_generation);
+        let request = IssueRequest {
+            key_label: &key_label,
+            holder: person_id,
+            device: DeviceKind::Card,
+            auth_serial: serial,
+            sign_serial,
+            not_before: now - ISSUE_BACKDATE,
+            not_after: person.card_expires,
+            auth_pin: &person.card_pin,
+            sign_password: "ABC123",
+            card_info_pin: &person.card_pin,
+            holder_info: holder_info(person_id, person.birth_date),
+        };
+        let credential = credential::issue(&self.ca, self.ca.certificate_der(), self.seed, &request)?;
+        self.holders.insert(serial, person_id.to_owned());
+        self.holders.insert(sign_serial, person_id.to_owned());
+        Ok(credential)
+    }
+
+    /// SETUP-2 and Q17/Q18/Q19: adds the person's card to a phone and returns the phone's new
+    /// credential. Any other phone of that person is revoked (superseded).
+    pub fn add_phone(
+        &mut self,
+        person_id: &str,
+        phone_id: &str,
+        os: DeviceKind,
+        phone_pin: &str,
+        now: OffsetDateTime,
+    ) -> Result<CardCredential, RegistryError> {
+        let person = self.people.get(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?;
+        if let Some(holder) = self.phones.get(phone_id).and_then(|phone| phone.holder.as_ref())
+            && holder != person_id
+        {
+            return Err(RegistryError::PhoneHoldsAnotherCard { phone: phone_id.into(), holder: holder.clone() });
+        }
+        let today = clock::local_date(now);
+        if clock::add_years(person.birth_date, 15) > today {
+            return Err(RegistryError::Under15 { person: person_id.into(), birth_date: person.birth_date, today });
+        }
+        if person.card_revoked || person.card_expires < now {
+            return Err(RegistryError::CardNotValid(person_id.into()));
+        }
+        let (card_expires, birth_date, previous) = (person.card_expires, person.birth_date, person.phone.clone());
+        // Q19: the card lives on one phone at a time.
+        if let Some(previous) = previous.filter(|previous| previous != phone_id)
+            && let Some(old) = self.phones.get_mut(&previous)
+        {
+            old.holder = None;
+            let serial = old.serial;
+            self.revoke(serial, RevocationReason::Superseded, now);
+        }
+        if let Some(existing) = self.phones.get(phone_id) {
+            let serial = existing.serial;
+            self.revoke(serial, RevocationReason::Superseded, now);
+        }
+        let serial = self.new_serial();
+        let sign_serial = self.new_serial();
+        let generation = self.phones.get(phone_id).map_or(0, |phone| phone.generation + 1);
+        let key_label = format!("phone:{phone_id}:{generation}");
+        let request = IssueRequest {
+            key_label: &key_label,
+            holder: person_id,
+            device: os,
+            auth_serial: serial,
+            sign_serial,
+            not_before: now - ISSUE_BACKDATE,
+            // Q18: a phone's certificate never outlives the card's.
+            not_after: card_expires,
+            auth_pin: phone_pin,
+            sign_password: "ABC123",
+            card_info_pin: phone_pin,
+            holder_info: holder_info(person_id, birth_date),
+        };
+        let credential = credential::issue(&self.ca, self.ca.certificate_der(), self.seed, &request)?;
+        self.holders.insert(serial, person_id.to_owned());
+        self.holders.insert(sign_serial, person_id.to_owned());
+        self.phones.insert(phone_id.to_owned(), Phone { os, holder: Some(person_id.to_owned()), serial, generation });
+        if let Some(person) = self.people.get_mut(person_id) {
+            person.phone = Some(phone_id.to_owned());
+        }
+        self.reissue_crl(now)?;
+        Ok(credential)
+    }
+
+    /// A credential from a CA with the trusted CA's name but another key (`forged: true`). The
+    /// registry does not know it: it revokes nothing and is never eligible.
+    pub fn issue_forged(&mut self, person_id: &str, phone_id: &str, os: DeviceKind, phone_pin: &str, now: OffsetDateTime) -> Result<CardCredential, RegistryError> {
+        let person = self.people.get(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?;
+        let (card_expires, birth_date) = (person.card_expires, person.birth_date);
+        if self.forged_ca.is_none() {
+            self.forged_ca = Some(CertificateAuthority::forged(self.seed)?);
+        }
+        let serial = self.new_serial();
+        let sign_serial = self.new_serial();
+        let key_label = format!("forged:{phone_id}");
+        let request = IssueRequest {
+            key_label: &key_label,
+            holder: person_id,
+            device: os,
+            auth_serial: serial,
+            sign_serial,
+            not_before: now - ISSUE_BACKDATE,
+            not_after: card_expires,
+            auth_pin: phone_pin,
+            sign_password: "ABC123",
+            card_info_pin: phone_pin,
+            holder_info: holder_info(person_id, birth_date),
+        };
+        let forged = self.forged_ca.as_ref().ok_or_else(|| RegistryError::Pki("forged CA missing".into()))?;
+        Ok(credential::issue(forged, forged.certificate_der(), self.seed, &request)?)
+    }
+
+    fn active_phone(&self, phone_id: &str) -> Result<(&Phone, String), RegistryError> {
+        let phone = self.phones.get(phone_id).ok_or_else(|| RegistryError::UnknownPhone(phone_id.into()))?;
+        let holder = phone.holder.clone().ok_or_else(|| RegistryError::NoCardOnPhone(phone_id.into()))?;
+        Ok((phone, holder))
+    }
+
+    /// Q19: the person deletes the card from the phone; its certificate is revoked.
+    pub fn remove_phone(&mut self, phone_id: &str, now: OffsetDateTime) -> Result<(), RegistryError> {
+        let (phone, holder) = self.active_phone(phone_id)?;
+        let serial = phone.serial;
+        // A suspended phone that is deleted is revoked for good.
+        self.revoked.remove(&serial);
+        self.revoke(serial, RevocationReason::CessationOfOperation, now);
+        if let Some(phone) = self.phones.get_mut(phone_id) {
+            phone.holder = None;
+        }
+        if let Some(person) = self.people.get_mut(&holder)
+            && person.phone.as_deref() == Some(phone_id)
+        {
+            person.phone = None;
+        }
+        self.reissue_crl(now)
+    }
+
+    /// Q20: the hotline suspends the phone at once (certificateHold).
+    pub fn report_lost(&mut self, phone_id: &str, now: OffsetDateTime) -> Result<(), RegistryError> {
+        let (phone, _) = self.active_phone(phone_id)?;
+        let serial = phone.serial;
+        match self.revoked.get(&serial).map(|entry| entry.reason) {
+            Some(RevocationReason::CertificateHold) => return Err(RegistryError::AlreadySuspended(phone_id.into())),
+            Some(_) => return Err(RegistryError::PhoneRevoked(phone_id.into())),
+            None => {}
+        }
+        self.revoke(serial, RevocationReason::CertificateHold, now);
+        self.reissue_crl(now)
+    }
+
+    /// Q20: lifts a suspension. The full CRL simply drops the entry (RFC 5280 keeps the
+    /// removeFromCRL reason for delta CRLs); the log records it as removeFromCRL.
+    pub fn resume(&mut self, phone_id: &str, now: OffsetDateTime) -> Result<(), RegistryError> {
+        let phone = self.phones.get(phone_id).ok_or_else(|| RegistryError::UnknownPhone(phone_id.into()))?;
+        let serial = phone.serial;
+        match self.revoked.get(&serial).map(|entry| entry.reason) {
+            Some(RevocationReason::CertificateHold) => {}
+            _ => return Err(RegistryError::NotSuspended(phone_id.into())),
+        }
+        self.revoked.remove(&serial);
+        self.crl_log.push((serial, now, "removeFromCRL"));
+        self.reissue_crl(now)
+    }
+
+    /// Q18: the card (or its certificate) is revoked; every phone of the person goes with it.
+    pub fn revoke_card(&mut self, person_id: &str, now: OffsetDateTime) -> Result<(), RegistryError> {
+        let person = self.people.get_mut(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?;
+        person.card_revoked = true;
+        let card_serial = person.card_serial;
+        self.revoke(card_serial, RevocationReason::KeyCompromise, now);
+        self.invalidate_phones(person_id, RevocationReason::CessationOfOperation, now);
+        self.reissue_crl(now)
+    }
+
+    /// Q18: new card certificates at the municipal office; phones must add the card again.
+    /// Returns the physical card's new credential.
+    pub fn renew_card(&mut self, person_id: &str, cert_expires: Date, now: OffsetDateTime) -> Result<CardCredential, RegistryError> {
+        if clock::end_of_day(cert_expires) <= now {
+            return Err(RegistryError::ExpiryInPast(cert_expires));
+        }
+        let person = self.people.get_mut(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?;
+        let old_serial = person.card_serial;
+        person.card_revoked = false;
+        person.card_expires = clock::end_of_day(cert_expires);
+        person.card_generation += 1;
+        self.revoke(old_serial, RevocationReason::Superseded, now);
+        self.invalidate_phones(person_id, RevocationReason::Superseded, now);
+        let serial = self.new_serial();
+        if let Some(person) = self.people.get_mut(person_id) {
+            person.card_serial = serial;
+        }
+        let credential = self.issue_card(person_id, serial, now)?;
+        self.reissue_crl(now)?;
+        Ok(credential)
+    }
+
+    /// Revokes the certificates of every phone holding this person's card. The phones keep
+    /// holding the (now useless) card until it is added again, as the real ones do.
+    fn invalidate_phones(&mut self, person_id: &str, reason: RevocationReason, now: OffsetDateTime) {
+        let serials: Vec<u64> = self
+            .phones
+            .values()
+            .filter(|phone| phone.holder.as_deref() == Some(person_id))
+            .map(|phone| phone.serial)
+            .collect();
+        for serial in serials {
+            // A suspension becomes a revocation.
+            if self.revoked.get(&serial).is_some_and(|entry| entry.reason == RevocationReason::CertificateHold) {
+                self.revoked.remove(&serial);
+            }
+            self.revoke(serial, reason, now);
+        }
+    }
+
+    /// SETUP-1.
+    pub fn register_insurance(&mut self, person_id: &str) -> Result<(), RegistryError> {
+        let person = self.people.get_mut(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?;
+        person.insurance_registered = true;
+        Ok(())
+    }
+
+    /// The eligibility service: certificate serial -> the holder's insurance record. Validity
+    /// dates are the caller's to judge (a terminal compares them with the world's date).
+    pub fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError> {
+        let person = self.holders.get(&serial).and_then(|holder| self.people.get(holder)).ok_or(EligibilityError::NotRegistered)?;
+        if !person.insurance_registered {
+            return Err(EligibilityError::NotRegistered);
+        }
+        Ok(person.record.clone())
+    }
+
+    /// Test and report helpers: the phone a person's card is on, and a phone's current serial.
+    pub fn phone_of(&self, person_id: &str) -> Option<&str> {
+        self.people.get(person_id).and_then(|person| person.phone.as_deref())
+    }
+    pub fn phone_serial(&self, phone_id: &str) -> Option<u64> {
+        self.phones.get(phone_id).map(|phone| phone.serial)
+    }
+    pub fn phone_os(&self, phone_id: &str) -> Option<DeviceKind> {
+        self.phones.get(phone_id).map(|phone| phone.os)
+    }
+    pub fn revocation_of(&self, serial: u64) -> Option<RevocationReason> {
+        self.revoked.get(&serial).map(|entry| entry.reason)
+    }
+    pub fn crl_log(&self) -> &[(u64, OffsetDateTime, &'static str)] {
+        &self.crl_log
+    }
+
+    /// Bench helper: fills the CRL with `count` unrelated revoked serials.
+    pub fn add_unrelated_revocations(&mut self, count: usize, now: OffsetDateTime) -> Result<(), RegistryError> {
+        for _ in 0..count {
+            let serial = self.new_serial();
+            self.holders.insert(serial, String::new());
+            self.revoked.insert(serial, CrlEntry { serial, revoked_at: now, reason: RevocationReason::KeyCompromise });
+        }
+        self.reissue_crl(now)
+    }
+}
+
+fn reason_name(reason: RevocationReason) -> &'static str {
+    match reason {
+        RevocationReason::KeyCompromise => "keyCompromise",
+        RevocationReason::Superseded => "superseded",
+        RevocationReason::CessationOfOperation => "cessationOfOperation",
+        RevocationReason::CertificateHold => "certificateHold",
+    }
+}
+
+fn holder_info(person_id: &str, birth_date: Date) -> HolderInfo {
+    HolderInfo {
+        name: person_id.to_owned(),
+        address: "東京都千代田区霞が関1-2-2".into(),
+        birth_date: format!("{:04}{:02}{:02}", birth_date.year(), u8::from(birth_date.month()), birth_date.day()),
+        sex: "9".into(),
+        my_number: "123456789018".into(),
+    }
+}

@@ -1,0 +1,128 @@
+//! Drivers: thin loops that run a [`Tap`] over a transport and the back ends.
+
+use serde::Serialize;
+
+use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, Registry};
+use crate::terminal::{Action, Outcome, Tap};
+use crate::transport::{AsyncTransport, Transport, TransportError};
+
+/// The back ends a terminal asks during a tap.
+pub trait Backends {
+    fn crl(&self) -> CrlSnapshot;
+    fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError>;
+}
+
+impl Backends for Registry {
+    fn crl(&self) -> CrlSnapshot {
+        Registry::crl(self)
+    }
+    fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError> {
+        Registry::eligibility(self, serial)
+    }
+}
+
+/// One command and what came back, for transcripts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exchange {
+    #[serde(serialize_with = "hex_upper")]
+    pub command: Vec<u8>,
+    pub response: Result<Response, TransportError>,
+}
+
+/// A response split for people: data and status word.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Response {
+    #[serde(serialize_with = "hex_upper")]
+    pub data: Vec<u8>,
+    /// `None` when the response was shorter than a status word.
+    pub sw: Option<String>,
+}
+
+impl Response {
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        match bytes.split_last_chunk::<2>() {
+            Some((data, sw)) => Self { data: data.to_vec(), sw: Some(hex::encode_upper(sw)) },
+            None => Self { data: bytes.to_vec(), sw: None },
+        }
+    }
+}
+
+fn hex_upper<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&hex::encode_upper(bytes))
+}
+
+impl std::fmt::Display for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "> {}", hex::encode_upper(&self.command))?;
+        match &self.response {
+            Ok(Response { data, sw }) => {
+                write!(f, "  < ")?;
+                if !data.is_empty() {
+                    write!(f, "{} ", hex::encode_upper(data))?;
+                }
+                write!(f, "{}", sw.as_deref().unwrap_or("(no status word)"))
+            }
+            Err(error) => write!(f, "  < ({error})"),
+        }
+    }
+}
+
+/// Runs a tap to its outcome over a blocking transport. With `transcript`, every exchange is
+/// recorded in order.
+pub fn run_tap<T: Transport + ?Sized>(
+    mut tap: Tap<'_>,
+    transport: &mut T,
+    backends: &impl Backends,
+    mut transcript: Option<&mut Vec<Exchange>>,
+) -> Outcome {
+    loop {
+        match tap.next_action() {
+            Action::Transmit(command) => {
+                let response = transport.transmit(command);
+                if let Some(transcript) = transcript.as_deref_mut() {
+                    transcript.push(Exchange {
+                        command: command.to_vec(),
+                        response: response.as_ref().map(|bytes| Response::from_bytes(bytes)).map_err(Clone::clone),
+                    });
+                }
+                tap.on_response(response.as_deref().map_err(Clone::clone));
+            }
+            Action::FetchCrl => tap.on_crl(&backends.crl()),
+            Action::QueryEligibility { serial } => tap.on_eligibility(backends.eligibility(serial)),
+            Action::Done(_) => break,
+        }
+    }
+    tap.into_outcome().unwrap_or(Outcome::Rejected { reason: crate::terminal::Reason::ProtocolError, detail: "tap ended without outcome".into() })
+}
+
+/// The async twin of [`run_tap`].
+pub async fn run_tap_async<T: AsyncTransport + ?Sized>(
+    mut tap: Tap<'_>,
+    transport: &mut T,
+    backends: &impl Backends,
+    mut transcript: Option<&mut Vec<Exchange>>,
+) -> Outcome {
+    loop {
+        let command = match tap.next_action() {
+            Action::Transmit(command) => command.to_vec(),
+            Action::FetchCrl => {
+                tap.on_crl(&backends.crl());
+                continue;
+            }
+            Action::QueryEligibility { serial } => {
+                tap.on_eligibility(backends.eligibility(serial));
+                continue;
+            }
+            Action::Done(_) => break,
+        };
+        let response = transport.transmit(&command).await;
+        if let Some(transcript) = transcript.as_deref_mut() {
+            transcript.push(Exchange {
+                command: command.clone(),
+                response: response.as_ref().map(|bytes| Response::from_bytes(bytes)).map_err(Clone::clone),
+            });
+        }
+        tap.on_response(response.as_deref().map_err(Clone::clone));
+    }
+    tap.into_outcome().unwrap_or(Outcome::Rejected { reason: crate::terminal::Reason::ProtocolError, detail: "tap ended without outcome".into() })
+}

@@ -1,0 +1,338 @@
+//! Transports: how a terminal's command APDUs reach a card.
+//!
+//! One small trait ([`Transport`], and [`AsyncTransport`] for tokio), in-memory implementations
+//! over the same [`Card`] state machine, and a fault layer ([`Faulty`]) that wraps any transport
+//! to inject the faults of docs/scenario-format.md.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::card::Card;
+
+/// Why a transmit produced no response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum TransportError {
+    #[error("card removed")]
+    CardRemoved,
+    #[error("no response within {ms} ms")]
+    Timeout { ms: u64 },
+    #[error("no reader: {message}")]
+    NoReader { message: String },
+    #[error("transport failure: {message}")]
+    Other { message: String },
+}
+
+/// A reader with (perhaps) a card in it.
+pub trait Transport {
+    /// Sends one command APDU and returns the raw response (data and status word).
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
+    /// The card's answer to reset.
+    fn atr(&mut self) -> Result<Vec<u8>, TransportError>;
+    fn card_present(&mut self) -> bool;
+}
+
+impl<T: Transport + ?Sized> Transport for &mut T {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        (**self).transmit(command)
+    }
+    fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
+        (**self).atr()
+    }
+    fn card_present(&mut self) -> bool {
+        (**self).card_present()
+    }
+}
+
+/// The async twin of [`Transport`].
+#[allow(async_fn_in_trait)]
+pub trait AsyncTransport {
+    async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
+    async fn atr(&mut self) -> Result<Vec<u8>, TransportError>;
+    async fn card_present(&mut self) -> bool;
+}
+
+/// The hot path: the card answers in the caller's thread.
+#[derive(Debug)]
+pub struct DirectTransport<'c> {
+    card: &'c mut Card,
+}
+
+impl<'c> DirectTransport<'c> {
+    pub fn new(card: &'c mut Card) -> Self {
+        Self { card }
+    }
+}
+
+impl Transport for DirectTransport<'_> {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        Ok(self.card.process_bytes(command))
+    }
+    fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
+        Ok(self.card.atr().to_vec())
+    }
+    fn card_present(&mut self) -> bool {
+        true
+    }
+}
+
+enum CardRequest {
+    Apdu(Vec<u8>, oneshot::Sender<Vec<u8>>),
+    Atr(oneshot::Sender<Vec<u8>>),
+}
+
+/// The card in its own tokio task, behind a channel; dropping every handle ends the task, which
+/// hands the card back (with its retry counters) through the join handle.
+#[derive(Debug, Clone)]
+pub struct ChannelTransport {
+    requests: mpsc::Sender<CardRequest>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for CardRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Apdu(command, _) => write!(f, "Apdu({})", hex::encode_upper(command)),
+            Self::Atr(_) => f.write_str("Atr"),
+        }
+    }
+}
+
+impl ChannelTransport {
+    /// Spawns the card task on the current tokio runtime.
+    pub fn spawn(mut card: Card, timeout: Duration) -> (Self, tokio::task::JoinHandle<Card>) {
+        let (requests, mut inbox) = mpsc::channel::<CardRequest>(4);
+        let task = tokio::spawn(async move {
+            while let Some(request) = inbox.recv().await {
+                // A requester that gave up (timeout) is no reason to stop serving.
+                match request {
+                    CardRequest::Apdu(command, reply) => drop(reply.send(card.process_bytes(&command))),
+                    CardRequest::Atr(reply) => drop(reply.send(card.atr().to_vec())),
+                }
+            }
+            card
+        });
+        (Self { requests, timeout }, task)
+    }
+
+    async fn ask(&self, request: CardRequest, reply: oneshot::Receiver<Vec<u8>>) -> Result<Vec<u8>, TransportError> {
+        self.requests.send(request).await.map_err(|_| TransportError::CardRemoved)?;
+        match tokio::time::timeout(self.timeout, reply).await {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(_)) => Err(TransportError::CardRemoved),
+            Err(_) => Err(TransportError::Timeout { ms: self.timeout.as_millis() as u64 }),
+        }
+    }
+}
+
+impl AsyncTransport for ChannelTransport {
+    async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let (reply, answer) = oneshot::channel();
+        self.ask(CardRequest::Apdu(command.to_vec(), reply), answer).await
+    }
+    async fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
+        let (reply, answer) = oneshot::channel();
+        self.ask(CardRequest::Atr(reply), answer).await
+    }
+    async fn card_present(&mut self) -> bool {
+        !self.requests.is_closed()
+    }
+}
+
+/// Which command a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultTarget {
+    /// The N-th command APDU of the tap, from 1.
+    Apdu(usize),
+    /// The first command of this kind in the tap.
+    Command(CommandKind),
+}
+
+/// A command kind, by INS byte, so a fault means the same whichever reader sends the commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandKind {
+    Select,
+    Read,
+    Verify,
+    Sign,
+}
+
+impl CommandKind {
+    pub fn of(command: &[u8]) -> Option<Self> {
+        match command.get(1)? {
+            0xA4 => Some(Self::Select),
+            0xB0 => Some(Self::Read),
+            0x20 => Some(Self::Verify),
+            0x2A => Some(Self::Sign),
+            _ => None,
+        }
+    }
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "select" => Some(Self::Select),
+            "read" => Some(Self::Read),
+            "verify" => Some(Self::Verify),
+            "sign" => Some(Self::Sign),
+            _ => None,
+        }
+    }
+}
+
+/// A fault injected into one tap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// The phone leaves the field after this many command APDUs.
+    RemoveAfter { apdus: usize },
+    /// Every data byte of the response is inverted; length and status word are kept.
+    CorruptResponse { target: FaultTarget },
+    /// The status word is replaced.
+    WrongStatus { target: FaultTarget, sw: u16 },
+    /// The response comes this late.
+    Delay { target: FaultTarget, ms: u64 },
+}
+
+/// What the fault plan says about one command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultDecision {
+    /// Pass it through; `hit` when the fault applies to its response.
+    Pass { hit: bool },
+    /// The card is gone.
+    Removed,
+}
+
+/// The sans-IO part of fault injection: counts commands and decides; wrappers apply it.
+#[derive(Debug, Clone)]
+pub struct FaultPlan {
+    fault: Option<Fault>,
+    sent: usize,
+    fired: bool,
+}
+
+impl FaultPlan {
+    pub fn new(fault: Option<Fault>) -> Self {
+        Self { fault, sent: 0, fired: false }
+    }
+
+    pub fn card_present(&self) -> bool {
+        !matches!(self.fault, Some(Fault::RemoveAfter { apdus }) if self.sent >= apdus)
+    }
+
+    pub fn before(&mut self, command: &[u8]) -> FaultDecision {
+        if !self.card_present() {
+            return FaultDecision::Removed;
+        }
+        self.sent += 1;
+        let target = match self.fault {
+            Some(Fault::CorruptResponse { target } | Fault::WrongStatus { target, .. } | Fault::Delay { target, .. }) => target,
+            _ => return FaultDecision::Pass { hit: false },
+        };
+        let hit = !self.fired
+            && match target {
+                FaultTarget::Apdu(n) => n == self.sent,
+                FaultTarget::Command(kind) => CommandKind::of(command) == Some(kind),
+            };
+        self.fired |= hit;
+        FaultDecision::Pass { hit }
+    }
+
+    /// Applies the fault to a response. `timeout_ms` is how long the terminal waits.
+    pub fn apply(&self, mut response: Vec<u8>, timeout_ms: u64) -> Result<Vec<u8>, TransportError> {
+        match self.fault {
+            Some(Fault::CorruptResponse { .. }) => {
+                let data_len = response.len().saturating_sub(2);
+                for byte in response.iter_mut().take(data_len) {
+                    *byte ^= 0xFF;
+                }
+                Ok(response)
+            }
+            Some(Fault::WrongStatus { sw, .. }) => {
+                let data_len = response.len().saturating_sub(2);
+                response.truncate(data_len);
+                response.extend_from_slice(&sw.to_be_bytes());
+                Ok(response)
+            }
+            Some(Fault::Delay { ms, .. }) if ms > timeout_ms => Err(TransportError::Timeout { ms: timeout_ms }),
+            _ => Ok(response),
+        }
+    }
+
+    /// How long the response is held back (for transports with real time).
+    pub fn delay(&self) -> Option<Duration> {
+        match self.fault {
+            Some(Fault::Delay { ms, .. }) => Some(Duration::from_millis(ms)),
+            _ => None,
+        }
+    }
+}
+
+/// Wraps a transport and injects one fault. Delays are judged against the terminal's timeout
+/// without sleeping (virtual time), so a fault suite runs in microseconds.
+#[derive(Debug)]
+pub struct Faulty<T> {
+    inner: T,
+    plan: FaultPlan,
+    timeout_ms: u64,
+}
+
+impl<T> Faulty<T> {
+    pub fn new(inner: T, fault: Option<Fault>, timeout_ms: u64) -> Self {
+        Self { inner, plan: FaultPlan::new(fault), timeout_ms }
+    }
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
+impl<T: Transport> Transport for Faulty<T> {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        match self.plan.before(command) {
+            FaultDecision::Removed => Err(TransportError::CardRemoved),
+            FaultDecision::Pass { hit: false } => self.inner.transmit(command),
+            FaultDecision::Pass { hit: true } => {
+                let response = self.inner.transmit(command)?;
+                self.plan.apply(response, self.timeout_ms)
+            }
+        }
+    }
+    fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
+        if self.plan.card_present() { self.inner.atr() } else { Err(TransportError::CardRemoved) }
+    }
+    fn card_present(&mut self) -> bool {
+        self.plan.card_present() && self.inner.card_present()
+    }
+}
+
+/// On an async transport a delay is real: the response is held back and the transport's own
+/// timeout decides.
+impl<T: AsyncTransport> AsyncTransport for Faulty<T> {
+    async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        match self.plan.before(command) {
+            FaultDecision::Removed => Err(TransportError::CardRemoved),
+            FaultDecision::Pass { hit: false } => self.inner.transmit(command).await,
+            FaultDecision::Pass { hit: true } => {
+                if let Some(delay) = self.plan.delay() {
+                    let timeout = Duration::from_millis(self.timeout_ms);
+                    let response = tokio::time::timeout(timeout, async {
+                        tokio::time::sleep(delay).await;
+                        self.inner.transmit(command).await
+                    })
+                    .await;
+                    return response.unwrap_or(Err(TransportError::Timeout { ms: self.timeout_ms }));
+                }
+                let response = self.inner.transmit(command).await?;
+                self.plan.apply(response, self.timeout_ms)
+            }
+        }
+    }
+    async fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
+        if self.plan.card_present() { self.inner.atr().await } else { Err(TransportError::CardRemoved) }
+    }
+    async fn card_present(&mut self) -> bool {
+        self.plan.card_present() && self.inner.card_present().await
+    }
+}

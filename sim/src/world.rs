@@ -1,0 +1,345 @@
+//! The simulated world: people with their cards, phones, terminals and the back ends, under one
+//! clock. Scenarios (and property tests) act on it; a tap runs the terminal against a device
+//! through an in-memory transport.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use time::{Date, Duration, OffsetDateTime};
+
+use crate::backend::{PersonSpec, Registry, RegistryError};
+use crate::card::Card;
+use crate::driver::{run_tap, run_tap_async, Exchange};
+use crate::profile::{DeviceKind, Profile};
+use crate::terminal::{Consent, Outcome, TapRequest, Terminal, TerminalConfig, TerminalError};
+use crate::transport::{ChannelTransport, DirectTransport, Fault, Faulty};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("no phone `{0}` in the world")]
+    UnknownPhone(String),
+    #[error("no person `{0}` in the world")]
+    UnknownPerson(String),
+    #[error("no terminal `{0}` in the world")]
+    UnknownTerminal(String),
+    #[error("several terminals: the tap must name one")]
+    AmbiguousTerminal,
+    #[error("terminal: {0}")]
+    Terminal(#[from] TerminalError),
+    #[error("phone `{0}` exists already")]
+    DuplicatePhone(String),
+    #[error("the card task failed: {0}")]
+    Task(String),
+}
+
+impl WorldError {
+    /// The scenario format's error code for a failed action.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Registry(error) => error.code(),
+            Self::UnknownPhone(_) => "unknown_phone",
+            Self::UnknownPerson(_) => "unknown_person",
+            Self::UnknownTerminal(_) => "unknown_terminal",
+            Self::AmbiguousTerminal => "ambiguous_terminal",
+            Self::Terminal(_) => "terminal_error",
+            Self::DuplicatePhone(_) => "duplicate_phone",
+            Self::Task(_) => "internal_error",
+        }
+    }
+}
+
+/// The three device profiles the world builds devices from.
+#[derive(Debug, Clone)]
+pub struct Profiles {
+    pub card: Arc<Profile>,
+    pub android: Arc<Profile>,
+    pub iphone: Arc<Profile>,
+}
+
+impl Default for Profiles {
+    fn default() -> Self {
+        Self {
+            card: Arc::new(Profile::builtin(DeviceKind::Card)),
+            android: Arc::new(Profile::builtin(DeviceKind::Android)),
+            iphone: Arc::new(Profile::builtin(DeviceKind::Iphone)),
+        }
+    }
+}
+
+impl Profiles {
+    pub fn for_device(&self, device: DeviceKind) -> Arc<Profile> {
+        match device {
+            DeviceKind::Card => self.card.clone(),
+            DeviceKind::Android => self.android.clone(),
+            DeviceKind::Iphone => self.iphone.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PhoneDevice {
+    os: DeviceKind,
+    pin: String,
+    /// `None` only while the card is lent to an async tap's task.
+    card: Option<Card>,
+}
+
+#[derive(Debug)]
+struct PersonDevice {
+    pin: String,
+    card: Option<Card>,
+}
+
+/// What is tapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TapTarget {
+    Phone(String),
+    /// A person's physical card (Q14).
+    Card(String),
+}
+
+/// One patient flow, as a scenario's `tap` step describes it.
+#[derive(Debug, Clone)]
+pub struct TapSpec {
+    pub target: TapTarget,
+    pub terminal: Option<String>,
+    /// iPhone: Face ID / Touch ID done on the phone (FLOW-3).
+    pub user_verified: bool,
+    /// The PIN typed on the terminal; `None` types the right one.
+    pub pin: Option<String>,
+    /// FLOW-2 choice; `None` chooses the device's own type.
+    pub os_selected: Option<DeviceKind>,
+    pub consent: Consent,
+    pub fault: Option<Fault>,
+}
+
+impl TapSpec {
+    pub fn phone(id: &str) -> Self {
+        Self {
+            target: TapTarget::Phone(id.into()),
+            terminal: None,
+            user_verified: true,
+            pin: None,
+            os_selected: None,
+            consent: Consent::default(),
+            fault: None,
+        }
+    }
+    pub fn card(person: &str) -> Self {
+        Self { target: TapTarget::Card(person.into()), ..Self::phone("") }
+    }
+}
+
+/// What a tap produced.
+#[derive(Debug, Clone)]
+pub struct TapReport {
+    pub outcome: Outcome,
+    pub transcript: Vec<Exchange>,
+}
+
+/// People, devices, terminals, back ends and the clock.
+#[derive(Debug)]
+pub struct World {
+    seed: u64,
+    now: OffsetDateTime,
+    registry: Registry,
+    profiles: Profiles,
+    people: BTreeMap<String, PersonDevice>,
+    phones: BTreeMap<String, PhoneDevice>,
+    terminals: BTreeMap<String, Terminal>,
+}
+
+impl World {
+    pub fn new(seed: u64, now: OffsetDateTime, profiles: Profiles) -> Result<Self, WorldError> {
+        Ok(Self {
+            seed,
+            now,
+            registry: Registry::new(seed, now)?,
+            profiles,
+            people: BTreeMap::new(),
+            phones: BTreeMap::new(),
+            terminals: BTreeMap::new(),
+        })
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.now
+    }
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+    pub fn has_phone(&self, id: &str) -> bool {
+        self.phones.contains_key(id)
+    }
+    pub fn phone_os(&self, id: &str) -> Option<DeviceKind> {
+        self.phones.get(id).map(|phone| phone.os)
+    }
+
+    pub fn add_terminal(&mut self, config: TerminalConfig) -> Result<(), WorldError> {
+        let terminal = Terminal::new(config.clone(), self.registry.ca().certificate_der(), self.seed)?;
+        self.terminals.insert(config.id, terminal);
+        Ok(())
+    }
+
+    pub fn add_person(&mut self, spec: &PersonSpec) -> Result<(), WorldError> {
+        let credential = self.registry.add_person(spec, self.now)?;
+        let card = Card::new(self.profiles.card.clone(), credential);
+        self.people.insert(spec.id.clone(), PersonDevice { pin: spec.card_pin.clone(), card: Some(card) });
+        Ok(())
+    }
+
+    /// A phone the world starts with (`world.people[].phones`). `forged` phones carry a
+    /// certificate from a CA the terminals do not trust.
+    pub fn add_initial_phone(&mut self, person: &str, phone: &str, os: DeviceKind, pin: &str, forged: bool) -> Result<(), WorldError> {
+        if self.phones.contains_key(phone) {
+            return Err(WorldError::DuplicatePhone(phone.into()));
+        }
+        if forged {
+            let credential = self.registry.issue_forged(person, phone, os, pin, self.now)?;
+            let card = Card::new(self.profiles.for_device(os), credential);
+            self.phones.insert(phone.into(), PhoneDevice { os, pin: pin.into(), card: Some(card) });
+            return Ok(());
+        }
+        self.add_phone(person, phone, os, Some(pin))
+    }
+
+    /// SETUP-2: adds the person's card to a phone (new or known). `pin` is the phone's PIN for
+    /// its own certificate (Android) or the card-info PIN (iPhone); `None` keeps the phone's.
+    pub fn add_phone(&mut self, person: &str, phone: &str, os: DeviceKind, pin: Option<&str>) -> Result<(), WorldError> {
+        let pin = pin.map(str::to_owned).or_else(|| self.phones.get(phone).map(|p| p.pin.clone())).unwrap_or_else(|| "1234".into());
+        let credential = self.registry.add_phone(person, phone, os, &pin, self.now)?;
+        let card = Card::new(self.profiles.for_device(os), credential);
+        self.phones.insert(phone.into(), PhoneDevice { os, pin, card: Some(card) });
+        Ok(())
+    }
+
+    pub fn remove_phone(&mut self, phone: &str) -> Result<(), WorldError> {
+        self.known_phone(phone)?;
+        Ok(self.registry.remove_phone(phone, self.now)?)
+    }
+    pub fn report_lost(&mut self, phone: &str) -> Result<(), WorldError> {
+        self.known_phone(phone)?;
+        Ok(self.registry.report_lost(phone, self.now)?)
+    }
+    pub fn resume(&mut self, phone: &str) -> Result<(), WorldError> {
+        self.known_phone(phone)?;
+        Ok(self.registry.resume(phone, self.now)?)
+    }
+    pub fn revoke_card(&mut self, person: &str) -> Result<(), WorldError> {
+        Ok(self.registry.revoke_card(person, self.now)?)
+    }
+    /// Q18: new certificates on the physical card; `cert_expires` defaults to five years on.
+    pub fn renew_card(&mut self, person: &str, cert_expires: Option<Date>) -> Result<(), WorldError> {
+        let expires = cert_expires.unwrap_or_else(|| crate::clock::add_years(crate::clock::local_date(self.now), 5));
+        let credential = self.registry.renew_card(person, expires, self.now)?;
+        let device = self.people.get_mut(person).ok_or_else(|| WorldError::UnknownPerson(person.into()))?;
+        device.card = Some(Card::new(self.profiles.card.clone(), credential));
+        Ok(())
+    }
+    pub fn register_insurance(&mut self, person: &str) -> Result<(), WorldError> {
+        Ok(self.registry.register_insurance(person)?)
+    }
+    pub fn advance_clock(&mut self, by: Duration) {
+        self.now += by;
+    }
+
+    fn known_phone(&self, phone: &str) -> Result<(), WorldError> {
+        if self.phones.contains_key(phone) { Ok(()) } else { Err(WorldError::UnknownPhone(phone.into())) }
+    }
+
+    fn terminal_id(&self, spec: &TapSpec) -> Result<String, WorldError> {
+        match &spec.terminal {
+            Some(id) if self.terminals.contains_key(id) => Ok(id.clone()),
+            Some(id) => Err(WorldError::UnknownTerminal(id.clone())),
+            None if self.terminals.len() == 1 => Ok(self.terminals.keys().next().cloned().unwrap_or_default()),
+            None => Err(WorldError::AmbiguousTerminal),
+        }
+    }
+
+    /// Takes the tapped device's card out (to lend it to the transport), with the request.
+    fn prepare(&mut self, spec: &TapSpec) -> Result<(String, Card, TapRequest), WorldError> {
+        let terminal = self.terminal_id(spec)?;
+        let (device, card, right_pin) = match &spec.target {
+            TapTarget::Phone(id) => {
+                let phone = self.phones.get_mut(id).ok_or_else(|| WorldError::UnknownPhone(id.clone()))?;
+                let card = phone.card.take().ok_or_else(|| WorldError::Task(format!("phone {id} is busy")))?;
+                (phone.os, card, phone.pin.clone())
+            }
+            TapTarget::Card(person) => {
+                let device = self.people.get_mut(person).ok_or_else(|| WorldError::UnknownPerson(person.clone()))?;
+                let card = device.card.take().ok_or_else(|| WorldError::Task(format!("card of {person} is busy")))?;
+                (DeviceKind::Card, card, device.pin.clone())
+            }
+        };
+        let mut card = card;
+        // Entering the field powers the device up: nothing is selected or verified yet.
+        card.reset();
+        card.set_user_verified(spec.user_verified);
+        let selected = match spec.target {
+            TapTarget::Card(_) => DeviceKind::Card,
+            TapTarget::Phone(_) => spec.os_selected.unwrap_or(device),
+        };
+        let request = TapRequest { selected, pin: spec.pin.clone().unwrap_or(right_pin), consent: spec.consent, now: self.now };
+        Ok((terminal, card, request))
+    }
+
+    fn give_back(&mut self, target: &TapTarget, mut card: Card) {
+        // Leaving the field drops every unlock.
+        card.reset();
+        match target {
+            TapTarget::Phone(id) => {
+                if let Some(phone) = self.phones.get_mut(id) {
+                    phone.card = Some(card);
+                }
+            }
+            TapTarget::Card(person) => {
+                if let Some(device) = self.people.get_mut(person) {
+                    device.card = Some(card);
+                }
+            }
+        }
+    }
+
+    /// One full patient flow over the direct in-memory transport.
+    pub fn tap(&mut self, spec: &TapSpec) -> Result<TapReport, WorldError> {
+        let (terminal_id, mut card, request) = self.prepare(spec)?;
+        let mut transcript = Vec::new();
+        let outcome = match self.terminals.get_mut(&terminal_id) {
+            Some(terminal) => {
+                let timeout = terminal.config().timeout_ms;
+                let tap = terminal.start_tap(request);
+                let mut transport = Faulty::new(DirectTransport::new(&mut card), spec.fault, timeout);
+                Ok(run_tap(tap, &mut transport, &self.registry, Some(&mut transcript)))
+            }
+            None => Err(WorldError::UnknownTerminal(terminal_id)),
+        };
+        self.give_back(&spec.target, card);
+        Ok(TapReport { outcome: outcome?, transcript })
+    }
+
+    /// The same flow with the device in its own tokio task behind a channel. Delays are real.
+    pub async fn tap_async(&mut self, spec: &TapSpec) -> Result<TapReport, WorldError> {
+        let (terminal_id, card, request) = self.prepare(spec)?;
+        let Some(terminal) = self.terminals.get_mut(&terminal_id) else {
+            self.give_back(&spec.target, card);
+            return Err(WorldError::UnknownTerminal(terminal_id));
+        };
+        let timeout_ms = terminal.config().timeout_ms;
+        // The channel's own deadline sits above the terminal's so the fault layer's decides.
+        let (channel, task) = ChannelTransport::spawn(card, StdDuration::from_millis(timeout_ms.saturating_mul(4).max(1)));
+        let mut transcript = Vec::new();
+        let tap = terminal.start_tap(request);
+        let mut transport = Faulty::new(channel, spec.fault, timeout_ms);
+        let outcome = run_tap_async(tap, &mut transport, &self.registry, Some(&mut transcript)).await;
+        drop(transport);
+        let card = task.await.map_err(|e| WorldError::Task(e.to_string()))?;
+        self.give_back(&spec.target, card);
+        Ok(TapReport { outcome, transcript })
+    }
+}
