@@ -1,0 +1,10 @@
+//! mynatap-harness: scenario files in, verdicts out.
+//!
+//! `scenario` (the format, validated, with file:line:column errors) -> `runner` (builds the world,
+//! plays the steps, records transcripts) -> `report` (text, JSON, JUnit XML, coverage). The
+//! `mynatap` binary only parses arguments and calls these.
+pub mod card_pipe;
+pub mod locate;
+pub mod report;
+pub mod runner;
+pub mod scenario;

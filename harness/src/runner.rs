@@ -1,0 +1,349 @@
+//! Plays scenarios against the simulated world and compares every step with its `expect`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use mynatap_sim::driver::Exchange;
+use mynatap_sim::terminal::{Outcome, TerminalConfig};
+use mynatap_sim::world::{Profiles, TapSpec, TapTarget, World, WorldError};
+use serde::Serialize;
+
+use crate::scenario::{self, Action, Expectation, LoadError, Scenario, Step};
+
+/// Where the scenarios come from: files in order, each loaded or refused.
+#[derive(Debug)]
+pub struct Suite {
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Debug)]
+pub enum Entry {
+    Loaded(Box<Scenario>),
+    Broken(LoadError),
+}
+
+/// Expands files and folders (folders: every `*.yaml`/`*.yml` below, sorted by path).
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found = Vec::new();
+            collect(path, &mut found).map_err(|e| format!("{}: {e}", path.display()))?;
+            found.sort();
+            files.extend(found);
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            return Err(format!("{}: no such file or folder", path.display()));
+        }
+    }
+    Ok(files)
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Loads every file; a file that fails is kept as [`Entry::Broken`] and the rest still load.
+/// A second file with an id already seen is broken too.
+pub fn load_suite(files: &[PathBuf], requirements: &BTreeSet<String>, filter: Option<&str>) -> Suite {
+    let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    let mut entries = Vec::new();
+    for file in files {
+        match scenario::load_file(file, requirements) {
+            Ok(loaded) => {
+                if filter.is_some_and(|needle| !loaded.id.contains(needle)) {
+                    continue;
+                }
+                if let Some(first) = seen.get(&loaded.id) {
+                    entries.push(Entry::Broken(LoadError {
+                        file: file.clone(),
+                        line: 1,
+                        column: 1,
+                        message: format!("id: duplicate scenario id `{}` (also in {})", loaded.id, first.display()),
+                    }));
+                    continue;
+                }
+                seen.insert(loaded.id.clone(), file.clone());
+                entries.push(Entry::Loaded(Box::new(loaded)));
+            }
+            Err(error) => entries.push(Entry::Broken(error)),
+        }
+    }
+    Suite { entries }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Passed,
+    Failed,
+    /// The file did not load, or its world could not be built.
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    pub index: usize,
+    pub action: &'static str,
+    pub passed: bool,
+    /// What happened, as the format writes it (`verified`, `rejected: wrong_pin`, `ok`, `error: under_15`).
+    pub actual: String,
+}
+
+/// The first step that did not do what it expected.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub step: usize,
+    pub line: usize,
+    pub action: &'static str,
+    pub expected: String,
+    pub actual: String,
+    pub detail: String,
+    /// The tap's APDUs (empty for other actions).
+    pub transcript: Vec<Exchange>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub id: String,
+    pub title: String,
+    pub file: String,
+    pub covers: Vec<String>,
+    pub status: Status,
+    pub steps: Vec<StepResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Every tap's transcript, kept for snapshots and `--transcripts`; not in reports.
+    #[serde(skip)]
+    pub transcripts: Vec<(usize, Vec<Exchange>)>,
+}
+
+impl ScenarioResult {
+    pub fn broken(error: &LoadError) -> Self {
+        Self {
+            id: error.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            title: String::new(),
+            file: error.file.display().to_string(),
+            covers: Vec::new(),
+            status: Status::Error,
+            steps: Vec::new(),
+            failure: None,
+            error: Some(error.to_string()),
+            transcripts: Vec::new(),
+        }
+    }
+}
+
+/// Describes an outcome as the format writes it.
+pub fn describe(outcome: &Outcome) -> String {
+    match outcome.reason() {
+        Some(reason) => format!("rejected: {reason}"),
+        None => outcome.name().to_owned(),
+    }
+}
+
+fn expected_text(expect: &Expectation) -> String {
+    match expect {
+        Expectation::Succeed => "success (verified for a tap)".into(),
+        Expectation::Tap { outcome, reason: Some(reason), .. } => format!("{outcome}: {reason}"),
+        Expectation::Tap { outcome, insurer, consent, .. } => {
+            let mut text = outcome.clone();
+            if let Some(insurer) = insurer {
+                text.push_str(&format!(", insurer {insurer}"));
+            }
+            if let Some(consent) = consent {
+                text.push_str(&format!(", consent {consent:?}"));
+            }
+            text
+        }
+        Expectation::Error(code) => format!("error: {code}"),
+    }
+}
+
+/// Builds the scenario's world.
+fn build_world(scenario: &Scenario, seed: u64, profiles: &Profiles) -> Result<World, WorldError> {
+    let mut world = World::new(seed, scenario.world.clock, profiles.clone())?;
+    for terminal in &scenario.world.terminals {
+        world.add_terminal(TerminalConfig { id: terminal.id.clone(), smartphone: terminal.smartphone, timeout_ms: terminal.timeout_ms })?;
+    }
+    for person in &scenario.world.people {
+        world.add_person(&person.spec)?;
+        for phone in &person.phones {
+            world.add_initial_phone(&person.spec.id, &phone.id, phone.os, &phone.pin, phone.forged)?;
+        }
+    }
+    Ok(world)
+}
+
+/// Something that plays taps: the in-memory world itself, or a driver over real PC/SC.
+pub trait TapPlayer {
+    fn tap(&mut self, world: &mut World, spec: &TapSpec) -> Result<mynatap_sim::world::TapReport, WorldError>;
+}
+
+/// Taps through the direct in-memory transport.
+#[derive(Debug, Default)]
+pub struct MemoryPlayer;
+
+impl TapPlayer for MemoryPlayer {
+    fn tap(&mut self, world: &mut World, spec: &TapSpec) -> Result<mynatap_sim::world::TapReport, WorldError> {
+        world.tap(spec)
+    }
+}
+
+/// Plays one scenario to its first failing step.
+pub fn run_scenario(scenario: &Scenario, seed: u64, profiles: &Profiles, player: &mut dyn TapPlayer) -> ScenarioResult {
+    let mut result = ScenarioResult {
+        id: scenario.id.clone(),
+        title: scenario.title.clone(),
+        file: scenario.file.display().to_string(),
+        covers: scenario.covers.clone(),
+        status: Status::Passed,
+        steps: Vec::new(),
+        failure: None,
+        error: None,
+        transcripts: Vec::new(),
+    };
+    let mut world = match build_world(scenario, seed, profiles) {
+        Ok(world) => world,
+        Err(error) => {
+            result.status = Status::Error;
+            result.error = Some(format!("{}: world: {error} ({})", scenario.file.display(), error.code()));
+            return result;
+        }
+    };
+    for step in &scenario.steps {
+        let (actual, passed, detail, transcript) = play_step(&mut world, step, player);
+        result.steps.push(StepResult { index: step.index, action: step.action.name(), passed, actual: actual.clone() });
+        if !transcript.is_empty() {
+            result.transcripts.push((step.index, transcript.clone()));
+        }
+        if !passed {
+            result.status = Status::Failed;
+            result.failure = Some(Failure {
+                step: step.index,
+                line: step.line,
+                action: step.action.name(),
+                expected: expected_text(&step.expect),
+                actual,
+                detail,
+                transcript,
+            });
+            break;
+        }
+    }
+    result
+}
+
+fn play_step(world: &mut World, step: &Step, player: &mut dyn TapPlayer) -> (String, bool, String, Vec<Exchange>) {
+    let result = match &step.action {
+        Action::Tap(tap) => {
+            let spec = TapSpec {
+                target: match (&tap.phone, &tap.card) {
+                    (Some(phone), _) => TapTarget::Phone(phone.clone()),
+                    (None, person) => TapTarget::Card(person.clone().unwrap_or_default()),
+                },
+                terminal: tap.terminal.clone(),
+                user_verified: tap.user_verified,
+                pin: tap.pin.clone(),
+                os_selected: tap.os_selected,
+                consent: tap.consent,
+                fault: tap.fault,
+            };
+            match player.tap(world, &spec) {
+                Ok(report) => return judge_tap(&step.expect, &report.outcome, report.transcript),
+                Err(error) => Err(error),
+            }
+        }
+        Action::AddPhone { person, phone, os, pin } => world.add_phone(person, phone, *os, pin.as_deref()),
+        Action::RemovePhone { phone } => world.remove_phone(phone),
+        Action::ReportLost { phone } => world.report_lost(phone),
+        Action::Resume { phone } => world.resume(phone),
+        Action::RevokeCard { person } => world.revoke_card(person),
+        Action::RenewCard { person, cert_expires } => world.renew_card(person, *cert_expires),
+        Action::RegisterInsurance { person } => world.register_insurance(person),
+        Action::AdvanceClock(by) => {
+            world.advance_clock(*by);
+            Ok(())
+        }
+    };
+    match (result, &step.expect) {
+        (Ok(()), Expectation::Succeed) => ("ok".into(), true, String::new(), Vec::new()),
+        (Ok(()), _) => ("ok".into(), false, "the action succeeded".into(), Vec::new()),
+        (Err(error), Expectation::Error(code)) => (format!("error: {}", error.code()), error.code() == code, error.to_string(), Vec::new()),
+        (Err(error), _) => (format!("error: {}", error.code()), false, error.to_string(), Vec::new()),
+    }
+}
+
+fn judge_tap(expect: &Expectation, outcome: &Outcome, transcript: Vec<Exchange>) -> (String, bool, String, Vec<Exchange>) {
+    let actual = describe(outcome);
+    let detail = match outcome {
+        Outcome::Rejected { detail, .. } => detail.clone(),
+        Outcome::Verified(verified) => format!("insurer {}, consent {:?}", verified.insurer, verified.consent),
+        Outcome::NotOffered => "the terminal offers no phone path".into(),
+    };
+    let passed = match expect {
+        Expectation::Succeed => matches!(outcome, Outcome::Verified(_)),
+        Expectation::Error(_) => false,
+        Expectation::Tap { outcome: name, reason, insurer, consent } => {
+            name == outcome.name()
+                && *reason == outcome.reason()
+                && match outcome {
+                    Outcome::Verified(verified) => {
+                        insurer.as_ref().is_none_or(|insurer| *insurer == verified.insurer)
+                            && consent.is_none_or(|consent| consent == verified.consent)
+                    }
+                    _ => true,
+                }
+        }
+    };
+    (actual, passed, detail, transcript)
+}
+
+/// Runs the loaded scenarios on `jobs` threads; results come back in suite order. `on_done` is
+/// called as each scenario finishes (for progress bars).
+pub fn run_suite(
+    suite: &Suite,
+    seed: u64,
+    jobs: usize,
+    make_player: &(dyn Fn() -> Box<dyn TapPlayer> + Sync),
+    on_done: &(dyn Fn(&ScenarioResult) + Sync),
+) -> Vec<ScenarioResult> {
+    let profiles = Profiles::default();
+    let slots: Vec<Mutex<Option<ScenarioResult>>> = suite.entries.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1).min(suite.entries.len().max(1)) {
+            scope.spawn(|| {
+                let mut player = make_player();
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(entry) = suite.entries.get(index) else { break };
+                    let result = match entry {
+                        Entry::Loaded(scenario) => run_scenario(scenario, seed, &profiles, player.as_mut()),
+                        Entry::Broken(error) => ScenarioResult::broken(error),
+                    };
+                    on_done(&result);
+                    if let Some(slot) = slots.get(index)
+                        && let Ok(mut slot) = slot.lock()
+                    {
+                        *slot = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    slots.into_iter().filter_map(|slot| slot.into_inner().ok().flatten()).collect()
+}
