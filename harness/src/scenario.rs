@@ -769,7 +769,8 @@ fn step_action<'a>(step: &'a RawStep, path: &str, validator: &Validator<'_>) -> 
         0 => Err(validator.error(path, "a step needs one action key (tap, add_phone, remove_phone, report_lost, resume, revoke_card, renew_card, register_insurance, advance_clock)")),
         _ => {
             let names: Vec<&str> = found.iter().map(|(name, _)| *name).collect();
-            Err(validator.error(&format!("{path}.{}", names[1]), format!("a step has exactly one action key, this one has {}", names.join(" and "))))
+            let second = names.get(1).copied().unwrap_or_default();
+            Err(validator.error(&format!("{path}.{second}"), format!("a step has exactly one action key, this one has {}", names.join(" and "))))
         }
     }
 }

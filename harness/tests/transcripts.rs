@@ -1,6 +1,8 @@
 //! APDU transcripts of the four named scenarios as insta snapshots: any byte change on the wire
 //! shows up in review (`cargo insta review`, or INSTA_UPDATE=always to accept).
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;

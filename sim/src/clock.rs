@@ -28,6 +28,7 @@ pub fn add_years(date: Date, years: i32) -> Date {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use time::macros::{date, datetime};

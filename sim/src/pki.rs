@@ -267,11 +267,11 @@ impl BuilderProfile for LeafProfile {
         let issuer_ski = SubjectKeyIdentifier::try_from(issuer_spk)?;
         extensions.push(
             AuthorityKeyIdentifier { key_identifier: Some(issuer_ski.0), ..Default::default() }
-                .to_extension(&tbs.subject(), &extensions)?,
+                .to_extension(tbs.subject(), &extensions)?,
         );
-        extensions.push(BasicConstraints { ca: false, path_len_constraint: None }.to_extension(&tbs.subject(), &extensions)?);
-        extensions.push(KeyUsage(KeyUsages::DigitalSignature.into()).to_extension(&tbs.subject(), &extensions)?);
-        extensions.push(SubjectKeyIdentifier::try_from(spk)?.to_extension(&tbs.subject(), &extensions)?);
+        extensions.push(BasicConstraints { ca: false, path_len_constraint: None }.to_extension(tbs.subject(), &extensions)?);
+        extensions.push(KeyUsage(KeyUsages::DigitalSignature.into()).to_extension(tbs.subject(), &extensions)?);
+        extensions.push(SubjectKeyIdentifier::try_from(spk)?.to_extension(tbs.subject(), &extensions)?);
         Ok(extensions)
     }
 }
@@ -294,6 +294,7 @@ pub fn parse_certificate(der: &[u8]) -> Result<Certificate, der::Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use der::Decode;

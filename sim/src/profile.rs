@@ -282,6 +282,7 @@ fn check_pin_policy(field: &str, policy: &PinPolicy) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -1,6 +1,8 @@
 //! The checked-in PKI fixtures are what the default seed generates: nobody edits them by hand.
 //! `MYNATAP_UPDATE_FIXTURES=1 cargo test -p mynatap-sim --test fixtures` rewrites them.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
 use std::path::PathBuf;
 use std::process::Command;
 
