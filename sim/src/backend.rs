@@ -308,27 +308,9 @@ impl Registry {
             let serial = existing.serial;
             self.revoke(serial, RevocationReason::Superseded, now);
         }
-        let serial = self.new_serial();
-        let sign_serial = self.new_serial();
         let generation = self.phones.get(phone_id).map_or(0, |phone| phone.generation + 1);
-        let key_label = format!("phone:{phone_id}:{generation}");
-        let request = IssueRequest {
-            key_label: &key_label,
-            holder: person_id,
-            device: os,
-            auth_serial: serial,
-            sign_serial,
-            not_before: now - ISSUE_BACKDATE,
-            // Q18: a phone's certificate never outlives the card's.
-            not_after: card_expires,
-            auth_pin: phone_pin,
-            sign_password: "ABC123",
-            card_info_pin: phone_pin,
-            holder_info: holder_info(person_id, birth_date),
-        };
-        let credential = credential::issue(&self.ca, self.ca.certificate_der(), self.seed, &request)?;
-        self.holders.insert(serial, person_id.to_owned());
-        self.holders.insert(sign_serial, person_id.to_owned());
+        let (credential, serial) =
+            self.issue_phone_credential(false, person_id, &format!("phone:{phone_id}:{generation}"), os, phone_pin, (card_expires, birth_date), now)?;
         self.phones.insert(phone_id.to_owned(), Phone { os, holder: Some(person_id.to_owned()), serial, generation });
         if let Some(person) = self.people.get_mut(person_id) {
             person.phone = Some(phone_id.to_owned());
@@ -345,11 +327,28 @@ impl Registry {
         if self.forged_ca.is_none() {
             self.forged_ca = Some(CertificateAuthority::forged(self.seed)?);
         }
+        let (credential, _) =
+            self.issue_phone_credential(true, person_id, &format!("forged:{phone_id}"), os, phone_pin, (card_expires, birth_date), now)?;
+        Ok(credential)
+    }
+
+    /// Issues a phone's certificates, valid until the card's expiry (Q18), from the trusted CA
+    /// (registered for eligibility) or from the forger. Returns the credential and its auth serial.
+    #[allow(clippy::too_many_arguments)]
+    fn issue_phone_credential(
+        &mut self,
+        forged: bool,
+        person_id: &str,
+        key_label: &str,
+        os: DeviceKind,
+        phone_pin: &str,
+        (card_expires, birth_date): (OffsetDateTime, Date),
+        now: OffsetDateTime,
+    ) -> Result<(CardCredential, u64), RegistryError> {
         let serial = self.new_serial();
         let sign_serial = self.new_serial();
-        let key_label = format!("forged:{phone_id}");
         let request = IssueRequest {
-            key_label: &key_label,
+            key_label,
             holder: person_id,
             device: os,
             auth_serial: serial,
@@ -361,8 +360,13 @@ impl Registry {
             card_info_pin: phone_pin,
             holder_info: holder_info(person_id, birth_date),
         };
-        let forged = self.forged_ca.as_ref().ok_or_else(|| RegistryError::Pki("forged CA missing".into()))?;
-        Ok(credential::issue(forged, forged.certificate_der(), self.seed, &request)?)
+        let ca = if forged { self.forged_ca.as_ref().ok_or_else(|| RegistryError::Pki("forged CA missing".into()))? } else { &self.ca };
+        let credential = credential::issue(ca, ca.certificate_der(), self.seed, &request)?;
+        if !forged {
+            self.holders.insert(serial, person_id.to_owned());
+            self.holders.insert(sign_serial, person_id.to_owned());
+        }
+        Ok((credential, serial))
     }
 
     fn active_phone(&self, phone_id: &str) -> Result<(&Phone, String), RegistryError> {

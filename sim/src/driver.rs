@@ -67,6 +67,15 @@ impl std::fmt::Display for Exchange {
     }
 }
 
+fn record(transcript: Option<&mut Vec<Exchange>>, command: &[u8], response: &Result<Vec<u8>, TransportError>) {
+    if let Some(transcript) = transcript {
+        transcript.push(Exchange {
+            command: command.to_vec(),
+            response: response.as_ref().map(|bytes| Response::from_bytes(bytes)).map_err(Clone::clone),
+        });
+    }
+}
+
 /// Runs a tap to its outcome over a blocking transport. With `transcript`, every exchange is
 /// recorded in order.
 pub fn run_tap<T: Transport + ?Sized>(
@@ -79,12 +88,7 @@ pub fn run_tap<T: Transport + ?Sized>(
         match tap.next_action() {
             Action::Transmit(command) => {
                 let response = transport.transmit(command);
-                if let Some(transcript) = transcript.as_deref_mut() {
-                    transcript.push(Exchange {
-                        command: command.to_vec(),
-                        response: response.as_ref().map(|bytes| Response::from_bytes(bytes)).map_err(Clone::clone),
-                    });
-                }
+                record(transcript.as_deref_mut(), command, &response);
                 tap.on_response(response.as_deref().map_err(Clone::clone));
             }
             Action::FetchCrl => tap.on_crl(&backends.crl()),
@@ -116,12 +120,7 @@ pub async fn run_tap_async<T: AsyncTransport + ?Sized>(
             Action::Done(_) => break,
         };
         let response = transport.transmit(&command).await;
-        if let Some(transcript) = transcript.as_deref_mut() {
-            transcript.push(Exchange {
-                command: command.clone(),
-                response: response.as_ref().map(|bytes| Response::from_bytes(bytes)).map_err(Clone::clone),
-            });
-        }
+        record(transcript.as_deref_mut(), &command, &response);
         tap.on_response(response.as_deref().map_err(Clone::clone));
     }
     tap.into_outcome().unwrap_or(Outcome::Rejected { reason: crate::terminal::Reason::ProtocolError, detail: "tap ended without outcome".into() })
