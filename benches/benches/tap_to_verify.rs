@@ -12,23 +12,14 @@ use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{DerSignature, Signature};
 use sha2::{Digest, Sha256};
-use time::macros::{date, datetime};
+use time::macros::datetime;
 
 pub fn world_with_phone(os: DeviceKind, unrelated_revocations: usize) -> World {
     let now = datetime!(2026-04-01 09:00 +09:00);
     let mut world = World::new(1, now, Profiles::default()).expect("world");
     world.add_terminal(TerminalConfig { id: "clinic".into(), smartphone: true, timeout_ms: 500 }).expect("terminal");
     world
-        .add_person(&PersonSpec {
-            id: "hanako".into(),
-            birth_date: date!(1990 - 05 - 12),
-            card_cert_expires: date!(2030 - 05 - 12),
-            card_pin: "1234".into(),
-            insurance_registered: true,
-            insurer: "06132013".into(),
-            insurance_valid_from: date!(2020 - 01 - 01),
-            insurance_valid_until: date!(2027 - 03 - 31),
-        })
+        .add_person(&PersonSpec::example("hanako"))
         .expect("person");
     world.add_initial_phone("hanako", "phone", os, "1234", false).expect("phone");
     world.registry_mut().add_unrelated_revocations(unrelated_revocations, now).expect("revocations");

@@ -90,6 +90,24 @@ pub struct PersonSpec {
     pub insurance_valid_until: Date,
 }
 
+impl PersonSpec {
+    /// An adult with a valid card until 2030-05-12, PIN 1234, registered for insurance with
+    /// insurer 06132013 until 2027-03-31: the usual cast of tests and benches.
+    pub fn example(id: &str) -> Self {
+        let date = |year, month, day| Date::from_calendar_date(year, month, day).unwrap_or(Date::MIN);
+        Self {
+            id: id.to_owned(),
+            birth_date: date(1990, time::Month::May, 12),
+            card_cert_expires: date(2030, time::Month::May, 12),
+            card_pin: "1234".into(),
+            insurance_registered: true,
+            insurer: "06132013".into(),
+            insurance_valid_from: date(2020, time::Month::January, 1),
+            insurance_valid_until: date(2027, time::Month::March, 31),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Person {
     birth_date: Date,

@@ -95,14 +95,10 @@ proptest! {
         let mut world = World::new(7, start, Profiles::default()).unwrap();
         world.add_terminal(TerminalConfig { id: "t".into(), smartphone: true, timeout_ms: 500 }).unwrap();
         world.add_person(&PersonSpec {
-            id: "hanako".into(),
-            birth_date: date!(1990 - 05 - 12),
             card_cert_expires: date!(2028 - 05 - 12),
-            card_pin: "1234".into(),
             insurance_registered: false,
-            insurer: "06132013".into(),
-            insurance_valid_from: date!(2020 - 01 - 01),
             insurance_valid_until: date!(2029 - 03 - 31),
+            ..PersonSpec::example("hanako")
         }).unwrap();
         let mut model = Model {
             now: start,

@@ -12,16 +12,7 @@ use time::macros::{date, datetime};
 use time::Duration;
 
 fn person(id: &str) -> PersonSpec {
-    PersonSpec {
-        id: id.into(),
-        birth_date: date!(1990 - 05 - 12),
-        card_cert_expires: date!(2030 - 05 - 12),
-        card_pin: "1234".into(),
-        insurance_registered: true,
-        insurer: "06132013".into(),
-        insurance_valid_from: date!(2020 - 01 - 01),
-        insurance_valid_until: date!(2027 - 03 - 31),
-    }
+    PersonSpec::example(id)
 }
 
 /// Hanako with an Android phone and an iPhone-less world, one terminal with phone support.
