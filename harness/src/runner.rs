@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use mynatap_sim::driver::Exchange;
 use mynatap_sim::terminal::{Outcome, TerminalConfig};
-use mynatap_sim::world::{Profiles, TapSpec, TapTarget, World, WorldError};
+use mynatap_sim::world::{Profiles, TapSpec, World, WorldError};
 use serde::Serialize;
 
 use crate::scenario::{self, Action, Expectation, LoadError, Scenario, Step};
@@ -249,20 +249,8 @@ pub fn run_scenario(scenario: &Scenario, seed: u64, profiles: &Profiles, player:
 
 fn play_step(world: &mut World, step: &Step, player: &mut dyn TapPlayer) -> (String, bool, String, Vec<Exchange>) {
     let result = match &step.action {
-        Action::Tap(tap) => {
-            let spec = TapSpec {
-                target: match (&tap.phone, &tap.card) {
-                    (Some(phone), _) => TapTarget::Phone(phone.clone()),
-                    (None, person) => TapTarget::Card(person.clone().unwrap_or_default()),
-                },
-                terminal: tap.terminal.clone(),
-                user_verified: tap.user_verified,
-                pin: tap.pin.clone(),
-                os_selected: tap.os_selected,
-                consent: tap.consent,
-                fault: tap.fault,
-            };
-            match player.tap(world, &spec) {
+        Action::Tap(spec) => {
+            match player.tap(world, spec) {
                 Ok(report) => return judge_tap(&step.expect, &report.outcome, report.transcript),
                 Err(error) => Err(error),
             }

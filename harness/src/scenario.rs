@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::terminal::{Consent, Reason};
 use mynatap_sim::transport::{CommandKind, Fault, FaultTarget};
+use mynatap_sim::world::{TapSpec, TapTarget};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 use time::format_description::well_known::Rfc3339;
@@ -323,20 +324,8 @@ pub struct WorldDef {
 }
 
 #[derive(Debug, Clone)]
-pub struct TapDef {
-    pub phone: Option<String>,
-    pub card: Option<String>,
-    pub terminal: Option<String>,
-    pub user_verified: bool,
-    pub pin: Option<String>,
-    pub os_selected: Option<DeviceKind>,
-    pub consent: Consent,
-    pub fault: Option<Fault>,
-}
-
-#[derive(Debug, Clone)]
 pub enum Action {
-    Tap(TapDef),
+    Tap(TapSpec),
     AddPhone { person: String, phone: String, os: DeviceKind, pin: Option<String> },
     RemovePhone { phone: String },
     ReportLost { phone: String },
@@ -603,9 +592,12 @@ impl Validator<'_> {
                     return Err(self.error(&path, "several terminals in the world: name one with `terminal`"));
                 }
                 let fault = tap.fault.as_ref().map(|fault| self.fault(&format!("{path}.fault"), fault)).transpose()?;
-                Action::Tap(TapDef {
-                    phone: tap.phone.clone(),
-                    card: tap.card.clone(),
+                let target = match (&tap.phone, &tap.card) {
+                    (Some(phone), _) => TapTarget::Phone(phone.clone()),
+                    (None, person) => TapTarget::Card(person.clone().unwrap_or_default()),
+                };
+                Action::Tap(TapSpec {
+                    target,
                     terminal: tap.terminal.clone(),
                     user_verified: tap.user_verified.unwrap_or(true),
                     pin: tap.pin.clone(),
