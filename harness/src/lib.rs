@@ -3,8 +3,12 @@
 //! `scenario` (the format, validated, with file:line:column errors) -> `runner` (builds the world,
 //! plays the steps, records transcripts) -> `report` (text, JSON, JUnit XML, coverage). The
 //! `mynatap` binary only parses arguments and calls these.
+pub mod bench_tap;
 pub mod card_pipe;
+pub mod demo_backends;
 pub mod locate;
+#[cfg(feature = "pcsc")]
+pub mod pcsc_player;
 pub mod report;
 pub mod runner;
 pub mod scenario;

@@ -45,6 +45,73 @@ enum Command {
     /// A virtual card on stdin/stdout: hex command APDUs in, `<data> <SW1SW2>` out, one per line.
     /// A line `reset` re-powers the card (retry counters survive).
     Card(CardArgs),
+    /// Serve a virtual card to pcscd through vsmartcard's vpcd, in the foreground, so any PC/SC
+    /// program sees it in the reader `Virtual PCD 00 00`. Card state lives as long as this runs.
+    ServeCard(ServeCardArgs),
+    /// Run one terminal flow (FLOW-1..5) over a PC/SC reader and print the verdict
+    /// (needs the `pcsc` feature).
+    Tap(TapArgs),
+    /// Run N taps and print median, p90, p99 and maximum tap time and APDU round trip.
+    BenchTap(BenchTapArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeCardArgs {
+    #[command(flatten)]
+    card: CardArgs,
+    /// iPhone: Face ID / Touch ID is done at start and keeps the key open this many seconds.
+    #[arg(long)]
+    user_verified_for: Option<u64>,
+    /// Where vpcd listens (35963: `Virtual PCD 00 00`, 35964: `Virtual PCD 00 01`).
+    #[arg(long, default_value = mynatap_sim::vpcd::DEFAULT_ADDRESS)]
+    vpcd: String,
+    /// Retry with backoff when vpcd is not there yet or goes away, instead of exiting.
+    #[arg(long)]
+    reconnect: bool,
+    /// Log every APDU (one line each) to stderr.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct TapArgs {
+    /// PC/SC reader name [default: the first reader holding a card]
+    #[arg(long)]
+    reader: Option<String>,
+    /// The patient's FLOW-2 choice.
+    #[arg(long, value_enum, default_value_t = ProfileName::Android)]
+    os: ProfileName,
+    /// The PIN typed on the terminal (card and Android).
+    #[arg(long, default_value = "1234")]
+    pin: String,
+    /// Trust the test CA of this seed (the served phone's).
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+    /// How long to wait for each response.
+    #[arg(long, default_value_t = 500)]
+    timeout_ms: u64,
+    /// The world's time for validity checks, RFC 3339 [default: now]
+    #[arg(long)]
+    now: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchTapArgs {
+    #[arg(long, value_enum, default_value_t = TransportName::Memory)]
+    transport: TransportName,
+    #[arg(long, default_value_t = 1000)]
+    taps: usize,
+    /// The phone tapped.
+    #[arg(long, value_enum, default_value_t = ProfileName::Android)]
+    os: ProfileName,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum TransportName {
+    /// The direct in-memory transport.
+    Memory,
+    /// The phone served through vpcd, the terminal on PC/SC (needs pcscd and the `pcsc` feature).
+    Pcsc,
 }
 
 #[derive(clap::Args, Debug)]
@@ -68,6 +135,10 @@ struct RunArgs {
     /// Requirements document for the coverage part of reports [default: built in]
     #[arg(long)]
     requirements: Option<PathBuf>,
+    /// `pcsc` serves each tapped device through vpcd and runs the terminal over pcscd (at most
+    /// 2 jobs: the readers `Virtual PCD 00 00` and `00 01`).
+    #[arg(long, value_enum, default_value_t = TransportName::Memory)]
+    transport: TransportName,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -144,6 +215,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Card(args) => card(args),
+        Command::ServeCard(args) => serve_card(args),
+        Command::Tap(args) => tap(args),
+        Command::BenchTap(args) => mynatap_harness::bench_tap::run(args.transport == TransportName::Pcsc, args.taps, args.os.device())
+            .map_err(|e| InputError(e).into())
+            .map(|report| {
+                print!("{report}");
+                0
+            }),
     }
 }
 
@@ -193,12 +272,16 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
             bar.inc(1);
         }
     };
-    let make_player = || -> Box<dyn TapPlayer> { Box::new(MemoryPlayer) };
-    let results = runner::run_suite(&suite, args.seed, jobs, &make_player, &on_done);
+    let (results, transport) = match args.transport {
+        TransportName::Memory => {
+            let make_player = || -> Box<dyn TapPlayer> { Box::new(MemoryPlayer) };
+            (runner::run_suite(&suite, args.seed, jobs, &make_player, &on_done), "memory")
+        }
+        TransportName::Pcsc => (run_pcsc(&suite, args.seed, jobs.min(2), &on_done)?, "pcsc"),
+    };
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let transport = "memory";
     let text = match args.format {
         Format::Text => report::text(&results, args.seed, transport, Style { colour: to_terminal }),
         Format::Json => report::json(&results, args.seed, transport, &requirements),
@@ -250,6 +333,40 @@ fn coverage(paths: Vec<PathBuf>, requirements_path: Option<PathBuf>, seed: u64) 
 }
 
 fn card(args: CardArgs) -> anyhow::Result<u8> {
+    let profile = load_profile(&args)?;
+    let mut card = demo_card(profile, args.seed, &args.pin).context("cannot personalise the card")?;
+    let stdin = std::io::stdin();
+    mynatap_harness::card_pipe::serve(&mut card, args.user_verified, stdin.lock(), std::io::stdout().lock(), std::io::stderr().lock())?;
+    Ok(0)
+}
+
+#[cfg(feature = "pcsc")]
+fn run_pcsc(suite: &runner::Suite, seed: u64, jobs: usize, on_done: &(dyn Fn(&runner::ScenarioResult) + Sync)) -> anyhow::Result<Vec<runner::ScenarioResult>> {
+    use mynatap_harness::pcsc_player::PcscPlayer;
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Start the bridges first, so a missing pcscd is one clear error, not one per scenario.
+    let players: Vec<std::sync::Mutex<Option<PcscPlayer>>> =
+        (0..jobs as u16).map(|i| PcscPlayer::start(35963 + i).map(|p| std::sync::Mutex::new(Some(p)))).collect::<Result<_, _>>().map_err(InputError)?;
+    let next = AtomicU16::new(0);
+    let make_player = || -> Box<dyn TapPlayer> {
+        let index = usize::from(next.fetch_add(1, Ordering::Relaxed));
+        match players.get(index).and_then(|slot| slot.lock().ok().and_then(|mut p| p.take())) {
+            Some(player) => Box::new(player),
+            None => Box::new(MemoryPlayer),
+        }
+    };
+    Ok(runner::run_suite(suite, seed, jobs, &make_player, on_done))
+}
+
+#[cfg(not(feature = "pcsc"))]
+fn run_pcsc(_: &runner::Suite, _: u64, _: usize, _: &(dyn Fn(&runner::ScenarioResult) + Sync)) -> anyhow::Result<Vec<runner::ScenarioResult>> {
+    Err(InputError(NO_PCSC.into()).into())
+}
+
+#[cfg(not(feature = "pcsc"))]
+const NO_PCSC: &str = "this mynatap was built without PC/SC: build it with `cargo build --features pcsc` (needs libpcsclite-dev and pkgconf)";
+
+fn load_profile(args: &CardArgs) -> anyhow::Result<Profile> {
     let profile = match &args.profile_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read profile {}", path.display()))?;
@@ -261,8 +378,78 @@ fn card(args: CardArgs) -> anyhow::Result<u8> {
     if args.pin.len() != digits || !args.pin.bytes().all(|b| b.is_ascii_digit()) {
         return Err(InputError(format!("--pin: the {} profile's PIN has {digits} digits, got `{}`", profile.name, args.pin)).into());
     }
-    let mut card = demo_card(profile, args.seed, &args.pin).context("cannot personalise the card")?;
-    let stdin = std::io::stdin();
-    mynatap_harness::card_pipe::serve(&mut card, args.user_verified, stdin.lock(), std::io::stdout().lock(), std::io::stderr().lock())?;
-    Ok(0)
+    Ok(profile)
+}
+
+fn serve_card(args: ServeCardArgs) -> anyhow::Result<u8> {
+    use mynatap_sim::vpcd::{CardSlot, UserPresence};
+    let level = if args.verbose { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let profile = load_profile(&args.card)?;
+    let card = demo_card(profile, args.card.seed, &args.card.pin).context("cannot personalise the card")?;
+    let presence = match (args.user_verified_for, args.card.user_verified) {
+        (Some(seconds), _) => UserPresence::Until(std::time::Instant::now() + std::time::Duration::from_secs(seconds)),
+        (None, true) => UserPresence::Yes,
+        (None, false) => UserPresence::No,
+    };
+    let atr = card.atr().to_vec();
+    let slot = CardSlot::new(None, presence, atr);
+    slot.insert(card, presence);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let log = |command: &[u8], response: &[u8]| {
+        tracing::info!(command = %hex::encode_upper(command), response = %hex::encode_upper(response), "apdu");
+    };
+    eprintln!("mynatap serve-card: serving to vpcd at {} (reader {}); Ctrl-C stops", args.vpcd, reader_for(&args.vpcd));
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = mynatap_sim::vpcd::run(&args.vpcd, slot, args.reconnect, Some(&log)) => result.map_err(anyhow::Error::from),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    });
+    result.map(|()| 0)
+}
+
+fn reader_for(address: &str) -> String {
+    address.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).map_or_else(|| "?".into(), mynatap_sim::vpcd::reader_name)
+}
+
+#[cfg(feature = "pcsc")]
+fn tap(args: TapArgs) -> anyhow::Result<u8> {
+    use mynatap_sim::driver::run_tap;
+    use mynatap_sim::pcsc_transport::PcscTransport;
+    use mynatap_sim::terminal::{Consent, TapRequest, Terminal, TerminalConfig};
+    let now = match &args.now {
+        Some(text) => time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| InputError(format!("--now: expected RFC 3339 such as 2026-04-01T09:00:00+09:00, got `{text}`")))?,
+        // The command line is the edge of the system: here, and only here, the wall clock is read.
+        None => time::OffsetDateTime::now_utc(),
+    };
+    let backends = mynatap_harness::demo_backends::DemoBackends::new(args.seed, now)?;
+    let mut terminal = Terminal::new(
+        TerminalConfig { id: "tap".into(), smartphone: true, timeout_ms: args.timeout_ms },
+        backends.ca_der(),
+        args.seed ^ u64::try_from(now.unix_timestamp()).unwrap_or_default(),
+    )?;
+    let mut transport = PcscTransport::connect(args.reader.as_deref(), std::time::Duration::from_secs(2), std::time::Duration::from_millis(args.timeout_ms))
+        .map_err(|e| InputError(e.to_string()))?;
+    let atr = mynatap_sim::transport::Transport::atr(&mut transport).unwrap_or_default();
+    eprintln!("reader: {}  ATR: {}", transport.reader(), hex::encode_upper(atr));
+    let request = TapRequest { selected: args.os.device(), pin: args.pin.clone(), consent: Consent::default(), now };
+    let mut transcript = Vec::new();
+    let outcome = run_tap(terminal.start_tap(request), &mut transport, &backends, Some(&mut transcript));
+    for exchange in &transcript {
+        eprintln!("{exchange}");
+    }
+    println!("{outcome}");
+    Ok(if matches!(outcome, mynatap_sim::terminal::Outcome::Verified(_)) { 0 } else { 1 })
+}
+
+#[cfg(not(feature = "pcsc"))]
+fn tap(_: TapArgs) -> anyhow::Result<u8> {
+    Err(InputError(NO_PCSC.into()).into())
 }

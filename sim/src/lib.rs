@@ -14,4 +14,7 @@ pub mod pki;
 pub mod profile;
 pub mod terminal;
 pub mod transport;
+pub mod vpcd;
+#[cfg(feature = "pcsc")]
+pub mod pcsc_transport;
 pub mod world;

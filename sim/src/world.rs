@@ -12,7 +12,7 @@ use crate::backend::{PersonSpec, Registry, RegistryError};
 use crate::card::Card;
 use crate::driver::{run_tap, run_tap_async, Exchange};
 use crate::profile::{DeviceKind, Profile};
-use crate::terminal::{Consent, Outcome, TapRequest, Terminal, TerminalConfig, TerminalError};
+use crate::terminal::{Consent, Outcome, Tap, TapRequest, Terminal, TerminalConfig, TerminalError};
 use crate::transport::{ChannelTransport, DirectTransport, Fault, Faulty};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,8 @@ pub enum WorldError {
     DuplicatePhone(String),
     #[error("the card task failed: {0}")]
     Task(String),
+    #[error("transport: {0}")]
+    Transport(#[from] crate::transport::TransportError),
 }
 
 impl WorldError {
@@ -47,6 +49,7 @@ impl WorldError {
             Self::Terminal(_) => "terminal_error",
             Self::DuplicatePhone(_) => "duplicate_phone",
             Self::Task(_) => "internal_error",
+            Self::Transport(_) => "transport_error",
         }
     }
 }
@@ -308,19 +311,35 @@ impl World {
 
     /// One full patient flow over the direct in-memory transport.
     pub fn tap(&mut self, spec: &TapSpec) -> Result<TapReport, WorldError> {
-        let (terminal_id, mut card, request) = self.prepare(spec)?;
-        let mut transcript = Vec::new();
-        let outcome = match self.terminals.get_mut(&terminal_id) {
+        let fault = spec.fault;
+        self.tap_with(spec, |mut card, tap, registry, timeout_ms| {
+            let mut transcript = Vec::new();
+            let mut transport = Faulty::new(DirectTransport::new(&mut card), fault, timeout_ms);
+            let outcome = run_tap(tap, &mut transport, registry, Some(&mut transcript));
+            (Some(card), Ok(TapReport { outcome, transcript }))
+        })
+    }
+
+    /// Runs a tap with any driver: `drive` gets the tapped device's card (powered up, with the
+    /// FLOW-3 unlock as the spec says), the tap, the back ends and the terminal's timeout, and
+    /// must hand the card back. Used for transports outside this crate (PC/SC through vpcd).
+    pub fn tap_with<F>(&mut self, spec: &TapSpec, drive: F) -> Result<TapReport, WorldError>
+    where
+        F: FnOnce(Card, Tap<'_>, &Registry, u64) -> (Option<Card>, Result<TapReport, WorldError>),
+    {
+        let (terminal_id, card, request) = self.prepare(spec)?;
+        let (card, report) = match self.terminals.get_mut(&terminal_id) {
             Some(terminal) => {
-                let timeout = terminal.config().timeout_ms;
-                let tap = terminal.start_tap(request);
-                let mut transport = Faulty::new(DirectTransport::new(&mut card), spec.fault, timeout);
-                Ok(run_tap(tap, &mut transport, &self.registry, Some(&mut transcript)))
+                let timeout_ms = terminal.config().timeout_ms;
+                drive(card, terminal.start_tap(request), &self.registry, timeout_ms)
             }
-            None => Err(WorldError::UnknownTerminal(terminal_id)),
+            None => (Some(card), Err(WorldError::UnknownTerminal(terminal_id))),
         };
-        self.give_back(&spec.target, card);
-        Ok(TapReport { outcome: outcome?, transcript })
+        match card {
+            Some(card) => self.give_back(&spec.target, card),
+            None => return Err(WorldError::Task("the driver lost the tapped device".into())),
+        }
+        report
     }
 
     /// The same flow with the device in its own tokio task behind a channel. Delays are real.

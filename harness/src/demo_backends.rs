@@ -1,0 +1,34 @@
+//! Back ends for `mynatap tap` against a reader nobody scripted: the test CA of a seed, an empty
+//! CRL from it, and an eligibility service that finds a demo record for every certificate.
+
+use mynatap_sim::backend::{CrlSnapshot, EligibilityError, InsuranceRecord};
+use mynatap_sim::driver::Backends;
+use mynatap_sim::pki::{CertificateAuthority, PkiError};
+use time::{Date, Duration, Month, OffsetDateTime};
+
+#[derive(Debug)]
+pub struct DemoBackends {
+    ca: CertificateAuthority,
+    crl: CrlSnapshot,
+}
+
+impl DemoBackends {
+    pub fn new(seed: u64, now: OffsetDateTime) -> Result<Self, PkiError> {
+        let ca = CertificateAuthority::trusted(seed)?;
+        let der = ca.issue_crl(1, now, now + Duration::minutes(1), &[])?;
+        Ok(Self { crl: CrlSnapshot { number: 1, der: der.into() }, ca })
+    }
+    pub fn ca_der(&self) -> &[u8] {
+        self.ca.certificate_der()
+    }
+}
+
+impl Backends for DemoBackends {
+    fn crl(&self) -> CrlSnapshot {
+        self.crl.clone()
+    }
+    fn eligibility(&self, _serial: u64) -> Result<InsuranceRecord, EligibilityError> {
+        let date = |year, month| Date::from_calendar_date(year, month, 1).unwrap_or(Date::MIN);
+        Ok(InsuranceRecord { person: "demo".into(), insurer: "00000000".into(), valid_from: date(2000, Month::January), valid_until: date(2099, Month::December) })
+    }
+}

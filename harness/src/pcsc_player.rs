@@ -1,0 +1,83 @@
+//! Taps over real PC/SC: the tapped device is served through vpcd (a bridge this player starts
+//! and stops) and the terminal talks to it through pcscd with the `pcsc` crate.
+
+use std::time::Duration;
+
+use mynatap_sim::driver::run_tap;
+use mynatap_sim::pcsc_transport::{wait_for_card, PcscTransport};
+use mynatap_sim::transport::Faulty;
+use mynatap_sim::vpcd::{self, CardSlot, UserPresence};
+use mynatap_sim::world::{TapReport, TapSpec, World, WorldError};
+
+use crate::bench_tap::Timed;
+use crate::runner::TapPlayer;
+
+/// How long a new bridge may take to show up as a card (pcscd polls about every 0.4 s).
+pub const PRESENCE_WAIT: Duration = Duration::from_secs(5);
+
+/// One vpcd port (one reader) with its bridge.
+#[derive(Debug)]
+pub struct PcscPlayer {
+    runtime: tokio::runtime::Runtime,
+    slot: CardSlot,
+    reader: String,
+    bridge: tokio::task::JoinHandle<Result<(), vpcd::VpcdError>>,
+    /// Round-trip time of every APDU sent, for `bench-tap`.
+    pub apdu_times: Vec<Duration>,
+}
+
+impl PcscPlayer {
+    /// Starts a bridge on `127.0.0.1:port` and waits until pcscd shows its card.
+    pub fn start(port: u16) -> Result<Self, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("vpcd-bridge")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the bridge runtime: {e}"))?;
+        let default_atr = mynatap_sim::profile::Profile::builtin(mynatap_sim::profile::DeviceKind::Android).atr.0;
+        let slot = CardSlot::new(None, UserPresence::No, default_atr);
+        let address = format!("127.0.0.1:{port}");
+        let bridge = runtime.spawn({
+            let slot = slot.clone();
+            async move { vpcd::run(&address, slot, true, None).await }
+        });
+        let reader = vpcd::reader_name(port);
+        wait_for_card(&reader, PRESENCE_WAIT).map_err(|e| {
+            format!("{e}: is pcscd running with vsmartcard-vpcd (reader `{reader}`, port {port})? scripts/test.sh starts it")
+        })?;
+        Ok(Self { runtime, slot, reader, bridge, apdu_times: Vec::new() })
+    }
+
+    pub fn reader(&self) -> &str {
+        &self.reader
+    }
+}
+
+impl Drop for PcscPlayer {
+    fn drop(&mut self) {
+        self.bridge.abort();
+        let _ = &self.runtime;
+    }
+}
+
+impl TapPlayer for PcscPlayer {
+    fn tap(&mut self, world: &mut World, spec: &TapSpec) -> Result<TapReport, WorldError> {
+        let presence = if spec.user_verified { UserPresence::Yes } else { UserPresence::No };
+        let (slot, reader, times) = (&self.slot, &self.reader, &mut self.apdu_times);
+        world.tap_with(spec, |card, tap, registry, timeout_ms| {
+            slot.insert(card, presence);
+            let report = PcscTransport::connect(Some(reader), PRESENCE_WAIT, Duration::from_millis(timeout_ms))
+                .map_err(WorldError::from)
+                .map(|transport| {
+                    let mut transcript = Vec::new();
+                    let mut transport = Faulty::new(Timed { inner: transport, times }, spec.fault, timeout_ms);
+                    let outcome = run_tap(tap, &mut transport, registry, Some(&mut transcript));
+                    // Disconnect (and so reset) before the card leaves the slot.
+                    drop(transport);
+                    TapReport { outcome, transcript }
+                });
+            (slot.take(), report)
+        })
+    }
+}

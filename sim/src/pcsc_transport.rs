@@ -1,0 +1,179 @@
+//! The terminal side over real PC/SC (feature `pcsc`): any reader pcscd knows, the vpcd virtual
+//! reader included.
+//!
+//! PC/SC transmits block with no deadline (vpcd has none either), so the card handle lives on a
+//! worker thread and every transmit waits on it with the terminal's timeout. A response shorter
+//! than a status word means the card died mid-command (vpcd answers an empty success then).
+
+use std::ffi::CString;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use pcsc::{Context, Disposition, Protocols, ReaderState, Scope, ShareMode, State};
+
+use crate::transport::{Transport, TransportError};
+
+fn map_error(error: pcsc::Error) -> TransportError {
+    use pcsc::Error as E;
+    match error {
+        E::RemovedCard | E::NoSmartcard | E::NotTransacted | E::ResetCard | E::UnpoweredCard | E::UnresponsiveCard => {
+            TransportError::CardRemoved
+        }
+        E::Timeout => TransportError::Timeout { ms: 0 },
+        E::NoService | E::ServiceStopped => TransportError::NoReader { message: "pcscd is not running (start it: pcscd, as root)".into() },
+        E::NoReadersAvailable => TransportError::NoReader { message: "pcscd knows no reader".into() },
+        E::UnknownReader | E::ReaderUnavailable => TransportError::NoReader { message: format!("reader unavailable: {error}") },
+        other => TransportError::Other { message: other.to_string() },
+    }
+}
+
+enum Job {
+    Transmit(Vec<u8>),
+}
+
+/// A connection to a card in a PC/SC reader.
+#[derive(Debug)]
+pub struct PcscTransport {
+    reader: String,
+    atr: Vec<u8>,
+    jobs: Option<mpsc::Sender<Job>>,
+    replies: mpsc::Receiver<Result<Vec<u8>, TransportError>>,
+    timeout: Duration,
+    /// Set when a transmit outlived its deadline: the worker is still blocked in it.
+    stuck: bool,
+    worker: Option<thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Transmit(command) => write!(f, "Transmit({})", hex::encode_upper(command)),
+        }
+    }
+}
+
+/// The readers pcscd knows, with whether a card is in each.
+pub fn list_readers() -> Result<Vec<(String, bool)>, TransportError> {
+    let context = Context::establish(Scope::User).map_err(map_error)?;
+    let names = context.list_readers_owned().map_err(map_error)?;
+    let mut states: Vec<ReaderState> = names.iter().map(|name| ReaderState::new(name.clone(), State::UNAWARE)).collect();
+    if !states.is_empty() {
+        context.get_status_change(Duration::ZERO, &mut states).map_err(map_error)?;
+    }
+    Ok(states.iter().map(|state| (state.name().to_string_lossy().into_owned(), state.event_state().contains(State::PRESENT))).collect())
+}
+
+/// Waits until a card is present in `reader`, up to `wait`.
+pub fn wait_for_card(reader: &str, wait: Duration) -> Result<(), TransportError> {
+    let context = Context::establish(Scope::User).map_err(map_error)?;
+    let name = CString::new(reader).map_err(|_| TransportError::NoReader { message: "reader name has a NUL byte".into() })?;
+    let deadline = Instant::now() + wait;
+    let mut states = [ReaderState::new(name, State::UNAWARE)];
+    loop {
+        context.get_status_change(Duration::ZERO, &mut states).map_err(map_error)?;
+        if states[0].event_state().contains(State::PRESENT) && !states[0].event_state().contains(State::MUTE) {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(TransportError::NoReader { message: format!("no card in `{reader}` after {} ms", wait.as_millis()) });
+        }
+        states[0].sync_current_state();
+        match context.get_status_change(left, &mut states) {
+            Ok(()) | Err(pcsc::Error::Timeout) => {}
+            Err(error) => return Err(map_error(error)),
+        }
+    }
+}
+
+impl PcscTransport {
+    /// Connects to the card in `reader` (or in the first reader holding one), waiting up to
+    /// `wait` for it to appear. Each transmit may take up to `timeout`.
+    pub fn connect(reader: Option<&str>, wait: Duration, timeout: Duration) -> Result<Self, TransportError> {
+        let readers = list_readers()?;
+        let name = match reader {
+            Some(name) if readers.iter().any(|(known, _)| known == name) => name.to_owned(),
+            Some(name) => {
+                let known: Vec<&str> = readers.iter().map(|(known, _)| known.as_str()).collect();
+                return Err(TransportError::NoReader { message: format!("no reader `{name}` (readers: {})", known.join(", ")) });
+            }
+            None => match readers.iter().find(|(_, present)| *present) {
+                Some((name, _)) => name.clone(),
+                None => return Err(TransportError::NoReader { message: "no reader holds a card".into() }),
+            },
+        };
+        wait_for_card(&name, wait)?;
+        let context = Context::establish(Scope::User).map_err(map_error)?;
+        let c_name = CString::new(name.clone()).map_err(|_| TransportError::NoReader { message: "reader name has a NUL byte".into() })?;
+        let card = context.connect(&c_name, ShareMode::Shared, Protocols::ANY).map_err(map_error)?;
+        let atr = card.status2_owned().map(|status| status.atr().to_vec()).unwrap_or_default();
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let (answers, replies) = mpsc::channel();
+        let worker = thread::Builder::new()
+            .name(format!("pcsc {name}"))
+            .spawn(move || {
+                let _context = context;
+                let mut buffer = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
+                while let Ok(Job::Transmit(command)) = inbox.recv() {
+                    let result = match card.transmit(&command, &mut buffer) {
+                        Ok(response) if response.len() < 2 => Err(TransportError::CardRemoved),
+                        Ok(response) => Ok(response.to_vec()),
+                        Err(error) => Err(map_error(error)),
+                    };
+                    if answers.send(result).is_err() {
+                        break;
+                    }
+                }
+                // Leaving the field: the card is reset for whoever comes next.
+                let _ = card.disconnect(Disposition::ResetCard);
+            })
+            .map_err(|e| TransportError::Other { message: format!("cannot start the PC/SC worker: {e}") })?;
+        Ok(Self { reader: name, atr, jobs: Some(jobs), replies, timeout, stuck: false, worker: Some(worker) })
+    }
+
+    pub fn reader(&self) -> &str {
+        &self.reader
+    }
+}
+
+impl Transport for PcscTransport {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        if self.stuck {
+            return Err(TransportError::Timeout { ms: self.timeout.as_millis() as u64 });
+        }
+        let jobs = self.jobs.as_ref().ok_or(TransportError::CardRemoved)?;
+        jobs.send(Job::Transmit(command.to_vec())).map_err(|_| TransportError::CardRemoved)?;
+        match self.replies.recv_timeout(self.timeout) {
+            Ok(result) => result.map_err(|error| match error {
+                TransportError::Timeout { .. } => TransportError::Timeout { ms: self.timeout.as_millis() as u64 },
+                other => other,
+            }),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                self.stuck = true;
+                Err(TransportError::Timeout { ms: self.timeout.as_millis() as u64 })
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(TransportError::CardRemoved),
+        }
+    }
+    fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
+        Ok(self.atr.clone())
+    }
+    fn card_present(&mut self) -> bool {
+        !self.stuck && self.jobs.is_some()
+    }
+}
+
+impl Drop for PcscTransport {
+    fn drop(&mut self) {
+        // Closing the job channel ends the worker, which disconnects; waiting for it keeps the
+        // card's reset from reaching whatever is tapped next. A worker stuck in a transmit is left
+        // to end when that returns.
+        self.jobs.take();
+        if let Some(worker) = self.worker.take()
+            && !self.stuck
+        {
+            let _ = worker.join();
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! The card side of vsmartcard's `vpcd`: a virtual card served to pcscd over TCP, so unmodified
+//! PC/SC programs see it in the reader `Virtual PCD 00 00` (port 35963) or `00 01` (35964).
+//!
+//! Framing both ways: a 2-byte big-endian length, then the payload. A 1-byte payload from vpcd is
+//! a control message (`00` power off, `01` power on, `02` reset, `04` get ATR); a longer one is a
+//! command APDU. The frame logic ([`parse_length`], [`Message::classify`]) is sans-IO; [`serve`]
+//! is the thin tokio loop around it. The bridge serves whatever card is in its [`CardSlot`], so a
+//! harness can change the tapped device between taps without reconnecting (pcscd only notices a
+//! new card connection at its next poll, about 0.4 s later).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::card::Card;
+
+/// Where vpcd listens for the card of `Virtual PCD 00 00`.
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:35963";
+/// The reader name pcscd gives the card on `port` (35963 -> `00 00`, 35964 -> `00 01`).
+pub fn reader_name(port: u16) -> String {
+    format!("Virtual PCD 00 {:02}", port.saturating_sub(35963))
+}
+
+/// Largest frame the bridge takes: a command with 4 KiB of data in extended form. No JPKI
+/// command comes near it (the largest is a 32-byte sign); anything longer is a broken peer.
+pub const MAX_FRAME_LEN: usize = 4 + 3 + 4096 + 2;
+
+/// Answered when an APDU arrives while no card is in the slot: an empty reply would make vpcd
+/// drop the connection, and the harness wants the bridge to stay.
+const NO_CARD_STATUS: [u8; 2] = [0x6F, 0x00];
+
+#[derive(Debug, thiserror::Error)]
+pub enum VpcdError {
+    #[error("cannot reach vpcd at {address}: {source} (is pcscd running with the vsmartcard-vpcd driver?)")]
+    Connect { address: String, source: std::io::Error },
+    #[error("vpcd closed the connection")]
+    Closed,
+    #[error("vpcd sent a frame of {0} bytes, over the {MAX_FRAME_LEN}-byte maximum command APDU")]
+    FrameTooLong(usize),
+    #[error("vpcd sent an empty frame")]
+    EmptyFrame,
+    #[error("vpcd connection broke in the middle of a frame: {0}")]
+    Truncated(std::io::Error),
+    #[error("vpcd connection failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What one frame from vpcd asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message<'a> {
+    PowerOff,
+    PowerOn,
+    Reset,
+    GetAtr,
+    /// A control byte this bridge does not know; ignored (vpcd expects no answer to controls).
+    UnknownControl(u8),
+    Apdu(&'a [u8]),
+}
+
+impl<'a> Message<'a> {
+    pub fn classify(payload: &'a [u8]) -> Result<Self, VpcdError> {
+        Ok(match payload {
+            [] => return Err(VpcdError::EmptyFrame),
+            [0x00] => Self::PowerOff,
+            [0x01] => Self::PowerOn,
+            [0x02] => Self::Reset,
+            [0x04] => Self::GetAtr,
+            [other] => Self::UnknownControl(*other),
+            apdu => Self::Apdu(apdu),
+        })
+    }
+}
+
+/// Reads a frame's length header; refuses lengths no APDU can have.
+pub fn parse_length(header: [u8; 2]) -> Result<usize, VpcdError> {
+    match usize::from(u16::from_be_bytes(header)) {
+        0 => Err(VpcdError::EmptyFrame),
+        len if len > MAX_FRAME_LEN => Err(VpcdError::FrameTooLong(len)),
+        len => Ok(len),
+    }
+}
+
+/// Frames a payload for vpcd.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(payload.len()).unwrap_or(u16::MAX);
+    let mut out = Vec::with_capacity(payload.len() + 2);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(payload.get(..usize::from(len)).unwrap_or(payload));
+    out
+}
+
+/// Face ID / Touch ID as the bridge applies it to the card in the slot, again after every reset
+/// (a reset clears the card's unlock; the person's finger is still on the phone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserPresence {
+    No,
+    Yes,
+    /// Unlocked until this instant (`serve-card --user-verified-for`).
+    Until(Instant),
+}
+
+impl UserPresence {
+    fn active(self, now: Instant) -> bool {
+        match self {
+            Self::No => false,
+            Self::Yes => true,
+            Self::Until(until) => now < until,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SlotState {
+    card: Option<Card>,
+    presence: UserPresence,
+    /// ATR answered while the slot is empty (the last card's).
+    atr: Vec<u8>,
+}
+
+/// The card a bridge serves, shared with whoever decides what is tapped.
+#[derive(Debug, Clone)]
+pub struct CardSlot(Arc<Mutex<SlotState>>);
+
+/// One APDU the bridge answered, for logs.
+pub type ApduObserver = dyn Fn(&[u8], &[u8]) + Send + Sync;
+
+impl CardSlot {
+    pub fn new(card: Option<Card>, presence: UserPresence, default_atr: Vec<u8>) -> Self {
+        let atr = card.as_ref().map_or(default_atr, |card| card.atr().to_vec());
+        Self(Arc::new(Mutex::new(SlotState { card, presence, atr })))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        // A panic while holding the lock cannot leave the card half-updated in a way that matters
+        // more than losing the bridge, so a poisoned lock is used as it is.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Puts a card in (reset, as a device entering the field) and returns the one that was there.
+    pub fn insert(&self, mut card: Card, presence: UserPresence) -> Option<Card> {
+        let mut state = self.lock();
+        card.reset();
+        card.set_user_verified(presence.active(Instant::now()));
+        state.atr = card.atr().to_vec();
+        state.presence = presence;
+        state.card.replace(card)
+    }
+
+    /// Takes the card out.
+    pub fn take(&self) -> Option<Card> {
+        self.lock().card.take()
+    }
+
+    /// Resets the card in the slot (a power cycle), keeping the person's Face ID.
+    pub fn reset(&self) {
+        let mut state = self.lock();
+        let presence = state.presence.active(Instant::now());
+        if let Some(card) = state.card.as_mut() {
+            card.reset();
+            card.set_user_verified(presence);
+        }
+    }
+
+    fn atr(&self) -> Vec<u8> {
+        self.lock().atr.clone()
+    }
+
+    fn answer(&self, apdu: &[u8]) -> Vec<u8> {
+        let mut state = self.lock();
+        let presence = state.presence.active(Instant::now());
+        match state.card.as_mut() {
+            Some(card) => {
+                if card.user_verified() != presence {
+                    card.set_user_verified(presence);
+                }
+                card.process_bytes(apdu)
+            }
+            None => NO_CARD_STATUS.to_vec(),
+        }
+    }
+}
+
+/// Connects to vpcd with the socket options that keep a round trip near 0.1 ms (without them
+/// Nagle and delayed ACKs add about 44 ms per APDU).
+pub async fn connect(address: &str) -> Result<TcpStream, VpcdError> {
+    let stream = TcpStream::connect(address).await.map_err(|source| VpcdError::Connect { address: address.to_owned(), source })?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+fn quickack(stream: &TcpStream) {
+    // The kernel clears TCP_QUICKACK after use, so it is set again before every read; failure
+    // only costs latency.
+    let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
+}
+
+/// Serves the slot's card on one vpcd connection until vpcd goes away or sends a bad frame.
+pub async fn serve(mut stream: TcpStream, slot: CardSlot, observer: Option<&ApduObserver>) -> Result<(), VpcdError> {
+    let mut payload = Vec::with_capacity(512);
+    loop {
+        quickack(&stream);
+        let mut header = [0u8; 2];
+        match stream.read_exact(&mut header).await {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Err(VpcdError::Closed),
+            Err(error) => return Err(VpcdError::Io(error)),
+        }
+        let len = parse_length(header)?;
+        payload.resize(len, 0);
+        stream.read_exact(&mut payload).await.map_err(VpcdError::Truncated)?;
+        match Message::classify(&payload)? {
+            Message::PowerOff | Message::PowerOn | Message::Reset => slot.reset(),
+            Message::GetAtr => stream.write_all(&frame(&slot.atr())).await?,
+            Message::UnknownControl(_) => {}
+            Message::Apdu(apdu) => {
+                let response = slot.answer(apdu);
+                if let Some(observe) = observer {
+                    observe(apdu, &response);
+                }
+                stream.write_all(&frame(&response)).await?;
+            }
+        }
+    }
+}
+
+/// Connects and serves; with `reconnect`, a lost or refused connection is retried with backoff
+/// (100 ms doubling to 5 s) for as long as the caller lets the future run.
+pub async fn run(address: &str, slot: CardSlot, reconnect: bool, observer: Option<&ApduObserver>) -> Result<(), VpcdError> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let result = match connect(address).await {
+            Ok(stream) => {
+                backoff = Duration::from_millis(100);
+                tracing::info!(address, "connected to vpcd");
+                serve(stream, slot.clone(), observer).await
+            }
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(error) if reconnect => {
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "vpcd session ended");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::credential::demo_card;
+    use crate::profile::{DeviceKind, Profile};
+    use tokio::net::TcpListener;
+
+    #[test]
+    fn frames_and_messages() {
+        assert_eq!(parse_length([0x00, 0x05]).unwrap(), 5);
+        assert!(matches!(parse_length([0xFF, 0xFF]), Err(VpcdError::FrameTooLong(65_535))));
+        assert!(matches!(parse_length([0, 0]), Err(VpcdError::EmptyFrame)));
+        assert_eq!(Message::classify(&[4]).unwrap(), Message::GetAtr);
+        assert_eq!(Message::classify(&[0, 0xA4, 4, 0]).unwrap(), Message::Apdu(&[0, 0xA4, 4, 0]));
+        assert_eq!(frame(&[0x90, 0x00]), vec![0, 2, 0x90, 0x00]);
+        assert_eq!(reader_name(35964), "Virtual PCD 00 01");
+    }
+
+    /// A fake vpcd on loopback: talks to the bridge exactly as vpcd would.
+    #[tokio::test]
+    async fn answers_controls_and_apdus_and_ends_cleanly_on_bad_frames() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let card = demo_card(Profile::builtin(DeviceKind::Iphone), 1, "1234").unwrap();
+        let atr = card.atr().to_vec();
+        let slot = CardSlot::new(None, UserPresence::No, vec![0x3B, 0x00]);
+        slot.insert(card, UserPresence::Yes);
+        let bridge = tokio::spawn({
+            let slot = slot.clone();
+            async move { run(&address, slot, false, None).await }
+        });
+        let (mut vpcd, _) = listener.accept().await.unwrap();
+        vpcd.write_all(&frame(&[0x04])).await.unwrap();
+        let mut reply = [0u8; 2];
+        vpcd.read_exact(&mut reply).await.unwrap();
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes(reply))];
+        vpcd.read_exact(&mut body).await.unwrap();
+        assert_eq!(body, atr);
+        vpcd.write_all(&frame(&[0x01])).await.unwrap();
+        vpcd.write_all(&frame(&hex::decode("00A4040C0AD392F00026010000000100").unwrap())).await.unwrap();
+        vpcd.read_exact(&mut reply).await.unwrap();
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes(reply))];
+        vpcd.read_exact(&mut body).await.unwrap();
+        assert_eq!(body, vec![0x90, 0x00]);
+        // A frame longer than any APDU ends the session with a clear error.
+        vpcd.write_all(&[0xFF, 0xFF]).await.unwrap();
+        let error = bridge.await.unwrap().unwrap_err();
+        assert!(matches!(error, VpcdError::FrameTooLong(65_535)), "{error}");
+        // The Face ID window survives the power-on reset.
+        assert!(slot.take().unwrap().user_verified());
+    }
+
+    #[tokio::test]
+    async fn truncated_frame_and_refused_connection_are_errors() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let slot = CardSlot::new(None, UserPresence::No, vec![0x3B, 0x00]);
+        let bridge = tokio::spawn({
+            let slot = slot.clone();
+            async move { run(&address, slot, false, None).await }
+        });
+        let (mut vpcd, _) = listener.accept().await.unwrap();
+        vpcd.write_all(&[0x00, 0x10, 0x00, 0xA4]).await.unwrap();
+        drop(vpcd);
+        assert!(matches!(bridge.await.unwrap(), Err(VpcdError::Truncated(_))));
+        drop(listener);
+        // Port 1 (tcpmux) has no listener here; a port freed by this test could be taken by a
+        // parallel test's listener.
+        let refused = run("127.0.0.1:1", slot, false, None).await;
+        assert!(matches!(refused, Err(VpcdError::Connect { .. })));
+    }
+}
