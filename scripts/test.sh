@@ -1,28 +1,67 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine or a used one. Installs what the tests need when it is
-# missing (openssl for the interop tests; run as root, as CI does), then runs every test of the
-# workspace, checks that the benches build, and runs the conformance suite and its coverage.
+# The whole test suite, on a fresh machine or a used one:
+#  1. installs what the tests need when it is missing (Debian packages; needs root, as in CI):
+#     pcscd + vsmartcard-vpcd (the virtual reader), libpcsclite-dev + pkgconf (to build the
+#     `pcsc` feature), opensc + pcsc-tools (outside programs the interop tests drive), openssl;
+#  2. starts pcscd when none is running, and stops it again at the end;
+#  3. runs every test of the workspace with the `pcsc` feature (real PC/SC tests included),
+#     checks that the benches build, and runs the conformance suite and its coverage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
-if [ ${#need_apt[@]} -gt 0 ]; then
+packages=(pcscd vsmartcard-vpcd libpcsclite-dev pkgconf opensc pcsc-tools openssl)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "scripts/test.sh: missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) or run as root" >&2
+    echo "scripts/test.sh: missing packages: ${missing[*]}" >&2
+    echo "  install them (sudo apt-get install ${missing[*]}) or run this script as root" >&2
     exit 2
   fi
-  echo "== installing ${need_apt[*]}"
+  echo "== installing ${missing[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-echo "== cargo test (workspace)"
-cargo test --workspace --locked
+started_pcscd=""
+stop_pcscd() {
+  if [ -n "$started_pcscd" ]; then
+    echo "== stopping the pcscd this script started (pid $started_pcscd)"
+    kill "$started_pcscd" 2>/dev/null || true
+    wait "$started_pcscd" 2>/dev/null || true
+  fi
+}
+trap stop_pcscd EXIT
+
+if ! pgrep -x pcscd >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts/test.sh: pcscd is not running; start it (sudo pcscd) or run this script as root" >&2
+    exit 2
+  fi
+  mkdir -p /run/pcscd
+  flags=(-f)
+  # pcsc-lite 2.x refuses clients in containers unless polkit is off; 1.9 has no such flag.
+  if pcscd --help 2>&1 | grep -q -- --disable-polkit; then flags+=(--disable-polkit); fi
+  echo "== starting pcscd ${flags[*]}"
+  pcscd "${flags[@]}" >/tmp/mynatap-pcscd.log 2>&1 &
+  started_pcscd=$!
+  for _ in $(seq 1 50); do
+    [ -S /run/pcscd/pcscd.comm ] && break
+    sleep 0.1
+  done
+  [ -S /run/pcscd/pcscd.comm ] || { echo "scripts/test.sh: pcscd did not start; see /tmp/mynatap-pcscd.log" >&2; exit 2; }
+fi
+
+features=(--features mynatap-harness/pcsc,mynatap-sim/pcsc)
+
+echo "== cargo test (workspace, with PC/SC)"
+cargo test --workspace --locked "${features[@]}"
 
 echo "== benches build"
 cargo check --locked -p mynatap-benches --benches
 
-echo "== conformance suite and coverage"
+echo "== conformance suite and coverage (in memory)"
 cargo run --locked -q -- run
 cargo run --locked -q -- coverage

@@ -1,0 +1,187 @@
+//! Real PC/SC: pcscd with the vsmartcard vpcd driver, and programs nobody here wrote (OpenSC's
+//! opensc-tool, pcsc-tools' scriptor, openssl) talking to the served phone.
+//!
+//! Needs a running pcscd with vsmartcard-vpcd (scripts/test.sh installs and starts it). All tests
+//! share the one daemon and its readers, so they take one lock and run one at a time.
+
+#![cfg(feature = "pcsc")]
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+static PCSCD: Mutex<()> = Mutex::new(());
+
+const READER: &str = "Virtual PCD 00 00";
+const SELECT_JPKI: &str = "00A4040C0AD392F00026010000000100";
+
+fn exclusive() -> MutexGuard<'static, ()> {
+    PCSCD.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn mynatap() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mynatap"));
+    command.current_dir(root());
+    command
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// `mynatap serve-card` in the background, stopped when dropped.
+struct ServedCard(Child);
+
+impl ServedCard {
+    fn start(args: &[&str]) -> Self {
+        let child = mynatap().arg("serve-card").args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let served = Self(child);
+        let deadline = Instant::now() + Duration::from_secs(8);
+        loop {
+            let listing = Command::new("opensc-tool").arg("-l").output().expect("opensc-tool (package opensc) must be installed");
+            let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+            if listing.lines().any(|line| line.contains(READER) && line.contains("Yes")) {
+                return served;
+            }
+            assert!(Instant::now() < deadline, "the served card never appeared in `{READER}`: is pcscd running?\n{listing}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for ServedCard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        // pcscd notices the card is gone at its next poll.
+        std::thread::sleep(Duration::from_millis(600));
+    }
+}
+
+fn opensc(apdus: &[&str]) -> String {
+    let mut command = Command::new("opensc-tool");
+    command.args(["-r", READER]);
+    for apdu in apdus {
+        command.args(["-s", apdu]);
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    text(&output)
+}
+
+/// The data bytes of each `Received` block opensc-tool prints, in order.
+fn received_data(output: &str) -> Vec<Vec<u8>> {
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<u8>> = None;
+    for line in output.lines() {
+        if line.starts_with("Received") {
+            if let Some(block) = current.take() {
+                blocks.push(block);
+            }
+            current = Some(Vec::new());
+        } else if line.starts_with("Sending") {
+            if let Some(block) = current.take() {
+                blocks.push(block);
+            }
+        } else if let Some(block) = current.as_mut() {
+            // Hex dump lines: "30 82 01 F6 ... <ascii>", the hex part is 3-char groups.
+            for group in line.split_whitespace() {
+                match u8::from_str_radix(group, 16) {
+                    Ok(byte) if group.len() == 2 => block.push(byte),
+                    _ => break,
+                }
+            }
+        }
+    }
+    if let Some(block) = current {
+        blocks.push(block);
+    }
+    blocks
+}
+
+#[test]
+fn opensc_tool_lists_the_reader_and_selects_jpki() {
+    let _lock = exclusive();
+    let _card = ServedCard::start(&["--profile", "android"]);
+    let listing = Command::new("opensc-tool").args(["-l"]).output().unwrap();
+    assert!(text(&listing).contains(READER));
+    let atr = Command::new("opensc-tool").args(["-r", READER, "-a"]).output().unwrap();
+    assert!(text(&atr).to_uppercase().contains("3B:8A:80:01"), "{}", text(&atr));
+    let select = opensc(&[SELECT_JPKI]);
+    assert!(select.contains("SW1=0x90, SW2=0x00"), "{select}");
+}
+
+#[test]
+fn certificate_read_through_opensc_tool_is_accepted_by_openssl() {
+    let _lock = exclusive();
+    let _card = ServedCard::start(&["--profile", "iphone"]);
+    let head = opensc(&[SELECT_JPKI, "00A4020C02000A", "00B0000004"]);
+    let header = received_data(&head).pop().unwrap();
+    assert_eq!(&header[..2], &[0x30, 0x82], "{head}");
+    let total = usize::from(u16::from_be_bytes([header[2], header[3]])) + 4;
+    let rest = format!("00B00004{:02X}", (total - 4).min(256) % 256);
+    let tail = format!("00B00104{:02X}", total - 4 - 256);
+    let output = opensc(&[SELECT_JPKI, "00A4020C02000A", "00B0000004", &rest, &tail]);
+    let der: Vec<u8> = received_data(&output).into_iter().skip(2).flatten().collect();
+    assert_eq!(der.len(), total, "{output}");
+    let file = std::env::temp_dir().join(format!("mynatap-pcsc-{}.der", std::process::id()));
+    std::fs::write(&file, &der).unwrap();
+    let openssl = Command::new("openssl").args(["x509", "-inform", "DER", "-noout", "-subject", "-in", file.to_str().unwrap()]).output().unwrap();
+    assert!(openssl.status.success(), "{}", text(&openssl));
+    assert!(text(&openssl).contains("iphone"), "{}", text(&openssl));
+}
+
+#[test]
+fn scriptor_runs_the_read_sequence() {
+    let _lock = exclusive();
+    let _card = ServedCard::start(&["--profile", "card"]);
+    let script = std::env::temp_dir().join(format!("mynatap-{}.scriptor", std::process::id()));
+    std::fs::write(&script, "00 A4 04 0C 0A D3 92 F0 00 26 01 00 00 00 01\n00 A4 02 0C 02 00 06\n00 B0 00 00 20\n").unwrap();
+    let output = Command::new("scriptor").args(["-r", READER, script.to_str().unwrap()]).output().expect("scriptor (package pcsc-tools) must be installed");
+    let printed = text(&output);
+    assert!(output.status.success(), "{printed}");
+    // The token label of the physical card, in hex, and a success status.
+    assert!(printed.contains("4A 50 4B 49 41 50 49 43 43 54 4F 4B 45 4E 32"), "{printed}");
+    assert!(printed.contains("90 00"), "{printed}");
+}
+
+#[test]
+fn mynatap_tap_verifies_the_served_phone_and_reports_a_wrong_pin() {
+    let _lock = exclusive();
+    let _card = ServedCard::start(&["--profile", "android", "--pin", "2468"]);
+    let tap = mynatap().args(["tap", "--reader", READER, "--os", "android", "--pin", "2468"]).output().unwrap();
+    assert_eq!(tap.status.code(), Some(0), "{}", text(&tap));
+    assert!(String::from_utf8_lossy(&tap.stdout).starts_with("verified"));
+    let wrong = mynatap().args(["tap", "--reader", READER, "--os", "android", "--pin", "0000"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&wrong.stdout).contains("wrong_pin"), "{}", text(&wrong));
+    // The counter lives as long as serve-card does: the next right PIN resets it.
+    let again = mynatap().args(["tap", "--reader", READER, "--os", "android", "--pin", "2468"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+}
+
+#[test]
+fn iphone_unlock_window_closes() {
+    let _lock = exclusive();
+    let _card = ServedCard::start(&["--profile", "iphone", "--user-verified-for", "2"]);
+    let tap = mynatap().args(["tap", "--reader", READER, "--os", "iphone"]).output().unwrap();
+    assert_eq!(tap.status.code(), Some(0), "{}", text(&tap));
+    std::thread::sleep(Duration::from_millis(2200));
+    let late = mynatap().args(["tap", "--reader", READER, "--os", "iphone"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&late.stdout).contains("user_not_verified"), "{}", text(&late));
+}
+
+#[test]
+fn the_whole_suite_passes_over_pcsc() {
+    let _lock = exclusive();
+    let run = mynatap().args(["run", "--transport", "pcsc"]).output().unwrap();
+    let printed = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("transport pcsc"), "{printed}");
+    assert!(printed.contains("0 failed, 0 errors"), "{printed}");
+}
