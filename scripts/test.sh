@@ -35,7 +35,13 @@ stop_pcscd() {
 }
 trap stop_pcscd EXIT
 
-if ! pgrep -x pcscd >/dev/null 2>&1; then
+# A live pcscd (zombies of a killed one do not count) that has its socket is used as it is.
+if pgrep -x -r R,S,D,I pcscd >/dev/null 2>&1; then
+  if [ ! -S /run/pcscd/pcscd.comm ]; then
+    echo "scripts/test.sh: a pcscd is running but /run/pcscd/pcscd.comm is missing; stop it and run again" >&2
+    exit 2
+  fi
+else
   if [ "$(id -u)" -ne 0 ]; then
     echo "scripts/test.sh: pcscd is not running; start it (sudo pcscd) or run this script as root" >&2
     exit 2
