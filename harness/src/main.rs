@@ -404,7 +404,7 @@ fn serve_card(args: ServeCardArgs) -> anyhow::Result<u8> {
     let log = |command: &[u8], response: &[u8]| {
         tracing::info!(command = %hex::encode_upper(command), response = %hex::encode_upper(response), "apdu");
     };
-    eprintln!("mynatap serve-card: serving to vpcd at {} (reader {}); Ctrl-C stops", args.vpcd, reader_for(&args.vpcd));
+    eprintln!("mynatap serve-card: connecting to vpcd at {} (reader {}); Ctrl-C stops", args.vpcd, reader_for(&args.vpcd));
     let result = runtime.block_on(async {
         tokio::select! {
             result = mynatap_sim::vpcd::run(&args.vpcd, slot, args.reconnect, Some(&log)) => result.map_err(anyhow::Error::from),

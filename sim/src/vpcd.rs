@@ -33,8 +33,8 @@ const NO_CARD_STATUS: [u8; 2] = [0x6F, 0x00];
 
 #[derive(Debug, thiserror::Error)]
 pub enum VpcdError {
-    #[error("cannot reach vpcd at {address}: {source} (is pcscd running with the vsmartcard-vpcd driver?)")]
-    Connect { address: String, source: std::io::Error },
+    #[error("cannot reach vpcd at {address} (is pcscd running with the vsmartcard-vpcd driver? start it, or pass --reconnect to wait)")]
+    Connect { address: String, #[source] source: std::io::Error },
     #[error("vpcd closed the connection")]
     Closed,
     #[error("vpcd sent a frame of {0} bytes, over the {MAX_FRAME_LEN}-byte maximum command APDU")]
