@@ -10,8 +10,11 @@ pub mod card;
 pub mod clock;
 pub mod credential;
 pub mod driver;
+pub mod events;
 pub mod pki;
 pub mod profile;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 pub mod terminal;
 pub mod transport;
 pub mod vpcd;

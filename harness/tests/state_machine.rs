@@ -1,0 +1,236 @@
+//! State-machine property: random lives of one person's card and phones, applied to the real
+//! world (registry, cards, terminal, in-memory transport) and to a plain reference model of
+//! docs/requirements.md, must agree step by step.
+//!
+//! On a failure the shrunk sequence is written as a scenario file whose `expect`s are the
+//! model's, under `target/mynatap-proptest/`, so `mynatap run <that file>` replays the failure.
+//! `PROPTEST_CASES` raises the number of cases (default 256).
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use mynatap_harness::runner::{run_scenario, MemoryPlayer, Status};
+use mynatap_harness::scenario::{parse, requirement_ids, REQUIREMENTS_MD};
+use mynatap_sim::clock::{add_years, end_of_day, local_date};
+use mynatap_sim::events::{scenario_yaml, Event};
+use mynatap_sim::strategies::{event_sequence, start_world, PHONES, START};
+use mynatap_sim::world::Profiles;
+use proptest::prelude::*;
+use time::macros::{date, datetime};
+use time::{Duration, OffsetDateTime};
+
+#[derive(Debug, Clone, Default)]
+struct PhoneModel {
+    /// Some add_phone of it succeeded: the world knows it.
+    exists: bool,
+    holds_card: bool,
+    revoked: bool,
+    held: bool,
+    expires: Option<OffsetDateTime>,
+}
+
+/// The rules, written as plainly as the requirements state them.
+#[derive(Debug)]
+struct Model {
+    now: OffsetDateTime,
+    card_revoked: bool,
+    card_expires: OffsetDateTime,
+    registered: bool,
+    insurance_until: OffsetDateTime,
+    phones: [PhoneModel; 3],
+}
+
+impl Model {
+    fn new() -> Self {
+        Self {
+            now: datetime!(2026-04-01 09:00 +09:00),
+            card_revoked: false,
+            card_expires: end_of_day(date!(2028 - 05 - 12)),
+            registered: START.insurance_registered,
+            insurance_until: end_of_day(date!(2029 - 03 - 31)),
+            phones: Default::default(),
+        }
+    }
+
+    fn tap(&self, phone: Option<&PhoneModel>) -> String {
+        let (expires, revoked, held) = match phone {
+            Some(p) => (p.expires.unwrap_or(self.now), p.revoked, p.held),
+            None => (self.card_expires, self.card_revoked, false),
+        };
+        let rejected = |reason: &str| format!("rejected: {reason}");
+        if self.now > expires {
+            rejected("certificate_expired")
+        } else if revoked {
+            rejected("certificate_revoked")
+        } else if held {
+            rejected("certificate_suspended")
+        } else if !self.registered {
+            rejected("not_registered")
+        } else if self.now > self.insurance_until {
+            rejected("insurance_expired")
+        } else {
+            "verified".into()
+        }
+    }
+
+    /// Whether the event can be played: it names no phone, adds one, or names one that exists
+    /// (an add_phone refused for an invalid card leaves the phone unknown to the world).
+    fn playable(&self, event: &Event) -> bool {
+        match (event, event.phone()) {
+            (Event::AddPhone { .. }, _) | (_, None) => true,
+            (_, Some(phone)) => PHONES.iter().position(|p| *p == phone).is_some_and(|i| self.phones[i].exists),
+        }
+    }
+
+    /// Applies the event and says what it must come to, as a result label.
+    fn step(&mut self, event: &Event) -> String {
+        let index = |phone: &str| PHONES.iter().position(|p| *p == phone).unwrap();
+        let ok = || "ok".to_owned();
+        match event {
+            Event::AddPhone { phone, .. } => {
+                if self.card_revoked || self.now > self.card_expires {
+                    return "error: card_not_valid".into();
+                }
+                for other in self.phones.iter_mut().filter(|p| p.holds_card) {
+                    other.revoked = true;
+                    other.holds_card = false;
+                }
+                self.phones[index(phone)] = PhoneModel { exists: true, holds_card: true, revoked: false, held: false, expires: Some(self.card_expires) };
+                ok()
+            }
+            Event::RemovePhone { phone } => {
+                let p = &mut self.phones[index(phone)];
+                if !p.holds_card {
+                    return "error: no_card_on_phone".into();
+                }
+                (p.revoked, p.held, p.holds_card) = (true, false, false);
+                ok()
+            }
+            Event::ReportLost { phone } => {
+                let p = &mut self.phones[index(phone)];
+                match (p.holds_card, p.revoked, p.held) {
+                    (false, _, _) => "error: no_card_on_phone".into(),
+                    (true, true, _) => "error: phone_revoked".into(),
+                    (true, false, true) => "error: already_suspended".into(),
+                    (true, false, false) => {
+                        p.held = true;
+                        ok()
+                    }
+                }
+            }
+            Event::Resume { phone } => {
+                let p = &mut self.phones[index(phone)];
+                if p.held && !p.revoked {
+                    p.held = false;
+                    ok()
+                } else {
+                    "error: not_suspended".into()
+                }
+            }
+            Event::RevokeCard => {
+                self.card_revoked = true;
+                for phone in self.phones.iter_mut().filter(|p| p.holds_card) {
+                    (phone.revoked, phone.held) = (true, false);
+                }
+                ok()
+            }
+            Event::RenewCard => {
+                self.card_revoked = false;
+                self.card_expires = end_of_day(add_years(local_date(self.now), 5));
+                for phone in self.phones.iter_mut().filter(|p| p.holds_card) {
+                    (phone.revoked, phone.held) = (true, false);
+                }
+                ok()
+            }
+            Event::RegisterInsurance => {
+                self.registered = true;
+                ok()
+            }
+            Event::AdvanceDays(days) => {
+                self.now += Duration::days(*days);
+                ok()
+            }
+            Event::TapPhone { phone } => self.tap(Some(&self.phones[index(phone)])),
+            Event::TapCard => self.tap(None),
+        }
+    }
+}
+
+fn failure_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/mynatap-proptest/state-machine-failure.yaml")
+}
+
+/// Writes the sequence as a scenario expecting the model's answers, and checks it replays.
+fn save_failure(events: &[Event]) -> PathBuf {
+    let mut model = Model::new();
+    let mut steps = Vec::new();
+    for event in events {
+        if model.playable(event) {
+            let expected = model.step(event);
+            steps.push((event.clone(), expected));
+        }
+    }
+    let yaml = scenario_yaml("state-machine-failure", "shrunk by the state-machine property test", &START, &steps);
+    let path = failure_file();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #[test]
+    fn world_agrees_with_the_reference_model(events in event_sequence(1..40)) {
+        let mut world = start_world(&START).unwrap();
+        let mut model = Model::new();
+        for (index, event) in events.iter().enumerate() {
+            if !model.playable(event) {
+                continue;
+            }
+            let actual = event.apply(&mut world, "hanako").unwrap().label();
+            let expected = model.step(event);
+            if actual != expected {
+                let path = save_failure(&events[..=index]);
+                prop_assert_eq!(&actual, &expected, "step {} {:?}; replay with: mynatap run {}", index + 1, event, path.display());
+            }
+            // Invariants: at most one usable phone; a suspended, revoked or expired phone never verifies.
+            let usable = model.phones.iter().filter(|p| p.holds_card && !p.revoked).count();
+            prop_assert!(usable <= 1);
+            if let Event::TapPhone { phone } = event {
+                let p = &model.phones[PHONES.iter().position(|x| x == phone).unwrap()];
+                if p.revoked || p.held || p.expires.is_some_and(|e| model.now > e) {
+                    prop_assert_ne!(actual, "verified");
+                }
+            }
+        }
+    }
+}
+
+/// The failure file is a real scenario: generated from a known sequence, it loads and passes
+/// against the correct world (so against a broken one it would fail where the property did).
+#[test]
+fn failure_files_replay_as_scenarios() {
+    let events = vec![
+        Event::AddPhone { phone: "p0".into(), os: mynatap_sim::profile::DeviceKind::Android },
+        Event::TapPhone { phone: "p0".into() },
+        Event::RegisterInsurance,
+        Event::ReportLost { phone: "p0".into() },
+        Event::TapPhone { phone: "p0".into() },
+        Event::Resume { phone: "p0".into() },
+        Event::AddPhone { phone: "p1".into(), os: mynatap_sim::profile::DeviceKind::Iphone },
+        Event::TapPhone { phone: "p0".into() },
+        Event::TapCard,
+        Event::Resume { phone: "p0".into() },
+        Event::AdvanceDays(800),
+        Event::TapPhone { phone: "p1".into() },
+    ];
+    let mut model = Model::new();
+    let steps: Vec<(Event, String)> = events.iter().map(|event| (event.clone(), model.step(event))).collect();
+    let yaml = scenario_yaml("replay-check", "replay check", &START, &steps);
+    let requirements: BTreeSet<String> = requirement_ids(REQUIREMENTS_MD);
+    let scenario = parse(&PathBuf::from("replay-check.yaml"), &yaml, &requirements).unwrap();
+    let result = run_scenario(&scenario, 7, &Profiles::default(), &mut MemoryPlayer);
+    assert_eq!(result.status, Status::Passed, "{yaml}\n{:?}", result.failure);
+}
