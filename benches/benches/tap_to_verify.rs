@@ -49,5 +49,19 @@ fn tap_to_verify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tap_to_verify);
+/// A tap with CRLs of growing size: the terminal indexes a CRL once per CRL number, so a tap's
+/// cost must stay flat as the CRL grows.
+fn crl_lookup(c: &mut Criterion) {
+    let mut group = c.benchmark_group("crl_lookup");
+    group.sample_size(30);
+    for revoked in [10usize, 1_000, 100_000] {
+        let mut world = world_with_phone(DeviceKind::Android, revoked);
+        let spec = TapSpec::phone("phone");
+        assert_eq!(world.tap(&spec).expect("tap").outcome.name(), "verified");
+        group.bench_function(format!("tap_with_{revoked}_revoked"), |b| b.iter(|| black_box(world.tap(&spec).expect("tap"))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, tap_to_verify, crl_lookup);
 criterion_main!(benches);
