@@ -2,14 +2,17 @@
 # The whole test suite, on a fresh machine or a used one:
 #  1. installs what the tests need when it is missing (Debian packages; needs root, as in CI):
 #     pcscd + vsmartcard-vpcd (the virtual reader), libpcsclite-dev + pkgconf (to build the
-#     `pcsc` feature), opensc + pcsc-tools (outside programs the interop tests drive), openssl;
+#     `pcsc` feature), opensc + pcsc-tools (outside programs the interop tests drive), openssl,
+#     valgrind (the instruction-count gate);
 #  2. starts pcscd when none is running, and stops it again at the end;
 #  3. runs every test of the workspace with the `pcsc` feature (real PC/SC tests included),
-#     checks that the benches build, and runs the conformance suite and its coverage.
+#     checks that the benches build, runs the instruction-count regression gate, and runs the
+#     conformance suite and its coverage;
+#  4. with MYNATAP_FUZZ=1 only: 60 seconds of each fuzz target (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(pcscd vsmartcard-vpcd libpcsclite-dev pkgconf opensc pcsc-tools openssl)
+packages=(pcscd vsmartcard-vpcd libpcsclite-dev pkgconf opensc pcsc-tools openssl valgrind)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -68,6 +71,14 @@ cargo test --workspace --locked "${features[@]}"
 echo "== benches build"
 cargo check --locked -p mynatap-benches --benches
 
+echo "== instruction-count gate (callgrind; refresh on purpose: scripts/instruction-gate.sh --update)"
+scripts/instruction-gate.sh
+
 echo "== conformance suite and coverage (in memory)"
 cargo run --locked -q -- run
 cargo run --locked -q -- coverage
+
+if [ "${MYNATAP_FUZZ:-0}" = "1" ]; then
+  echo "== fuzzing, 60 s per target"
+  scripts/fuzz.sh 60
+fi

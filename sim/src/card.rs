@@ -14,7 +14,9 @@ use p256::ecdsa::{Signature, SigningKey};
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use crate::profile::{FileId, Profile, Unlock};
 
-/// Everything that goes into a card when it is personalised.
+/// Everything that goes into a card when it is personalised. Cloneable so one issuance can
+/// personalise many cards (fuzzing, benches); once inside a [`Card`] the keys have no way out.
+#[derive(Clone)]
 pub struct CardCredential {
     pub auth_key: SigningKey,
     pub auth_cert: Vec<u8>,

@@ -68,13 +68,19 @@ pub fn sample_holder() -> HolderInfo {
 
 /// A personalised card of the test CA of `seed`: what `mynatap card` and `serve-card` answer with.
 pub fn demo_card(profile: Profile, seed: u64, pin: &str) -> Result<Card, PkiError> {
+    let credential = demo_credential(profile.device, seed, pin)?;
+    Ok(Card::new(Arc::new(profile), credential))
+}
+
+/// The credential [`demo_card`] puts into its card.
+pub fn demo_credential(device: DeviceKind, seed: u64, pin: &str) -> Result<CardCredential, PkiError> {
     let ca = CertificateAuthority::trusted(seed)?;
     // Fixed dates (not the system clock) so the demo card is the same on every run.
     let not_before = OffsetDateTime::from_unix_timestamp(1_758_240_000).map_err(|e| PkiError::Time(e.to_string()))?; // 2025-09-19
     let request = IssueRequest {
         key_label: "demo",
         holder: "demo",
-        device: profile.device,
+        device,
         auth_serial: 0x0100,
         sign_serial: 0x0101,
         not_before,
@@ -84,6 +90,5 @@ pub fn demo_card(profile: Profile, seed: u64, pin: &str) -> Result<Card, PkiErro
         card_info_pin: pin,
         holder_info: sample_holder(),
     };
-    let credential = issue(&ca, ca.certificate_der(), seed, &request)?;
-    Ok(Card::new(Arc::new(profile), credential))
+    issue(&ca, ca.certificate_der(), seed, &request)
 }
