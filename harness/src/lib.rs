@@ -6,6 +6,7 @@
 pub mod bench_tap;
 pub mod card_pipe;
 pub mod demo_backends;
+pub mod http_backend;
 pub mod locate;
 #[cfg(feature = "pcsc")]
 pub mod pcsc_player;

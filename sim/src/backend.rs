@@ -505,6 +505,15 @@ impl Registry {
         Ok(person.record.clone())
     }
 
+    /// Every certificate serial the eligibility service would answer for, with its record (for
+    /// serving the service outside the process).
+    pub fn eligibility_table(&self) -> HashMap<u64, InsuranceRecord> {
+        self.holders
+            .iter()
+            .filter_map(|(serial, _)| self.eligibility(*serial).ok().map(|record| (*serial, record)))
+            .collect()
+    }
+
     /// Test and report helpers: the phone a person's card is on, and a phone's current serial.
     pub fn phone_of(&self, person_id: &str) -> Option<&str> {
         self.people.get(person_id).and_then(|person| person.phone.as_deref())

@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::card::Card;
+use crate::transport::{FaultDecision, FaultPlan};
 
 /// Where vpcd listens for the card of `Virtual PCD 00 00`.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:35963";
@@ -117,6 +118,30 @@ struct SlotState {
     presence: UserPresence,
     /// ATR answered while the slot is empty (the last card's).
     atr: Vec<u8>,
+    /// A fault the card itself shows (certification: the reader under test must meet it).
+    fault: Option<FaultPlan>,
+    /// What the card saw, when recording.
+    recording: Option<Vec<SeenApdu>>,
+    sequence: Sequence,
+}
+
+/// One global order for everything a certification run observes (APDUs, HTTP requests), so
+/// rules like "the CRL was fetched before the eligibility query" can be judged across both.
+#[derive(Debug, Clone, Default)]
+pub struct Sequence(Arc<std::sync::atomic::AtomicU64>);
+
+impl Sequence {
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// An APDU as the card saw it. `response` is `None` when the card had left the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenApdu {
+    pub sequence: u64,
+    pub command: Vec<u8>,
+    pub response: Option<Vec<u8>>,
 }
 
 /// The card a bridge serves, shared with whoever decides what is tapped.
@@ -129,7 +154,7 @@ pub type ApduObserver = dyn Fn(&[u8], &[u8]) + Send + Sync;
 impl CardSlot {
     pub fn new(card: Option<Card>, presence: UserPresence, default_atr: Vec<u8>) -> Self {
         let atr = card.as_ref().map_or(default_atr, |card| card.atr().to_vec());
-        Self(Arc::new(Mutex::new(SlotState { card, presence, atr })))
+        Self(Arc::new(Mutex::new(SlotState { card, presence, atr, fault: None, recording: None, sequence: Sequence::default() })))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
@@ -148,9 +173,30 @@ impl CardSlot {
         state.card.replace(card)
     }
 
-    /// Takes the card out.
+    /// Takes the card out (and ends any fault and recording).
     pub fn take(&self) -> Option<Card> {
-        self.lock().card.take()
+        let mut state = self.lock();
+        state.fault = None;
+        state.card.take()
+    }
+
+    /// The card shows `fault` until it is taken out. A `remove_after` fault answers the first
+    /// command past the limit with an empty frame, which makes vpcd drop the connection: to the
+    /// reader the card is gone (a bridge with reconnect comes back at pcscd's next poll).
+    pub fn set_fault(&self, fault: Option<crate::transport::Fault>) {
+        self.lock().fault = fault.map(|fault| FaultPlan::new(Some(fault)));
+    }
+
+    /// Starts recording what the card sees, numbered with `sequence`.
+    pub fn start_recording(&self, sequence: Sequence) {
+        let mut state = self.lock();
+        state.sequence = sequence;
+        state.recording = Some(Vec::new());
+    }
+
+    /// Stops recording and returns what was seen.
+    pub fn take_recording(&self) -> Vec<SeenApdu> {
+        self.lock().recording.take().unwrap_or_default()
     }
 
     /// Resets the card in the slot (a power cycle), keeping the person's Face ID.
@@ -167,18 +213,36 @@ impl CardSlot {
         self.lock().atr.clone()
     }
 
-    fn answer(&self, apdu: &[u8]) -> Vec<u8> {
+    /// The response to send (empty: the card left the field) and how long to hold it back.
+    fn answer(&self, apdu: &[u8]) -> (Vec<u8>, Option<Duration>) {
         let mut state = self.lock();
         let presence = state.presence.active(Instant::now());
-        match state.card.as_mut() {
-            Some(card) => {
+        let decision = state.fault.as_mut().map_or(FaultDecision::Pass { hit: false }, |plan| plan.before(apdu));
+        let (response, delay) = match (state.card.as_mut(), decision) {
+            (_, FaultDecision::Removed) => (Vec::new(), None),
+            (None, _) => (NO_CARD_STATUS.to_vec(), None),
+            (Some(card), FaultDecision::Pass { hit }) => {
                 if card.user_verified() != presence {
                     card.set_user_verified(presence);
                 }
-                card.process_bytes(apdu)
+                let response = card.process_bytes(apdu);
+                match state.fault.as_ref().filter(|_| hit) {
+                    Some(plan) => match plan.delay() {
+                        Some(delay) => (response, Some(delay)),
+                        None => (plan.apply(response.clone(), u64::MAX).unwrap_or(response), None),
+                    },
+                    None => (response, None),
+                }
             }
-            None => NO_CARD_STATUS.to_vec(),
+        };
+        if state.recording.is_some() {
+            let sequence = state.sequence.next();
+            let seen = SeenApdu { sequence, command: apdu.to_vec(), response: (!response.is_empty()).then(|| response.clone()) };
+            if let Some(recording) = state.recording.as_mut() {
+                recording.push(seen);
+            }
         }
+        (response, delay)
     }
 }
 
@@ -215,9 +279,12 @@ pub async fn serve(mut stream: TcpStream, slot: CardSlot, observer: Option<&Apdu
             Message::GetAtr => stream.write_all(&frame(&slot.atr())).await?,
             Message::UnknownControl(_) => {}
             Message::Apdu(apdu) => {
-                let response = slot.answer(apdu);
+                let (response, delay) = slot.answer(apdu);
                 if let Some(observe) = observer {
                     observe(apdu, &response);
+                }
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
                 }
                 stream.write_all(&frame(&response)).await?;
             }
