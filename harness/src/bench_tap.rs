@@ -105,7 +105,7 @@ fn start_player(pcsc: bool) -> Result<Option<Player>, String> {
     }
     let mut player = crate::pcsc_player::PcscPlayer::start(35963)?;
     Ok(Some(Box::new(move |world, spec, times| {
-        let report = player.tap(world, spec).map_err(|e| e.to_string());
+        let report = player.tap(world, spec, &crate::scenario::Expectation::Succeed).map_err(|e| e.to_string());
         times.append(&mut player.apdu_times);
         report
     })))

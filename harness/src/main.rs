@@ -53,6 +53,32 @@ enum Command {
     Tap(TapArgs),
     /// Run N taps and print median, p90, p99 and maximum tap time and APDU round trip.
     BenchTap(BenchTapArgs),
+    /// Certify a reader program: every tap of the scenarios is played against it through PC/SC
+    /// (vpcd) and loopback HTTP, and judged on its verdict and on the wire (docs/certification.md).
+    /// Exit 0: conformant; 1: not conformant; 2: input or set-up error. Needs the `pcsc` feature.
+    Certify(CertifyArgs),
+    /// The built-in terminal as a reader program under the adapter contract (run by `certify`).
+    ReferenceReader,
+}
+
+#[derive(clap::Args, Debug)]
+struct CertifyArgs {
+    /// The reader program, run once per tap with `sh -c 'exec …'` (quote it as one argument).
+    #[arg(long)]
+    reader_cmd: String,
+    /// Scenario files or folders [default: scenarios/]
+    paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[arg(long)]
+    output: Option<PathBuf>,
+    #[arg(long)]
+    filter: Option<String>,
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+    /// Budget of one tap for the program (it is killed past it: an adapter_error).
+    #[arg(long, default_value_t = 10_000)]
+    tap_timeout_ms: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -217,6 +243,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Card(args) => card(args),
         Command::ServeCard(args) => serve_card(args),
         Command::Tap(args) => tap(args),
+        Command::Certify(args) => certify(args),
+        Command::ReferenceReader => reference_reader(),
         Command::BenchTap(args) => mynatap_harness::bench_tap::run(args.transport == TransportName::Pcsc, args.taps, args.os.device())
             .map_err(|e| InputError(e).into())
             .map(|report| {
@@ -451,5 +479,74 @@ fn tap(args: TapArgs) -> anyhow::Result<u8> {
 
 #[cfg(not(feature = "pcsc"))]
 fn tap(_: TapArgs) -> anyhow::Result<u8> {
+    Err(InputError(NO_PCSC.into()).into())
+}
+
+#[cfg(feature = "pcsc")]
+fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
+    use mynatap_harness::certify::{fingerprint, AdapterPlayer, ReaderProgram};
+    let requirements = requirements(None)?;
+    let files = scenario_files(args.paths)?;
+    let suite = runner::load_suite(&files, &requirements, args.filter.as_deref());
+    if suite.entries.is_empty() {
+        return Err(InputError("no scenario to certify with".into()).into());
+    }
+    let ca = mynatap_sim::pki::CertificateAuthority::trusted(args.seed)?;
+    let program = ReaderProgram { command: args.reader_cmd.clone(), tap_timeout: std::time::Duration::from_millis(args.tap_timeout_ms) };
+    let player = std::sync::Mutex::new(Some(AdapterPlayer::start(35963, program, ca.certificate_der()).map_err(InputError)?));
+    let make_player = || -> Box<dyn TapPlayer> {
+        match player.lock().ok().and_then(|mut p| p.take()) {
+            Some(player) => Box::new(player),
+            None => Box::new(MemoryPlayer),
+        }
+    };
+    let started = std::time::Instant::now();
+    let results = runner::run_suite(&suite, args.seed, 1, &make_player, &|result| eprintln!("{} {}", if result.status == runner::Status::Passed { "pass" } else { "FAIL" }, result.id));
+    let summary = Summary::of(&results);
+    let conformant = summary.failed == 0 && summary.errors == 0;
+    let fingerprint = fingerprint(&files);
+    let transport = "pcsc (vpcd) + http, reader program";
+    let mut text = match args.format {
+        Format::Text => report::text(&results, args.seed, transport, Style { colour: args.output.is_none() && std::io::stdout().is_terminal() }),
+        Format::Json => report::json(&results, args.seed, transport, &requirements),
+        Format::Junit => report::junit(&results, args.seed, transport),
+    };
+    let verdict = if conformant { "conformant" } else { "not conformant" };
+    match args.format {
+        Format::Text => text.push_str(&format!("certification: {verdict}\nreader: {}\nfingerprint: sha256:{fingerprint} ({} scenario files and the 3 profiles)\nwall time: {:.1} s\n", args.reader_cmd, files.len(), started.elapsed().as_secs_f64())),
+        Format::Json => {
+            let mut value: serde_json::Value = serde_json::from_str(&text)?;
+            if let Some(object) = value.as_object_mut() {
+                object.insert("certification".into(), serde_json::json!({ "verdict": verdict, "reader": args.reader_cmd, "fingerprint": format!("sha256:{fingerprint}") }));
+            }
+            text = serde_json::to_string_pretty(&value)? + "\n";
+        }
+        Format::Junit => text = text.replacen("<testsuites name=\"mynatap\"", &format!("<testsuites name=\"mynatap certification: {verdict} sha256:{fingerprint}\""), 1),
+    }
+    match &args.output {
+        Some(path) => std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(if summary.errors > 0 { 2 } else if conformant { 0 } else { 1 })
+}
+
+#[cfg(not(feature = "pcsc"))]
+fn certify(_: CertifyArgs) -> anyhow::Result<u8> {
+    Err(InputError(NO_PCSC.into()).into())
+}
+
+#[cfg(feature = "pcsc")]
+fn reference_reader() -> anyhow::Result<u8> {
+    match mynatap_harness::reference_reader::run() {
+        Ok(verdict) => {
+            println!("{}", verdict.to_line());
+            Ok(0)
+        }
+        Err(error) => Err(InputError(error).into()),
+    }
+}
+
+#[cfg(not(feature = "pcsc"))]
+fn reference_reader() -> anyhow::Result<u8> {
     Err(InputError(NO_PCSC.into()).into())
 }

@@ -19,7 +19,7 @@ pub const PRESENCE_WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct PcscPlayer {
     runtime: tokio::runtime::Runtime,
-    slot: CardSlot,
+    pub(crate) slot: CardSlot,
     reader: String,
     bridge: tokio::task::JoinHandle<Result<(), vpcd::VpcdError>>,
     /// Round-trip time of every APDU sent, for `bench-tap`.
@@ -43,14 +43,34 @@ impl PcscPlayer {
             async move { vpcd::run(&address, slot, true, None).await }
         });
         let reader = vpcd::reader_name(port);
-        wait_for_card(&reader, PRESENCE_WAIT).map_err(|e| {
-            format!("{e}: is pcscd running with vsmartcard-vpcd (reader `{reader}`, port {port})? scripts/test.sh starts it")
-        })?;
+        ready(&reader).map_err(|e| format!("{e}: is pcscd running with vsmartcard-vpcd (reader `{reader}`, port {port})? scripts/test.sh starts it"))?;
         Ok(Self { runtime, slot, reader, bridge, apdu_times: Vec::new() })
     }
 
     pub fn reader(&self) -> &str {
         &self.reader
+    }
+    /// The bridge's runtime, for servers that live as long as the player.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+}
+
+/// Waits until an APDU really goes through `reader`: presence alone can be pcscd's stale view of
+/// a card from an earlier bridge that has just gone.
+pub fn ready(reader: &str) -> Result<(), String> {
+    use mynatap_sim::transport::Transport;
+    let deadline = std::time::Instant::now() + PRESENCE_WAIT;
+    loop {
+        let attempt = wait_for_card(reader, PRESENCE_WAIT).and_then(|()| {
+            let mut transport = PcscTransport::connect(Some(reader), Duration::from_millis(500), Duration::from_millis(500))?;
+            transport.transmit(&[0x00, 0xA4, 0x04, 0x0C])
+        });
+        match attempt {
+            Ok(_) => return Ok(()),
+            Err(error) if std::time::Instant::now() >= deadline => return Err(error.to_string()),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
     }
 }
 
@@ -62,7 +82,7 @@ impl Drop for PcscPlayer {
 }
 
 impl TapPlayer for PcscPlayer {
-    fn tap(&mut self, world: &mut World, spec: &TapSpec) -> Result<TapReport, WorldError> {
+    fn tap(&mut self, world: &mut World, spec: &TapSpec, _: &crate::scenario::Expectation) -> Result<TapReport, WorldError> {
         let presence = if spec.user_verified { UserPresence::Yes } else { UserPresence::No };
         let (slot, reader, times) = (&self.slot, &self.reader, &mut self.apdu_times);
         world.tap_with(spec, |card, tap, registry, timeout_ms| {

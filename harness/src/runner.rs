@@ -188,9 +188,23 @@ fn build_world(scenario: &Scenario, seed: u64, profiles: &Profiles) -> Result<Wo
     Ok(world)
 }
 
-/// Something that plays taps: the in-memory world itself, or a driver over real PC/SC.
+/// Something that plays taps: the in-memory world itself, a driver over real PC/SC, or a reader
+/// program under certification.
 pub trait TapPlayer {
-    fn tap(&mut self, world: &mut World, spec: &TapSpec) -> Result<mynatap_sim::world::TapReport, WorldError>;
+    /// Plays one tap. `expect` is what the scenario expects of it (certification judges the wire
+    /// against it: no eligibility query for a tap that must be rejected on its certificate).
+    fn tap(&mut self, world: &mut World, spec: &TapSpec, expect: &Expectation) -> Result<mynatap_sim::world::TapReport, WorldError>;
+    /// Rules the last tap broke on the wire (certification only).
+    fn take_violations(&mut self) -> Vec<Violation> {
+        Vec::new()
+    }
+}
+
+/// A wire rule broken during a tap, with its evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub rule: &'static str,
+    pub evidence: String,
 }
 
 /// Taps through the direct in-memory transport.
@@ -198,7 +212,7 @@ pub trait TapPlayer {
 pub struct MemoryPlayer;
 
 impl TapPlayer for MemoryPlayer {
-    fn tap(&mut self, world: &mut World, spec: &TapSpec) -> Result<mynatap_sim::world::TapReport, WorldError> {
+    fn tap(&mut self, world: &mut World, spec: &TapSpec, _: &Expectation) -> Result<mynatap_sim::world::TapReport, WorldError> {
         world.tap(spec)
     }
 }
@@ -250,8 +264,17 @@ pub fn run_scenario(scenario: &Scenario, seed: u64, profiles: &Profiles, player:
 fn play_step(world: &mut World, step: &Step, player: &mut dyn TapPlayer) -> (String, bool, String, Vec<Exchange>) {
     let result = match &step.action {
         Action::Tap(spec) => {
-            match player.tap(world, spec) {
-                Ok(report) => return judge_tap(&step.expect, &report.outcome, report.transcript),
+            match player.tap(world, spec, &step.expect) {
+                Ok(report) => {
+                    let (actual, passed, detail, transcript) = judge_tap(&step.expect, &report.outcome, report.transcript);
+                    let violations = player.take_violations();
+                    if violations.is_empty() {
+                        return (actual, passed, detail, transcript);
+                    }
+                    let rules: Vec<&str> = violations.iter().map(|v| v.rule).collect();
+                    let evidence: Vec<String> = violations.iter().map(|v| format!("{}: {}", v.rule, v.evidence)).collect();
+                    return (format!("{actual}, breaking rule {}", rules.join(", ")), false, evidence.join("; "), transcript);
+                }
                 Err(error) => Err(error),
             }
         }

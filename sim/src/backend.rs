@@ -508,9 +508,7 @@ impl Registry {
     /// Every certificate serial the eligibility service would answer for, with its record (for
     /// serving the service outside the process).
     pub fn eligibility_table(&self) -> HashMap<u64, InsuranceRecord> {
-        self.holders
-            .iter()
-            .filter_map(|(serial, _)| self.eligibility(*serial).ok().map(|record| (*serial, record)))
+        self.holders.keys().filter_map(|serial| self.eligibility(*serial).ok().map(|record| (*serial, record)))
             .collect()
     }
 

@@ -42,7 +42,8 @@ pub struct PcscTransport {
     timeout: Duration,
     /// Set when a transmit outlived its deadline: the worker is still blocked in it.
     stuck: bool,
-    worker: Option<thread::JoinHandle<()>>,
+    /// Signals when the worker has disconnected (and so reset) the card.
+    done: Option<mpsc::Receiver<()>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -104,16 +105,28 @@ impl PcscTransport {
             },
         };
         wait_for_card(&name, wait)?;
-        let context = Context::establish(Scope::User).map_err(map_error)?;
         let c_name = CString::new(name.clone()).map_err(|_| TransportError::NoReader { message: "reader name has a NUL byte".into() })?;
-        let card = context.connect(&c_name, ShareMode::Shared, Protocols::ANY).map_err(map_error)?;
-        let atr = card.status2_owned().map(|status| status.atr().to_vec()).unwrap_or_default();
         let (jobs, inbox) = mpsc::channel::<Job>();
         let (answers, replies) = mpsc::channel();
-        let worker = thread::Builder::new()
+        let (connected, connection) = mpsc::channel();
+        let (finished, done) = mpsc::channel();
+        // The connect happens on the worker too: SCardConnect has no deadline of its own and can
+        // block while a virtual card is coming back.
+        thread::Builder::new()
             .name(format!("pcsc {name}"))
             .spawn(move || {
-                let _context = context;
+                let card = Context::establish(Scope::User).and_then(|context| Ok((context.connect(&c_name, ShareMode::Shared, Protocols::ANY)?, context)));
+                let (card, _context) = match card {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        let _ = connected.send(Err(map_error(error)));
+                        return;
+                    }
+                };
+                let atr = card.status2_owned().map(|status| status.atr().to_vec()).unwrap_or_default();
+                if connected.send(Ok(atr)).is_err() {
+                    return;
+                }
                 let mut buffer = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
                 while let Ok(Job::Transmit(command)) = inbox.recv() {
                     let result = match card.transmit(&command, &mut buffer) {
@@ -127,9 +140,14 @@ impl PcscTransport {
                 }
                 // Leaving the field: the card is reset for whoever comes next.
                 let _ = card.disconnect(Disposition::ResetCard);
+                let _ = finished.send(());
             })
             .map_err(|e| TransportError::Other { message: format!("cannot start the PC/SC worker: {e}") })?;
-        Ok(Self { reader: name, atr, jobs: Some(jobs), replies, timeout, stuck: false, worker: Some(worker) })
+        let atr = match connection.recv_timeout(wait + timeout) {
+            Ok(result) => result?,
+            Err(_) => return Err(TransportError::Timeout { ms: (wait + timeout).as_millis() as u64 }),
+        };
+        Ok(Self { reader: name, atr, jobs: Some(jobs), replies, timeout, stuck: false, done: Some(done) })
     }
 
     pub fn reader(&self) -> &str {
@@ -170,10 +188,11 @@ impl Drop for PcscTransport {
         // card's reset from reaching whatever is tapped next. A worker stuck in a transmit is left
         // to end when that returns.
         self.jobs.take();
-        if let Some(worker) = self.worker.take()
+        // Bounded: a disconnect from a reader whose card just vanished can hang in pcscd.
+        if let Some(done) = self.done.take()
             && !self.stuck
         {
-            let _ = worker.join();
+            let _ = done.recv_timeout(Duration::from_secs(1));
         }
     }
 }

@@ -7,14 +7,12 @@
 //! proptest! {
 //!     #![proptest_config(ProptestConfig::with_cases(16))]
 //!     // Any command APDU survives an encode/decode round trip through your reader's codec.
-//!     #[test]
 //!     fn my_codec_round_trips(apdu in command_apdu()) {
 //!         let bytes = apdu.encode().unwrap();
 //!         prop_assert_eq!(mynatap_sim::apdu::CommandApdu::decode(&bytes).unwrap(), apdu);
 //!     }
 //!
 //!     // Random lives of a person's card and phones, each event applied to a world.
-//!     #[test]
 //!     fn events_never_break_the_world(events in event_sequence(1..20)) {
 //!         let mut world = mynatap_sim::strategies::start_world(&mynatap_sim::strategies::START).unwrap();
 //!         for event in &events {
@@ -22,6 +20,9 @@
 //!         }
 //!     }
 //! }
+//! // In a test crate these carry #[test]; here they are called directly.
+//! my_codec_round_trips();
+//! events_never_break_the_world();
 //! ```
 
 use std::ops::Range;

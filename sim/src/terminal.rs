@@ -266,15 +266,7 @@ impl Terminal {
         let tbs = crl.tbs_cert_list.to_der().map_err(|e| e.to_string())?;
         let signature = DerSignature::from_bytes(crl.signature.raw_bytes()).map_err(|_| "CRL signature is not DER ECDSA".to_owned())?;
         self.anchor_key.verify(&tbs, &signature).map_err(|_| "CRL signature does not verify".to_owned())?;
-        let number = crl
-            .tbs_cert_list
-            .crl_extensions
-            .iter()
-            .flatten()
-            .find(|ext| ext.extn_id.to_string() == OID_CRL_NUMBER)
-            .and_then(|ext| der::asn1::Uint::from_der(ext.extn_value.as_bytes()).ok())
-            .and_then(|number| serial_to_u64(number.as_bytes()))
-            .ok_or("CRL has no CRL number")?;
+        let number = crl_number_of(&crl).ok_or("CRL has no CRL number")?;
         let mut entries = HashMap::new();
         for revoked in crl.tbs_cert_list.revoked_certificates.iter().flatten() {
             let Some(serial) = serial_to_u64(revoked.serial_number.as_bytes()) else { continue };
@@ -617,6 +609,22 @@ impl<'t> Tap<'t> {
         };
         self.finish(Outcome::Verified(verified));
     }
+}
+
+fn crl_number_of(crl: &CertificateList<x509_cert::certificate::Rfc5280>) -> Option<u64> {
+    crl.tbs_cert_list
+        .crl_extensions
+        .iter()
+        .flatten()
+        .find(|ext| ext.extn_id.to_string() == OID_CRL_NUMBER)
+        .and_then(|ext| der::asn1::Uint::from_der(ext.extn_value.as_bytes()).ok())
+        .and_then(|number| serial_to_u64(number.as_bytes()))
+}
+
+/// The CRL number of a DER CRL (what a distribution point over HTTP does not announce
+/// separately); `None` when it does not parse or has none.
+pub fn crl_number(der: &[u8]) -> Option<u64> {
+    CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der).ok().as_ref().and_then(crl_number_of)
 }
 
 fn public_key(certificate: &Certificate) -> Option<VerifyingKey> {

@@ -35,6 +35,9 @@ pub enum WorldError {
     Task(String),
     #[error("transport: {0}")]
     Transport(#[from] crate::transport::TransportError),
+    /// The reader program under certification broke the adapter contract.
+    #[error("adapter_error: {0}")]
+    Adapter(String),
 }
 
 impl WorldError {
@@ -50,6 +53,7 @@ impl WorldError {
             Self::DuplicatePhone(_) => "duplicate_phone",
             Self::Task(_) => "internal_error",
             Self::Transport(_) => "transport_error",
+            Self::Adapter(_) => "adapter_error",
         }
     }
 }
@@ -182,6 +186,22 @@ impl World {
     }
     pub fn phone_os(&self, id: &str) -> Option<DeviceKind> {
         self.phones.get(id).map(|phone| phone.os)
+    }
+    /// The PIN the tapped device holds (what a patient who types the right one types).
+    pub fn right_pin(&self, target: &TapTarget) -> Option<String> {
+        match target {
+            TapTarget::Phone(id) => self.phones.get(id).map(|phone| phone.pin.clone()),
+            TapTarget::Card(person) => self.people.get(person).map(|device| device.pin.clone()),
+        }
+    }
+
+    /// The settings of a terminal (the only one when `id` is `None`).
+    pub fn terminal_config(&self, id: Option<&str>) -> Option<&TerminalConfig> {
+        match id {
+            Some(id) => self.terminals.get(id).map(Terminal::config),
+            None if self.terminals.len() == 1 => self.terminals.values().next().map(Terminal::config),
+            None => None,
+        }
     }
 
     pub fn add_terminal(&mut self, config: TerminalConfig) -> Result<(), WorldError> {

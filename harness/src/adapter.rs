@@ -1,0 +1,111 @@
+//! The adapter contract between `mynatap certify` and a reader program (docs/certification.md):
+//! the environment a program gets, and the one JSON line it answers with.
+
+use mynatap_sim::terminal::{Consent, Outcome, Reason};
+use serde::{Deserialize, Serialize};
+
+/// Environment variable names, as the contract spells them.
+pub mod env {
+    pub const READER: &str = "MYNATAP_READER";
+    pub const CA_CERT: &str = "MYNATAP_CA_CERT";
+    pub const CRL_URL: &str = "MYNATAP_CRL_URL";
+    pub const ELIGIBILITY_URL: &str = "MYNATAP_ELIGIBILITY_URL";
+    pub const NOW: &str = "MYNATAP_NOW";
+    pub const PHONE_SUPPORT: &str = "MYNATAP_PHONE_SUPPORT";
+    pub const SELECTED: &str = "MYNATAP_SELECTED";
+    pub const PIN: &str = "MYNATAP_PIN";
+    pub const CONSENT: &str = "MYNATAP_CONSENT";
+    pub const TIMEOUT_MS: &str = "MYNATAP_TIMEOUT_MS";
+}
+
+/// A reader program's verdict for one tap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Verdict {
+    Verified { insurer: String },
+    Rejected { reason: String },
+    NotOffered,
+}
+
+impl Verdict {
+    pub fn from_outcome(outcome: &Outcome) -> Self {
+        match outcome {
+            Outcome::Verified(verified) => Self::Verified { insurer: verified.insurer.clone() },
+            Outcome::Rejected { reason, .. } => Self::Rejected { reason: reason.as_str().to_owned() },
+            Outcome::NotOffered => Self::NotOffered,
+        }
+    }
+
+    /// The one line a program prints.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Reads a program's stdout: exactly one non-empty line of JSON with a known outcome and,
+    /// for a rejection, a reason of the scenario format.
+    pub fn parse(stdout: &str) -> Result<Self, String> {
+        let lines: Vec<&str> = stdout.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+        let line = match lines.as_slice() {
+            [line] => *line,
+            [] => return Err("printed no line".into()),
+            many => return Err(format!("printed {} lines, expected exactly one", many.len())),
+        };
+        let verdict: Self = serde_json::from_str(line).map_err(|e| format!("not a verdict line ({e}): {}", truncate(line)))?;
+        if let Self::Rejected { reason } = &verdict
+            && Reason::parse(reason).is_none()
+        {
+            return Err(format!("unknown reason `{reason}`"));
+        }
+        Ok(verdict)
+    }
+
+    /// As the scenario format writes a result: `verified`, `rejected: reason`, `not_offered`.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Verified { .. } => "verified".into(),
+            Self::Rejected { reason } => format!("rejected: {reason}"),
+            Self::NotOffered => "not_offered".into(),
+        }
+    }
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(200).collect()
+}
+
+/// FLOW-5 answers as `MYNATAP_CONSENT` carries them.
+pub fn consent_json(consent: &Consent) -> String {
+    serde_json::to_string(consent).unwrap_or_else(|_| "{}".into())
+}
+
+pub fn parse_consent(text: &str) -> Consent {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Answers {
+        medication: bool,
+        checkups: bool,
+        surgery: bool,
+        all: bool,
+    }
+    let answers: Answers = serde_json::from_str(text).unwrap_or_default();
+    Consent { medication: answers.all || answers.medication, checkups: answers.all || answers.checkups, surgery: answers.all || answers.surgery }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_lines() {
+        assert_eq!(Verdict::parse("{\"outcome\":\"verified\",\"insurer\":\"06132013\"}\n").unwrap(), Verdict::Verified { insurer: "06132013".into() });
+        assert_eq!(Verdict::parse("{\"outcome\":\"not_offered\"}").unwrap(), Verdict::NotOffered);
+        assert!(Verdict::parse("{\"outcome\":\"rejected\",\"reason\":\"sad\"}").unwrap_err().contains("unknown reason"));
+        assert!(Verdict::parse("").unwrap_err().contains("no line"));
+        assert!(Verdict::parse("garbage").is_err());
+        assert!(Verdict::parse("{\"outcome\":\"not_offered\"}\n{\"outcome\":\"not_offered\"}").is_err());
+        let line = Verdict::Rejected { reason: "wrong_pin".into() }.to_line();
+        assert_eq!(line, "{\"outcome\":\"rejected\",\"reason\":\"wrong_pin\"}");
+        assert!(parse_consent("{\"all\":true}").surgery);
+    }
+}

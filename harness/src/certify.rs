@@ -1,0 +1,275 @@
+//! `mynatap certify`: every tap of the suite is played against a reader program nobody here
+//! wrote, through real PC/SC (the device served by vpcd) and the back ends over loopback HTTP,
+//! and judged on its verdict and on the wire (docs/certification.md).
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mynatap_sim::profile::DeviceKind;
+use mynatap_sim::terminal::{Consent, Outcome, Reason, Verified};
+use mynatap_sim::vpcd::{SeenApdu, Sequence, UserPresence};
+use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
+use sha2::{Digest, Sha256};
+
+use crate::adapter::{consent_json, env, Verdict};
+use crate::http_backend::{BackendServer, BackendView, HttpRequest};
+use crate::pcsc_player::PcscPlayer;
+use crate::runner::{TapPlayer, Violation};
+use crate::scenario::Expectation;
+
+/// The wire rules, with their ids (docs/certification.md).
+pub mod rules {
+    pub const PRIVACY: &str = "W1-no-eligibility-for-invalid-certificate";
+    pub const FRESH_CHALLENGE: &str = "W2-fresh-challenge";
+    pub const CRL_CHECKED: &str = "W3-crl-fetched-before-eligibility";
+    pub const NO_VERIFY_IPHONE: &str = "W4-no-verify-to-iphone";
+    pub const NO_VERIFY_AFTER_BLOCK: &str = "W5-no-verify-after-blocked-pin";
+    pub const ONE_VERIFY: &str = "W6-at-most-one-verify";
+    pub const NO_APDU_AFTER_REMOVAL: &str = "W7-no-apdu-after-removal";
+    pub const SIGNATURE_BEFORE_ELIGIBILITY: &str = "W8-signature-checked-before-eligibility";
+}
+
+/// How a reader program is run.
+#[derive(Debug, Clone)]
+pub struct ReaderProgram {
+    /// Run with `sh -c 'exec …'`, so quoting works as in a shell.
+    pub command: String,
+    /// Budget of one tap: past it the program is killed and the tap is an adapter_error.
+    pub tap_timeout: Duration,
+}
+
+/// Plays taps against a reader program.
+#[derive(Debug)]
+pub struct AdapterPlayer {
+    player: PcscPlayer,
+    server: BackendServer,
+    sequence: Sequence,
+    program: ReaderProgram,
+    ca_path: PathBuf,
+    challenges: HashSet<Vec<u8>>,
+    violations: Vec<Violation>,
+}
+
+impl AdapterPlayer {
+    /// Starts a bridge on `port` and the HTTP back ends; `ca_der` is written where the program
+    /// can read it (`MYNATAP_CA_CERT`).
+    pub fn start(port: u16, program: ReaderProgram, ca_der: &[u8]) -> Result<Self, String> {
+        let player = PcscPlayer::start(port)?;
+        let sequence = Sequence::default();
+        let server = player.runtime().block_on(BackendServer::start(sequence.clone())).map_err(|e| format!("cannot serve the back ends: {e}"))?;
+        let ca_path = std::env::temp_dir().join(format!("mynatap-ca-{}-{port}.der", std::process::id()));
+        std::fs::write(&ca_path, ca_der).map_err(|e| format!("cannot write {}: {e}", ca_path.display()))?;
+        Ok(Self { player, server, sequence, program, ca_path, challenges: HashSet::new(), violations: Vec::new() })
+    }
+
+    fn run_program(&self, envs: &[(&str, String)]) -> Result<Verdict, String> {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec {}", self.program.command))
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start `{}`: {e}", self.program.command))?;
+        // Read both pipes on their own threads so a chatty program cannot block on a full pipe.
+        let mut stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut stderr = child.stderr.take().ok_or("no stderr")?;
+        let out = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.by_ref().take(1024 * 1024).read_to_string(&mut text);
+            text
+        });
+        let err = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.by_ref().take(64 * 1024).read_to_string(&mut text);
+            text
+        });
+        let deadline = Instant::now() + self.program.tap_timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("ran past its {} ms budget and was killed", self.program.tap_timeout.as_millis()));
+                }
+                Err(e) => return Err(format!("cannot wait for the program: {e}")),
+            }
+        };
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        if !status.success() {
+            let tail: String = stderr.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+            return Err(format!("exited with {status}{}", if tail.is_empty() { String::new() } else { format!(": {tail}") }));
+        }
+        Verdict::parse(&stdout)
+    }
+
+    fn judge_wire(&mut self, device: DeviceKind, expect: &Expectation, seen: &[SeenApdu], http: &[HttpRequest]) {
+        let mut violations = Vec::new();
+        let eligibility: Vec<&HttpRequest> = http.iter().filter(|r| r.path == "/eligibility").collect();
+        let must_reject_on_certificate = matches!(expect, Expectation::Tap { reason: Some(reason), .. }
+            if !matches!(reason, Reason::NotRegistered | Reason::InsuranceExpired));
+        if must_reject_on_certificate && let Some(query) = eligibility.first() {
+            violations.push(Violation { rule: rules::PRIVACY, evidence: format!("eligibility query {} for a tap that must be rejected", query.path) });
+        }
+        for query in &eligibility {
+            if !http.iter().any(|r| r.path == "/crl" && r.sequence < query.sequence) {
+                violations.push(Violation { rule: rules::CRL_CHECKED, evidence: "eligibility queried with no CRL fetched before it in this tap".into() });
+            }
+            let signed = seen.iter().any(|apdu| {
+                apdu.command.get(1) == Some(&0x2A) && apdu.sequence < query.sequence && apdu.response.as_ref().is_some_and(|r| r.ends_with(&[0x90, 0x00]))
+            });
+            if !signed {
+                violations.push(Violation { rule: rules::SIGNATURE_BEFORE_ELIGIBILITY, evidence: "eligibility queried before any signature over a challenge".into() });
+            }
+        }
+        let mut verifies = 0;
+        let mut blocked = false;
+        let mut removed = false;
+        for apdu in seen {
+            let hex_command = hex::encode_upper(&apdu.command);
+            if removed {
+                violations.push(Violation { rule: rules::NO_APDU_AFTER_REMOVAL, evidence: format!("{hex_command} sent after the card left") });
+                break;
+            }
+            match apdu.command.get(1) {
+                Some(0x20) => {
+                    verifies += 1;
+                    if device == DeviceKind::Iphone {
+                        violations.push(Violation { rule: rules::NO_VERIFY_IPHONE, evidence: hex_command.clone() });
+                    }
+                    if blocked {
+                        violations.push(Violation { rule: rules::NO_VERIFY_AFTER_BLOCK, evidence: hex_command.clone() });
+                    }
+                    if verifies == 2 {
+                        violations.push(Violation { rule: rules::ONE_VERIFY, evidence: format!("second VERIFY {hex_command}") });
+                    }
+                }
+                Some(0x2A) if !apdu.command.is_empty() => {
+                    let data = apdu.command.get(5..apdu.command.len().min(5 + 32)).unwrap_or_default().to_vec();
+                    if !self.challenges.insert(data.clone()) {
+                        violations.push(Violation { rule: rules::FRESH_CHALLENGE, evidence: format!("sign data {} seen before in this run", hex::encode_upper(data)) });
+                    }
+                }
+                _ => {}
+            }
+            match apdu.response.as_deref() {
+                None => removed = true,
+                Some([.., 0x63, 0xC0] | [.., 0x69, 0x84]) => blocked = true,
+                _ => {}
+            }
+        }
+        self.violations = violations;
+    }
+}
+
+impl Drop for AdapterPlayer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.ca_path);
+    }
+}
+
+/// A verdict in the simulator's terms, so the runner judges it like any other tap.
+fn outcome_of(verdict: &Verdict, device: DeviceKind, consent: Consent) -> Outcome {
+    match verdict {
+        Verdict::Verified { insurer } => Outcome::Verified(Verified {
+            device,
+            certificate_serial: String::new(),
+            insurer: insurer.clone(),
+            record: mynatap_sim::backend::InsuranceRecord { person: String::new(), insurer: insurer.clone(), valid_from: time::Date::MIN, valid_until: time::Date::MAX },
+            consent,
+        }),
+        Verdict::Rejected { reason } => Outcome::Rejected { reason: Reason::parse(reason).unwrap_or(Reason::ProtocolError), detail: "from the reader program".into() },
+        Verdict::NotOffered => Outcome::NotOffered,
+    }
+}
+
+impl TapPlayer for AdapterPlayer {
+    fn tap(&mut self, world: &mut World, spec: &TapSpec, expect: &Expectation) -> Result<TapReport, WorldError> {
+        self.violations.clear();
+        let now = world.now();
+        let config = world.terminal_config(spec.terminal.as_deref()).cloned().ok_or_else(|| WorldError::UnknownTerminal(spec.terminal.clone().unwrap_or_default()))?;
+        let crl_der = world.registry().crl_at(now)?;
+        self.server.set_view(BackendView { crl_der, records: world.registry().eligibility_table() });
+        let device = match &spec.target {
+            TapTarget::Card(_) => DeviceKind::Card,
+            TapTarget::Phone(id) => world.phone_os(id).ok_or_else(|| WorldError::UnknownPhone(id.clone()))?,
+        };
+        let selected = match spec.target {
+            TapTarget::Card(_) => DeviceKind::Card,
+            TapTarget::Phone(_) => spec.os_selected.unwrap_or(device),
+        };
+        let presence = if spec.user_verified { UserPresence::Yes } else { UserPresence::No };
+        let world_pin = world.right_pin(&spec.target).unwrap_or_default();
+        let reader = self.player.reader().to_owned();
+        let slot = self.player.slot.clone();
+        let sequence = self.sequence.clone();
+        let (ca_path, crl_url, eligibility_url) = (self.ca_path.display().to_string(), self.server.crl_url(), self.server.eligibility_url());
+        let mut seen = Vec::new();
+        let report = world.tap_with(spec, |card, _tap, _registry, _timeout| {
+            slot.insert(card, presence);
+            // After a removal fault the bridge reconnects; the next program waits for nothing.
+            let ready = crate::pcsc_player::ready(&reader).map_err(WorldError::Adapter);
+            slot.set_fault(spec.fault);
+            slot.start_recording(sequence);
+            let envs = vec![
+                (env::READER, reader.clone()),
+                (env::CA_CERT, ca_path.clone()),
+                (env::CRL_URL, crl_url.clone()),
+                (env::ELIGIBILITY_URL, eligibility_url.clone()),
+                (env::NOW, now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
+                (env::PHONE_SUPPORT, config.smartphone.to_string()),
+                (env::SELECTED, selected.to_string()),
+                // What the patient typed: the right PIN unless the step says otherwise.
+                // An iPhone patient types no PIN (FLOW-3 is Face ID on the phone).
+                (env::PIN, spec.pin.clone().unwrap_or_else(|| if selected == DeviceKind::Iphone { String::new() } else { world_pin.clone() })),
+                (env::CONSENT, consent_json(&spec.consent)),
+                (env::TIMEOUT_MS, config.timeout_ms.to_string()),
+            ];
+            let result = ready.and_then(|()| self.run_program(&envs).map_err(WorldError::Adapter));
+            seen = slot.take_recording();
+            let transcript = seen
+                .iter()
+                .map(|apdu| mynatap_sim::driver::Exchange {
+                    command: apdu.command.clone(),
+                    response: apdu
+                        .response
+                        .as_deref()
+                        .map(mynatap_sim::driver::Response::from_bytes)
+                        .ok_or(mynatap_sim::transport::TransportError::CardRemoved),
+                })
+                .collect();
+            let report = result.map(|verdict| TapReport { outcome: outcome_of(&verdict, selected, spec.consent), transcript });
+            (slot.take(), report)
+        });
+        let http = self.server.take_log();
+        if report.is_ok() {
+            self.judge_wire(device, expect, &seen, &http);
+        }
+        report
+    }
+
+    fn take_violations(&mut self) -> Vec<Violation> {
+        std::mem::take(&mut self.violations)
+    }
+}
+
+/// SHA-256 over what a certification ran: every scenario file and the profiles, in order.
+pub fn fingerprint(files: &[PathBuf]) -> String {
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(file.display().to_string().as_bytes());
+        hasher.update([0]);
+        hasher.update(std::fs::read(file).unwrap_or_default());
+    }
+    for profile in [mynatap_sim::profile::CARD_YAML, mynatap_sim::profile::ANDROID_YAML, mynatap_sim::profile::IPHONE_YAML] {
+        hasher.update(profile.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
