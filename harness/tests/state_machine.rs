@@ -234,3 +234,16 @@ fn failure_files_replay_as_scenarios() {
     let result = run_scenario(&scenario, 7, &Profiles::default(), &mut MemoryPlayer);
     assert_eq!(result.status, Status::Passed, "{yaml}\n{:?}", result.failure);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    /// The `scenario` generator writes files the harness loads and that pass against the world
+    /// that generated them: generators and the format agree.
+    #[test]
+    fn generated_scenarios_load_and_pass(yaml in mynatap_sim::strategies::scenario(1..25)) {
+        let requirements: BTreeSet<String> = requirement_ids(REQUIREMENTS_MD);
+        let scenario = parse(&PathBuf::from("generated.yaml"), &yaml, &requirements).map_err(|e| TestCaseError::fail(format!("{e}\n{yaml}")))?;
+        let result = run_scenario(&scenario, 7, &Profiles::default(), &mut MemoryPlayer);
+        prop_assert_eq!(result.status, Status::Passed, "{}\n{:?}", yaml, result.failure);
+    }
+}

@@ -55,8 +55,15 @@ impl Event {
         }
     }
 
-    /// Applies the event to `person`'s world.
+    /// Applies the event to `person`'s world. A phone whose every add_phone was refused is
+    /// unknown to the world: events naming it come to `Failed("unknown_phone")`.
     pub fn apply(&self, world: &mut World, person: &str) -> Result<EventResult, WorldError> {
+        if let Some(phone) = self.phone()
+            && !matches!(self, Self::AddPhone { .. })
+            && !world.has_phone(phone)
+        {
+            return Ok(EventResult::Failed("unknown_phone"));
+        }
         let done = |result: Result<(), WorldError>| -> Result<EventResult, WorldError> {
             match result {
                 Ok(()) => Ok(EventResult::Done),
