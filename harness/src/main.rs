@@ -58,14 +58,24 @@ enum Command {
     /// Exit 0: conformant; 1: not conformant; 2: input or set-up error. Needs the `pcsc` feature.
     Certify(CertifyArgs),
     /// The built-in terminal as a reader program under the adapter contract (run by `certify`).
-    ReferenceReader,
+    ReferenceReader {
+        /// Build in a deliberate defect (certification self-test): skip-expiry, skip-crl,
+        /// ignore-hold, skip-signature, accept-any-ca, ignore-phone-support, ignore-os-choice,
+        /// reuse-challenge, query-before-checks, verify-pin-on-iphone, retry-pin.
+        #[arg(long)]
+        mutant: Option<String>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
 struct CertifyArgs {
     /// The reader program, run once per tap with `sh -c 'exec …'` (quote it as one argument).
-    #[arg(long)]
-    reader_cmd: String,
+    #[arg(long, required_unless_present = "mutants")]
+    reader_cmd: Option<String>,
+    /// Certify every mutant of the reference reader and print the kill matrix; exit 1 if any
+    /// mutant is certified conformant (a hole in the suite).
+    #[arg(long, conflicts_with = "reader_cmd")]
+    mutants: bool,
     /// Scenario files or folders [default: scenarios/]
     paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -244,7 +254,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::ServeCard(args) => serve_card(args),
         Command::Tap(args) => tap(args),
         Command::Certify(args) => certify(args),
-        Command::ReferenceReader => reference_reader(),
+        Command::ReferenceReader { mutant } => reference_reader(mutant),
         Command::BenchTap(args) => mynatap_harness::bench_tap::run(args.transport == TransportName::Pcsc, args.taps, args.os.device())
             .map_err(|e| InputError(e).into())
             .map(|report| {
@@ -483,16 +493,10 @@ fn tap(_: TapArgs) -> anyhow::Result<u8> {
 }
 
 #[cfg(feature = "pcsc")]
-fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
-    use mynatap_harness::certify::{fingerprint, AdapterPlayer, ReaderProgram};
-    let requirements = requirements(None)?;
-    let files = scenario_files(args.paths)?;
-    let suite = runner::load_suite(&files, &requirements, args.filter.as_deref());
-    if suite.entries.is_empty() {
-        return Err(InputError("no scenario to certify with".into()).into());
-    }
-    let ca = mynatap_sim::pki::CertificateAuthority::trusted(args.seed)?;
-    let program = ReaderProgram { command: args.reader_cmd.clone(), tap_timeout: std::time::Duration::from_millis(args.tap_timeout_ms) };
+fn certify_with(program: &str, suite: &runner::Suite, seed: u64, tap_timeout_ms: u64) -> anyhow::Result<Vec<runner::ScenarioResult>> {
+    use mynatap_harness::certify::{AdapterPlayer, ReaderProgram};
+    let ca = mynatap_sim::pki::CertificateAuthority::trusted(seed)?;
+    let program = ReaderProgram { command: program.to_owned(), tap_timeout: std::time::Duration::from_millis(tap_timeout_ms) };
     let player = std::sync::Mutex::new(Some(AdapterPlayer::start(35963, program, ca.certificate_der()).map_err(InputError)?));
     let make_player = || -> Box<dyn TapPlayer> {
         match player.lock().ok().and_then(|mut p| p.take()) {
@@ -500,11 +504,29 @@ fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
             None => Box::new(MemoryPlayer),
         }
     };
+    Ok(runner::run_suite(suite, seed, 1, &make_player, &|result| {
+        eprintln!("{} {}", if result.status == runner::Status::Passed { "pass" } else { "FAIL" }, result.id)
+    }))
+}
+
+#[cfg(feature = "pcsc")]
+fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
+    use mynatap_harness::certify::fingerprint;
+    let requirements = requirements(None)?;
+    let files = scenario_files(args.paths.clone())?;
+    let suite = runner::load_suite(&files, &requirements, args.filter.as_deref());
+    if suite.entries.is_empty() {
+        return Err(InputError("no scenario to certify with".into()).into());
+    }
+    let fingerprint = fingerprint(&files);
     let started = std::time::Instant::now();
-    let results = runner::run_suite(&suite, args.seed, 1, &make_player, &|result| eprintln!("{} {}", if result.status == runner::Status::Passed { "pass" } else { "FAIL" }, result.id));
+    if args.mutants {
+        return kill_matrix(&suite, &args, &fingerprint, started);
+    }
+    let reader_cmd = args.reader_cmd.clone().unwrap_or_default();
+    let results = certify_with(&reader_cmd, &suite, args.seed, args.tap_timeout_ms)?;
     let summary = Summary::of(&results);
     let conformant = summary.failed == 0 && summary.errors == 0;
-    let fingerprint = fingerprint(&files);
     let transport = "pcsc (vpcd) + http, reader program";
     let mut text = match args.format {
         Format::Text => report::text(&results, args.seed, transport, Style { colour: args.output.is_none() && std::io::stdout().is_terminal() }),
@@ -513,11 +535,11 @@ fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
     };
     let verdict = if conformant { "conformant" } else { "not conformant" };
     match args.format {
-        Format::Text => text.push_str(&format!("certification: {verdict}\nreader: {}\nfingerprint: sha256:{fingerprint} ({} scenario files and the 3 profiles)\nwall time: {:.1} s\n", args.reader_cmd, files.len(), started.elapsed().as_secs_f64())),
+        Format::Text => text.push_str(&format!("certification: {verdict}\nreader: {reader_cmd}\nfingerprint: sha256:{fingerprint} ({} scenario files and the 3 profiles)\nwall time: {:.1} s\n", files.len(), started.elapsed().as_secs_f64())),
         Format::Json => {
             let mut value: serde_json::Value = serde_json::from_str(&text)?;
             if let Some(object) = value.as_object_mut() {
-                object.insert("certification".into(), serde_json::json!({ "verdict": verdict, "reader": args.reader_cmd, "fingerprint": format!("sha256:{fingerprint}") }));
+                object.insert("certification".into(), serde_json::json!({ "verdict": verdict, "reader": reader_cmd, "fingerprint": format!("sha256:{fingerprint}") }));
             }
             text = serde_json::to_string_pretty(&value)? + "\n";
         }
@@ -530,14 +552,58 @@ fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
     Ok(if summary.errors > 0 { 2 } else if conformant { 0 } else { 1 })
 }
 
+/// Certifies every mutant of the reference reader; each must be caught.
+#[cfg(feature = "pcsc")]
+fn kill_matrix(suite: &runner::Suite, args: &CertifyArgs, fingerprint: &str, started: std::time::Instant) -> anyhow::Result<u8> {
+    use mynatap_sim::terminal::Mutant;
+    let exe = std::env::current_exe().context("cannot find this program to run its reference reader")?;
+    let mut out = String::from("kill matrix: mutant -> scenarios (and wire rules) that caught it\n");
+    let mut survivors = 0;
+    for mutant in Mutant::ALL {
+        let program = format!("{} reference-reader --mutant {}", exe.display(), mutant.name());
+        let results = certify_with(&program, suite, args.seed, args.tap_timeout_ms)?;
+        let caught: Vec<String> = results
+            .iter()
+            .filter(|result| result.status != runner::Status::Passed)
+            .map(|result| {
+                let rules = result.failure.as_ref().and_then(|f| f.actual.split_once("breaking rule ").map(|(_, rules)| format!(" [{rules}]"))).unwrap_or_default();
+                format!("{}{rules}", result.id)
+            })
+            .collect();
+        if caught.is_empty() {
+            survivors += 1;
+            out.push_str(&format!("{:<22} SURVIVED: certified conformant (a hole in the suite)\n", mutant.name()));
+        } else {
+            let shown: Vec<&str> = caught.iter().take(3).map(String::as_str).collect();
+            let more = if caught.len() > 3 { format!(" (+{} more scenarios)", caught.len() - 3) } else { String::new() };
+            out.push_str(&format!("{:<22} {}{more}\n", mutant.name(), shown.join(", ")));
+        }
+    }
+    out.push_str(&format!(
+        "{} mutants: {} killed, {survivors} survived; fingerprint sha256:{fingerprint}; wall time {:.1} s\n",
+        Mutant::ALL.len(),
+        Mutant::ALL.len() - survivors,
+        started.elapsed().as_secs_f64()
+    ));
+    match &args.output {
+        Some(path) => std::fs::write(path, &out).with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{out}"),
+    }
+    Ok(if survivors > 0 { 1 } else { 0 })
+}
+
 #[cfg(not(feature = "pcsc"))]
 fn certify(_: CertifyArgs) -> anyhow::Result<u8> {
     Err(InputError(NO_PCSC.into()).into())
 }
 
 #[cfg(feature = "pcsc")]
-fn reference_reader() -> anyhow::Result<u8> {
-    match mynatap_harness::reference_reader::run() {
+fn reference_reader(mutant: Option<String>) -> anyhow::Result<u8> {
+    let mutant = match mutant.as_deref() {
+        Some(name) => Some(mynatap_sim::terminal::Mutant::parse(name).ok_or_else(|| InputError(format!("--mutant: unknown mutant `{name}`")))?),
+        None => None,
+    };
+    match mynatap_harness::reference_reader::run(mutant) {
         Ok(verdict) => {
             println!("{}", verdict.to_line());
             Ok(0)
@@ -547,6 +613,6 @@ fn reference_reader() -> anyhow::Result<u8> {
 }
 
 #[cfg(not(feature = "pcsc"))]
-fn reference_reader() -> anyhow::Result<u8> {
+fn reference_reader(_: Option<String>) -> anyhow::Result<u8> {
     Err(InputError(NO_PCSC.into()).into())
 }

@@ -63,7 +63,7 @@ fn fresh_seed() -> u64 {
 }
 
 /// Runs one tap as the contract describes and returns the verdict line's content.
-pub fn run() -> Result<Verdict, String> {
+pub fn run(mutant: Option<mynatap_sim::terminal::Mutant>) -> Result<Verdict, String> {
     let timeout_ms: u64 = var(env::TIMEOUT_MS)?.parse().map_err(|_| format!("{} is not a number", env::TIMEOUT_MS))?;
     let now = time::OffsetDateTime::parse(&var(env::NOW)?, &time::format_description::well_known::Rfc3339).map_err(|e| format!("{}: {e}", env::NOW))?;
     let selected: DeviceKind = var(env::SELECTED)?.parse()?;
@@ -71,7 +71,7 @@ pub fn run() -> Result<Verdict, String> {
     let anchor = std::fs::read(var(env::CA_CERT)?).map_err(|e| format!("{}: {e}", env::CA_CERT))?;
     let backends = HttpBackends { crl_url: var(env::CRL_URL)?, eligibility_url: var(env::ELIGIBILITY_URL)?, timeout: Duration::from_millis(timeout_ms.max(1000)) };
     let config = TerminalConfig { id: "reference-reader".into(), smartphone, timeout_ms };
-    let mut terminal = Terminal::new(config, &anchor, fresh_seed()).map_err(|e| e.to_string())?;
+    let mut terminal = Terminal::new(config, &anchor, fresh_seed()).map_err(|e| e.to_string())?.with_mutant(mutant);
     let request = TapRequest {
         selected,
         pin: std::env::var(env::PIN).unwrap_or_default(),
@@ -79,7 +79,7 @@ pub fn run() -> Result<Verdict, String> {
         now,
     };
     let tap = terminal.start_tap(request);
-    if !smartphone && selected != DeviceKind::Card {
+    if !smartphone && selected != DeviceKind::Card && mutant != Some(mynatap_sim::terminal::Mutant::IgnorePhoneSupport) {
         // FLOW-1: the phone path is not offered; the card is never touched.
         return Ok(Verdict::NotOffered);
     }

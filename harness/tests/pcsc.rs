@@ -237,3 +237,16 @@ fn broken_reader_programs_are_adapter_errors_and_the_run_goes_on() {
         assert!(started.elapsed() < Duration::from_secs(20), "{program} took {:?}", started.elapsed());
     }
 }
+
+#[test]
+fn every_mutant_of_the_reference_reader_is_caught() {
+    let _lock = exclusive();
+    let suite = certification_suite();
+    let run = mynatap().args(["certify", "--mutants", suite.to_str().unwrap()]).output().unwrap();
+    let printed = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("11 mutants: 11 killed, 0 survived"), "{printed}");
+    for mutant in ["skip-expiry", "skip-crl", "ignore-hold", "skip-signature", "accept-any-ca", "ignore-phone-support", "ignore-os-choice", "reuse-challenge", "query-before-checks", "verify-pin-on-iphone", "retry-pin"] {
+        assert!(printed.lines().any(|line| line.starts_with(mutant) && !line.contains("SURVIVED")), "{mutant}: {printed}");
+    }
+}

@@ -167,6 +167,57 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// A deliberate defect of the terminal, for certification self-tests (`mynatap reference-reader
+/// --mutant NAME`): each must be caught by the suite or its wire rules. Never set in service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mutant {
+    SkipExpiry,
+    SkipCrl,
+    IgnoreHold,
+    SkipSignature,
+    AcceptAnyCa,
+    IgnorePhoneSupport,
+    IgnoreOsChoice,
+    ReuseChallenge,
+    QueryBeforeChecks,
+    VerifyPinOnIphone,
+    RetryPin,
+}
+
+impl Mutant {
+    pub const ALL: [Mutant; 11] = [
+        Self::SkipExpiry,
+        Self::SkipCrl,
+        Self::IgnoreHold,
+        Self::SkipSignature,
+        Self::AcceptAnyCa,
+        Self::IgnorePhoneSupport,
+        Self::IgnoreOsChoice,
+        Self::ReuseChallenge,
+        Self::QueryBeforeChecks,
+        Self::VerifyPinOnIphone,
+        Self::RetryPin,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SkipExpiry => "skip-expiry",
+            Self::SkipCrl => "skip-crl",
+            Self::IgnoreHold => "ignore-hold",
+            Self::SkipSignature => "skip-signature",
+            Self::AcceptAnyCa => "accept-any-ca",
+            Self::IgnorePhoneSupport => "ignore-phone-support",
+            Self::IgnoreOsChoice => "ignore-os-choice",
+            Self::ReuseChallenge => "reuse-challenge",
+            Self::QueryBeforeChecks => "query-before-checks",
+            Self::VerifyPinOnIphone => "verify-pin-on-iphone",
+            Self::RetryPin => "retry-pin",
+        }
+    }
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|mutant| mutant.name() == name)
+    }
+}
+
 /// A terminal's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TerminalConfig {
@@ -213,6 +264,7 @@ pub struct Terminal {
     anchor_key: VerifyingKey,
     crl: Option<CrlIndex>,
     challenges: ChaCha20Rng,
+    mutant: Option<Mutant>,
 }
 
 impl fmt::Debug for Terminal {
@@ -227,17 +279,26 @@ impl Terminal {
         let anchor = Certificate::from_der(anchor_der)?;
         let anchor_key = public_key(&anchor).ok_or(TerminalError::AnchorKey)?;
         let challenges = derive_rng(seed, &format!("terminal:{}:challenges", config.id));
-        Ok(Self { anchor_name: anchor.tbs_certificate().subject().clone(), config, anchor_key, crl: None, challenges })
+        Ok(Self { anchor_name: anchor.tbs_certificate().subject().clone(), config, anchor_key, crl: None, challenges, mutant: None })
     }
 
     pub fn config(&self) -> &TerminalConfig {
         &self.config
     }
 
+    /// Builds in a deliberate defect (certification self-tests only).
+    pub fn with_mutant(mut self, mutant: Option<Mutant>) -> Self {
+        self.mutant = mutant;
+        self
+    }
+
     /// Starts one patient flow.
     pub fn start_tap(&mut self, request: TapRequest) -> Tap<'_> {
         let mut challenge = [0u8; 32];
         self.challenges.fill_bytes(&mut challenge);
+        if self.mutant == Some(Mutant::ReuseChallenge) {
+            challenge = [0x42; 32];
+        }
         let mut tap = Tap {
             terminal: self,
             request,
@@ -249,6 +310,8 @@ impl Terminal {
             subject: None,
             challenge,
             outcome: None,
+            early_eligibility: None,
+            retried_pin: false,
         };
         tap.begin();
         tap
@@ -311,6 +374,7 @@ enum Stage {
     SelectKey,
     Sign,
     AwaitEligibility,
+    AwaitEarlyEligibility,
     Done,
 }
 
@@ -333,6 +397,9 @@ pub struct Tap<'t> {
     subject: Option<Subject>,
     challenge: [u8; 32],
     outcome: Option<Outcome>,
+    /// `query-before-checks`: the eligibility answer obtained before any check.
+    early_eligibility: Option<Result<InsuranceRecord, EligibilityError>>,
+    retried_pin: bool,
 }
 
 impl fmt::Debug for Tap<'_> {
@@ -351,7 +418,7 @@ impl<'t> Tap<'t> {
         match (&self.outcome, self.stage) {
             (Some(outcome), _) => Action::Done(outcome),
             (None, Stage::AwaitCrl) => Action::FetchCrl,
-            (None, Stage::AwaitEligibility) => {
+            (None, Stage::AwaitEligibility | Stage::AwaitEarlyEligibility) => {
                 Action::QueryEligibility { serial: self.subject.as_ref().map_or(0, |subject| subject.serial) }
             }
             (None, _) => Action::Transmit(&self.command),
@@ -363,8 +430,12 @@ impl<'t> Tap<'t> {
         self.outcome
     }
 
+    fn mutant(&self, mutant: Mutant) -> bool {
+        self.terminal.mutant == Some(mutant)
+    }
+
     fn begin(&mut self) {
-        if !self.terminal.config.smartphone && self.request.selected != DeviceKind::Card {
+        if !self.terminal.config.smartphone && self.request.selected != DeviceKind::Card && !self.mutant(Mutant::IgnorePhoneSupport) {
             return self.finish(Outcome::NotOffered);
         }
         let select = CommandApdu::new(0x00, 0xA4, 0x04, 0x0C).with_data(jpki::AID.to_vec());
@@ -407,7 +478,7 @@ impl<'t> Tap<'t> {
 
     /// Feeds the response to the last command (or the transport's failure).
     pub fn on_response(&mut self, response: Result<&[u8], TransportError>) {
-        if self.outcome.is_some() || matches!(self.stage, Stage::AwaitCrl | Stage::AwaitEligibility) {
+        if self.outcome.is_some() || matches!(self.stage, Stage::AwaitCrl | Stage::AwaitEligibility | Stage::AwaitEarlyEligibility) {
             return;
         }
         let bytes = match response {
@@ -432,6 +503,15 @@ impl<'t> Tap<'t> {
             Stage::SelectTokenInfo if ok => self.read(Stage::ReadTokenInfo, "READ token info", 0, 32),
             Stage::ReadTokenInfo if ok => self.check_token(response),
             Stage::SelectPin if ok => {
+                let verify = CommandApdu::new(0x00, 0x20, 0x00, 0x80).with_data(self.request.pin.as_bytes().to_vec());
+                self.send(Stage::Verify, "VERIFY", &verify);
+            }
+            Stage::Verify if self.request.selected == DeviceKind::Iphone => {
+                // verify-pin-on-iphone: whatever the phone said, go on as an iPhone flow would.
+                self.select_file(Stage::SelectCertificate, "SELECT certificate", jpki::AUTH_CERT)
+            }
+            Stage::Verify if self.mutant(Mutant::RetryPin) && !self.retried_pin && response.sw.retries().is_some_and(|left| left > 0) => {
+                self.retried_pin = true;
                 let verify = CommandApdu::new(0x00, 0x20, 0x00, 0x80).with_data(self.request.pin.as_bytes().to_vec());
                 self.send(Stage::Verify, "VERIFY", &verify);
             }
@@ -463,13 +543,14 @@ impl<'t> Tap<'t> {
         let Some(device) = DeviceKind::from_token_label(label) else {
             return self.reject(Reason::ProtocolError, format!("unknown token label {label:?}"));
         };
-        if device != self.request.selected {
+        if device != self.request.selected && !self.mutant(Mutant::IgnoreOsChoice) {
             return self.reject(
                 Reason::WrongDeviceType,
                 format!("patient chose {} but the device is {device} ({label})", self.request.selected),
             );
         }
         match device {
+            DeviceKind::Iphone if self.mutant(Mutant::VerifyPinOnIphone) => self.select_file(Stage::SelectPin, "SELECT PIN", jpki::AUTH_PIN),
             DeviceKind::Iphone => self.select_file(Stage::SelectCertificate, "SELECT certificate", jpki::AUTH_CERT),
             DeviceKind::Android | DeviceKind::Card => self.select_file(Stage::SelectPin, "SELECT PIN", jpki::AUTH_PIN),
         }
@@ -515,20 +596,32 @@ impl<'t> Tap<'t> {
             Err(error) => return self.reject(Reason::ProtocolError, format!("certificate does not parse: {error}")),
         };
         let tbs = certificate.tbs_certificate();
-        if tbs.issuer() != &self.terminal.anchor_name {
+        if self.mutant(Mutant::QueryBeforeChecks) && self.early_eligibility.is_none() {
+            // Ask before any check: what the privacy rule forbids.
+            let serial = serial_to_u64(tbs.serial_number().as_bytes()).unwrap_or(0);
+            let key = public_key(&certificate);
+            if let Some(key) = key {
+                self.subject = Some(Subject { serial, key });
+                self.stage = Stage::AwaitEarlyEligibility;
+                return;
+            }
+        }
+        let any_ca = self.mutant(Mutant::AcceptAnyCa);
+        if tbs.issuer() != &self.terminal.anchor_name && !any_ca {
             return self.reject(Reason::UntrustedCertificate, format!("issuer {} is not the trusted CA", tbs.issuer()));
         }
-        if !self.chains_to_anchor(&certificate) {
+        if !any_ca && !self.chains_to_anchor(&certificate) {
             return self.reject(Reason::UntrustedCertificate, "certificate signature does not verify with the trusted CA's key");
         }
         let validity = tbs.validity();
         let now = self.request.now.unix_timestamp();
         let not_before = validity.not_before.to_unix_duration().as_secs() as i64;
         let not_after = validity.not_after.to_unix_duration().as_secs() as i64;
-        if now > not_after {
+        let skip_expiry = self.mutant(Mutant::SkipExpiry);
+        if now > not_after && !skip_expiry {
             return self.reject(Reason::CertificateExpired, format!("expired at {}", validity.not_after));
         }
-        if now < not_before {
+        if now < not_before && !skip_expiry {
             return self.reject(Reason::CertificateExpired, format!("not valid before {}", validity.not_before));
         }
         let Some(serial) = serial_to_u64(tbs.serial_number().as_bytes()) else {
@@ -538,6 +631,9 @@ impl<'t> Tap<'t> {
             return self.reject(Reason::ProtocolError, "certificate key is not P-256");
         };
         self.subject = Some(Subject { serial, key });
+        if self.mutant(Mutant::SkipCrl) {
+            return self.select_file(Stage::SelectKey, "SELECT key", jpki::AUTH_KEY);
+        }
         self.stage = Stage::AwaitCrl;
     }
 
@@ -561,6 +657,7 @@ impl<'t> Tap<'t> {
         let serial = self.subject.as_ref().map_or(0, |subject| subject.serial);
         let status = self.terminal.crl.as_ref().and_then(|index| index.entries.get(&serial).copied());
         match status {
+            Some(RevocationReason::CertificateHold) if self.mutant(Mutant::IgnoreHold) => self.select_file(Stage::SelectKey, "SELECT key", jpki::AUTH_KEY),
             Some(RevocationReason::CertificateHold) => self.reject(Reason::CertificateSuspended, format!("serial {serial:X} is on hold")),
             Some(reason) => self.reject(Reason::CertificateRevoked, format!("serial {serial:X} revoked ({reason:?})")),
             None => self.select_file(Stage::SelectKey, "SELECT key", jpki::AUTH_KEY),
@@ -579,14 +676,21 @@ impl<'t> Tap<'t> {
             .ok()
             .zip(self.subject.as_ref())
             .is_some_and(|(signature, subject)| subject.key.verify_prehash(&digest, &signature).is_ok());
-        if !verified {
+        if !verified && !self.mutant(Mutant::SkipSignature) {
             return self.reject(Reason::SignatureInvalid, "the signature over the challenge does not verify");
         }
         self.stage = Stage::AwaitEligibility;
+        if let Some(answer) = self.early_eligibility.take() {
+            self.on_eligibility(answer);
+        }
     }
 
     /// Feeds the eligibility service's answer.
     pub fn on_eligibility(&mut self, answer: Result<InsuranceRecord, EligibilityError>) {
+        if self.stage == Stage::AwaitEarlyEligibility {
+            self.early_eligibility = Some(answer);
+            return self.check_certificate();
+        }
         if self.stage != Stage::AwaitEligibility {
             return;
         }
