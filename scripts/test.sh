@@ -3,7 +3,8 @@
 #  1. installs what the tests need when it is missing (Debian packages; needs root, as in CI):
 #     pcscd + vsmartcard-vpcd (the virtual reader), libpcsclite-dev + pkgconf (to build the
 #     `pcsc` feature), opensc + pcsc-tools (outside programs the interop tests drive), openssl,
-#     valgrind (the instruction-count gate);
+#     valgrind (the instruction-count gate), python3-pyscard + python3-cryptography (the example
+#     reader in examples/python-reader, certified by the tests);
 #  2. starts pcscd when none is running, and stops it again at the end;
 #  3. runs every test of the workspace with the `pcsc` feature (real PC/SC tests included),
 #     checks that the benches build, runs the instruction-count regression gate, and runs the
@@ -12,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(pcscd vsmartcard-vpcd libpcsclite-dev pkgconf opensc pcsc-tools openssl valgrind)
+packages=(pcscd vsmartcard-vpcd libpcsclite-dev pkgconf opensc pcsc-tools openssl valgrind python3-pyscard python3-cryptography)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -96,7 +96,7 @@ pub struct RawInsurance {
     pub insurer: Option<String>,
     /// Default: two years after `world.clock`.
     pub valid_until: Option<String>,
-    /// mynatap extension. Default: no lower bound.
+    /// mynatap extension. Default: the birth date.
     pub valid_from: Option<String>,
 }
 
@@ -513,7 +513,8 @@ impl Validator<'_> {
             };
             let valid_from = match &person.insurance.valid_from {
                 Some(text) => self.date(&format!("{path}.insurance.valid_from"), text)?,
-                None => Date::MIN,
+                // Insured since birth: a real date every reader can parse (the record goes on the wire).
+                None => birth_date,
             };
             let spec = mynatap_sim::backend::PersonSpec {
                 id: person.id.clone(),

@@ -250,3 +250,14 @@ fn every_mutant_of_the_reference_reader_is_caught() {
         assert!(printed.lines().any(|line| line.starts_with(mutant) && !line.contains("SURVIVED")), "{mutant}: {printed}");
     }
 }
+
+#[test]
+fn the_python_example_reader_certifies_conformant() {
+    let _lock = exclusive();
+    let suite = certification_suite();
+    let reader = format!("/usr/bin/python3 {}", root().join("examples/python-reader/reader.py").display());
+    let run = mynatap().args(["certify", "--reader-cmd", &reader, suite.to_str().unwrap()]).output().unwrap();
+    let printed = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("certification: conformant"), "{printed}");
+}

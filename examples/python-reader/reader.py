@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""A reader program for `mynatap certify`, written in Python with pyscard and cryptography.
+
+It follows the adapter contract of docs/certification.md: the tap's facts come in environment
+variables, the card is reached over PC/SC, the back ends over HTTP, and the verdict leaves as one
+JSON line on stdout. Nothing here is mynatap code: it shows the contract is language-neutral.
+
+Debian: apt-get install python3-pyscard python3-cryptography   (for /usr/bin/python3)
+Run:    mynatap certify --reader-cmd '/usr/bin/python3 examples/python-reader/reader.py'
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+from smartcard.Exceptions import CardConnectionException, NoCardException
+from smartcard.System import readers
+
+JPKI_AID = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01]
+TOKEN_INFO, AUTH_CERT, AUTH_PIN, AUTH_KEY = [0x00, 0x06], [0x00, 0x0A], [0x00, 0x18], [0x00, 0x17]
+LABELS = {"JPKIAPICCTOKEN2": "card", "JPKIAPGPSETOKEN": "android", "JPKIAPIOSTOKEN": "iphone"}
+
+
+class Rejected(Exception):
+    """The tap ends with a rejection reason of the scenario format."""
+
+    def __init__(self, reason, detail=""):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+class Card:
+    """A PC/SC connection that turns every failure into the reason a terminal reports."""
+
+    def __init__(self, reader_name, timeout_ms):
+        matches = [r for r in readers() if str(r) == reader_name]
+        if not matches:
+            raise RuntimeError(f"no reader {reader_name!r}")
+        self.connection = matches[0].createConnection()
+        self.timeout = timeout_ms / 1000.0
+        try:
+            self.connection.connect()
+        except (NoCardException, CardConnectionException) as error:
+            raise Rejected("card_removed", str(error)) from error
+
+    def send(self, apdu):
+        """Sends one APDU; returns (data, sw). A late or missing answer means the card is gone."""
+        started = time.monotonic()
+        try:
+            data, sw1, sw2 = self.connection.transmit(apdu)
+        except (NoCardException, CardConnectionException) as error:
+            raise Rejected("card_removed", str(error)) from error
+        if time.monotonic() - started > self.timeout:
+            raise Rejected("card_removed", "no response within the timeout")
+        return bytes(data), (sw1 << 8) | sw2
+
+    def expect_ok(self, apdu, what):
+        data, sw = self.send(apdu)
+        if sw != 0x9000:
+            raise Rejected("protocol_error", f"{what} answered {sw:04X}")
+        return data
+
+    def select_file(self, fid):
+        self.expect_ok([0x00, 0xA4, 0x02, 0x0C, 0x02] + fid, "SELECT file")
+
+    def read_certificate(self):
+        self.select_file(AUTH_CERT)
+        head = self.expect_ok([0x00, 0xB0, 0x00, 0x00, 0x04], "READ header")
+        if len(head) != 4 or head[0] != 0x30 or head[1] != 0x82:
+            raise Rejected("protocol_error", "certificate header is not a DER SEQUENCE")
+        total = ((head[2] << 8) | head[3]) + 4
+        der = bytearray(head)
+        while len(der) < total:
+            chunk = min(256, total - len(der))
+            data = self.expect_ok([0x00, 0xB0, len(der) >> 8, len(der) & 0xFF, chunk & 0xFF], "READ")
+            if not data or len(data) > chunk:
+                raise Rejected("protocol_error", "truncated certificate")
+            der += data
+        return bytes(der)
+
+
+def http_get(url, timeout):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, b""
+
+
+def tap():
+    env = os.environ
+    now = datetime.datetime.fromisoformat(env["MYNATAP_NOW"])
+    now_utc = now.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    selected = env["MYNATAP_SELECTED"]
+    timeout_ms = int(env["MYNATAP_TIMEOUT_MS"])
+    # FLOW-1: a facility without phone support only takes the physical card (Q16).
+    if env["MYNATAP_PHONE_SUPPORT"] != "true" and selected != "card":
+        return {"outcome": "not_offered"}
+    with open(env["MYNATAP_CA_CERT"], "rb") as handle:
+        ca = x509.load_der_x509_certificate(handle.read())
+
+    card = Card(env["MYNATAP_READER"], timeout_ms)
+    card.expect_ok([0x00, 0xA4, 0x04, 0x0C, len(JPKI_AID)] + JPKI_AID, "SELECT JPKI")
+    # FLOW-2: the token label says what the device is.
+    card.select_file(TOKEN_INFO)
+    label = card.expect_ok([0x00, 0xB0, 0x00, 0x00, 0x20], "READ token").decode("ascii", "replace").rstrip(" \0")
+    device = LABELS.get(label)
+    if device is None:
+        raise Rejected("protocol_error", f"unknown token label {label!r}")
+    if device != selected:
+        raise Rejected("wrong_device_type", f"chose {selected}, device is {device}")
+    # FLOW-3: card and Android present the typed PIN once; an iPhone unlocks on the phone.
+    if device != "iphone":
+        card.select_file(AUTH_PIN)
+        pin = list(env.get("MYNATAP_PIN", "").encode())
+        _, sw = card.send([0x00, 0x20, 0x00, 0x80, len(pin)] + pin)
+        if sw == 0x6984 or sw == 0x63C0:
+            raise Rejected("pin_blocked")
+        if sw & 0xFFF0 == 0x63C0:
+            raise Rejected("wrong_pin")
+        if sw != 0x9000:
+            raise Rejected("protocol_error", f"VERIFY answered {sw:04X}")
+
+    # FLOW-4: the certificate, its chain, its validity, its revocation status.
+    try:
+        certificate = x509.load_der_x509_certificate(card.read_certificate())
+    except ValueError as error:
+        raise Rejected("protocol_error", f"certificate does not parse: {error}") from error
+    if certificate.issuer != ca.subject:
+        raise Rejected("untrusted_certificate", "issuer is not the trusted CA")
+    try:
+        ca.public_key().verify(certificate.signature, certificate.tbs_certificate_bytes, ec.ECDSA(certificate.signature_hash_algorithm))
+    except (InvalidSignature, TypeError, ValueError) as error:
+        raise Rejected("untrusted_certificate", "signature does not verify with the CA") from error
+    if not certificate.not_valid_before <= now_utc <= certificate.not_valid_after:
+        raise Rejected("certificate_expired")
+
+    status, der = http_get(env["MYNATAP_CRL_URL"], 5)
+    if status != 200:
+        raise Rejected("protocol_error", f"CRL fetch answered {status}")
+    crl = x509.load_der_x509_crl(der)
+    if crl.issuer != ca.subject or not crl.is_signature_valid(ca.public_key()):
+        raise Rejected("protocol_error", "CRL is not the trusted CA's")
+    entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
+    if entry is not None:
+        try:
+            reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+        except x509.ExtensionNotFound:
+            reason = None
+        if reason == x509.ReasonFlags.certificate_hold:
+            raise Rejected("certificate_suspended")
+        raise Rejected("certificate_revoked")
+
+    # The phone signs a fresh challenge (its SHA-256 digest; r || s back).
+    digest = hashlib.sha256(secrets.token_bytes(32)).digest()
+    card.select_file(AUTH_KEY)
+    signature, sw = card.send([0x80, 0x2A, 0x00, 0x80, 0x20] + list(digest) + [0x00])
+    if sw == 0x6982 and device == "iphone":
+        raise Rejected("user_not_verified")
+    if sw != 0x9000 or len(signature) != 64:
+        raise Rejected("protocol_error", f"sign answered {sw:04X} with {len(signature)} bytes")
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    try:
+        certificate.public_key().verify(utils.encode_dss_signature(r, s), digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+    except (InvalidSignature, ValueError) as error:
+        raise Rejected("signature_invalid") from error
+
+    # Only now, with a verified certificate, ask the eligibility service.
+    status, body = http_get(f"{env['MYNATAP_ELIGIBILITY_URL']}?serial={certificate.serial_number:X}", 5)
+    if status == 404:
+        raise Rejected("not_registered")
+    if status != 200:
+        raise Rejected("protocol_error", f"eligibility answered {status}")
+    record = json.loads(body)
+    today = now.astimezone(datetime.timezone(datetime.timedelta(hours=9))).date()
+    if not datetime.date.fromisoformat(record["valid_from"]) <= today <= datetime.date.fromisoformat(record["valid_until"]):
+        raise Rejected("insurance_expired")
+    return {"outcome": "verified", "insurer": record["insurer"]}
+
+
+def main():
+    try:
+        verdict = tap()
+    except Rejected as rejection:
+        verdict = {"outcome": "rejected", "reason": rejection.reason}
+    print(json.dumps(verdict), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
