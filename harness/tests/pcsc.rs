@@ -187,18 +187,9 @@ fn the_whole_suite_passes_over_pcsc() {
     assert!(printed.contains("0 failed, 0 errors"), "{printed}");
 }
 
-/// The suite without the removal fault (a card that leaves the field under certification does
-/// not come back in time yet; docs/certification.md).
+/// The whole conformance suite.
 fn certification_suite() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mynatap-certify-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(root().join("scenarios")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.file_name().is_some_and(|name| name != "fault-removed-mid-tap.yaml") {
-            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    dir
+    root().join("scenarios")
 }
 
 #[test]

@@ -18,6 +18,9 @@ use crate::card::Card;
 use crate::transport::{FaultDecision, FaultPlan};
 
 /// Where vpcd listens for the card of `Virtual PCD 00 00`.
+/// How long a removed card stays away: pcscd reports an idle reader empty within about 0.2 s.
+const REMOVAL_PAUSE: Duration = Duration::from_millis(600);
+
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:35963";
 /// The reader name pcscd gives the card on `port` (35963 -> `00 00`, 35964 -> `00 01`).
 pub fn reader_name(port: u16) -> String {
@@ -46,6 +49,10 @@ pub enum VpcdError {
     Truncated(std::io::Error),
     #[error("vpcd connection failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The card left the field (a `remove_after` fault): the bridge dropped the connection in the
+    /// middle of an APDU, as a card process that dies does.
+    #[error("the card left the field")]
+    Removed,
 }
 
 /// What one frame from vpcd asks.
@@ -180,9 +187,9 @@ impl CardSlot {
         state.card.take()
     }
 
-    /// The card shows `fault` until it is taken out. A `remove_after` fault answers the first
-    /// command past the limit with an empty frame, which makes vpcd drop the connection: to the
-    /// reader the card is gone (a bridge with reconnect comes back at pcscd's next poll).
+    /// The card shows `fault` until it is taken out. At a `remove_after` fault the bridge drops
+    /// its connection in the middle of the first command past the limit: to the reader the card is
+    /// gone (a bridge with reconnect comes back at pcscd's next poll).
     pub fn set_fault(&self, fault: Option<crate::transport::Fault>) {
         self.lock().fault = fault.map(|fault| FaultPlan::new(Some(fault)));
     }
@@ -283,6 +290,11 @@ pub async fn serve(mut stream: TcpStream, slot: CardSlot, observer: Option<&Apdu
                 if let Some(observe) = observer {
                     observe(apdu, &response);
                 }
+                if response.is_empty() {
+                    // Dying mid-command; an empty frame instead would leave vpcd in a state where
+                    // the next connection's card cannot be connected to (measured).
+                    return Err(VpcdError::Removed);
+                }
                 if let Some(delay) = delay {
                     tokio::time::sleep(delay).await;
                 }
@@ -307,6 +319,11 @@ pub async fn run(address: &str, slot: CardSlot, reconnect: bool, observer: Optio
         };
         match result {
             Ok(()) => return Ok(()),
+            Err(VpcdError::Removed) if reconnect => {
+                // Stay out of the field long enough for pcscd to see the reader empty.
+                tracing::info!("card removed; back in the field shortly");
+                tokio::time::sleep(REMOVAL_PAUSE).await;
+            }
             Err(error) if reconnect => {
                 tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "vpcd session ended");
                 tokio::time::sleep(backoff).await;
