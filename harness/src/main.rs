@@ -76,16 +76,8 @@ struct CertifyArgs {
     /// mutant is certified conformant (a hole in the suite).
     #[arg(long, conflicts_with = "reader_cmd")]
     mutants: bool,
-    /// Scenario files or folders [default: scenarios/]
-    paths: Vec<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    #[arg(long)]
-    output: Option<PathBuf>,
-    #[arg(long)]
-    filter: Option<String>,
-    #[arg(long, default_value_t = DEFAULT_SEED)]
-    seed: u64,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Budget of one tap for the program (it is killed past it: an adapter_error).
     #[arg(long, default_value_t = 10_000)]
     tap_timeout_ms: u64,
@@ -150,8 +142,9 @@ enum TransportName {
     Pcsc,
 }
 
+/// What to run and how to report it: shared by `run` and `certify`.
 #[derive(clap::Args, Debug)]
-struct RunArgs {
+struct ReportArgs {
     /// Scenario files or folders [default: scenarios/]
     paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -165,6 +158,45 @@ struct RunArgs {
     /// Seed of every key, serial and challenge: the same seed gives the same bytes.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
+}
+
+impl ReportArgs {
+    /// The report in the chosen format (colour only for a terminal).
+    fn render(&self, results: &[runner::ScenarioResult], transport: &str, requirements: &BTreeSet<String>) -> String {
+        match self.format {
+            Format::Text => report::text(results, self.seed, transport, Style { colour: self.output.is_none() && std::io::stdout().is_terminal() }),
+            Format::Json => report::json(results, self.seed, transport, requirements),
+            Format::Junit => report::junit(results, self.seed, transport),
+        }
+    }
+
+    /// Writes `text` to `--output` (with a one-line summary on stderr) or to stdout.
+    fn emit(&self, text: &str, results: &[runner::ScenarioResult]) -> anyhow::Result<()> {
+        match &self.output {
+            Some(path) => {
+                std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+                let summary = Summary::of(results);
+                eprintln!("{} scenarios: {} passed, {} failed, {} errors; report in {}", summary.total, summary.passed, summary.failed, summary.errors, path.display());
+            }
+            None => print!("{text}"),
+        }
+        Ok(())
+    }
+
+    fn suite(&self, requirements: &BTreeSet<String>) -> anyhow::Result<(Vec<PathBuf>, runner::Suite)> {
+        let files = scenario_files(self.paths.clone())?;
+        let suite = runner::load_suite(&files, requirements, self.filter.as_deref());
+        if suite.entries.is_empty() {
+            return Err(InputError(format!("no scenario id contains `{}`", self.filter.clone().unwrap_or_default())).into());
+        }
+        Ok((files, suite))
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    report: ReportArgs,
     /// Scenarios run in parallel [default: the number of cores]
     #[arg(long)]
     jobs: Option<usize>,
@@ -289,17 +321,12 @@ fn scenario_files(paths: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
 
 fn run(args: RunArgs) -> anyhow::Result<u8> {
     let requirements = requirements(args.requirements.as_ref())?;
-    let files = scenario_files(args.paths)?;
-    let suite = runner::load_suite(&files, &requirements, args.filter.as_deref());
-    if suite.entries.is_empty() {
-        return Err(InputError(format!("no scenario id contains `{}`", args.filter.unwrap_or_default())).into());
-    }
+    let (_, suite) = args.report.suite(&requirements)?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     if jobs == 0 {
         return Err(InputError("--jobs must be at least 1".into()).into());
     }
-    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
-    let progress = (args.format == Format::Text && std::io::stderr().is_terminal()).then(|| {
+    let progress = (args.report.format == Format::Text && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(suite.entries.len() as u64);
         bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
         bar
@@ -313,26 +340,15 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     let (results, transport) = match args.transport {
         TransportName::Memory => {
             let make_player = || -> Box<dyn TapPlayer> { Box::new(MemoryPlayer) };
-            (runner::run_suite(&suite, args.seed, jobs, &make_player, &on_done), "memory")
+            (runner::run_suite(&suite, args.report.seed, jobs, &make_player, &on_done), "memory")
         }
-        TransportName::Pcsc => (run_pcsc(&suite, args.seed, jobs.min(2), &on_done)?, "pcsc"),
+        TransportName::Pcsc => (run_pcsc(&suite, args.report.seed, jobs.min(2), &on_done)?, "pcsc"),
     };
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let text = match args.format {
-        Format::Text => report::text(&results, args.seed, transport, Style { colour: to_terminal }),
-        Format::Json => report::json(&results, args.seed, transport, &requirements),
-        Format::Junit => report::junit(&results, args.seed, transport),
-    };
-    match &args.output {
-        Some(path) => {
-            std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
-            let summary = Summary::of(&results);
-            eprintln!("{} scenarios: {} passed, {} failed, {} errors; report in {}", summary.total, summary.passed, summary.failed, summary.errors, path.display());
-        }
-        None => print!("{text}"),
-    }
+    let text = args.report.render(&results, transport, &requirements);
+    args.report.emit(&text, &results)?;
     Ok(Summary::of(&results).exit_code() as u8)
 }
 
@@ -513,28 +529,20 @@ fn certify_with(program: &str, suite: &runner::Suite, seed: u64, tap_timeout_ms:
 fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
     use mynatap_harness::certify::fingerprint;
     let requirements = requirements(None)?;
-    let files = scenario_files(args.paths.clone())?;
-    let suite = runner::load_suite(&files, &requirements, args.filter.as_deref());
-    if suite.entries.is_empty() {
-        return Err(InputError("no scenario to certify with".into()).into());
-    }
+    let (files, suite) = args.report.suite(&requirements)?;
     let fingerprint = fingerprint(&files);
     let started = std::time::Instant::now();
     if args.mutants {
         return kill_matrix(&suite, &args, &fingerprint, started);
     }
     let reader_cmd = args.reader_cmd.clone().unwrap_or_default();
-    let results = certify_with(&reader_cmd, &suite, args.seed, args.tap_timeout_ms)?;
+    let results = certify_with(&reader_cmd, &suite, args.report.seed, args.tap_timeout_ms)?;
     let summary = Summary::of(&results);
     let conformant = summary.failed == 0 && summary.errors == 0;
     let transport = "pcsc (vpcd) + http, reader program";
-    let mut text = match args.format {
-        Format::Text => report::text(&results, args.seed, transport, Style { colour: args.output.is_none() && std::io::stdout().is_terminal() }),
-        Format::Json => report::json(&results, args.seed, transport, &requirements),
-        Format::Junit => report::junit(&results, args.seed, transport),
-    };
+    let mut text = args.report.render(&results, transport, &requirements);
     let verdict = if conformant { "conformant" } else { "not conformant" };
-    match args.format {
+    match args.report.format {
         Format::Text => text.push_str(&format!("certification: {verdict}\nreader: {reader_cmd}\nfingerprint: sha256:{fingerprint} ({} scenario files and the 3 profiles)\nwall time: {:.1} s\n", files.len(), started.elapsed().as_secs_f64())),
         Format::Json => {
             let mut value: serde_json::Value = serde_json::from_str(&text)?;
@@ -545,10 +553,7 @@ fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
         }
         Format::Junit => text = text.replacen("<testsuites name=\"mynatap\"", &format!("<testsuites name=\"mynatap certification: {verdict} sha256:{fingerprint}\""), 1),
     }
-    match &args.output {
-        Some(path) => std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{text}"),
-    }
+    args.report.emit(&text, &results)?;
     Ok(if summary.errors > 0 { 2 } else if conformant { 0 } else { 1 })
 }
 
@@ -561,7 +566,7 @@ fn kill_matrix(suite: &runner::Suite, args: &CertifyArgs, fingerprint: &str, sta
     let mut survivors = 0;
     for mutant in Mutant::ALL {
         let program = format!("{} reference-reader --mutant {}", exe.display(), mutant.name());
-        let results = certify_with(&program, suite, args.seed, args.tap_timeout_ms)?;
+        let results = certify_with(&program, suite, args.report.seed, args.tap_timeout_ms)?;
         let caught: Vec<String> = results
             .iter()
             .filter(|result| result.status != runner::Status::Passed)
@@ -585,7 +590,7 @@ fn kill_matrix(suite: &runner::Suite, args: &CertifyArgs, fingerprint: &str, sta
         Mutant::ALL.len() - survivors,
         started.elapsed().as_secs_f64()
     ));
-    match &args.output {
+    match &args.report.output {
         Some(path) => std::fs::write(path, &out).with_context(|| format!("cannot write {}", path.display()))?,
         None => print!("{out}"),
     }
