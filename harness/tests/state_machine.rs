@@ -4,7 +4,7 @@
 //!
 //! On a failure the shrunk sequence is written as a scenario file whose `expect`s are the
 //! model's, under `target/mynatap-proptest/`, so `mynatap run <that file>` replays the failure.
-//! `PROPTEST_CASES` raises the number of cases (default 256).
+//! `PROPTEST_CASES` changes the number of cases (default 512).
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
@@ -180,7 +180,7 @@ fn save_failure(events: &[Event]) -> PathBuf {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
     #[test]
     fn world_agrees_with_the_reference_model(events in event_sequence(1..40)) {
         let mut world = start_world(&START).unwrap();

@@ -135,7 +135,9 @@ pub fn profile() -> impl Strategy<Value = Profile> {
 
 /// One registry event or tap, on the phones of [`PHONES`].
 pub fn event() -> impl Strategy<Value = Event> {
-    let phone = proptest::sample::select(PHONES.as_slice()).prop_map(str::to_owned);
+    // Mostly the first phone: bugs hide in chains of events on one phone (lost, resumed, tapped),
+    // which an even spread over three phones rarely builds.
+    let phone = prop_oneof![6 => Just(PHONES[0]), 2 => Just(PHONES[1]), 1 => Just(PHONES[2])].prop_map(str::to_owned);
     let os = prop_oneof![Just(DeviceKind::Android), Just(DeviceKind::Iphone)];
     prop_oneof![
         3 => (phone.clone(), os).prop_map(|(phone, os)| Event::AddPhone { phone, os }),
