@@ -17,7 +17,7 @@ use time::macros::datetime;
 pub fn world_with_phone(os: DeviceKind, unrelated_revocations: usize) -> World {
     let now = datetime!(2026-04-01 09:00 +09:00);
     let mut world = World::new(1, now, Profiles::default()).expect("world");
-    world.add_terminal(TerminalConfig { id: "clinic".into(), smartphone: true, timeout_ms: 500 }).expect("terminal");
+    world.add_terminal(TerminalConfig { id: "clinic".into(), smartphone: true, timeout_ms: 500, backend_timeout_ms: 2000 }).expect("terminal");
     world
         .add_person(&PersonSpec::example("hanako"))
         .expect("person");

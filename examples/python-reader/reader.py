@@ -90,11 +90,20 @@ class Card:
 
 
 def http_get(url, timeout):
+    """(status, body); a back end that cannot be reached or answers too late is
+    service_unavailable: the terminal fails closed, it never guesses."""
+    deadline = time.monotonic() + timeout
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read()
+            body = response.read()
+            status = response.status
     except urllib.error.HTTPError as error:
         return error.code, b""
+    except (urllib.error.URLError, OSError) as error:
+        raise Rejected("service_unavailable", f"{url}: {error}") from error
+    if time.monotonic() > deadline:
+        raise Rejected("service_unavailable", f"{url}: answered after {timeout} s")
+    return status, body
 
 
 def tap():
@@ -103,6 +112,7 @@ def tap():
     now_utc = now.astimezone(datetime.timezone.utc).replace(tzinfo=None)
     selected = env["MYNATAP_SELECTED"]
     timeout_ms = int(env["MYNATAP_TIMEOUT_MS"])
+    backend_timeout = int(env.get("MYNATAP_BACKEND_TIMEOUT_MS", "2000")) / 1000.0
     # FLOW-1: a facility without phone support only takes the physical card (Q16).
     if env["MYNATAP_PHONE_SUPPORT"] != "true" and selected != "card":
         return {"outcome": "not_offered"}
@@ -145,12 +155,18 @@ def tap():
     if not certificate.not_valid_before <= now_utc <= certificate.not_valid_after:
         raise Rejected("certificate_expired")
 
-    status, der = http_get(env["MYNATAP_CRL_URL"], 5)
+    # Without a fresh CRL whose signature verifies, the revocation status is unknown: fail closed.
+    status, der = http_get(env["MYNATAP_CRL_URL"], backend_timeout)
     if status != 200:
-        raise Rejected("protocol_error", f"CRL fetch answered {status}")
-    crl = x509.load_der_x509_crl(der)
+        raise Rejected("service_unavailable", f"CRL fetch answered {status}")
+    try:
+        crl = x509.load_der_x509_crl(der)
+    except ValueError as error:
+        raise Rejected("service_unavailable", f"CRL does not parse: {error}") from error
     if crl.issuer != ca.subject or not crl.is_signature_valid(ca.public_key()):
-        raise Rejected("protocol_error", "CRL is not the trusted CA's")
+        raise Rejected("service_unavailable", "CRL is not the trusted CA's")
+    if crl.next_update is None or now_utc > crl.next_update:
+        raise Rejected("service_unavailable", f"CRL is stale (nextUpdate {crl.next_update})")
     entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
     if entry is not None:
         try:
@@ -176,16 +192,24 @@ def tap():
         raise Rejected("signature_invalid") from error
 
     # Only now, with a verified certificate, ask the eligibility service.
-    status, body = http_get(f"{env['MYNATAP_ELIGIBILITY_URL']}?serial={certificate.serial_number:X}", 5)
+    status, body = http_get(f"{env['MYNATAP_ELIGIBILITY_URL']}?serial={certificate.serial_number:X}", backend_timeout)
     if status == 404:
         raise Rejected("not_registered")
     if status != 200:
-        raise Rejected("protocol_error", f"eligibility answered {status}")
-    record = json.loads(body)
+        raise Rejected("service_unavailable", f"eligibility answered {status}")
+    try:
+        record = json.loads(body)
+        insurer = record["insurer"]
+        valid_from = datetime.date.fromisoformat(record["valid_from"])
+        valid_until = datetime.date.fromisoformat(record["valid_until"])
+        if not isinstance(insurer, str) or not insurer:
+            raise ValueError("no insurer")
+    except (ValueError, KeyError, TypeError) as error:
+        raise Rejected("service_unavailable", f"eligibility answer is not a record: {error}") from error
     today = now.astimezone(datetime.timezone(datetime.timedelta(hours=9))).date()
-    if not datetime.date.fromisoformat(record["valid_from"]) <= today <= datetime.date.fromisoformat(record["valid_until"]):
+    if not valid_from <= today <= valid_until:
         raise Rejected("insurance_expired")
-    return {"outcome": "verified", "insurer": record["insurer"]}
+    return {"outcome": "verified", "insurer": insurer}
 
 
 def main():

@@ -20,7 +20,7 @@ static CA: LazyLock<(Vec<u8>, CrlSnapshot)> = LazyLock::new(|| {
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, mut rest)) = data.split_first() else { return };
     let (anchor, crl) = &*CA;
-    let config = TerminalConfig { id: "fuzz".into(), smartphone: selector & 0x40 == 0, timeout_ms: 500 };
+    let config = TerminalConfig { id: "fuzz".into(), smartphone: selector & 0x40 == 0, timeout_ms: 500, backend_timeout_ms: 2000 };
     let mut terminal = Terminal::new(config, anchor, 1).expect("terminal");
     let selected = [DeviceKind::Card, DeviceKind::Android, DeviceKind::Iphone][usize::from(selector % 3)];
     let request = TapRequest { selected, pin: "1234".into(), consent: Consent::default(), now: datetime!(2026-04-01 09:00 +09:00) };

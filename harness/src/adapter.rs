@@ -16,6 +16,7 @@ pub mod env {
     pub const PIN: &str = "MYNATAP_PIN";
     pub const CONSENT: &str = "MYNATAP_CONSENT";
     pub const TIMEOUT_MS: &str = "MYNATAP_TIMEOUT_MS";
+    pub const BACKEND_TIMEOUT_MS: &str = "MYNATAP_BACKEND_TIMEOUT_MS";
 }
 
 /// A reader program's verdict for one tap.

@@ -53,7 +53,7 @@ pub fn summarize(label: &str, times: &mut [Duration]) -> String {
 
 fn world(os: DeviceKind) -> Result<World, String> {
     let mut world = World::new(1, datetime!(2026-04-01 09:00 +09:00), Profiles::default()).map_err(|e| e.to_string())?;
-    world.add_terminal(TerminalConfig { id: "bench".into(), smartphone: true, timeout_ms: 2000 }).map_err(|e| e.to_string())?;
+    world.add_terminal(TerminalConfig { id: "bench".into(), smartphone: true, timeout_ms: 2000, backend_timeout_ms: 2000 }).map_err(|e| e.to_string())?;
     world.add_person(&PersonSpec::example("hanako")).map_err(|e| e.to_string())?;
     match os {
         DeviceKind::Card => {}

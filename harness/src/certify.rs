@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mynatap_sim::profile::DeviceKind;
+use mynatap_sim::service::{crl_answer, BackendFault, CrlAnswerError, ServiceKind};
 use mynatap_sim::terminal::{Consent, Outcome, Reason, Verified};
 use mynatap_sim::vpcd::{SeenApdu, Sequence, UserPresence};
 use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
@@ -66,15 +67,20 @@ impl AdapterPlayer {
     }
 
     fn run_program(&self, envs: &[(&str, String)]) -> Result<Verdict, String> {
-        let mut child = Command::new("sh")
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("sh")
             .arg("-c")
             .arg(format!("exec {}", self.program.command))
             .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so everything it starts can be ended with it.
+            .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot start `{}`: {e}", self.program.command))?;
+        let mut child = ProcessGroup(child);
+        let child = &mut child.0;
         // Read both pipes on their own threads so a chatty program cannot block on a full pipe.
         let mut stdout = child.stdout.take().ok_or("no stdout")?;
         let mut stderr = child.stderr.take().ok_or("no stderr")?;
@@ -94,13 +100,15 @@ impl AdapterPlayer {
                 Ok(Some(status)) => break status,
                 Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
                 Ok(None) => {
-                    let _ = child.kill();
+                    end_group(child.id());
                     let _ = child.wait();
                     return Err(format!("ran past its {} ms budget and was killed", self.program.tap_timeout.as_millis()));
                 }
                 Err(e) => return Err(format!("cannot wait for the program: {e}")),
             }
         };
+        // The tap is over: whatever the program left running goes too (and lets go of its pipes).
+        end_group(child.id());
         let stdout = out.join().unwrap_or_default();
         let stderr = err.join().unwrap_or_default();
         if !status.success() {
@@ -110,11 +118,18 @@ impl AdapterPlayer {
         Verdict::parse(&stdout)
     }
 
-    fn judge_wire(&mut self, device: DeviceKind, expect: &Expectation, seen: &[SeenApdu], http: &[HttpRequest]) {
+    fn judge_wire(&mut self, device: DeviceKind, expect: &Expectation, backend_fault: Option<BackendFault>, seen: &[SeenApdu], http: &[HttpRequest]) {
         let mut violations = Vec::new();
         let eligibility: Vec<&HttpRequest> = http.iter().filter(|r| r.path == "/eligibility").collect();
+        // Only the eligibility service's own answer can reject a tap after a query: not
+        // registered, expired insurance, or the service failing under an eligibility fault.
+        let eligibility_fault = matches!(
+            backend_fault,
+            Some(BackendFault::EligibilityUnavailable | BackendFault::EligibilityMalformed | BackendFault::BackendDelay { service: ServiceKind::Eligibility, .. })
+        );
         let must_reject_on_certificate = matches!(expect, Expectation::Tap { reason: Some(reason), .. }
-            if !matches!(reason, Reason::NotRegistered | Reason::InsuranceExpired));
+            if !matches!(reason, Reason::NotRegistered | Reason::InsuranceExpired)
+                && !(*reason == Reason::ServiceUnavailable && eligibility_fault));
         if must_reject_on_certificate && let Some(query) = eligibility.first() {
             violations.push(Violation { rule: rules::PRIVACY, evidence: format!("eligibility query {} for a tap that must be rejected", query.path) });
         }
@@ -169,6 +184,23 @@ impl AdapterPlayer {
     }
 }
 
+/// Kills the process group led by `leader` (every process a reader program started).
+fn end_group(leader: u32) {
+    if let Some(pid) = i32::try_from(leader).ok().and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// A reader program's process, whose group is ended however the tap ends (a panic included).
+struct ProcessGroup(std::process::Child);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        end_group(self.0.id());
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for AdapterPlayer {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.ca_path);
@@ -195,8 +227,12 @@ impl TapPlayer for AdapterPlayer {
         self.violations.clear();
         let now = world.now();
         let config = world.terminal_config(spec.terminal.as_deref()).cloned().ok_or_else(|| WorldError::UnknownTerminal(spec.terminal.clone().unwrap_or_default()))?;
-        let crl_der = world.registry().crl_at(now)?;
-        self.server.set_view(BackendView { crl_der, records: world.registry().eligibility_table() });
+        let crl_der = match crl_answer(world.registry(), spec.backend_fault, now) {
+            Ok(snapshot) => snapshot.der.to_vec(),
+            Err(CrlAnswerError::Unavailable) => Vec::new(),
+            Err(CrlAnswerError::Registry(error)) => return Err(error.into()),
+        };
+        self.server.set_view(BackendView { crl_der, records: world.registry().eligibility_table(), fault: spec.backend_fault });
         let device = match &spec.target {
             TapTarget::Card(_) => DeviceKind::Card,
             TapTarget::Phone(id) => world.phone_os(id).ok_or_else(|| WorldError::UnknownPhone(id.clone()))?,
@@ -210,7 +246,8 @@ impl TapPlayer for AdapterPlayer {
         let reader = self.player.reader().to_owned();
         let slot = self.player.slot.clone();
         let sequence = self.sequence.clone();
-        let (ca_path, crl_url, eligibility_url) = (self.ca_path.display().to_string(), self.server.crl_url(), self.server.eligibility_url());
+        let crl_url = if spec.backend_fault == Some(BackendFault::CrlUnavailable) { self.server.refused_crl_url() } else { self.server.crl_url() };
+        let (ca_path, eligibility_url) = (self.ca_path.display().to_string(), self.server.eligibility_url());
         let mut seen = Vec::new();
         let report = world.tap_with(spec, |card, _tap, _registry, _timeout| {
             slot.insert(card, presence);
@@ -231,6 +268,7 @@ impl TapPlayer for AdapterPlayer {
                 (env::PIN, spec.pin.clone().unwrap_or_else(|| if selected == DeviceKind::Iphone { String::new() } else { world_pin.clone() })),
                 (env::CONSENT, consent_json(&spec.consent)),
                 (env::TIMEOUT_MS, config.timeout_ms.to_string()),
+                (env::BACKEND_TIMEOUT_MS, config.backend_timeout_ms.to_string()),
             ];
             let result = ready.and_then(|()| self.run_program(&envs).map_err(WorldError::Adapter));
             seen = slot.take_recording();
@@ -250,7 +288,7 @@ impl TapPlayer for AdapterPlayer {
         });
         let http = self.server.take_log();
         if report.is_ok() {
-            self.judge_wire(device, expect, &seen, &http);
+            self.judge_wire(device, expect, spec.backend_fault, &seen, &http);
         }
         report
     }

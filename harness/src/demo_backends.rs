@@ -1,7 +1,7 @@
 //! Back ends for `mynatap tap` against a reader nobody scripted: the test CA of a seed, an empty
 //! CRL from it, and an eligibility service that finds a demo record for every certificate.
 
-use mynatap_sim::backend::{CrlSnapshot, EligibilityError, InsuranceRecord};
+use mynatap_sim::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, ServiceError};
 use mynatap_sim::driver::Backends;
 use mynatap_sim::pki::{CertificateAuthority, PkiError};
 use time::{Date, Duration, Month, OffsetDateTime};
@@ -24,8 +24,8 @@ impl DemoBackends {
 }
 
 impl Backends for DemoBackends {
-    fn crl(&self) -> CrlSnapshot {
-        self.crl.clone()
+    fn crl(&self) -> Result<CrlSnapshot, ServiceError> {
+        Ok(self.crl.clone())
     }
     fn eligibility(&self, _serial: u64) -> Result<InsuranceRecord, EligibilityError> {
         let date = |year, month| Date::from_calendar_date(year, month, 1).unwrap_or(Date::MIN);

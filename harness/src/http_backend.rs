@@ -1,13 +1,17 @@
 //! The back ends served over HTTP on loopback for reader programs under certification:
 //! `GET /crl` (the current DER CRL) and `GET /eligibility?serial=HEX` (JSON record, or 404).
 //! Every request is logged with the run's [`Sequence`] so the wire rules can order it against
-//! the card's APDUs.
+//! the card's APDUs. A tap's back-end fault shows here as a reader meets it: 503s, a refused
+//! connection, a stale or badly signed CRL, a malformed record, a late answer. Requests are
+//! untrusted: a bad one gets a 4xx, a slow one is cut off, and none can hold up the next tap.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use mynatap_sim::backend::InsuranceRecord;
+use mynatap_sim::service::{BackendFault, ServiceKind};
 use mynatap_sim::vpcd::Sequence;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,12 +19,20 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// Largest request head read; anything longer gets 431.
 const MAX_REQUEST_BYTES: usize = 8 * 1024;
+/// How long a client may take to send its request head; a slower one (slowloris) is cut off.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+/// Connections served at once; more are closed at once, so a flood cannot starve a tap.
+const MAX_CONNECTIONS: usize = 64;
 
 /// What the back ends answer right now (set before each tap).
 #[derive(Debug, Clone, Default)]
 pub struct BackendView {
+    /// The CRL as the distribution point hands it out for this tap (stale or badly signed under
+    /// those faults: see `mynatap_sim::service::crl_answer`).
     pub crl_der: Vec<u8>,
     pub records: HashMap<u64, InsuranceRecord>,
+    /// This tap's back-end fault: 503s, a malformed record, late answers.
+    pub fault: Option<BackendFault>,
 }
 
 /// One request as the server saw it.
@@ -33,6 +45,61 @@ pub struct HttpRequest {
     pub status: u16,
 }
 
+/// What a well-formed request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Crl,
+    Eligibility { serial: u64 },
+}
+
+/// A request the back ends refuse, with the status that says why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub message: &'static str,
+}
+
+/// A request head, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedRequest {
+    /// The path as sent (for the log), at most 256 characters.
+    pub path: String,
+    pub request: Result<Request, Refusal>,
+}
+
+/// Reads a request head (everything up to the blank line): `GET /crl` or
+/// `GET /eligibility?serial=HEX` over HTTP/1.x; anything else is refused with a 4xx. Pure, so
+/// it is fuzzed on its own (fuzz target `http_request`).
+pub fn parse_request(head: &[u8]) -> ParsedRequest {
+    let refuse = |path: &str, status, message| ParsedRequest { path: path.chars().take(256).collect(), request: Err(Refusal { status, message }) };
+    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let Ok(line) = std::str::from_utf8(head.get(..line_end).unwrap_or_default()) else {
+        return refuse("", 400, "request line is not UTF-8");
+    };
+    let mut words = line.trim_end_matches('\r').split(' ');
+    let (Some(method), Some(target), Some(version), None) = (words.next(), words.next(), words.next(), words.next()) else {
+        return refuse("", 400, "expected `GET /path HTTP/1.1`");
+    };
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    if !version.starts_with("HTTP/1.") {
+        return refuse(path, 505, "only HTTP/1.x");
+    }
+    if method != "GET" {
+        return refuse(path, 405, "only GET");
+    }
+    let request = match path {
+        "/crl" => Ok(Request::Crl),
+        "/eligibility" => query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("serial="))
+            .and_then(parse_serial)
+            .map(|serial| Request::Eligibility { serial })
+            .ok_or(Refusal { status: 400, message: "expected ?serial=HEX" }),
+        _ => Err(Refusal { status: 404, message: "not found" }),
+    };
+    ParsedRequest { path: path.chars().take(256).collect(), request }
+}
+
 #[derive(Debug, Default)]
 struct Shared {
     view: BackendView,
@@ -43,6 +110,7 @@ struct Shared {
 #[derive(Debug)]
 pub struct BackendServer {
     address: SocketAddr,
+    refusing: SocketAddr,
     shared: Arc<Mutex<Shared>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -52,23 +120,33 @@ impl BackendServer {
     pub async fn start(sequence: Sequence) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
+        // A port that was free a moment ago and is closed now: a distribution point that
+        // refuses connections (crl_unavailable).
+        let refusing = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let shared = Arc::new(Mutex::new(Shared::default()));
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         let task = tokio::spawn({
             let shared = shared.clone();
             async move {
                 while let Ok((stream, _)) = listener.accept().await {
+                    let Ok(permit) = slots.clone().try_acquire_owned() else { continue };
                     let (shared, sequence) = (shared.clone(), sequence.clone());
                     tokio::spawn(async move {
                         let _ = handle(stream, &shared, &sequence).await;
+                        drop(permit);
                     });
                 }
             }
         });
-        Ok(Self { address, shared, task })
+        Ok(Self { address, refusing, shared, task })
     }
 
     pub fn crl_url(&self) -> String {
         format!("http://{}/crl", self.address)
+    }
+    /// Where the CRL is "served" while the distribution point is down: nothing listens there.
+    pub fn refused_crl_url(&self) -> String {
+        format!("http://{}/crl", self.refusing)
     }
     pub fn eligibility_url(&self) -> String {
         format!("http://{}/eligibility", self.address)
@@ -109,53 +187,76 @@ struct RecordJson<'a> {
     person: &'a str,
 }
 
+/// What `eligibility_malformed` answers with status 200: JSON, but not a record.
+pub const MALFORMED_RECORD: &[u8] = b"{\"status\":\"maintenance\",\"records\":null}";
+
+/// Reads the head within [`REQUEST_DEADLINE`]; `None` when the client was too slow or left.
+async fn read_head(stream: &mut TcpStream) -> Option<Result<Vec<u8>, Refusal>> {
+    let read = async {
+        let mut head = Vec::with_capacity(512);
+        let mut buffer = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+            let read = stream.read(&mut buffer).await.ok()?;
+            if read == 0 {
+                break;
+            }
+            head.extend_from_slice(buffer.get(..read).unwrap_or_default());
+            if head.len() > MAX_REQUEST_BYTES {
+                return Some(Err(Refusal { status: 431, message: "request header too large" }));
+            }
+        }
+        Some(Ok(head))
+    };
+    tokio::time::timeout(REQUEST_DEADLINE, read).await.ok().flatten()
+}
+
 async fn handle(mut stream: TcpStream, shared: &Mutex<Shared>, sequence: &Sequence) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(512);
-    let mut buffer = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
-        let read = stream.read(&mut buffer).await?;
-        if read == 0 {
-            break;
-        }
-        head.extend_from_slice(buffer.get(..read).unwrap_or_default());
-        if head.len() > MAX_REQUEST_BYTES {
-            return respond(&mut stream, 431, "text/plain", b"request header too large").await;
-        }
-    }
-    let text = String::from_utf8_lossy(&head);
-    let mut words = text.lines().next().unwrap_or_default().split_whitespace();
-    let (method, target) = (words.next().unwrap_or_default(), words.next().unwrap_or_default().to_owned());
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let parsed = match read_head(&mut stream).await {
+        None => return Ok(()), // too slow, or gone: close without a word
+        Some(Err(refusal)) => ParsedRequest { path: String::new(), request: Err(refusal) },
+        Some(Ok(head)) => parse_request(&head),
+    };
     let number = sequence.next();
-    let (status, content_type, body, serial) = {
+    let (status, content_type, body, serial, delay) = {
         let guard = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match (method, path) {
-            ("GET", "/crl") => (200, "application/pkix-crl", guard.view.crl_der.clone(), None),
-            ("GET", "/eligibility") => {
-                let serial = query.split('&').find_map(|pair| pair.strip_prefix("serial=")).and_then(parse_serial);
-                match serial.map(|serial| (serial, guard.view.records.get(&serial))) {
-                    None => (400, "text/plain", b"expected ?serial=HEX".to_vec(), None),
-                    Some((serial, None)) => (404, "text/plain", b"no insurance-use registration".to_vec(), Some(serial)),
-                    Some((serial, Some(record))) => {
+        let fault = guard.view.fault;
+        match parsed.request {
+            Err(refusal) => (refusal.status, "text/plain", refusal.message.as_bytes().to_vec(), None, None),
+            Ok(Request::Crl) => {
+                let delay = fault.and_then(|fault| fault.delay_of(ServiceKind::Crl));
+                match fault {
+                    Some(BackendFault::CrlUnavailable) => (503, "text/plain", b"CRL distribution point down".to_vec(), None, delay),
+                    _ => (200, "application/pkix-crl", guard.view.crl_der.clone(), None, delay),
+                }
+            }
+            Ok(Request::Eligibility { serial }) => {
+                let delay = fault.and_then(|fault| fault.delay_of(ServiceKind::Eligibility));
+                let answer = match (fault, guard.view.records.get(&serial)) {
+                    (Some(BackendFault::EligibilityUnavailable), _) => (503, "text/plain", b"eligibility service unavailable".to_vec()),
+                    (Some(BackendFault::EligibilityMalformed), _) => (200, "application/json", MALFORMED_RECORD.to_vec()),
+                    (_, None) => (404, "text/plain", b"no insurance-use registration".to_vec()),
+                    (_, Some(record)) => {
                         let json = RecordJson {
                             insurer: &record.insurer,
                             valid_from: record.valid_from.to_string(),
                             valid_until: record.valid_until.to_string(),
                             person: &record.person,
                         };
-                        (200, "application/json", serde_json::to_vec(&json).unwrap_or_default(), Some(serial))
+                        (200, "application/json", serde_json::to_vec(&json).unwrap_or_default())
                     }
-                }
+                };
+                (answer.0, answer.1, answer.2, Some(serial), delay)
             }
-            ("GET", _) => (404, "text/plain", b"not found".to_vec(), None),
-            _ => (405, "text/plain", b"only GET".to_vec(), None),
         }
     };
     shared
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .log
-        .push(HttpRequest { sequence: number, path: path.to_owned(), serial, status });
+        .push(HttpRequest { sequence: number, path: parsed.path, serial, status });
+    if let Some(ms) = delay {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     respond(&mut stream, status, content_type, &body).await
 }
 
@@ -165,7 +266,10 @@ async fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: 
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
-        _ => "Request Header Fields Too Large",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
     };
     let head = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
     stream.write_all(head.as_bytes()).await?;
@@ -173,21 +277,57 @@ async fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: 
     stream.shutdown().await
 }
 
+/// Why a GET gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GetError {
+    #[error("no complete answer within the timeout")]
+    TimedOut,
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Largest response body [`get`] reads.
+const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// A minimal blocking HTTP GET for loopback URLs (`http://host:port/path?query`): the status
-/// and the body. Used by the reference reader.
-pub fn get(url: &str, timeout: std::time::Duration) -> Result<(u16, Vec<u8>), String> {
+/// and the body, all within `timeout` (one deadline for connect, send and every read, so a
+/// server that trickles bytes cannot stretch it).
+pub fn get(url: &str, timeout: Duration) -> Result<(u16, Vec<u8>), GetError> {
     use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("only http:// URLs: {url}"))?;
+    let failed = |what: String| GetError::Failed(format!("{url}: {what}"));
+    let timed_out = |error: &std::io::Error| matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
+    let deadline = Instant::now() + timeout;
+    let rest = url.strip_prefix("http://").ok_or_else(|| failed("only http:// URLs".into()))?;
     let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(host, path)| (host, format!("/{path}")));
-    let address: SocketAddr = host.parse().map_err(|_| format!("expected host:port in {url}"))?;
-    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout).map_err(|e| format!("{url}: {e}"))?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let address: SocketAddr = host.parse().map_err(|_| failed("expected host:port".into()))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)
+        .map_err(|e| if timed_out(&e) { GetError::TimedOut } else { failed(e.to_string()) })?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| failed(e.to_string()))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").map_err(|e| failed(e.to_string()))?;
     let mut response = Vec::new();
-    stream.take(16 * 1024 * 1024).read_to_end(&mut response).map_err(|e| format!("{url}: {e}"))?;
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("{url}: no HTTP header"))?;
+    let mut chunk = [0u8; 8192];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(GetError::TimedOut);
+        }
+        stream.set_read_timeout(Some(left)).map_err(|e| failed(e.to_string()))?;
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(read) => {
+                response.extend_from_slice(chunk.get(..read).unwrap_or_default());
+                if response.len() as u64 > MAX_RESPONSE_BYTES {
+                    return Err(failed(format!("answer over {MAX_RESPONSE_BYTES} bytes")));
+                }
+            }
+            Err(e) if timed_out(&e) => return Err(GetError::TimedOut),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(failed(e.to_string())),
+        }
+    }
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| failed("no HTTP header".into()))?;
     let head = String::from_utf8_lossy(response.get(..split).unwrap_or_default()).into_owned();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("{url}: bad status line"))?;
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| failed("bad status line".into()))?;
     Ok((status, response.get(split + 4..).unwrap_or_default().to_vec()))
 }
 
@@ -212,7 +352,7 @@ mod tests {
         let sequence = Sequence::default();
         let server = runtime.block_on(BackendServer::start(sequence.clone())).unwrap();
         let record = InsuranceRecord { person: "hanako".into(), insurer: "06132013".into(), valid_from: date!(2020 - 01 - 01), valid_until: date!(2027 - 03 - 31) };
-        server.set_view(BackendView { crl_der: vec![0x30, 0x00], records: HashMap::from([(0xABCD, record)]) });
+        server.set_view(BackendView { crl_der: vec![0x30, 0x00], records: HashMap::from([(0xABCD, record)]), fault: None });
         let timeout = std::time::Duration::from_secs(2);
         assert_eq!(get(&server.crl_url(), timeout).unwrap(), (200, vec![0x30, 0x00]));
         let (status, body) = get(&format!("{}?serial=0000abcd", server.eligibility_url()), timeout).unwrap();

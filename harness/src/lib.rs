@@ -11,6 +11,7 @@ pub mod certify;
 pub mod demo_backends;
 pub mod http_backend;
 pub mod locate;
+pub mod occupancy;
 #[cfg(feature = "pcsc")]
 pub mod pcsc_player;
 #[cfg(feature = "pcsc")]

@@ -485,12 +485,12 @@ fn tap(args: TapArgs) -> anyhow::Result<u8> {
     };
     let backends = mynatap_harness::demo_backends::DemoBackends::new(args.seed, now)?;
     let mut terminal = Terminal::new(
-        TerminalConfig { id: "tap".into(), smartphone: true, timeout_ms: args.timeout_ms },
+        TerminalConfig { id: "tap".into(), smartphone: true, timeout_ms: args.timeout_ms, backend_timeout_ms: mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS },
         backends.ca_der(),
         args.seed ^ u64::try_from(now.unix_timestamp()).unwrap_or_default(),
     )?;
     let mut transport = PcscTransport::connect(args.reader.as_deref(), std::time::Duration::from_secs(2), std::time::Duration::from_millis(args.timeout_ms))
-        .map_err(|e| InputError(e.to_string()))?;
+        .map_err(|e| InputError(format!("reader `{}`: {e}", args.reader.as_deref().unwrap_or("(the first with a card)"))))?;
     let atr = mynatap_sim::transport::Transport::atr(&mut transport).unwrap_or_default();
     eprintln!("reader: {}  ATR: {}", transport.reader(), hex::encode_upper(atr));
     let request = TapRequest { selected: args.os.device(), pin: args.pin.clone(), consent: Consent::default(), now };

@@ -27,8 +27,12 @@ pub struct PcscPlayer {
 }
 
 impl PcscPlayer {
-    /// Starts a bridge on `127.0.0.1:port` and waits until pcscd shows its card.
+    /// Starts a bridge on `127.0.0.1:port` and waits until pcscd shows its card. Refuses a
+    /// reader that already holds another process's card, and checks that the card answering
+    /// through pcscd is this bridge's.
     pub fn start(port: u16) -> Result<Self, String> {
+        let reader = vpcd::reader_name(port);
+        crate::occupancy::ensure_no_card(&reader, port)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("vpcd-bridge")
@@ -42,8 +46,12 @@ impl PcscPlayer {
             let slot = slot.clone();
             async move { vpcd::run(&address, slot, true, None).await }
         });
-        let reader = vpcd::reader_name(port);
         ready(&reader).map_err(|e| format!("{e}: is pcscd running with vsmartcard-vpcd (reader `{reader}`, port {port})? scripts/test.sh starts it"))?;
+        let answered = slot.answered();
+        ready(&reader)?;
+        if slot.answered() == answered {
+            return Err(crate::occupancy::occupied_message(&reader, port));
+        }
         Ok(Self { runtime, slot, reader, bridge, apdu_times: Vec::new() })
     }
 
@@ -85,14 +93,14 @@ impl TapPlayer for PcscPlayer {
     fn tap(&mut self, world: &mut World, spec: &TapSpec, _: &crate::scenario::Expectation) -> Result<TapReport, WorldError> {
         let presence = if spec.user_verified { UserPresence::Yes } else { UserPresence::No };
         let (slot, reader, times) = (&self.slot, &self.reader, &mut self.apdu_times);
-        world.tap_with(spec, |card, tap, registry, timeout_ms| {
+        world.tap_with(spec, |card, tap, backends, timeout_ms| {
             slot.insert(card, presence);
             let report = PcscTransport::connect(Some(reader), PRESENCE_WAIT, Duration::from_millis(timeout_ms))
                 .map_err(WorldError::from)
                 .map(|transport| {
                     let mut transcript = Vec::new();
                     let mut transport = Faulty::new(Timed { inner: transport, times }, spec.fault, timeout_ms);
-                    let outcome = run_tap(tap, &mut transport, registry, Some(&mut transcript));
+                    let outcome = run_tap(tap, &mut transport, backends, Some(&mut transcript));
                     // Disconnect (and so reset) before the card leaves the slot.
                     drop(transport);
                     TapReport { outcome, transcript }

@@ -4,20 +4,23 @@
 
 use std::time::Duration;
 
-use mynatap_sim::backend::{CrlSnapshot, EligibilityError, InsuranceRecord};
+use mynatap_sim::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, ServiceError};
 use mynatap_sim::driver::{run_tap, Backends};
 use mynatap_sim::pcsc_transport::PcscTransport;
 use mynatap_sim::profile::DeviceKind;
-use mynatap_sim::terminal::{crl_number, TapRequest, Terminal, TerminalConfig};
+use mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS;
+use mynatap_sim::terminal::{crl_number, Mutant, TapRequest, Terminal, TerminalConfig};
+use mynatap_sim::transport::{Transport, TransportError};
 
 use crate::adapter::{env, parse_consent, Verdict};
-use crate::http_backend::get;
+use crate::http_backend::{get, GetError};
 
 fn var(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("{name} is not set (run me through `mynatap certify`)"))
 }
 
-/// The back ends over HTTP, fetched afresh on every tap.
+/// The back ends over HTTP, fetched afresh on every tap. Every failure is a [`ServiceError`]:
+/// the terminal fails closed on it.
 #[derive(Debug)]
 struct HttpBackends {
     crl_url: String,
@@ -25,12 +28,20 @@ struct HttpBackends {
     timeout: Duration,
 }
 
+impl HttpBackends {
+    fn get(&self, url: &str) -> Result<(u16, Vec<u8>), ServiceError> {
+        get(url, self.timeout).map_err(|error| match error {
+            GetError::TimedOut => ServiceError::TimedOut { ms: self.timeout.as_millis() as u64 },
+            GetError::Failed(detail) => ServiceError::Unavailable(detail),
+        })
+    }
+}
+
 impl Backends for HttpBackends {
-    fn crl(&self) -> CrlSnapshot {
-        match get(&self.crl_url, self.timeout) {
-            Ok((200, der)) => CrlSnapshot { number: crl_number(&der).unwrap_or(0), der: der.into() },
-            // An unusable CRL: the terminal then cannot confirm revocation status and rejects.
-            _ => CrlSnapshot { number: 0, der: Vec::new().into() },
+    fn crl(&self) -> Result<CrlSnapshot, ServiceError> {
+        match self.get(&self.crl_url)? {
+            (200, der) => Ok(CrlSnapshot { number: crl_number(&der).unwrap_or(0), der: der.into() }),
+            (status, _) => Err(ServiceError::Unavailable(format!("HTTP {status}"))),
         }
     }
     fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError> {
@@ -42,11 +53,12 @@ impl Backends for HttpBackends {
             #[serde(default)]
             person: String,
         }
-        match get(&format!("{}?serial={serial:X}", self.eligibility_url), self.timeout) {
-            Ok((200, body)) => serde_json::from_slice::<Record>(&body)
+        match self.get(&format!("{}?serial={serial:X}", self.eligibility_url)).map_err(EligibilityError::Service)? {
+            (200, body) => serde_json::from_slice::<Record>(&body)
                 .map(|r| InsuranceRecord { person: r.person, insurer: r.insurer, valid_from: r.valid_from, valid_until: r.valid_until })
-                .map_err(|_| EligibilityError::NotRegistered),
-            _ => Err(EligibilityError::NotRegistered),
+                .map_err(|e| EligibilityError::Service(ServiceError::Malformed(e.to_string()))),
+            (404, _) => Err(EligibilityError::NotRegistered),
+            (status, _) => Err(EligibilityError::Service(ServiceError::Unavailable(format!("HTTP {status}")))),
         }
     }
 }
@@ -62,15 +74,53 @@ fn fresh_seed() -> u64 {
     }
 }
 
+/// The `retry-after-removal` defect: when the card leaves, connect again and resend, which rule
+/// W7 forbids (the patient took the device away; whatever answers next is not that tap).
+struct ReconnectOnRemoval {
+    reader: String,
+    inner: Option<PcscTransport>,
+    timeout: Duration,
+}
+
+impl Transport for ReconnectOnRemoval {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            let result = self.inner.as_mut().map_or(Err(TransportError::CardRemoved), |inner| inner.transmit(command));
+            match result {
+                Err(TransportError::CardRemoved) if std::time::Instant::now() < deadline => {
+                    // The old handle goes first: its disconnect resets the card, which would
+                    // spoil a handle opened before it.
+                    drop(self.inner.take());
+                    std::thread::sleep(Duration::from_millis(100));
+                    self.inner = PcscTransport::connect(Some(&self.reader), Duration::from_millis(500), self.timeout).ok();
+                }
+                other => return other,
+            }
+        }
+    }
+    fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
+        self.inner.as_mut().map_or(Err(TransportError::CardRemoved), Transport::atr)
+    }
+    fn card_present(&mut self) -> bool {
+        self.inner.as_mut().is_some_and(Transport::card_present)
+    }
+}
+
 /// Runs one tap as the contract describes and returns the verdict line's content.
-pub fn run(mutant: Option<mynatap_sim::terminal::Mutant>) -> Result<Verdict, String> {
+pub fn run(mutant: Option<Mutant>) -> Result<Verdict, String> {
     let timeout_ms: u64 = var(env::TIMEOUT_MS)?.parse().map_err(|_| format!("{} is not a number", env::TIMEOUT_MS))?;
+    // Older harnesses did not pass it: the terminal's default then.
+    let backend_timeout_ms: u64 = match std::env::var(env::BACKEND_TIMEOUT_MS) {
+        Ok(text) => text.parse().map_err(|_| format!("{} is not a number", env::BACKEND_TIMEOUT_MS))?,
+        Err(_) => DEFAULT_BACKEND_TIMEOUT_MS,
+    };
     let now = time::OffsetDateTime::parse(&var(env::NOW)?, &time::format_description::well_known::Rfc3339).map_err(|e| format!("{}: {e}", env::NOW))?;
     let selected: DeviceKind = var(env::SELECTED)?.parse()?;
     let smartphone = var(env::PHONE_SUPPORT)? == "true";
     let anchor = std::fs::read(var(env::CA_CERT)?).map_err(|e| format!("{}: {e}", env::CA_CERT))?;
-    let backends = HttpBackends { crl_url: var(env::CRL_URL)?, eligibility_url: var(env::ELIGIBILITY_URL)?, timeout: Duration::from_millis(timeout_ms.max(1000)) };
-    let config = TerminalConfig { id: "reference-reader".into(), smartphone, timeout_ms };
+    let backends = HttpBackends { crl_url: var(env::CRL_URL)?, eligibility_url: var(env::ELIGIBILITY_URL)?, timeout: Duration::from_millis(backend_timeout_ms) };
+    let config = TerminalConfig { id: "reference-reader".into(), smartphone, timeout_ms, backend_timeout_ms };
     let mut terminal = Terminal::new(config, &anchor, fresh_seed()).map_err(|e| e.to_string())?.with_mutant(mutant);
     let request = TapRequest {
         selected,
@@ -79,12 +129,17 @@ pub fn run(mutant: Option<mynatap_sim::terminal::Mutant>) -> Result<Verdict, Str
         now,
     };
     let tap = terminal.start_tap(request);
-    if !smartphone && selected != DeviceKind::Card && mutant != Some(mynatap_sim::terminal::Mutant::IgnorePhoneSupport) {
+    if !smartphone && selected != DeviceKind::Card && mutant != Some(Mutant::IgnorePhoneSupport) {
         // FLOW-1: the phone path is not offered; the card is never touched.
         return Ok(Verdict::NotOffered);
     }
-    let mut transport = PcscTransport::connect(Some(&var(env::READER)?), Duration::from_secs(2), Duration::from_millis(timeout_ms))
-        .map_err(|e| e.to_string())?;
-    let outcome = run_tap(tap, &mut transport, &backends, None);
+    let reader = var(env::READER)?;
+    let timeout = Duration::from_millis(timeout_ms);
+    let transport = PcscTransport::connect(Some(&reader), Duration::from_secs(2), timeout).map_err(|e| e.to_string())?;
+    let outcome = if mutant == Some(Mutant::RetryAfterRemoval) {
+        run_tap(tap, &mut ReconnectOnRemoval { reader, inner: Some(transport), timeout }, &backends, None)
+    } else {
+        run_tap(tap, &mut { transport }, &backends, None)
+    };
     Ok(Verdict::from_outcome(&outcome))
 }

@@ -7,7 +7,17 @@ use std::path::{Path, PathBuf};
 
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::terminal::{Consent, Reason};
+use mynatap_sim::service::{BackendFault, ServiceKind, DEFAULT_BACKEND_TIMEOUT_MS};
 use mynatap_sim::transport::{CommandKind, Fault, FaultTarget};
+
+/// A `fault:` on a tap: in the device's answers or in the back ends'.
+enum AnyFault {
+    Device(Fault),
+    Backend(BackendFault),
+}
+
+/// A back-end delay longer than this is a typo, not a test (a real answer that late is a timeout).
+const MAX_BACKEND_DELAY_MS: u64 = 60_000;
 use mynatap_sim::world::{TapSpec, TapTarget};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
@@ -138,6 +148,8 @@ pub struct RawTerminal {
     pub smartphone: bool,
     /// How long the terminal waits for one response. Default 500.
     pub timeout_ms: Option<u64>,
+    /// How long the terminal waits for the CRL or the eligibility service. Default 2000.
+    pub backend_timeout_ms: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -224,7 +236,9 @@ impl RawConsent {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFault {
-    /// `remove_after`, `corrupt_response`, `wrong_status` or `delay`.
+    /// Device faults `remove_after`, `corrupt_response`, `wrong_status`, `delay`; back-end
+    /// faults `crl_unavailable`, `crl_stale`, `crl_bad_signature`, `eligibility_unavailable`,
+    /// `eligibility_malformed`, `backend_delay`.
     pub kind: String,
     /// remove_after: the phone leaves the field after this many command APDUs.
     pub apdus: Option<usize>,
@@ -235,8 +249,10 @@ pub struct RawFault {
     /// wrong_status: the status word, 4 hex digits.
     #[serde(default, deserialize_with = "text_or_number")]
     pub sw: Option<String>,
-    /// delay: milliseconds.
+    /// delay, backend_delay: milliseconds.
     pub ms: Option<u64>,
+    /// backend_delay: the service that answers late, `crl` or `eligibility`.
+    pub service: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -314,6 +330,7 @@ pub struct TerminalDef {
     pub id: String,
     pub smartphone: bool,
     pub timeout_ms: u64,
+    pub backend_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -538,7 +555,7 @@ impl Validator<'_> {
             people.push(PersonDef { spec, phones });
         }
         let terminals = match &raw.terminals {
-            None => vec![TerminalDef { id: "default".into(), smartphone: true, timeout_ms: 500 }],
+            None => vec![TerminalDef { id: "default".into(), smartphone: true, timeout_ms: 500, backend_timeout_ms: DEFAULT_BACKEND_TIMEOUT_MS }],
             Some(list) if list.is_empty() => return Err(self.error("world.terminals", "give at least one terminal, or leave the key out")),
             Some(list) => {
                 let mut seen = HashSet::new();
@@ -551,7 +568,11 @@ impl Validator<'_> {
                     if timeout_ms == 0 || timeout_ms > 600_000 {
                         return Err(self.error(&format!("world.terminals[{i}].timeout_ms"), "expected 1 to 600000"));
                     }
-                    terminals.push(TerminalDef { id: terminal.id.clone(), smartphone: terminal.smartphone, timeout_ms });
+                    let backend_timeout_ms = terminal.backend_timeout_ms.unwrap_or(DEFAULT_BACKEND_TIMEOUT_MS);
+                    if backend_timeout_ms == 0 || backend_timeout_ms > 600_000 {
+                        return Err(self.error(&format!("world.terminals[{i}].backend_timeout_ms"), "expected 1 to 600000"));
+                    }
+                    terminals.push(TerminalDef { id: terminal.id.clone(), smartphone: terminal.smartphone, timeout_ms, backend_timeout_ms });
                 }
                 terminals
             }
@@ -593,6 +614,11 @@ impl Validator<'_> {
                     return Err(self.error(&path, "several terminals in the world: name one with `terminal`"));
                 }
                 let fault = tap.fault.as_ref().map(|fault| self.fault(&format!("{path}.fault"), fault)).transpose()?;
+                let (fault, backend_fault) = match fault {
+                    Some(AnyFault::Device(fault)) => (Some(fault), None),
+                    Some(AnyFault::Backend(fault)) => (None, Some(fault)),
+                    None => (None, None),
+                };
                 let target = match (&tap.phone, &tap.card) {
                     (Some(phone), _) => TapTarget::Phone(phone.clone()),
                     (None, person) => TapTarget::Card(person.clone().unwrap_or_default()),
@@ -605,6 +631,7 @@ impl Validator<'_> {
                     os_selected: tap.os_selected.map(Os::device),
                     consent: tap.consent.as_ref().map(RawConsent::resolve).unwrap_or_default(),
                     fault,
+                    backend_fault,
                 })
             }
             RawAction::AddPhone(add) => {
@@ -653,7 +680,7 @@ impl Validator<'_> {
         })
     }
 
-    fn fault(&self, path: &str, raw: &RawFault) -> Result<Fault, LoadError> {
+    fn fault(&self, path: &str, raw: &RawFault) -> Result<AnyFault, LoadError> {
         let target = || -> Result<FaultTarget, LoadError> {
             match (raw.apdu, &raw.command) {
                 (Some(0), None) => Err(self.error(&format!("{path}.apdu"), "commands count from 1")),
@@ -665,7 +692,14 @@ impl Validator<'_> {
             }
         };
         let only = |allowed: &[&str]| -> Result<(), LoadError> {
-            let given = [("apdus", raw.apdus.is_some()), ("apdu", raw.apdu.is_some()), ("command", raw.command.is_some()), ("sw", raw.sw.is_some()), ("ms", raw.ms.is_some())];
+            let given = [
+                ("apdus", raw.apdus.is_some()),
+                ("apdu", raw.apdu.is_some()),
+                ("command", raw.command.is_some()),
+                ("sw", raw.sw.is_some()),
+                ("ms", raw.ms.is_some()),
+                ("service", raw.service.is_some()),
+            ];
             match given.iter().find(|(name, set)| *set && !allowed.contains(name)) {
                 Some((name, _)) => Err(self.error(&format!("{path}.{name}"), format!("`{name}` does not belong to a `{}` fault", raw.kind))),
                 None => Ok(()),
@@ -675,11 +709,11 @@ impl Validator<'_> {
             "remove_after" => {
                 only(&["apdus"])?;
                 let apdus = raw.apdus.ok_or_else(|| self.error(path, "remove_after needs `apdus: N`"))?;
-                Ok(Fault::RemoveAfter { apdus })
+                Ok(AnyFault::Device(Fault::RemoveAfter { apdus }))
             }
             "corrupt_response" => {
                 only(&["apdu", "command"])?;
-                Ok(Fault::CorruptResponse { target: target()? })
+                Ok(AnyFault::Device(Fault::CorruptResponse { target: target()? }))
             }
             "wrong_status" => {
                 only(&["apdu", "command", "sw"])?;
@@ -688,14 +722,41 @@ impl Validator<'_> {
                     .ok()
                     .filter(|_| text.len() == 4)
                     .ok_or_else(|| self.error(&format!("{path}.sw"), format!("expected a status word of 4 hex digits, got `{text}`")))?;
-                Ok(Fault::WrongStatus { target: target()?, sw })
+                Ok(AnyFault::Device(Fault::WrongStatus { target: target()?, sw }))
             }
             "delay" => {
                 only(&["apdu", "command", "ms"])?;
                 let ms = raw.ms.ok_or_else(|| self.error(path, "delay needs `ms: N`"))?;
-                Ok(Fault::Delay { target: target()?, ms })
+                Ok(AnyFault::Device(Fault::Delay { target: target()?, ms }))
             }
-            other => Err(self.error(&format!("{path}.kind"), format!("unknown fault `{other}` (expected remove_after, corrupt_response, wrong_status or delay)"))),
+            "backend_delay" => {
+                only(&["service", "ms"])?;
+                let text = raw.service.as_deref().ok_or_else(|| self.error(path, "backend_delay needs `service: crl` or `service: eligibility`"))?;
+                let service = ServiceKind::parse(text)
+                    .ok_or_else(|| self.error(&format!("{path}.service"), format!("unknown service `{text}` (expected crl or eligibility)")))?;
+                let ms = raw.ms.ok_or_else(|| self.error(path, "backend_delay needs `ms: N`"))?;
+                if ms > MAX_BACKEND_DELAY_MS {
+                    return Err(self.error(&format!("{path}.ms"), format!("expected at most {MAX_BACKEND_DELAY_MS} ms")));
+                }
+                Ok(AnyFault::Backend(BackendFault::BackendDelay { service, ms }))
+            }
+            simple @ ("crl_unavailable" | "crl_stale" | "crl_bad_signature" | "eligibility_unavailable" | "eligibility_malformed") => {
+                only(&[])?;
+                Ok(AnyFault::Backend(match simple {
+                    "crl_unavailable" => BackendFault::CrlUnavailable,
+                    "crl_stale" => BackendFault::CrlStale,
+                    "crl_bad_signature" => BackendFault::CrlBadSignature,
+                    "eligibility_unavailable" => BackendFault::EligibilityUnavailable,
+                    _ => BackendFault::EligibilityMalformed,
+                }))
+            }
+            other => Err(self.error(
+                &format!("{path}.kind"),
+                format!(
+                    "unknown fault `{other}` (expected remove_after, corrupt_response, wrong_status, delay, crl_unavailable, crl_stale, \
+                     crl_bad_signature, eligibility_unavailable, eligibility_malformed or backend_delay)"
+                ),
+            )),
         }
     }
 

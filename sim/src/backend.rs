@@ -139,11 +139,28 @@ pub struct CrlSnapshot {
     pub der: Arc<[u8]>,
 }
 
+/// Why a back-end service gave no answer the terminal may trust. A terminal fails closed on
+/// every one of them (reason `service_unavailable`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceError {
+    /// Connection refused, HTTP 5xx, or no answer at all.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// An answer that is not what the service promises (not a record, not a CRL).
+    #[error("malformed answer: {0}")]
+    Malformed(String),
+    /// The answer did not come within the terminal's back-end timeout.
+    #[error("no answer within {ms} ms")]
+    TimedOut { ms: u64 },
+}
+
 /// Whether the eligibility service knows a certificate's holder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EligibilityError {
     #[error("no insurance-use registration for this certificate (SETUP-1)")]
     NotRegistered,
+    #[error("eligibility service {0}")]
+    Service(ServiceError),
 }
 
 /// The certificate authority's registry and the eligibility service, with one clock: the world's.
@@ -158,6 +175,8 @@ pub struct Registry {
     revoked: BTreeMap<u64, CrlEntry>,
     serials: ChaCha20Rng,
     crl: CrlSnapshot,
+    /// The current CRL's nextUpdate: past it the CA issues the next one (see `keep_crl_fresh`).
+    crl_next_update: OffsetDateTime,
     /// Every change to the CRL, with the reason, for people reading a report (removeFromCRL too).
     crl_log: Vec<(u64, OffsetDateTime, &'static str)>,
 }
@@ -175,11 +194,14 @@ impl std::fmt::Debug for Registry {
 
 /// How long before the world's time a certificate's validity starts.
 const ISSUE_BACKDATE: Duration = Duration::hours(1);
+/// How long a CRL is current (thisUpdate to nextUpdate). Short, so a terminal that keeps a CRL
+/// across a clock change must fetch again; the registry issues the next one when it lapses.
+pub const CRL_LIFETIME: Duration = Duration::minutes(1);
 
 impl Registry {
     pub fn new(seed: u64, now: OffsetDateTime) -> Result<Self, RegistryError> {
         let ca = CertificateAuthority::trusted(seed)?;
-        let crl = CrlSnapshot { number: 1, der: ca.issue_crl(1, now, now + Duration::minutes(1), &[])?.into() };
+        let crl = CrlSnapshot { number: 1, der: ca.issue_crl(1, now, now + CRL_LIFETIME, &[])?.into() };
         Ok(Self {
             seed,
             ca,
@@ -190,6 +212,7 @@ impl Registry {
             revoked: BTreeMap::new(),
             serials: derive_rng(seed, "serials"),
             crl,
+            crl_next_update: now + CRL_LIFETIME,
             crl_log: Vec::new(),
         })
     }
@@ -204,11 +227,17 @@ impl Registry {
         self.revoked.len()
     }
 
-    /// A fresh CRL of the current entries whose next update is one minute after `now` (for
-    /// distribution points that must not let readers cache it across taps).
-    pub fn crl_at(&self, now: OffsetDateTime) -> Result<Vec<u8>, RegistryError> {
+    /// The current entries signed with any validity window, under the current CRL number (for
+    /// distribution points that serve a CRL issued at another time, e.g. a stale cached copy).
+    pub fn crl_issued(&self, this_update: OffsetDateTime, next_update: OffsetDateTime) -> Result<Vec<u8>, RegistryError> {
         let entries: Vec<CrlEntry> = self.revoked.values().cloned().collect();
-        Ok(self.ca.issue_crl(self.crl.number, now, now + Duration::minutes(1), &entries)?)
+        Ok(self.ca.issue_crl(self.crl.number, this_update, next_update, &entries)?)
+    }
+
+    /// Issues the next CRL when the current one has lapsed at `now`, as a CA does on schedule,
+    /// so the distribution point always hands out a current list.
+    pub fn keep_crl_fresh(&mut self, now: OffsetDateTime) -> Result<(), RegistryError> {
+        if now > self.crl_next_update { self.reissue_crl(now) } else { Ok(()) }
     }
 
     fn new_serial(&mut self) -> u64 {
@@ -224,8 +253,9 @@ impl Registry {
     fn reissue_crl(&mut self, now: OffsetDateTime) -> Result<(), RegistryError> {
         let number = self.crl.number + 1;
         let entries: Vec<CrlEntry> = self.revoked.values().cloned().collect();
-        let der = self.ca.issue_crl(number, now, now + Duration::minutes(1), &entries)?;
+        let der = self.ca.issue_crl(number, now, now + CRL_LIFETIME, &entries)?;
         self.crl = CrlSnapshot { number, der: der.into() };
+        self.crl_next_update = now + CRL_LIFETIME;
         Ok(())
     }
 
@@ -307,10 +337,10 @@ impl Registry {
             return Err(RegistryError::PhoneHoldsAnotherCard { phone: phone_id.into(), holder: holder.clone() });
         }
         let today = clock::local_date(now);
-        if clock::add_years(person.birth_date, 15) > today {
+        if clock::first_day_of_age(person.birth_date, 15) > today {
             return Err(RegistryError::Under15 { person: person_id.into(), birth_date: person.birth_date, today });
         }
-        if person.card_revoked || person.card_expires < now {
+        if person.card_revoked || !clock::valid_through(person.card_expires, now) {
             return Err(RegistryError::CardNotValid(person_id.into()));
         }
         let (card_expires, birth_date, previous) = (person.card_expires, person.birth_date, person.phone.clone());
@@ -451,7 +481,7 @@ impl Registry {
     /// Q18: new card certificates at the municipal office; phones must add the card again.
     /// Returns the physical card's new credential.
     pub fn renew_card(&mut self, person_id: &str, cert_expires: Date, now: OffsetDateTime) -> Result<CardCredential, RegistryError> {
-        if clock::end_of_day(cert_expires) <= now {
+        if cert_expires <= clock::local_date(now) {
             return Err(RegistryError::ExpiryInPast(cert_expires));
         }
         let person = self.people.get_mut(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?;

@@ -2,24 +2,9 @@
 
 use serde::Serialize;
 
-use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, Registry};
+pub use crate::service::Backends;
 use crate::terminal::{Action, Outcome, Tap};
 use crate::transport::{AsyncTransport, Transport, TransportError};
-
-/// The back ends a terminal asks during a tap.
-pub trait Backends {
-    fn crl(&self) -> CrlSnapshot;
-    fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError>;
-}
-
-impl Backends for Registry {
-    fn crl(&self) -> CrlSnapshot {
-        Registry::crl(self)
-    }
-    fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError> {
-        Registry::eligibility(self, serial)
-    }
-}
 
 /// One command and what came back, for transcripts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -91,7 +76,7 @@ pub fn run_tap<T: Transport + ?Sized>(
                 record(transcript.as_deref_mut(), command, &response);
                 tap.on_response(response.as_deref().map_err(Clone::clone));
             }
-            Action::FetchCrl => tap.on_crl(&backends.crl()),
+            Action::FetchCrl => tap.on_crl(backends.crl()),
             Action::QueryEligibility { serial } => tap.on_eligibility(backends.eligibility(serial)),
             Action::Done(_) => break,
         }
@@ -110,7 +95,7 @@ pub async fn run_tap_async<T: AsyncTransport + ?Sized>(
         let command = match tap.next_action() {
             Action::Transmit(command) => command.to_vec(),
             Action::FetchCrl => {
-                tap.on_crl(&backends.crl());
+                tap.on_crl(backends.crl());
                 continue;
             }
             Action::QueryEligibility { serial } => {

@@ -80,7 +80,7 @@ impl Event {
             Self::RenewCard => done(world.renew_card(person, None)),
             Self::RegisterInsurance => done(world.register_insurance(person)),
             Self::AdvanceDays(days) => {
-                world.advance_clock(Duration::days(*days));
+                world.advance_clock(Duration::days(*days))?;
                 Ok(EventResult::Done)
             }
             Self::TapPhone { phone } => Ok(EventResult::Tapped(world.tap(&TapSpec::phone(phone))?.outcome)),

@@ -13,6 +13,7 @@ pub mod driver;
 pub mod events;
 pub mod pki;
 pub mod profile;
+pub mod service;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 pub mod terminal;

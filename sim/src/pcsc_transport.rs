@@ -24,6 +24,7 @@ fn map_error(error: pcsc::Error) -> TransportError {
         E::NoService | E::ServiceStopped => TransportError::NoReader { message: "pcscd is not running (start it: pcscd, as root)".into() },
         E::NoReadersAvailable => TransportError::NoReader { message: "pcscd knows no reader".into() },
         E::UnknownReader | E::ReaderUnavailable => TransportError::NoReader { message: format!("reader unavailable: {error}") },
+        E::SharingViolation => TransportError::ReaderBusy,
         other => TransportError::Other { message: other.to_string() },
     }
 }

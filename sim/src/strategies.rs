@@ -58,7 +58,7 @@ pub fn start_world(start: &Start) -> Result<World, WorldError> {
     let clock = time::OffsetDateTime::parse(start.clock, &time::format_description::well_known::Rfc3339)
         .map_err(|e| WorldError::Task(format!("bad clock: {e}")))?;
     let mut world = World::new(7, clock, Profiles::default())?;
-    world.add_terminal(TerminalConfig { id: "t".into(), smartphone: true, timeout_ms: 500 })?;
+    world.add_terminal(TerminalConfig { id: "t".into(), smartphone: true, timeout_ms: 500, backend_timeout_ms: 2000 })?;
     world.add_person(&PersonSpec {
         birth_date: parse(start.birth_date)?,
         card_cert_expires: parse(start.card_cert_expires)?,

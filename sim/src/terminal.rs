@@ -25,7 +25,7 @@ use x509_cert::name::Name;
 use x509_cert::Certificate;
 
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
-use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord};
+use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, ServiceError};
 use crate::clock;
 use crate::pki::{derive_rng, serial_to_u64, RevocationReason};
 use crate::profile::DeviceKind;
@@ -63,10 +63,11 @@ pub enum Reason {
     UntrustedCertificate,
     CardRemoved,
     ProtocolError,
+    ServiceUnavailable,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 14] = [
         Self::CertificateExpired,
         Self::CertificateRevoked,
         Self::CertificateSuspended,
@@ -80,6 +81,7 @@ impl Reason {
         Self::UntrustedCertificate,
         Self::CardRemoved,
         Self::ProtocolError,
+        Self::ServiceUnavailable,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -96,6 +98,7 @@ impl Reason {
             Self::UntrustedCertificate => "untrusted_certificate",
             Self::CardRemoved => "card_removed",
             Self::ProtocolError => "protocol_error",
+            Self::ServiceUnavailable => "service_unavailable",
         }
     }
     pub fn parse(text: &str) -> Option<Self> {
@@ -182,10 +185,16 @@ pub enum Mutant {
     QueryBeforeChecks,
     VerifyPinOnIphone,
     RetryPin,
+    CrlFailOpen,
+    AcceptStaleCrl,
+    EligibilityFailOpen,
+    /// A driver defect: after the card left, reconnect and go on sending APDUs (rule W7). The
+    /// terminal itself is unchanged; the reference reader's driver acts on it.
+    RetryAfterRemoval,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 11] = [
+    pub const ALL: [Mutant; 15] = [
         Self::SkipExpiry,
         Self::SkipCrl,
         Self::IgnoreHold,
@@ -197,6 +206,10 @@ impl Mutant {
         Self::QueryBeforeChecks,
         Self::VerifyPinOnIphone,
         Self::RetryPin,
+        Self::CrlFailOpen,
+        Self::AcceptStaleCrl,
+        Self::EligibilityFailOpen,
+        Self::RetryAfterRemoval,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -211,6 +224,10 @@ impl Mutant {
             Self::QueryBeforeChecks => "query-before-checks",
             Self::VerifyPinOnIphone => "verify-pin-on-iphone",
             Self::RetryPin => "retry-pin",
+            Self::CrlFailOpen => "crl-fail-open",
+            Self::AcceptStaleCrl => "accept-stale-crl",
+            Self::EligibilityFailOpen => "eligibility-fail-open",
+            Self::RetryAfterRemoval => "retry-after-removal",
         }
     }
     pub fn parse(name: &str) -> Option<Self> {
@@ -226,6 +243,9 @@ pub struct TerminalConfig {
     pub smartphone: bool,
     /// How long the terminal waits for one response (the driver enforces it).
     pub timeout_ms: u64,
+    /// How long the terminal waits for the CRL or the eligibility service (the driver enforces
+    /// it); past it the tap is `service_unavailable`.
+    pub backend_timeout_ms: u64,
 }
 
 /// What the patient did at the terminal for one tap.
@@ -248,11 +268,13 @@ pub enum TerminalError {
     AnchorKey,
 }
 
-/// The revocation list as last verified, indexed by serial. Rebuilt only when the CRL's number
-/// changes, so a tap costs a hash lookup whatever the CRL's size.
+/// The revocation list as last verified, indexed by serial. Rebuilt only when the CRL's bytes
+/// change, so a tap costs a comparison and a hash lookup whatever the CRL's size; keyed by the
+/// bytes, not the CRL number, so a forged or stale list under a known number is verified anew.
 #[derive(Debug)]
 struct CrlIndex {
-    number: u64,
+    der: std::sync::Arc<[u8]>,
+    next_update: Option<OffsetDateTime>,
     entries: HashMap<u64, RevocationReason>,
 }
 
@@ -269,7 +291,7 @@ pub struct Terminal {
 
 impl fmt::Debug for Terminal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Terminal").field("config", &self.config).field("crl_number", &self.crl.as_ref().map(|c| c.number)).finish()
+        f.debug_struct("Terminal").field("config", &self.config).field("crl_entries", &self.crl.as_ref().map(|c| c.entries.len())).finish()
     }
 }
 
@@ -319,7 +341,7 @@ impl Terminal {
 
     /// Brings the revocation index up to date with `snapshot` (verifying its signature once).
     fn refresh_crl(&mut self, snapshot: &CrlSnapshot) -> Result<(), String> {
-        if self.crl.as_ref().is_some_and(|index| index.number == snapshot.number) {
+        if self.crl.as_ref().is_some_and(|index| std::sync::Arc::ptr_eq(&index.der, &snapshot.der) || index.der == snapshot.der) {
             return Ok(());
         }
         let crl = CertificateList::<x509_cert::certificate::Rfc5280>::from_der(&snapshot.der).map_err(|e| format!("CRL does not parse: {e}"))?;
@@ -329,7 +351,8 @@ impl Terminal {
         let tbs = crl.tbs_cert_list.to_der().map_err(|e| e.to_string())?;
         let signature = DerSignature::from_bytes(crl.signature.raw_bytes()).map_err(|_| "CRL signature is not DER ECDSA".to_owned())?;
         self.anchor_key.verify(&tbs, &signature).map_err(|_| "CRL signature does not verify".to_owned())?;
-        let number = crl_number_of(&crl).ok_or("CRL has no CRL number")?;
+        crl_number_of(&crl).ok_or("CRL has no CRL number")?;
+        let next_update = crl.tbs_cert_list.next_update.as_ref().and_then(x509_instant);
         let mut entries = HashMap::new();
         for revoked in crl.tbs_cert_list.revoked_certificates.iter().flatten() {
             let Some(serial) = serial_to_u64(revoked.serial_number.as_bytes()) else { continue };
@@ -342,7 +365,7 @@ impl Terminal {
                 .map_or(RevocationReason::KeyCompromise, RevocationReason::from_x509);
             entries.insert(serial, reason);
         }
-        self.crl = Some(CrlIndex { number: number.max(snapshot.number), entries });
+        self.crl = Some(CrlIndex { der: snapshot.der.clone(), next_update, entries });
         Ok(())
     }
 }
@@ -614,11 +637,12 @@ impl<'t> Tap<'t> {
             return self.reject(Reason::UntrustedCertificate, "certificate signature does not verify with the trusted CA's key");
         }
         let validity = tbs.validity();
-        let now = self.request.now.unix_timestamp();
-        let not_before = validity.not_before.to_unix_duration().as_secs() as i64;
-        let not_after = validity.not_after.to_unix_duration().as_secs() as i64;
+        let now = clock::whole_seconds(self.request.now);
+        let (Some(not_before), Some(not_after)) = (x509_instant(&validity.not_before), x509_instant(&validity.not_after)) else {
+            return self.reject(Reason::ProtocolError, "certificate validity is out of range");
+        };
         let skip_expiry = self.mutant(Mutant::SkipExpiry);
-        if now > not_after && !skip_expiry {
+        if !clock::valid_through(not_after, now) && !skip_expiry {
             return self.reject(Reason::CertificateExpired, format!("expired at {}", validity.not_after));
         }
         if now < not_before && !skip_expiry {
@@ -646,13 +670,25 @@ impl<'t> Tap<'t> {
         self.terminal.anchor_key.verify(&tbs, &signature).is_ok()
     }
 
-    /// Feeds the CRL the driver fetched.
-    pub fn on_crl(&mut self, snapshot: &CrlSnapshot) {
+    /// Feeds the CRL the driver fetched, or why it could not. Without a fresh CRL whose
+    /// signature verifies the terminal cannot know the revocation status: it fails closed.
+    pub fn on_crl(&mut self, answer: Result<CrlSnapshot, ServiceError>) {
         if self.stage != Stage::AwaitCrl {
             return;
         }
-        if let Err(error) = self.terminal.refresh_crl(snapshot) {
-            return self.reject(Reason::ProtocolError, format!("revocation status unknown: {error}"));
+        let snapshot = match answer {
+            Ok(snapshot) => snapshot,
+            Err(_) if self.mutant(Mutant::CrlFailOpen) => return self.select_file(Stage::SelectKey, "SELECT key", jpki::AUTH_KEY),
+            Err(error) => return self.reject(Reason::ServiceUnavailable, format!("CRL {error}")),
+        };
+        if let Err(error) = self.terminal.refresh_crl(&snapshot) {
+            return self.reject(Reason::ServiceUnavailable, format!("revocation status unknown: {error}"));
+        }
+        let lapsed = self.terminal.crl.as_ref().and_then(|index| index.next_update).is_none_or(|next| !clock::valid_through(next, self.request.now));
+        if lapsed && !self.mutant(Mutant::AcceptStaleCrl) {
+            let next = self.terminal.crl.as_ref().and_then(|index| index.next_update);
+            let detail = next.map_or("the CRL has no nextUpdate".to_owned(), |next| format!("the CRL is stale: its nextUpdate {next} is before {}", self.request.now));
+            return self.reject(Reason::ServiceUnavailable, detail);
         }
         let serial = self.subject.as_ref().map_or(0, |subject| subject.serial);
         let status = self.terminal.crl.as_ref().and_then(|index| index.entries.get(&serial).copied());
@@ -696,7 +732,12 @@ impl<'t> Tap<'t> {
         }
         let record = match answer {
             Ok(record) => record,
-            Err(error) => return self.reject(Reason::NotRegistered, error.to_string()),
+            Err(EligibilityError::NotRegistered) => return self.reject(Reason::NotRegistered, EligibilityError::NotRegistered.to_string()),
+            Err(EligibilityError::Service(_)) if self.mutant(Mutant::EligibilityFailOpen) => {
+                // The defect: a service error taken as "go ahead", with a record made up.
+                InsuranceRecord { person: String::new(), insurer: String::new(), valid_from: time::Date::MIN, valid_until: time::Date::MAX }
+            }
+            Err(error @ EligibilityError::Service(_)) => return self.reject(Reason::ServiceUnavailable, error.to_string()),
         };
         let today = clock::local_date(self.request.now);
         if today < record.valid_from || today > record.valid_until {
@@ -713,6 +754,11 @@ impl<'t> Tap<'t> {
         };
         self.finish(Outcome::Verified(verified));
     }
+}
+
+/// An X.509 time as an instant (whole seconds).
+fn x509_instant(time: &x509_cert::time::Time) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(i64::try_from(time.to_unix_duration().as_secs()).ok()?).ok()
 }
 
 fn crl_number_of(crl: &CertificateList<x509_cert::certificate::Rfc5280>) -> Option<u64> {

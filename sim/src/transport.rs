@@ -21,6 +21,8 @@ pub enum TransportError {
     Timeout { ms: u64 },
     #[error("no reader: {message}")]
     NoReader { message: String },
+    #[error("the reader is held exclusively by another program (sharing violation); close that program and run again")]
+    ReaderBusy,
     #[error("transport failure: {message}")]
     Other { message: String },
 }

@@ -130,6 +130,9 @@ struct SlotState {
     /// What the card saw, when recording.
     recording: Option<Vec<SeenApdu>>,
     sequence: Sequence,
+    /// Command APDUs answered so far: lets a harness check that the card pcscd reaches is this
+    /// slot's and not another process's on the same reader.
+    answered: u64,
 }
 
 /// One global order for everything a certification run observes (APDUs, HTTP requests), so
@@ -161,7 +164,7 @@ pub type ApduObserver = dyn Fn(&[u8], &[u8]) + Send + Sync;
 impl CardSlot {
     pub fn new(card: Option<Card>, presence: UserPresence, default_atr: Vec<u8>) -> Self {
         let atr = card.as_ref().map_or(default_atr, |card| card.atr().to_vec());
-        Self(Arc::new(Mutex::new(SlotState { card, presence, atr, fault: None, recording: None, sequence: Sequence::default() })))
+        Self(Arc::new(Mutex::new(SlotState { card, presence, atr, fault: None, recording: None, sequence: Sequence::default(), answered: 0 })))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
@@ -221,8 +224,14 @@ impl CardSlot {
     }
 
     /// The response to send (empty: the card left the field) and how long to hold it back.
+    /// How many command APDUs this slot has answered.
+    pub fn answered(&self) -> u64 {
+        self.lock().answered
+    }
+
     fn answer(&self, apdu: &[u8]) -> (Vec<u8>, Option<Duration>) {
         let mut state = self.lock();
+        state.answered += 1;
         let presence = state.presence.active(Instant::now());
         let decision = state.fault.as_mut().map_or(FaultDecision::Pass { hit: false }, |plan| plan.before(apdu));
         let (response, delay) = match (state.card.as_mut(), decision) {

@@ -12,6 +12,7 @@ use crate::backend::{PersonSpec, Registry, RegistryError};
 use crate::card::Card;
 use crate::driver::{run_tap, run_tap_async, Exchange};
 use crate::profile::{DeviceKind, Profile};
+use crate::service::{BackendFault, FaultyBackends};
 use crate::terminal::{Consent, Outcome, Tap, TapRequest, Terminal, TerminalConfig, TerminalError};
 use crate::transport::{ChannelTransport, DirectTransport, Fault, Faulty};
 
@@ -35,6 +36,8 @@ pub enum WorldError {
     Task(String),
     #[error("transport: {0}")]
     Transport(#[from] crate::transport::TransportError),
+    #[error("the clock would leave 1970-01-01 to 9989-12-31 (JST): {0}")]
+    ClockOutOfRange(String),
     /// The reader program under certification broke the adapter contract.
     #[error("adapter_error: {0}")]
     Adapter(String),
@@ -54,6 +57,7 @@ impl WorldError {
             Self::Task(_) => "internal_error",
             Self::Transport(_) => "transport_error",
             Self::Adapter(_) => "adapter_error",
+            Self::ClockOutOfRange(_) => "clock_out_of_range",
         }
     }
 }
@@ -120,7 +124,10 @@ pub struct TapSpec {
     /// FLOW-2 choice; `None` chooses the device's own type.
     pub os_selected: Option<DeviceKind>,
     pub consent: Consent,
+    /// A fault in the device's answers.
     pub fault: Option<Fault>,
+    /// A fault in the back ends' answers (the device answers normally).
+    pub backend_fault: Option<BackendFault>,
 }
 
 impl TapSpec {
@@ -133,6 +140,7 @@ impl TapSpec {
             os_selected: None,
             consent: Consent::default(),
             fault: None,
+            backend_fault: None,
         }
     }
     pub fn card(person: &str) -> Self {
@@ -268,8 +276,11 @@ impl World {
     pub fn register_insurance(&mut self, person: &str) -> Result<(), WorldError> {
         Ok(self.registry.register_insurance(person)?)
     }
-    pub fn advance_clock(&mut self, by: Duration) {
-        self.now += by;
+    /// Moves the clock forward; the CA issues the next CRL if the current one lapses.
+    pub fn advance_clock(&mut self, by: Duration) -> Result<(), WorldError> {
+        self.now = crate::clock::checked_add(self.now, by).ok_or_else(|| WorldError::ClockOutOfRange(format!("{} plus {by}", self.now)))?;
+        self.registry.keep_crl_fresh(self.now)?;
+        Ok(())
     }
 
     fn known_phone(&self, phone: &str) -> Result<(), WorldError> {
@@ -332,26 +343,28 @@ impl World {
     /// One full patient flow over the direct in-memory transport.
     pub fn tap(&mut self, spec: &TapSpec) -> Result<TapReport, WorldError> {
         let fault = spec.fault;
-        self.tap_with(spec, |mut card, tap, registry, timeout_ms| {
+        self.tap_with(spec, |mut card, tap, backends, timeout_ms| {
             let mut transcript = Vec::new();
             let mut transport = Faulty::new(DirectTransport::new(&mut card), fault, timeout_ms);
-            let outcome = run_tap(tap, &mut transport, registry, Some(&mut transcript));
+            let outcome = run_tap(tap, &mut transport, backends, Some(&mut transcript));
             (Some(card), Ok(TapReport { outcome, transcript }))
         })
     }
 
     /// Runs a tap with any driver: `drive` gets the tapped device's card (powered up, with the
-    /// FLOW-3 unlock as the spec says), the tap, the back ends and the terminal's timeout, and
-    /// must hand the card back. Used for transports outside this crate (PC/SC through vpcd).
+    /// FLOW-3 unlock as the spec says), the tap, the back ends (with the step's back-end fault)
+    /// and the terminal's timeout, and must hand the card back. Used for transports outside this
+    /// crate (PC/SC through vpcd).
     pub fn tap_with<F>(&mut self, spec: &TapSpec, drive: F) -> Result<TapReport, WorldError>
     where
-        F: FnOnce(Card, Tap<'_>, &Registry, u64) -> (Option<Card>, Result<TapReport, WorldError>),
+        F: FnOnce(Card, Tap<'_>, &FaultyBackends<'_>, u64) -> (Option<Card>, Result<TapReport, WorldError>),
     {
         let (terminal_id, card, request) = self.prepare(spec)?;
         let (card, report) = match self.terminals.get_mut(&terminal_id) {
             Some(terminal) => {
-                let timeout_ms = terminal.config().timeout_ms;
-                drive(card, terminal.start_tap(request), &self.registry, timeout_ms)
+                let (timeout_ms, backend_timeout_ms) = (terminal.config().timeout_ms, terminal.config().backend_timeout_ms);
+                let backends = FaultyBackends::new(&self.registry, spec.backend_fault, self.now, backend_timeout_ms);
+                drive(card, terminal.start_tap(request), &backends, timeout_ms)
             }
             None => (Some(card), Err(WorldError::UnknownTerminal(terminal_id))),
         };
@@ -369,13 +382,14 @@ impl World {
             self.give_back(&spec.target, card);
             return Err(WorldError::UnknownTerminal(terminal_id));
         };
-        let timeout_ms = terminal.config().timeout_ms;
+        let (timeout_ms, backend_timeout_ms) = (terminal.config().timeout_ms, terminal.config().backend_timeout_ms);
+        let backends = FaultyBackends::new(&self.registry, spec.backend_fault, self.now, backend_timeout_ms);
         // The channel's own deadline sits above the terminal's so the fault layer's decides.
         let (channel, task) = ChannelTransport::spawn(card, StdDuration::from_millis(timeout_ms.saturating_mul(4).max(1)));
         let mut transcript = Vec::new();
         let tap = terminal.start_tap(request);
         let mut transport = Faulty::new(channel, spec.fault, timeout_ms);
-        let outcome = run_tap_async(tap, &mut transport, &self.registry, Some(&mut transcript)).await;
+        let outcome = run_tap_async(tap, &mut transport, &backends, Some(&mut transcript)).await;
         drop(transport);
         let card = task.await.map_err(|e| WorldError::Task(e.to_string()))?;
         self.give_back(&spec.target, card);

@@ -18,7 +18,7 @@ fn person(id: &str) -> PersonSpec {
 /// Hanako with an Android phone and an iPhone-less world, one terminal with phone support.
 fn world() -> World {
     let mut world = World::new(42, datetime!(2026-04-01 09:00 +09:00), Profiles::default()).unwrap();
-    world.add_terminal(TerminalConfig { id: "clinic".into(), smartphone: true, timeout_ms: 500 }).unwrap();
+    world.add_terminal(TerminalConfig { id: "clinic".into(), smartphone: true, timeout_ms: 500, backend_timeout_ms: 2000 }).unwrap();
     world.add_person(&person("hanako")).unwrap();
     world.add_initial_phone("hanako", "hanako-android", DeviceKind::Android, "5678", false).unwrap();
     world
@@ -84,7 +84,7 @@ fn android_wrong_and_blocked_pin_and_the_card_still_works() {
 fn expired_certificate_is_rejected() {
     let build = || {
         let mut w = world();
-        w.advance_clock(Duration::days(5 * 365));
+        w.advance_clock(Duration::days(5 * 365)).unwrap();
         w
     };
     assert_eq!(reason(&both(build, &TapSpec::phone("hanako-android"))), Some("certificate_expired"));
@@ -139,7 +139,7 @@ fn card_renewed_but_phone_not_re_added_then_re_added() {
 #[test]
 fn not_registered_then_registered() {
     let mut w = World::new(1, datetime!(2026-04-01 09:00 +09:00), Profiles::default()).unwrap();
-    w.add_terminal(TerminalConfig { id: "t".into(), smartphone: true, timeout_ms: 500 }).unwrap();
+    w.add_terminal(TerminalConfig { id: "t".into(), smartphone: true, timeout_ms: 500, backend_timeout_ms: 2000 }).unwrap();
     w.add_person(&PersonSpec { insurance_registered: false, ..person("taro") }).unwrap();
     w.add_initial_phone("taro", "taro-phone", DeviceKind::Iphone, "1234", false).unwrap();
     assert_eq!(reason(&w.tap(&TapSpec::phone("taro-phone")).unwrap().outcome), Some("not_registered"));
@@ -151,7 +151,7 @@ fn not_registered_then_registered() {
 fn insurance_expired() {
     let build = || {
         let mut w = world();
-        w.advance_clock(Duration::days(366));
+        w.advance_clock(Duration::days(366)).unwrap();
         w
     };
     assert_eq!(reason(&both(build, &TapSpec::phone("hanako-android"))), Some("insurance_expired"));
@@ -167,7 +167,7 @@ fn wrong_phone_type_chosen() {
 fn terminal_without_phone_support_offers_no_phone_path_but_takes_the_card() {
     let build = || {
         let mut w = world();
-        w.add_terminal(TerminalConfig { id: "old".into(), smartphone: false, timeout_ms: 500 }).unwrap();
+        w.add_terminal(TerminalConfig { id: "old".into(), smartphone: false, timeout_ms: 500, backend_timeout_ms: 2000 }).unwrap();
         w
     };
     let spec = TapSpec { terminal: Some("old".into()), ..TapSpec::phone("hanako-android") };

@@ -1,0 +1,193 @@
+//! The back ends as a terminal reaches them (the CRL distribution point and the eligibility
+//! service), and the faults a scenario puts into their answers (scenario format 1.1, "Back ends
+//! that fail").
+//!
+//! One place decides what each fault makes a service answer, so the in-memory drivers and the
+//! HTTP back ends of certification show a reader the same failure.
+
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, Registry, RegistryError, ServiceError};
+
+/// How long a terminal waits for a back-end answer unless its settings say otherwise.
+pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 2000;
+
+/// The back ends a terminal asks during a tap.
+pub trait Backends {
+    fn crl(&self) -> Result<CrlSnapshot, ServiceError>;
+    fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError>;
+}
+
+impl Backends for Registry {
+    fn crl(&self) -> Result<CrlSnapshot, ServiceError> {
+        Ok(Registry::crl(self))
+    }
+    fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError> {
+        Registry::eligibility(self, serial)
+    }
+}
+
+/// Which back-end service a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    Crl,
+    Eligibility,
+}
+
+impl ServiceKind {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "crl" => Some(Self::Crl),
+            "eligibility" => Some(Self::Eligibility),
+            _ => None,
+        }
+    }
+}
+
+/// A fault in the back ends for one tap; the device answers normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BackendFault {
+    /// The CRL cannot be fetched (connection refused / HTTP 503).
+    CrlUnavailable,
+    /// A correctly signed CRL whose nextUpdate is before the world's time.
+    CrlStale,
+    /// A CRL whose signature does not verify under the trusted CA.
+    CrlBadSignature,
+    /// The eligibility service answers HTTP 503.
+    EligibilityUnavailable,
+    /// The eligibility service answers 200 with a body that is not a record.
+    EligibilityMalformed,
+    /// The service's answer comes this late.
+    BackendDelay { service: ServiceKind, ms: u64 },
+}
+
+impl BackendFault {
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::CrlUnavailable => "crl_unavailable",
+            Self::CrlStale => "crl_stale",
+            Self::CrlBadSignature => "crl_bad_signature",
+            Self::EligibilityUnavailable => "eligibility_unavailable",
+            Self::EligibilityMalformed => "eligibility_malformed",
+            Self::BackendDelay { .. } => "backend_delay",
+        }
+    }
+
+    /// How late `service` answers under this fault.
+    pub fn delay_of(self, service: ServiceKind) -> Option<u64> {
+        match self {
+            Self::BackendDelay { service: hit, ms } if hit == service => Some(ms),
+            _ => None,
+        }
+    }
+}
+
+/// When a stale CRL was issued, relative to the world's time: a day's list that lapsed an hour ago.
+pub const STALE_CRL_ISSUED_BEFORE: Duration = Duration::hours(25);
+pub const STALE_CRL_LAPSED_BEFORE: Duration = Duration::hours(1);
+
+/// What the CRL distribution point hands out at `now` under `fault` (delays aside: the caller
+/// judges or serves them). `Err` is a CRL that cannot be fetched at all.
+pub fn crl_answer(registry: &Registry, fault: Option<BackendFault>, now: OffsetDateTime) -> Result<CrlSnapshot, CrlAnswerError> {
+    match fault {
+        Some(BackendFault::CrlUnavailable) => Err(CrlAnswerError::Unavailable),
+        Some(BackendFault::CrlStale) => {
+            let der = registry.crl_issued(now - STALE_CRL_ISSUED_BEFORE, now - STALE_CRL_LAPSED_BEFORE)?;
+            Ok(CrlSnapshot { number: registry.crl().number, der: der.into() })
+        }
+        Some(BackendFault::CrlBadSignature) => {
+            // The signature is the DER's last element: flipping its last bit keeps the CRL
+            // parseable and makes the signature fail, whatever the CA's algorithm.
+            let current = registry.crl();
+            let mut der = current.der.to_vec();
+            if let Some(last) = der.last_mut() {
+                *last ^= 0x01;
+            }
+            Ok(CrlSnapshot { number: current.number, der: der.into() })
+        }
+        _ => Ok(registry.crl()),
+    }
+}
+
+/// Why the distribution point gives no CRL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CrlAnswerError {
+    #[error("the CRL distribution point refuses connections")]
+    Unavailable,
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// The registry's back ends with one tap's fault in their answers. Delays are judged against the
+/// terminal's back-end timeout without sleeping (virtual time), as card delays are.
+#[derive(Debug)]
+pub struct FaultyBackends<'a> {
+    registry: &'a Registry,
+    fault: Option<BackendFault>,
+    now: OffsetDateTime,
+    timeout_ms: u64,
+}
+
+impl<'a> FaultyBackends<'a> {
+    pub fn new(registry: &'a Registry, fault: Option<BackendFault>, now: OffsetDateTime, timeout_ms: u64) -> Self {
+        Self { registry, fault, now, timeout_ms }
+    }
+    pub fn registry(&self) -> &'a Registry {
+        self.registry
+    }
+    fn late(&self, service: ServiceKind) -> Option<ServiceError> {
+        let ms = self.fault?.delay_of(service)?;
+        (ms > self.timeout_ms).then_some(ServiceError::TimedOut { ms: self.timeout_ms })
+    }
+}
+
+impl Backends for FaultyBackends<'_> {
+    fn crl(&self) -> Result<CrlSnapshot, ServiceError> {
+        if let Some(error) = self.late(ServiceKind::Crl) {
+            return Err(error);
+        }
+        crl_answer(self.registry, self.fault, self.now).map_err(|error| ServiceError::Unavailable(error.to_string()))
+    }
+    fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError> {
+        if let Some(error) = self.late(ServiceKind::Eligibility) {
+            return Err(EligibilityError::Service(error));
+        }
+        match self.fault {
+            Some(BackendFault::EligibilityUnavailable) => Err(EligibilityError::Service(ServiceError::Unavailable("HTTP 503".into()))),
+            Some(BackendFault::EligibilityMalformed) => {
+                Err(EligibilityError::Service(ServiceError::Malformed("the body is not an insurance record".into())))
+            }
+            _ => self.registry.eligibility(serial),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn each_fault_changes_only_its_service() {
+        let now = datetime!(2026-04-01 09:00 +09:00);
+        let registry = Registry::new(7, now).unwrap();
+        let healthy = FaultyBackends::new(&registry, None, now, 2000);
+        assert_eq!(healthy.crl().unwrap().der, registry.crl().der);
+        let down = FaultyBackends::new(&registry, Some(BackendFault::CrlUnavailable), now, 2000);
+        assert!(matches!(down.crl(), Err(ServiceError::Unavailable(_))));
+        assert_eq!(down.eligibility(1), Err(EligibilityError::NotRegistered));
+        let bad = FaultyBackends::new(&registry, Some(BackendFault::CrlBadSignature), now, 2000).crl().unwrap();
+        assert_eq!(bad.der.len(), registry.crl().der.len());
+        assert_ne!(bad.der, registry.crl().der);
+        let slow = |ms| FaultyBackends::new(&registry, Some(BackendFault::BackendDelay { service: ServiceKind::Crl, ms }), now, 2000);
+        assert!(slow(300).crl().is_ok());
+        assert_eq!(slow(2001).crl().unwrap_err(), ServiceError::TimedOut { ms: 2000 });
+        assert_eq!(slow(2001).eligibility(1), Err(EligibilityError::NotRegistered));
+        let malformed = FaultyBackends::new(&registry, Some(BackendFault::EligibilityMalformed), now, 2000);
+        assert!(matches!(malformed.eligibility(1), Err(EligibilityError::Service(ServiceError::Malformed(_)))));
+    }
+}
