@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers that read outside bytes, with cargo-fuzz (libFuzzer).
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     default: 60 seconds each, all five targets
-# Targets: apdu_decode card_process terminal_response vpcd_frame scenario_loader.
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     default: 60 seconds each, all six targets
+# Targets: apdu_decode card_process terminal_response vpcd_frame scenario_loader http_request.
 # Seed corpora come from the conformance suite's transcripts (fuzz/corpus/, not checked in);
 # crashes land in fuzz/artifacts/<target>/ and make this script fail. cargo-fuzz needs nightly
 # flags: on the stable toolchain RUSTC_BOOTSTRAP=1 allows them.
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(apdu_decode card_process terminal_response vpcd_frame scenario_loader)
+[ ${#targets[@]} -gt 0 ] || targets=(apdu_decode card_process terminal_response vpcd_frame scenario_loader http_request)
 
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 cargo run -q --locked -p mynatap-harness --example fuzz_corpus -- fuzz/corpus

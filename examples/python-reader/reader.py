@@ -109,7 +109,8 @@ def http_get(url, timeout):
 def tap():
     env = os.environ
     now = datetime.datetime.fromisoformat(env["MYNATAP_NOW"])
-    now_utc = now.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    # X.509 times have whole seconds: 23:59:59.900 still falls in a notAfter of 23:59:59.
+    now_utc = now.astimezone(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
     selected = env["MYNATAP_SELECTED"]
     timeout_ms = int(env["MYNATAP_TIMEOUT_MS"])
     backend_timeout = int(env.get("MYNATAP_BACKEND_TIMEOUT_MS", "2000")) / 1000.0

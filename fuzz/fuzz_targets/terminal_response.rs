@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     for _ in 0..200 {
         match tap.next_action() {
             Action::Done(_) => return,
-            Action::FetchCrl => tap.on_crl(crl),
+            Action::FetchCrl => tap.on_crl(Ok(crl.clone())),
             Action::QueryEligibility { .. } => tap.on_eligibility(Ok(InsuranceRecord {
                 person: "p".into(),
                 insurer: "1".into(),

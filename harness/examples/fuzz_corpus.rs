@@ -58,6 +58,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             count += 1;
         }
     }
+    // Request heads a reader sends, and the kinds a hostile client might.
+    let requests: [&[u8]; 6] = [
+        b"GET /crl HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        b"GET /eligibility?serial=0123ABCD HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET /eligibility?a=1&serial=00ff HTTP/1.0\r\n\r\n",
+        b"POST /crl HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        b"GET /../../etc/passwd HTTP/1.1\r\n\r\n",
+        b"GET /crl\n\n",
+    ];
+    for (index, request) in requests.iter().enumerate() {
+        write(&out, "http_request", &format!("request-{index}"), request)?;
+    }
     println!("wrote corpora of {count} taps into {}", out.display());
     Ok(())
 }

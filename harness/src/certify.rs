@@ -120,7 +120,8 @@ impl AdapterPlayer {
 
     fn judge_wire(&mut self, device: DeviceKind, expect: &Expectation, backend_fault: Option<BackendFault>, seen: &[SeenApdu], http: &[HttpRequest]) {
         let mut violations = Vec::new();
-        let eligibility: Vec<&HttpRequest> = http.iter().filter(|r| r.path == "/eligibility").collect();
+        // A request the service refused (bad serial, bad method) asked about nobody: not a query.
+        let eligibility: Vec<&HttpRequest> = http.iter().filter(|r| r.path == "/eligibility" && r.serial.is_some()).collect();
         // Only the eligibility service's own answer can reject a tap after a query: not
         // registered, expired insurance, or the service failing under an eligibility fault.
         let eligibility_fault = matches!(

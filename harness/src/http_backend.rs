@@ -274,7 +274,21 @@ async fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: 
     let head = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body).await?;
-    stream.shutdown().await
+    stream.shutdown().await?;
+    // Lingering close: closing with unread input would reset the connection and could destroy
+    // the answer before the client reads it (a refused oversized request), so drain a little.
+    let drain = async {
+        let mut sink = [0u8; 4096];
+        let mut left = 64 * 1024usize;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => left = left.saturating_sub(read),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
+    Ok(())
 }
 
 /// Why a GET gave no answer.

@@ -3,16 +3,16 @@
 //! process's card would judge a reader on the wrong device, so it stops first (exit 2) and names
 //! what holds the reader.
 
-use std::time::{Duration, Instant};
-
 /// How long a card pcscd still shows after the last one of ours left may take to go (pcscd
 /// polls about every 0.4 s).
-const STALE_PRESENCE_WAIT: Duration = Duration::from_millis(1500);
+#[cfg(feature = "pcsc")]
+const STALE_PRESENCE_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// Fails when `reader` (vpcd `port`) shows a card before our bridge has connected: another card
 /// process holds it. Waits out a presence pcscd still shows for a bridge that has just left.
 #[cfg(feature = "pcsc")]
 pub fn ensure_no_card(reader: &str, port: u16) -> Result<(), String> {
+    use std::time::{Duration, Instant};
     let deadline = Instant::now() + STALE_PRESENCE_WAIT;
     loop {
         let readers = mynatap_sim::pcsc_transport::list_readers().map_err(|e| e.to_string())?;
@@ -95,11 +95,12 @@ mod tests {
         let mut line = String::new();
         std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
         let clients = vpcd_clients(port);
+        let message = occupied_message("Virtual PCD 00 00", port);
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(clients.len(), 1, "{clients:?}");
         assert_eq!(clients[0].0, child.id());
         assert!(clients[0].1.contains("socket.create_connection"), "{clients:?}");
-        assert!(occupied_message("Virtual PCD 00 00", port).contains(&format!("process {}", child.id())));
+        assert!(message.contains(&format!("process {}", child.id())), "{message}");
     }
 }

@@ -16,6 +16,9 @@ enum AnyFault {
     Backend(BackendFault),
 }
 
+/// The world clock's range, as people read it in messages.
+const CLOCK_RANGE: (&str, &str) = ("1970-01-01T00:00:00+09:00", "9989-12-31T23:59:59+09:00");
+
 /// A back-end delay longer than this is a typo, not a test (a real answer that late is a timeout).
 const MAX_BACKEND_DELAY_MS: u64 = 60_000;
 use mynatap_sim::world::{TapSpec, TapTarget};
@@ -497,10 +500,16 @@ impl Validator<'_> {
         let mut phones: HashSet<String> = world.people.iter().flat_map(|p| p.phones.iter().map(|ph| ph.id.clone())).collect();
         let terminals: HashSet<String> = world.terminals.iter().map(|t| t.id.clone()).collect();
         let mut steps = Vec::with_capacity(raw.steps.len());
+        let mut clock = world.clock;
         for (i, step) in raw.steps.into_iter().enumerate() {
             let path = format!("steps[{i}]");
             let line = self.locator.find(&path).line;
             let action = self.action(&path, step_action(&step, &path, self)?, &people, &mut phones, &terminals)?;
+            if let Action::AdvanceClock(by) = &action {
+                clock = mynatap_sim::clock::checked_add(clock, *by).ok_or_else(|| {
+                    self.error(&format!("{path}.advance_clock"), format!("the clock would leave the range this simulator keeps ({} to {}): it stands at {}", CLOCK_RANGE.0, CLOCK_RANGE.1, clock.format(&Rfc3339).unwrap_or_default()))
+                })?;
+            }
             let expect = self.expect(&path, &action, step.expect)?;
             steps.push(Step { index: i + 1, line, action, expect });
         }
@@ -510,6 +519,9 @@ impl Validator<'_> {
     fn world(&self, raw: &RawWorld) -> Result<WorldDef, LoadError> {
         let clock = OffsetDateTime::parse(&raw.clock, &Rfc3339)
             .map_err(|_| self.error("world.clock", format!("expected an RFC 3339 time such as 2026-04-01T09:00:00+09:00, got `{}`", raw.clock)))?;
+        if !(mynatap_sim::clock::EARLIEST..=mynatap_sim::clock::LATEST).contains(&clock) {
+            return Err(self.error("world.clock", format!("expected a time from {} to {}, got `{}`", CLOCK_RANGE.0, CLOCK_RANGE.1, raw.clock)));
+        }
         let today = mynatap_sim::clock::local_date(clock);
         let mut ids = HashSet::new();
         let mut phone_ids = HashSet::new();
@@ -668,13 +680,14 @@ impl Validator<'_> {
                 Action::RegisterInsurance { person: r.person.clone() }
             }
             RawAction::AdvanceClock(a) => {
-                let parts = [a.days.map(Duration::days), a.hours.map(Duration::hours), a.minutes.map(Duration::minutes)];
-                if parts.iter().all(Option::is_none) {
+                if [a.days, a.hours, a.minutes].iter().all(Option::is_none) {
                     return Err(self.error(&format!("{path}.advance_clock"), "give `days`, `hours` or `minutes`"));
                 }
+                // Checked before any arithmetic: a huge count must be an error, not an overflow.
                 if [a.days, a.hours, a.minutes].iter().flatten().any(|n| *n < 0 || *n > 100_000_000) {
                     return Err(self.error(&format!("{path}.advance_clock"), "the clock only moves forward (0 to 100000000 per unit)"));
                 }
+                let parts = [a.days.map(Duration::days), a.hours.map(Duration::hours), a.minutes.map(Duration::minutes)];
                 Action::AdvanceClock(parts.into_iter().flatten().fold(Duration::ZERO, |a, b| a + b))
             }
         })

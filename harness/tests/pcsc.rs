@@ -236,10 +236,131 @@ fn every_mutant_of_the_reference_reader_is_caught() {
     let run = mynatap().args(["certify", "--mutants", suite.to_str().unwrap()]).output().unwrap();
     let printed = text(&run);
     assert_eq!(run.status.code(), Some(0), "{printed}");
-    assert!(printed.contains("11 mutants: 11 killed, 0 survived"), "{printed}");
+    assert!(printed.contains("15 mutants: 15 killed, 0 survived"), "{printed}");
     for mutant in ["skip-expiry", "skip-crl", "ignore-hold", "skip-signature", "accept-any-ca", "ignore-phone-support", "ignore-os-choice", "reuse-challenge", "query-before-checks", "verify-pin-on-iphone", "retry-pin"] {
         assert!(printed.lines().any(|line| line.starts_with(mutant) && !line.contains("SURVIVED")), "{mutant}: {printed}");
     }
+    // The back-end and removal defects, each caught by the scenario written for it.
+    for (mutant, scenario) in [
+        ("crl-fail-open", "backend-crl-unavailable"),
+        ("accept-stale-crl", "backend-crl-stale"),
+        ("eligibility-fail-open", "backend-eligibility-unavailable"),
+        ("retry-after-removal", "fault-removed-mid-tap [W7-no-apdu-after-removal]"),
+    ] {
+        let line = printed.lines().find(|line| line.starts_with(mutant)).unwrap_or_default();
+        assert!(line.contains(scenario) && !line.contains("SURVIVED"), "{mutant} not caught by {scenario}: {printed}");
+    }
+}
+
+/// A reader program as a shell script in a temporary file.
+fn script(name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::temp_dir().join(format!("mynatap-test-{}-{name}.sh", std::process::id()));
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn running(pattern: &str) -> bool {
+    Command::new("pgrep").args(["-f", pattern]).output().unwrap().status.success()
+}
+
+#[test]
+fn an_occupied_reader_stops_run_certify_and_tap_with_exit_2() {
+    let _lock = exclusive();
+    {
+        // Another card process left on the reader the harness would use.
+        let _other = ServedCard::start(&["--profile", "android"]);
+        let reader = format!("{} reference-reader", env!("CARGO_BIN_EXE_mynatap"));
+        for args in [vec!["run", "--transport", "pcsc"], vec!["certify", "--reader-cmd", &reader]] {
+            let run = mynatap().args(&args).output().unwrap();
+            let printed = text(&run);
+            assert_eq!(run.status.code(), Some(2), "{args:?}: {printed}");
+            assert!(printed.contains("reader `Virtual PCD 00 00` already holds a card"), "{args:?}: {printed}");
+            assert!(printed.contains("serve-card --profile android"), "the holder is named: {printed}");
+            assert!(!printed.contains("not conformant") && !printed.contains("FAIL"), "nothing was judged: {printed}");
+        }
+        // `tap` meets a reader another program holds exclusively.
+        let mut holder = Command::new("/usr/bin/python3")
+            .args(["-c", "from smartcard.System import readers\nfrom smartcard.scard import SCARD_SHARE_EXCLUSIVE\nimport time\nc=[r for r in readers() if str(r)=='Virtual PCD 00 00'][0].createConnection()\nc.connect(mode=SCARD_SHARE_EXCLUSIVE)\nprint('held',flush=True)\ntime.sleep(20)"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut line).unwrap();
+        assert_eq!(line.trim(), "held");
+        let tap = mynatap().args(["tap", "--reader", READER, "--os", "android", "--pin", "1234"]).output().unwrap();
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        let printed = text(&tap);
+        assert_eq!(tap.status.code(), Some(2), "{printed}");
+        assert!(printed.contains("Virtual PCD 00 00") && printed.contains("held exclusively by another program"), "{printed}");
+    }
+    // With the other card gone the same run plays.
+    let run = mynatap().args(["run", "--transport", "pcsc", "--filter", "android-verified"]).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+}
+
+#[test]
+fn nothing_a_reader_program_starts_outlives_its_tap() {
+    let _lock = exclusive();
+    let mynatap_bin = env!("CARGO_BIN_EXE_mynatap");
+    // One program leaves a child behind and answers; one leaves a child and hangs past its budget.
+    let answers = script("leaves-child", &format!("sleep 299.123 &\nexec {mynatap_bin} reference-reader"));
+    let hangs = script("leaves-child-and-hangs", "sleep 298.456 &\nsleep 30");
+    for (program, code) in [(&answers, 0), (&hangs, 1)] {
+        let started = Instant::now();
+        let run = mynatap()
+            .args(["certify", "--reader-cmd", program.to_str().unwrap(), "--tap-timeout-ms", "1500", "scenarios/iphone-verified.yaml"])
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(code), "{}", text(&run));
+        assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!running("sleep 299.123"), "a child of the answering reader outlived certify");
+    assert!(!running("sleep 298.456"), "a child of the killed reader outlived certify");
+    let _ = std::fs::remove_file(answers);
+    let _ = std::fs::remove_file(hangs);
+}
+
+#[test]
+fn malformed_http_during_a_tap_does_not_stop_it_being_judged() {
+    let _lock = exclusive();
+    // Before reading the card, the program attacks the back ends: a bad method, a huge header,
+    // a request that never ends (left open), garbage; each must be answered 4xx or closed in
+    // bounded time, and the tap is then judged as usual.
+    let hostile = r#"
+import os, socket, sys, time
+host, port = os.environ["MYNATAP_CRL_URL"][len("http://"):].split("/")[0].split(":")
+def ask(data, keep_open=False):
+    s = socket.create_connection((host, int(port)), timeout=5)
+    s.sendall(data)
+    if keep_open:
+        return s
+    started = time.monotonic()
+    answer = s.recv(64)
+    return answer.split(b" ")[1].decode() if answer.startswith(b"HTTP/1.1 ") else "closed", time.monotonic() - started
+slow = ask(b"GET /crl HTTP/1.1\r\nHost: x\r\n", keep_open=True)
+results = [ask(b"DELETE /crl HTTP/1.1\r\n\r\n"), ask(b"GET /crl HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n"),
+           ask(b"\x00\xff\xfe garbage\r\n\r\n"), ask(b"GET /eligibility?serial=zz HTTP/1.1\r\n\r\n")]
+print(results, file=sys.stderr)
+codes = [code for code, _ in results]
+assert codes[0] == "405" and codes[1] in ("431", "closed") and codes[2:] == ["400", "400"], codes
+assert all(seconds < 3 for _, seconds in results), results
+"#;
+    let hostile_path = std::env::temp_dir().join(format!("mynatap-test-{}-hostile.py", std::process::id()));
+    std::fs::write(&hostile_path, hostile).unwrap();
+    let program = script("hostile-then-reads", &format!("/usr/bin/python3 {} || exit 7\nexec {} reference-reader", hostile_path.display(), env!("CARGO_BIN_EXE_mynatap")));
+    let run = mynatap()
+        .args(["certify", "--reader-cmd", program.to_str().unwrap(), "scenarios/iphone-verified.yaml", "scenarios/backend-crl-stale.yaml"])
+        .output()
+        .unwrap();
+    let printed = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("2 scenarios: 2 passed"), "{printed}");
+    let _ = std::fs::remove_file(program);
+    let _ = std::fs::remove_file(hostile_path);
 }
 
 #[test]
