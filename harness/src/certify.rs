@@ -128,9 +128,9 @@ impl AdapterPlayer {
             backend_fault,
             Some(BackendFault::EligibilityUnavailable | BackendFault::EligibilityMalformed | BackendFault::BackendDelay { service: ServiceKind::Eligibility, .. })
         );
-        let must_reject_on_certificate = matches!(expect, Expectation::Tap { reason: Some(reason), .. }
-            if !matches!(reason, Reason::NotRegistered | Reason::InsuranceExpired)
-                && !(*reason == Reason::ServiceUnavailable && eligibility_fault));
+        let rejected_by_eligibility =
+            |reason: Reason| matches!(reason, Reason::NotRegistered | Reason::InsuranceExpired) || (reason == Reason::ServiceUnavailable && eligibility_fault);
+        let must_reject_on_certificate = matches!(expect, Expectation::Tap { reason: Some(reason), .. } if !rejected_by_eligibility(*reason));
         if must_reject_on_certificate && let Some(query) = eligibility.first() {
             violations.push(Violation { rule: rules::PRIVACY, evidence: format!("eligibility query {} for a tap that must be rejected", query.path) });
         }

@@ -61,7 +61,8 @@ enum Command {
     ReferenceReader {
         /// Build in a deliberate defect (certification self-test): skip-expiry, skip-crl,
         /// ignore-hold, skip-signature, accept-any-ca, ignore-phone-support, ignore-os-choice,
-        /// reuse-challenge, query-before-checks, verify-pin-on-iphone, retry-pin.
+        /// reuse-challenge, query-before-checks, verify-pin-on-iphone, retry-pin, crl-fail-open,
+        /// accept-stale-crl, eligibility-fail-open, retry-after-removal.
         #[arg(long)]
         mutant: Option<String>,
     },
