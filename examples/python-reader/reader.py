@@ -133,7 +133,11 @@ def tap():
     # FLOW-3: card and Android present the typed PIN once; an iPhone unlocks on the phone.
     if device != "iphone":
         card.select_file(AUTH_PIN)
-        pin = list(env.get("MYNATAP_PIN", "").encode())
+        typed = env.get("MYNATAP_PIN", "")
+        # A JPKI PIN is 4 digits: anything else cannot be right and is never sent.
+        if len(typed) != 4 or not typed.isascii() or not typed.isdigit():
+            raise Rejected("wrong_pin", "the PIN typed is not 4 digits")
+        pin = list(typed.encode())
         _, sw = card.send([0x00, 0x20, 0x00, 0x80, len(pin)] + pin)
         if sw == 0x6984 or sw == 0x63C0:
             raise Rejected("pin_blocked")

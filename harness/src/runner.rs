@@ -165,7 +165,7 @@ fn expected_text(expect: &Expectation) -> String {
                 text.push_str(&format!(", insurer {insurer}"));
             }
             if let Some(consent) = consent {
-                text.push_str(&format!(", consent {consent:?}"));
+                text.push_str(&format!(", consent {consent}"));
             }
             text
         }
@@ -304,7 +304,7 @@ fn judge_tap(expect: &Expectation, outcome: &Outcome, transcript: Vec<Exchange>)
     let actual = describe(outcome);
     let detail = match outcome {
         Outcome::Rejected { detail, .. } => detail.clone(),
-        Outcome::Verified(verified) => format!("insurer {}, consent {:?}", verified.insurer, verified.consent),
+        Outcome::Verified(verified) => format!("insurer {}, consent {}", verified.insurer, verified.consent),
         Outcome::NotOffered => "the terminal offers no phone path".into(),
     };
     let passed = match expect {

@@ -184,18 +184,38 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> R
     }
 }
 
-/// PINs and insurer numbers are text; a number written without quotes is taken as its digits.
+/// PINs, insurer numbers and status words are text; a whole number written without quotes is
+/// taken as its digits. Anything else says what is expected, quoting the value.
 fn text_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum TextOrNumber {
-        Text(String),
-        Number(u64),
+    struct Digits;
+    impl serde::de::Visitor<'_> for Digits {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("digits, best quoted (e.g. \"1234\")")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Some(text.to_owned()))
+        }
+        fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Self::Value, E> {
+            Ok(Some(number.to_string()))
+        }
+        fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Self::Value, E> {
+            Err(E::custom(format!("expected digits, got the negative number {number}: quote the value, e.g. \"1234\"")))
+        }
+        fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<Self::Value, E> {
+            Err(E::custom(format!("expected digits, got the number {number}: a PIN is 4 digits and an insurer number 8; quote the value, e.g. \"1234\"")))
+        }
+        fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<Self::Value, E> {
+            Err(E::custom(format!("expected digits, got `{value}`: quote the value, e.g. \"1234\"")))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
     }
-    Ok(Option::<TextOrNumber>::deserialize(deserializer)?.map(|value| match value {
-        TextOrNumber::Text(text) => text,
-        TextOrNumber::Number(number) => number.to_string(),
-    }))
+    deserializer.deserialize_any(Digits)
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -532,6 +552,9 @@ impl Validator<'_> {
                 return Err(self.error(&format!("{path}.id"), format!("duplicate person id `{}`", person.id)));
             }
             let birth_date = self.date(&format!("{path}.birth_date"), &person.birth_date)?;
+            if birth_date > today {
+                return Err(self.error(&format!("{path}.birth_date"), format!("born {birth_date}, after the world's date {today}: nobody is born yet")));
+            }
             let card_cert_expires = match &person.card.cert_expires {
                 Some(text) => self.date(&format!("{path}.card.cert_expires"), text)?,
                 None => mynatap_sim::clock::add_years(today, 5),
@@ -545,6 +568,13 @@ impl Validator<'_> {
                 // Insured since birth: a real date every reader can parse (the record goes on the wire).
                 None => birth_date,
             };
+            if valid_from > valid_until {
+                let at = if person.insurance.valid_from.is_some() { "valid_from" } else { "valid_until" };
+                return Err(self.error(
+                    &format!("{path}.insurance.{at}"),
+                    format!("the insurance record would be valid from {valid_from} until {valid_until}: valid_from must not be after valid_until"),
+                ));
+            }
             let spec = mynatap_sim::backend::PersonSpec {
                 id: person.id.clone(),
                 birth_date,
@@ -641,7 +671,7 @@ impl Validator<'_> {
                     user_verified: tap.user_verified.unwrap_or(true),
                     pin: tap.pin.clone(),
                     os_selected: tap.os_selected.map(Os::device),
-                    consent: tap.consent.as_ref().map(RawConsent::resolve).unwrap_or_default(),
+                    consent: tap.consent.as_ref().map(|consent| self.consent(&format!("{path}.consent"), consent)).transpose()?.unwrap_or_default(),
                     fault,
                     backend_fault,
                 })
@@ -691,6 +721,21 @@ impl Validator<'_> {
                 Action::AdvanceClock(parts.into_iter().flatten().fold(Duration::ZERO, |a, b| a + b))
             }
         })
+    }
+
+    /// FLOW-5 answers; `all: true` beside a `false` contradicts itself, and which one the
+    /// patient meant is their privacy: refused, not guessed.
+    fn consent(&self, path: &str, raw: &RawConsent) -> Result<Consent, LoadError> {
+        if raw.all == Some(true) {
+            let denied: Vec<&str> = [("medication", raw.medication), ("checkups", raw.checkups), ("surgery", raw.surgery)]
+                .into_iter()
+                .filter_map(|(name, answer)| (answer == Some(false)).then_some(name))
+                .collect();
+            if !denied.is_empty() {
+                return Err(self.error(path, format!("`all: true` shares everything, yet `{}: false` says otherwise: give `all: true` alone, or each answer", denied.join("`, `"))));
+            }
+        }
+        Ok(raw.resolve())
     }
 
     fn fault(&self, path: &str, raw: &RawFault) -> Result<AnyFault, LoadError> {
@@ -794,7 +839,8 @@ impl Validator<'_> {
             if outcome != "verified" && (raw.insurer.is_some() || raw.consent.is_some()) {
                 return Err(self.error(&path, "`insurer` and `consent` go only with `outcome: verified`"));
             }
-            return Ok(Expectation::Tap { outcome, reason, insurer: raw.insurer, consent: raw.consent.as_ref().map(RawConsent::resolve) });
+            let consent = raw.consent.as_ref().map(|consent| self.consent(&format!("{path}.consent"), consent)).transpose()?;
+            return Ok(Expectation::Tap { outcome, reason, insurer: raw.insurer, consent });
         }
         if raw.outcome.is_some() || raw.reason.is_some() || raw.insurer.is_some() || raw.consent.is_some() {
             return Err(self.error(&path, format!("`{}` expects only `error: <code>`", action.name())));

@@ -89,6 +89,29 @@ fn malformed_files_exit_2_with_file_line_column() {
     assert_input_error("dup-phone.yaml", &good.replace("        - { id: hanako-android, os: android }\n", "        - { id: hanako-android, os: android }\n        - { id: hanako-android, os: iphone }\n"), "duplicate phone id", "11:13");
 }
 
+/// Inputs the loader once accepted and then crashed on or played silently (issue: edge cases of
+/// the rules): each is now a located error, exit 2, never a panic.
+#[test]
+fn edge_inputs_are_located_errors_never_a_crash() {
+    let good = SUSPENDED_BUT_EXPECTS_VERIFIED;
+    let clock_step = good.replace("  - report_lost: { phone: hanako-android }\n", "  - advance_clock: { days: 3000000 }\n");
+    assert_input_error("clock-far.yaml", &clock_step, "the clock would leave the range", "12:5");
+    let late = good.replace("2026-04-01T09:00:00+09:00", "9999-12-31T09:00:00+09:00");
+    assert_input_error("clock-late.yaml", &late, "expected a time from 1970-01-01", "5:3");
+    let huge = good.replace("  - report_lost: { phone: hanako-android }\n", "  - advance_clock: { days: 9223372036854775807 }\n");
+    assert_input_error("clock-huge.yaml", &huge, "the clock only moves forward", "12:5");
+    let consent = good.replace("tap: { phone: hanako-android }", "tap: { phone: hanako-android, consent: { all: true, medication: false } }");
+    assert_input_error("consent.yaml", &consent, "`all: true` shares everything, yet `medication: false`", "13:");
+    let pin = good.replace("birth_date: 1990-05-12", "birth_date: 1990-05-12\n      card: { pin: 12.34 }");
+    assert_input_error("pin-float.yaml", &pin, "got the number 12.34: a PIN is 4 digits", "9:");
+    let unborn = good.replace("birth_date: 1990-05-12", "birth_date: 2027-05-12");
+    assert_input_error("unborn.yaml", &unborn, "after the world's date", "8:");
+    let backwards = good.replace("birth_date: 1990-05-12", "birth_date: 1990-05-12\n      insurance: { valid_from: 2027-01-01, valid_until: 2026-12-31 }");
+    assert_input_error("insurance-backwards.yaml", &backwards, "valid_from must not be after valid_until", "9:");
+    let unknown_fault = good.replace("tap: { phone: hanako-android }", "tap: { phone: hanako-android, fault: { kind: backend_delay, service: dns, ms: 5 } }");
+    assert_input_error("bad-service.yaml", &unknown_fault, "unknown service `dns`", "13:");
+}
+
 #[test]
 fn a_broken_file_does_not_stop_the_others() {
     let broken = scratch("broken.yaml", "id: [\n");

@@ -120,6 +120,21 @@ pub struct Consent {
     pub surgery: bool,
 }
 
+impl fmt::Display for Consent {
+    /// As a person reads it: `medication, checkups`, `all`, or `nothing shared`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared: Vec<&str> = [("medication", self.medication), ("checkups", self.checkups), ("surgery", self.surgery)]
+            .into_iter()
+            .filter_map(|(name, yes)| yes.then_some(name))
+            .collect();
+        match shared.len() {
+            0 => f.write_str("nothing shared"),
+            3 => f.write_str("all (medication, checkups, surgery)"),
+            _ => f.write_str(&shared.join(", ")),
+        }
+    }
+}
+
 /// A verified tap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verified {
@@ -575,6 +590,11 @@ impl<'t> Tap<'t> {
         match device {
             DeviceKind::Iphone if self.mutant(Mutant::VerifyPinOnIphone) => self.select_file(Stage::SelectPin, "SELECT PIN", jpki::AUTH_PIN),
             DeviceKind::Iphone => self.select_file(Stage::SelectCertificate, "SELECT certificate", jpki::AUTH_CERT),
+            DeviceKind::Android | DeviceKind::Card if !is_jpki_pin(&self.request.pin) => {
+                // A JPKI user-authentication PIN is 4 digits: anything else cannot be right, so
+                // the terminal says so without sending it (no try spent, no counter probe).
+                self.reject(Reason::WrongPin, "the PIN typed is not 4 digits; nothing was sent to the device")
+            }
             DeviceKind::Android | DeviceKind::Card => self.select_file(Stage::SelectPin, "SELECT PIN", jpki::AUTH_PIN),
         }
     }
@@ -754,6 +774,11 @@ impl<'t> Tap<'t> {
         };
         self.finish(Outcome::Verified(verified));
     }
+}
+
+/// Whether `pin` can be a JPKI user-authentication PIN (public: 4 digits).
+pub fn is_jpki_pin(pin: &str) -> bool {
+    pin.len() == 4 && pin.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// An X.509 time as an instant (whole seconds).
