@@ -124,10 +124,7 @@ impl AdapterPlayer {
         let eligibility: Vec<&HttpRequest> = http.iter().filter(|r| r.path == "/eligibility" && r.serial.is_some()).collect();
         // Only the eligibility service's own answer can reject a tap after a query: not
         // registered, expired insurance, or the service failing under an eligibility fault.
-        let eligibility_fault = matches!(
-            backend_fault,
-            Some(BackendFault::EligibilityUnavailable | BackendFault::EligibilityMalformed | BackendFault::BackendDelay { service: ServiceKind::Eligibility, .. })
-        );
+        let eligibility_fault = backend_fault.is_some_and(|fault| fault.service() == ServiceKind::Eligibility);
         let rejected_by_eligibility =
             |reason: Reason| matches!(reason, Reason::NotRegistered | Reason::InsuranceExpired) || (reason == Reason::ServiceUnavailable && eligibility_fault);
         let must_reject_on_certificate = matches!(expect, Expectation::Tap { reason: Some(reason), .. } if !rejected_by_eligibility(*reason));

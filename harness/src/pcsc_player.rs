@@ -47,9 +47,8 @@ impl PcscPlayer {
             async move { vpcd::run(&address, slot, true, None).await }
         });
         ready(&reader).map_err(|e| format!("{e}: is pcscd running with vsmartcard-vpcd (reader `{reader}`, port {port})? scripts/test.sh starts it"))?;
-        let answered = slot.answered();
-        ready(&reader)?;
-        if slot.answered() == answered {
+        // The probe that went through must have reached this slot, not another process's card.
+        if slot.answered() == 0 {
             return Err(crate::occupancy::occupied_message(&reader, port));
         }
         Ok(Self { runtime, slot, reader, bridge, apdu_times: Vec::new() })

@@ -798,23 +798,19 @@ impl Validator<'_> {
                 }
                 Ok(AnyFault::Backend(BackendFault::BackendDelay { service, ms }))
             }
-            simple @ ("crl_unavailable" | "crl_stale" | "crl_bad_signature" | "eligibility_unavailable" | "eligibility_malformed") => {
-                only(&[])?;
-                Ok(AnyFault::Backend(match simple {
-                    "crl_unavailable" => BackendFault::CrlUnavailable,
-                    "crl_stale" => BackendFault::CrlStale,
-                    "crl_bad_signature" => BackendFault::CrlBadSignature,
-                    "eligibility_unavailable" => BackendFault::EligibilityUnavailable,
-                    _ => BackendFault::EligibilityMalformed,
-                }))
-            }
-            other => Err(self.error(
-                &format!("{path}.kind"),
-                format!(
-                    "unknown fault `{other}` (expected remove_after, corrupt_response, wrong_status, delay, crl_unavailable, crl_stale, \
-                     crl_bad_signature, eligibility_unavailable, eligibility_malformed or backend_delay)"
-                ),
-            )),
+            other => match BackendFault::WITHOUT_FIELDS.into_iter().find(|fault| fault.kind() == other) {
+                Some(fault) => {
+                    only(&[])?;
+                    Ok(AnyFault::Backend(fault))
+                }
+                None => Err(self.error(
+                    &format!("{path}.kind"),
+                    format!(
+                        "unknown fault `{other}` (expected remove_after, corrupt_response, wrong_status, delay, crl_unavailable, crl_stale, \
+                         crl_bad_signature, eligibility_unavailable, eligibility_malformed or backend_delay)"
+                    ),
+                )),
+            },
         }
     }
 

@@ -65,6 +65,11 @@ pub enum BackendFault {
 }
 
 impl BackendFault {
+    /// The faults a scenario names by `kind` alone.
+    pub const WITHOUT_FIELDS: [BackendFault; 5] =
+        [Self::CrlUnavailable, Self::CrlStale, Self::CrlBadSignature, Self::EligibilityUnavailable, Self::EligibilityMalformed];
+
+    /// The scenario format's name of the fault.
     pub fn kind(self) -> &'static str {
         match self {
             Self::CrlUnavailable => "crl_unavailable",
@@ -73,6 +78,15 @@ impl BackendFault {
             Self::EligibilityUnavailable => "eligibility_unavailable",
             Self::EligibilityMalformed => "eligibility_malformed",
             Self::BackendDelay { .. } => "backend_delay",
+        }
+    }
+
+    /// The service whose answers this fault spoils.
+    pub fn service(self) -> ServiceKind {
+        match self {
+            Self::CrlUnavailable | Self::CrlStale | Self::CrlBadSignature => ServiceKind::Crl,
+            Self::EligibilityUnavailable | Self::EligibilityMalformed => ServiceKind::Eligibility,
+            Self::BackendDelay { service, .. } => service,
         }
     }
 
@@ -134,9 +148,6 @@ pub struct FaultyBackends<'a> {
 impl<'a> FaultyBackends<'a> {
     pub fn new(registry: &'a Registry, fault: Option<BackendFault>, now: OffsetDateTime, timeout_ms: u64) -> Self {
         Self { registry, fault, now, timeout_ms }
-    }
-    pub fn registry(&self) -> &'a Registry {
-        self.registry
     }
     fn late(&self, service: ServiceKind) -> Option<ServiceError> {
         let ms = self.fault?.delay_of(service)?;

@@ -704,9 +704,9 @@ impl<'t> Tap<'t> {
         if let Err(error) = self.terminal.refresh_crl(&snapshot) {
             return self.reject(Reason::ServiceUnavailable, format!("revocation status unknown: {error}"));
         }
-        let lapsed = self.terminal.crl.as_ref().and_then(|index| index.next_update).is_none_or(|next| !clock::valid_through(next, self.request.now));
+        let next = self.terminal.crl.as_ref().and_then(|index| index.next_update);
+        let lapsed = next.is_none_or(|next| !clock::valid_through(next, self.request.now));
         if lapsed && !self.mutant(Mutant::AcceptStaleCrl) {
-            let next = self.terminal.crl.as_ref().and_then(|index| index.next_update);
             let detail = next.map_or("the CRL has no nextUpdate".to_owned(), |next| format!("the CRL is stale: its nextUpdate {next} is before {}", self.request.now));
             return self.reject(Reason::ServiceUnavailable, detail);
         }
