@@ -15,7 +15,7 @@ update=false
 
 command -v valgrind >/dev/null 2>&1 || { echo "instruction-gate: valgrind is missing (apt-get install valgrind)" >&2; exit 2; }
 cargo build -q --release --locked -p mynatap-benches --bin instruction_workload
-binary=target/release/instruction_workload
+binary="${CARGO_TARGET_DIR:-target}/release/instruction_workload"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
