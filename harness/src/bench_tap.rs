@@ -80,7 +80,7 @@ pub fn run(pcsc: bool, taps: usize, os: DeviceKind) -> Result<String, String> {
                 .tap_with(&spec, |mut card, tap, registry, _| {
                     let mut transport = Timed { inner: DirectTransport::new(&mut card), times: &mut apdu_times };
                     let outcome = run_tap(tap, &mut transport, registry, None);
-                    (Some(card), Ok(TapReport { outcome, transcript: Vec::new() }))
+                    (Some(card), Ok(TapReport { outcome, transcript: Vec::new(), fault_fired: None }))
                 })
                 .map_err(|e| e.to_string())?,
         };

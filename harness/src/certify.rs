@@ -270,6 +270,7 @@ impl TapPlayer for AdapterPlayer {
             ];
             let result = ready.and_then(|()| self.run_program(&envs).map_err(WorldError::Adapter));
             seen = slot.take_recording();
+            let fault_fired = slot.fault_fired();
             let transcript = seen
                 .iter()
                 .map(|apdu| mynatap_sim::driver::Exchange {
@@ -281,7 +282,7 @@ impl TapPlayer for AdapterPlayer {
                         .ok_or(mynatap_sim::transport::TransportError::CardRemoved),
                 })
                 .collect();
-            let report = result.map(|verdict| TapReport { outcome: outcome_of(&verdict, selected, spec.consent), transcript });
+            let report = result.map(|verdict| TapReport { outcome: outcome_of(&verdict, selected, spec.consent), transcript, fault_fired });
             (slot.take(), report)
         });
         let http = self.server.take_log();

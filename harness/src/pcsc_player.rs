@@ -100,9 +100,10 @@ impl TapPlayer for PcscPlayer {
                     let mut transcript = Vec::new();
                     let mut transport = Faulty::new(Timed { inner: transport, times }, spec.fault, timeout_ms);
                     let outcome = run_tap(tap, &mut transport, backends, Some(&mut transcript));
+                    let fault_fired = transport.fault_fired();
                     // Disconnect (and so reset) before the card leaves the slot.
                     drop(transport);
-                    TapReport { outcome, transcript }
+                    TapReport { outcome, transcript, fault_fired }
                 });
             (slot.take(), report)
         })

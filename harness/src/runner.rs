@@ -271,6 +271,16 @@ fn play_step(world: &mut World, step: &Step, player: &mut dyn TapPlayer) -> (Str
         Action::Tap(spec) => {
             match player.tap(world, spec, &step.expect) {
                 Ok(report) => {
+                    if report.fault_fired == Some(false)
+                        && let Some(fault) = spec.fault
+                    {
+                        let actual = format!("{} without the fault", describe(&report.outcome));
+                        let detail = format!(
+                            "the fault {fault} never took effect: the tap sent {} command(s) and ended; a fault the tap does not reach tests nothing (name a command the tap sends, e.g. `command: select`)",
+                            report.transcript.len()
+                        );
+                        return (actual, false, detail, report.transcript);
+                    }
                     let (actual, passed, detail, transcript) = judge_tap(&step.expect, &report.outcome, report.transcript);
                     let violations = player.take_violations();
                     if violations.is_empty() {

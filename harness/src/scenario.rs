@@ -1,7 +1,7 @@
 //! The scenario format (docs/scenario-format.md, version 1): the serde model of a file, and its
 //! validation into a [`Scenario`] the runner can play. Every error names file, line and column.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -98,6 +98,10 @@ pub struct RawCard {
     /// Default `"1234"` (4 digits).
     #[serde(default, deserialize_with = "text_or_number")]
     pub pin: Option<String>,
+    /// mynatap extension: the card-info input PIN (4 digits), checked when the card is added
+    /// to an iPhone (SETUP-2). Default: not given; any 4-digit PIN typed on an iPhone is taken.
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub card_info_pin: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -430,6 +434,9 @@ pub const ERROR_CODES: &[&str] = &[
     "not_suspended",
     "phone_revoked",
     "expiry_in_past",
+    "phone_suspended",
+    "phone_os_mismatch",
+    "wrong_card_info_pin",
 ];
 
 /// Reads and validates one file. `requirements` are the ids `covers` may name.
@@ -468,7 +475,17 @@ pub fn parse(file: &Path, source: &str, requirements: &BTreeSet<String>) -> Resu
             Some((prefix, rest)) if path.starts_with(prefix) && !prefix.contains(' ') => rest.to_owned(),
             _ => message,
         };
-        let message = if path == "." { message } else { format!("{path}: {message}") };
+        let message = if !locator.well_formed {
+            // A syntax error has no field to name: the deserialiser's path ends in `?` (a key it
+            // never read). Say where in the document it happened, in words.
+            let inside = path.split(".?").next().unwrap_or_default().trim_end_matches('.');
+            let inside = if inside.is_empty() || inside == "?" { String::new() } else { format!(" (inside `{inside}`)") };
+            format!("not well-formed YAML: {message}{inside}; check the brackets, quotes and indentation there")
+        } else if path == "." {
+            message
+        } else {
+            format!("{path}: {message}")
+        };
         LoadError { file: file.to_owned(), line, column, message }
     })?;
     Validator { file, locator: Locator::new(source), requirements }.scenario(raw)
@@ -521,10 +538,27 @@ impl Validator<'_> {
         let terminals: HashSet<String> = world.terminals.iter().map(|t| t.id.clone()).collect();
         let mut steps = Vec::with_capacity(raw.steps.len());
         let mut clock = world.clock;
+        // Each phone's OS as the steps go, to refuse faults an iPhone tap can never reach.
+        let mut phone_os: HashMap<String, DeviceKind> =
+            world.people.iter().flat_map(|p| p.phones.iter().map(|phone| (phone.id.clone(), phone.os))).collect();
         for (i, step) in raw.steps.into_iter().enumerate() {
             let path = format!("steps[{i}]");
             let line = self.locator.find(&path).line;
             let action = self.action(&path, step_action(&step, &path, self)?, &people, &mut phones, &terminals)?;
+            if let Action::AddPhone { phone, os, .. } = &action {
+                phone_os.entry(phone.clone()).or_insert(*os);
+            }
+            if let Action::Tap(spec) = &action
+                && let TapTarget::Phone(phone) = &spec.target
+                && spec.os_selected.or_else(|| phone_os.get(phone).copied()) == Some(DeviceKind::Iphone)
+                && let Some(Fault::CorruptResponse { target } | Fault::WrongStatus { target, .. } | Fault::Delay { target, .. }) = spec.fault
+                && target == FaultTarget::Command(CommandKind::Verify)
+            {
+                return Err(self.error(
+                    &format!("{path}.tap.fault.command"),
+                    "an iPhone tap sends no VERIFY (FLOW-3 is Face ID on the phone), so this fault could never take effect: aim it at `select`, `read` or `sign`",
+                ));
+            }
             if let Action::AdvanceClock(by) = &action {
                 clock = mynatap_sim::clock::checked_add(clock, *by).ok_or_else(|| {
                     self.error(&format!("{path}.advance_clock"), format!("the clock would leave the range this simulator keeps ({} to {}): it stands at {}", CLOCK_RANGE.0, CLOCK_RANGE.1, clock.format(&Rfc3339).unwrap_or_default()))
@@ -580,6 +614,10 @@ impl Validator<'_> {
                 birth_date,
                 card_cert_expires,
                 card_pin: self.pin(&format!("{path}.card.pin"), person.card.pin.as_ref())?,
+                card_info_pin: match &person.card.card_info_pin {
+                    Some(pin) => Some(self.pin(&format!("{path}.card.card_info_pin"), Some(pin))?),
+                    None => None,
+                },
                 insurance_registered: person.insurance.registered.unwrap_or(true),
                 insurer: person.insurance.insurer.clone().unwrap_or_else(|| "06132013".into()),
                 insurance_valid_from: valid_from,

@@ -110,6 +110,30 @@ fn edge_inputs_are_located_errors_never_a_crash() {
     assert_input_error("insurance-backwards.yaml", &backwards, "valid_from must not be after valid_until", "9:");
     let unknown_fault = good.replace("tap: { phone: hanako-android }", "tap: { phone: hanako-android, fault: { kind: backend_delay, service: dns, ms: 5 } }");
     assert_input_error("bad-service.yaml", &unknown_fault, "unknown service `dns`", "13:");
+    let syntax = good.replace("      phones:\n", "      phones: [\n");
+    assert_input_error("syntax.yaml", &syntax, "not well-formed YAML", "10:");
+    assert!(!stdout(&mynatap(&["run", scratch("syntax.yaml", &syntax).to_str().unwrap()])).contains('?'), "a syntax error names no `?` path");
+    let verify_on_iphone = good
+        .replace("os: android", "os: iphone")
+        .replace("tap: { phone: hanako-android }", "tap: { phone: hanako-android, fault: { kind: wrong_status, command: verify, sw: \"6983\" } }");
+    assert_input_error("verify-on-iphone.yaml", &verify_on_iphone, "an iPhone tap sends no VERIFY", "13:");
+}
+
+/// A fault the tap never reaches (`apdu: 99` of an 11-command tap) fails the step: it tested
+/// nothing, and a certificate must not rest on it.
+#[test]
+fn a_fault_that_never_fires_fails_the_step() {
+    let unreached = SUSPENDED_BUT_EXPECTS_VERIFIED
+        .replace("  - report_lost: { phone: hanako-android }\n", "")
+        .replace("tap: { phone: hanako-android }", "tap: { phone: hanako-android, fault: { kind: corrupt_response, apdu: 99 } }");
+    let run = mynatap(&["run", scratch("unreached-fault.yaml", &unreached).to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(1), "{}", stdout(&run));
+    let text = stdout(&run);
+    assert!(text.contains("actual:   verified without the fault"), "{text}");
+    assert!(text.contains("{ kind: corrupt_response, apdu: 99 } never took effect"), "{text}");
+    let reached = unreached.replace("corrupt_response, apdu: 99", "wrong_status, apdu: 2, sw: \"6F00\"").replace("outcome: verified", "outcome: rejected, reason: protocol_error");
+    let run = mynatap(&["run", scratch("reached-fault.yaml", &reached).to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(0), "{}", stdout(&run));
 }
 
 #[test]

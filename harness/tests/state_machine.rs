@@ -13,18 +13,20 @@ use std::path::PathBuf;
 
 use mynatap_harness::runner::{run_scenario, MemoryPlayer, Status};
 use mynatap_harness::scenario::{parse, requirement_ids, REQUIREMENTS_MD};
-use mynatap_sim::clock::{add_years, end_of_day, local_date};
-use mynatap_sim::events::{scenario_yaml, Event};
-use mynatap_sim::strategies::{event_sequence, start_world, PHONES, START};
+use mynatap_sim::events::{scenario_yaml, Event, Start};
+use mynatap_sim::profile::DeviceKind;
+use mynatap_sim::strategies::{event_sequence, start, start_world, PHONES, START};
 use mynatap_sim::world::Profiles;
 use proptest::prelude::*;
-use time::macros::{date, datetime};
-use time::{Duration, OffsetDateTime};
+use time::format_description::well_known::Rfc3339;
+use time::macros::{format_description, offset, time};
+use time::{Date, Duration, Month, OffsetDateTime};
 
 #[derive(Debug, Clone, Default)]
 struct PhoneModel {
-    /// Some add_phone of it succeeded: the world knows it.
-    exists: bool,
+    /// Some add_phone of it succeeded: the world knows it, and its OS is fixed.
+    os: Option<DeviceKind>,
+    /// The person's card data is on it (until removed; a superseded card stays, dead).
     holds_card: bool,
     revoked: bool,
     held: bool,
@@ -35,21 +37,50 @@ struct PhoneModel {
 #[derive(Debug)]
 struct Model {
     now: OffsetDateTime,
+    birth_date: Date,
     card_revoked: bool,
+    /// The last second of the card's expiry day, 23:59:59 JST (the certificate's notAfter).
     card_expires: OffsetDateTime,
     registered: bool,
-    insurance_until: OffsetDateTime,
+    insurance_until: Date,
     phones: [PhoneModel; 3],
 }
 
+fn date(text: &str) -> Date {
+    Date::parse(text, format_description!("[year]-[month]-[day]")).unwrap()
+}
+
+/// notAfter of a certificate expiring on `day`: its last second, in Japan's time.
+fn last_second_of(day: Date) -> OffsetDateTime {
+    day.with_time(time!(23:59:59)).assume_offset(offset!(+9))
+}
+
+/// A certificate is valid through every instant of its notAfter second (X.509 notAfter is
+/// inclusive and has whole seconds).
+fn still_valid(now: OffsetDateTime, not_after: OffsetDateTime) -> bool {
+    now < not_after + Duration::seconds(1)
+}
+
+/// The day one is 15 (Civil Code art. 143, Act on Calculation of Age): the birthday's
+/// anniversary; for 29 February in a common year, 1 March.
+fn fifteenth_birthday(birth: Date) -> Date {
+    let year = birth.year() + 15;
+    Date::from_calendar_date(year, birth.month(), birth.day()).unwrap_or_else(|_| Date::from_calendar_date(year, Month::March, 1).unwrap())
+}
+
+fn today(now: OffsetDateTime) -> Date {
+    now.to_offset(offset!(+9)).date()
+}
+
 impl Model {
-    fn new() -> Self {
+    fn new(start: &Start) -> Self {
         Self {
-            now: datetime!(2026-04-01 09:00 +09:00),
+            now: OffsetDateTime::parse(start.clock, &Rfc3339).unwrap(),
+            birth_date: date(start.birth_date),
             card_revoked: false,
-            card_expires: end_of_day(date!(2028 - 05 - 12)),
-            registered: START.insurance_registered,
-            insurance_until: end_of_day(date!(2029 - 03 - 31)),
+            card_expires: last_second_of(date(start.card_cert_expires)),
+            registered: start.insurance_registered,
+            insurance_until: date(start.insurance_valid_until),
             phones: Default::default(),
         }
     }
@@ -60,7 +91,7 @@ impl Model {
             None => (self.card_expires, self.card_revoked, false),
         };
         let rejected = |reason: &str| format!("rejected: {reason}");
-        if self.now > expires {
+        if !still_valid(self.now, expires) {
             rejected("certificate_expired")
         } else if revoked {
             rejected("certificate_revoked")
@@ -68,7 +99,7 @@ impl Model {
             rejected("certificate_suspended")
         } else if !self.registered {
             rejected("not_registered")
-        } else if self.now > self.insurance_until {
+        } else if today(self.now) > self.insurance_until {
             rejected("insurance_expired")
         } else {
             "verified".into()
@@ -80,7 +111,7 @@ impl Model {
     fn playable(&self, event: &Event) -> bool {
         match (event, event.phone()) {
             (Event::AddPhone { .. }, _) | (_, None) => true,
-            (_, Some(phone)) => PHONES.iter().position(|p| *p == phone).is_some_and(|i| self.phones[i].exists),
+            (_, Some(phone)) => PHONES.iter().position(|p| *p == phone).is_some_and(|i| self.phones[i].os.is_some()),
         }
     }
 
@@ -89,15 +120,27 @@ impl Model {
         let index = |phone: &str| PHONES.iter().position(|p| *p == phone).unwrap();
         let ok = || "ok".to_owned();
         match event {
-            Event::AddPhone { phone, .. } => {
-                if self.card_revoked || self.now > self.card_expires {
+            Event::AddPhone { phone, os } => {
+                let target = &self.phones[index(phone)];
+                // The phone's own facts first: its OS does not change, and only the hotline
+                // lifts a suspension (Q20).
+                if target.os.is_some_and(|known| known != *os) {
+                    return "error: phone_os_mismatch".into();
+                }
+                if target.held && !target.revoked {
+                    return "error: phone_suspended".into();
+                }
+                if today(self.now) < fifteenth_birthday(self.birth_date) {
+                    return "error: under_15".into();
+                }
+                if self.card_revoked || !still_valid(self.now, self.card_expires) {
                     return "error: card_not_valid".into();
                 }
+                // Q19: every other phone's card dies, and stays on it until removed.
                 for other in self.phones.iter_mut().filter(|p| p.holds_card) {
                     other.revoked = true;
-                    other.holds_card = false;
                 }
-                self.phones[index(phone)] = PhoneModel { exists: true, holds_card: true, revoked: false, held: false, expires: Some(self.card_expires) };
+                self.phones[index(phone)] = PhoneModel { os: Some(*os), holds_card: true, revoked: false, held: false, expires: Some(self.card_expires) };
                 ok()
             }
             Event::RemovePhone { phone } => {
@@ -138,7 +181,10 @@ impl Model {
             }
             Event::RenewCard => {
                 self.card_revoked = false;
-                self.card_expires = end_of_day(add_years(local_date(self.now), 5));
+                let today = today(self.now);
+                let in_five_years = Date::from_calendar_date(today.year() + 5, today.month(), today.day())
+                    .unwrap_or_else(|_| Date::from_calendar_date(today.year() + 5, Month::February, 28).unwrap());
+                self.card_expires = last_second_of(in_five_years);
                 for phone in self.phones.iter_mut().filter(|p| p.holds_card) {
                     (phone.revoked, phone.held) = (true, false);
                 }
@@ -152,6 +198,10 @@ impl Model {
                 self.now += Duration::days(*days);
                 ok()
             }
+            Event::AdvanceMinutes(minutes) => {
+                self.now += Duration::minutes(*minutes);
+                ok()
+            }
             Event::TapPhone { phone } => self.tap(Some(&self.phones[index(phone)])),
             Event::TapCard => self.tap(None),
         }
@@ -163,8 +213,8 @@ fn failure_file() -> PathBuf {
 }
 
 /// Writes the sequence as a scenario expecting the model's answers, and checks it replays.
-fn save_failure(events: &[Event]) -> PathBuf {
-    let mut model = Model::new();
+fn save_failure(start: &Start, events: &[Event]) -> PathBuf {
+    let mut model = Model::new(start);
     let mut steps = Vec::new();
     for event in events {
         if model.playable(event) {
@@ -172,7 +222,7 @@ fn save_failure(events: &[Event]) -> PathBuf {
             steps.push((event.clone(), expected));
         }
     }
-    let yaml = scenario_yaml("state-machine-failure", "shrunk by the state-machine property test", &START, &steps);
+    let yaml = scenario_yaml("state-machine-failure", "shrunk by the state-machine property test", start, &steps);
     let path = failure_file();
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, yaml).unwrap();
@@ -182,9 +232,9 @@ fn save_failure(events: &[Event]) -> PathBuf {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
     #[test]
-    fn world_agrees_with_the_reference_model(events in event_sequence(1..40)) {
-        let mut world = start_world(&START).unwrap();
-        let mut model = Model::new();
+    fn world_agrees_with_the_reference_model(start in start(), events in event_sequence(1..40)) {
+        let mut world = start_world(&start).unwrap();
+        let mut model = Model::new(&start);
         for (index, event) in events.iter().enumerate() {
             if !model.playable(event) {
                 continue;
@@ -192,7 +242,7 @@ proptest! {
             let actual = event.apply(&mut world, "hanako").unwrap().label();
             let expected = model.step(event);
             if actual != expected {
-                let path = save_failure(&events[..=index]);
+                let path = save_failure(&start, &events[..=index]);
                 prop_assert_eq!(&actual, &expected, "step {} {:?}; replay with: mynatap run {}", index + 1, event, path.display());
             }
             // Invariants: at most one usable phone; a suspended, revoked or expired phone never verifies.
@@ -200,7 +250,7 @@ proptest! {
             prop_assert!(usable <= 1);
             if let Event::TapPhone { phone } = event {
                 let p = &model.phones[PHONES.iter().position(|x| x == phone).unwrap()];
-                if p.revoked || p.held || p.expires.is_some_and(|e| model.now > e) {
+                if p.revoked || p.held || p.expires.is_some_and(|e| !still_valid(model.now, e)) {
                     prop_assert_ne!(actual, "verified");
                 }
             }
@@ -226,7 +276,7 @@ fn failure_files_replay_as_scenarios() {
         Event::AdvanceDays(800),
         Event::TapPhone { phone: "p1".into() },
     ];
-    let mut model = Model::new();
+    let mut model = Model::new(&START);
     let steps: Vec<(Event, String)> = events.iter().map(|event| (event.clone(), model.step(event))).collect();
     let yaml = scenario_yaml("replay-check", "replay check", &START, &steps);
     let requirements: BTreeSet<String> = requirement_ids(REQUIREMENTS_MD);

@@ -31,6 +31,12 @@ pub enum RegistryError {
     CardNotValid(String),
     #[error("phone `{0}` holds no card")]
     NoCardOnPhone(String),
+    #[error("phone `{0}` is suspended after a hotline call (Q20): `resume` it before adding the card again, or add the card to another phone")]
+    PhoneSuspended(String),
+    #[error("phone `{phone}` was set up as `{os}`; a phone's OS does not change: give the other phone an id of its own")]
+    PhoneOsMismatch { phone: String, os: DeviceKind },
+    #[error("the card-info PIN entered on the iPhone is not the card's (SETUP-2)")]
+    WrongCardInfoPin,
     #[error("phone `{0}` is already suspended")]
     AlreadySuspended(String),
     #[error("phone `{0}` is not suspended")]
@@ -53,6 +59,9 @@ impl RegistryError {
             Self::Under15 { .. } => "under_15",
             Self::CardNotValid(_) => "card_not_valid",
             Self::NoCardOnPhone(_) => "no_card_on_phone",
+            Self::PhoneSuspended(_) => "phone_suspended",
+            Self::PhoneOsMismatch { .. } => "phone_os_mismatch",
+            Self::WrongCardInfoPin => "wrong_card_info_pin",
             Self::AlreadySuspended(_) => "already_suspended",
             Self::NotSuspended(_) => "not_suspended",
             Self::PhoneRevoked(_) => "phone_revoked",
@@ -84,6 +93,10 @@ pub struct PersonSpec {
     pub birth_date: Date,
     pub card_cert_expires: Date,
     pub card_pin: String,
+    /// The card-info input PIN (SETUP-2: typed when adding the card to an iPhone). `None`: the
+    /// scenario does not say; the card's application takes `card_pin` and whatever the person
+    /// types on an iPhone is taken to be right.
+    pub card_info_pin: Option<String>,
     pub insurance_registered: bool,
     pub insurer: String,
     pub insurance_valid_from: Date,
@@ -100,6 +113,7 @@ impl PersonSpec {
             birth_date: date(1990, time::Month::May, 12),
             card_cert_expires: date(2030, time::Month::May, 12),
             card_pin: "1234".into(),
+            card_info_pin: None,
             insurance_registered: true,
             insurer: "06132013".into(),
             insurance_valid_from: date(2020, time::Month::January, 1),
@@ -116,6 +130,7 @@ struct Person {
     card_revoked: bool,
     card_generation: u32,
     card_pin: String,
+    card_info_pin: Option<String>,
     insurance_registered: bool,
     record: InsuranceRecord,
     /// The phone currently holding this person's card (Q19: at most one).
@@ -125,7 +140,8 @@ struct Person {
 #[derive(Debug)]
 struct Phone {
     os: DeviceKind,
-    /// The person whose card the phone holds; `None` after `remove_phone`.
+    /// The person whose card the phone holds; `None` after `remove_phone`. A phone superseded
+    /// by another (Q19) keeps the dead card until it is removed, as the real app does.
     holder: Option<String>,
     serial: u64,
     generation: u32,
@@ -289,6 +305,7 @@ impl Registry {
                 card_revoked: false,
                 card_generation: 0,
                 card_pin: spec.card_pin.clone(),
+                card_info_pin: spec.card_info_pin.clone(),
                 insurance_registered: spec.insurance_registered,
                 record,
                 phone: None,
@@ -311,7 +328,7 @@ impl Registry {
             not_after: person.card_expires,
             auth_pin: &person.card_pin,
             sign_password: "ABC123",
-            card_info_pin: &person.card_pin,
+            card_info_pin: person.card_info_pin.as_deref().unwrap_or(&person.card_pin),
             holder_info: holder_info(person_id, person.birth_date),
         };
         let credential = credential::issue(&self.ca, self.ca.certificate_der(), self.seed, &request)?;
@@ -321,20 +338,37 @@ impl Registry {
     }
 
     /// SETUP-2 and Q17/Q18/Q19: adds the person's card to a phone and returns the phone's new
-    /// credential. Any other phone of that person is revoked (superseded).
+    /// credential. Any other phone of that person is revoked (superseded). `card_info_pin` is
+    /// what the person typed on an iPhone (SETUP-2; `None`: the right one).
+    #[allow(clippy::too_many_arguments)]
     pub fn add_phone(
         &mut self,
         person_id: &str,
         phone_id: &str,
         os: DeviceKind,
         phone_pin: &str,
+        card_info_pin: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<CardCredential, RegistryError> {
         let person = self.people.get(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?;
-        if let Some(holder) = self.phones.get(phone_id).and_then(|phone| phone.holder.as_ref())
-            && holder != person_id
+        if let Some(phone) = self.phones.get(phone_id) {
+            if let Some(holder) = &phone.holder
+                && holder != person_id
+            {
+                return Err(RegistryError::PhoneHoldsAnotherCard { phone: phone_id.into(), holder: holder.clone() });
+            }
+            if phone.os != os {
+                return Err(RegistryError::PhoneOsMismatch { phone: phone_id.into(), os: phone.os });
+            }
+            if self.revocation_of(phone.serial) == Some(RevocationReason::CertificateHold) {
+                return Err(RegistryError::PhoneSuspended(phone_id.into()));
+            }
+        }
+        if os == DeviceKind::Iphone
+            && let Some(typed) = card_info_pin
+            && (!is_four_digits(typed) || person.card_info_pin.as_deref().is_some_and(|pin| pin != typed))
         {
-            return Err(RegistryError::PhoneHoldsAnotherCard { phone: phone_id.into(), holder: holder.clone() });
+            return Err(RegistryError::WrongCardInfoPin);
         }
         let today = clock::local_date(now);
         if clock::first_day_of_age(person.birth_date, 15) > today {
@@ -344,12 +378,10 @@ impl Registry {
             return Err(RegistryError::CardNotValid(person_id.into()));
         }
         let (card_expires, birth_date, previous) = (person.card_expires, person.birth_date, person.phone.clone());
-        // Q19: the card lives on one phone at a time.
+        // Q19: the card lives on one phone at a time; the old phone keeps the dead card.
         if let Some(previous) = previous.filter(|previous| previous != phone_id)
-            && let Some(old) = self.phones.get_mut(&previous)
+            && let Some(serial) = self.phones.get(&previous).map(|old| old.serial)
         {
-            old.holder = None;
-            let serial = old.serial;
             self.revoke(serial, RevocationReason::Superseded, now);
         }
         if let Some(existing) = self.phones.get(phone_id) {
@@ -423,12 +455,15 @@ impl Registry {
         Ok((phone, holder))
     }
 
-    /// Q19: the person deletes the card from the phone; its certificate is revoked.
+    /// Q19: the person deletes the card from the phone; its certificate is revoked. A phone
+    /// whose card was superseded or invalidated can be cleared too (its revocation stands).
     pub fn remove_phone(&mut self, phone_id: &str, now: OffsetDateTime) -> Result<(), RegistryError> {
         let (phone, holder) = self.active_phone(phone_id)?;
         let serial = phone.serial;
         // A suspended phone that is deleted is revoked for good.
-        self.revoked.remove(&serial);
+        if self.revocation_of(serial) == Some(RevocationReason::CertificateHold) {
+            self.revoked.remove(&serial);
+        }
         self.revoke(serial, RevocationReason::CessationOfOperation, now);
         if let Some(phone) = self.phones.get_mut(phone_id) {
             phone.holder = None;
@@ -577,6 +612,10 @@ fn reason_name(reason: RevocationReason) -> &'static str {
         RevocationReason::CessationOfOperation => "cessationOfOperation",
         RevocationReason::CertificateHold => "certificateHold",
     }
+}
+
+fn is_four_digits(pin: &str) -> bool {
+    pin.len() == 4 && pin.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn holder_info(person_id: &str, birth_date: Date) -> HolderInfo {

@@ -21,6 +21,8 @@ pub enum Event {
     RenewCard,
     RegisterInsurance,
     AdvanceDays(i64),
+    /// Minutes, so a life can stop in the last second of a day and step past it.
+    AdvanceMinutes(i64),
     TapPhone { phone: String },
     TapCard,
 }
@@ -83,6 +85,10 @@ impl Event {
                 world.advance_clock(Duration::days(*days))?;
                 Ok(EventResult::Done)
             }
+            Self::AdvanceMinutes(minutes) => {
+                world.advance_clock(Duration::minutes(*minutes))?;
+                Ok(EventResult::Done)
+            }
             Self::TapPhone { phone } => Ok(EventResult::Tapped(world.tap(&TapSpec::phone(phone))?.outcome)),
             Self::TapCard => Ok(EventResult::Tapped(world.tap(&TapSpec::card(person))?.outcome)),
         }
@@ -99,6 +105,7 @@ impl Event {
             Self::RenewCard => format!("renew_card: {{ person: {person} }}"),
             Self::RegisterInsurance => format!("register_insurance: {{ person: {person} }}"),
             Self::AdvanceDays(days) => format!("advance_clock: {{ days: {days} }}"),
+            Self::AdvanceMinutes(minutes) => format!("advance_clock: {{ minutes: {minutes} }}"),
             Self::TapPhone { phone } => format!("tap: {{ phone: {phone} }}"),
             Self::TapCard => format!("tap: {{ card: {person} }}"),
         };

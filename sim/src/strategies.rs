@@ -49,6 +49,31 @@ pub const START: Start = Start {
     insurance_valid_until: "2029-03-31",
 };
 
+/// Worlds at the edges of the date rules: a person born on 29 February who turns 15 on
+/// 1 March 2027, the day their card expires, with a clock in the last second of the day
+/// (23:59:59.900), so one day's step lands on the expiry second and one minute's leaves it.
+pub const LEAP_DAY_TEEN: Start = Start {
+    clock: "2027-02-27T23:59:59.900+09:00",
+    birth_date: "2012-02-29",
+    card_cert_expires: "2027-03-01",
+    insurance_registered: true,
+    insurance_valid_until: "2027-03-02",
+};
+
+/// An adult whose card expires two days after the start, the clock in the day's last second.
+pub const EXPIRING_CARD: Start = Start {
+    clock: "2026-04-01T23:59:59.900+09:00",
+    birth_date: "1990-05-12",
+    card_cert_expires: "2026-04-03",
+    insurance_registered: true,
+    insurance_valid_until: "2026-04-04",
+};
+
+/// One of the worlds lives start from.
+pub fn start() -> impl Strategy<Value = Start> {
+    prop_oneof![2 => Just(START), 1 => Just(LEAP_DAY_TEEN), 1 => Just(EXPIRING_CARD)]
+}
+
 /// Builds [`START`] (one terminal `t` with phone support, person `hanako`).
 pub fn start_world(start: &Start) -> Result<World, WorldError> {
     let parse = |text: &str| {
@@ -148,6 +173,8 @@ pub fn event() -> impl Strategy<Value = Event> {
         1 => Just(Event::RenewCard),
         1 => Just(Event::RegisterInsurance),
         1 => (1i64..400).prop_map(Event::AdvanceDays),
+        1 => Just(Event::AdvanceDays(1)),
+        1 => prop_oneof![Just(1i64), Just(60)].prop_map(Event::AdvanceMinutes),
         4 => phone.prop_map(|phone| Event::TapPhone { phone }),
         1 => Just(Event::TapCard),
     ]
@@ -173,8 +200,8 @@ pub fn event_sequence(length: Range<usize>) -> impl Strategy<Value = Vec<Event>>
 
 /// A whole scenario file: a start world and a life of events, each expecting `expect(event)`.
 pub fn scenario(length: Range<usize>) -> impl Strategy<Value = String> {
-    event_sequence(length).prop_map(|events| {
-        let mut world = match start_world(&START) {
+    (start(), event_sequence(length)).prop_map(|(start, events)| {
+        let mut world = match start_world(&start) {
             Ok(world) => world,
             Err(_) => return String::new(),
         };
@@ -187,6 +214,6 @@ pub fn scenario(length: Range<usize>) -> impl Strategy<Value = String> {
                 Err(error) => Some((event, format!("error: {}", error.code()))),
             })
             .collect();
-        crate::events::scenario_yaml("generated", "a generated life of one card and its phones", &START, &steps)
+        crate::events::scenario_yaml("generated", "a generated life of one card and its phones", &start, &steps)
     })
 }

@@ -173,6 +173,14 @@ impl CommandKind {
             _ => None,
         }
     }
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Select => "select",
+            Self::Read => "read",
+            Self::Verify => "verify",
+            Self::Sign => "sign",
+        }
+    }
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "select" => Some(Self::Select),
@@ -196,6 +204,22 @@ pub enum Fault {
     WrongStatus { target: FaultTarget, sw: u16 },
     /// The response comes this late.
     Delay { target: FaultTarget, ms: u64 },
+}
+
+/// As a scenario writes it, e.g. `{ kind: corrupt_response, command: sign }`.
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let target = |target: &FaultTarget| match target {
+            FaultTarget::Apdu(n) => format!("apdu: {n}"),
+            FaultTarget::Command(kind) => format!("command: {}", kind.name()),
+        };
+        match self {
+            Self::RemoveAfter { apdus } => write!(f, "{{ kind: remove_after, apdus: {apdus} }}"),
+            Self::CorruptResponse { target: t } => write!(f, "{{ kind: corrupt_response, {} }}", target(t)),
+            Self::WrongStatus { target: t, sw } => write!(f, "{{ kind: wrong_status, {}, sw: \"{sw:04X}\" }}", target(t)),
+            Self::Delay { target: t, ms } => write!(f, "{{ kind: delay, {}, ms: {ms} }}", target(t)),
+        }
+    }
 }
 
 /// What the fault plan says about one command.
@@ -226,6 +250,8 @@ impl FaultPlan {
 
     pub fn before(&mut self, command: &[u8]) -> FaultDecision {
         if !self.card_present() {
+            // The reader tried to go on after the card left: the removal took effect.
+            self.fired = true;
             return FaultDecision::Removed;
         }
         self.sent += 1;
@@ -240,6 +266,12 @@ impl FaultPlan {
             };
         self.fired |= hit;
         FaultDecision::Pass { hit }
+    }
+
+    /// Whether the fault took effect: a target command was sent, or the reader tried to go on
+    /// after a removal. `None` without a fault. A fault that never fired tested nothing.
+    pub fn fired(&self) -> Option<bool> {
+        self.fault.map(|_| self.fired)
     }
 
     /// Applies the fault to a response. `timeout_ms` is how long the terminal waits.
@@ -287,6 +319,10 @@ impl<T> Faulty<T> {
     }
     pub fn into_inner(self) -> T {
         self.inner
+    }
+    /// See [`FaultPlan::fired`].
+    pub fn fault_fired(&self) -> Option<bool> {
+        self.plan.fired()
     }
 }
 

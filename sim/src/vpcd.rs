@@ -183,6 +183,11 @@ impl CardSlot {
         state.card.replace(card)
     }
 
+    /// Whether the fault set with [`set_fault`](Self::set_fault) took effect (`None`: no fault).
+    pub fn fault_fired(&self) -> Option<bool> {
+        self.lock().fault.as_ref().and_then(FaultPlan::fired)
+    }
+
     /// Takes the card out (and ends any fault and recording).
     pub fn take(&self) -> Option<Card> {
         let mut state = self.lock();

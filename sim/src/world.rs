@@ -153,6 +153,8 @@ impl TapSpec {
 pub struct TapReport {
     pub outcome: Outcome,
     pub transcript: Vec<Exchange>,
+    /// Whether the step's device fault took effect (`None`: no device fault).
+    pub fault_fired: Option<bool>,
 }
 
 /// People, devices, terminals, back ends and the clock.
@@ -237,14 +239,21 @@ impl World {
             self.phones.insert(phone.into(), PhoneDevice { os, pin: pin.into(), card: Some(card) });
             return Ok(());
         }
-        self.add_phone(person, phone, os, Some(pin))
+        // The world is given as it stands: the card-info PIN was typed when the phone was set up.
+        self.put_card_on_phone(person, phone, os, Some(pin), None)
     }
 
     /// SETUP-2: adds the person's card to a phone (new or known). `pin` is the phone's PIN for
-    /// its own certificate (Android) or the card-info PIN (iPhone); `None` keeps the phone's.
+    /// its own certificate (Android) or the card-info PIN the person types (iPhone, checked
+    /// against the card's); `None` keeps the phone's, or types the right one.
     pub fn add_phone(&mut self, person: &str, phone: &str, os: DeviceKind, pin: Option<&str>) -> Result<(), WorldError> {
+        let card_info_pin = if os == DeviceKind::Iphone { pin } else { None };
+        self.put_card_on_phone(person, phone, os, pin, card_info_pin)
+    }
+
+    fn put_card_on_phone(&mut self, person: &str, phone: &str, os: DeviceKind, pin: Option<&str>, card_info_pin: Option<&str>) -> Result<(), WorldError> {
         let pin = pin.map(str::to_owned).or_else(|| self.phones.get(phone).map(|p| p.pin.clone())).unwrap_or_else(|| "1234".into());
-        let credential = self.registry.add_phone(person, phone, os, &pin, self.now)?;
+        let credential = self.registry.add_phone(person, phone, os, &pin, card_info_pin, self.now)?;
         let card = Card::new(self.profiles.for_device(os), credential);
         self.phones.insert(phone.into(), PhoneDevice { os, pin, card: Some(card) });
         Ok(())
@@ -347,7 +356,9 @@ impl World {
             let mut transcript = Vec::new();
             let mut transport = Faulty::new(DirectTransport::new(&mut card), fault, timeout_ms);
             let outcome = run_tap(tap, &mut transport, backends, Some(&mut transcript));
-            (Some(card), Ok(TapReport { outcome, transcript }))
+            let fault_fired = transport.fault_fired();
+            drop(transport);
+            (Some(card), Ok(TapReport { outcome, transcript, fault_fired }))
         })
     }
 
@@ -390,9 +401,10 @@ impl World {
         let tap = terminal.start_tap(request);
         let mut transport = Faulty::new(channel, spec.fault, timeout_ms);
         let outcome = run_tap_async(tap, &mut transport, &backends, Some(&mut transcript)).await;
+        let fault_fired = transport.fault_fired();
         drop(transport);
         let card = task.await.map_err(|e| WorldError::Task(e.to_string()))?;
         self.give_back(&spec.target, card);
-        Ok(TapReport { outcome, transcript })
+        Ok(TapReport { outcome, transcript, fault_fired })
     }
 }
