@@ -279,7 +279,7 @@ impl Registry {
         let stays_revoked = self.revoked.get(&serial).is_some_and(|entry| entry.reason != RevocationReason::CertificateHold);
         if !stays_revoked {
             self.revoked.insert(serial, CrlEntry { serial, revoked_at: now, reason });
-            self.crl_log.push((serial, now, reason_name(reason)));
+            self.crl_log.push((serial, now, reason.name()));
         }
     }
 
@@ -602,15 +602,6 @@ impl Registry {
             self.revoked.insert(serial, CrlEntry { serial, revoked_at: now, reason: RevocationReason::KeyCompromise });
         }
         self.reissue_crl(now)
-    }
-}
-
-fn reason_name(reason: RevocationReason) -> &'static str {
-    match reason {
-        RevocationReason::KeyCompromise => "keyCompromise",
-        RevocationReason::Superseded => "superseded",
-        RevocationReason::CessationOfOperation => "cessationOfOperation",
-        RevocationReason::CertificateHold => "certificateHold",
     }
 }
 

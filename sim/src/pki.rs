@@ -90,6 +90,15 @@ pub enum RevocationReason {
 }
 
 impl RevocationReason {
+    /// The RFC 5280 name, as people reading a report or an `openssl crl -text` know it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::KeyCompromise => "keyCompromise",
+            Self::Superseded => "superseded",
+            Self::CessationOfOperation => "cessationOfOperation",
+            Self::CertificateHold => "certificateHold",
+        }
+    }
     fn to_x509(self) -> X509CrlReason {
         match self {
             Self::KeyCompromise => X509CrlReason::KeyCompromise,

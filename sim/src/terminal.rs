@@ -715,7 +715,7 @@ impl<'t> Tap<'t> {
         match status {
             Some(RevocationReason::CertificateHold) if self.mutant(Mutant::IgnoreHold) => self.select_file(Stage::SelectKey, "SELECT key", jpki::AUTH_KEY),
             Some(RevocationReason::CertificateHold) => self.reject(Reason::CertificateSuspended, format!("serial {serial:X} is on hold")),
-            Some(reason) => self.reject(Reason::CertificateRevoked, format!("serial {serial:X} revoked ({reason:?})")),
+            Some(reason) => self.reject(Reason::CertificateRevoked, format!("serial {serial:X} revoked ({})", reason.name())),
             None => self.select_file(Stage::SelectKey, "SELECT key", jpki::AUTH_KEY),
         }
     }
