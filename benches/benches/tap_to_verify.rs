@@ -21,7 +21,7 @@ pub fn world_with_phone(os: DeviceKind, unrelated_revocations: usize) -> World {
     world
         .add_person(&PersonSpec::example("hanako"))
         .expect("person");
-    world.add_initial_phone("hanako", "phone", os, "1234", false).expect("phone");
+    world.add_initial_phone("hanako", "phone", (os, None), "1234", false).expect("phone");
     world.registry_mut().add_unrelated_revocations(unrelated_revocations, now).expect("revocations");
     world
 }

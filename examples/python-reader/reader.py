@@ -22,13 +22,25 @@ import urllib.request
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, utils
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from smartcard.Exceptions import CardConnectionException, NoCardException
 from smartcard.System import readers
 
 JPKI_AID = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01]
 TOKEN_INFO, AUTH_CERT, AUTH_PIN, AUTH_KEY = [0x00, 0x06], [0x00, 0x0A], [0x00, 0x18], [0x00, 0x17]
 LABELS = {"JPKIAPICCTOKEN2": "card", "JPKIAPGPSETOKEN": "android", "JPKIAPIOSTOKEN": "iphone"}
+# What the physical card expects before a SHA-256 hash in its sign command (RFC 8017, 9.2).
+SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+def verify_x509(key, signature, data, hash_algorithm):
+    """An X.509 signature (certificate or CRL) under the CA's key, RSA or ECDSA."""
+    if isinstance(key, rsa.RSAPublicKey):
+        key.verify(signature, data, padding.PKCS1v15(), hash_algorithm)
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(signature, data, ec.ECDSA(hash_algorithm))
+    else:
+        raise TypeError("the CA key is neither RSA nor EC")
 
 
 class Rejected(Exception):
@@ -154,7 +166,7 @@ def tap():
     if certificate.issuer != ca.subject:
         raise Rejected("untrusted_certificate", "issuer is not the trusted CA")
     try:
-        ca.public_key().verify(certificate.signature, certificate.tbs_certificate_bytes, ec.ECDSA(certificate.signature_hash_algorithm))
+        verify_x509(ca.public_key(), certificate.signature, certificate.tbs_certificate_bytes, certificate.signature_hash_algorithm)
     except (InvalidSignature, TypeError, ValueError) as error:
         raise Rejected("untrusted_certificate", "signature does not verify with the CA") from error
     if not certificate.not_valid_before <= now_utc <= certificate.not_valid_after:
@@ -182,17 +194,29 @@ def tap():
             raise Rejected("certificate_suspended")
         raise Rejected("certificate_revoked")
 
-    # The phone signs a fresh challenge (its SHA-256 digest; r || s back).
+    # The device signs a fresh challenge: RSA (the physical card) pads a SHA-256 DigestInfo and
+    # answers 256 bytes; ECDSA (phones, modeled) signs the digest and answers r || s.
     digest = hashlib.sha256(secrets.token_bytes(32)).digest()
+    public_key = certificate.public_key()
+    if isinstance(public_key, rsa.RSAPublicKey):
+        data, expected_len = SHA256_DIGEST_INFO + digest, public_key.key_size // 8
+    elif isinstance(public_key, ec.EllipticCurvePublicKey):
+        data, expected_len = digest, 2 * ((public_key.curve.key_size + 7) // 8)
+    else:
+        raise Rejected("protocol_error", "certificate key is neither RSA nor EC")
     card.select_file(AUTH_KEY)
-    signature, sw = card.send([0x80, 0x2A, 0x00, 0x80, 0x20] + list(digest) + [0x00])
+    signature, sw = card.send([0x80, 0x2A, 0x00, 0x80, len(data)] + list(data) + [0x00])
     if sw == 0x6982 and device == "iphone":
         raise Rejected("user_not_verified")
-    if sw != 0x9000 or len(signature) != 64:
+    if sw != 0x9000 or len(signature) != expected_len:
         raise Rejected("protocol_error", f"sign answered {sw:04X} with {len(signature)} bytes")
-    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
     try:
-        certificate.public_key().verify(utils.encode_dss_signature(r, s), digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+        if isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(signature, digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+        else:
+            half = expected_len // 2
+            r, s = int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
+            public_key.verify(utils.encode_dss_signature(r, s), digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
     except (InvalidSignature, ValueError) as error:
         raise Rejected("signature_invalid") from error
 

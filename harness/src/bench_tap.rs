@@ -57,7 +57,7 @@ fn world(os: DeviceKind) -> Result<World, String> {
     world.add_person(&PersonSpec::example("hanako")).map_err(|e| e.to_string())?;
     match os {
         DeviceKind::Card => {}
-        phone => world.add_initial_phone("hanako", "phone", phone, "1234", false).map_err(|e| e.to_string())?,
+        phone => world.add_initial_phone("hanako", "phone", (phone, None), "1234", false).map_err(|e| e.to_string())?,
     }
     Ok(world)
 }

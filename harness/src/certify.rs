@@ -245,6 +245,9 @@ impl TapPlayer for AdapterPlayer {
         let slot = self.player.slot.clone();
         let sequence = self.sequence.clone();
         let crl_url = if spec.backend_fault == Some(BackendFault::CrlUnavailable) { self.server.refused_crl_url() } else { self.server.crl_url() };
+        // Each world has its CA (`world.ca_key` picks its algorithm): the program gets this one.
+        std::fs::write(&self.ca_path, world.registry().ca().certificate_der())
+            .map_err(|e| WorldError::Adapter(format!("cannot write {}: {e}", self.ca_path.display())))?;
         let (ca_path, eligibility_url) = (self.ca_path.display().to_string(), self.server.eligibility_url());
         let mut seen = Vec::new();
         let report = world.tap_with(spec, |card, _tap, _registry, _timeout| {

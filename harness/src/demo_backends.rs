@@ -3,7 +3,7 @@
 
 use mynatap_sim::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, ServiceError};
 use mynatap_sim::driver::Backends;
-use mynatap_sim::pki::{CertificateAuthority, PkiError};
+use mynatap_sim::pki::{CertificateAuthority, KeyAlgorithm, PkiError};
 use time::{Date, Duration, Month, OffsetDateTime};
 
 #[derive(Debug)]
@@ -14,7 +14,7 @@ pub struct DemoBackends {
 
 impl DemoBackends {
     pub fn new(seed: u64, now: OffsetDateTime) -> Result<Self, PkiError> {
-        let ca = CertificateAuthority::trusted(seed)?;
+        let ca = CertificateAuthority::trusted(seed, KeyAlgorithm::Rsa2048)?;
         let der = ca.issue_crl(1, now, now + Duration::minutes(1), &[])?;
         Ok(Self { crl: CrlSnapshot { number: 1, der: der.into() }, ca })
     }

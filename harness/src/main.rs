@@ -512,7 +512,8 @@ fn tap(_: TapArgs) -> anyhow::Result<u8> {
 #[cfg(feature = "pcsc")]
 fn certify_with(program: &str, suite: &runner::Suite, seed: u64, tap_timeout_ms: u64) -> anyhow::Result<Vec<runner::ScenarioResult>> {
     use mynatap_harness::certify::{AdapterPlayer, ReaderProgram};
-    let ca = mynatap_sim::pki::CertificateAuthority::trusted(seed)?;
+    // The default CA until the first tap writes its world's own.
+    let ca = mynatap_sim::pki::CertificateAuthority::trusted(seed, mynatap_sim::pki::KeyAlgorithm::Rsa2048)?;
     let program = ReaderProgram { command: program.to_owned(), tap_timeout: std::time::Duration::from_millis(tap_timeout_ms) };
     let player = std::sync::Mutex::new(Some(AdapterPlayer::start(35963, program, ca.certificate_der()).map_err(InputError)?));
     let make_player = || -> Box<dyn TapPlayer> {

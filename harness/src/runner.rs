@@ -175,7 +175,7 @@ fn expected_text(expect: &Expectation) -> String {
 
 /// Builds the scenario's world.
 fn build_world(scenario: &Scenario, seed: u64, profiles: &Profiles) -> Result<World, WorldError> {
-    let mut world = World::new(seed, scenario.world.clock, profiles.clone())?;
+    let mut world = World::with_ca_key(seed, scenario.world.clock, profiles.clone(), scenario.world.ca_key)?;
     for terminal in &scenario.world.terminals {
         world.add_terminal(TerminalConfig {
             id: terminal.id.clone(),
@@ -187,7 +187,7 @@ fn build_world(scenario: &Scenario, seed: u64, profiles: &Profiles) -> Result<Wo
     for person in &scenario.world.people {
         world.add_person(&person.spec)?;
         for phone in &person.phones {
-            world.add_initial_phone(&person.spec.id, &phone.id, phone.os, &phone.pin, phone.forged)?;
+            world.add_initial_phone(&person.spec.id, &phone.id, (phone.os, phone.key), &phone.pin, phone.forged)?;
         }
     }
     Ok(world)
@@ -293,7 +293,7 @@ fn play_step(world: &mut World, step: &Step, player: &mut dyn TapPlayer) -> (Str
                 Err(error) => Err(error),
             }
         }
-        Action::AddPhone { person, phone, os, pin } => world.add_phone(person, phone, *os, pin.as_deref()),
+        Action::AddPhone { person, phone, os, key, pin } => world.add_phone(person, phone, (*os, *key), pin.as_deref()),
         Action::RemovePhone { phone } => world.remove_phone(phone),
         Action::ReportLost { phone } => world.report_lost(phone),
         Action::Resume { phone } => world.resume(phone),

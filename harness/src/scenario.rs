@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use mynatap_sim::pki::KeyAlgorithm;
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::terminal::{Consent, Reason};
 use mynatap_sim::service::{BackendFault, ServiceKind, DEFAULT_BACKEND_TIMEOUT_MS};
@@ -74,6 +75,8 @@ pub struct RawWorld {
     /// Default: one terminal `default` with phone support.
     #[serde(default)]
     pub terminals: Option<Vec<RawTerminal>>,
+    /// The test CA's key: `rsa2048` (default, as the JPKI authorities), `p256` or `p384`.
+    pub ca_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -102,6 +105,8 @@ pub struct RawCard {
     /// to an iPhone (SETUP-2). Default: not given; any 4-digit PIN typed on an iPhone is taken.
     #[serde(default, deserialize_with = "text_or_number")]
     pub card_info_pin: Option<String>,
+    /// The card's key: `rsa2048` (default, as every card patients carry), `p256` or `p384`.
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -144,6 +149,8 @@ pub struct RawPhone {
     /// Issued by a CA the terminal does not trust.
     #[serde(default)]
     pub forged: bool,
+    /// The phone credential's key: `p256` (default, modeled), `rsa2048` or `p384`.
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -291,6 +298,9 @@ pub struct RawAddPhone {
     /// iPhone card-info PIN / Android phone PIN. Default: the phone's, or `"1234"`.
     #[serde(default, deserialize_with = "text_or_number")]
     pub pin: Option<String>,
+    /// mynatap extension: the new credential's key (`p256`, `rsa2048`, `p384`). Default: the
+    /// phone's earlier one, or the profile's.
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -342,6 +352,8 @@ pub struct RawExpect {
 pub struct PhoneDef {
     pub id: String,
     pub os: DeviceKind,
+    /// `None`: the profile's.
+    pub key: Option<KeyAlgorithm>,
     pub pin: String,
     pub forged: bool,
 }
@@ -363,6 +375,7 @@ pub struct TerminalDef {
 #[derive(Debug, Clone)]
 pub struct WorldDef {
     pub clock: OffsetDateTime,
+    pub ca_key: KeyAlgorithm,
     pub people: Vec<PersonDef>,
     pub terminals: Vec<TerminalDef>,
 }
@@ -370,7 +383,7 @@ pub struct WorldDef {
 #[derive(Debug, Clone)]
 pub enum Action {
     Tap(TapSpec),
-    AddPhone { person: String, phone: String, os: DeviceKind, pin: Option<String> },
+    AddPhone { person: String, phone: String, os: DeviceKind, key: Option<KeyAlgorithm>, pin: Option<String> },
     RemovePhone { phone: String },
     ReportLost { phone: String },
     Resume { phone: String },
@@ -508,6 +521,16 @@ impl Validator<'_> {
         Date::parse(text, &format).map_err(|_| self.error(path, format!("expected a date YYYY-MM-DD, got `{text}`")))
     }
 
+    fn key_algorithm(&self, path: &str, text: Option<&str>) -> Result<Option<KeyAlgorithm>, LoadError> {
+        text.map(|text| {
+            KeyAlgorithm::parse(text).ok_or_else(|| {
+                let known: Vec<&str> = KeyAlgorithm::ALL.iter().map(|algorithm| algorithm.name()).collect();
+                self.error(path, format!("unknown key `{text}` (expected one of {})", known.join(", ")))
+            })
+        })
+        .transpose()
+    }
+
     fn pin(&self, path: &str, pin: Option<&String>) -> Result<String, LoadError> {
         let pin = pin.cloned().unwrap_or_else(|| "1234".into());
         if pin.len() != 4 || !pin.bytes().all(|b| b.is_ascii_digit()) {
@@ -614,6 +637,7 @@ impl Validator<'_> {
                 birth_date,
                 card_cert_expires,
                 card_pin: self.pin(&format!("{path}.card.pin"), person.card.pin.as_ref())?,
+                card_key: self.key_algorithm(&format!("{path}.card.key"), person.card.key.as_deref())?,
                 card_info_pin: match &person.card.card_info_pin {
                     Some(pin) => Some(self.pin(&format!("{path}.card.card_info_pin"), Some(pin))?),
                     None => None,
@@ -630,7 +654,8 @@ impl Validator<'_> {
                     return Err(self.error(&format!("{phone_path}.id"), format!("duplicate phone id `{}`", phone.id)));
                 }
                 let pin = self.pin(&format!("{phone_path}.pin"), phone.pin.as_ref())?;
-                phones.push(PhoneDef { id: phone.id.clone(), os: phone.os.device(), pin, forged: phone.forged });
+                let key = self.key_algorithm(&format!("{phone_path}.key"), phone.key.as_deref())?;
+                phones.push(PhoneDef { id: phone.id.clone(), os: phone.os.device(), key, pin, forged: phone.forged });
             }
             people.push(PersonDef { spec, phones });
         }
@@ -657,7 +682,8 @@ impl Validator<'_> {
                 terminals
             }
         };
-        Ok(WorldDef { clock, people, terminals })
+        let ca_key = self.key_algorithm("world.ca_key", raw.ca_key.as_deref())?.unwrap_or(KeyAlgorithm::Rsa2048);
+        Ok(WorldDef { clock, ca_key, people, terminals })
     }
 
     fn known(&self, path: &str, what: &str, id: &str, set: &HashSet<String>) -> Result<(), LoadError> {
@@ -720,7 +746,8 @@ impl Validator<'_> {
                     self.pin(&format!("{path}.add_phone.pin"), Some(pin))?;
                 }
                 phones.insert(add.phone.clone());
-                Action::AddPhone { person: add.person.clone(), phone: add.phone.clone(), os: add.os.device(), pin: add.pin.clone() }
+                let key = self.key_algorithm(&format!("{path}.add_phone.key"), add.key.as_deref())?;
+                Action::AddPhone { person: add.person.clone(), phone: add.phone.clone(), os: add.os.device(), key, pin: add.pin.clone() }
             }
             RawAction::RemovePhone(r) => {
                 self.known(&format!("{path}.remove_phone.phone"), "phone", &r.phone, phones)?;

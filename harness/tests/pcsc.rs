@@ -126,9 +126,11 @@ fn certificate_read_through_opensc_tool_is_accepted_by_openssl() {
     let header = received_data(&head).pop().unwrap();
     assert_eq!(&header[..2], &[0x30, 0x82], "{head}");
     let total = usize::from(u16::from_be_bytes([header[2], header[3]])) + 4;
-    let rest = format!("00B00004{:02X}", (total - 4).min(256) % 256);
-    let tail = format!("00B00104{:02X}", total - 4 - 256);
-    let output = opensc(&[SELECT_JPKI, "00A4020C02000A", "00B0000004", &rest, &tail]);
+    // READ BINARY in chunks of at most 255 bytes (a short Le), offset in P1-P2.
+    let reads: Vec<String> = (0..total).step_by(255).map(|offset| format!("00B0{offset:04X}{:02X}", (total - offset).min(255))).collect();
+    let mut apdus = vec![SELECT_JPKI, "00A4020C02000A"];
+    apdus.extend(reads.iter().map(String::as_str));
+    let output = opensc(&apdus);
     let der: Vec<u8> = received_data(&output).into_iter().skip(2).flatten().collect();
     assert_eq!(der.len(), total, "{output}");
     let file = std::env::temp_dir().join(format!("mynatap-pcsc-{}.der", std::process::id()));

@@ -11,7 +11,7 @@ use time::{Date, Duration, OffsetDateTime};
 use crate::card::{CardCredential, HolderInfo};
 use crate::clock;
 use crate::credential::{self, IssueRequest};
-use crate::pki::{derive_rng, CertificateAuthority, CrlEntry, PkiError, RevocationReason};
+use crate::pki::{derive_rng, rsa_pool, CertificateAuthority, CrlEntry, KeyAlgorithm, PkiError, RevocationReason};
 use crate::profile::DeviceKind;
 
 /// Why a registry action failed. `code()` is the scenario format's error code.
@@ -93,6 +93,8 @@ pub struct PersonSpec {
     pub birth_date: Date,
     pub card_cert_expires: Date,
     pub card_pin: String,
+    /// The physical card's key; `None`: the card profile's (RSA-2048, as every card patients carry).
+    pub card_key: Option<KeyAlgorithm>,
     /// The card-info input PIN (SETUP-2: typed when adding the card to an iPhone). `None`: the
     /// scenario does not say; the card's application takes `card_pin` and whatever the person
     /// types on an iPhone is taken to be right.
@@ -113,6 +115,7 @@ impl PersonSpec {
             birth_date: date(1990, time::Month::May, 12),
             card_cert_expires: date(2030, time::Month::May, 12),
             card_pin: "1234".into(),
+            card_key: None,
             card_info_pin: None,
             insurance_registered: true,
             insurer: "06132013".into(),
@@ -130,6 +133,7 @@ struct Person {
     card_revoked: bool,
     card_generation: u32,
     card_pin: String,
+    card_key: KeyAlgorithm,
     card_info_pin: Option<String>,
     insurance_registered: bool,
     record: InsuranceRecord,
@@ -190,6 +194,8 @@ pub struct Registry {
     holders: HashMap<u64, String>,
     revoked: BTreeMap<u64, CrlEntry>,
     serials: ChaCha20Rng,
+    /// The next RSA pool slot a device key takes (see [`rsa_pool`]).
+    next_rsa_slot: usize,
     crl: CrlSnapshot,
     /// The current CRL's nextUpdate: past it the CA issues the next one (see `keep_crl_fresh`).
     crl_next_update: OffsetDateTime,
@@ -215,8 +221,9 @@ const ISSUE_BACKDATE: Duration = Duration::hours(1);
 pub const CRL_LIFETIME: Duration = Duration::minutes(1);
 
 impl Registry {
-    pub fn new(seed: u64, now: OffsetDateTime) -> Result<Self, RegistryError> {
-        let ca = CertificateAuthority::trusted(seed)?;
+    /// A registry whose CA (and forger) sign with `ca_key`.
+    pub fn new(seed: u64, now: OffsetDateTime, ca_key: KeyAlgorithm) -> Result<Self, RegistryError> {
+        let ca = CertificateAuthority::trusted(seed, ca_key)?;
         let crl = CrlSnapshot { number: 1, der: ca.issue_crl(1, now, now + CRL_LIFETIME, &[])?.into() };
         Ok(Self {
             seed,
@@ -227,6 +234,7 @@ impl Registry {
             holders: HashMap::new(),
             revoked: BTreeMap::new(),
             serials: derive_rng(seed, "serials"),
+            next_rsa_slot: rsa_pool::FIRST_DEVICE_SLOT,
             crl,
             crl_next_update: now + CRL_LIFETIME,
             crl_log: Vec::new(),
@@ -254,6 +262,15 @@ impl Registry {
     /// so the distribution point always hands out a current list.
     pub fn keep_crl_fresh(&mut self, now: OffsetDateTime) -> Result<(), RegistryError> {
         if now > self.crl_next_update { self.reissue_crl(now) } else { Ok(()) }
+    }
+
+    /// Pool slots for a credential's two keys (used only when they are RSA).
+    fn rsa_slots(&mut self, key: KeyAlgorithm) -> [usize; 2] {
+        let first = self.next_rsa_slot;
+        if key == KeyAlgorithm::Rsa2048 {
+            self.next_rsa_slot += 2;
+        }
+        [first, first + 1]
     }
 
     fn new_serial(&mut self) -> u64 {
@@ -305,6 +322,7 @@ impl Registry {
                 card_revoked: false,
                 card_generation: 0,
                 card_pin: spec.card_pin.clone(),
+                card_key: spec.card_key.unwrap_or(KeyAlgorithm::Rsa2048),
                 card_info_pin: spec.card_info_pin.clone(),
                 insurance_registered: spec.insurance_registered,
                 record,
@@ -316,10 +334,14 @@ impl Registry {
 
     fn issue_card(&mut self, person_id: &str, serial: u64, now: OffsetDateTime) -> Result<CardCredential, RegistryError> {
         let sign_serial = self.new_serial();
+        let card_key = self.people.get(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?.card_key;
+        let rsa_slots = self.rsa_slots(card_key);
         let person = self.people.get(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?;
         let key_label = format!("card:{person_id}:{}", person.card_generation);
         let request = IssueRequest {
             key_label: &key_label,
+            key: card_key,
+            rsa_slots,
             holder: person_id,
             device: DeviceKind::Card,
             auth_serial: serial,
@@ -346,6 +368,7 @@ impl Registry {
         person_id: &str,
         phone_id: &str,
         os: DeviceKind,
+        key: KeyAlgorithm,
         phone_pin: &str,
         card_info_pin: Option<&str>,
         now: OffsetDateTime,
@@ -390,7 +413,7 @@ impl Registry {
         }
         let generation = self.phones.get(phone_id).map_or(0, |phone| phone.generation + 1);
         let (credential, serial) =
-            self.issue_phone_credential(false, person_id, &format!("phone:{phone_id}:{generation}"), os, phone_pin, (card_expires, birth_date), now)?;
+            self.issue_phone_credential(false, person_id, &format!("phone:{phone_id}:{generation}"), (os, key), phone_pin, (card_expires, birth_date), now)?;
         self.phones.insert(phone_id.to_owned(), Phone { os, holder: Some(person_id.to_owned()), serial, generation });
         if let Some(person) = self.people.get_mut(person_id) {
             person.phone = Some(phone_id.to_owned());
@@ -401,14 +424,21 @@ impl Registry {
 
     /// A credential from a CA with the trusted CA's name but another key (`forged: true`). The
     /// registry does not know it: it revokes nothing and is never eligible.
-    pub fn issue_forged(&mut self, person_id: &str, phone_id: &str, os: DeviceKind, phone_pin: &str, now: OffsetDateTime) -> Result<CardCredential, RegistryError> {
+    pub fn issue_forged(
+        &mut self,
+        person_id: &str,
+        phone_id: &str,
+        (os, key): (DeviceKind, KeyAlgorithm),
+        phone_pin: &str,
+        now: OffsetDateTime,
+    ) -> Result<CardCredential, RegistryError> {
         let person = self.people.get(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?;
         let (card_expires, birth_date) = (person.card_expires, person.birth_date);
         if self.forged_ca.is_none() {
-            self.forged_ca = Some(CertificateAuthority::forged(self.seed)?);
+            self.forged_ca = Some(CertificateAuthority::forged(self.seed, self.ca.algorithm())?);
         }
         let (credential, _) =
-            self.issue_phone_credential(true, person_id, &format!("forged:{phone_id}"), os, phone_pin, (card_expires, birth_date), now)?;
+            self.issue_phone_credential(true, person_id, &format!("forged:{phone_id}"), (os, key), phone_pin, (card_expires, birth_date), now)?;
         Ok(credential)
     }
 
@@ -420,15 +450,18 @@ impl Registry {
         forged: bool,
         person_id: &str,
         key_label: &str,
-        os: DeviceKind,
+        (os, key): (DeviceKind, KeyAlgorithm),
         phone_pin: &str,
         (card_expires, birth_date): (OffsetDateTime, Date),
         now: OffsetDateTime,
     ) -> Result<(CardCredential, u64), RegistryError> {
         let serial = self.new_serial();
         let sign_serial = self.new_serial();
+        let rsa_slots = self.rsa_slots(key);
         let request = IssueRequest {
             key_label,
+            key,
+            rsa_slots,
             holder: person_id,
             device: os,
             auth_serial: serial,

@@ -8,8 +8,7 @@
 
 use std::sync::Arc;
 
-use p256::ecdsa::signature::hazmat::PrehashSigner;
-use p256::ecdsa::{Signature, SigningKey};
+use crate::pki::{SignError, SigningKey};
 
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use crate::profile::{FileId, Profile, Unlock};
@@ -461,14 +460,12 @@ impl Card {
             }
             _ => return ResponseApdu::status(StatusWord::NO_CURRENT_EF),
         };
-        // Modeled: DATA is the SHA-256 digest of the challenge; the answer is r || s.
-        if command.data.len() != 32 {
-            return ResponseApdu::status(StatusWord::WRONG_LENGTH);
-        }
-        let signature: Result<Signature, _> = key.sign_prehash(&command.data);
-        match signature {
-            Ok(signature) => ResponseApdu::success(signature.to_bytes().to_vec()),
-            Err(_) => ResponseApdu::status(StatusWord::WRONG_DATA),
+        // RSA: DATA is a DigestInfo, padded by the card (public); ECDSA: the digest, answered
+        // with r || s (modeled).
+        match key.sign_card_data(&command.data) {
+            Ok(signature) => ResponseApdu::success(signature),
+            Err(SignError::Length(_)) => ResponseApdu::status(StatusWord::WRONG_LENGTH),
+            Err(SignError::Refused) => ResponseApdu::status(StatusWord::WRONG_DATA),
         }
     }
 

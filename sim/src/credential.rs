@@ -5,7 +5,7 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 use crate::card::{Card, CardCredential, HolderInfo};
-use crate::pki::{derive_key, CertificateAuthority, LeafRequest, PkiError};
+use crate::pki::{rsa_pool, CertificateAuthority, KeyAlgorithm, LeafRequest, PkiError, SigningKey};
 use crate::profile::{DeviceKind, Profile};
 
 /// What to issue for one device.
@@ -13,6 +13,10 @@ use crate::profile::{DeviceKind, Profile};
 pub struct IssueRequest<'a> {
     /// Labels the keys; the same label and seed give the same keys.
     pub key_label: &'a str,
+    /// The algorithm of both keys (user authentication and signature).
+    pub key: KeyAlgorithm,
+    /// RSA keys only: the pool slots of the two keys (see [`rsa_pool`]).
+    pub rsa_slots: [usize; 2],
     pub holder: &'a str,
     pub device: DeviceKind,
     pub auth_serial: u64,
@@ -27,16 +31,17 @@ pub struct IssueRequest<'a> {
 
 /// Issues both certificates with `ca` and returns the credential to put into a card.
 pub fn issue(ca: &CertificateAuthority, trusted_ca_der: &[u8], seed: u64, request: &IssueRequest<'_>) -> Result<CardCredential, PkiError> {
-    let auth_key = derive_key(seed, &format!("{}:auth", request.key_label));
-    let sign_key = derive_key(seed, &format!("{}:sign", request.key_label));
-    let leaf = |serial, key: &p256::ecdsa::SigningKey, device: &str| {
+    let [auth_slot, sign_slot] = request.rsa_slots;
+    let auth_key = SigningKey::derive(request.key, seed, &format!("{}:auth", request.key_label), auth_slot)?;
+    let sign_key = SigningKey::derive(request.key, seed, &format!("{}:sign", request.key_label), sign_slot)?;
+    let leaf = |serial, key: &SigningKey, device: &str| {
         ca.issue(&LeafRequest {
             serial,
             holder: request.holder,
             device,
             not_before: request.not_before,
             not_after: request.not_after,
-            public_key: key.verifying_key(),
+            subject_key: key,
         })
     };
     let auth_cert = leaf(request.auth_serial, &auth_key, request.device.as_str())?;
@@ -66,19 +71,22 @@ pub fn sample_holder() -> HolderInfo {
     }
 }
 
-/// A personalised card of the test CA of `seed`: what `mynatap card` and `serve-card` answer with.
+/// A personalised card of the test CA of `seed` (RSA-2048, as the JPKI authorities), with the
+/// profile's key: what `mynatap card` and `serve-card` answer with.
 pub fn demo_card(profile: Profile, seed: u64, pin: &str) -> Result<Card, PkiError> {
-    let credential = demo_credential(profile.device, seed, pin)?;
+    let credential = demo_credential(profile.device, profile.key, seed, pin)?;
     Ok(Card::new(Arc::new(profile), credential))
 }
 
 /// The credential [`demo_card`] puts into its card.
-pub fn demo_credential(device: DeviceKind, seed: u64, pin: &str) -> Result<CardCredential, PkiError> {
-    let ca = CertificateAuthority::trusted(seed)?;
+pub fn demo_credential(device: DeviceKind, key: KeyAlgorithm, seed: u64, pin: &str) -> Result<CardCredential, PkiError> {
+    let ca = CertificateAuthority::trusted(seed, KeyAlgorithm::Rsa2048)?;
     // Fixed dates (not the system clock) so the demo card is the same on every run.
     let not_before = OffsetDateTime::from_unix_timestamp(1_758_240_000).map_err(|e| PkiError::Time(e.to_string()))?; // 2025-09-19
     let request = IssueRequest {
         key_label: "demo",
+        key,
+        rsa_slots: [rsa_pool::FIRST_DEVICE_SLOT, rsa_pool::FIRST_DEVICE_SLOT + 1],
         holder: "demo",
         device,
         auth_serial: 0x0100,

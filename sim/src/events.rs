@@ -74,7 +74,7 @@ impl Event {
             }
         };
         match self {
-            Self::AddPhone { phone, os } => done(world.add_phone(person, phone, *os, None)),
+            Self::AddPhone { phone, os } => done(world.add_phone(person, phone, (*os, None), None)),
             Self::RemovePhone { phone } => done(world.remove_phone(phone)),
             Self::ReportLost { phone } => done(world.report_lost(phone)),
             Self::Resume { phone } => done(world.resume(phone)),

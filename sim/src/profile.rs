@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
+use crate::pki::KeyAlgorithm;
 
 /// The kind of device a profile models. Its token label tells a terminal which it is (FLOW-2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
@@ -177,15 +178,10 @@ pub struct Profile {
     /// The iPhone's final proprietary command `80 FC 00 00` answers `90 00` (others: `67 00`).
     #[serde(default)]
     pub answers_final_command: bool,
-    /// Key type of the modeled credential; only `p256` is implemented.
-    pub key: KeyType,
+    /// The default key of credentials on this device (a scenario may choose another).
+    pub key: KeyAlgorithm,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyType {
-    P256,
-}
 
 /// A profile that failed to load: the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

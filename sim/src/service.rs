@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn each_fault_changes_only_its_service() {
         let now = datetime!(2026-04-01 09:00 +09:00);
-        let registry = Registry::new(7, now).unwrap();
+        let registry = Registry::new(7, now, crate::pki::KeyAlgorithm::Rsa2048).unwrap();
         let healthy = FaultyBackends::new(&registry, None, now, 2000);
         assert_eq!(healthy.crl().unwrap().der, registry.crl().der);
         let down = FaultyBackends::new(&registry, Some(BackendFault::CrlUnavailable), now, 2000);

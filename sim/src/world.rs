@@ -11,6 +11,7 @@ use time::{Date, Duration, OffsetDateTime};
 use crate::backend::{PersonSpec, Registry, RegistryError};
 use crate::card::Card;
 use crate::driver::{run_tap, run_tap_async, Exchange};
+use crate::pki::KeyAlgorithm;
 use crate::profile::{DeviceKind, Profile};
 use crate::service::{BackendFault, FaultyBackends};
 use crate::terminal::{Consent, Outcome, Tap, TapRequest, Terminal, TerminalConfig, TerminalError};
@@ -93,6 +94,8 @@ impl Profiles {
 #[derive(Debug)]
 struct PhoneDevice {
     os: DeviceKind,
+    /// Its secure element's key algorithm, kept when the card is added again.
+    key: KeyAlgorithm,
     pin: String,
     /// `None` only while the card is lent to an async tap's task.
     card: Option<Card>,
@@ -170,11 +173,17 @@ pub struct World {
 }
 
 impl World {
+    /// A world whose CA signs with RSA-2048, as the JPKI authorities.
     pub fn new(seed: u64, now: OffsetDateTime, profiles: Profiles) -> Result<Self, WorldError> {
+        Self::with_ca_key(seed, now, profiles, KeyAlgorithm::Rsa2048)
+    }
+
+    /// A world whose CA signs with `ca_key` (scenario `world.ca_key`).
+    pub fn with_ca_key(seed: u64, now: OffsetDateTime, profiles: Profiles, ca_key: KeyAlgorithm) -> Result<Self, WorldError> {
         Ok(Self {
             seed,
             now,
-            registry: Registry::new(seed, now)?,
+            registry: Registry::new(seed, now, ca_key)?,
             profiles,
             people: BTreeMap::new(),
             phones: BTreeMap::new(),
@@ -221,7 +230,8 @@ impl World {
     }
 
     pub fn add_person(&mut self, spec: &PersonSpec) -> Result<(), WorldError> {
-        let credential = self.registry.add_person(spec, self.now)?;
+        let spec = PersonSpec { card_key: Some(spec.card_key.unwrap_or(self.profiles.card.key)), ..spec.clone() };
+        let credential = self.registry.add_person(&spec, self.now)?;
         let card = Card::new(self.profiles.card.clone(), credential);
         self.people.insert(spec.id.clone(), PersonDevice { pin: spec.card_pin.clone(), card: Some(card) });
         Ok(())
@@ -229,33 +239,46 @@ impl World {
 
     /// A phone the world starts with (`world.people[].phones`). `forged` phones carry a
     /// certificate from a CA the terminals do not trust.
-    pub fn add_initial_phone(&mut self, person: &str, phone: &str, os: DeviceKind, pin: &str, forged: bool) -> Result<(), WorldError> {
+    /// A phone the world starts with (`world.people[].phones`). `forged` phones carry a
+    /// certificate from a CA the terminals do not trust. `key`: `None` is the profile's.
+    pub fn add_initial_phone(&mut self, person: &str, phone: &str, (os, key): (DeviceKind, Option<KeyAlgorithm>), pin: &str, forged: bool) -> Result<(), WorldError> {
         if self.phones.contains_key(phone) {
             return Err(WorldError::DuplicatePhone(phone.into()));
         }
+        let key = key.unwrap_or(self.profiles.for_device(os).key);
         if forged {
-            let credential = self.registry.issue_forged(person, phone, os, pin, self.now)?;
+            let credential = self.registry.issue_forged(person, phone, (os, key), pin, self.now)?;
             let card = Card::new(self.profiles.for_device(os), credential);
-            self.phones.insert(phone.into(), PhoneDevice { os, pin: pin.into(), card: Some(card) });
+            self.phones.insert(phone.into(), PhoneDevice { os, key, pin: pin.into(), card: Some(card) });
             return Ok(());
         }
         // The world is given as it stands: the card-info PIN was typed when the phone was set up.
-        self.put_card_on_phone(person, phone, os, Some(pin), None)
+        self.put_card_on_phone(person, phone, (os, Some(key)), Some(pin), None)
     }
 
     /// SETUP-2: adds the person's card to a phone (new or known). `pin` is the phone's PIN for
     /// its own certificate (Android) or the card-info PIN the person types (iPhone, checked
     /// against the card's); `None` keeps the phone's, or types the right one.
-    pub fn add_phone(&mut self, person: &str, phone: &str, os: DeviceKind, pin: Option<&str>) -> Result<(), WorldError> {
+    /// `key`: `None` keeps the phone's (its secure element's) or takes the profile's.
+    pub fn add_phone(&mut self, person: &str, phone: &str, (os, key): (DeviceKind, Option<KeyAlgorithm>), pin: Option<&str>) -> Result<(), WorldError> {
         let card_info_pin = if os == DeviceKind::Iphone { pin } else { None };
-        self.put_card_on_phone(person, phone, os, pin, card_info_pin)
+        self.put_card_on_phone(person, phone, (os, key), pin, card_info_pin)
     }
 
-    fn put_card_on_phone(&mut self, person: &str, phone: &str, os: DeviceKind, pin: Option<&str>, card_info_pin: Option<&str>) -> Result<(), WorldError> {
-        let pin = pin.map(str::to_owned).or_else(|| self.phones.get(phone).map(|p| p.pin.clone())).unwrap_or_else(|| "1234".into());
-        let credential = self.registry.add_phone(person, phone, os, &pin, card_info_pin, self.now)?;
+    fn put_card_on_phone(
+        &mut self,
+        person: &str,
+        phone: &str,
+        (os, key): (DeviceKind, Option<KeyAlgorithm>),
+        pin: Option<&str>,
+        card_info_pin: Option<&str>,
+    ) -> Result<(), WorldError> {
+        let known = self.phones.get(phone);
+        let pin = pin.map(str::to_owned).or_else(|| known.map(|p| p.pin.clone())).unwrap_or_else(|| "1234".into());
+        let key = key.or_else(|| known.map(|p| p.key)).unwrap_or(self.profiles.for_device(os).key);
+        let credential = self.registry.add_phone(person, phone, os, key, &pin, card_info_pin, self.now)?;
         let card = Card::new(self.profiles.for_device(os), credential);
-        self.phones.insert(phone.into(), PhoneDevice { os, pin, card: Some(card) });
+        self.phones.insert(phone.into(), PhoneDevice { os, key, pin, card: Some(card) });
         Ok(())
     }
 

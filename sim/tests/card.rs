@@ -78,7 +78,7 @@ fn certificate_read_in_two_steps_chains_to_the_ca() {
     let der = read_certificate(&mut physical, "000A").unwrap();
     let certificate = Certificate::from_der(&der).unwrap();
     assert_eq!(certificate.to_der().unwrap(), der);
-    let ca = CertificateAuthority::trusted(DEFAULT_SEED).unwrap();
+    let ca = CertificateAuthority::trusted(DEFAULT_SEED, mynatap_sim::pki::KeyAlgorithm::Rsa2048).unwrap();
     assert_eq!(certificate.tbs_certificate().issuer(), ca.certificate().tbs_certificate().subject());
     // The CA certificate file holds the issuer.
     assert_eq!(read_certificate(&mut physical, "000B").unwrap(), ca.certificate_der());
@@ -104,6 +104,29 @@ fn android_needs_its_pin_for_the_certificate_and_the_signature() {
     .unwrap();
     let signature = Signature::from_slice(&signature).unwrap();
     assert!(key.verify_prehash(&Sha256::digest(b"challenge"), &signature).is_ok());
+}
+
+/// The physical card signs a PKCS#1 DigestInfo with RSA-2048, as OpenSC and jpki-cli expect:
+/// the answer verifies as an ordinary sha256WithRSAEncryption signature under its certificate.
+#[test]
+fn physical_card_signs_a_digest_info_with_rsa_2048() {
+    use rsa::pkcs1v15::{Signature as RsaSignature, VerifyingKey as RsaVerifyingKey};
+    use rsa::signature::Verifier;
+    use spki::DecodePublicKey;
+    let mut physical = card(DeviceKind::Card);
+    sw(&mut physical, SELECT_JPKI);
+    let der = read_certificate(&mut physical, "000A").unwrap();
+    sw(&mut physical, "00A4020C020018");
+    assert_eq!(sw(&mut physical, "002000800431323334"), 0x9000);
+    sw(&mut physical, "00A4020C020017");
+    let digest_info = [mynatap_sim::pki::keys::SHA256_DIGEST_INFO_PREFIX.as_slice(), &Sha256::digest(b"challenge")].concat();
+    let (signature, status) = send(&mut physical, &format!("802A0080{:02X}{}00", digest_info.len(), hex::encode(&digest_info)));
+    assert_eq!(status, 0x9000);
+    assert_eq!(signature.len(), 256);
+    let certificate = Certificate::from_der(&der).unwrap();
+    let spki = certificate.tbs_certificate().subject_public_key_info().to_der().unwrap();
+    let key = RsaVerifyingKey::<Sha256>::from_public_key_der(&spki).unwrap();
+    key.verify(b"challenge", &RsaSignature::try_from(signature.as_slice()).unwrap()).unwrap();
 }
 
 #[test]
@@ -196,7 +219,8 @@ fn every_error_status_word() {
     sw(&mut physical, "00A4020C020018");
     assert_eq!(sw(&mut physical, "002000800431323334"), 0x9000);
     sw(&mut physical, "00A4020C020017");
-    assert_eq!(sw(&mut physical, "802A00800311223300"), StatusWord::WRONG_LENGTH.0, "digest must be 32 bytes");
+    let too_long = format!("802A0080F6{}00", "11".repeat(246));
+    assert_eq!(sw(&mut physical, &too_long), StatusWord::WRONG_LENGTH.0, "RSA-2048 signs at most 245 bytes");
     assert_eq!(sw(&mut physical, "802A0180021122"), StatusWord::WRONG_P1_P2.0);
     assert_eq!(sw(&mut physical, "00CA0000"), StatusWord::INS_NOT_SUPPORTED.0);
     assert_eq!(sw(&mut physical, "80A4040C00"), StatusWord::CLA_NOT_SUPPORTED.0);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use mynatap_sim::credential::demo_card;
-use mynatap_sim::pki::{CertificateAuthority, CrlEntry, RevocationReason, DEFAULT_SEED};
+use mynatap_sim::pki::{rsa_pool, CertificateAuthority, CrlEntry, KeyAlgorithm, RevocationReason, DEFAULT_SEED};
 use mynatap_sim::profile::{DeviceKind, Profile};
 use time::macros::datetime;
 
@@ -16,7 +16,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn generated() -> Vec<(&'static str, Vec<u8>)> {
-    let ca = CertificateAuthority::trusted(DEFAULT_SEED).unwrap();
+    let ca = CertificateAuthority::trusted(DEFAULT_SEED, KeyAlgorithm::Rsa2048).unwrap();
     let card = demo_card(Profile::builtin(DeviceKind::Card), DEFAULT_SEED, "1234").unwrap();
     let crl = ca
         .issue_crl(
@@ -35,6 +35,34 @@ fn generated() -> Vec<(&'static str, Vec<u8>)> {
         ("demo-card-auth.der", card.auth_certificate().to_vec()),
         ("sample.crl.der", crl),
     ]
+}
+
+/// The RSA pool is what its published seed generates, key by key (about 2 s for the 32 keys
+/// here, since dependencies build optimised); `MYNATAP_UPDATE_FIXTURES=1` rewrites it.
+#[test]
+fn rsa_pool_is_generated_from_its_seed() {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::traits::PublicKeyParts;
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/keys/rsa2048-pool.der");
+    if std::env::var_os("MYNATAP_UPDATE_FIXTURES").is_some() {
+        let pool: Vec<u8> = (0..rsa_pool::POOL_SIZE).flat_map(|index| rsa_pool::generate(index).unwrap()).collect();
+        std::fs::write(&path, pool).unwrap();
+        panic!("{} rewritten: rebuild so the crate embeds it, then run the tests again", path.display());
+    }
+    let entries: Vec<&[u8]> = rsa_pool::entries().collect();
+    assert_eq!(entries.len(), rsa_pool::POOL_SIZE, "the pool holds {} keys", entries.len());
+    let on_disk = std::fs::read(&path).unwrap();
+    assert_eq!(entries.iter().map(|e| e.len()).sum::<usize>(), on_disk.len(), "nothing after the last key");
+    let mut moduli = std::collections::BTreeSet::new();
+    for (index, der) in entries.iter().enumerate() {
+        let key = rsa::PrivateKey::from_pkcs1_der(der).unwrap_or_else(|e| panic!("pool key {index}: {e}"));
+        key.validate().unwrap();
+        assert_eq!(key.size(), 256, "pool key {index} is RSA-2048");
+        assert!(moduli.insert(key.n().to_be_bytes().to_vec()), "pool key {index} repeats another");
+    }
+    for (index, der) in entries.iter().enumerate() {
+        assert_eq!(rsa_pool::generate(index).unwrap(), *der, "pool key {index} differs from what its seed generates");
+    }
 }
 
 #[test]
@@ -66,7 +94,7 @@ fn openssl_reads_every_certificate_and_crl_and_verifies_the_chain() {
     let text = openssl(&["x509", "-inform", "DER", "-noout", "-text", "-in", ca.to_str().unwrap()]);
     assert!(text.contains("CA:TRUE"), "{text}");
     let text = openssl(&["x509", "-inform", "DER", "-noout", "-text", "-in", leaf.to_str().unwrap()]);
-    assert!(text.contains("ecdsa-with-SHA256"), "{text}");
+    assert!(text.contains("sha256WithRSAEncryption") && text.contains("(2048 bit)"), "{text}");
     let text = openssl(&["crl", "-inform", "DER", "-noout", "-text", "-in", crl.to_str().unwrap()]);
     assert!(text.contains("Certificate Hold") && text.contains("Superseded"), "{text}");
     let scratch = std::env::temp_dir().join(format!("mynatap-fixtures-{}", std::process::id()));

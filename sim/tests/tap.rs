@@ -20,7 +20,7 @@ fn world() -> World {
     let mut world = World::new(42, datetime!(2026-04-01 09:00 +09:00), Profiles::default()).unwrap();
     world.add_terminal(TerminalConfig { id: "clinic".into(), smartphone: true, timeout_ms: 500, backend_timeout_ms: 2000 }).unwrap();
     world.add_person(&person("hanako")).unwrap();
-    world.add_initial_phone("hanako", "hanako-android", DeviceKind::Android, "5678", false).unwrap();
+    world.add_initial_phone("hanako", "hanako-android", (DeviceKind::Android, None), "5678", false).unwrap();
     world
 }
 
@@ -52,7 +52,7 @@ fn valid_android_phone_verifies_with_its_own_pin() {
 fn valid_iphone_verifies_and_refuses_without_face_id() {
     let build = || {
         let mut w = world();
-        w.add_phone("hanako", "hanako-iphone", DeviceKind::Iphone, None).unwrap();
+        w.add_phone("hanako", "hanako-iphone", (DeviceKind::Iphone, None), None).unwrap();
         w
     };
     assert_eq!(both(build, &TapSpec::phone("hanako-iphone")).name(), "verified");
@@ -95,7 +95,7 @@ fn expired_certificate_is_rejected() {
 fn second_phone_revokes_the_first() {
     let build = || {
         let mut w = world();
-        w.add_phone("hanako", "hanako-iphone", DeviceKind::Iphone, None).unwrap();
+        w.add_phone("hanako", "hanako-iphone", (DeviceKind::Iphone, None), None).unwrap();
         w
     };
     assert_eq!(reason(&both(build, &TapSpec::phone("hanako-android"))), Some("certificate_revoked"));
@@ -122,7 +122,7 @@ fn card_revoked_invalidates_phone_and_card() {
     assert_eq!(reason(&both(build, &TapSpec::phone("hanako-android"))), Some("certificate_revoked"));
     assert_eq!(reason(&both(build, &TapSpec::card("hanako"))), Some("certificate_revoked"));
     let mut w = build();
-    let error = w.add_phone("hanako", "hanako-android", DeviceKind::Android, None).unwrap_err();
+    let error = w.add_phone("hanako", "hanako-android", (DeviceKind::Android, None), None).unwrap_err();
     assert_eq!(error.code(), "card_not_valid");
 }
 
@@ -132,7 +132,7 @@ fn card_renewed_but_phone_not_re_added_then_re_added() {
     w.renew_card("hanako", Some(date!(2031 - 01 - 01))).unwrap();
     assert_eq!(reason(&w.tap(&TapSpec::phone("hanako-android")).unwrap().outcome), Some("certificate_revoked"));
     assert_eq!(w.tap(&TapSpec::card("hanako")).unwrap().outcome.name(), "verified", "the renewed card works");
-    w.add_phone("hanako", "hanako-android", DeviceKind::Android, None).unwrap();
+    w.add_phone("hanako", "hanako-android", (DeviceKind::Android, None), None).unwrap();
     assert_eq!(w.tap(&TapSpec::phone("hanako-android")).unwrap().outcome.name(), "verified");
 }
 
@@ -141,7 +141,7 @@ fn not_registered_then_registered() {
     let mut w = World::new(1, datetime!(2026-04-01 09:00 +09:00), Profiles::default()).unwrap();
     w.add_terminal(TerminalConfig { id: "t".into(), smartphone: true, timeout_ms: 500, backend_timeout_ms: 2000 }).unwrap();
     w.add_person(&PersonSpec { insurance_registered: false, ..person("taro") }).unwrap();
-    w.add_initial_phone("taro", "taro-phone", DeviceKind::Iphone, "1234", false).unwrap();
+    w.add_initial_phone("taro", "taro-phone", (DeviceKind::Iphone, None), "1234", false).unwrap();
     assert_eq!(reason(&w.tap(&TapSpec::phone("taro-phone")).unwrap().outcome), Some("not_registered"));
     w.register_insurance("taro").unwrap();
     assert_eq!(w.tap(&TapSpec::phone("taro-phone")).unwrap().outcome.name(), "verified");
@@ -214,7 +214,7 @@ fn delay_past_the_timeout_loses_the_card_and_within_it_does_not() {
 fn certificate_from_an_unknown_ca() {
     let build = || {
         let mut w = world();
-        w.add_initial_phone("hanako", "fake", DeviceKind::Android, "1234", true).unwrap();
+        w.add_initial_phone("hanako", "fake", (DeviceKind::Android, None), "1234", true).unwrap();
         w
     };
     assert_eq!(reason(&both(build, &TapSpec::phone("fake"))), Some("untrusted_certificate"));
@@ -226,9 +226,9 @@ fn certificate_from_an_unknown_ca() {
 fn q17_refusals() {
     let mut w = world();
     w.add_person(&PersonSpec { birth_date: date!(2015 - 01 - 01), ..person("child") }).unwrap();
-    let error = w.add_phone("child", "child-phone", DeviceKind::Android, None).unwrap_err();
+    let error = w.add_phone("child", "child-phone", (DeviceKind::Android, None), None).unwrap_err();
     assert_eq!(error.code(), "under_15");
-    let error = w.add_phone("child", "hanako-android", DeviceKind::Android, None).unwrap_err();
+    let error = w.add_phone("child", "hanako-android", (DeviceKind::Android, None), None).unwrap_err();
     assert_eq!(error.code(), "phone_holds_another_card");
 }
 

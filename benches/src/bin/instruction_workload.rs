@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             let Ok(mut world) = World::new(1, time::macros::datetime!(2026-04-01 09:00 +09:00), Profiles::default()) else { return ExitCode::FAILURE };
             let ready = world.add_terminal(TerminalConfig { id: "t".into(), smartphone: true, timeout_ms: 500, backend_timeout_ms: 2000 }).is_ok()
                 && world.add_person(&PersonSpec::example("hanako")).is_ok()
-                && world.add_initial_phone("hanako", "phone", DeviceKind::Android, "1234", false).is_ok();
+                && world.add_initial_phone("hanako", "phone", (DeviceKind::Android, None), "1234", false).is_ok();
             if !ready {
                 return ExitCode::FAILURE;
             }

@@ -1,402 +1,20 @@
-//! The face-auth terminal (顔認証付きカードリーダー) as a sans-IO state machine: FLOW-1..FLOW-5.
-//!
-//! A [`Tap`] yields [`Action`]s (a command APDU to send, the CRL to fetch, an eligibility query)
-//! and takes their results; it never touches a transport, a clock or the system's randomness. The
-//! checks run in a fixed order (see `docs/protocol.md`): phone path offered, device type, PIN
-//! (card and Android), certificate parse, chain to the trusted CA, validity at the world's time,
-//! CRL status, the signature over a fresh challenge, and only then the eligibility service, so no
-//! eligibility query is ever made for a certificate that failed a check.
+//! One patient flow (FLOW-1..FLOW-5) as a sans-IO state machine: the stages, what each sends,
+//! and the checks on what comes back.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use der::{Decode, Encode};
-use p256::ecdsa::signature::hazmat::PrehashVerifier;
-use p256::ecdsa::signature::Verifier;
-use p256::ecdsa::{DerSignature, Signature, VerifyingKey};
-use rand::Rng;
-use rand_chacha::ChaCha20Rng;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
-use x509_cert::crl::CertificateList;
-use x509_cert::ext::pkix::crl::CrlReason;
-use x509_cert::name::Name;
 use x509_cert::Certificate;
 
+use super::crl::x509_instant;
+use super::{jpki, public_key, Action, Mutant, Outcome, Reason, TapRequest, Terminal, Verified, MAX_CERTIFICATE_LEN};
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, ServiceError};
 use crate::clock;
-use crate::pki::{derive_rng, serial_to_u64, RevocationReason};
+use crate::pki::{serial_to_u64, PublicKey, RevocationReason};
 use crate::profile::DeviceKind;
 use crate::transport::TransportError;
-
-/// The JPKI application and the files a terminal uses (public values, docs/protocol.md).
-pub mod jpki {
-    pub const AID: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
-    pub const TOKEN_INFO: [u8; 2] = [0x00, 0x06];
-    pub const AUTH_CERT: [u8; 2] = [0x00, 0x0A];
-    pub const AUTH_PIN: [u8; 2] = [0x00, 0x18];
-    pub const AUTH_KEY: [u8; 2] = [0x00, 0x17];
-}
-
-/// Largest certificate a terminal will read (a P-256 certificate is about 500 bytes).
-pub const MAX_CERTIFICATE_LEN: usize = 8 * 1024;
-const OID_CRL_NUMBER: &str = "2.5.29.20";
-const OID_CRL_REASON: &str = "2.5.29.21";
-const OID_ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
-
-/// Why a tap was rejected: exactly the reasons of docs/scenario-format.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    CertificateExpired,
-    CertificateRevoked,
-    CertificateSuspended,
-    NotRegistered,
-    InsuranceExpired,
-    UserNotVerified,
-    WrongPin,
-    PinBlocked,
-    WrongDeviceType,
-    SignatureInvalid,
-    UntrustedCertificate,
-    CardRemoved,
-    ProtocolError,
-    ServiceUnavailable,
-}
-
-impl Reason {
-    pub const ALL: [Reason; 14] = [
-        Self::CertificateExpired,
-        Self::CertificateRevoked,
-        Self::CertificateSuspended,
-        Self::NotRegistered,
-        Self::InsuranceExpired,
-        Self::UserNotVerified,
-        Self::WrongPin,
-        Self::PinBlocked,
-        Self::WrongDeviceType,
-        Self::SignatureInvalid,
-        Self::UntrustedCertificate,
-        Self::CardRemoved,
-        Self::ProtocolError,
-        Self::ServiceUnavailable,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CertificateExpired => "certificate_expired",
-            Self::CertificateRevoked => "certificate_revoked",
-            Self::CertificateSuspended => "certificate_suspended",
-            Self::NotRegistered => "not_registered",
-            Self::InsuranceExpired => "insurance_expired",
-            Self::UserNotVerified => "user_not_verified",
-            Self::WrongPin => "wrong_pin",
-            Self::PinBlocked => "pin_blocked",
-            Self::WrongDeviceType => "wrong_device_type",
-            Self::SignatureInvalid => "signature_invalid",
-            Self::UntrustedCertificate => "untrusted_certificate",
-            Self::CardRemoved => "card_removed",
-            Self::ProtocolError => "protocol_error",
-            Self::ServiceUnavailable => "service_unavailable",
-        }
-    }
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|reason| reason.as_str() == text)
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// FLOW-5: what the patient agreed to share.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Consent {
-    pub medication: bool,
-    pub checkups: bool,
-    pub surgery: bool,
-}
-
-impl fmt::Display for Consent {
-    /// As a person reads it: `medication, checkups`, `all`, or `nothing shared`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shared: Vec<&str> = [("medication", self.medication), ("checkups", self.checkups), ("surgery", self.surgery)]
-            .into_iter()
-            .filter_map(|(name, yes)| yes.then_some(name))
-            .collect();
-        match shared.len() {
-            0 => f.write_str("nothing shared"),
-            3 => f.write_str("all (medication, checkups, surgery)"),
-            _ => f.write_str(&shared.join(", ")),
-        }
-    }
-}
-
-/// A verified tap.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verified {
-    pub device: DeviceKind,
-    pub certificate_serial: String,
-    pub insurer: String,
-    pub record: InsuranceRecord,
-    pub consent: Consent,
-}
-
-/// How a tap ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    Verified(Verified),
-    Rejected { reason: Reason, detail: String },
-    /// The terminal does not offer the phone path (Q16).
-    NotOffered,
-}
-
-impl Outcome {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Verified(_) => "verified",
-            Self::Rejected { .. } => "rejected",
-            Self::NotOffered => "not_offered",
-        }
-    }
-    pub fn reason(&self) -> Option<Reason> {
-        match self {
-            Self::Rejected { reason, .. } => Some(*reason),
-            _ => None,
-        }
-    }
-    fn rejected(reason: Reason, detail: impl Into<String>) -> Self {
-        Self::Rejected { reason, detail: detail.into() }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Verified(verified) => write!(f, "verified (insurer {})", verified.insurer),
-            Self::Rejected { reason, detail } if detail.is_empty() => write!(f, "rejected: {reason}"),
-            Self::Rejected { reason, detail } => write!(f, "rejected: {reason} ({detail})"),
-            Self::NotOffered => f.write_str("not_offered"),
-        }
-    }
-}
-
-/// A deliberate defect of the terminal, for certification self-tests (`mynatap reference-reader
-/// --mutant NAME`): each must be caught by the suite or its wire rules. Never set in service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mutant {
-    SkipExpiry,
-    SkipCrl,
-    IgnoreHold,
-    SkipSignature,
-    AcceptAnyCa,
-    IgnorePhoneSupport,
-    IgnoreOsChoice,
-    ReuseChallenge,
-    QueryBeforeChecks,
-    VerifyPinOnIphone,
-    RetryPin,
-    CrlFailOpen,
-    AcceptStaleCrl,
-    EligibilityFailOpen,
-    /// A driver defect: after the card left, reconnect and go on sending APDUs (rule W7). The
-    /// terminal itself is unchanged; the reference reader's driver acts on it.
-    RetryAfterRemoval,
-}
-
-impl Mutant {
-    pub const ALL: [Mutant; 15] = [
-        Self::SkipExpiry,
-        Self::SkipCrl,
-        Self::IgnoreHold,
-        Self::SkipSignature,
-        Self::AcceptAnyCa,
-        Self::IgnorePhoneSupport,
-        Self::IgnoreOsChoice,
-        Self::ReuseChallenge,
-        Self::QueryBeforeChecks,
-        Self::VerifyPinOnIphone,
-        Self::RetryPin,
-        Self::CrlFailOpen,
-        Self::AcceptStaleCrl,
-        Self::EligibilityFailOpen,
-        Self::RetryAfterRemoval,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::SkipExpiry => "skip-expiry",
-            Self::SkipCrl => "skip-crl",
-            Self::IgnoreHold => "ignore-hold",
-            Self::SkipSignature => "skip-signature",
-            Self::AcceptAnyCa => "accept-any-ca",
-            Self::IgnorePhoneSupport => "ignore-phone-support",
-            Self::IgnoreOsChoice => "ignore-os-choice",
-            Self::ReuseChallenge => "reuse-challenge",
-            Self::QueryBeforeChecks => "query-before-checks",
-            Self::VerifyPinOnIphone => "verify-pin-on-iphone",
-            Self::RetryPin => "retry-pin",
-            Self::CrlFailOpen => "crl-fail-open",
-            Self::AcceptStaleCrl => "accept-stale-crl",
-            Self::EligibilityFailOpen => "eligibility-fail-open",
-            Self::RetryAfterRemoval => "retry-after-removal",
-        }
-    }
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|mutant| mutant.name() == name)
-    }
-}
-
-/// A terminal's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TerminalConfig {
-    pub id: String,
-    /// Whether this facility's equipment offers the phone path (Q15, Q16).
-    pub smartphone: bool,
-    /// How long the terminal waits for one response (the driver enforces it).
-    pub timeout_ms: u64,
-    /// How long the terminal waits for the CRL or the eligibility service (the driver enforces
-    /// it); past it the tap is `service_unavailable`.
-    pub backend_timeout_ms: u64,
-}
-
-/// What the patient did at the terminal for one tap.
-#[derive(Debug, Clone)]
-pub struct TapRequest {
-    /// FLOW-1/FLOW-2: `Card` for the physical card, else the phone type chosen.
-    pub selected: DeviceKind,
-    /// The PIN typed on the terminal (card and Android paths; ignored for an iPhone).
-    pub pin: String,
-    pub consent: Consent,
-    /// The world's time.
-    pub now: OffsetDateTime,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TerminalError {
-    #[error("trust anchor is not a DER certificate: {0}")]
-    Anchor(#[from] der::Error),
-    #[error("trust anchor key is not an uncompressed P-256 key")]
-    AnchorKey,
-}
-
-/// The revocation list as last verified, indexed by serial. Rebuilt only when the CRL's bytes
-/// change, so a tap costs a comparison and a hash lookup whatever the CRL's size; keyed by the
-/// bytes, not the CRL number, so a forged or stale list under a known number is verified anew.
-#[derive(Debug)]
-struct CrlIndex {
-    der: std::sync::Arc<[u8]>,
-    next_update: Option<OffsetDateTime>,
-    entries: HashMap<u64, RevocationReason>,
-}
-
-/// The clinic's terminal: its trust anchor, revocation cache and challenge generator persist
-/// across taps.
-pub struct Terminal {
-    config: TerminalConfig,
-    anchor_name: Name,
-    anchor_key: VerifyingKey,
-    crl: Option<CrlIndex>,
-    challenges: ChaCha20Rng,
-    mutant: Option<Mutant>,
-}
-
-impl fmt::Debug for Terminal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Terminal").field("config", &self.config).field("crl_entries", &self.crl.as_ref().map(|c| c.entries.len())).finish()
-    }
-}
-
-impl Terminal {
-    /// `anchor_der` is the trusted CA certificate; challenges come from `seed` (and the id).
-    pub fn new(config: TerminalConfig, anchor_der: &[u8], seed: u64) -> Result<Self, TerminalError> {
-        let anchor = Certificate::from_der(anchor_der)?;
-        let anchor_key = public_key(&anchor).ok_or(TerminalError::AnchorKey)?;
-        let challenges = derive_rng(seed, &format!("terminal:{}:challenges", config.id));
-        Ok(Self { anchor_name: anchor.tbs_certificate().subject().clone(), config, anchor_key, crl: None, challenges, mutant: None })
-    }
-
-    pub fn config(&self) -> &TerminalConfig {
-        &self.config
-    }
-
-    /// Builds in a deliberate defect (certification self-tests only).
-    pub fn with_mutant(mut self, mutant: Option<Mutant>) -> Self {
-        self.mutant = mutant;
-        self
-    }
-
-    /// Starts one patient flow.
-    pub fn start_tap(&mut self, request: TapRequest) -> Tap<'_> {
-        let mut challenge = [0u8; 32];
-        self.challenges.fill_bytes(&mut challenge);
-        if self.mutant == Some(Mutant::ReuseChallenge) {
-            challenge = [0x42; 32];
-        }
-        let mut tap = Tap {
-            terminal: self,
-            request,
-            stage: Stage::Done,
-            command: Vec::with_capacity(64),
-            command_name: "",
-            certificate: Vec::new(),
-            certificate_len: 0,
-            subject: None,
-            challenge,
-            outcome: None,
-            early_eligibility: None,
-            retried_pin: false,
-        };
-        tap.begin();
-        tap
-    }
-
-    /// Brings the revocation index up to date with `snapshot` (verifying its signature once).
-    fn refresh_crl(&mut self, snapshot: &CrlSnapshot) -> Result<(), String> {
-        if self.crl.as_ref().is_some_and(|index| std::sync::Arc::ptr_eq(&index.der, &snapshot.der) || index.der == snapshot.der) {
-            return Ok(());
-        }
-        let crl = CertificateList::<x509_cert::certificate::Rfc5280>::from_der(&snapshot.der).map_err(|e| format!("CRL does not parse: {e}"))?;
-        if crl.tbs_cert_list.issuer != self.anchor_name {
-            return Err("CRL is not issued by the trusted CA".into());
-        }
-        let tbs = crl.tbs_cert_list.to_der().map_err(|e| e.to_string())?;
-        let signature = DerSignature::from_bytes(crl.signature.raw_bytes()).map_err(|_| "CRL signature is not DER ECDSA".to_owned())?;
-        self.anchor_key.verify(&tbs, &signature).map_err(|_| "CRL signature does not verify".to_owned())?;
-        crl_number_of(&crl).ok_or("CRL has no CRL number")?;
-        let next_update = crl.tbs_cert_list.next_update.as_ref().and_then(x509_instant);
-        let mut entries = HashMap::new();
-        for revoked in crl.tbs_cert_list.revoked_certificates.iter().flatten() {
-            let Some(serial) = serial_to_u64(revoked.serial_number.as_bytes()) else { continue };
-            let reason = revoked
-                .crl_entry_extensions
-                .iter()
-                .flatten()
-                .find(|ext| ext.extn_id.to_string() == OID_CRL_REASON)
-                .and_then(|ext| CrlReason::from_der(ext.extn_value.as_bytes()).ok())
-                .map_or(RevocationReason::KeyCompromise, RevocationReason::from_x509);
-            entries.insert(serial, reason);
-        }
-        self.crl = Some(CrlIndex { der: snapshot.der.clone(), next_update, entries });
-        Ok(())
-    }
-}
-
-/// What the driver must do next for a tap.
-#[derive(Debug)]
-pub enum Action<'a> {
-    /// Send this command APDU and feed the response to [`Tap::on_response`].
-    Transmit(&'a [u8]),
-    /// Fetch the current CRL and feed it to [`Tap::on_crl`].
-    FetchCrl,
-    /// Ask the eligibility service and feed the answer to [`Tap::on_eligibility`].
-    QueryEligibility { serial: u64 },
-    /// The tap is over.
-    Done(&'a Outcome),
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -420,7 +38,7 @@ enum Stage {
 #[derive(Debug)]
 struct Subject {
     serial: u64,
-    key: VerifyingKey,
+    key: PublicKey,
 }
 
 /// One patient flow in progress.
@@ -447,6 +65,26 @@ impl fmt::Debug for Tap<'_> {
 }
 
 impl<'t> Tap<'t> {
+    /// Begins a flow on `terminal` with a fresh `challenge`.
+    pub(super) fn start(terminal: &'t mut Terminal, request: TapRequest, challenge: [u8; 32]) -> Self {
+        let mut tap = Tap {
+            terminal,
+            request,
+            stage: Stage::Done,
+            command: Vec::with_capacity(64),
+            command_name: "",
+            certificate: Vec::new(),
+            certificate_len: 0,
+            subject: None,
+            challenge,
+            outcome: None,
+            early_eligibility: None,
+            retried_pin: false,
+        };
+        tap.begin();
+        tap
+    }
+
     /// The fresh challenge of this tap.
     pub fn challenge(&self) -> &[u8; 32] {
         &self.challenge
@@ -567,7 +205,9 @@ impl<'t> Tap<'t> {
             Stage::ReadCertificateBody if ok => self.continue_certificate(response),
             Stage::SelectKey if ok => {
                 let digest: [u8; 32] = Sha256::digest(self.challenge).into();
-                let sign = CommandApdu::new(0x80, 0x2A, 0x00, 0x80).with_data(digest.to_vec()).with_ne(256);
+                // RSA: a DigestInfo the card pads (as on the physical card); ECDSA: the digest.
+                let data = self.subject.as_ref().map_or_else(|| digest.to_vec(), |subject| subject.key.algorithm().sign_command_data(&digest));
+                let sign = CommandApdu::new(0x80, 0x2A, 0x00, 0x80).with_data(data).with_ne(256);
                 self.send(Stage::Sign, "SIGN", &sign);
             }
             Stage::Sign => self.check_signature(response),
@@ -672,7 +312,7 @@ impl<'t> Tap<'t> {
             return self.reject(Reason::UntrustedCertificate, "serial number longer than this CA issues");
         };
         let Some(key) = public_key(&certificate) else {
-            return self.reject(Reason::ProtocolError, "certificate key is not P-256");
+            return self.reject(Reason::ProtocolError, "certificate key is not RSA-2048, P-256 or P-384");
         };
         self.subject = Some(Subject { serial, key });
         if self.mutant(Mutant::SkipCrl) {
@@ -682,12 +322,9 @@ impl<'t> Tap<'t> {
     }
 
     fn chains_to_anchor(&self, certificate: &Certificate) -> bool {
-        if certificate.signature_algorithm().oid.to_string() != OID_ECDSA_WITH_SHA256 {
-            return false;
-        }
         let Ok(tbs) = certificate.tbs_certificate().to_der() else { return false };
-        let Ok(signature) = DerSignature::from_bytes(certificate.signature().raw_bytes()) else { return false };
-        self.terminal.anchor_key.verify(&tbs, &signature).is_ok()
+        let algorithm = certificate.signature_algorithm().oid.to_string();
+        self.terminal.anchor_key.verify_x509(&algorithm, &tbs, certificate.signature().raw_bytes())
     }
 
     /// Feeds the CRL the driver fetched, or why it could not. Without a fresh CRL whose
@@ -724,14 +361,12 @@ impl<'t> Tap<'t> {
         if response.sw == StatusWord::SECURITY_STATUS_NOT_SATISFIED && self.request.selected == DeviceKind::Iphone {
             return self.reject(Reason::UserNotVerified, "the iPhone refused to sign: Face ID / Touch ID not done");
         }
-        if !response.sw.is_success() || response.data.len() != 64 {
+        let expected_len = self.subject.as_ref().map(|subject| subject.key.algorithm().signature_len());
+        if !response.sw.is_success() || Some(response.data.len()) != expected_len {
             return self.unexpected(response);
         }
-        let digest = Sha256::digest(self.challenge);
-        let verified = Signature::from_slice(&response.data)
-            .ok()
-            .zip(self.subject.as_ref())
-            .is_some_and(|(signature, subject)| subject.key.verify_prehash(&digest, &signature).is_ok());
+        let digest: [u8; 32] = Sha256::digest(self.challenge).into();
+        let verified = self.subject.as_ref().is_some_and(|subject| subject.key.verify_challenge(&digest, &response.data));
         if !verified && !self.mutant(Mutant::SkipSignature) {
             return self.reject(Reason::SignatureInvalid, "the signature over the challenge does not verify");
         }
@@ -779,30 +414,4 @@ impl<'t> Tap<'t> {
 /// Whether `pin` can be a JPKI user-authentication PIN (public: 4 digits).
 pub fn is_jpki_pin(pin: &str) -> bool {
     pin.len() == 4 && pin.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// An X.509 time as an instant (whole seconds).
-fn x509_instant(time: &x509_cert::time::Time) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp(i64::try_from(time.to_unix_duration().as_secs()).ok()?).ok()
-}
-
-fn crl_number_of(crl: &CertificateList<x509_cert::certificate::Rfc5280>) -> Option<u64> {
-    crl.tbs_cert_list
-        .crl_extensions
-        .iter()
-        .flatten()
-        .find(|ext| ext.extn_id.to_string() == OID_CRL_NUMBER)
-        .and_then(|ext| der::asn1::Uint::from_der(ext.extn_value.as_bytes()).ok())
-        .and_then(|number| serial_to_u64(number.as_bytes()))
-}
-
-/// The CRL number of a DER CRL (what a distribution point over HTTP does not announce
-/// separately); `None` when it does not parse or has none.
-pub fn crl_number(der: &[u8]) -> Option<u64> {
-    CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der).ok().as_ref().and_then(crl_number_of)
-}
-
-fn public_key(certificate: &Certificate) -> Option<VerifyingKey> {
-    let spki = certificate.tbs_certificate().subject_public_key_info();
-    VerifyingKey::from_sec1_bytes(spki.subject_public_key.as_bytes()?).ok()
 }

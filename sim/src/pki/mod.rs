@@ -1,22 +1,26 @@
-//! The test certificate authority: real X.509 v3 certificates and X.509 v2 CRLs (DER), ECDSA P-256.
+//! The test certificate authority: real X.509 v3 certificates and X.509 v2 CRLs (DER), signed
+//! with RSA-2048 (sha256WithRSAEncryption, as the JPKI authorities) or ECDSA P-256 / P-384.
 //!
-//! Everything is derived from a seed: keys come from [`derive_rng`] with a label per entity, and
-//! ECDSA signing is deterministic (RFC 6979), so one seed gives byte-identical certificates and
-//! CRLs on every run and every machine.
+//! Everything is derived from a seed: ECDSA keys come from [`derive_rng`] with a label per
+//! entity, RSA keys from the checked-in pool ([`rsa_pool`]), and both signatures are
+//! deterministic (RFC 6979; PKCS#1 v1.5), so one seed gives byte-identical certificates and CRLs
+//! on every run and every machine.
+
+pub mod keys;
+pub mod rsa_pool;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use der::asn1::Uint;
 use der::{DateTime, Decode, Encode};
-use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
-use spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
+use spki::SubjectPublicKeyInfoRef;
 use time::OffsetDateTime;
 use x509_cert::builder::profile::BuilderProfile;
-use x509_cert::builder::{Builder, CertificateBuilder, CrlBuilder};
+use x509_cert::builder::{CertificateBuilder, CrlBuilder};
 use x509_cert::certificate::TbsCertificate;
 use x509_cert::crl::RevokedCert;
 use x509_cert::ext::pkix::crl::CrlReason as X509CrlReason;
@@ -28,6 +32,8 @@ use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
 use x509_cert::Certificate;
+
+pub use keys::{KeyAlgorithm, PublicKey, SignError, SigningKey};
 
 /// The seed every tool uses unless told otherwise (the service's start date).
 pub const DEFAULT_SEED: u64 = 20_250_919;
@@ -58,9 +64,9 @@ pub fn derive_rng(seed: u64, label: &str) -> ChaCha20Rng {
 }
 
 /// A P-256 key derived from the seed and a label.
-pub fn derive_key(seed: u64, label: &str) -> SigningKey {
+pub fn derive_key(seed: u64, label: &str) -> p256::ecdsa::SigningKey {
     use p256::elliptic_curve::Generate;
-    SigningKey::generate_from_rng(&mut derive_rng(seed, label))
+    p256::ecdsa::SigningKey::generate_from_rng(&mut derive_rng(seed, label))
 }
 
 /// Converts the world's time to an X.509 time (UTCTime until 2049, GeneralizedTime after).
@@ -135,7 +141,8 @@ pub struct LeafRequest<'a> {
     pub device: &'a str,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
-    pub public_key: &'a VerifyingKey,
+    /// The key the certificate is for.
+    pub subject_key: &'a SigningKey,
 }
 
 /// A certificate authority with its key. The key never leaves this value in any other form than
@@ -163,25 +170,28 @@ fn ca_validity() -> Result<Validity, PkiError> {
 }
 
 impl CertificateAuthority {
-    /// The trusted test CA of `seed`.
-    pub fn trusted(seed: u64) -> Result<Self, PkiError> {
-        Self::with_label(seed, "ca")
+    /// The trusted test CA of `seed`, with a key of `algorithm` (RSA-2048 as the JPKI
+    /// authorities, unless a scenario's `world.ca_key` says otherwise).
+    pub fn trusted(seed: u64, algorithm: KeyAlgorithm) -> Result<Self, PkiError> {
+        Self::with_label(SigningKey::derive(algorithm, seed, "ca", rsa_pool::CA_SLOT)?)
     }
 
     /// A CA with the trusted CA's very name but its own key: what a forger would run.
-    pub fn forged(seed: u64) -> Result<Self, PkiError> {
-        Self::with_label(seed, "forged-ca")
+    pub fn forged(seed: u64, algorithm: KeyAlgorithm) -> Result<Self, PkiError> {
+        Self::with_label(SigningKey::derive(algorithm, seed, "forged-ca", rsa_pool::FORGED_CA_SLOT)?)
     }
 
-    fn with_label(seed: u64, label: &str) -> Result<Self, PkiError> {
-        let key = derive_key(seed, label);
+    fn with_label(key: SigningKey) -> Result<Self, PkiError> {
         let subject = Name::from_str(CA_SUBJECT)?;
-        let spki = SubjectPublicKeyInfoOwned::from_key(key.verifying_key())?;
         let profile = x509_cert::builder::profile::cabf::Root::new(false, subject)?;
-        let builder = CertificateBuilder::new(profile, serial_number(1)?, ca_validity()?, spki)?;
-        let certificate = builder.build::<_, DerSignature>(&key)?;
+        let builder = CertificateBuilder::new(profile, serial_number(1)?, ca_validity()?, key.spki()?)?;
+        let certificate = key.build(builder)?;
         let certificate_der = certificate.to_der()?;
         Ok(Self { key, certificate, certificate_der })
+    }
+
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        self.key.algorithm()
     }
 
     pub fn certificate(&self) -> &Certificate {
@@ -190,14 +200,12 @@ impl CertificateAuthority {
     pub fn certificate_der(&self) -> &[u8] {
         &self.certificate_der
     }
-    pub fn verifying_key(&self) -> &VerifyingKey {
-        self.key.verifying_key()
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public_key()
     }
     /// PKCS#8 DER of the CA key, for the fixtures (test material only).
     pub fn private_key_pkcs8_der(&self) -> Result<Vec<u8>, PkiError> {
-        use p256::pkcs8::EncodePrivateKey;
-        let document = self.key.to_pkcs8_der().map_err(|e| PkiError::Key(e.to_string()))?;
-        Ok(document.as_bytes().to_vec())
+        self.key.to_pkcs8_der()
     }
 
     /// Issues an end-entity certificate (user authentication) and returns its DER.
@@ -209,9 +217,8 @@ impl CertificateAuthority {
         ))?;
         let profile = LeafProfile { issuer: self.certificate.tbs_certificate().subject().clone(), subject };
         let validity = Validity::new(x509_time(request.not_before)?, x509_time(request.not_after)?);
-        let spki = SubjectPublicKeyInfoOwned::from_key(request.public_key)?;
-        let builder = CertificateBuilder::new(profile, serial_number(request.serial)?, validity, spki)?;
-        Ok(builder.build::<_, DerSignature>(&self.key)?.to_der()?)
+        let builder = CertificateBuilder::new(profile, serial_number(request.serial)?, validity, request.subject_key.spki()?)?;
+        Ok(self.key.build(builder)?.to_der()?)
     }
 
     /// Issues a full CRL (v2) with a CRL number, signed by this CA.
@@ -238,7 +245,7 @@ impl CertificateAuthority {
         if !revoked.is_empty() {
             builder = builder.with_certificates(revoked.into_iter());
         }
-        Ok(builder.build::<_, DerSignature>(&self.key)?.to_der()?)
+        Ok(self.key.build(builder)?.to_der()?)
     }
 }
 
@@ -307,7 +314,6 @@ pub fn parse_certificate(der: &[u8]) -> Result<Certificate, der::Error> {
 mod tests {
     use super::*;
     use der::Decode;
-    use p256::ecdsa::signature::Verifier;
     use x509_cert::crl::CertificateList;
 
     fn at(unix: i64) -> OffsetDateTime {
@@ -316,46 +322,53 @@ mod tests {
 
     #[test]
     fn same_seed_gives_identical_bytes_and_other_seeds_differ() {
-        let a = CertificateAuthority::trusted(7).unwrap();
-        let b = CertificateAuthority::trusted(7).unwrap();
-        let c = CertificateAuthority::trusted(8).unwrap();
-        assert_eq!(a.certificate_der(), b.certificate_der());
-        assert_ne!(a.certificate_der(), c.certificate_der());
+        for algorithm in KeyAlgorithm::ALL {
+            let a = CertificateAuthority::trusted(7, algorithm).unwrap();
+            let b = CertificateAuthority::trusted(7, algorithm).unwrap();
+            let c = CertificateAuthority::trusted(8, algorithm).unwrap();
+            assert_eq!(a.certificate_der(), b.certificate_der());
+            assert_ne!(a.certificate_der(), c.certificate_der());
+        }
     }
 
     #[test]
     fn leaf_chains_to_its_ca_and_not_to_the_forger() {
-        let ca = CertificateAuthority::trusted(1).unwrap();
-        let forger = CertificateAuthority::forged(1).unwrap();
-        let key = derive_key(1, "leaf");
-        let request = LeafRequest {
-            serial: 0x1234,
-            holder: "hanako",
-            device: "android",
-            not_before: at(1_750_000_000),
-            not_after: at(1_900_000_000),
-            public_key: key.verifying_key(),
-        };
-        let leaf = Certificate::from_der(&ca.issue(&request).unwrap()).unwrap();
-        let tbs = leaf.tbs_certificate().to_der().unwrap();
-        let signature = DerSignature::from_bytes(leaf.signature().raw_bytes()).unwrap();
-        assert!(ca.verifying_key().verify(&tbs, &signature).is_ok());
-        assert!(forger.verifying_key().verify(&tbs, &signature).is_err());
-        assert_eq!(leaf.tbs_certificate().issuer(), forger.certificate().tbs_certificate().subject());
-        assert_eq!(serial_to_u64(leaf.tbs_certificate().serial_number().as_bytes()), Some(0x1234));
+        for algorithm in KeyAlgorithm::ALL {
+            let ca = CertificateAuthority::trusted(1, algorithm).unwrap();
+            let forger = CertificateAuthority::forged(1, algorithm).unwrap();
+            let key = SigningKey::derive(KeyAlgorithm::P256, 1, "leaf", 5).unwrap();
+            let request = LeafRequest {
+                serial: 0x1234,
+                holder: "hanako",
+                device: "android",
+                not_before: at(1_750_000_000),
+                not_after: at(1_900_000_000),
+                subject_key: &key,
+            };
+            let leaf = Certificate::from_der(&ca.issue(&request).unwrap()).unwrap();
+            let tbs = leaf.tbs_certificate().to_der().unwrap();
+            let oid = leaf.signature_algorithm().oid.to_string();
+            let signature = leaf.signature().raw_bytes();
+            assert!(ca.public_key().verify_x509(&oid, &tbs, signature), "{algorithm}");
+            assert!(!forger.public_key().verify_x509(&oid, &tbs, signature), "{algorithm}");
+            assert_eq!(leaf.tbs_certificate().issuer(), forger.certificate().tbs_certificate().subject());
+            assert_eq!(serial_to_u64(leaf.tbs_certificate().serial_number().as_bytes()), Some(0x1234));
+        }
     }
 
     #[test]
     fn crl_carries_entries_with_reasons() {
-        let ca = CertificateAuthority::trusted(1).unwrap();
+        let ca = CertificateAuthority::trusted(1, KeyAlgorithm::Rsa2048).unwrap();
         let entries = [
             CrlEntry { serial: 5, revoked_at: at(1_760_000_000), reason: RevocationReason::CertificateHold },
             CrlEntry { serial: 0x80_00_00_00, revoked_at: at(1_760_000_000), reason: RevocationReason::Superseded },
         ];
         let der = ca.issue_crl(3, at(1_760_000_000), at(1_760_000_060), &entries).unwrap();
         let crl = CertificateList::<x509_cert::certificate::Rfc5280>::from_der(&der).unwrap();
-        let revoked = crl.tbs_cert_list.revoked_certificates.unwrap();
+        let revoked = crl.tbs_cert_list.revoked_certificates.clone().unwrap();
         assert_eq!(revoked.len(), 2);
         assert_eq!(serial_to_u64(revoked[1].serial_number.as_bytes()), Some(0x80_00_00_00));
+        let tbs = crl.tbs_cert_list.to_der().unwrap();
+        assert!(ca.public_key().verify_x509(&crl.signature_algorithm.oid.to_string(), &tbs, crl.signature.raw_bytes()));
     }
 }

@@ -1,0 +1,307 @@
+//! Key algorithms as data: RSA-2048 with PKCS#1 v1.5 (the physical card and the JPKI
+//! authorities), ECDSA P-256 and P-384 (phones, modeled; the next-generation card, reported).
+//!
+//! One signing key type and one public key type cover all three, so the card, the CA and the
+//! terminal are written once; which algorithm a credential uses is a value, not a type.
+
+use std::sync::Arc;
+
+use der::Encode;
+use rsa::pkcs1v15::SigningKey as RsaSigningKey;
+use rsa::traits::PublicKeyParts;
+use rsa::Pkcs1v15Sign;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256, Sha384};
+use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+use spki::{DecodePublicKey, SubjectPublicKeyInfoOwned};
+use x509_cert::builder::Builder;
+
+use super::{rsa_pool, PkiError};
+
+/// The DigestInfo prefix of SHA-256 (RFC 8017 section 9.2, note 1): what the physical card's
+/// sign command expects before the 32-byte hash.
+pub const SHA256_DIGEST_INFO_PREFIX: [u8; 19] =
+    [0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
+
+const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+const OID_SHA256_WITH_RSA: &str = "1.2.840.113549.1.1.11";
+const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+const OID_ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
+const OID_ECDSA_WITH_SHA384: &str = "1.2.840.10045.4.3.3";
+const OID_SECP256R1: &str = "1.2.840.10045.3.1.7";
+const OID_SECP384R1: &str = "1.3.132.0.34";
+
+/// A credential's or a CA's key algorithm, as scenarios and profiles write it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyAlgorithm {
+    /// RSA-2048, PKCS#1 v1.5 signatures over a SHA-256 DigestInfo (the physical card).
+    Rsa2048,
+    /// ECDSA on P-256, `r || s` over a SHA-256 digest (phones, modeled).
+    P256,
+    /// ECDSA on P-384, `r || s` over a SHA-256 digest (modeled).
+    P384,
+}
+
+impl KeyAlgorithm {
+    pub const ALL: [Self; 3] = [Self::Rsa2048, Self::P256, Self::P384];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rsa2048 => "rsa2048",
+            Self::P256 => "p256",
+            Self::P384 => "p384",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|algorithm| algorithm.name() == text)
+    }
+
+    /// What a terminal sends in the sign command for the SHA-256 digest of its challenge: the
+    /// DigestInfo for RSA (the card pads it), the bare digest for ECDSA.
+    pub fn sign_command_data(self, digest: &[u8; 32]) -> Vec<u8> {
+        match self {
+            Self::Rsa2048 => [SHA256_DIGEST_INFO_PREFIX.as_slice(), digest].concat(),
+            Self::P256 | Self::P384 => digest.to_vec(),
+        }
+    }
+
+    /// The length of the sign command's answer.
+    pub fn signature_len(self) -> usize {
+        match self {
+            Self::Rsa2048 => 256,
+            Self::P256 => 64,
+            Self::P384 => 96,
+        }
+    }
+}
+
+impl std::fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why the card could not sign what it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignError {
+    /// Longer than the key allows (RSA: the modulus less 11 bytes of padding), or no data.
+    #[error("data of {0} bytes does not fit the key")]
+    Length(usize),
+    #[error("the key refused to sign")]
+    Refused,
+}
+
+/// A private key of any of the three algorithms. RSA keys are shared (`Arc`): they come from a
+/// fixed pool (see [`rsa_pool`]), never generated per world.
+#[derive(Clone)]
+pub enum SigningKey {
+    Rsa(Arc<RsaSigningKey<Sha256>>),
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({}, <secret>)", self.algorithm())
+    }
+}
+
+impl SigningKey {
+    /// The key of `algorithm` for `label` under `seed`: ECDSA keys are derived from the seed and
+    /// label; an RSA key is the pool key at `rsa_slot` of the seed's pool order.
+    pub fn derive(algorithm: KeyAlgorithm, seed: u64, label: &str, rsa_slot: usize) -> Result<Self, PkiError> {
+        use p256::elliptic_curve::Generate;
+        Ok(match algorithm {
+            KeyAlgorithm::Rsa2048 => Self::Rsa(rsa_pool::key(seed, rsa_slot)?),
+            KeyAlgorithm::P256 => Self::P256(p256::ecdsa::SigningKey::generate_from_rng(&mut super::derive_rng(seed, label))),
+            KeyAlgorithm::P384 => Self::P384(p384::ecdsa::SigningKey::generate_from_rng(&mut super::derive_rng(seed, label))),
+        })
+    }
+
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        match self {
+            Self::Rsa(_) => KeyAlgorithm::Rsa2048,
+            Self::P256(_) => KeyAlgorithm::P256,
+            Self::P384(_) => KeyAlgorithm::P384,
+        }
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        match self {
+            Self::Rsa(key) => PublicKey::Rsa(key.as_ref().as_ref().to_public_key()),
+            Self::P256(key) => PublicKey::P256(*key.verifying_key()),
+            Self::P384(key) => PublicKey::P384(*key.verifying_key()),
+        }
+    }
+
+    /// The card's sign command. RSA: PKCS#1 v1.5 type-1 padding over `data` as given (a
+    /// DigestInfo of any hash, as real clients send; at most the modulus less 11 bytes), no
+    /// blinding (the card is deterministic). ECDSA: `data` is the digest (RFC 6979, `r || s`).
+    pub fn sign_card_data(&self, data: &[u8]) -> Result<Vec<u8>, SignError> {
+        match self {
+            Self::Rsa(key) => {
+                let private = key.as_ref().as_ref();
+                if data.is_empty() || data.len() + 11 > private.size() {
+                    return Err(SignError::Length(data.len()));
+                }
+                private.sign(Pkcs1v15Sign::new_unprefixed(), data).map_err(|_| SignError::Refused)
+            }
+            Self::P256(key) => {
+                if !(20..=64).contains(&data.len()) {
+                    return Err(SignError::Length(data.len()));
+                }
+                let signature: p256::ecdsa::Signature = key.sign_prehash(data).map_err(|_| SignError::Refused)?;
+                Ok(signature.to_bytes().to_vec())
+            }
+            Self::P384(key) => {
+                if !(24..=64).contains(&data.len()) {
+                    return Err(SignError::Length(data.len()));
+                }
+                let signature: p384::ecdsa::Signature = key.sign_prehash(data).map_err(|_| SignError::Refused)?;
+                Ok(signature.to_bytes().to_vec())
+            }
+        }
+    }
+
+    /// The SubjectPublicKeyInfo a certificate for this key carries.
+    pub fn spki(&self) -> Result<SubjectPublicKeyInfoOwned, PkiError> {
+        Ok(match self {
+            Self::Rsa(key) => SubjectPublicKeyInfoOwned::from_key(&key.as_ref().as_ref().to_public_key())?,
+            Self::P256(key) => SubjectPublicKeyInfoOwned::from_key(key.verifying_key())?,
+            Self::P384(key) => SubjectPublicKeyInfoOwned::from_key(key.verifying_key())?,
+        })
+    }
+
+    /// Signs an X.509 structure (certificate or CRL) with this key: sha256WithRSAEncryption,
+    /// ecdsa-with-SHA256 (P-256) or ecdsa-with-SHA384 (P-384).
+    pub fn build<B: Builder>(&self, builder: B) -> Result<B::Output, PkiError> {
+        Ok(match self {
+            Self::Rsa(key) => builder.build::<_, rsa::pkcs1v15::Signature>(key.as_ref())?,
+            Self::P256(key) => builder.build::<_, p256::ecdsa::DerSignature>(key)?,
+            Self::P384(key) => builder.build::<_, p384::ecdsa::DerSignature>(key)?,
+        })
+    }
+
+    /// PKCS#8 DER of the key (test material for the fixtures only).
+    pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, PkiError> {
+        use rsa::pkcs8::EncodePrivateKey;
+        let document = match self {
+            Self::Rsa(key) => key.as_ref().as_ref().to_pkcs8_der(),
+            Self::P256(key) => key.to_pkcs8_der(),
+            Self::P384(key) => key.to_pkcs8_der(),
+        };
+        Ok(document.map_err(|e| PkiError::Key(e.to_string()))?.as_bytes().to_vec())
+    }
+}
+
+/// A public key of any of the three algorithms, as read from a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicKey {
+    Rsa(rsa::PublicKey),
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+}
+
+impl PublicKey {
+    /// Reads a certificate's SubjectPublicKeyInfo (untrusted bytes): `None` for any other
+    /// algorithm, curve or an RSA modulus other than 2048 bits.
+    pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Option<Self> {
+        let der = spki.to_der().ok()?;
+        match spki.algorithm.oid.to_string().as_str() {
+            OID_RSA_ENCRYPTION => {
+                let key = rsa::PublicKey::from_public_key_der(&der).ok()?;
+                (key.size() == 256).then_some(Self::Rsa(key))
+            }
+            OID_EC_PUBLIC_KEY => {
+                let curve = spki.algorithm.parameters.as_ref()?.decode_as::<der::asn1::ObjectIdentifier>().ok()?;
+                match curve.to_string().as_str() {
+                    OID_SECP256R1 => p256::ecdsa::VerifyingKey::from_public_key_der(&der).ok().map(Self::P256),
+                    OID_SECP384R1 => p384::ecdsa::VerifyingKey::from_public_key_der(&der).ok().map(Self::P384),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        match self {
+            Self::Rsa(_) => KeyAlgorithm::Rsa2048,
+            Self::P256(_) => KeyAlgorithm::P256,
+            Self::P384(_) => KeyAlgorithm::P384,
+        }
+    }
+
+    /// Checks the sign command's answer against the SHA-256 digest of the challenge the
+    /// terminal sent (as [`KeyAlgorithm::sign_command_data`] framed it).
+    pub fn verify_challenge(&self, digest: &[u8; 32], signature: &[u8]) -> bool {
+        match self {
+            Self::Rsa(key) => signature.len() == key.size() && key.verify(Pkcs1v15Sign::new::<Sha256>(), digest, signature).is_ok(),
+            Self::P256(key) => {
+                p256::ecdsa::Signature::from_slice(signature).is_ok_and(|signature| key.verify_prehash(digest, &signature).is_ok())
+            }
+            Self::P384(key) => {
+                p384::ecdsa::Signature::from_slice(signature).is_ok_and(|signature| key.verify_prehash(digest, &signature).is_ok())
+            }
+        }
+    }
+
+    /// Checks an X.509 signature (of a certificate or CRL) made with this key. `algorithm` is
+    /// the signatureAlgorithm OID as text; a combination the key cannot make is false.
+    pub fn verify_x509(&self, algorithm: &str, message: &[u8], signature: &[u8]) -> bool {
+        let ecdsa_digest = || -> Option<Vec<u8>> {
+            match algorithm {
+                OID_ECDSA_WITH_SHA256 => Some(Sha256::digest(message).to_vec()),
+                OID_ECDSA_WITH_SHA384 => Some(Sha384::digest(message).to_vec()),
+                _ => None,
+            }
+        };
+        match self {
+            Self::Rsa(key) => {
+                algorithm == OID_SHA256_WITH_RSA
+                    && signature.len() == key.size()
+                    && key.verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message), signature).is_ok()
+            }
+            Self::P256(key) => ecdsa_digest().is_some_and(|digest| {
+                p256::ecdsa::DerSignature::from_bytes(signature).is_ok_and(|signature| key.verify_prehash(&digest, &signature).is_ok())
+            }),
+            Self::P384(key) => ecdsa_digest().is_some_and(|digest| {
+                p384::ecdsa::DerSignature::from_bytes(signature).is_ok_and(|signature| key.verify_prehash(&digest, &signature).is_ok())
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_signs_what_its_public_key_verifies() {
+        let digest: [u8; 32] = Sha256::digest(b"challenge").into();
+        for algorithm in KeyAlgorithm::ALL {
+            let key = SigningKey::derive(algorithm, 7, "test", 0).unwrap();
+            let signature = key.sign_card_data(&algorithm.sign_command_data(&digest)).unwrap();
+            assert_eq!(signature.len(), algorithm.signature_len(), "{algorithm}");
+            let public = key.public_key();
+            assert!(public.verify_challenge(&digest, &signature), "{algorithm}");
+            let mut other: [u8; 32] = digest;
+            other[0] ^= 1;
+            assert!(!public.verify_challenge(&other, &signature), "{algorithm}");
+            assert_eq!(PublicKey::from_spki(&key.spki().unwrap()), Some(public), "{algorithm}");
+        }
+    }
+
+    #[test]
+    fn the_rsa_card_signs_a_digest_info_of_any_length_the_key_allows() {
+        let key = SigningKey::derive(KeyAlgorithm::Rsa2048, 7, "test", 0).unwrap();
+        assert_eq!(key.sign_card_data(&[0xAB; 245]).unwrap().len(), 256);
+        assert_eq!(key.sign_card_data(&[0xAB; 246]), Err(SignError::Length(246)));
+        assert_eq!(key.sign_card_data(&[]), Err(SignError::Length(0)));
+        // A SHA-384 DigestInfo (what a client signing with another hash sends) is signed as given.
+        assert_eq!(key.sign_card_data(&[0x30; 67]).unwrap().len(), 256);
+    }
+}

@@ -1,0 +1,280 @@
+//! The face-auth terminal (顔認証付きカードリーダー) as a sans-IO state machine: FLOW-1..FLOW-5.
+//!
+//! A [`Tap`] yields [`Action`]s (a command APDU to send, the CRL to fetch, an eligibility query)
+//! and takes their results; it never touches a transport, a clock or the system's randomness. The
+//! checks run in a fixed order (see `docs/protocol.md`): phone path offered, device type, PIN
+//! (card and Android), certificate parse, chain to the trusted CA, validity at the world's time,
+//! CRL status, the signature over a fresh challenge, and only then the eligibility service, so no
+//! eligibility query is ever made for a certificate that failed a check.
+
+use std::fmt;
+
+use der::Decode;
+use rand::Rng;
+use rand_chacha::ChaCha20Rng;
+use serde::Serialize;
+use time::OffsetDateTime;
+use x509_cert::name::Name;
+use x509_cert::Certificate;
+
+use crate::backend::InsuranceRecord;
+use crate::pki::{derive_rng, PublicKey};
+use crate::profile::DeviceKind;
+
+mod crl;
+mod mutant;
+mod tap;
+
+pub use crl::crl_number;
+pub use mutant::Mutant;
+pub use tap::{is_jpki_pin, Tap};
+
+use crl::CrlIndex;
+
+/// The JPKI application and the files a terminal uses (public values, docs/protocol.md).
+pub mod jpki {
+    pub const AID: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
+    pub const TOKEN_INFO: [u8; 2] = [0x00, 0x06];
+    pub const AUTH_CERT: [u8; 2] = [0x00, 0x0A];
+    pub const AUTH_PIN: [u8; 2] = [0x00, 0x18];
+    pub const AUTH_KEY: [u8; 2] = [0x00, 0x17];
+}
+
+/// Largest certificate a terminal will read (a P-256 certificate is about 500 bytes).
+pub const MAX_CERTIFICATE_LEN: usize = 8 * 1024;
+
+/// Why a tap was rejected: exactly the reasons of docs/scenario-format.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    CertificateExpired,
+    CertificateRevoked,
+    CertificateSuspended,
+    NotRegistered,
+    InsuranceExpired,
+    UserNotVerified,
+    WrongPin,
+    PinBlocked,
+    WrongDeviceType,
+    SignatureInvalid,
+    UntrustedCertificate,
+    CardRemoved,
+    ProtocolError,
+    ServiceUnavailable,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 14] = [
+        Self::CertificateExpired,
+        Self::CertificateRevoked,
+        Self::CertificateSuspended,
+        Self::NotRegistered,
+        Self::InsuranceExpired,
+        Self::UserNotVerified,
+        Self::WrongPin,
+        Self::PinBlocked,
+        Self::WrongDeviceType,
+        Self::SignatureInvalid,
+        Self::UntrustedCertificate,
+        Self::CardRemoved,
+        Self::ProtocolError,
+        Self::ServiceUnavailable,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CertificateExpired => "certificate_expired",
+            Self::CertificateRevoked => "certificate_revoked",
+            Self::CertificateSuspended => "certificate_suspended",
+            Self::NotRegistered => "not_registered",
+            Self::InsuranceExpired => "insurance_expired",
+            Self::UserNotVerified => "user_not_verified",
+            Self::WrongPin => "wrong_pin",
+            Self::PinBlocked => "pin_blocked",
+            Self::WrongDeviceType => "wrong_device_type",
+            Self::SignatureInvalid => "signature_invalid",
+            Self::UntrustedCertificate => "untrusted_certificate",
+            Self::CardRemoved => "card_removed",
+            Self::ProtocolError => "protocol_error",
+            Self::ServiceUnavailable => "service_unavailable",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == text)
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// FLOW-5: what the patient agreed to share.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Consent {
+    pub medication: bool,
+    pub checkups: bool,
+    pub surgery: bool,
+}
+
+impl fmt::Display for Consent {
+    /// As a person reads it: `medication, checkups`, `all`, or `nothing shared`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared: Vec<&str> = [("medication", self.medication), ("checkups", self.checkups), ("surgery", self.surgery)]
+            .into_iter()
+            .filter_map(|(name, yes)| yes.then_some(name))
+            .collect();
+        match shared.len() {
+            0 => f.write_str("nothing shared"),
+            3 => f.write_str("all (medication, checkups, surgery)"),
+            _ => f.write_str(&shared.join(", ")),
+        }
+    }
+}
+
+/// A verified tap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verified {
+    pub device: DeviceKind,
+    pub certificate_serial: String,
+    pub insurer: String,
+    pub record: InsuranceRecord,
+    pub consent: Consent,
+}
+
+/// How a tap ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Verified(Verified),
+    Rejected { reason: Reason, detail: String },
+    /// The terminal does not offer the phone path (Q16).
+    NotOffered,
+}
+
+impl Outcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Verified(_) => "verified",
+            Self::Rejected { .. } => "rejected",
+            Self::NotOffered => "not_offered",
+        }
+    }
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            Self::Rejected { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+    fn rejected(reason: Reason, detail: impl Into<String>) -> Self {
+        Self::Rejected { reason, detail: detail.into() }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Verified(verified) => write!(f, "verified (insurer {})", verified.insurer),
+            Self::Rejected { reason, detail } if detail.is_empty() => write!(f, "rejected: {reason}"),
+            Self::Rejected { reason, detail } => write!(f, "rejected: {reason} ({detail})"),
+            Self::NotOffered => f.write_str("not_offered"),
+        }
+    }
+}
+
+/// A terminal's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalConfig {
+    pub id: String,
+    /// Whether this facility's equipment offers the phone path (Q15, Q16).
+    pub smartphone: bool,
+    /// How long the terminal waits for one response (the driver enforces it).
+    pub timeout_ms: u64,
+    /// How long the terminal waits for the CRL or the eligibility service (the driver enforces
+    /// it); past it the tap is `service_unavailable`.
+    pub backend_timeout_ms: u64,
+}
+
+/// What the patient did at the terminal for one tap.
+#[derive(Debug, Clone)]
+pub struct TapRequest {
+    /// FLOW-1/FLOW-2: `Card` for the physical card, else the phone type chosen.
+    pub selected: DeviceKind,
+    /// The PIN typed on the terminal (card and Android paths; ignored for an iPhone).
+    pub pin: String,
+    pub consent: Consent,
+    /// The world's time.
+    pub now: OffsetDateTime,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TerminalError {
+    #[error("trust anchor is not a DER certificate: {0}")]
+    Anchor(#[from] der::Error),
+    #[error("trust anchor key is not an uncompressed P-256 key")]
+    AnchorKey,
+}
+
+/// The clinic's terminal: its trust anchor, revocation cache and challenge generator persist
+/// across taps.
+pub struct Terminal {
+    config: TerminalConfig,
+    anchor_name: Name,
+    anchor_key: PublicKey,
+    crl: Option<CrlIndex>,
+    challenges: ChaCha20Rng,
+    mutant: Option<Mutant>,
+}
+
+impl fmt::Debug for Terminal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Terminal").field("config", &self.config).field("crl_entries", &self.crl.as_ref().map(|c| c.entries.len())).finish()
+    }
+}
+
+impl Terminal {
+    /// `anchor_der` is the trusted CA certificate; challenges come from `seed` (and the id).
+    pub fn new(config: TerminalConfig, anchor_der: &[u8], seed: u64) -> Result<Self, TerminalError> {
+        let anchor = Certificate::from_der(anchor_der)?;
+        let anchor_key = public_key(&anchor).ok_or(TerminalError::AnchorKey)?;
+        let challenges = derive_rng(seed, &format!("terminal:{}:challenges", config.id));
+        Ok(Self { anchor_name: anchor.tbs_certificate().subject().clone(), config, anchor_key, crl: None, challenges, mutant: None })
+    }
+
+    pub fn config(&self) -> &TerminalConfig {
+        &self.config
+    }
+
+    /// Builds in a deliberate defect (certification self-tests only).
+    pub fn with_mutant(mut self, mutant: Option<Mutant>) -> Self {
+        self.mutant = mutant;
+        self
+    }
+
+    /// Starts one patient flow.
+    pub fn start_tap(&mut self, request: TapRequest) -> Tap<'_> {
+        let mut challenge = [0u8; 32];
+        self.challenges.fill_bytes(&mut challenge);
+        if self.mutant == Some(Mutant::ReuseChallenge) {
+            challenge = [0x42; 32];
+        }
+        Tap::start(self, request, challenge)
+    }
+}
+
+/// What the driver must do next for a tap.
+#[derive(Debug)]
+pub enum Action<'a> {
+    /// Send this command APDU and feed the response to [`Tap::on_response`].
+    Transmit(&'a [u8]),
+    /// Fetch the current CRL and feed it to [`Tap::on_crl`].
+    FetchCrl,
+    /// Ask the eligibility service and feed the answer to [`Tap::on_eligibility`].
+    QueryEligibility { serial: u64 },
+    /// The tap is over.
+    Done(&'a Outcome),
+}
+
+pub(super) fn public_key(certificate: &Certificate) -> Option<PublicKey> {
+    PublicKey::from_spki(certificate.tbs_certificate().subject_public_key_info())
+}

@@ -1,0 +1,66 @@
+//! Deliberate defects of the terminal, for certification self-tests: each must be caught.
+
+/// A deliberate defect of the terminal, for certification self-tests (`mynatap reference-reader
+/// --mutant NAME`): each must be caught by the suite or its wire rules. Never set in service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mutant {
+    SkipExpiry,
+    SkipCrl,
+    IgnoreHold,
+    SkipSignature,
+    AcceptAnyCa,
+    IgnorePhoneSupport,
+    IgnoreOsChoice,
+    ReuseChallenge,
+    QueryBeforeChecks,
+    VerifyPinOnIphone,
+    RetryPin,
+    CrlFailOpen,
+    AcceptStaleCrl,
+    EligibilityFailOpen,
+    /// A driver defect: after the card left, reconnect and go on sending APDUs (rule W7). The
+    /// terminal itself is unchanged; the reference reader's driver acts on it.
+    RetryAfterRemoval,
+}
+
+impl Mutant {
+    pub const ALL: [Mutant; 15] = [
+        Self::SkipExpiry,
+        Self::SkipCrl,
+        Self::IgnoreHold,
+        Self::SkipSignature,
+        Self::AcceptAnyCa,
+        Self::IgnorePhoneSupport,
+        Self::IgnoreOsChoice,
+        Self::ReuseChallenge,
+        Self::QueryBeforeChecks,
+        Self::VerifyPinOnIphone,
+        Self::RetryPin,
+        Self::CrlFailOpen,
+        Self::AcceptStaleCrl,
+        Self::EligibilityFailOpen,
+        Self::RetryAfterRemoval,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SkipExpiry => "skip-expiry",
+            Self::SkipCrl => "skip-crl",
+            Self::IgnoreHold => "ignore-hold",
+            Self::SkipSignature => "skip-signature",
+            Self::AcceptAnyCa => "accept-any-ca",
+            Self::IgnorePhoneSupport => "ignore-phone-support",
+            Self::IgnoreOsChoice => "ignore-os-choice",
+            Self::ReuseChallenge => "reuse-challenge",
+            Self::QueryBeforeChecks => "query-before-checks",
+            Self::VerifyPinOnIphone => "verify-pin-on-iphone",
+            Self::RetryPin => "retry-pin",
+            Self::CrlFailOpen => "crl-fail-open",
+            Self::AcceptStaleCrl => "accept-stale-crl",
+            Self::EligibilityFailOpen => "eligibility-fail-open",
+            Self::RetryAfterRemoval => "retry-after-removal",
+        }
+    }
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|mutant| mutant.name() == name)
+    }
+}
