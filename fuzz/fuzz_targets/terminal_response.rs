@@ -11,7 +11,7 @@ use mynatap_sim::terminal::{Action, Consent, TapRequest, Terminal, TerminalConfi
 use time::macros::{date, datetime};
 
 static CA: LazyLock<(Vec<u8>, CrlSnapshot)> = LazyLock::new(|| {
-    let ca = CertificateAuthority::trusted(1).expect("ca");
+    let ca = CertificateAuthority::trusted(1, mynatap_sim::pki::KeyAlgorithm::Rsa2048).expect("ca");
     let now = datetime!(2026-04-01 00:00 UTC);
     let crl = ca.issue_crl(1, now, now + time::Duration::minutes(1), &[]).expect("crl");
     (ca.certificate_der().to_vec(), CrlSnapshot { number: 1, der: crl.into() })
