@@ -13,7 +13,14 @@ const DEVICES: [DeviceKind; 3] = [DeviceKind::Card, DeviceKind::Android, DeviceK
 
 /// Issued once: personalising a card per input would spend the run on key generation.
 static CREDENTIALS: LazyLock<Vec<(Arc<Profile>, CardCredential)>> = LazyLock::new(|| {
-    DEVICES.iter().map(|&device| (Arc::new(Profile::builtin(device)), demo_credential(device, 1, "1234").expect("credential"))).collect()
+    DEVICES
+        .iter()
+        .map(|&device| {
+            let profile = Profile::builtin(device);
+            let credential = demo_credential(device, profile.key, 1, "1234").expect("credential");
+            (Arc::new(profile), credential)
+        })
+        .collect()
 });
 
 fuzz_target!(|data: &[u8]| {
