@@ -34,25 +34,37 @@ fn hex(text: &str) -> Vec<u8> {
     mynatap_sim::apdu::parse_hex(text).expect("hex")
 }
 
+/// A card in the state a command needs, built afresh for each bench so any filter may pick any
+/// one of them alone (a bench never relies on what an earlier one left behind).
+fn card_ready_for(setup: &[&str]) -> mynatap_sim::card::Card {
+    let mut card = demo_card(Profile::builtin(DeviceKind::Card), 1, "1234").expect("card");
+    for command in setup {
+        let answer = card.process_bytes(&hex(command));
+        assert!(answer.ends_with(&[0x90, 0x00]), "setup {command} answered {answer:02X?}");
+    }
+    card
+}
+
 fn card_commands(c: &mut Criterion) {
     let mut group = c.benchmark_group("card_command");
-    let mut card = demo_card(Profile::builtin(DeviceKind::Card), 1, "1234").expect("card");
-    let select_jpki = hex("00A4040C0AD392F00026010000000100");
+    const SELECT_JPKI: &str = "00A4040C0AD392F00026010000000100";
     let select_cert = hex("00A4020C02000A");
     let read = hex("00B0000000");
-    let select_pin = hex("00A4020C020018");
     let verify = hex("002000800431323334");
-    let select_key = hex("00A4020C020017");
-    let sign = hex(&format!("802A008020{}00", "11".repeat(32)));
+    // The physical card is RSA-2048: it signs a SHA-256 DigestInfo (51 bytes).
+    let sign = hex(&format!("802A008033{}{}00", "3031300D060960864801650304020105000420", "11".repeat(32)));
+    let mut card = card_ready_for(&[]);
+    let select_jpki = hex(SELECT_JPKI);
     group.bench_function("select_aid", |b| b.iter(|| card.process_bytes(black_box(&select_jpki))));
-    card.process_bytes(&select_jpki);
+    let mut card = card_ready_for(&[SELECT_JPKI]);
     group.bench_function("select_file", |b| b.iter(|| card.process_bytes(black_box(&select_cert))));
+    let mut card = card_ready_for(&[SELECT_JPKI, "00A4020C02000A"]);
     group.bench_function("read_binary_256", |b| b.iter(|| card.process_bytes(black_box(&read))));
-    card.process_bytes(&select_pin);
+    let mut card = card_ready_for(&[SELECT_JPKI, "00A4020C020018"]);
     group.bench_function("verify", |b| b.iter(|| card.process_bytes(black_box(&verify))));
-    card.process_bytes(&select_key);
+    let mut card = card_ready_for(&[SELECT_JPKI, "00A4020C020018", "002000800431323334", "00A4020C020017"]);
     assert!(card.process_bytes(&sign).ends_with(&[0x90, 0x00]));
-    group.bench_function("sign", |b| b.iter(|| card.process_bytes(black_box(&sign))));
+    group.bench_function("sign_rsa2048", |b| b.iter(|| card.process_bytes(black_box(&sign))));
     group.finish();
 }
 

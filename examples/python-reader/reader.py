@@ -29,6 +29,9 @@ from smartcard.System import readers
 JPKI_AID = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01]
 TOKEN_INFO, AUTH_CERT, AUTH_PIN, AUTH_KEY = [0x00, 0x06], [0x00, 0x0A], [0x00, 0x18], [0x00, 0x17]
 LABELS = {"JPKIAPICCTOKEN2": "card", "JPKIAPGPSETOKEN": "android", "JPKIAPIOSTOKEN": "iphone"}
+CARD_SURFACE_AID = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02]
+NUMBER_B, SURFACE_ENTRIES = [0x00, 0x12], [0x00, 0x02]
+JP2_SIGNATURE = bytes.fromhex("0000000c6a5020200d0a870a")
 # What the physical card expects before a SHA-256 hash in its sign command (RFC 8017, 9.2).
 SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 
@@ -101,6 +104,53 @@ class Card:
         return bytes(der)
 
 
+def find_entry(entries, tag):
+    """The value of a `DF tag` item of the card-surface entries, or None."""
+    at = 0
+    while at + 3 <= len(entries):
+        first, second, length = entries[at], entries[at + 1], entries[at + 2]
+        at += 3
+        if length == 0x81:
+            length, at = entries[at], at + 1
+        elif length == 0x82:
+            length, at = (entries[at] << 8) | entries[at + 1], at + 2
+        elif length > 0x7F:
+            return None
+        value = entries[at:at + length]
+        if len(value) != length:
+            return None
+        if first == 0xDF and second == tag:
+            return value
+        at += length
+    return None
+
+
+def confirm_face(card, env):
+    """FLOW-3 by face recognition: verification number B (what the camera read) opens the
+    card surface; the face image is read and compared; then back to JPKI, with no PIN."""
+    card.expect_ok([0x00, 0xA4, 0x04, 0x0C, len(CARD_SURFACE_AID)] + CARD_SURFACE_AID, "SELECT card surface")
+    card.select_file(NUMBER_B)
+    surface = list(env.get("MYNATAP_CARD_SURFACE", "").encode())
+    card.expect_ok([0x00, 0x20, 0x00, 0x80, len(surface)] + surface, "VERIFY number B")
+    card.select_file(SURFACE_ENTRIES)
+    entries = bytearray()
+    while len(entries) <= 16384:
+        data, sw = card.send([0x00, 0xB0, len(entries) >> 8, len(entries) & 0xFF, 0x00])
+        if sw == 0x6B00 and entries:
+            break
+        if sw != 0x9000:
+            raise Rejected("protocol_error", f"READ entries answered {sw:04X}")
+        entries += data
+        if len(data) < 256:
+            break
+    face = find_entry(bytes(entries), 0x27)
+    if face is None or not face.startswith(JP2_SIGNATURE):
+        raise Rejected("protocol_error", "no JPEG 2000 face image on the card")
+    if env.get("MYNATAP_FACE_MATCH") != "true":
+        raise Rejected("face_not_matched")
+    card.expect_ok([0x00, 0xA4, 0x04, 0x0C, len(JPKI_AID)] + JPKI_AID, "SELECT JPKI")
+
+
 def http_get(url, timeout):
     """(status, body); a back end that cannot be reached or answers too late is
     service_unavailable: the terminal fails closed, it never guesses."""
@@ -142,8 +192,12 @@ def tap():
         raise Rejected("protocol_error", f"unknown token label {label!r}")
     if device != selected:
         raise Rejected("wrong_device_type", f"chose {selected}, device is {device}")
-    # FLOW-3: card and Android present the typed PIN once; an iPhone unlocks on the phone.
-    if device != "iphone":
+    # FLOW-3: card and Android present the typed PIN once; an iPhone unlocks on the phone; a
+    # card by face recognition opens its card surface instead, and signs nothing.
+    face = device == "card" and env.get("MYNATAP_CARD_AUTH") == "face"
+    if face:
+        confirm_face(card, env)
+    elif device != "iphone":
         card.select_file(AUTH_PIN)
         typed = env.get("MYNATAP_PIN", "")
         # A JPKI PIN is 4 digits: anything else cannot be right and is never sent.
@@ -196,6 +250,8 @@ def tap():
 
     # The device signs a fresh challenge: RSA (the physical card) pads a SHA-256 DigestInfo and
     # answers 256 bytes; ECDSA (phones, modeled) signs the digest and answers r || s.
+    if face:
+        return eligibility(env, certificate, now, backend_timeout)
     digest = hashlib.sha256(secrets.token_bytes(32)).digest()
     public_key = certificate.public_key()
     if isinstance(public_key, rsa.RSAPublicKey):
@@ -220,7 +276,11 @@ def tap():
     except (InvalidSignature, ValueError) as error:
         raise Rejected("signature_invalid") from error
 
-    # Only now, with a verified certificate, ask the eligibility service.
+    return eligibility(env, certificate, now, backend_timeout)
+
+
+def eligibility(env, certificate, now, backend_timeout):
+    """Only now, with a verified certificate and holder, ask the eligibility service."""
     status, body = http_get(f"{env['MYNATAP_ELIGIBILITY_URL']}?serial={certificate.serial_number:X}", backend_timeout)
     if status == 404:
         raise Rejected("not_registered")

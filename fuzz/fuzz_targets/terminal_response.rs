@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use mynatap_sim::backend::{CrlSnapshot, InsuranceRecord};
 use mynatap_sim::pki::CertificateAuthority;
 use mynatap_sim::profile::DeviceKind;
-use mynatap_sim::terminal::{Action, Consent, TapRequest, Terminal, TerminalConfig};
+use mynatap_sim::terminal::{Action, CardAuth, Consent, TapRequest, Terminal, TerminalConfig};
 use time::macros::{date, datetime};
 
 static CA: LazyLock<(Vec<u8>, CrlSnapshot)> = LazyLock::new(|| {
@@ -23,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
     let config = TerminalConfig { id: "fuzz".into(), smartphone: selector & 0x40 == 0, timeout_ms: 500, backend_timeout_ms: 2000 };
     let mut terminal = Terminal::new(config, anchor, 1).expect("terminal");
     let selected = [DeviceKind::Card, DeviceKind::Android, DeviceKind::Iphone][usize::from(selector % 3)];
-    let request = TapRequest { selected, pin: "1234".into(), consent: Consent::default(), now: datetime!(2026-04-01 09:00 +09:00) };
+    // Bit 5 takes the card's face path, so its card-surface parsing meets hostile bytes too.
+    let auth = if selector & 0x20 != 0 { CardAuth::Face { surface: "90051220300000".into(), face_match: true } } else { CardAuth::Pin };
+    let request = TapRequest { selected, pin: "1234".into(), consent: Consent::default(), now: datetime!(2026-04-01 09:00 +09:00), auth };
     let mut tap = terminal.start_tap(request);
     for _ in 0..200 {
         match tap.next_action() {

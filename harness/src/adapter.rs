@@ -17,6 +17,12 @@ pub mod env {
     pub const CONSENT: &str = "MYNATAP_CONSENT";
     pub const TIMEOUT_MS: &str = "MYNATAP_TIMEOUT_MS";
     pub const BACKEND_TIMEOUT_MS: &str = "MYNATAP_BACKEND_TIMEOUT_MS";
+    /// Card taps: `pin` or `face`.
+    pub const CARD_AUTH: &str = "MYNATAP_CARD_AUTH";
+    /// Face taps: verification number B as the camera read it off the card (14 digits).
+    pub const CARD_SURFACE: &str = "MYNATAP_CARD_SURFACE";
+    /// Face taps: `true` when the camera's face is the card's.
+    pub const FACE_MATCH: &str = "MYNATAP_FACE_MATCH";
 }
 
 /// A reader program's verdict for one tap.

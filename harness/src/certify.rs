@@ -9,29 +9,21 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mynatap_sim::profile::DeviceKind;
-use mynatap_sim::service::{crl_answer, BackendFault, CrlAnswerError, ServiceKind};
+use mynatap_sim::service::{crl_answer, BackendFault, CrlAnswerError};
 use mynatap_sim::terminal::{Consent, Outcome, Reason, Verified};
-use mynatap_sim::vpcd::{SeenApdu, Sequence, UserPresence};
+use mynatap_sim::vpcd::{Sequence, UserPresence};
 use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
 use sha2::{Digest, Sha256};
 
 use crate::adapter::{consent_json, env, Verdict};
-use crate::http_backend::{BackendServer, BackendView, HttpRequest};
+use crate::http_backend::{BackendServer, BackendView};
 use crate::pcsc_player::PcscPlayer;
 use crate::runner::{TapPlayer, Violation};
 use crate::scenario::Expectation;
+use crate::wire_rules::{judge, TapRecord};
 
 /// The wire rules, with their ids (docs/certification.md).
-pub mod rules {
-    pub const PRIVACY: &str = "W1-no-eligibility-for-invalid-certificate";
-    pub const FRESH_CHALLENGE: &str = "W2-fresh-challenge";
-    pub const CRL_CHECKED: &str = "W3-crl-fetched-before-eligibility";
-    pub const NO_VERIFY_IPHONE: &str = "W4-no-verify-to-iphone";
-    pub const NO_VERIFY_AFTER_BLOCK: &str = "W5-no-verify-after-blocked-pin";
-    pub const ONE_VERIFY: &str = "W6-at-most-one-verify";
-    pub const NO_APDU_AFTER_REMOVAL: &str = "W7-no-apdu-after-removal";
-    pub const SIGNATURE_BEFORE_ELIGIBILITY: &str = "W8-signature-checked-before-eligibility";
-}
+pub use crate::wire_rules::rules;
 
 /// How a reader program is run.
 #[derive(Debug, Clone)]
@@ -117,69 +109,6 @@ impl AdapterPlayer {
         }
         Verdict::parse(&stdout)
     }
-
-    fn judge_wire(&mut self, device: DeviceKind, expect: &Expectation, backend_fault: Option<BackendFault>, seen: &[SeenApdu], http: &[HttpRequest]) {
-        let mut violations = Vec::new();
-        // A request the service refused (bad serial, bad method) asked about nobody: not a query.
-        let eligibility: Vec<&HttpRequest> = http.iter().filter(|r| r.path == "/eligibility" && r.serial.is_some()).collect();
-        // Only the eligibility service's own answer can reject a tap after a query: not
-        // registered, expired insurance, or the service failing under an eligibility fault.
-        let eligibility_fault = backend_fault.is_some_and(|fault| fault.service() == ServiceKind::Eligibility);
-        let rejected_by_eligibility =
-            |reason: Reason| matches!(reason, Reason::NotRegistered | Reason::InsuranceExpired) || (reason == Reason::ServiceUnavailable && eligibility_fault);
-        let must_reject_on_certificate = matches!(expect, Expectation::Tap { reason: Some(reason), .. } if !rejected_by_eligibility(*reason));
-        if must_reject_on_certificate && let Some(query) = eligibility.first() {
-            violations.push(Violation { rule: rules::PRIVACY, evidence: format!("eligibility query {} for a tap that must be rejected", query.path) });
-        }
-        for query in &eligibility {
-            if !http.iter().any(|r| r.path == "/crl" && r.sequence < query.sequence) {
-                violations.push(Violation { rule: rules::CRL_CHECKED, evidence: "eligibility queried with no CRL fetched before it in this tap".into() });
-            }
-            let signed = seen.iter().any(|apdu| {
-                apdu.command.get(1) == Some(&0x2A) && apdu.sequence < query.sequence && apdu.response.as_ref().is_some_and(|r| r.ends_with(&[0x90, 0x00]))
-            });
-            if !signed {
-                violations.push(Violation { rule: rules::SIGNATURE_BEFORE_ELIGIBILITY, evidence: "eligibility queried before any signature over a challenge".into() });
-            }
-        }
-        let mut verifies = 0;
-        let mut blocked = false;
-        let mut removed = false;
-        for apdu in seen {
-            let hex_command = hex::encode_upper(&apdu.command);
-            if removed {
-                violations.push(Violation { rule: rules::NO_APDU_AFTER_REMOVAL, evidence: format!("{hex_command} sent after the card left") });
-                break;
-            }
-            match apdu.command.get(1) {
-                Some(0x20) => {
-                    verifies += 1;
-                    if device == DeviceKind::Iphone {
-                        violations.push(Violation { rule: rules::NO_VERIFY_IPHONE, evidence: hex_command.clone() });
-                    }
-                    if blocked {
-                        violations.push(Violation { rule: rules::NO_VERIFY_AFTER_BLOCK, evidence: hex_command.clone() });
-                    }
-                    if verifies == 2 {
-                        violations.push(Violation { rule: rules::ONE_VERIFY, evidence: format!("second VERIFY {hex_command}") });
-                    }
-                }
-                Some(0x2A) if !apdu.command.is_empty() => {
-                    let data = apdu.command.get(5..apdu.command.len().min(5 + 32)).unwrap_or_default().to_vec();
-                    if !self.challenges.insert(data.clone()) {
-                        violations.push(Violation { rule: rules::FRESH_CHALLENGE, evidence: format!("sign data {} seen before in this run", hex::encode_upper(data)) });
-                    }
-                }
-                _ => {}
-            }
-            match apdu.response.as_deref() {
-                None => removed = true,
-                Some([.., 0x63, 0xC0] | [.., 0x69, 0x84]) => blocked = true,
-                _ => {}
-            }
-        }
-        self.violations = violations;
-    }
 }
 
 /// Kills the process group led by `leader` (every process a reader program started).
@@ -241,6 +170,10 @@ impl TapPlayer for AdapterPlayer {
         };
         let presence = if spec.user_verified { UserPresence::Yes } else { UserPresence::No };
         let world_pin = world.right_pin(&spec.target).unwrap_or_default();
+        let surface = match (&spec.target, spec.face) {
+            (TapTarget::Card(person), Some(_)) => world.printed_number_b(person).unwrap_or_default(),
+            _ => String::new(),
+        };
         let reader = self.player.reader().to_owned();
         let slot = self.player.slot.clone();
         let sequence = self.sequence.clone();
@@ -270,6 +203,9 @@ impl TapPlayer for AdapterPlayer {
                 (env::CONSENT, consent_json(&spec.consent)),
                 (env::TIMEOUT_MS, config.timeout_ms.to_string()),
                 (env::BACKEND_TIMEOUT_MS, config.backend_timeout_ms.to_string()),
+                (env::CARD_AUTH, if spec.face.is_some() { "face" } else { "pin" }.to_owned()),
+                (env::CARD_SURFACE, surface.clone()),
+                (env::FACE_MATCH, spec.face.unwrap_or(false).to_string()),
             ];
             let result = ready.and_then(|()| self.run_program(&envs).map_err(WorldError::Adapter));
             seen = slot.take_recording();
@@ -290,7 +226,8 @@ impl TapPlayer for AdapterPlayer {
         });
         let http = self.server.take_log();
         if report.is_ok() {
-            self.judge_wire(device, expect, spec.backend_fault, &seen, &http);
+            let record = TapRecord { device, face: spec.face.is_some(), expect, backend_fault: spec.backend_fault, seen: &seen, http: &http };
+            self.violations = judge(&record, &mut self.challenges);
         }
         report
     }

@@ -19,3 +19,4 @@ pub mod reference_reader;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod wire_rules;

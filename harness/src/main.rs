@@ -113,6 +113,11 @@ struct TapArgs {
     /// The PIN typed on the terminal (card and Android).
     #[arg(long, default_value = "1234")]
     pin: String,
+    /// Card only: face recognition instead of the PIN, with this verification number B (the
+    /// 14 digits a camera reads off the card: birth date YYMMDD, expiry year, security code;
+    /// the demo card's is 90051220300000). The face is taken to match.
+    #[arg(long, value_name = "DIGITS")]
+    surface: Option<String>,
     /// Trust the test CA of this seed (the served phone's).
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
@@ -494,7 +499,11 @@ fn tap(args: TapArgs) -> anyhow::Result<u8> {
         .map_err(|e| InputError(format!("reader `{}`: {e}", args.reader.as_deref().unwrap_or("(the first with a card)"))))?;
     let atr = mynatap_sim::transport::Transport::atr(&mut transport).unwrap_or_default();
     eprintln!("reader: {}  ATR: {}", transport.reader(), hex::encode_upper(atr));
-    let request = TapRequest { selected: args.os.device(), pin: args.pin.clone(), consent: Consent::default(), now };
+    let auth = match &args.surface {
+        Some(surface) => mynatap_sim::terminal::CardAuth::Face { surface: surface.clone(), face_match: true },
+        None => mynatap_sim::terminal::CardAuth::Pin,
+    };
+    let request = TapRequest { selected: args.os.device(), pin: args.pin.clone(), consent: Consent::default(), now, auth };
     let mut transcript = Vec::new();
     let outcome = run_tap(terminal.start_tap(request), &mut transport, &backends, Some(&mut transcript));
     for exchange in &transcript {

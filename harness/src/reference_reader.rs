@@ -9,7 +9,7 @@ use mynatap_sim::driver::{run_tap, Backends};
 use mynatap_sim::pcsc_transport::PcscTransport;
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS;
-use mynatap_sim::terminal::{crl_number, Mutant, TapRequest, Terminal, TerminalConfig};
+use mynatap_sim::terminal::{crl_number, CardAuth, Mutant, TapRequest, Terminal, TerminalConfig};
 use mynatap_sim::transport::{Transport, TransportError};
 
 use crate::adapter::{env, parse_consent, Verdict};
@@ -127,6 +127,13 @@ pub fn run(mutant: Option<Mutant>) -> Result<Verdict, String> {
         pin: std::env::var(env::PIN).unwrap_or_default(),
         consent: parse_consent(&std::env::var(env::CONSENT).unwrap_or_default()),
         now,
+        auth: match std::env::var(env::CARD_AUTH).as_deref() {
+            Ok("face") => CardAuth::Face {
+                surface: std::env::var(env::CARD_SURFACE).unwrap_or_default(),
+                face_match: std::env::var(env::FACE_MATCH).as_deref() == Ok("true"),
+            },
+            _ => CardAuth::Pin,
+        },
     };
     let tap = terminal.start_tap(request);
     if !smartphone && selected != DeviceKind::Card && mutant != Some(Mutant::IgnorePhoneSupport) {

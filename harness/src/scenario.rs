@@ -107,6 +107,12 @@ pub struct RawCard {
     pub card_info_pin: Option<String>,
     /// The card's key: `rsa2048` (default, as every card patients carry), `p256` or `p384`.
     pub key: Option<String>,
+    /// The 4-digit security code printed on the card (part of verification number B).
+    /// Default `"0000"`.
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub security_code: Option<String>,
+    /// The card's own expiry date printed on it (`YYYY-MM-DD`). Default: `cert_expires`.
+    pub expires: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -245,6 +251,10 @@ pub struct RawTap {
     pub os_selected: Option<Os>,
     pub consent: Option<RawConsent>,
     pub fault: Option<RawFault>,
+    /// Card taps: `pin` (default) or `face` (face recognition, FLOW-3 without a PIN).
+    pub auth: Option<String>,
+    /// With `auth: face`: whether the camera's face is the card's. Default true.
+    pub face_match: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
@@ -521,6 +531,14 @@ impl Validator<'_> {
         Date::parse(text, &format).map_err(|_| self.error(path, format!("expected a date YYYY-MM-DD, got `{text}`")))
     }
 
+    fn security_code(&self, path: &str, code: Option<&str>) -> Result<String, LoadError> {
+        let code = code.unwrap_or("0000");
+        if code.len() != 4 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(self.error(path, format!("a security code is the 4 digits printed on the card, got `{code}` (quote it: \"0042\")")));
+        }
+        Ok(code.to_owned())
+    }
+
     fn key_algorithm(&self, path: &str, text: Option<&str>) -> Result<Option<KeyAlgorithm>, LoadError> {
         text.map(|text| {
             KeyAlgorithm::parse(text).ok_or_else(|| {
@@ -638,6 +656,8 @@ impl Validator<'_> {
                 card_cert_expires,
                 card_pin: self.pin(&format!("{path}.card.pin"), person.card.pin.as_ref())?,
                 card_key: self.key_algorithm(&format!("{path}.card.key"), person.card.key.as_deref())?,
+                security_code: self.security_code(&format!("{path}.card.security_code"), person.card.security_code.as_deref())?,
+                card_expires: person.card.expires.as_ref().map(|text| self.date(&format!("{path}.card.expires"), text)).transpose()?,
                 card_info_pin: match &person.card.card_info_pin {
                     Some(pin) => Some(self.pin(&format!("{path}.card.card_info_pin"), Some(pin))?),
                     None => None,
@@ -729,6 +749,26 @@ impl Validator<'_> {
                     (Some(phone), _) => TapTarget::Phone(phone.clone()),
                     (None, person) => TapTarget::Card(person.clone().unwrap_or_default()),
                 };
+                let face = match tap.auth.as_deref() {
+                    None | Some("pin") => None,
+                    Some("face") => Some(tap.face_match.unwrap_or(true)),
+                    Some(other) => return Err(self.error(&format!("{path}.auth"), format!("unknown auth `{other}` (expected pin or face)"))),
+                };
+                if face.is_some() && tap.phone.is_some() {
+                    return Err(self.error(&format!("{path}.auth"), "`auth: face` is the physical card's path (tap `card: <person>`); a phone has no card surface"));
+                }
+                if face.is_none() && tap.face_match.is_some() {
+                    return Err(self.error(&format!("{path}.face_match"), "`face_match` belongs to `auth: face`"));
+                }
+                if face.is_some() && tap.pin.is_some() {
+                    return Err(self.error(&format!("{path}.pin"), "no PIN is typed with `auth: face`"));
+                }
+                if face.is_some()
+                    && let Some(Fault::CorruptResponse { target } | Fault::WrongStatus { target, .. } | Fault::Delay { target, .. }) = fault
+                    && target == FaultTarget::Command(CommandKind::Sign)
+                {
+                    return Err(self.error(&format!("{path}.fault.command"), "a face tap makes no signature, so this fault could never take effect: aim it at `select`, `read` or `verify`"));
+                }
                 Action::Tap(TapSpec {
                     target,
                     terminal: tap.terminal.clone(),
@@ -738,6 +778,7 @@ impl Validator<'_> {
                     consent: tap.consent.as_ref().map(|consent| self.consent(&format!("{path}.consent"), consent)).transpose()?.unwrap_or_default(),
                     fault,
                     backend_fault,
+                    face,
                 })
             }
             RawAction::AddPhone(add) => {

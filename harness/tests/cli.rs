@@ -117,6 +117,15 @@ fn edge_inputs_are_located_errors_never_a_crash() {
         .replace("os: android", "os: iphone")
         .replace("tap: { phone: hanako-android }", "tap: { phone: hanako-android, fault: { kind: wrong_status, command: verify, sw: \"6983\" } }");
     assert_input_error("verify-on-iphone.yaml", &verify_on_iphone, "an iPhone tap sends no VERIFY", "13:");
+    // Version 1.1 values that cannot be: a key no card has, a face on a phone, a short code.
+    let rsa1024 = good.replace("{ id: hanako-android, os: android }", "{ id: hanako-android, os: android, key: rsa1024 }");
+    assert_input_error("rsa1024.yaml", &rsa1024, "unknown key `rsa1024` (expected one of rsa2048, p256, p384)", "10:");
+    let face_on_phone = good.replace("tap: { phone: hanako-android }", "tap: { phone: hanako-android, auth: face }");
+    assert_input_error("face-on-phone.yaml", &face_on_phone, "`auth: face` is the physical card's path", "13:");
+    let short_code = good.replace("birth_date: 1990-05-12", "birth_date: 1990-05-12\n      card: { security_code: \"123\" }");
+    assert_input_error("short-code.yaml", &short_code, "a security code is the 4 digits printed on the card, got `123`", "9:");
+    let sign_on_face = good.replace("tap: { phone: hanako-android }", "tap: { card: hanako, auth: face, fault: { kind: corrupt_response, command: sign } }");
+    assert_input_error("sign-on-face.yaml", &sign_on_face, "a face tap makes no signature", "13:");
 }
 
 /// A fault the tap never reaches (`apdu: 99` of an 11-command tap) fails the step: it tested

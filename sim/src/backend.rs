@@ -10,7 +10,7 @@ use time::{Date, Duration, OffsetDateTime};
 
 use crate::card::{CardCredential, HolderInfo};
 use crate::clock;
-use crate::credential::{self, IssueRequest};
+use crate::credential::{self, IssueRequest, Printed};
 use crate::pki::{derive_rng, rsa_pool, CertificateAuthority, CrlEntry, KeyAlgorithm, PkiError, RevocationReason};
 use crate::profile::DeviceKind;
 
@@ -99,6 +99,10 @@ pub struct PersonSpec {
     /// scenario does not say; the card's application takes `card_pin` and whatever the person
     /// types on an iPhone is taken to be right.
     pub card_info_pin: Option<String>,
+    /// The 4-digit security code printed on the card (part of verification number B).
+    pub security_code: String,
+    /// The card's own expiry date printed on it; `None`: the certificate's.
+    pub card_expires: Option<Date>,
     pub insurance_registered: bool,
     pub insurer: String,
     pub insurance_valid_from: Date,
@@ -117,6 +121,8 @@ impl PersonSpec {
             card_pin: "1234".into(),
             card_key: None,
             card_info_pin: None,
+            security_code: "0000".into(),
+            card_expires: None,
             insurance_registered: true,
             insurer: "06132013".into(),
             insurance_valid_from: date(2020, time::Month::January, 1),
@@ -135,6 +141,7 @@ struct Person {
     card_pin: String,
     card_key: KeyAlgorithm,
     card_info_pin: Option<String>,
+    printed: Printed,
     insurance_registered: bool,
     record: InsuranceRecord,
     /// The phone currently holding this person's card (Q19: at most one).
@@ -324,6 +331,13 @@ impl Registry {
                 card_pin: spec.card_pin.clone(),
                 card_key: spec.card_key.unwrap_or(KeyAlgorithm::Rsa2048),
                 card_info_pin: spec.card_info_pin.clone(),
+                printed: Printed {
+                    security_code: spec.security_code.clone(),
+                    expires: {
+                        let day = spec.card_expires.unwrap_or(spec.card_cert_expires);
+                        format!("{:04}{:02}{:02}", day.year(), u8::from(day.month()), day.day())
+                    },
+                },
                 insurance_registered: spec.insurance_registered,
                 record,
                 phone: None,
@@ -352,6 +366,7 @@ impl Registry {
             sign_password: "ABC123",
             card_info_pin: person.card_info_pin.as_deref().unwrap_or(&person.card_pin),
             holder_info: holder_info(person_id, person.birth_date),
+            printed: Some(person.printed.clone()),
         };
         let credential = credential::issue(&self.ca, self.ca.certificate_der(), self.seed, &request)?;
         self.holders.insert(serial, person_id.to_owned());
@@ -472,6 +487,7 @@ impl Registry {
             sign_password: "ABC123",
             card_info_pin: phone_pin,
             holder_info: holder_info(person_id, birth_date),
+            printed: None,
         };
         let ca = if forged { self.forged_ca.as_ref().ok_or_else(|| RegistryError::Pki("forged CA missing".into()))? } else { &self.ca };
         let credential = credential::issue(ca, ca.certificate_der(), self.seed, &request)?;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
+use crate::card::surface::CardSurface;
 use crate::card::{Card, CardCredential, HolderInfo};
 use crate::pki::{rsa_pool, CertificateAuthority, KeyAlgorithm, LeafRequest, PkiError, SigningKey};
 use crate::profile::{DeviceKind, Profile};
@@ -27,6 +28,17 @@ pub struct IssueRequest<'a> {
     pub sign_password: &'a str,
     pub card_info_pin: &'a str,
     pub holder_info: HolderInfo,
+    /// The physical card only: what is printed on its face.
+    pub printed: Option<Printed>,
+}
+
+/// What is printed on a physical card beside the photo (the card-surface application holds it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Printed {
+    /// The 4-digit security code under the photo.
+    pub security_code: String,
+    /// The card's own expiry date, `YYYYMMDD`.
+    pub expires: String,
 }
 
 /// Issues both certificates with `ca` and returns the credential to put into a card.
@@ -45,6 +57,7 @@ pub fn issue(ca: &CertificateAuthority, trusted_ca_der: &[u8], seed: u64, reques
         })
     };
     let auth_cert = leaf(request.auth_serial, &auth_key, request.device.as_str())?;
+    let public_key_der = der::Encode::to_der(&auth_key.spki()?)?;
     let sign_cert = leaf(request.sign_serial, &sign_key, &format!("{} signature", request.device))?;
     Ok(CardCredential {
         auth_key,
@@ -57,6 +70,14 @@ pub fn issue(ca: &CertificateAuthority, trusted_ca_der: &[u8], seed: u64, reques
         sign_password: request.sign_password.to_owned(),
         card_info_pin: request.card_info_pin.to_owned(),
         holder_info: request.holder_info.clone(),
+        surface: request.printed.as_ref().map(|printed| CardSurface {
+            birth_date: request.holder_info.birth_date.clone(),
+            expires: printed.expires.clone(),
+            security_code: printed.security_code.clone(),
+            sex: request.holder_info.sex.clone(),
+            my_number: request.holder_info.my_number.clone(),
+            public_key: public_key_der.clone(),
+        }),
     })
 }
 
@@ -97,6 +118,7 @@ pub fn demo_credential(device: DeviceKind, key: KeyAlgorithm, seed: u64, pin: &s
         sign_password: "ABC123",
         card_info_pin: pin,
         holder_info: sample_holder(),
+        printed: (device == DeviceKind::Card).then(|| Printed { security_code: "0000".into(), expires: "20300919".into() }),
     };
     issue(&ca, ca.certificate_der(), seed, &request)
 }

@@ -150,6 +150,24 @@ pub struct CardInfoApplication {
     pub pin_policy: PinPolicy,
 }
 
+/// The card-surface confirmation application (券面事項確認): the physical card only.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardSurfaceApplication {
+    pub aid: HexBytes,
+    /// Verification number B (14 digits: birth date, expiry year, security code).
+    pub number_b: FileId,
+    /// Verification number A (the 12-digit My Number).
+    pub number_a: FileId,
+    pub birth_date: FileId,
+    /// Card-surface entries, with the face image (behind number A or B).
+    pub entries: FileId,
+    /// The My Number image (behind number A).
+    pub my_number_image: FileId,
+    /// Wrong tries that block a verification number (modeled: not public).
+    pub max_tries: u8,
+}
+
 /// One device's interface.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -164,6 +182,8 @@ pub struct Profile {
     pub jpki: JpkiApplication,
     #[serde(default)]
     pub card_info: Option<CardInfoApplication>,
+    #[serde(default)]
+    pub card_surface: Option<CardSurfaceApplication>,
     pub auth_pin: PinPolicy,
     pub sign_password: PasswordPolicy,
     pub unlock: Unlock,

@@ -14,7 +14,7 @@ use crate::driver::{run_tap, run_tap_async, Exchange};
 use crate::pki::KeyAlgorithm;
 use crate::profile::{DeviceKind, Profile};
 use crate::service::{BackendFault, FaultyBackends};
-use crate::terminal::{Consent, Outcome, Tap, TapRequest, Terminal, TerminalConfig, TerminalError};
+use crate::terminal::{CardAuth, Consent, Outcome, Tap, TapRequest, Terminal, TerminalConfig, TerminalError};
 use crate::transport::{ChannelTransport, DirectTransport, Fault, Faulty};
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +131,8 @@ pub struct TapSpec {
     pub fault: Option<Fault>,
     /// A fault in the back ends' answers (the device answers normally).
     pub backend_fault: Option<BackendFault>,
+    /// Card taps: `Some(face_match)` for face recognition (FLOW-3 without a PIN), `None` for the PIN.
+    pub face: Option<bool>,
 }
 
 impl TapSpec {
@@ -144,6 +146,7 @@ impl TapSpec {
             consent: Consent::default(),
             fault: None,
             backend_fault: None,
+            face: None,
         }
     }
     pub fn card(person: &str) -> Self {
@@ -212,6 +215,11 @@ impl World {
             TapTarget::Phone(id) => self.phones.get(id).map(|phone| phone.pin.clone()),
             TapTarget::Card(person) => self.people.get(person).map(|device| device.pin.clone()),
         }
+    }
+
+    /// Verification number B printed on a person's card (what a camera reads off it).
+    pub fn printed_number_b(&self, person: &str) -> Option<String> {
+        self.people.get(person)?.card.as_ref()?.printed_number_b().map(str::to_owned)
     }
 
     /// The settings of a terminal (the only one when `id` is `None`).
@@ -351,7 +359,12 @@ impl World {
             TapTarget::Card(_) => DeviceKind::Card,
             TapTarget::Phone(_) => spec.os_selected.unwrap_or(device),
         };
-        let request = TapRequest { selected, pin: spec.pin.clone().unwrap_or(right_pin), consent: spec.consent, now: self.now };
+        let auth = match spec.face {
+            // The camera reads verification number B off the card's face (phones have none).
+            Some(face_match) => CardAuth::Face { surface: card.printed_number_b().unwrap_or_default().to_owned(), face_match },
+            None => CardAuth::Pin,
+        };
+        let request = TapRequest { selected, pin: spec.pin.clone().unwrap_or(right_pin), consent: spec.consent, now: self.now, auth };
         Ok((terminal, card, request))
     }
 

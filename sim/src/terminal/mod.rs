@@ -22,6 +22,7 @@ use crate::pki::{derive_rng, PublicKey};
 use crate::profile::DeviceKind;
 
 mod crl;
+mod face;
 mod mutant;
 mod tap;
 
@@ -61,10 +62,11 @@ pub enum Reason {
     CardRemoved,
     ProtocolError,
     ServiceUnavailable,
+    FaceNotMatched,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 15] = [
         Self::CertificateExpired,
         Self::CertificateRevoked,
         Self::CertificateSuspended,
@@ -79,6 +81,7 @@ impl Reason {
         Self::CardRemoved,
         Self::ProtocolError,
         Self::ServiceUnavailable,
+        Self::FaceNotMatched,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -96,6 +99,7 @@ impl Reason {
             Self::CardRemoved => "card_removed",
             Self::ProtocolError => "protocol_error",
             Self::ServiceUnavailable => "service_unavailable",
+            Self::FaceNotMatched => "face_not_matched",
         }
     }
     pub fn parse(text: &str) -> Option<Self> {
@@ -195,6 +199,30 @@ pub struct TerminalConfig {
     pub backend_timeout_ms: u64,
 }
 
+/// How the holder of a physical card proves it is theirs (FLOW-3, card path).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CardAuth {
+    /// The patient types the card's PIN.
+    #[default]
+    Pin,
+    /// The terminal's camera reads the card surface and compares the patient's face.
+    Face {
+        /// Verification number B as the camera read it (14 digits).
+        surface: String,
+        /// Whether the camera's face is the card's (the comparison's result).
+        face_match: bool,
+    },
+}
+
+impl CardAuth {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Pin => "pin",
+            Self::Face { .. } => "face",
+        }
+    }
+}
+
 /// What the patient did at the terminal for one tap.
 #[derive(Debug, Clone)]
 pub struct TapRequest {
@@ -205,6 +233,8 @@ pub struct TapRequest {
     pub consent: Consent,
     /// The world's time.
     pub now: OffsetDateTime,
+    /// Card path only: PIN or face recognition.
+    pub auth: CardAuth,
 }
 
 #[derive(Debug, thiserror::Error)]

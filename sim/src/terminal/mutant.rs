@@ -18,13 +18,16 @@ pub enum Mutant {
     CrlFailOpen,
     AcceptStaleCrl,
     EligibilityFailOpen,
+    /// The privacy rule broken: reads the My Number from the card-info application on a card
+    /// tap (rule W9), though no step of the clinic flow needs it.
+    ReadMyNumber,
     /// A driver defect: after the card left, reconnect and go on sending APDUs (rule W7). The
     /// terminal itself is unchanged; the reference reader's driver acts on it.
     RetryAfterRemoval,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 15] = [
+    pub const ALL: [Mutant; 16] = [
         Self::SkipExpiry,
         Self::SkipCrl,
         Self::IgnoreHold,
@@ -39,6 +42,7 @@ impl Mutant {
         Self::CrlFailOpen,
         Self::AcceptStaleCrl,
         Self::EligibilityFailOpen,
+        Self::ReadMyNumber,
         Self::RetryAfterRemoval,
     ];
     pub fn name(self) -> &'static str {
@@ -57,6 +61,7 @@ impl Mutant {
             Self::CrlFailOpen => "crl-fail-open",
             Self::AcceptStaleCrl => "accept-stale-crl",
             Self::EligibilityFailOpen => "eligibility-fail-open",
+            Self::ReadMyNumber => "read-my-number",
             Self::RetryAfterRemoval => "retry-after-removal",
         }
     }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 
 use super::crl::x509_instant;
-use super::{jpki, public_key, Action, Mutant, Outcome, Reason, TapRequest, Terminal, Verified, MAX_CERTIFICATE_LEN};
+use super::{jpki, public_key, Action, CardAuth, Mutant, Outcome, Reason, TapRequest, Terminal, Verified, MAX_CERTIFICATE_LEN};
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, ServiceError};
 use crate::clock;
@@ -17,7 +17,7 @@ use crate::profile::DeviceKind;
 use crate::transport::TransportError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
+pub(super) enum Stage {
     SelectJpki,
     SelectTokenInfo,
     ReadTokenInfo,
@@ -31,6 +31,16 @@ enum Stage {
     Sign,
     AwaitEligibility,
     AwaitEarlyEligibility,
+    // The face path (face.rs), and the `read-my-number` mutant's detour.
+    SelectCardInfo,
+    SelectMyNumber,
+    ReadMyNumber,
+    SelectCardSurface,
+    SelectNumberB,
+    VerifyNumberB,
+    SelectEntries,
+    ReadEntries,
+    ReselectJpki,
     Done,
 }
 
@@ -44,8 +54,10 @@ struct Subject {
 /// One patient flow in progress.
 pub struct Tap<'t> {
     terminal: &'t mut Terminal,
-    request: TapRequest,
-    stage: Stage,
+    pub(super) request: TapRequest,
+    pub(super) stage: Stage,
+    /// The card-surface entries as read so far (face path).
+    pub(super) entries: Vec<u8>,
     command: Vec<u8>,
     command_name: &'static str,
     certificate: Vec<u8>,
@@ -71,6 +83,7 @@ impl<'t> Tap<'t> {
             terminal,
             request,
             stage: Stage::Done,
+            entries: Vec::new(),
             command: Vec::with_capacity(64),
             command_name: "",
             certificate: Vec::new(),
@@ -106,7 +119,7 @@ impl<'t> Tap<'t> {
         self.outcome
     }
 
-    fn mutant(&self, mutant: Mutant) -> bool {
+    pub(super) fn mutant(&self, mutant: Mutant) -> bool {
         self.terminal.mutant == Some(mutant)
     }
 
@@ -118,7 +131,7 @@ impl<'t> Tap<'t> {
         self.send(Stage::SelectJpki, "SELECT JPKI", &select);
     }
 
-    fn send(&mut self, stage: Stage, name: &'static str, command: &CommandApdu) {
+    pub(super) fn send(&mut self, stage: Stage, name: &'static str, command: &CommandApdu) {
         self.command.clear();
         match command.encode_into(&mut self.command) {
             Ok(()) => {
@@ -129,11 +142,11 @@ impl<'t> Tap<'t> {
         }
     }
 
-    fn select_file(&mut self, stage: Stage, name: &'static str, fid: [u8; 2]) {
+    pub(super) fn select_file(&mut self, stage: Stage, name: &'static str, fid: [u8; 2]) {
         self.send(stage, name, &CommandApdu::new(0x00, 0xA4, 0x02, 0x0C).with_data(fid.to_vec()));
     }
 
-    fn read(&mut self, stage: Stage, name: &'static str, offset: usize, ne: usize) {
+    pub(super) fn read(&mut self, stage: Stage, name: &'static str, offset: usize, ne: usize) {
         let offset = u16::try_from(offset).unwrap_or(u16::MAX).to_be_bytes();
         self.send(stage, name, &CommandApdu::new(0x00, 0xB0, offset[0], offset[1]).with_ne(ne.clamp(1, 256) as u32));
     }
@@ -143,11 +156,11 @@ impl<'t> Tap<'t> {
         self.outcome = Some(outcome);
     }
 
-    fn reject(&mut self, reason: Reason, detail: impl Into<String>) {
+    pub(super) fn reject(&mut self, reason: Reason, detail: impl Into<String>) {
         self.finish(Outcome::rejected(reason, detail));
     }
 
-    fn unexpected(&mut self, response: &ResponseApdu) {
+    pub(super) fn unexpected(&mut self, response: &ResponseApdu) {
         let detail = format!("unexpected response {:?} to {} ({})", response, self.command_name, hex::encode_upper(&self.command));
         self.reject(Reason::ProtocolError, detail);
     }
@@ -175,6 +188,15 @@ impl<'t> Tap<'t> {
     fn advance(&mut self, response: &ResponseApdu) {
         let ok = response.sw.is_success();
         match self.stage {
+            Stage::SelectCardInfo
+            | Stage::SelectMyNumber
+            | Stage::ReadMyNumber
+            | Stage::SelectCardSurface
+            | Stage::SelectNumberB
+            | Stage::VerifyNumberB
+            | Stage::SelectEntries
+            | Stage::ReadEntries
+            | Stage::ReselectJpki => self.advance_face(response),
             Stage::SelectJpki if ok => self.select_file(Stage::SelectTokenInfo, "SELECT token info", jpki::TOKEN_INFO),
             Stage::SelectTokenInfo if ok => self.read(Stage::ReadTokenInfo, "READ token info", 0, 32),
             Stage::ReadTokenInfo if ok => self.check_token(response),
@@ -230,12 +252,30 @@ impl<'t> Tap<'t> {
         match device {
             DeviceKind::Iphone if self.mutant(Mutant::VerifyPinOnIphone) => self.select_file(Stage::SelectPin, "SELECT PIN", jpki::AUTH_PIN),
             DeviceKind::Iphone => self.select_file(Stage::SelectCertificate, "SELECT certificate", jpki::AUTH_CERT),
-            DeviceKind::Android | DeviceKind::Card if !is_jpki_pin(&self.request.pin) => {
-                // A JPKI user-authentication PIN is 4 digits: anything else cannot be right, so
-                // the terminal says so without sending it (no try spent, no counter probe).
-                self.reject(Reason::WrongPin, "the PIN typed is not 4 digits; nothing was sent to the device")
-            }
-            DeviceKind::Android | DeviceKind::Card => self.select_file(Stage::SelectPin, "SELECT PIN", jpki::AUTH_PIN),
+            DeviceKind::Card => self.begin_card_auth(),
+            DeviceKind::Android => self.begin_pin(),
+        }
+    }
+
+    /// FLOW-3 with the PIN typed on the terminal (card and Android).
+    pub(super) fn begin_pin(&mut self) {
+        if !is_jpki_pin(&self.request.pin) {
+            // A JPKI user-authentication PIN is 4 digits: anything else cannot be right, so the
+            // terminal says so without sending it (no try spent, no counter probe).
+            return self.reject(Reason::WrongPin, "the PIN typed is not 4 digits; nothing was sent to the device");
+        }
+        self.select_file(Stage::SelectPin, "SELECT PIN", jpki::AUTH_PIN);
+    }
+
+    /// The certificate is current and not on the CRL: the challenge (PIN paths and phones), or
+    /// straight to eligibility where the face already proved the holder (no signature is made).
+    fn after_revocation_check(&mut self) {
+        if !matches!(self.request.auth, CardAuth::Face { .. }) || self.request.selected != DeviceKind::Card {
+            return self.select_file(Stage::SelectKey, "SELECT key", jpki::AUTH_KEY);
+        }
+        self.stage = Stage::AwaitEligibility;
+        if let Some(answer) = self.early_eligibility.take() {
+            self.on_eligibility(answer);
         }
     }
 
@@ -316,7 +356,7 @@ impl<'t> Tap<'t> {
         };
         self.subject = Some(Subject { serial, key });
         if self.mutant(Mutant::SkipCrl) {
-            return self.select_file(Stage::SelectKey, "SELECT key", jpki::AUTH_KEY);
+            return self.after_revocation_check();
         }
         self.stage = Stage::AwaitCrl;
     }
@@ -335,7 +375,7 @@ impl<'t> Tap<'t> {
         }
         let snapshot = match answer {
             Ok(snapshot) => snapshot,
-            Err(_) if self.mutant(Mutant::CrlFailOpen) => return self.select_file(Stage::SelectKey, "SELECT key", jpki::AUTH_KEY),
+            Err(_) if self.mutant(Mutant::CrlFailOpen) => return self.after_revocation_check(),
             Err(error) => return self.reject(Reason::ServiceUnavailable, format!("CRL {error}")),
         };
         if let Err(error) = self.terminal.refresh_crl(&snapshot) {
@@ -350,10 +390,10 @@ impl<'t> Tap<'t> {
         let serial = self.subject.as_ref().map_or(0, |subject| subject.serial);
         let status = self.terminal.crl.as_ref().and_then(|index| index.entries.get(&serial).copied());
         match status {
-            Some(RevocationReason::CertificateHold) if self.mutant(Mutant::IgnoreHold) => self.select_file(Stage::SelectKey, "SELECT key", jpki::AUTH_KEY),
+            Some(RevocationReason::CertificateHold) if self.mutant(Mutant::IgnoreHold) => self.after_revocation_check(),
             Some(RevocationReason::CertificateHold) => self.reject(Reason::CertificateSuspended, format!("serial {serial:X} is on hold")),
             Some(reason) => self.reject(Reason::CertificateRevoked, format!("serial {serial:X} revoked ({})", reason.name())),
-            None => self.select_file(Stage::SelectKey, "SELECT key", jpki::AUTH_KEY),
+            None => self.after_revocation_check(),
         }
     }
 

@@ -8,7 +8,10 @@
 
 use std::sync::Arc;
 
+pub mod surface;
+
 use crate::pki::{SignError, SigningKey};
+use surface::CardSurface;
 
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use crate::profile::{FileId, Profile, Unlock};
@@ -29,6 +32,8 @@ pub struct CardCredential {
     /// Card-info input support PIN (SETUP-2 on an iPhone).
     pub card_info_pin: String,
     pub holder_info: HolderInfo,
+    /// The card-surface application's contents (the physical card only).
+    pub surface: Option<CardSurface>,
 }
 
 impl std::fmt::Debug for CardCredential {
@@ -78,7 +83,7 @@ impl HolderInfo {
     }
 }
 
-fn push_tlv(out: &mut Vec<u8>, tag: &[u8], value: &[u8]) {
+pub(crate) fn push_tlv(out: &mut Vec<u8>, tag: &[u8], value: &[u8]) {
     out.extend_from_slice(tag);
     match value.len() {
         len @ 0..=0x7F => out.push(len as u8),
@@ -98,6 +103,8 @@ struct Secrets {
     auth_pin: Vec<u8>,
     sign_password: Vec<u8>,
     card_info_pin: Vec<u8>,
+    number_a: Vec<u8>,
+    number_b: Vec<u8>,
 }
 
 /// Which application is selected.
@@ -105,6 +112,7 @@ struct Secrets {
 enum Application {
     Jpki,
     CardInfo,
+    CardSurface,
 }
 
 /// A file inside an application.
@@ -122,6 +130,11 @@ enum Ef {
     CardInfoPin,
     MyNumber,
     BasicFour,
+    NumberA,
+    NumberB,
+    SurfaceBirthDate,
+    SurfaceEntries,
+    MyNumberImage,
 }
 
 /// Which PIN a counter belongs to.
@@ -130,6 +143,8 @@ pub enum PinRef {
     Auth,
     SignPassword,
     CardInfo,
+    NumberA,
+    NumberB,
 }
 
 /// Retry counters: persistent (they survive a reset and a power cycle).
@@ -138,6 +153,8 @@ pub struct RetryCounters {
     pub auth: u8,
     pub sign_password: u8,
     pub card_info: u8,
+    pub number_a: u8,
+    pub number_b: u8,
 }
 
 /// State cleared by a reset.
@@ -148,6 +165,8 @@ struct Volatile {
     auth_verified: bool,
     sign_verified: bool,
     card_info_verified: bool,
+    number_a_verified: bool,
+    number_b_verified: bool,
     user_verified: bool,
 }
 
@@ -161,6 +180,10 @@ pub struct Card {
     ca_cert: Vec<u8>,
     my_number: Vec<u8>,
     basic_four: Vec<u8>,
+    surface_birth_date: Vec<u8>,
+    surface_entries: Vec<u8>,
+    /// Verification number B as printed on the card's face (what a camera reads).
+    printed_number_b: Option<String>,
     counters: RetryCounters,
     volatile: Volatile,
 }
@@ -182,8 +205,14 @@ impl Card {
             auth: profile.auth_pin.max_tries,
             sign_password: profile.sign_password.max_tries,
             card_info: profile.card_info.as_ref().map_or(0, |app| app.pin_policy.max_tries),
+            number_a: profile.card_surface.as_ref().map_or(0, |app| app.max_tries),
+            number_b: profile.card_surface.as_ref().map_or(0, |app| app.max_tries),
         };
+        let surface = credential.surface.as_ref();
         Self {
+            surface_birth_date: surface.map(|s| s.birth_date.clone().into_bytes()).unwrap_or_default(),
+            surface_entries: surface.map(CardSurface::entries).unwrap_or_default(),
+            printed_number_b: surface.map(CardSurface::number_b),
             token_info: profile.token_info(),
             basic_four: credential.holder_info.basic_four_tlv(),
             my_number: credential.holder_info.my_number.clone().into_bytes(),
@@ -196,6 +225,8 @@ impl Card {
                 auth_pin: credential.auth_pin.into_bytes(),
                 sign_password: credential.sign_password.into_bytes(),
                 card_info_pin: credential.card_info_pin.into_bytes(),
+                number_a: surface.map(|s| s.my_number.clone().into_bytes()).unwrap_or_default(),
+                number_b: surface.map(|s| s.number_b().into_bytes()).unwrap_or_default(),
             },
             profile,
             counters,
@@ -211,6 +242,11 @@ impl Card {
     }
     pub fn retry_counters(&self) -> RetryCounters {
         self.counters
+    }
+    /// Verification number B as printed on the card (birth date, expiry year, security code):
+    /// what the face-auth terminal's camera reads. `None` for a phone.
+    pub fn printed_number_b(&self) -> Option<&str> {
+        self.printed_number_b.as_deref()
     }
     /// The user-authentication certificate (what the card hands out anyway, to whoever may read it).
     pub fn auth_certificate(&self) -> &[u8] {
@@ -263,6 +299,8 @@ impl Card {
                     Application::Jpki
                 } else if self.profile.card_info.as_ref().is_some_and(|app| command.data == app.aid.0) {
                     Application::CardInfo
+                } else if self.profile.card_surface.as_ref().is_some_and(|app| command.data == app.aid.0) {
+                    Application::CardSurface
                 } else if command.data.is_empty() {
                     return ResponseApdu::status(StatusWord::WRONG_LENGTH);
                 } else {
@@ -273,6 +311,8 @@ impl Card {
                     self.volatile.auth_verified = false;
                     self.volatile.sign_verified = false;
                     self.volatile.card_info_verified = false;
+                    self.volatile.number_a_verified = false;
+                    self.volatile.number_b_verified = false;
                 }
                 self.volatile.application = Some(application);
                 self.volatile.ef = None;
@@ -319,6 +359,18 @@ impl Card {
                     .into_iter()
                     .find_map(|(id, ef)| (id == fid).then_some(ef))
             }
+            Application::CardSurface => {
+                let c = self.profile.card_surface.as_ref()?;
+                [
+                    (c.number_a, Ef::NumberA),
+                    (c.number_b, Ef::NumberB),
+                    (c.birth_date, Ef::SurfaceBirthDate),
+                    (c.entries, Ef::SurfaceEntries),
+                    (c.my_number_image, Ef::MyNumberImage),
+                ]
+                .into_iter()
+                .find_map(|(id, ef)| (id == fid).then_some(ef))
+            }
         }
     }
 
@@ -338,8 +390,17 @@ impl Card {
             Ef::MyNumber | Ef::BasicFour if !v.card_info_verified => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
             Ef::MyNumber => Ok(&self.my_number),
             Ef::BasicFour => Ok(&self.basic_four),
+            // The card surface opens with number A or B; the My Number's image with A only.
+            Ef::SurfaceBirthDate | Ef::SurfaceEntries if !(v.number_a_verified || v.number_b_verified) => {
+                Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED)
+            }
+            Ef::SurfaceBirthDate => Ok(&self.surface_birth_date),
+            Ef::SurfaceEntries => Ok(&self.surface_entries),
+            // Modeled: the image itself is not simulated; the gate is what matters.
+            Ef::MyNumberImage if !v.number_a_verified => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
+            Ef::MyNumberImage => Ok(&self.my_number),
             // Keys and PINs are never readable.
-            Ef::AuthPin | Ef::AuthKey | Ef::SignPassword | Ef::SignKey | Ef::CardInfoPin => {
+            Ef::AuthPin | Ef::AuthKey | Ef::SignPassword | Ef::SignKey | Ef::CardInfoPin | Ef::NumberA | Ef::NumberB => {
                 Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED)
             }
         }
@@ -376,6 +437,8 @@ impl Card {
             Ef::AuthPin => Some(PinRef::Auth),
             Ef::SignPassword => Some(PinRef::SignPassword),
             Ef::CardInfoPin => Some(PinRef::CardInfo),
+            Ef::NumberA => Some(PinRef::NumberA),
+            Ef::NumberB => Some(PinRef::NumberB),
             _ => None,
         }
     }
@@ -387,7 +450,7 @@ impl Card {
         let Some(pin) = self.volatile.ef.and_then(|ef| self.pin_of(ef)) else {
             return ResponseApdu::status(StatusWord::NO_CURRENT_EF);
         };
-        if pin != PinRef::CardInfo && self.profile.unlock == Unlock::UserPresence {
+        if matches!(pin, PinRef::Auth | PinRef::SignPassword) && self.profile.unlock == Unlock::UserPresence {
             // An iPhone's key opens with Face ID / Touch ID only; a VERIFY changes nothing.
             let sw = self.profile.verify_refused_with.as_ref().and_then(|sw| <[u8; 2]>::try_from(sw.0.as_slice()).ok());
             return ResponseApdu::status(sw.map_or(StatusWord::SECURITY_STATUS_NOT_SATISFIED, |sw| StatusWord(u16::from_be_bytes(sw))));
@@ -413,6 +476,18 @@ impl Card {
                 self.profile.card_info.as_ref().map_or(0, |app| app.pin_policy.max_tries),
                 &self.secrets.card_info_pin,
                 &mut self.volatile.card_info_verified,
+            ),
+            PinRef::NumberA => (
+                &mut self.counters.number_a,
+                self.profile.card_surface.as_ref().map_or(0, |app| app.max_tries),
+                &self.secrets.number_a,
+                &mut self.volatile.number_a_verified,
+            ),
+            PinRef::NumberB => (
+                &mut self.counters.number_b,
+                self.profile.card_surface.as_ref().map_or(0, |app| app.max_tries),
+                &self.secrets.number_b,
+                &mut self.volatile.number_b_verified,
             ),
         };
         if *counter == 0 {

@@ -1,0 +1,234 @@
+//! The wire rules of certification (docs/certification.md): what a reader program must never
+//! do on the card's wire or the back ends', judged from what the card saw and what the back
+//! ends were asked. A pure function of the tap's record, so every rule is unit-tested.
+
+use std::collections::HashSet;
+
+use mynatap_sim::profile::DeviceKind;
+use mynatap_sim::service::{BackendFault, ServiceKind};
+use mynatap_sim::terminal::Reason;
+use mynatap_sim::vpcd::SeenApdu;
+
+use crate::http_backend::HttpRequest;
+use crate::runner::Violation;
+use crate::scenario::Expectation;
+
+/// Rule names, as reports print them.
+pub mod rules {
+    pub const PRIVACY: &str = "W1-no-eligibility-for-invalid-certificate";
+    pub const FRESH_CHALLENGE: &str = "W2-fresh-challenge";
+    pub const CRL_CHECKED: &str = "W3-crl-fetched-before-eligibility";
+    pub const NO_VERIFY_IPHONE: &str = "W4-no-verify-to-iphone";
+    pub const NO_VERIFY_AFTER_BLOCK: &str = "W5-no-verify-after-blocked-pin";
+    pub const ONE_VERIFY: &str = "W6-at-most-one-verify";
+    pub const NO_APDU_AFTER_REMOVAL: &str = "W7-no-apdu-after-removal";
+    pub const SIGNATURE_BEFORE_ELIGIBILITY: &str = "W8-signature-checked-before-eligibility";
+    pub const NO_MY_NUMBER: &str = "W9-never-the-my-number";
+    pub const NO_PIN_IN_FACE_MODE: &str = "W10-no-pin-in-face-mode";
+}
+
+const JPKI_AID: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
+const CARD_INFO_AID: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
+const CARD_SURFACE_AID: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02];
+
+/// Which file of which application a command addresses (as far as the wire shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Selected {
+    Jpki([u8; 2]),
+    CardInfo([u8; 2]),
+    CardSurface([u8; 2]),
+    Other,
+}
+
+/// What one tap left on the wires, and what it was meant to be.
+#[derive(Debug)]
+pub struct TapRecord<'a> {
+    pub device: DeviceKind,
+    /// The card's face path (FLOW-3 by face recognition).
+    pub face: bool,
+    pub expect: &'a Expectation,
+    pub backend_fault: Option<BackendFault>,
+    pub seen: &'a [SeenApdu],
+    pub http: &'a [HttpRequest],
+}
+
+fn succeeded(apdu: &SeenApdu) -> bool {
+    apdu.response.as_ref().is_some_and(|r| r.ends_with(&[0x90, 0x00]))
+}
+
+/// The rules one tap broke. `challenges` holds every sign command's data seen in this run.
+pub fn judge(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    // A request the service refused (bad serial, bad method) asked about nobody: not a query.
+    let eligibility: Vec<&HttpRequest> = tap.http.iter().filter(|r| r.path == "/eligibility" && r.serial.is_some()).collect();
+    // Only the eligibility service's own answer can reject a tap after a query: not
+    // registered, expired insurance, or the service failing under an eligibility fault.
+    let eligibility_fault = tap.backend_fault.is_some_and(|fault| fault.service() == ServiceKind::Eligibility);
+    let rejected_by_eligibility =
+        |reason: Reason| matches!(reason, Reason::NotRegistered | Reason::InsuranceExpired) || (reason == Reason::ServiceUnavailable && eligibility_fault);
+    let must_reject_on_certificate = matches!(tap.expect, Expectation::Tap { reason: Some(reason), .. } if !rejected_by_eligibility(*reason));
+    if must_reject_on_certificate && let Some(query) = eligibility.first() {
+        violations.push(Violation { rule: rules::PRIVACY, evidence: format!("eligibility query {} for a tap that must be rejected", query.path) });
+    }
+    // Where each command landed, in order.
+    let mut selected = Selected::Other;
+    let mut targets = Vec::with_capacity(tap.seen.len());
+    for apdu in tap.seen {
+        match apdu.command.as_slice() {
+            [0x00, 0xA4, 0x04, _, _, aid @ ..] if succeeded(apdu) => {
+                let aid = aid.get(..10).unwrap_or(aid);
+                selected = if aid == JPKI_AID {
+                    Selected::Jpki([0, 0])
+                } else if aid == CARD_INFO_AID {
+                    Selected::CardInfo([0, 0])
+                } else if aid == CARD_SURFACE_AID {
+                    Selected::CardSurface([0, 0])
+                } else {
+                    Selected::Other
+                };
+            }
+            [0x00, 0xA4, 0x02, _, 0x02, high, low, ..] if succeeded(apdu) => {
+                let fid = [*high, *low];
+                selected = match selected {
+                    Selected::Jpki(_) => Selected::Jpki(fid),
+                    Selected::CardInfo(_) => Selected::CardInfo(fid),
+                    Selected::CardSurface(_) => Selected::CardSurface(fid),
+                    Selected::Other => Selected::Other,
+                };
+            }
+            _ => {}
+        }
+        targets.push(selected);
+    }
+    // The holder is proven before any query: by a signature over a challenge, or on the face
+    // path by the card accepting verification number B.
+    for query in &eligibility {
+        if !tap.http.iter().any(|r| r.path == "/crl" && r.sequence < query.sequence) {
+            violations.push(Violation { rule: rules::CRL_CHECKED, evidence: "eligibility queried with no CRL fetched before it in this tap".into() });
+        }
+        let proven = tap.seen.iter().zip(&targets).any(|(apdu, target)| {
+            let signed = apdu.command.get(1) == Some(&0x2A);
+            let number_b = tap.face && apdu.command.get(1) == Some(&0x20) && *target == Selected::CardSurface([0x00, 0x12]);
+            (signed || number_b) && apdu.sequence < query.sequence && succeeded(apdu)
+        });
+        if !proven {
+            let evidence = if tap.face { "eligibility queried before the card accepted verification number B" } else { "eligibility queried before any signature over a challenge" };
+            violations.push(Violation { rule: rules::SIGNATURE_BEFORE_ELIGIBILITY, evidence: evidence.into() });
+        }
+    }
+    let mut pin_verifies = 0;
+    let mut blocked = false;
+    let mut removed = false;
+    for (apdu, target) in tap.seen.iter().zip(&targets) {
+        let hex_command = hex::encode_upper(&apdu.command);
+        if removed {
+            violations.push(Violation { rule: rules::NO_APDU_AFTER_REMOVAL, evidence: format!("{hex_command} sent after the card left") });
+            break;
+        }
+        match (apdu.command.get(1), target) {
+            // The patient's privacy: no verification number A, no read of the My Number.
+            (Some(0x20), Selected::CardSurface([0x00, 0x13])) => {
+                violations.push(Violation { rule: rules::NO_MY_NUMBER, evidence: format!("VERIFY of verification number A: {hex_command}") });
+            }
+            (Some(0xB0), Selected::CardInfo([0x00, 0x01]) | Selected::CardSurface([0x00, 0x05])) => {
+                violations.push(Violation { rule: rules::NO_MY_NUMBER, evidence: format!("READ of the My Number: {hex_command}") });
+            }
+            (Some(0x20), Selected::CardSurface(_) | Selected::CardInfo(_)) => {}
+            (Some(0x20), _) => {
+                pin_verifies += 1;
+                if tap.device == DeviceKind::Iphone {
+                    violations.push(Violation { rule: rules::NO_VERIFY_IPHONE, evidence: hex_command.clone() });
+                }
+                if tap.face && *target == Selected::Jpki([0x00, 0x18]) {
+                    violations.push(Violation { rule: rules::NO_PIN_IN_FACE_MODE, evidence: format!("VERIFY of the JPKI PIN on a face tap: {hex_command}") });
+                }
+                if blocked {
+                    violations.push(Violation { rule: rules::NO_VERIFY_AFTER_BLOCK, evidence: hex_command.clone() });
+                }
+                if pin_verifies == 2 {
+                    violations.push(Violation { rule: rules::ONE_VERIFY, evidence: format!("second VERIFY {hex_command}") });
+                }
+            }
+            (Some(0x2A), _) => {
+                // The whole sign data (DigestInfo or digest): the challenge inside must be new.
+                let lc = usize::from(apdu.command.get(4).copied().unwrap_or(0));
+                let data = apdu.command.get(5..apdu.command.len().min(5 + lc)).unwrap_or_default().to_vec();
+                if !challenges.insert(data.clone()) {
+                    violations.push(Violation { rule: rules::FRESH_CHALLENGE, evidence: format!("sign data {} seen before in this run", hex::encode_upper(data)) });
+                }
+            }
+            _ => {}
+        }
+        match apdu.response.as_deref() {
+            None => removed = true,
+            Some([.., 0x63, 0xC0] | [.., 0x69, 0x84]) if !matches!(target, Selected::CardSurface(_) | Selected::CardInfo(_)) => blocked = true,
+            _ => {}
+        }
+    }
+    violations
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn apdu(sequence: u64, command: &str, response: &str) -> SeenApdu {
+        SeenApdu { sequence, command: hex::decode(command).unwrap(), response: Some(hex::decode(response).unwrap()) }
+    }
+
+    fn judged(face: bool, seen: &[SeenApdu]) -> Vec<&'static str> {
+        let expect = Expectation::Succeed;
+        let http = [
+            HttpRequest { sequence: 100, path: "/crl".into(), serial: None, status: 200 },
+            HttpRequest { sequence: 101, path: "/eligibility".into(), serial: Some(1), status: 200 },
+        ];
+        let record = TapRecord { device: DeviceKind::Card, face, expect: &expect, backend_fault: None, seen, http: &http };
+        judge(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect()
+    }
+
+    const FACE_PATH: [(&str, &str); 6] = [
+        ("00A4040C0AD3921000310001010402", "9000"),
+        ("00A4020C020012", "9000"),
+        ("0020008008" /* number B, shortened */, "9000"),
+        ("00A4040C0AD392F000260100000001", "9000"),
+        ("00A4020C02000A", "9000"),
+        ("00B0000004", "308203859000"),
+    ];
+
+    #[test]
+    fn a_face_tap_is_proven_by_number_b_and_needs_no_signature() {
+        let seen: Vec<SeenApdu> = FACE_PATH.iter().enumerate().map(|(i, (c, r))| apdu(i as u64, c, r)).collect();
+        assert_eq!(judged(true, &seen), Vec::<&str>::new());
+        assert_eq!(judged(false, &seen), vec![rules::SIGNATURE_BEFORE_ELIGIBILITY], "a PIN tap must sign");
+    }
+
+    #[test]
+    fn the_my_number_and_the_pin_on_a_face_tap_are_caught() {
+        let mut seen: Vec<SeenApdu> = FACE_PATH.iter().enumerate().map(|(i, (c, r))| apdu(i as u64, c, r)).collect();
+        seen.push(apdu(10, "00A4020C020018", "9000"));
+        seen.push(apdu(11, "002000800431323334", "9000"));
+        seen.push(apdu(12, "00A4040C0AD3921000310001010408", "9000"));
+        seen.push(apdu(13, "00A4020C020001", "9000"));
+        seen.push(apdu(14, "00B000000C", "6982"));
+        seen.push(apdu(15, "00A4040C0AD3921000310001010402", "9000"));
+        seen.push(apdu(16, "00A4020C020013", "9000"));
+        seen.push(apdu(17, "002000800C313233343536373839303138", "63C9"));
+        let rules = judged(true, &seen);
+        assert!(rules.contains(&rules::NO_PIN_IN_FACE_MODE), "{rules:?}");
+        assert_eq!(rules.iter().filter(|r| **r == rules::NO_MY_NUMBER).count(), 2, "{rules:?}");
+    }
+
+    #[test]
+    fn the_whole_digest_info_is_the_challenge() {
+        let digest_info = format!("802A008033{}{}00", "3031300D060960864801650304020105000420", "11".repeat(32));
+        let other = format!("802A008033{}{}{}00", "3031300D060960864801650304020105000420", "11".repeat(31), "22");
+        let mut challenges = HashSet::new();
+        let expect = Expectation::Succeed;
+        for (command, fresh) in [(&digest_info, true), (&other, true), (&digest_info, false)] {
+            let seen = [apdu(1, command, "9000")];
+            let record = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &seen, http: &[] };
+            assert_eq!(judge(&record, &mut challenges).is_empty(), fresh, "{command}");
+        }
+    }
+}
