@@ -376,3 +376,50 @@ fn the_python_example_reader_certifies_conformant() {
     assert_eq!(run.status.code(), Some(0), "{printed}");
     assert!(printed.contains("certification: conformant"), "{printed}");
 }
+
+/// OpenSC, the public JPKI driver, uses the served physical card as it uses a real one:
+/// pkcs15-tool reads the certificate, pkcs11-tool logs in and signs with SHA256-RSA-PKCS, and
+/// openssl verifies that signature with the certificate's key; a wrong PIN is CKR_PIN_INCORRECT
+/// and spends a try.
+#[test]
+fn opensc_pkcs11_signs_with_the_rsa_card_and_openssl_verifies() {
+    let _lock = exclusive();
+    let _card = ServedCard::start(&["--profile", "card"]);
+    let module = ["/usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so", "/usr/lib/aarch64-linux-gnu/pkcs11/opensc-pkcs11.so", "/usr/lib/pkcs11/opensc-pkcs11.so"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).exists())
+        .expect("opensc-pkcs11.so (package opensc) must be installed");
+    let scratch = std::env::temp_dir().join(format!("mynatap-opensc-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let (data, signature, certificate, public_key) =
+        (scratch.join("data.txt"), scratch.join("sig.bin"), scratch.join("cert.pem"), scratch.join("pub.pem"));
+    std::fs::write(&data, b"tap-to-verify challenge").unwrap();
+    let name = Command::new("opensc-tool").args(["-r", READER, "-n"]).output().unwrap();
+    assert!(text(&name).contains("jpki"), "{}", text(&name));
+    let listed = Command::new("pkcs15-tool").args(["--reader", READER, "--list-certificates"]).output().unwrap();
+    assert!(text(&listed).contains("User Authentication Certificate"), "{}", text(&listed));
+    let read = Command::new("pkcs15-tool").args(["--reader", READER, "--read-certificate", "01", "-o", certificate.to_str().unwrap()]).output().unwrap();
+    assert!(read.status.success(), "{}", text(&read));
+    let pkcs11 = |pin: &str, out: &PathBuf| {
+        Command::new("pkcs11-tool")
+            .args(["--module", module, "--login", "--pin", pin, "--sign", "--mechanism", "SHA256-RSA-PKCS", "--id", "01"])
+            .args(["-i", data.to_str().unwrap(), "-o", out.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let signed = pkcs11("1234", &signature);
+    assert!(signed.status.success(), "{}", text(&signed));
+    assert_eq!(std::fs::read(&signature).unwrap().len(), 256, "an RSA-2048 signature");
+    let key = Command::new("openssl").args(["x509", "-in", certificate.to_str().unwrap(), "-pubkey", "-noout", "-out", public_key.to_str().unwrap()]).output().unwrap();
+    assert!(key.status.success(), "{}", text(&key));
+    let verified = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify", public_key.to_str().unwrap(), "-signature", signature.to_str().unwrap(), data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(text(&verified).contains("Verified OK"), "{}", text(&verified));
+    let refused = pkcs11("9999", &scratch.join("refused.bin"));
+    assert!(!refused.status.success() && text(&refused).contains("CKR_PIN_INCORRECT"), "{}", text(&refused));
+    let pins = Command::new("pkcs15-tool").args(["--reader", READER, "--list-pins"]).output().unwrap();
+    assert!(text(&pins).contains("Tries left     : 2"), "the wrong PIN spent a try: {}", text(&pins));
+    let _ = std::fs::remove_dir_all(scratch);
+}
