@@ -4,7 +4,8 @@
 #     pcscd + vsmartcard-vpcd (the virtual reader), libpcsclite-dev + pkgconf (to build the
 #     `pcsc` feature), opensc + pcsc-tools (outside programs the interop tests drive), openssl,
 #     valgrind (the instruction-count gate), python3-pyscard + python3-cryptography (the example
-#     reader in examples/python-reader, certified by the tests);
+#     reader in examples/python-reader, certified by the tests); and jpki-cli from crates.io
+#     (into target/tools: a client of real cards, driven by the interop tests);
 #  2. starts pcscd when none is running, and stops it again at the end;
 #  3. runs every test of the workspace with the `pcsc` feature (real PC/SC tests included),
 #     checks that the benches build, runs the instruction-count regression gate, and runs the
@@ -65,6 +66,14 @@ else
 fi
 
 features=(--features mynatap-harness/pcsc,mynatap-sim/pcsc)
+
+# jpki-cli (crates.io), a client written for real My Number cards, for the interop tests; built
+# once into target/tools (about a minute and a half on 2 cores).
+if [ ! -x target/tools/bin/jpki-cli ]; then
+  echo "== installing jpki-cli 0.4.3 into target/tools"
+  cargo install jpki-cli --version 0.4.3 --locked --root target/tools --quiet
+fi
+export MYNATAP_JPKI_CLI="$PWD/target/tools/bin/jpki-cli"
 
 echo "== cargo test (workspace, with PC/SC)"
 cargo test --workspace --locked "${features[@]}"

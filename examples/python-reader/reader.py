@@ -104,8 +104,26 @@ class Card:
         return bytes(der)
 
 
+def read_tlv_head(data, at):
+    """(tag bytes, value start, value length) of the two-byte-tag TLV at `at`, or None."""
+    if at + 3 > len(data):
+        return None
+    tag, length, at = data[at:at + 2], data[at + 2], at + 3
+    if length == 0x81 and at + 1 <= len(data):
+        length, at = data[at], at + 1
+    elif length == 0x82 and at + 2 <= len(data):
+        length, at = (data[at] << 8) | data[at + 1], at + 2
+    elif length > 0x7F:
+        return None
+    return (tag, at, length) if at + length <= len(data) else None
+
+
 def find_entry(entries, tag):
-    """The value of a `DF tag` item of the card-surface entries, or None."""
+    """The value of a `DF tag` item inside the card-surface entries' `FF 20` template, or None."""
+    head = read_tlv_head(entries, 0)
+    if head is None or head[0] != b"\xff\x20":
+        return None
+    entries = entries[head[1]:head[1] + head[2]]
     at = 0
     while at + 3 <= len(entries):
         first, second, length = entries[at], entries[at + 1], entries[at + 2]

@@ -423,3 +423,64 @@ fn opensc_pkcs11_signs_with_the_rsa_card_and_openssl_verifies() {
     assert!(text(&pins).contains("Tries left     : 2"), "the wrong PIN spent a try: {}", text(&pins));
     let _ = std::fs::remove_dir_all(scratch);
 }
+
+/// jpki-cli (crates.io, built on jpki-rs), a client written for real cards, reads the served
+/// card: the user-authentication certificate, and through the card-surface application opened
+/// with verification number B, the face image. It asks for number B on a terminal, so it is
+/// driven through a pseudo-terminal. scripts/test.sh installs it (`MYNATAP_JPKI_CLI`).
+#[test]
+fn jpki_cli_reads_the_certificate_and_the_face_through_number_b() {
+    let jpki_cli = std::env::var("MYNATAP_JPKI_CLI")
+        .ok()
+        .or_else(|| Some(root().join("target/tools/bin/jpki-cli").display().to_string()).filter(|path| std::path::Path::new(path).exists()))
+        .expect("jpki-cli is not installed: run scripts/test.sh, or `cargo install jpki-cli --version 0.4.3 --locked --root target/tools`");
+    let _lock = exclusive();
+    let _card = ServedCard::start(&["--profile", "card"]);
+    let certificate = Command::new(&jpki_cli).args(["crypto", "-a", "read-certificate"]).stdin(Stdio::null()).output().unwrap();
+    assert!(certificate.status.success(), "{}", text(&certificate));
+    assert_eq!(certificate.stdout, std::fs::read(root().join("fixtures/pki/demo-card-auth.der")).unwrap(), "the demo card's certificate");
+    // Type number B at jpki-cli's prompt on a pseudo-terminal; the image goes to a file.
+    let driver = r#"
+import os, pty, select, sys, time
+binary, out_path, pin = sys.argv[1:4]
+pid, fd = pty.fork()
+if pid == 0:
+    os.dup2(os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
+    os.execv(binary, [binary] + sys.argv[4:])
+seen, sent, deadline = b"", False, time.monotonic() + 20
+while time.monotonic() < deadline:
+    if select.select([fd], [], [], 0.2)[0]:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    if not sent and b"pin" in seen.lower():
+        time.sleep(0.1)
+        os.write(fd, pin.encode() + b"\r")
+        sent = True
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        sys.exit(os.waitstatus_to_exitcode(status))
+# The terminal closed (the program ended) or the time is up.
+if time.monotonic() >= deadline:
+    os.kill(pid, 9)
+_, status = os.waitpid(pid, 0)
+sys.stderr.write(seen.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status) or (3 if time.monotonic() >= deadline else 0))
+"#;
+    let scratch = std::env::temp_dir().join(format!("mynatap-jpki-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let (driver_path, photo) = (scratch.join("drive.py"), scratch.join("photo.jp2"));
+    std::fs::write(&driver_path, driver).unwrap();
+    // The demo card: born 1990-05-12, card expiring in 2030, security code 0000.
+    let read = Command::new("/usr/bin/python3")
+        .args([driver_path.to_str().unwrap(), &jpki_cli, photo.to_str().unwrap(), "90051220300000", "surface", "get", "photo"])
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "{}", text(&read));
+    assert_eq!(std::fs::read(&photo).unwrap(), mynatap_sim::card::surface::FACE_IMAGE_JP2, "the face image, as the card holds it");
+    let _ = std::fs::remove_dir_all(scratch);
+}

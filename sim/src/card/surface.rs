@@ -38,7 +38,9 @@ impl CardSurface {
         format!("{birth}{expiry_year}{}", self.security_code)
     }
 
-    /// The entries file `00 02`: `DF 21` offsets, then `DF 22` birth date, `DF 23` sex,
+    /// The entries file `00 02`: a `FF 20` template (as in the card-info application's basic
+    /// four items, and as public readers such as jpki-rs parse it) holding `DF 21` offsets, then
+    /// `DF 22` birth date, `DF 23` sex,
     /// `DF 24` public key, `DF 25` name image, `DF 26` address image, `DF 27` face image
     /// (JPEG 2000), `DF 28` signature (modeled: zeros), `DF 29` expiry, `DF 2A` security-code image.
     pub fn entries(&self) -> Vec<u8> {
@@ -57,35 +59,47 @@ impl CardSurface {
         let mut body = Vec::new();
         let mut offsets = Vec::new();
         for (tag, value) in items {
-            // Offsets count from the start of the file, past the offsets item (2 + 1 + 18 bytes).
-            let at = u16::try_from(body.len() + 21).unwrap_or(u16::MAX);
+            // Offsets count from the start of the file: past the template's head (`FF 20 82 LL LL`)
+            // and the offsets item (2 + 1 + 18 bytes).
+            let at = u16::try_from(body.len() + 5 + 21).unwrap_or(u16::MAX);
             offsets.extend_from_slice(&at.to_be_bytes());
             push_tlv(&mut body, &[0xDF, tag], value);
         }
-        let mut out = Vec::with_capacity(body.len() + 21);
-        push_tlv(&mut out, &[0xDF, 0x21], &offsets);
-        out.extend_from_slice(&body);
+        let mut value = Vec::with_capacity(body.len() + 21);
+        push_tlv(&mut value, &[0xDF, 0x21], &offsets);
+        value.extend_from_slice(&body);
+        let mut out = Vec::with_capacity(value.len() + 4);
+        push_tlv(&mut out, &[0xFF, 0x20], &value);
         out
     }
 }
 
-/// Finds a `DF xx` item in an entries file (untrusted bytes): `None` when absent or malformed.
+/// Finds a `DF xx` item in an entries file (untrusted bytes), inside its `FF 20` template:
+/// `None` when absent or malformed. Bytes after the template (an EF padded with `FF`) are ignored.
 pub fn find_entry(entries: &[u8], tag: u8) -> Option<&[u8]> {
-    let mut rest = entries;
-    while let [first, second, tail @ ..] = rest {
-        let (len, tail) = match *tail {
-            [len @ 0..=0x7F, ref tail @ ..] => (usize::from(len), tail),
-            [0x81, len, ref tail @ ..] => (usize::from(len), tail),
-            [0x82, high, low, ref tail @ ..] => (usize::from(u16::from_be_bytes([high, low])), tail),
-            _ => return None,
-        };
-        let value = tail.get(..len)?;
-        if *first == 0xDF && *second == tag {
+    let (template, _) = split_tlv(entries, [0xFF, 0x20])?;
+    let mut rest = template;
+    while !rest.is_empty() {
+        let [0xDF, item, ..] = *rest else { return None };
+        let (value, tail) = split_tlv(rest, [0xDF, item])?;
+        if item == tag {
             return Some(value);
         }
-        rest = tail.get(len..)?;
+        rest = tail;
     }
     None
+}
+
+/// Splits a TLV with the two-byte `tag` off the front of `bytes`: its value and what follows.
+fn split_tlv(bytes: &[u8], tag: [u8; 2]) -> Option<(&[u8], &[u8])> {
+    let rest = bytes.strip_prefix(&tag)?;
+    let (len, rest) = match *rest {
+        [len @ 0..=0x7F, ref rest @ ..] => (usize::from(len), rest),
+        [0x81, len, ref rest @ ..] => (usize::from(len), rest),
+        [0x82, high, low, ref rest @ ..] => (usize::from(u16::from_be_bytes([high, low])), rest),
+        _ => return None,
+    };
+    Some((rest.get(..len)?, rest.get(len..)?))
 }
 
 #[cfg(test)]
@@ -119,5 +133,8 @@ mod tests {
         assert_eq!(find_entry(&entries, 0x22).unwrap(), b"19900512");
         assert_eq!(find_entry(&entries, 0x30), None);
         assert_eq!(find_entry(&entries[..entries.len() - 1], 0x2A), None, "truncated");
+        assert_eq!(&entries[..2], &[0xFF, 0x20], "one FF 20 template, as jpki-rs reads it");
+        let padded = [entries.as_slice(), &[0xFF; 40]].concat();
+        assert_eq!(find_entry(&padded, 0x29).unwrap(), b"20350512", "EF padding after the template");
     }
 }
