@@ -69,11 +69,12 @@ features=(--features mynatap-harness/pcsc,mynatap-sim/pcsc)
 
 # jpki-cli (crates.io), a client written for real My Number cards, for the interop tests; built
 # once into target/tools (a debug build: about 40 s on 2 cores).
-if [ ! -x target/tools/bin/jpki-cli ]; then
-  echo "== installing jpki-cli 0.4.3 into target/tools"
-  cargo install jpki-cli --version 0.4.3 --locked --root target/tools --debug --quiet
+tools="$(realpath -m "${CARGO_TARGET_DIR:-target}")/tools"
+if [ ! -x "$tools/bin/jpki-cli" ]; then
+  echo "== installing jpki-cli 0.4.3 into $tools"
+  cargo install jpki-cli --version 0.4.3 --locked --root "$tools" --debug --quiet
 fi
-export MYNATAP_JPKI_CLI="$PWD/target/tools/bin/jpki-cli"
+export MYNATAP_JPKI_CLI="$tools/bin/jpki-cli"
 
 echo "== cargo test (workspace, with PC/SC)"
 cargo test --workspace --locked "${features[@]}"

@@ -8,93 +8,17 @@
 
 use std::sync::Arc;
 
+mod contents;
 pub mod surface;
+
+pub use contents::{CardCredential, HolderInfo};
+pub(crate) use contents::push_tlv;
 
 use crate::pki::{SignError, SigningKey};
 use surface::CardSurface;
 
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use crate::profile::{FileId, Profile, Unlock};
-
-/// Everything that goes into a card when it is personalised. Cloneable so one issuance can
-/// personalise many cards (fuzzing, benches); once inside a [`Card`] the keys have no way out.
-#[derive(Clone)]
-pub struct CardCredential {
-    pub auth_key: SigningKey,
-    pub auth_cert: Vec<u8>,
-    pub sign_key: SigningKey,
-    pub sign_cert: Vec<u8>,
-    /// The issuing CA's certificate (files `00 0B` and `00 02`).
-    pub ca_cert: Vec<u8>,
-    /// User-authentication PIN (the card's, or an Android phone's own).
-    pub auth_pin: String,
-    pub sign_password: String,
-    /// Card-info input support PIN (SETUP-2 on an iPhone).
-    pub card_info_pin: String,
-    pub holder_info: HolderInfo,
-    /// The card-surface application's contents (the physical card only).
-    pub surface: Option<CardSurface>,
-}
-
-impl std::fmt::Debug for CardCredential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CardCredential").field("holder_info", &self.holder_info).field("keys", &"<secret>").finish()
-    }
-}
-
-/// The card-info input support application's content (basic four items and My Number).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HolderInfo {
-    pub name: String,
-    pub address: String,
-    /// `YYYYMMDD`
-    pub birth_date: String,
-    /// `1` male, `2` female, `9` not applicable
-    pub sex: String,
-    pub my_number: String,
-}
-
-impl HolderInfo {
-    /// The BER-TLV basic-four-items file: `FF 20` holding `DF 21` (offsets) and `DF 22`..`DF 25`.
-    pub fn basic_four_tlv(&self) -> Vec<u8> {
-        let items: [(u8, &[u8]); 4] = [
-            (0x22, self.name.as_bytes()),
-            (0x23, self.address.as_bytes()),
-            (0x24, self.birth_date.as_bytes()),
-            (0x25, self.sex.as_bytes()),
-        ];
-        let mut body = Vec::new();
-        let mut offsets = Vec::new();
-        // DF 21 holds the 2-byte offset of each item inside the template's value; it comes first,
-        // so its own size (3 + 2 * 4 bytes, short length) is known up front.
-        let mut position = 3 + 2 * items.len();
-        for (tag, value) in items {
-            offsets.extend_from_slice(&(position as u16).to_be_bytes());
-            let before = body.len();
-            push_tlv(&mut body, &[0xDF, tag], value);
-            position += body.len() - before;
-        }
-        let mut value = Vec::new();
-        push_tlv(&mut value, &[0xDF, 0x21], &offsets);
-        value.extend_from_slice(&body);
-        let mut out = Vec::new();
-        push_tlv(&mut out, &[0xFF, 0x20], &value);
-        out
-    }
-}
-
-pub(crate) fn push_tlv(out: &mut Vec<u8>, tag: &[u8], value: &[u8]) {
-    out.extend_from_slice(tag);
-    match value.len() {
-        len @ 0..=0x7F => out.push(len as u8),
-        len @ 0x80..=0xFF => out.extend_from_slice(&[0x81, len as u8]),
-        len => {
-            out.push(0x82);
-            out.extend_from_slice(&(len.min(0xFFFF) as u16).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(value);
-}
 
 /// Keys and PINs. Never printed, never returned.
 struct Secrets {
