@@ -592,8 +592,7 @@ impl Validator<'_> {
             if let Action::Tap(spec) = &action
                 && let TapTarget::Phone(phone) = &spec.target
                 && spec.os_selected.or_else(|| phone_os.get(phone).copied()) == Some(DeviceKind::Iphone)
-                && let Some(Fault::CorruptResponse { target } | Fault::WrongStatus { target, .. } | Fault::Delay { target, .. }) = spec.fault
-                && target == FaultTarget::Command(CommandKind::Verify)
+                && spec.fault.and_then(|fault| fault.target()) == Some(FaultTarget::Command(CommandKind::Verify))
             {
                 return Err(self.error(
                     &format!("{path}.tap.fault.command"),
@@ -764,8 +763,7 @@ impl Validator<'_> {
                     return Err(self.error(&format!("{path}.pin"), "no PIN is typed with `auth: face`"));
                 }
                 if face.is_some()
-                    && let Some(Fault::CorruptResponse { target } | Fault::WrongStatus { target, .. } | Fault::Delay { target, .. }) = fault
-                    && target == FaultTarget::Command(CommandKind::Sign)
+                    && fault.and_then(|fault| fault.target()) == Some(FaultTarget::Command(CommandKind::Sign))
                 {
                     return Err(self.error(&format!("{path}.fault.command"), "a face tap makes no signature, so this fault could never take effect: aim it at `select`, `read` or `verify`"));
                 }

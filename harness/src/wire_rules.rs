@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::service::{BackendFault, ServiceKind};
-use mynatap_sim::terminal::Reason;
+use mynatap_sim::terminal::{card_info, card_surface, jpki, Reason};
 use mynatap_sim::vpcd::SeenApdu;
 
 use crate::http_backend::HttpRequest;
@@ -26,10 +26,6 @@ pub mod rules {
     pub const NO_MY_NUMBER: &str = "W9-never-the-my-number";
     pub const NO_PIN_IN_FACE_MODE: &str = "W10-no-pin-in-face-mode";
 }
-
-const JPKI_AID: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
-const CARD_INFO_AID: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
-const CARD_SURFACE_AID: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02];
 
 /// Which file of which application a command addresses (as far as the wire shows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,11 +73,11 @@ pub fn judge(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Viol
         match apdu.command.as_slice() {
             [0x00, 0xA4, 0x04, _, _, aid @ ..] if succeeded(apdu) => {
                 let aid = aid.get(..10).unwrap_or(aid);
-                selected = if aid == JPKI_AID {
+                selected = if aid == jpki::AID {
                     Selected::Jpki([0, 0])
-                } else if aid == CARD_INFO_AID {
+                } else if aid == card_info::AID {
                     Selected::CardInfo([0, 0])
-                } else if aid == CARD_SURFACE_AID {
+                } else if aid == card_surface::AID {
                     Selected::CardSurface([0, 0])
                 } else {
                     Selected::Other
@@ -108,7 +104,7 @@ pub fn judge(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Viol
         }
         let proven = tap.seen.iter().zip(&targets).any(|(apdu, target)| {
             let signed = apdu.command.get(1) == Some(&0x2A);
-            let number_b = tap.face && apdu.command.get(1) == Some(&0x20) && *target == Selected::CardSurface([0x00, 0x12]);
+            let number_b = tap.face && apdu.command.get(1) == Some(&0x20) && *target == Selected::CardSurface(card_surface::NUMBER_B);
             (signed || number_b) && apdu.sequence < query.sequence && succeeded(apdu)
         });
         if !proven {
@@ -127,10 +123,10 @@ pub fn judge(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Viol
         }
         match (apdu.command.get(1), target) {
             // The patient's privacy: no verification number A, no read of the My Number.
-            (Some(0x20), Selected::CardSurface([0x00, 0x13])) => {
+            (Some(0x20), Selected::CardSurface(card_surface::NUMBER_A)) => {
                 violations.push(Violation { rule: rules::NO_MY_NUMBER, evidence: format!("VERIFY of verification number A: {hex_command}") });
             }
-            (Some(0xB0), Selected::CardInfo([0x00, 0x01]) | Selected::CardSurface([0x00, 0x05])) => {
+            (Some(0xB0), Selected::CardInfo(card_info::MY_NUMBER) | Selected::CardSurface(card_surface::MY_NUMBER_IMAGE)) => {
                 violations.push(Violation { rule: rules::NO_MY_NUMBER, evidence: format!("READ of the My Number: {hex_command}") });
             }
             (Some(0x20), Selected::CardSurface(_) | Selected::CardInfo(_)) => {}
@@ -139,7 +135,7 @@ pub fn judge(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Viol
                 if tap.device == DeviceKind::Iphone {
                     violations.push(Violation { rule: rules::NO_VERIFY_IPHONE, evidence: hex_command.clone() });
                 }
-                if tap.face && *target == Selected::Jpki([0x00, 0x18]) {
+                if tap.face && *target == Selected::Jpki(jpki::AUTH_PIN) {
                     violations.push(Violation { rule: rules::NO_PIN_IN_FACE_MODE, evidence: format!("VERIFY of the JPKI PIN on a face tap: {hex_command}") });
                 }
                 if blocked {

@@ -206,6 +206,16 @@ pub enum Fault {
     Delay { target: FaultTarget, ms: u64 },
 }
 
+impl Fault {
+    /// The command a fault hits (`None` for a removal, which hits whatever comes next).
+    pub fn target(&self) -> Option<FaultTarget> {
+        match *self {
+            Self::CorruptResponse { target } | Self::WrongStatus { target, .. } | Self::Delay { target, .. } => Some(target),
+            Self::RemoveAfter { .. } => None,
+        }
+    }
+}
+
 /// As a scenario writes it, e.g. `{ kind: corrupt_response, command: sign }`.
 impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -255,9 +265,8 @@ impl FaultPlan {
             return FaultDecision::Removed;
         }
         self.sent += 1;
-        let target = match self.fault {
-            Some(Fault::CorruptResponse { target } | Fault::WrongStatus { target, .. } | Fault::Delay { target, .. }) => target,
-            _ => return FaultDecision::Pass { hit: false },
+        let Some(target) = self.fault.as_ref().and_then(Fault::target) else {
+            return FaultDecision::Pass { hit: false };
         };
         let hit = !self.fired
             && match target {

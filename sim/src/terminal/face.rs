@@ -7,15 +7,19 @@ use super::{jpki, CardAuth, Mutant, Reason};
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use crate::card::surface::{find_entry, JP2_SIGNATURE};
 
-/// The card-surface confirmation application and the files a terminal uses (public values).
+/// The card-surface confirmation application's public values: what a terminal uses, and what
+/// it must never touch (number A, the My Number image).
 pub mod card_surface {
     pub const AID: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02];
     pub const NUMBER_B: [u8; 2] = [0x00, 0x12];
+    pub const NUMBER_A: [u8; 2] = [0x00, 0x13];
     pub const ENTRIES: [u8; 2] = [0x00, 0x02];
+    pub const MY_NUMBER_IMAGE: [u8; 2] = [0x00, 0x05];
 }
 
-/// The card-info input support application (only the `read-my-number` mutant goes there).
-mod card_info {
+/// The card-info input support application (no clinic step goes there; only the
+/// `read-my-number` mutant does).
+pub mod card_info {
     pub const AID: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
     pub const MY_NUMBER: [u8; 2] = [0x00, 0x01];
 }

@@ -27,6 +27,7 @@ mod mutant;
 mod tap;
 
 pub use crl::crl_number;
+pub use face::{card_info, card_surface};
 pub use mutant::Mutant;
 pub use tap::{is_jpki_pin, Tap};
 
