@@ -32,7 +32,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         write(&out, "scenario_loader", &name, &std::fs::read(&file)?)?;
         let scenario = load_file(&file, &requirements).map_err(|e| e.to_string())?;
         let result = run_scenario(&scenario, DEFAULT_SEED, &Profiles::default(), &mut MemoryPlayer);
-        for (step, transcript) in &result.transcripts {
+        for recorded in &result.transcripts {
+        let (step, transcript) = (recorded.step, &recorded.exchanges);
             // The targets' first byte picks the device (card, Android, iPhone) and, with bit 7,
             // Face ID; read it off the token label the tap saw.
             let label = transcript.get(2).and_then(|e| e.response.as_ref().ok()).map(|r| String::from_utf8_lossy(&r.data).trim_end().to_owned());

@@ -5,6 +5,7 @@
 //! `mynatap` binary only parses arguments and calls these.
 pub mod adapter;
 pub mod bench_tap;
+pub mod capture;
 pub mod card_pipe;
 #[cfg(feature = "pcsc")]
 pub mod certify;

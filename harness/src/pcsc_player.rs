@@ -7,7 +7,8 @@ use mynatap_sim::driver::run_tap;
 use mynatap_sim::pcsc_transport::{wait_for_card, PcscTransport};
 use mynatap_sim::transport::Faulty;
 use mynatap_sim::vpcd::{self, CardSlot, UserPresence};
-use mynatap_sim::world::{TapReport, TapSpec, World, WorldError};
+use mynatap_sim::transport::Transport;
+use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
 
 use crate::bench_tap::Timed;
 use crate::runner::TapPlayer;
@@ -24,6 +25,8 @@ pub struct PcscPlayer {
     bridge: tokio::task::JoinHandle<Result<(), vpcd::VpcdError>>,
     /// Round-trip time of every APDU sent, for `bench-tap`.
     pub apdu_times: Vec<Duration>,
+    /// The device in the field for raw APDU steps, and the connection to it.
+    raw: Option<(TapTarget, PcscTransport)>,
 }
 
 impl PcscPlayer {
@@ -51,17 +54,46 @@ impl PcscPlayer {
         if slot.answered() == 0 {
             return Err(crate::occupancy::occupied_message(&reader, port));
         }
-        Ok(Self { runtime, slot, reader, bridge, apdu_times: Vec::new() })
+        Ok(Self { runtime, slot, reader, bridge, apdu_times: Vec::new(), raw: None })
     }
 
     pub fn reader(&self) -> &str {
         &self.reader
+    }
+
+    /// Puts `device` in the slot and connects to it through pcscd, unless it is there already.
+    fn raw_connect(&mut self, world: &mut World, device: &str) -> Result<&mut PcscTransport, WorldError> {
+        let target = world.device_target(device)?;
+        if self.raw.as_ref().is_some_and(|(held, _)| *held != target) {
+            self.end_raw(world);
+        }
+        if self.raw.is_none() {
+            let (target, card) = world.lend_device(device)?;
+            // Raw steps play a device in a person's hand: Face ID done, as `World::raw_exchange`.
+            self.slot.insert(card, UserPresence::Yes);
+            match PcscTransport::connect(Some(&self.reader), PRESENCE_WAIT, RAW_TIMEOUT) {
+                Ok(transport) => self.raw = Some((target, transport)),
+                Err(error) => {
+                    if let Some(card) = self.slot.take() {
+                        world.return_device(&target, card);
+                    }
+                    return Err(error.into());
+                }
+            }
+        }
+        match self.raw.as_mut() {
+            Some((_, transport)) => Ok(transport),
+            None => Err(WorldError::Task("no raw session".into())),
+        }
     }
     /// The bridge's runtime, for servers that live as long as the player.
     pub fn runtime(&self) -> &tokio::runtime::Runtime {
         &self.runtime
     }
 }
+
+/// How long a raw step waits for its answer (no terminal sets one).
+const RAW_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Waits until an APDU really goes through `reader`: presence alone can be pcscd's stale view of
 /// a card from an earlier bridge that has just gone.
@@ -89,6 +121,41 @@ impl Drop for PcscPlayer {
 }
 
 impl TapPlayer for PcscPlayer {
+    fn raw_apdu(&mut self, world: &mut World, device: &str, command: &[u8]) -> Result<Vec<u8>, WorldError> {
+        Ok(self.raw_connect(world, device)?.transmit(command)?)
+    }
+
+    /// Disconnects with SCARD_RESET_CARD (pcscd resets the card through vpcd) and connects again.
+    fn raw_reset(&mut self, world: &mut World, device: &str) -> Result<(), WorldError> {
+        self.raw_connect(world, device)?;
+        if let Some((target, transport)) = self.raw.take() {
+            drop(transport);
+            // The reset also reaches the card directly: pcscd's view of when to power a card is
+            // its own, the scenario's is exact.
+            self.slot.reset();
+            let transport = PcscTransport::connect(Some(&self.reader), PRESENCE_WAIT, RAW_TIMEOUT);
+            match transport {
+                Ok(transport) => self.raw = Some((target, transport)),
+                Err(error) => {
+                    if let Some(card) = self.slot.take() {
+                        world.return_device(&target, card);
+                    }
+                    return Err(error.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn end_raw(&mut self, world: &mut World) {
+        if let Some((target, transport)) = self.raw.take() {
+            drop(transport);
+            if let Some(card) = self.slot.take() {
+                world.return_device(&target, card);
+            }
+        }
+    }
+
     fn tap(&mut self, world: &mut World, spec: &TapSpec, _: &crate::scenario::Expectation) -> Result<TapReport, WorldError> {
         let presence = if spec.user_verified { UserPresence::Yes } else { UserPresence::No };
         let (slot, reader, times) = (&self.slot, &self.reader, &mut self.apdu_times);

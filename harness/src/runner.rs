@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use mynatap_sim::driver::Exchange;
+use mynatap_sim::driver::{Exchange, Response};
 use mynatap_sim::terminal::{Outcome, TerminalConfig};
 use mynatap_sim::world::{Profiles, TapSpec, World, WorldError};
 use serde::Serialize;
@@ -126,9 +126,21 @@ pub struct ScenarioResult {
     pub failure: Option<Failure>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Every tap's transcript, kept for snapshots and `--transcripts`; not in reports.
+    /// Every tap's and raw step's transcript, kept for snapshots and recordings; not in reports.
     #[serde(skip)]
-    pub transcripts: Vec<(usize, Vec<Exchange>)>,
+    pub transcripts: Vec<StepTranscript>,
+}
+
+/// The APDUs of one step, with when (the world's clock) and on which power-up of the device.
+#[derive(Debug, Clone)]
+pub struct StepTranscript {
+    /// The step, from 1.
+    pub step: usize,
+    /// The step that powered the device up: the tap itself, or the first raw step of a run
+    /// (a `reset` starts a new one).
+    pub power_up: usize,
+    pub world_time: time::OffsetDateTime,
+    pub exchanges: Vec<Exchange>,
 }
 
 impl ScenarioResult {
@@ -170,6 +182,7 @@ fn expected_text(expect: &Expectation) -> String {
             text
         }
         Expectation::Error(code) => format!("error: {code}"),
+        Expectation::Apdu(expect) => expect.to_string(),
     }
 }
 
@@ -202,6 +215,21 @@ pub trait TapPlayer {
     /// Rules the last tap broke on the wire (certification only).
     fn take_violations(&mut self) -> Vec<Violation> {
         Vec::new()
+    }
+    /// Sends one command APDU to a device outside any tap (scenario step `apdu`) and returns the
+    /// raw response. The device stays in the field until [`end_raw`](Self::end_raw): what one raw
+    /// step selects or verifies holds for the next. Default: the device in memory (certification
+    /// too: raw steps test the device profile, not the reader).
+    fn raw_apdu(&mut self, world: &mut World, device: &str, command: &[u8]) -> Result<Vec<u8>, WorldError> {
+        world.raw_exchange(device, command)
+    }
+    /// Powers a device off and on (scenario step `reset`).
+    fn raw_reset(&mut self, world: &mut World, device: &str) -> Result<(), WorldError> {
+        world.raw_reset(device)
+    }
+    /// Takes the device of raw steps out of the field (before any other step, and at the end).
+    fn end_raw(&mut self, world: &mut World) {
+        world.end_raw_session();
     }
 }
 
@@ -243,11 +271,33 @@ pub fn run_scenario(scenario: &Scenario, seed: u64, profiles: &Profiles, player:
             return result;
         }
     };
+    // The raw steps played since the last other step: a failing raw step shows the whole run.
+    let mut raw_run: Vec<Exchange> = Vec::new();
+    let (mut power_up, mut raw_device) = (0, None);
     for step in &scenario.steps {
-        let (actual, passed, detail, transcript) = play_step(&mut world, step, player);
+        let device = match &step.action {
+            Action::Apdu { device, .. } | Action::Reset { device } => Some(device),
+            _ => None,
+        };
+        if device.is_none() {
+            player.end_raw(&mut world);
+            raw_run.clear();
+        }
+        // A tap, a reset, or another device entering the field is a new power-up.
+        if device.is_none() || device != raw_device || matches!(step.action, Action::Reset { .. }) {
+            power_up = step.index;
+        }
+        raw_device = device;
+        let raw = device.is_some();
+        let world_time = world.now();
+        let (actual, passed, detail, mut transcript) = play_step(&mut world, step, player);
         result.steps.push(StepResult { index: step.index, action: step.action.name(), passed, actual: actual.clone() });
         if !transcript.is_empty() {
-            result.transcripts.push((step.index, transcript.clone()));
+            result.transcripts.push(StepTranscript { step: step.index, power_up, world_time, exchanges: transcript.clone() });
+        }
+        if raw {
+            raw_run.append(&mut transcript);
+            transcript = raw_run.clone();
         }
         if !passed {
             result.status = Status::Failed;
@@ -263,6 +313,7 @@ pub fn run_scenario(scenario: &Scenario, seed: u64, profiles: &Profiles, player:
             break;
         }
     }
+    player.end_raw(&mut world);
     result
 }
 
@@ -301,12 +352,38 @@ fn play_step(world: &mut World, step: &Step, player: &mut dyn TapPlayer) -> (Str
         Action::RenewCard { person, cert_expires } => world.renew_card(person, *cert_expires),
         Action::RegisterInsurance { person } => world.register_insurance(person),
         Action::AdvanceClock(by) => world.advance_clock(*by),
+        Action::Apdu { device, command } => return play_raw_apdu(world, player, device, command, &step.expect),
+        Action::Reset { device } => player.raw_reset(world, device),
     };
     match (result, &step.expect) {
         (Ok(()), Expectation::Succeed) => ("ok".into(), true, String::new(), Vec::new()),
         (Ok(()), _) => ("ok".into(), false, "the action succeeded".into(), Vec::new()),
         (Err(error), Expectation::Error(code)) => (format!("error: {}", error.code()), error.code() == code, error.to_string(), Vec::new()),
         (Err(error), _) => (format!("error: {}", error.code()), false, error.to_string(), Vec::new()),
+    }
+}
+
+fn play_raw_apdu(world: &mut World, player: &mut dyn TapPlayer, device: &str, command: &[u8], expect: &Expectation) -> (String, bool, String, Vec<Exchange>) {
+    let Expectation::Apdu(expect) = expect else {
+        return ("not played".into(), false, "an apdu step without an apdu expectation (a bug in the loader)".into(), Vec::new());
+    };
+    match player.raw_apdu(world, device, command) {
+        Ok(response) => {
+            let exchange = Exchange { command: command.to_vec(), response: Ok(Response::from_bytes(&response)) };
+            let actual = match response.split_last_chunk::<2>() {
+                Some((data, sw)) => format!("sw {:04X}, {} data byte(s)", u16::from_be_bytes(*sw), data.len()),
+                None => format!("{} byte(s), no status word", response.len()),
+            };
+            match expect.mismatch(&response) {
+                None => (actual, true, String::new(), vec![exchange]),
+                Some(why) => (actual, false, why, vec![exchange]),
+            }
+        }
+        Err(WorldError::Transport(error)) => {
+            let exchange = Exchange { command: command.to_vec(), response: Err(error.clone()) };
+            (format!("error: {}", WorldError::Transport(error.clone()).code()), false, format!("transport: {error}"), vec![exchange])
+        }
+        Err(error) => (format!("error: {}", error.code()), false, error.to_string(), Vec::new()),
     }
 }
 
@@ -319,7 +396,7 @@ fn judge_tap(expect: &Expectation, outcome: &Outcome, transcript: Vec<Exchange>)
     };
     let passed = match expect {
         Expectation::Succeed => matches!(outcome, Outcome::Verified(_)),
-        Expectation::Error(_) => false,
+        Expectation::Error(_) | Expectation::Apdu(_) => false,
         Expectation::Tap { outcome: name, reason, insurer, consent } => {
             name == outcome.name()
                 && *reason == outcome.reason()

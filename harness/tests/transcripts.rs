@@ -19,7 +19,8 @@ fn transcript_of(id: &str) -> String {
     let result = run_scenario(&scenario, DEFAULT_SEED, &Profiles::default(), &mut MemoryPlayer);
     assert_eq!(result.status, Status::Passed, "{:?}", result.failure);
     let mut out = String::new();
-    for (step, transcript) in &result.transcripts {
+    for recorded in &result.transcripts {
+        let (step, transcript) = (recorded.step, &recorded.exchanges);
         let _ = writeln!(out, "step {step}: {}", result.steps[step - 1].actual);
         for exchange in transcript {
             let _ = writeln!(out, "  {exchange}");

@@ -158,8 +158,17 @@ pub struct SeenApdu {
 #[derive(Debug, Clone)]
 pub struct CardSlot(Arc<Mutex<SlotState>>);
 
-/// One APDU the bridge answered, for logs.
-pub type ApduObserver = dyn Fn(&[u8], &[u8]) + Send + Sync;
+/// What the bridge tells an observer (logs, `serve-card --record`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeEvent<'a> {
+    /// A command and the answer sent (empty: the card left the field instead).
+    Apdu { command: &'a [u8], response: &'a [u8] },
+    /// vpcd powered the card off, on, or reset it.
+    Power,
+}
+
+/// Sees everything the bridge does with the card, in order.
+pub type ApduObserver = dyn Fn(BridgeEvent<'_>) + Send + Sync;
 
 impl CardSlot {
     pub fn new(card: Option<Card>, presence: UserPresence, default_atr: Vec<u8>) -> Self {
@@ -296,13 +305,18 @@ pub async fn serve(mut stream: TcpStream, slot: CardSlot, observer: Option<&Apdu
         payload.resize(len, 0);
         stream.read_exact(&mut payload).await.map_err(VpcdError::Truncated)?;
         match Message::classify(&payload)? {
-            Message::PowerOff | Message::PowerOn | Message::Reset => slot.reset(),
+            Message::PowerOff | Message::PowerOn | Message::Reset => {
+                slot.reset();
+                if let Some(observe) = observer {
+                    observe(BridgeEvent::Power);
+                }
+            }
             Message::GetAtr => stream.write_all(&frame(&slot.atr())).await?,
             Message::UnknownControl(_) => {}
             Message::Apdu(apdu) => {
                 let (response, delay) = slot.answer(apdu);
                 if let Some(observe) = observer {
-                    observe(apdu, &response);
+                    observe(BridgeEvent::Apdu { command: apdu, response: &response });
                 }
                 if response.is_empty() {
                     // Dying mid-command; an empty frame instead would leave vpcd in a state where

@@ -17,6 +17,8 @@ use crate::service::{BackendFault, FaultyBackends};
 use crate::terminal::{CardAuth, Consent, Outcome, Tap, TapRequest, Terminal, TerminalConfig, TerminalError};
 use crate::transport::{ChannelTransport, DirectTransport, Fault, Faulty};
 
+mod raw;
+
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
     #[error(transparent)]
@@ -27,6 +29,8 @@ pub enum WorldError {
     UnknownPerson(String),
     #[error("no terminal `{0}` in the world")]
     UnknownTerminal(String),
+    #[error("no phone or person `{0}` in the world")]
+    UnknownDevice(String),
     #[error("several terminals: the tap must name one")]
     AmbiguousTerminal,
     #[error("terminal: {0}")]
@@ -52,6 +56,7 @@ impl WorldError {
             Self::UnknownPhone(_) => "unknown_phone",
             Self::UnknownPerson(_) => "unknown_person",
             Self::UnknownTerminal(_) => "unknown_terminal",
+            Self::UnknownDevice(_) => "unknown_device",
             Self::AmbiguousTerminal => "ambiguous_terminal",
             Self::Terminal(_) => "terminal_error",
             Self::DuplicatePhone(_) => "duplicate_phone",
@@ -173,6 +178,9 @@ pub struct World {
     people: BTreeMap<String, PersonDevice>,
     phones: BTreeMap<String, PhoneDevice>,
     terminals: BTreeMap<String, Terminal>,
+    /// The device held in the field by raw APDU steps (scenario `apdu` / `reset`), if any: its
+    /// selections and unlocks last from one raw step to the next, until a reset or a tap.
+    raw_session: Option<TapTarget>,
 }
 
 impl World {
@@ -191,6 +199,7 @@ impl World {
             people: BTreeMap::new(),
             phones: BTreeMap::new(),
             terminals: BTreeMap::new(),
+            raw_session: None,
         })
     }
 
@@ -338,6 +347,7 @@ impl World {
 
     /// Takes the tapped device's card out (to lend it to the transport), with the request.
     fn prepare(&mut self, spec: &TapSpec) -> Result<(String, Card, TapRequest), WorldError> {
+        self.end_raw_session();
         let terminal = self.terminal_id(spec)?;
         let (device, card, right_pin) = match &spec.target {
             TapTarget::Phone(id) => {

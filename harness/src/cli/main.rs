@@ -14,6 +14,9 @@ use mynatap_sim::credential::demo_card;
 use mynatap_sim::pki::DEFAULT_SEED;
 use mynatap_sim::profile::{DeviceKind, Profile};
 
+mod capture;
+mod serve;
+
 #[derive(Parser, Debug)]
 #[command(name = "mynatap", version, about = "Reader-protocol simulator and conformance harness for the My Number insurance card on a smartphone")]
 struct Cli {
@@ -47,7 +50,7 @@ enum Command {
     Card(CardArgs),
     /// Serve a virtual card to pcscd through vsmartcard's vpcd, in the foreground, so any PC/SC
     /// program sees it in the reader `Virtual PCD 00 00`. Card state lives as long as this runs.
-    ServeCard(ServeCardArgs),
+    ServeCard(serve::ServeCardArgs),
     /// Run one terminal flow (FLOW-1..5) over a PC/SC reader and print the verdict
     /// (needs the `pcsc` feature).
     Tap(TapArgs),
@@ -57,6 +60,9 @@ enum Command {
     /// (vpcd) and loopback HTTP, and judged on its verdict and on the wire (docs/certification.md).
     /// Exit 0: conformant; 1: not conformant; 2: input or set-up error. Needs the `pcsc` feature.
     Certify(CertifyArgs),
+    /// Captures of real devices: import one as a scenario, replay one against a profile.
+    #[command(subcommand)]
+    Capture(capture::CaptureCommand),
     /// The built-in terminal as a reader program under the adapter contract (run by `certify`).
     ReferenceReader {
         /// Build in a deliberate defect (certification self-test): skip-expiry, skip-crl,
@@ -82,24 +88,6 @@ struct CertifyArgs {
     /// Budget of one tap for the program (it is killed past it: an adapter_error).
     #[arg(long, default_value_t = 10_000)]
     tap_timeout_ms: u64,
-}
-
-#[derive(clap::Args, Debug)]
-struct ServeCardArgs {
-    #[command(flatten)]
-    card: CardArgs,
-    /// iPhone: Face ID / Touch ID is done at start and keeps the key open this many seconds.
-    #[arg(long)]
-    user_verified_for: Option<u64>,
-    /// Where vpcd listens (35963: `Virtual PCD 00 00`, 35964: `Virtual PCD 00 01`).
-    #[arg(long, default_value = mynatap_sim::vpcd::DEFAULT_ADDRESS)]
-    vpcd: String,
-    /// Retry with backoff when vpcd is not there yet or goes away, instead of exiting.
-    #[arg(long)]
-    reconnect: bool,
-    /// Log every APDU (one line each) to stderr.
-    #[arg(short, long)]
-    verbose: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -164,6 +152,10 @@ struct ReportArgs {
     /// Seed of every key, serial and challenge: the same seed gives the same bytes.
     #[arg(long, default_value_t = DEFAULT_SEED)]
     seed: u64,
+    /// Write every APDU each device saw and answered to DIR/<scenario id>.jsonl (time, tap,
+    /// command, response), for `mynatap capture import` and `capture replay`.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
 }
 
 impl ReportArgs {
@@ -176,8 +168,13 @@ impl ReportArgs {
         }
     }
 
-    /// Writes `text` to `--output` (with a one-line summary on stderr) or to stdout.
+    /// Writes `text` to `--output` (with a one-line summary on stderr) or to stdout, and the
+    /// recordings to `--record`.
     fn emit(&self, text: &str, results: &[runner::ScenarioResult]) -> anyhow::Result<()> {
+        if let Some(dir) = &self.record {
+            let written = mynatap_harness::capture::record::write_results(dir, results).with_context(|| format!("--record: cannot write in {}", dir.display()))?;
+            eprintln!("recorded the APDUs of {written} scenario(s) in {}", dir.display());
+        }
         match &self.output {
             Some(path) => {
                 std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
@@ -223,7 +220,7 @@ enum Format {
 }
 
 #[derive(clap::Args, Debug)]
-struct CardArgs {
+pub(crate) struct CardArgs {
     #[arg(long, value_enum, default_value_t = ProfileName::Android)]
     profile: ProfileName,
     /// Load the profile from this YAML file instead (a vendor's device).
@@ -240,7 +237,7 @@ struct CardArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum ProfileName {
+pub(crate) enum ProfileName {
     Android,
     Iphone,
     Card,
@@ -258,7 +255,7 @@ impl ProfileName {
 
 /// A usage or input problem: exit 2.
 #[derive(Debug)]
-struct InputError(String);
+pub(crate) struct InputError(pub(crate) String);
 
 impl std::fmt::Display for InputError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -289,9 +286,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Card(args) => card(args),
-        Command::ServeCard(args) => serve_card(args),
+        Command::ServeCard(args) => serve::serve_card(args),
         Command::Tap(args) => tap(args),
         Command::Certify(args) => certify(args),
+        Command::Capture(command) => capture::capture(command),
         Command::ReferenceReader { mutant } => reference_reader(mutant),
         Command::BenchTap(args) => mynatap_harness::bench_tap::run(args.transport == TransportName::Pcsc, args.taps, args.os.device())
             .map_err(|e| InputError(e).into())
@@ -426,7 +424,7 @@ fn run_pcsc(_: &runner::Suite, _: u64, _: usize, _: &(dyn Fn(&runner::ScenarioRe
 #[cfg(not(feature = "pcsc"))]
 const NO_PCSC: &str = "this mynatap was built without PC/SC: build it with `cargo build --features pcsc` (needs libpcsclite-dev and pkgconf)";
 
-fn load_profile(args: &CardArgs) -> anyhow::Result<Profile> {
+pub(crate) fn load_profile(args: &CardArgs) -> anyhow::Result<Profile> {
     let profile = match &args.profile_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read profile {}", path.display()))?;
@@ -439,43 +437,6 @@ fn load_profile(args: &CardArgs) -> anyhow::Result<Profile> {
         return Err(InputError(format!("--pin: the {} profile's PIN has {digits} digits, got `{}`", profile.name, args.pin)).into());
     }
     Ok(profile)
-}
-
-fn serve_card(args: ServeCardArgs) -> anyhow::Result<u8> {
-    use mynatap_sim::vpcd::{CardSlot, UserPresence};
-    let level = if args.verbose { "info" } else { "warn" };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    let profile = load_profile(&args.card)?;
-    let card = demo_card(profile, args.card.seed, &args.card.pin).context("cannot personalise the card")?;
-    let presence = match (args.user_verified_for, args.card.user_verified) {
-        (Some(seconds), _) => UserPresence::Until(std::time::Instant::now() + std::time::Duration::from_secs(seconds)),
-        (None, true) => UserPresence::Yes,
-        (None, false) => UserPresence::No,
-    };
-    let atr = card.atr().to_vec();
-    let slot = CardSlot::new(None, presence, atr);
-    slot.insert(card, presence);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let log = |command: &[u8], response: &[u8]| {
-        tracing::info!(command = %hex::encode_upper(command), response = %hex::encode_upper(response), "apdu");
-    };
-    eprintln!("mynatap serve-card: connecting to vpcd at {} (reader {}); Ctrl-C stops", args.vpcd, reader_for(&args.vpcd));
-    let result = runtime.block_on(async {
-        tokio::select! {
-            result = mynatap_sim::vpcd::run(&args.vpcd, slot, args.reconnect, Some(&log)) => result.map_err(anyhow::Error::from),
-            _ = tokio::signal::ctrl_c() => Ok(()),
-        }
-    });
-    result.map(|()| 0)
-}
-
-fn reader_for(address: &str) -> String {
-    address.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).map_or_else(|| "?".into(), mynatap_sim::vpcd::reader_name)
 }
 
 #[cfg(feature = "pcsc")]
@@ -544,6 +505,9 @@ fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
     let fingerprint = fingerprint(&files);
     let started = std::time::Instant::now();
     if args.mutants {
+        if args.report.record.is_some() {
+            return Err(InputError("--record goes with --reader-cmd, not --mutants (the matrix plays the suite once per mutant)".into()).into());
+        }
         return kill_matrix(&suite, &args, &fingerprint, started);
     }
     let reader_cmd = args.reader_cmd.clone().unwrap_or_default();

@@ -1,0 +1,217 @@
+//! `mynatap capture import`: a capture becomes a scenario of raw APDU steps that `mynatap run`
+//! plays against the profile's virtual device.
+
+use std::fmt::Write as _;
+
+use mynatap_sim::profile::DeviceKind;
+use mynatap_sim::terminal::{card_surface, jpki};
+
+use super::fields::Selection;
+use super::{Capture, Event};
+use crate::scenario::MAX_STEPS;
+
+/// How to import.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The device kind; `None`: told by the token label the capture read.
+    pub profile: Option<DeviceKind>,
+    /// The device's PIN; `None`: the one the capture verified, or `1234`.
+    pub pin: Option<String>,
+    /// The scenario id; `None`: `capture-<file name>`.
+    pub id: Option<String>,
+}
+
+/// What the capture tells of the device and its holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub kind: Option<DeviceKind>,
+    /// The 4-digit PIN of the first VERIFY of the JPKI user-authentication PIN that succeeded.
+    pub pin: Option<String>,
+    /// Verification number B of the first successful VERIFY in the card-surface application.
+    pub number_b: Option<String>,
+}
+
+/// Reads the device kind (token label), the PIN and number B off a capture's events (one
+/// session: every device it holds is taken for the same).
+pub fn inspect(events: &[Event]) -> Found {
+    let mut found = Found { kind: None, pin: None, number_b: None };
+    let (mut application, mut file): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
+    for event in events {
+        let Event::Exchange { command, response, .. } = event else {
+            (application, file) = (None, None);
+            continue;
+        };
+        let ok = response.ends_with(&[0x90, 0x00]);
+        let data = &response[..response.len().saturating_sub(2)];
+        match command.as_slice() {
+            [_, 0xA4, 0x04, _, lc, aid @ ..] if ok && aid.len() >= usize::from(*lc) => {
+                application = Some(aid[..usize::from(*lc)].to_vec());
+                file = None;
+            }
+            [_, 0xA4, 0x00..=0x02, _, 2, fid @ ..] if ok && fid.len() >= 2 => file = Some(fid[..2].to_vec()),
+            [_, 0xB0, ..] if ok && application.as_deref() == Some(&jpki::AID[..]) && file.as_deref() == Some(&jpki::TOKEN_INFO[..]) => {
+                let label = String::from_utf8_lossy(data);
+                found.kind = found.kind.or_else(|| DeviceKind::from_token_label(label.trim_end_matches([' ', '\0'])));
+            }
+            [_, 0x20, 0x00, _, lc, digits @ ..] if ok && digits.len() >= usize::from(*lc) && digits[..usize::from(*lc)].iter().all(u8::is_ascii_digit) => {
+                let digits = String::from_utf8_lossy(&digits[..usize::from(*lc)]).into_owned();
+                if application.as_deref() == Some(&jpki::AID[..]) && file.as_deref() == Some(&jpki::AUTH_PIN[..]) && digits.len() == 4 {
+                    found.pin = found.pin.or(Some(digits));
+                } else if application.as_deref() == Some(&card_surface::AID[..]) && digits.len() == 14 {
+                    found.number_b = found.number_b.or(Some(digits));
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The device id a session of `kind` is played on.
+fn device_id(kind: DeviceKind) -> String {
+    match kind {
+        DeviceKind::Card => "patient".to_owned(),
+        other => format!("patient-{other}"),
+    }
+}
+
+/// The scenario text (YAML with comments) for a capture. Each power-up goes to the device its token
+/// label names (the card, an Android phone, an iPhone of one made-up person); one without a label
+/// to `--profile`, or to the kind of the power-up before it.
+pub fn scenario(capture: &Capture, options: &Options) -> Result<String, String> {
+    if capture.events.len() > MAX_STEPS {
+        return Err(format!("{} commands and resets, over the {MAX_STEPS} steps of one scenario: split the capture", capture.events.len()));
+    }
+    let sessions = capture.sessions();
+    let mut kinds = Vec::with_capacity(sessions.len());
+    let mut previous = options.profile;
+    for (index, session) in sessions.iter().enumerate() {
+        let kind = session.kind.or(options.profile).or(previous).ok_or_else(|| {
+            format!(
+                "power-up {} of the capture never reads the token label (file 00 06 of the JPKI application), so its device kind is unknown: give --profile android, iphone or card",
+                index + 1
+            )
+        })?;
+        kinds.push(kind);
+        previous = Some(kind);
+    }
+    if let Some(pin) = &options.pin
+        && (pin.len() != 4 || !pin.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(format!("--pin: expected 4 digits, got `{pin}`"));
+    }
+    // Each device's PIN: the option, else the first its sessions verified, else 1234.
+    let pin_of = |kind: DeviceKind| -> String {
+        options.pin.clone().or_else(|| sessions.iter().zip(&kinds).filter(|(_, k)| **k == kind).find_map(|(session, _)| inspect(session.events).pin)).unwrap_or_else(|| "1234".into())
+    };
+    let number_b = inspect(&capture.events).number_b;
+    let file_name = capture.file.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let id = options.id.clone().unwrap_or_else(|| format!("capture-{}", slug(capture.file.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default().as_ref())));
+    let mut used: Vec<DeviceKind> = Vec::new();
+    for kind in &kinds {
+        if !used.contains(kind) {
+            used.push(*kind);
+        }
+    }
+    let names: Vec<&str> = used.iter().map(|kind| kind.as_str()).collect();
+    let verifies = capture.events.iter().any(|event| matches!(event, Event::Exchange { command, .. } if command.get(1) == Some(&0x20)));
+    let covers = if verifies { "[FLOW-3, FLOW-4]" } else { "[FLOW-4]" };
+    let mut out = String::new();
+    let skipped = match capture.skipped.len() {
+        0 => String::new(),
+        n => format!(", {n} transmit(s) that got no answer left out"),
+    };
+    let _ = writeln!(out, "# Imported by `mynatap capture import` from {file_name} ({}): {} command(s), {} reset(s){skipped}.", capture.format.name(), capture.exchanges(), capture.resets());
+    let _ = writeln!(out, "# Every step keeps the recorded status word; response data only where every device of the kind answers");
+    let _ = writeln!(out, "# the same (the token label, empty answers), else a length or a DER header (docs/captures.md).");
+    let _ = writeln!(out, "# The world is made up: only the device kinds, their PINs (and number B) come from the capture.");
+    let _ = writeln!(out, "id: {id}");
+    let _ = writeln!(out, "title: \"Capture {} replayed against the {} profile{}\"", file_name.replace('"', "'"), names.join(", "), if names.len() > 1 { "s" } else { "" });
+    let _ = writeln!(out, "covers: {covers}");
+    let _ = writeln!(out, "world:\n  clock: 2026-04-01T09:00:00+09:00\n  people:\n    - id: patient");
+    let (birth_date, card) = person_card(used.contains(&DeviceKind::Card).then(|| pin_of(DeviceKind::Card)).as_deref(), number_b.as_deref());
+    let _ = writeln!(out, "      birth_date: {birth_date}");
+    if !card.is_empty() {
+        let _ = writeln!(out, "      card: {{ {card} }}");
+    }
+    let phones: Vec<DeviceKind> = used.iter().copied().filter(|kind| *kind != DeviceKind::Card).collect();
+    if !phones.is_empty() {
+        let _ = writeln!(out, "      phones:");
+        for kind in phones {
+            let _ = writeln!(out, "        - {{ id: {}, os: {kind}, pin: \"{}\" }}", device_id(kind), pin_of(kind));
+        }
+    }
+    let _ = writeln!(out, "steps:");
+    let mut selection = Selection::default();
+    let mut session_index = 0;
+    for event in &capture.events {
+        let kind = kinds.get(session_index).copied().unwrap_or(DeviceKind::Card);
+        let device = device_id(kind);
+        match event {
+            Event::Reset { line } => {
+                selection.reset();
+                // Resets only stand between commands (`capture::parse`): the next power-up begins.
+                session_index += 1;
+                let next = device_id(kinds.get(session_index).copied().unwrap_or(kind));
+                let _ = writeln!(out, "  - reset: {{ device: {next} }}  # capture line {line}");
+            }
+            Event::Exchange { command, response, line } => {
+                let kept = selection.keep(command, response);
+                let _ = writeln!(out, "  - apdu: {{ device: {device}, send: \"{}\" }}  # capture line {line}: {}", hex::encode_upper(command), kept.note);
+                let mut fields = vec![format!("sw: \"{:04X}\"", kept.expect.sw)];
+                if let Some(data) = &kept.expect.data {
+                    fields.push(format!("data: \"{}\"", hex::encode_upper(data)));
+                }
+                if let Some(len) = kept.expect.data_len {
+                    fields.push(format!("data_len: {len}"));
+                }
+                if let Some(prefix) = &kept.expect.data_prefix {
+                    fields.push(format!("data_prefix: \"{}\"", hex::encode_upper(prefix)));
+                }
+                let _ = writeln!(out, "    expect: {{ {} }}", fields.join(", "));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The holder's birth date and card fields: from number B when the capture verified one (the
+/// face path), so the made-up card answers that VERIFY as the real one did.
+fn person_card(card_pin: Option<&str>, number_b: Option<&str>) -> (String, String) {
+    let mut card = Vec::new();
+    if let Some(pin) = card_pin {
+        card.push(format!("pin: \"{pin}\""));
+    }
+    let mut birth_date = "1990-05-12".to_owned();
+    if let Some(b) = number_b
+        && let (Ok(yy), Ok(mm), Ok(dd), Ok(expiry_year)) = (b[0..2].parse::<i32>(), b[2..4].parse::<u8>(), b[4..6].parse::<u8>(), b[6..10].parse::<i32>())
+    {
+        // Two-digit years: a holder is younger than a hundred, so a year after the world's is the 1900s.
+        let year = if 2000 + yy <= 2026 { 2000 + yy } else { 1900 + yy };
+        let valid = time::Month::try_from(mm).ok().and_then(|month| time::Date::from_calendar_date(year, month, dd).ok());
+        if let Some(date) = valid {
+            birth_date = date.to_string();
+            let expires = time::Date::from_calendar_date(expiry_year, date.month(), date.day().min(28)).map(|d| d.to_string()).unwrap_or_default();
+            if !expires.is_empty() {
+                card.push(format!("expires: {expires}"));
+            }
+            card.push(format!("security_code: \"{}\"", &b[10..14]));
+        }
+    }
+    (birth_date, card.join(", "))
+}
+
+/// A scenario id from a file name: lower-case letters, digits and dashes.
+fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_matches('-').to_owned();
+    if out.is_empty() { "unnamed".into() } else { out }
+}

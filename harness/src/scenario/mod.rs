@@ -1,0 +1,286 @@
+//! The scenario format (docs/scenario-format.md, version 1.1): a file is read as its serde model
+//! ([`raw`]), then validated ([`validate`]) into a [`Scenario`] the runner can play. Every error
+//! names file, line and column.
+
+mod raw;
+mod steps;
+mod validate;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use mynatap_sim::pki::KeyAlgorithm;
+use mynatap_sim::profile::DeviceKind;
+use mynatap_sim::terminal::{Consent, Reason};
+use mynatap_sim::world::TapSpec;
+use time::{Date, Duration, OffsetDateTime};
+
+use crate::locate::Locator;
+pub use raw::*;
+use validate::Validator;
+
+/// Largest scenario file read (a suite file is a few KiB).
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Largest number of steps in one scenario.
+pub const MAX_STEPS: usize = 10_000;
+
+/// An error of one scenario file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct LoadError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+    }
+}
+
+// ---- The validated scenario ----
+
+#[derive(Debug, Clone)]
+pub struct PhoneDef {
+    pub id: String,
+    pub os: DeviceKind,
+    /// `None`: the profile's.
+    pub key: Option<KeyAlgorithm>,
+    pub pin: String,
+    pub forged: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PersonDef {
+    pub spec: mynatap_sim::backend::PersonSpec,
+    pub phones: Vec<PhoneDef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TerminalDef {
+    pub id: String,
+    pub smartphone: bool,
+    pub timeout_ms: u64,
+    pub backend_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorldDef {
+    pub clock: OffsetDateTime,
+    pub ca_key: KeyAlgorithm,
+    pub people: Vec<PersonDef>,
+    pub terminals: Vec<TerminalDef>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Tap(TapSpec),
+    AddPhone { person: String, phone: String, os: DeviceKind, key: Option<KeyAlgorithm>, pin: Option<String> },
+    RemovePhone { phone: String },
+    ReportLost { phone: String },
+    Resume { phone: String },
+    RevokeCard { person: String },
+    RenewCard { person: String, cert_expires: Option<Date> },
+    RegisterInsurance { person: String },
+    AdvanceClock(Duration),
+    /// One command APDU to a device outside any tap.
+    Apdu { device: String, command: Vec<u8> },
+    /// Power the device off and on.
+    Reset { device: String },
+}
+
+impl Action {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Tap(_) => "tap",
+            Self::AddPhone { .. } => "add_phone",
+            Self::RemovePhone { .. } => "remove_phone",
+            Self::ReportLost { .. } => "report_lost",
+            Self::Resume { .. } => "resume",
+            Self::RevokeCard { .. } => "revoke_card",
+            Self::RenewCard { .. } => "renew_card",
+            Self::RegisterInsurance { .. } => "register_insurance",
+            Self::AdvanceClock(_) => "advance_clock",
+            Self::Apdu { .. } => "apdu",
+            Self::Reset { .. } => "reset",
+        }
+    }
+}
+
+/// What a step must come to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expectation {
+    /// No `expect`: the action succeeds (a tap: it verifies).
+    Succeed,
+    Tap { outcome: String, reason: Option<Reason>, insurer: Option<String>, consent: Option<Consent> },
+    Error(String),
+    /// A raw `apdu` step's answer (no `expect`: status word 9000).
+    Apdu(ApduExpect),
+}
+
+/// What a raw APDU step's answer must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApduExpect {
+    pub sw: u16,
+    /// The data exactly.
+    pub data: Option<Vec<u8>>,
+    pub data_len: Option<usize>,
+    pub data_prefix: Option<Vec<u8>>,
+}
+
+impl ApduExpect {
+    /// Why `response` (data and status word) is not what is expected, or `None` when it is.
+    pub fn mismatch(&self, response: &[u8]) -> Option<String> {
+        let Some((data, sw)) = response.split_last_chunk::<2>() else {
+            return Some(format!("a response of {} byte(s), shorter than a status word", response.len()));
+        };
+        let sw = u16::from_be_bytes(*sw);
+        let mut wrong = Vec::new();
+        if sw != self.sw {
+            wrong.push(format!("status word {sw:04X}, expected {:04X}", self.sw));
+        }
+        if let Some(expected) = &self.data
+            && data != expected.as_slice()
+        {
+            wrong.push(format!("data {}, expected {}", shown(data), shown(expected)));
+        }
+        if let Some(len) = self.data_len
+            && data.len() != len
+        {
+            wrong.push(format!("{} data byte(s), expected {len}", data.len()));
+        }
+        if let Some(prefix) = &self.data_prefix
+            && !data.starts_with(prefix)
+        {
+            wrong.push(format!("data starting {}, expected it to start {}", shown(&data[..data.len().min(prefix.len())]), shown(prefix)));
+        }
+        (!wrong.is_empty()).then(|| wrong.join("; "))
+    }
+}
+
+impl fmt::Display for ApduExpect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sw {:04X}", self.sw)?;
+        if let Some(data) = &self.data {
+            write!(f, ", data {}", shown(data))?;
+        }
+        if let Some(len) = self.data_len {
+            write!(f, ", {len} data byte(s)")?;
+        }
+        if let Some(prefix) = &self.data_prefix {
+            write!(f, ", data starting {}", shown(prefix))?;
+        }
+        Ok(())
+    }
+}
+
+/// Data for messages: hex, cut after 32 bytes.
+fn shown(data: &[u8]) -> String {
+    match data {
+        [] => "(none)".into(),
+        short if short.len() <= 32 => hex::encode_upper(short),
+        long => format!("{}... ({} bytes)", hex::encode_upper(&long[..32]), long.len()),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// 1-based, as people count.
+    pub index: usize,
+    pub line: usize,
+    pub action: Action,
+    pub expect: Expectation,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub file: PathBuf,
+    pub id: String,
+    pub title: String,
+    pub covers: Vec<String>,
+    pub world: WorldDef,
+    pub steps: Vec<Step>,
+}
+
+/// Error codes an action's `expect: { error: ... }` may name.
+pub const ERROR_CODES: &[&str] = &[
+    "phone_holds_another_card",
+    "under_15",
+    "card_not_valid",
+    "no_card_on_phone",
+    "already_suspended",
+    "not_suspended",
+    "phone_revoked",
+    "expiry_in_past",
+    "phone_suspended",
+    "phone_os_mismatch",
+    "wrong_card_info_pin",
+];
+
+/// Reads and validates one file. `requirements` are the ids `covers` may name.
+pub fn load_file(path: &Path, requirements: &BTreeSet<String>) -> Result<Scenario, LoadError> {
+    let at_start = |message: String| LoadError { file: path.to_owned(), line: 1, column: 1, message };
+    let metadata = std::fs::metadata(path).map_err(|e| at_start(format!("cannot read: {e}")))?;
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(at_start(format!("file is {} bytes, over the {MAX_FILE_BYTES}-byte limit", metadata.len())));
+    }
+    let source = std::fs::read_to_string(path).map_err(|e| at_start(format!("cannot read as UTF-8 text: {e}")))?;
+    parse(path, &source, requirements)
+}
+
+/// Parses and validates scenario text (`file` is only for messages).
+pub fn parse(file: &Path, source: &str, requirements: &BTreeSet<String>) -> Result<Scenario, LoadError> {
+    let raw: RawScenario = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(source)).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        // The node the path names is the most precise place; serde_yaml's own location (often
+        // the enclosing map) is the fallback, e.g. for syntax errors.
+        let locator = Locator::new(source);
+        let exact = locator.exact(&path).filter(|_| locator.well_formed);
+        let (line, column) = match (exact, inner.location()) {
+            (Some(position), _) => (position.line, position.column),
+            (None, Some(location)) => (location.line(), location.column()),
+            (None, None) => {
+                let position = locator.find(&path);
+                (position.line, position.column)
+            }
+        };
+        let message = inner.to_string();
+        // serde_yaml appends " at line L column C"; the prefix already says where.
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        // serde_yaml prefixes the enclosing map's path; ours names the field itself.
+        let message = match message.split_once(": ") {
+            Some((prefix, rest)) if path.starts_with(prefix) && !prefix.contains(' ') => rest.to_owned(),
+            _ => message,
+        };
+        let message = if !locator.well_formed {
+            // A syntax error has no field to name: the deserialiser's path ends in `?` (a key it
+            // never read). Say where in the document it happened, in words.
+            let inside = path.split(".?").next().unwrap_or_default().trim_end_matches('.');
+            let inside = if inside.is_empty() || inside == "?" { String::new() } else { format!(" (inside `{inside}`)") };
+            format!("not well-formed YAML: {message}{inside}; check the brackets, quotes and indentation there")
+        } else if path == "." {
+            message
+        } else {
+            format!("{path}: {message}")
+        };
+        LoadError { file: file.to_owned(), line, column, message }
+    })?;
+    Validator { file, locator: Locator::new(source), requirements }.scenario(raw)
+}
+
+/// Requirement ids from a requirements document: bold ids at the start of a list item
+/// (`- **FLOW-1** ...`).
+pub fn requirement_ids(markdown: &str) -> BTreeSet<String> {
+    markdown
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("- **"))
+        .filter_map(|rest| rest.split_once("**").map(|(id, _)| id.to_owned()))
+        .filter(|id| id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-') && id.bytes().any(|b| b.is_ascii_digit()))
+        .collect()
+}
+
+/// The requirements document this build carries (docs/requirements.md).
+pub const REQUIREMENTS_MD: &str = include_str!("../../../docs/requirements.md");

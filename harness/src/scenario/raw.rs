@@ -1,0 +1,348 @@
+//! The scenario file as written: the serde model (also the source of `mynatap schema`). Unknown
+//! fields are refused here; meaning is checked in `validate`.
+
+use mynatap_sim::profile::DeviceKind;
+use mynatap_sim::terminal::Consent;
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
+
+/// A scenario file.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    /// Unique across the suite; the file name is `<id>.yaml`.
+    pub id: String,
+    pub title: String,
+    /// Requirement ids from docs/requirements.md.
+    pub covers: Vec<String>,
+    pub world: RawWorld,
+    pub steps: Vec<RawStep>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorld {
+    /// RFC 3339, e.g. `2026-04-01T09:00:00+09:00`.
+    pub clock: String,
+    #[serde(default)]
+    pub people: Vec<RawPerson>,
+    /// Default: one terminal `default` with phone support.
+    #[serde(default)]
+    pub terminals: Option<Vec<RawTerminal>>,
+    /// The test CA's key: `rsa2048` (default, as the JPKI authorities), `p256` or `p384`.
+    pub ca_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPerson {
+    pub id: String,
+    /// `YYYY-MM-DD`
+    pub birth_date: String,
+    #[serde(default)]
+    pub card: RawCard,
+    #[serde(default)]
+    pub insurance: RawInsurance,
+    #[serde(default)]
+    pub phones: Vec<RawPhone>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCard {
+    /// Default: five years after `world.clock`.
+    pub cert_expires: Option<String>,
+    /// Default `"1234"` (4 digits).
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub pin: Option<String>,
+    /// mynatap extension: the card-info input PIN (4 digits), checked when the card is added
+    /// to an iPhone (SETUP-2). Default: not given; any 4-digit PIN typed on an iPhone is taken.
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub card_info_pin: Option<String>,
+    /// The card's key: `rsa2048` (default, as every card patients carry), `p256` or `p384`.
+    pub key: Option<String>,
+    /// The 4-digit security code printed on the card (part of verification number B).
+    /// Default `"0000"`.
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub security_code: Option<String>,
+    /// The card's own expiry date printed on it (`YYYY-MM-DD`). Default: `cert_expires`.
+    pub expires: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInsurance {
+    /// Default true (SETUP-1 done).
+    pub registered: Option<bool>,
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub insurer: Option<String>,
+    /// Default: two years after `world.clock`.
+    pub valid_until: Option<String>,
+    /// mynatap extension. Default: the birth date.
+    pub valid_from: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Os {
+    Android,
+    Iphone,
+}
+
+impl Os {
+    pub fn device(self) -> DeviceKind {
+        match self {
+            Self::Android => DeviceKind::Android,
+            Self::Iphone => DeviceKind::Iphone,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhone {
+    pub id: String,
+    pub os: Os,
+    /// Android: the PIN of the phone's own certificate (default `"1234"`).
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub pin: Option<String>,
+    /// Issued by a CA the terminal does not trust.
+    #[serde(default)]
+    pub forged: bool,
+    /// The phone credential's key: `p256` (default, modeled), `rsa2048` or `p384`.
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTerminal {
+    pub id: String,
+    /// Whether the facility offers the phone path (Q15/Q16). Default true.
+    #[serde(default = "yes")]
+    pub smartphone: bool,
+    /// How long the terminal waits for one response. Default 500.
+    pub timeout_ms: Option<u64>,
+    /// How long the terminal waits for the CRL or the eligibility service. Default 2000.
+    pub backend_timeout_ms: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One step: exactly one action key, plus an optional `expect`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub tap: Option<RawTap>,
+    pub add_phone: Option<RawAddPhone>,
+    pub remove_phone: Option<RawPhoneRef>,
+    pub report_lost: Option<RawPhoneRef>,
+    pub resume: Option<RawPhoneRef>,
+    pub revoke_card: Option<RawPersonRef>,
+    pub renew_card: Option<RawRenewCard>,
+    pub register_insurance: Option<RawPersonRef>,
+    pub advance_clock: Option<RawAdvanceClock>,
+    /// Sends one command APDU to a device outside any tap (captures, profile checks).
+    pub apdu: Option<RawApdu>,
+    /// Powers a device off and on.
+    pub reset: Option<RawDeviceRef>,
+    #[serde(default, deserialize_with = "present")]
+    pub expect: Option<RawExpect>,
+}
+
+/// `expect:` with nothing after it is a mistake, not "no expectation".
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    match Option::<T>::deserialize(deserializer)? {
+        Some(value) => Ok(Some(value)),
+        None => Err(serde::de::Error::custom("`expect` has no value: give a map such as { outcome: verified }, or leave the key out")),
+    }
+}
+
+/// PINs, insurer numbers and status words are text; a whole number written without quotes is
+/// taken as its digits. Anything else says what is expected, quoting the value.
+pub(super) fn text_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    struct Digits;
+    impl serde::de::Visitor<'_> for Digits {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("digits, best quoted (e.g. \"1234\")")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Some(text.to_owned()))
+        }
+        fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Self::Value, E> {
+            Ok(Some(number.to_string()))
+        }
+        fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Self::Value, E> {
+            Err(E::custom(format!("expected digits, got the negative number {number}: quote the value, e.g. \"1234\"")))
+        }
+        fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<Self::Value, E> {
+            Err(E::custom(format!("expected digits, got the number {number}: a PIN is 4 digits and an insurer number 8; quote the value, e.g. \"1234\"")))
+        }
+        fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<Self::Value, E> {
+            Err(E::custom(format!("expected digits, got `{value}`: quote the value, e.g. \"1234\"")))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    deserializer.deserialize_any(Digits)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTap {
+    pub phone: Option<String>,
+    /// A person id: tap that person's physical card (Q14).
+    pub card: Option<String>,
+    pub terminal: Option<String>,
+    /// iPhone: Face ID / Touch ID done on the phone. Default true.
+    pub user_verified: Option<bool>,
+    /// The PIN typed on the terminal (card and Android). Default: the right one.
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub pin: Option<String>,
+    /// FLOW-2 choice. Default: the phone's os.
+    pub os_selected: Option<Os>,
+    pub consent: Option<RawConsent>,
+    pub fault: Option<RawFault>,
+    /// Card taps: `pin` (default) or `face` (face recognition, FLOW-3 without a PIN).
+    pub auth: Option<String>,
+    /// With `auth: face`: whether the camera's face is the card's. Default true.
+    pub face_match: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsent {
+    pub medication: Option<bool>,
+    pub checkups: Option<bool>,
+    pub surgery: Option<bool>,
+    pub all: Option<bool>,
+}
+
+impl RawConsent {
+    pub(super) fn resolve(&self) -> Consent {
+        let all = self.all == Some(true);
+        Consent {
+            medication: all || self.medication == Some(true),
+            checkups: all || self.checkups == Some(true),
+            surgery: all || self.surgery == Some(true),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    /// Device faults `remove_after`, `corrupt_response`, `wrong_status`, `delay`; back-end
+    /// faults `crl_unavailable`, `crl_stale`, `crl_bad_signature`, `eligibility_unavailable`,
+    /// `eligibility_malformed`, `backend_delay`.
+    pub kind: String,
+    /// remove_after: the phone leaves the field after this many command APDUs.
+    pub apdus: Option<usize>,
+    /// The N-th command of the tap (from 1).
+    pub apdu: Option<usize>,
+    /// Or the first command of a kind: `select`, `read`, `verify`, `sign`.
+    pub command: Option<String>,
+    /// wrong_status: the status word, 4 hex digits.
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub sw: Option<String>,
+    /// delay, backend_delay: milliseconds.
+    pub ms: Option<u64>,
+    /// backend_delay: the service that answers late, `crl` or `eligibility`.
+    pub service: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAddPhone {
+    pub person: String,
+    pub phone: String,
+    pub os: Os,
+    /// iPhone card-info PIN / Android phone PIN. Default: the phone's, or `"1234"`.
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub pin: Option<String>,
+    /// mynatap extension: the new credential's key (`p256`, `rsa2048`, `p384`). Default: the
+    /// phone's earlier one, or the profile's.
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhoneRef {
+    pub phone: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPersonRef {
+    pub person: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRenewCard {
+    pub person: String,
+    pub cert_expires: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdvanceClock {
+    pub days: Option<i64>,
+    pub hours: Option<i64>,
+    pub minutes: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawApdu {
+    /// A phone id, or a person id for that person's physical card.
+    pub device: String,
+    /// The command APDU in hex, e.g. `"00A4040C0AD392F00026010000000100"` (spaces allowed).
+    #[serde(deserialize_with = "required_text")]
+    pub send: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeviceRef {
+    /// A phone id, or a person id for that person's physical card.
+    pub device: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    /// tap: `verified`, `rejected` or `not_offered`.
+    pub outcome: Option<String>,
+    /// With `rejected`: one reason of the format.
+    pub reason: Option<String>,
+    /// With `verified`: the insurer recorded.
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub insurer: Option<String>,
+    /// With `verified`: the consent recorded (FLOW-5).
+    pub consent: Option<RawConsent>,
+    /// Other actions: the error code the action must fail with.
+    pub error: Option<String>,
+    /// `apdu`: the status word, 4 hex digits (default `"9000"`).
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub sw: Option<String>,
+    /// `apdu`: the response data exactly, in hex (`""`: no data).
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub data: Option<String>,
+    /// `apdu`: the length of the response data in bytes.
+    pub data_len: Option<usize>,
+    /// `apdu`: the response data starts with these bytes (hex).
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub data_prefix: Option<String>,
+}
+
+/// Hex that YAML may read as a number (`send: 00B0000000` is text, `send: 9000` a number).
+fn required_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    text_or_number(deserializer)?.ok_or_else(|| serde::de::Error::custom("expected hex digits, got nothing"))
+}

@@ -1,0 +1,222 @@
+//! Validation of a scenario file: the world, the steps, every reference and value, each error at
+//! the line and column of the node it names.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
+
+use mynatap_sim::pki::KeyAlgorithm;
+use mynatap_sim::profile::DeviceKind;
+use mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS;
+use mynatap_sim::transport::{CommandKind, FaultTarget};
+use mynatap_sim::world::TapTarget;
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime};
+
+use super::raw::{RawScenario, RawWorld};
+use super::steps::step_action;
+use super::{Action, LoadError, PersonDef, PhoneDef, Scenario, Step, TerminalDef, WorldDef, MAX_STEPS};
+use crate::locate::{Locator, Position};
+
+/// The world clock's range, as people read it in messages.
+const CLOCK_RANGE: (&str, &str) = ("1970-01-01T00:00:00+09:00", "9989-12-31T23:59:59+09:00");
+
+pub(super) struct Validator<'a> {
+    pub(super) file: &'a Path,
+    pub(super) locator: Locator,
+    pub(super) requirements: &'a BTreeSet<String>,
+}
+
+impl Validator<'_> {
+    pub(super) fn error(&self, path: &str, message: impl Into<String>) -> LoadError {
+        let Position { line, column } = self.locator.find(path);
+        LoadError { file: self.file.to_owned(), line, column, message: format!("{path}: {}", message.into()) }
+    }
+
+    pub(super) fn date(&self, path: &str, text: &str) -> Result<Date, LoadError> {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        Date::parse(text, &format).map_err(|_| self.error(path, format!("expected a date YYYY-MM-DD, got `{text}`")))
+    }
+
+    pub(super) fn security_code(&self, path: &str, code: Option<&str>) -> Result<String, LoadError> {
+        let code = code.unwrap_or("0000");
+        if code.len() != 4 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(self.error(path, format!("a security code is the 4 digits printed on the card, got `{code}` (quote it: \"0042\")")));
+        }
+        Ok(code.to_owned())
+    }
+
+    pub(super) fn key_algorithm(&self, path: &str, text: Option<&str>) -> Result<Option<KeyAlgorithm>, LoadError> {
+        text.map(|text| {
+            KeyAlgorithm::parse(text).ok_or_else(|| {
+                let known: Vec<&str> = KeyAlgorithm::ALL.iter().map(|algorithm| algorithm.name()).collect();
+                self.error(path, format!("unknown key `{text}` (expected one of {})", known.join(", ")))
+            })
+        })
+        .transpose()
+    }
+
+    pub(super) fn pin(&self, path: &str, pin: Option<&String>) -> Result<String, LoadError> {
+        let pin = pin.cloned().unwrap_or_else(|| "1234".into());
+        if pin.len() != 4 || !pin.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(self.error(path, format!("expected 4 digits, got `{pin}`")));
+        }
+        Ok(pin)
+    }
+
+    pub(super) fn scenario(&self, raw: RawScenario) -> Result<Scenario, LoadError> {
+        if raw.id.trim().is_empty() || raw.id.chars().any(|c| c.is_whitespace() || c == '/') {
+            return Err(self.error("id", "expected a non-empty id without spaces or slashes"));
+        }
+        if raw.covers.is_empty() {
+            return Err(self.error("covers", "name at least one requirement id from docs/requirements.md"));
+        }
+        for (i, id) in raw.covers.iter().enumerate() {
+            if !self.requirements.contains(id) {
+                let known: Vec<&str> = self.requirements.iter().map(String::as_str).collect();
+                return Err(self.error(&format!("covers[{i}]"), format!("unknown requirement `{id}` (expected one of {})", known.join(", "))));
+            }
+        }
+        if raw.steps.len() > MAX_STEPS {
+            return Err(self.error("steps", format!("{} steps, over the limit of {MAX_STEPS}", raw.steps.len())));
+        }
+        let world = self.world(&raw.world)?;
+        let people: HashSet<String> = world.people.iter().map(|p| p.spec.id.clone()).collect();
+        let mut phones: HashSet<String> = world.people.iter().flat_map(|p| p.phones.iter().map(|ph| ph.id.clone())).collect();
+        let terminals: HashSet<String> = world.terminals.iter().map(|t| t.id.clone()).collect();
+        let mut steps = Vec::with_capacity(raw.steps.len());
+        let mut clock = world.clock;
+        // Each phone's OS as the steps go, to refuse faults an iPhone tap can never reach.
+        let mut phone_os: HashMap<String, DeviceKind> =
+            world.people.iter().flat_map(|p| p.phones.iter().map(|phone| (phone.id.clone(), phone.os))).collect();
+        for (i, step) in raw.steps.into_iter().enumerate() {
+            let path = format!("steps[{i}]");
+            let line = self.locator.find(&path).line;
+            let action = self.action(&path, step_action(&step, &path, self)?, &people, &mut phones, &terminals)?;
+            if let Action::AddPhone { phone, os, .. } = &action {
+                phone_os.entry(phone.clone()).or_insert(*os);
+            }
+            if let Action::Tap(spec) = &action
+                && let TapTarget::Phone(phone) = &spec.target
+                && spec.os_selected.or_else(|| phone_os.get(phone).copied()) == Some(DeviceKind::Iphone)
+                && spec.fault.and_then(|fault| fault.target()) == Some(FaultTarget::Command(CommandKind::Verify))
+            {
+                return Err(self.error(
+                    &format!("{path}.tap.fault.command"),
+                    "an iPhone tap sends no VERIFY (FLOW-3 is Face ID on the phone), so this fault could never take effect: aim it at `select`, `read` or `sign`",
+                ));
+            }
+            if let Action::AdvanceClock(by) = &action {
+                clock = mynatap_sim::clock::checked_add(clock, *by).ok_or_else(|| {
+                    self.error(&format!("{path}.advance_clock"), format!("the clock would leave the range this simulator keeps ({} to {}): it stands at {}", CLOCK_RANGE.0, CLOCK_RANGE.1, clock.format(&Rfc3339).unwrap_or_default()))
+                })?;
+            }
+            let expect = self.expect(&path, &action, step.expect)?;
+            steps.push(Step { index: i + 1, line, action, expect });
+        }
+        Ok(Scenario { file: self.file.to_owned(), id: raw.id, title: raw.title, covers: raw.covers, world, steps })
+    }
+
+    pub(super) fn world(&self, raw: &RawWorld) -> Result<WorldDef, LoadError> {
+        let clock = OffsetDateTime::parse(&raw.clock, &Rfc3339)
+            .map_err(|_| self.error("world.clock", format!("expected an RFC 3339 time such as 2026-04-01T09:00:00+09:00, got `{}`", raw.clock)))?;
+        if !(mynatap_sim::clock::EARLIEST..=mynatap_sim::clock::LATEST).contains(&clock) {
+            return Err(self.error("world.clock", format!("expected a time from {} to {}, got `{}`", CLOCK_RANGE.0, CLOCK_RANGE.1, raw.clock)));
+        }
+        let today = mynatap_sim::clock::local_date(clock);
+        let mut ids = HashSet::new();
+        let mut phone_ids = HashSet::new();
+        let mut people = Vec::new();
+        for (i, person) in raw.people.iter().enumerate() {
+            let path = format!("world.people[{i}]");
+            if !ids.insert(person.id.clone()) {
+                return Err(self.error(&format!("{path}.id"), format!("duplicate person id `{}`", person.id)));
+            }
+            let birth_date = self.date(&format!("{path}.birth_date"), &person.birth_date)?;
+            if birth_date > today {
+                return Err(self.error(&format!("{path}.birth_date"), format!("born {birth_date}, after the world's date {today}: nobody is born yet")));
+            }
+            let card_cert_expires = match &person.card.cert_expires {
+                Some(text) => self.date(&format!("{path}.card.cert_expires"), text)?,
+                None => mynatap_sim::clock::add_years(today, 5),
+            };
+            let valid_until = match &person.insurance.valid_until {
+                Some(text) => self.date(&format!("{path}.insurance.valid_until"), text)?,
+                None => mynatap_sim::clock::add_years(today, 2),
+            };
+            let valid_from = match &person.insurance.valid_from {
+                Some(text) => self.date(&format!("{path}.insurance.valid_from"), text)?,
+                // Insured since birth: a real date every reader can parse (the record goes on the wire).
+                None => birth_date,
+            };
+            if valid_from > valid_until {
+                let at = if person.insurance.valid_from.is_some() { "valid_from" } else { "valid_until" };
+                return Err(self.error(
+                    &format!("{path}.insurance.{at}"),
+                    format!("the insurance record would be valid from {valid_from} until {valid_until}: valid_from must not be after valid_until"),
+                ));
+            }
+            let spec = mynatap_sim::backend::PersonSpec {
+                id: person.id.clone(),
+                birth_date,
+                card_cert_expires,
+                card_pin: self.pin(&format!("{path}.card.pin"), person.card.pin.as_ref())?,
+                card_key: self.key_algorithm(&format!("{path}.card.key"), person.card.key.as_deref())?,
+                security_code: self.security_code(&format!("{path}.card.security_code"), person.card.security_code.as_deref())?,
+                card_expires: person.card.expires.as_ref().map(|text| self.date(&format!("{path}.card.expires"), text)).transpose()?,
+                card_info_pin: match &person.card.card_info_pin {
+                    Some(pin) => Some(self.pin(&format!("{path}.card.card_info_pin"), Some(pin))?),
+                    None => None,
+                },
+                insurance_registered: person.insurance.registered.unwrap_or(true),
+                insurer: person.insurance.insurer.clone().unwrap_or_else(|| "06132013".into()),
+                insurance_valid_from: valid_from,
+                insurance_valid_until: valid_until,
+            };
+            let mut phones = Vec::new();
+            for (j, phone) in person.phones.iter().enumerate() {
+                let phone_path = format!("{path}.phones[{j}]");
+                if !phone_ids.insert(phone.id.clone()) {
+                    return Err(self.error(&format!("{phone_path}.id"), format!("duplicate phone id `{}`", phone.id)));
+                }
+                let pin = self.pin(&format!("{phone_path}.pin"), phone.pin.as_ref())?;
+                let key = self.key_algorithm(&format!("{phone_path}.key"), phone.key.as_deref())?;
+                phones.push(PhoneDef { id: phone.id.clone(), os: phone.os.device(), key, pin, forged: phone.forged });
+            }
+            people.push(PersonDef { spec, phones });
+        }
+        let terminals = match &raw.terminals {
+            None => vec![TerminalDef { id: "default".into(), smartphone: true, timeout_ms: 500, backend_timeout_ms: DEFAULT_BACKEND_TIMEOUT_MS }],
+            Some(list) if list.is_empty() => return Err(self.error("world.terminals", "give at least one terminal, or leave the key out")),
+            Some(list) => {
+                let mut seen = HashSet::new();
+                let mut terminals = Vec::new();
+                for (i, terminal) in list.iter().enumerate() {
+                    if !seen.insert(terminal.id.clone()) {
+                        return Err(self.error(&format!("world.terminals[{i}].id"), format!("duplicate terminal id `{}`", terminal.id)));
+                    }
+                    let timeout_ms = terminal.timeout_ms.unwrap_or(500);
+                    if timeout_ms == 0 || timeout_ms > 600_000 {
+                        return Err(self.error(&format!("world.terminals[{i}].timeout_ms"), "expected 1 to 600000"));
+                    }
+                    let backend_timeout_ms = terminal.backend_timeout_ms.unwrap_or(DEFAULT_BACKEND_TIMEOUT_MS);
+                    if backend_timeout_ms == 0 || backend_timeout_ms > 600_000 {
+                        return Err(self.error(&format!("world.terminals[{i}].backend_timeout_ms"), "expected 1 to 600000"));
+                    }
+                    terminals.push(TerminalDef { id: terminal.id.clone(), smartphone: terminal.smartphone, timeout_ms, backend_timeout_ms });
+                }
+                terminals
+            }
+        };
+        let ca_key = self.key_algorithm("world.ca_key", raw.ca_key.as_deref())?.unwrap_or(KeyAlgorithm::Rsa2048);
+        Ok(WorldDef { clock, ca_key, people, terminals })
+    }
+
+    pub(super) fn known(&self, path: &str, what: &str, id: &str, set: &HashSet<String>) -> Result<(), LoadError> {
+        if set.contains(id) {
+            return Ok(());
+        }
+        let mut known: Vec<&str> = set.iter().map(String::as_str).collect();
+        known.sort_unstable();
+        Err(self.error(path, format!("unknown {what} `{id}` (known: {})", if known.is_empty() { "none".into() } else { known.join(", ") })))
+    }
+}
