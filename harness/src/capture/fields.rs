@@ -104,9 +104,11 @@ impl Selection {
         if self.application.as_deref() == Some(card_surface::AID.as_slice()) {
             return "card surface (personal): length of a full first chunk only";
         }
-        if in_jpki && offset == 0 && data.len() >= 2 && data[0] == 0x30 {
+        if in_jpki && offset == 0
+            && let Some(header @ [0x30, _]) = data.get(..2)
+        {
             // A certificate: a DER SEQUENCE with a two-byte length, whoever it names.
-            expect.data_prefix = Some(data[..2].to_vec());
+            expect.data_prefix = Some(header.to_vec());
             return "certificate: DER header, length of a full first chunk";
         }
         "file content (per device): length of a full first chunk only"

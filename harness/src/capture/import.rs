@@ -42,19 +42,21 @@ pub fn inspect(events: &[Event]) -> Found {
             continue;
         };
         let ok = response.ends_with(&[0x90, 0x00]);
-        let data = &response[..response.len().saturating_sub(2)];
+        let data = response.get(..response.len().saturating_sub(2)).unwrap_or_default();
+        // The command data as Lc counts it (short APDUs: what readers send here).
+        let body = |lc: u8, rest: &[u8]| rest.get(..usize::from(lc)).map(<[u8]>::to_vec);
         match command.as_slice() {
-            [_, 0xA4, 0x04, _, lc, aid @ ..] if ok && aid.len() >= usize::from(*lc) => {
-                application = Some(aid[..usize::from(*lc)].to_vec());
+            [_, 0xA4, 0x04, _, lc, aid @ ..] if ok && body(*lc, aid).is_some() => {
+                application = body(*lc, aid);
                 file = None;
             }
-            [_, 0xA4, 0x00..=0x02, _, 2, fid @ ..] if ok && fid.len() >= 2 => file = Some(fid[..2].to_vec()),
+            [_, 0xA4, 0x00..=0x02, _, 2, fid @ ..] if ok && body(2, fid).is_some() => file = body(2, fid),
             [_, 0xB0, ..] if ok && application.as_deref() == Some(&jpki::AID[..]) && file.as_deref() == Some(&jpki::TOKEN_INFO[..]) => {
                 let label = String::from_utf8_lossy(data);
                 found.kind = found.kind.or_else(|| DeviceKind::from_token_label(label.trim_end_matches([' ', '\0'])));
             }
-            [_, 0x20, 0x00, _, lc, digits @ ..] if ok && digits.len() >= usize::from(*lc) && digits[..usize::from(*lc)].iter().all(u8::is_ascii_digit) => {
-                let digits = String::from_utf8_lossy(&digits[..usize::from(*lc)]).into_owned();
+            [_, 0x20, 0x00, _, lc, rest @ ..] if ok && body(*lc, rest).is_some_and(|digits| digits.iter().all(u8::is_ascii_digit)) => {
+                let digits = String::from_utf8_lossy(&body(*lc, rest).unwrap_or_default()).into_owned();
                 if application.as_deref() == Some(&jpki::AID[..]) && file.as_deref() == Some(&jpki::AUTH_PIN[..]) && digits.len() == 4 {
                     found.pin = found.pin.or(Some(digits));
                 } else if application.as_deref() == Some(&card_surface::AID[..]) && digits.len() == 14 {

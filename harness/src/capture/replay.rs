@@ -44,7 +44,7 @@ fn answer(response: &[u8]) -> String {
     match response.split_last_chunk::<2>() {
         Some(([], sw)) => hex::encode_upper(sw),
         Some((data, sw)) if data.len() <= 24 => format!("{} {}", hex::encode_upper(data), hex::encode_upper(sw)),
-        Some((data, sw)) => format!("{}... ({} data bytes) {}", hex::encode_upper(&data[..24]), data.len(), hex::encode_upper(sw)),
+        Some((data, sw)) => format!("{}... ({} data bytes) {}", hex::encode_upper(data.get(..24).unwrap_or(data)), data.len(), hex::encode_upper(sw)),
         None => format!("{} (no status word)", hex::encode_upper(response)),
     }
 }

@@ -89,6 +89,16 @@ pub(crate) fn capture(command: CaptureCommand) -> anyhow::Result<u8> {
             let name = profile.name.clone();
             let mut card = demo_card(profile, seed, &pin).map_err(|e| InputError(format!("--pin: {e}")))?;
             let result = replay::replay(&capture, &mut card, !no_user_verified);
+            if result.commands == 0 {
+                let kinds: Vec<String> = result.other_devices.iter().map(|(kind, _)| kind.to_string()).collect();
+                return Err(InputError(format!(
+                    "{}: no command of the capture went to a {name} device (its token labels say {}): replay it with --profile {}",
+                    file.display(),
+                    kinds.join(", "),
+                    kinds.first().map_or("android", String::as_str)
+                ))
+                .into());
+            }
             for difference in &result.differences {
                 println!("DIFF {difference}");
             }

@@ -154,7 +154,7 @@ impl ApduExpect {
         if let Some(prefix) = &self.data_prefix
             && !data.starts_with(prefix)
         {
-            wrong.push(format!("data starting {}, expected it to start {}", shown(&data[..data.len().min(prefix.len())]), shown(prefix)));
+            wrong.push(format!("data starting {}, expected it to start {}", shown(data.get(..prefix.len()).unwrap_or(data)), shown(prefix)));
         }
         (!wrong.is_empty()).then(|| wrong.join("; "))
     }
@@ -181,7 +181,7 @@ fn shown(data: &[u8]) -> String {
     match data {
         [] => "(none)".into(),
         short if short.len() <= 32 => hex::encode_upper(short),
-        long => format!("{}... ({} bytes)", hex::encode_upper(&long[..32]), long.len()),
+        long => format!("{}... ({} bytes)", hex::encode_upper(long.get(..32).unwrap_or(long)), long.len()),
     }
 }
 

@@ -403,7 +403,6 @@ impl World {
             let mut transport = Faulty::new(DirectTransport::new(&mut card), fault, timeout_ms);
             let outcome = run_tap(tap, &mut transport, backends, Some(&mut transcript));
             let fault_fired = transport.fault_fired();
-            drop(transport);
             (Some(card), Ok(TapReport { outcome, transcript, fault_fired }))
         })
     }
