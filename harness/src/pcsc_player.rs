@@ -60,6 +60,10 @@ impl PcscPlayer {
     pub fn reader(&self) -> &str {
         &self.reader
     }
+    /// The bridge's runtime, for servers that live as long as the player.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
 
     /// Puts `device` in the slot and connects to it through pcscd, unless it is there already.
     fn raw_connect(&mut self, world: &mut World, device: &str) -> Result<&mut PcscTransport, WorldError> {
@@ -71,24 +75,28 @@ impl PcscPlayer {
             let (target, card) = world.lend_device(device)?;
             // Raw steps play a device in a person's hand: Face ID done, as `World::raw_exchange`.
             self.slot.insert(card, UserPresence::Yes);
-            match PcscTransport::connect(Some(&self.reader), PRESENCE_WAIT, RAW_TIMEOUT) {
-                Ok(transport) => self.raw = Some((target, transport)),
-                Err(error) => {
-                    if let Some(card) = self.slot.take() {
-                        world.return_device(&target, card);
-                    }
-                    return Err(error.into());
-                }
-            }
+            self.raw_open(world, target)?;
         }
         match self.raw.as_mut() {
             Some((_, transport)) => Ok(transport),
             None => Err(WorldError::Task("no raw session".into())),
         }
     }
-    /// The bridge's runtime, for servers that live as long as the player.
-    pub fn runtime(&self) -> &tokio::runtime::Runtime {
-        &self.runtime
+
+    /// Connects to the device in the slot; on failure the device goes back to the world.
+    fn raw_open(&mut self, world: &mut World, target: TapTarget) -> Result<(), WorldError> {
+        match PcscTransport::connect(Some(&self.reader), PRESENCE_WAIT, RAW_TIMEOUT) {
+            Ok(transport) => {
+                self.raw = Some((target, transport));
+                Ok(())
+            }
+            Err(error) => {
+                if let Some(card) = self.slot.take() {
+                    world.return_device(&target, card);
+                }
+                Err(error.into())
+            }
+        }
     }
 }
 
@@ -133,16 +141,7 @@ impl TapPlayer for PcscPlayer {
             // The reset also reaches the card directly: pcscd's view of when to power a card is
             // its own, the scenario's is exact.
             self.slot.reset();
-            let transport = PcscTransport::connect(Some(&self.reader), PRESENCE_WAIT, RAW_TIMEOUT);
-            match transport {
-                Ok(transport) => self.raw = Some((target, transport)),
-                Err(error) => {
-                    if let Some(card) = self.slot.take() {
-                        world.return_device(&target, card);
-                    }
-                    return Err(error.into());
-                }
-            }
+            self.raw_open(world, target)?;
         }
         Ok(())
     }

@@ -117,7 +117,7 @@ impl PcscTransport {
             .name(format!("pcsc {name}"))
             .spawn(move || {
                 let card = Context::establish(Scope::User).and_then(|context| Ok((context.connect(&c_name, ShareMode::Shared, Protocols::ANY)?, context)));
-                let (card, _context) = match card {
+                let (card, context) = match card {
                     Ok(pair) => pair,
                     Err(error) => {
                         let _ = connected.send(Err(map_error(error)));
@@ -141,6 +141,11 @@ impl PcscTransport {
                 }
                 // Leaving the field: the card is reset for whoever comes next.
                 let _ = card.disconnect(Disposition::ResetCard);
+                // The context is released before the owner hears "done": a process that exits
+                // right after would otherwise run libpcsclite's exit-time cleanup while this
+                // thread is still releasing the context (measured: "double free or corruption"
+                // aborting a reader program at the end of a tap).
+                drop(context);
                 let _ = finished.send(());
             })
             .map_err(|e| TransportError::Other { message: format!("cannot start the PC/SC worker: {e}") })?;
