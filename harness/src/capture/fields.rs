@@ -26,6 +26,16 @@ pub struct Kept {
 }
 
 impl Selection {
+    /// Whether `application` is selected.
+    pub fn in_application(&self, application: &[u8]) -> bool {
+        self.application.as_deref() == Some(application)
+    }
+
+    /// Whether `file` of `application` is selected.
+    pub fn is(&self, application: &[u8], file: [u8; 2]) -> bool {
+        self.in_application(application) && self.file == Some(file)
+    }
+
     /// A power cycle selects nothing.
     pub fn reset(&mut self) {
         *self = Self::default();
@@ -85,12 +95,12 @@ impl Selection {
         if data.is_empty() {
             return "read";
         }
-        let in_jpki = self.application.as_deref() == Some(jpki::AID.as_slice());
+        let in_jpki = self.in_application(&jpki::AID);
         let offset = match command {
             [_, 0xB0, p1, p2, ..] if p1 & 0x80 == 0 => usize::from(u16::from_be_bytes([*p1, *p2])),
             _ => usize::MAX,
         };
-        if in_jpki && self.file == Some(jpki::TOKEN_INFO) {
+        if self.is(&jpki::AID, jpki::TOKEN_INFO) {
             // The token label names the kind of device: the same on every device of a kind.
             expect.data = Some(data.to_vec());
             return "token label: exact";
@@ -101,7 +111,7 @@ impl Selection {
         if offset == 0 && asked.is_some_and(|asked| asked == data.len()) {
             expect.data_len = Some(data.len());
         }
-        if self.application.as_deref() == Some(card_surface::AID.as_slice()) {
+        if self.in_application(&card_surface::AID) {
             return "card surface (personal): length of a full first chunk only";
         }
         if in_jpki && offset == 0
@@ -116,7 +126,7 @@ impl Selection {
 }
 
 /// The command data of a short or extended APDU, if any.
-fn command_data(command: &[u8]) -> Option<&[u8]> {
+pub fn command_data(command: &[u8]) -> Option<&[u8]> {
     match command {
         [_, _, _, _, 0, high, low, rest @ ..] if rest.len() >= usize::from(u16::from_be_bytes([*high, *low])) && u16::from_be_bytes([*high, *low]) > 0 => {
             rest.get(..usize::from(u16::from_be_bytes([*high, *low])))

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::terminal::{card_surface, jpki};
 
-use super::fields::Selection;
+use super::fields::{command_data, Selection};
 use super::{Capture, Event};
 use crate::scenario::MAX_STEPS;
 
@@ -35,36 +35,33 @@ pub struct Found {
 /// session: every device it holds is taken for the same).
 pub fn inspect(events: &[Event]) -> Found {
     let mut found = Found { kind: None, pin: None, number_b: None };
-    let (mut application, mut file): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
+    let mut selection = Selection::default();
     for event in events {
         let Event::Exchange { command, response, .. } = event else {
-            (application, file) = (None, None);
+            selection.reset();
             continue;
         };
-        let ok = response.ends_with(&[0x90, 0x00]);
-        let data = response.get(..response.len().saturating_sub(2)).unwrap_or_default();
-        // The command data as Lc counts it (short APDUs: what readers send here).
-        let body = |lc: u8, rest: &[u8]| rest.get(..usize::from(lc)).map(<[u8]>::to_vec);
-        match command.as_slice() {
-            [_, 0xA4, 0x04, _, lc, aid @ ..] if ok && body(*lc, aid).is_some() => {
-                application = body(*lc, aid);
-                file = None;
-            }
-            [_, 0xA4, 0x00..=0x02, _, 2, fid @ ..] if ok && body(2, fid).is_some() => file = body(2, fid),
-            [_, 0xB0, ..] if ok && application.as_deref() == Some(&jpki::AID[..]) && file.as_deref() == Some(&jpki::TOKEN_INFO[..]) => {
-                let label = String::from_utf8_lossy(data);
-                found.kind = found.kind.or_else(|| DeviceKind::from_token_label(label.trim_end_matches([' ', '\0'])));
-            }
-            [_, 0x20, 0x00, _, lc, rest @ ..] if ok && body(*lc, rest).is_some_and(|digits| digits.iter().all(u8::is_ascii_digit)) => {
-                let digits = String::from_utf8_lossy(&body(*lc, rest).unwrap_or_default()).into_owned();
-                if application.as_deref() == Some(&jpki::AID[..]) && file.as_deref() == Some(&jpki::AUTH_PIN[..]) && digits.len() == 4 {
-                    found.pin = found.pin.or(Some(digits));
-                } else if application.as_deref() == Some(&card_surface::AID[..]) && digits.len() == 14 {
-                    found.number_b = found.number_b.or(Some(digits));
+        // Judged against what was selected before the command; `keep` then follows its SELECT.
+        if response.ends_with(&[0x90, 0x00]) {
+            let data = response.get(..response.len() - 2).unwrap_or_default();
+            match command.get(1) {
+                Some(0xB0) if selection.is(&jpki::AID, jpki::TOKEN_INFO) => {
+                    let label = String::from_utf8_lossy(data);
+                    found.kind = found.kind.or_else(|| DeviceKind::from_token_label(label.trim_end_matches([' ', '\0'])));
                 }
+                Some(0x20) => {
+                    let digits = command_data(command).filter(|digits| digits.iter().all(u8::is_ascii_digit));
+                    let digits = digits.map(|digits| String::from_utf8_lossy(digits).into_owned());
+                    match digits {
+                        Some(pin) if pin.len() == 4 && selection.is(&jpki::AID, jpki::AUTH_PIN) => found.pin = found.pin.or(Some(pin)),
+                        Some(b) if b.len() == 14 && selection.in_application(&card_surface::AID) => found.number_b = found.number_b.or(Some(b)),
+                        _ => {}
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
+        selection.keep(command, response);
     }
     found
 }

@@ -7,9 +7,8 @@ use clap::Subcommand;
 use mynatap_harness::capture::{self, import, replay};
 use mynatap_sim::credential::demo_card;
 use mynatap_sim::pki::DEFAULT_SEED;
-use mynatap_sim::profile::Profile;
 
-use crate::{InputError, ProfileName};
+use crate::{load_profile, CardArgs, InputError, ProfileName};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum CaptureCommand {
@@ -78,17 +77,12 @@ pub(crate) fn capture(command: CaptureCommand) -> anyhow::Result<u8> {
         }
         CaptureCommand::Replay { file, profile, profile_file, pin, no_user_verified, seed } => {
             let capture = capture::read_file(&file).map_err(|e| InputError(e.to_string()))?;
-            let profile = match &profile_file {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read profile {}", path.display()))?;
-                    Profile::from_yaml(&path.display().to_string(), &text).map_err(|e| InputError(e.to_string()))?
-                }
-                None => Profile::builtin(profile.device()),
-            };
             let pin = pin.or(import::inspect(&capture.events).pin).unwrap_or_else(|| "1234".into());
+            let args = CardArgs { profile, profile_file, seed, pin, user_verified: !no_user_verified };
+            let profile = load_profile(&args)?;
             let name = profile.name.clone();
-            let mut card = demo_card(profile, seed, &pin).map_err(|e| InputError(format!("--pin: {e}")))?;
-            let result = replay::replay(&capture, &mut card, !no_user_verified);
+            let mut card = demo_card(profile, args.seed, &args.pin).map_err(|e| InputError(format!("--pin: {e}")))?;
+            let result = replay::replay(&capture, &mut card, args.user_verified);
             if result.commands == 0 {
                 let kinds: Vec<String> = result.other_devices.iter().map(|(kind, _)| kind.to_string()).collect();
                 return Err(InputError(format!(
