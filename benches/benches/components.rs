@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mynatap_harness::runner::{discover, load_suite, run_suite, MemoryPlayer, TapPlayer};
+use mynatap_harness::play::{discover, load_suite, run_suite, MemoryPlayer, TapPlayer};
 use mynatap_harness::scenario::{requirement_ids, REQUIREMENTS_MD};
 use mynatap_sim::apdu::{CommandApdu, ResponseApdu};
 use mynatap_sim::credential::demo_card;

@@ -2,7 +2,7 @@
 //! panic; a path kept for the log is bounded.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mynatap_harness::http_backend::{parse_request, Request};
+use mynatap_harness::certification::http_backend::{parse_request, Request};
 
 fuzz_target!(|data: &[u8]| {
     let parsed = parse_request(data);

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use mynatap_harness::runner::{run_scenario, MemoryPlayer};
+use mynatap_harness::play::{run_scenario, MemoryPlayer};
 use mynatap_harness::scenario::{parse, requirement_ids, REQUIREMENTS_MD};
 use mynatap_sim::world::Profiles;
 

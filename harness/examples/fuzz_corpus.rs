@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use mynatap_harness::runner::{discover, run_scenario, MemoryPlayer};
+use mynatap_harness::play::{discover, run_scenario, MemoryPlayer};
 use mynatap_harness::scenario::{load_file, requirement_ids, REQUIREMENTS_MD};
 use mynatap_sim::pki::DEFAULT_SEED;
 use mynatap_sim::profile::DeviceKind;

@@ -1,23 +1,17 @@
 //! mynatap-harness: scenario files in, verdicts out.
 //!
-//! `scenario` (the format, validated, with file:line:column errors) -> `runner` (builds the world,
-//! plays the steps, records transcripts) -> `report` (text, JSON, JUnit XML, coverage). The
-//! `mynatap` binary only parses arguments and calls these.
-pub mod adapter;
-pub mod bench_tap;
+//! Each job has its folder:
+//! - [`scenario`]: the scenario language (format, validation, file:line:column locations, the
+//!   built-in suite);
+//! - [`play`]: playing scenarios (the runner and its players: in memory, over PC/SC, shards);
+//! - [`certification`]: certifying a reader program (the adapter contract, the back ends over
+//!   HTTP, the wire rules, the reference reader, statements, waivers, signed bundles);
+//! - [`report`]: text, JSON, JUnit XML, HTML, merging shards;
+//! - [`capture`]: captures of real devices, imported and replayed.
+//!
+//! The `mynatap` binary (`src/cli/`) only parses arguments and calls these.
 pub mod capture;
-pub mod card_pipe;
-#[cfg(feature = "pcsc")]
-pub mod certify;
-pub mod demo_backends;
-pub mod http_backend;
-pub mod locate;
-pub mod occupancy;
-#[cfg(feature = "pcsc")]
-pub mod pcsc_player;
-#[cfg(feature = "pcsc")]
-pub mod reference_reader;
+pub mod certification;
+pub mod play;
 pub mod report;
-pub mod runner;
 pub mod scenario;
-pub mod wire_rules;

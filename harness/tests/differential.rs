@@ -12,8 +12,8 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use mynatap_harness::pcsc_player::PcscPlayer;
-use mynatap_harness::runner::{discover, run_scenario, MemoryPlayer, ScenarioResult, Status, TapPlayer};
+use mynatap_harness::play::pcsc::PcscPlayer;
+use mynatap_harness::play::{discover, run_scenario, MemoryPlayer, ScenarioResult, Status, TapPlayer};
 use mynatap_harness::scenario::{load_file, requirement_ids, Action, Expectation, Scenario, REQUIREMENTS_MD};
 use mynatap_sim::pki::DEFAULT_SEED;
 use mynatap_sim::transport::Fault;

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use mynatap_harness::runner::{run_scenario, MemoryPlayer, Status};
+use mynatap_harness::play::{run_scenario, MemoryPlayer, Status};
 use mynatap_harness::scenario::{parse, requirement_ids, REQUIREMENTS_MD};
 use mynatap_sim::events::{scenario_yaml, Event, Start};
 use mynatap_sim::profile::DeviceKind;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use mynatap_harness::runner::{run_scenario, MemoryPlayer, Status};
+use mynatap_harness::play::{run_scenario, MemoryPlayer, Status};
 use mynatap_harness::scenario::{load_file, requirement_ids, REQUIREMENTS_MD};
 use mynatap_sim::pki::DEFAULT_SEED;
 use mynatap_sim::world::Profiles;

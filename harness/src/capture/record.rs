@@ -48,7 +48,7 @@ impl<W: Write> Recorder<W> {
 /// Writes the transcripts of a run, one `<scenario id>.jsonl` per scenario in `dir` (created),
 /// each tap or run of raw steps its own `tap` (`<id>#<step that powered the device up>`), the time
 /// the world's clock of that step. Returns how many files were written.
-pub fn write_results(dir: &std::path::Path, results: &[crate::runner::ScenarioResult]) -> std::io::Result<usize> {
+pub fn write_results(dir: &std::path::Path, results: &[crate::play::ScenarioResult]) -> std::io::Result<usize> {
     std::fs::create_dir_all(dir)?;
     let mut written = 0;
     for result in results.iter().filter(|result| !result.transcripts.is_empty()) {

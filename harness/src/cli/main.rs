@@ -8,14 +8,16 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use mynatap_harness::report::{self, Style, Summary};
-use mynatap_harness::runner::{self, MemoryPlayer, TapPlayer};
+use mynatap_harness::play::{self, MemoryPlayer, TapPlayer};
 use mynatap_harness::scenario::{self, RawScenario};
 use mynatap_sim::credential::demo_card;
 use mynatap_sim::pki::DEFAULT_SEED;
 use mynatap_sim::profile::{DeviceKind, Profile};
 
 mod capture;
+mod certify;
 mod serve;
+mod suite;
 
 #[derive(Parser, Debug)]
 #[command(name = "mynatap", version, about = "Reader-protocol simulator and conformance harness for the My Number insurance card on a smartphone")]
@@ -30,12 +32,12 @@ enum Command {
     Run(RunArgs),
     /// List scenarios: id, title, covered requirements.
     List {
-        /// Scenario files or folders [default: scenarios/]
+        /// Scenario files or folders [default: scenarios/ if there is one, else the built-in suite]
         paths: Vec<PathBuf>,
     },
     /// Run the scenarios and print the requirement matrix; exit 1 if a requirement has no scenario.
     Coverage {
-        /// Scenario files or folders [default: scenarios/]
+        /// Scenario files or folders [default: scenarios/ if there is one, else the built-in suite]
         paths: Vec<PathBuf>,
         /// Requirements document [default: the docs/requirements.md built in]
         #[arg(long)]
@@ -59,10 +61,19 @@ enum Command {
     /// Certify a reader program: every tap of the scenarios is played against it through PC/SC
     /// (vpcd) and loopback HTTP, and judged on its verdict and on the wire (docs/certification.md).
     /// Exit 0: conformant; 1: not conformant; 2: input or set-up error. Needs the `pcsc` feature.
-    Certify(CertifyArgs),
+    Certify(certify::CertifyArgs),
     /// Captures of real devices: import one as a scenario, replay one against a profile.
     #[command(subcommand)]
     Capture(capture::CaptureCommand),
+    /// Signed certification bundles: verify one offline.
+    #[command(subcommand)]
+    Bundle(suite::BundleCommand),
+    /// Reports: merge the JSON or JUnit reports of `--shard K/N` runs into one.
+    #[command(subcommand)]
+    Report(suite::ReportCommand),
+    /// The conformance suite built into this binary: export it to read or extend.
+    #[command(subcommand)]
+    Suite(suite::SuiteCommand),
     /// The built-in terminal as a reader program under the adapter contract (run by `certify`).
     ReferenceReader {
         /// Build in a deliberate defect (certification self-test): skip-expiry, skip-crl,
@@ -72,22 +83,6 @@ enum Command {
         #[arg(long)]
         mutant: Option<String>,
     },
-}
-
-#[derive(clap::Args, Debug)]
-struct CertifyArgs {
-    /// The reader program, run once per tap with `sh -c 'exec …'` (quote it as one argument).
-    #[arg(long, required_unless_present = "mutants")]
-    reader_cmd: Option<String>,
-    /// Certify every mutant of the reference reader and print the kill matrix; exit 1 if any
-    /// mutant is certified conformant (a hole in the suite).
-    #[arg(long, conflicts_with = "reader_cmd")]
-    mutants: bool,
-    #[command(flatten)]
-    report: ReportArgs,
-    /// Budget of one tap for the program (it is killed past it: an adapter_error).
-    #[arg(long, default_value_t = 10_000)]
-    tap_timeout_ms: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -138,8 +133,9 @@ enum TransportName {
 
 /// What to run and how to report it: shared by `run` and `certify`.
 #[derive(clap::Args, Debug)]
-struct ReportArgs {
-    /// Scenario files or folders [default: scenarios/]
+pub(crate) struct ReportArgs {
+    /// Scenario files or folders [default: scenarios/ if there is one, else the suite built into
+    /// this binary]
     paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -156,21 +152,34 @@ struct ReportArgs {
     /// command, response), for `mynatap capture import` and `capture replay`.
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
+    /// Play only the K-th of N shards of the suite (a stable split by scenario id: N jobs with
+    /// 1/N..N/N play every scenario exactly once; merge their reports with `mynatap report merge`).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<play::shard::Shard>,
+}
+
+/// The scenarios to play and where they came from.
+pub(crate) struct LoadedSuite {
+    /// Read by `certify` (the pcsc build) for its fingerprint.
+    #[cfg_attr(not(feature = "pcsc"), allow(dead_code))]
+    pub files: Vec<PathBuf>,
+    pub suite: play::Suite,
+    /// `scenarios/`, the paths given, or the built-in suite.
+    pub label: String,
+    /// Every scenario id of the suite, before any shard or filter (`certify` judges waivers by it).
+    #[cfg_attr(not(feature = "pcsc"), allow(dead_code))]
+    pub ids: BTreeSet<String>,
 }
 
 impl ReportArgs {
     /// The report in the chosen format (colour only for a terminal).
-    fn render(&self, results: &[runner::ScenarioResult], transport: &str, requirements: &BTreeSet<String>) -> String {
-        match self.format {
-            Format::Text => report::text(results, self.seed, transport, Style { colour: self.output.is_none() && std::io::stdout().is_terminal() }),
-            Format::Json => report::json(results, self.seed, transport, requirements),
-            Format::Junit => report::junit(results, self.seed, transport),
-        }
+    pub(crate) fn render(&self, run: &report::Run<'_>, requirements: &BTreeSet<String>) -> String {
+        render(self.format, run, requirements, self.output.is_none() && std::io::stdout().is_terminal())
     }
 
     /// Writes `text` to `--output` (with a one-line summary on stderr) or to stdout, and the
     /// recordings to `--record`.
-    fn emit(&self, text: &str, results: &[runner::ScenarioResult]) -> anyhow::Result<()> {
+    pub(crate) fn emit(&self, text: &str, results: &[play::ScenarioResult]) -> anyhow::Result<()> {
         if let Some(dir) = &self.record {
             let written = mynatap_harness::capture::record::write_results(dir, results).with_context(|| format!("--record: cannot write in {}", dir.display()))?;
             eprintln!("recorded the APDUs of {written} scenario(s) in {}", dir.display());
@@ -178,21 +187,33 @@ impl ReportArgs {
         match &self.output {
             Some(path) => {
                 std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
-                let summary = Summary::of(results);
-                eprintln!("{} scenarios: {} passed, {} failed, {} errors; report in {}", summary.total, summary.passed, summary.failed, summary.errors, path.display());
+                eprintln!("{}; report in {}", Summary::of(results).line(), path.display());
             }
             None => print!("{text}"),
         }
         Ok(())
     }
 
-    fn suite(&self, requirements: &BTreeSet<String>) -> anyhow::Result<(Vec<PathBuf>, runner::Suite)> {
-        let files = scenario_files(self.paths.clone())?;
-        let suite = runner::load_suite(&files, requirements, self.filter.as_deref());
+    pub(crate) fn suite(&self, requirements: &BTreeSet<String>) -> anyhow::Result<LoadedSuite> {
+        let (files, label) = suite_files(self.paths.clone())?;
+        let whole = play::load_suite(&files, requirements, None);
+        let ids = whole.entries.iter().filter_map(|entry| if let play::Entry::Loaded(s) = entry { Some(s.id.clone()) } else { None }).collect();
+        let suite = match &self.filter {
+            Some(_) => play::load_suite(&files, requirements, self.filter.as_deref()),
+            None => whole,
+        };
         if suite.entries.is_empty() {
             return Err(InputError(format!("no scenario id contains `{}`", self.filter.clone().unwrap_or_default())).into());
         }
-        Ok((files, suite))
+        let (suite, label) = match self.shard {
+            Some(shard) => {
+                let suite = shard.select(suite);
+                eprintln!("shard {shard}: {} scenario(s) of this suite", suite.entries.len());
+                (suite, format!("{label}, shard {shard}"))
+            }
+            None => (suite, label),
+        };
+        Ok(LoadedSuite { files, suite, label, ids })
     }
 }
 
@@ -213,10 +234,21 @@ struct RunArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Text,
     Json,
     Junit,
+    /// One self-contained HTML page (verdict first, inline SVG, nothing fetched).
+    Html,
+}
+
+pub(crate) fn render(format: Format, run: &report::Run<'_>, requirements: &BTreeSet<String>, colour: bool) -> String {
+    match format {
+        Format::Text => report::text(run, Style { colour }),
+        Format::Json => report::json(run, requirements),
+        Format::Junit => report::junit(run),
+        Format::Html => report::html(run, requirements),
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -288,10 +320,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Card(args) => card(args),
         Command::ServeCard(args) => serve::serve_card(args),
         Command::Tap(args) => tap(args),
-        Command::Certify(args) => certify(args),
+        Command::Certify(args) => certify::certify(args),
         Command::Capture(command) => capture::capture(command),
-        Command::ReferenceReader { mutant } => reference_reader(mutant),
-        Command::BenchTap(args) => mynatap_harness::bench_tap::run(args.transport == TransportName::Pcsc, args.taps, args.os.device())
+        Command::Bundle(command) => suite::bundle(command),
+        Command::Report(command) => suite::report(command),
+        Command::Suite(command) => suite::suite(command),
+        Command::ReferenceReader { mutant } => certify::reference_reader(mutant),
+        Command::BenchTap(args) => mynatap_harness::play::bench_tap::run(args.transport == TransportName::Pcsc, args.taps, args.os.device())
             .map_err(|e| InputError(e).into())
             .map(|report| {
                 print!("{report}");
@@ -300,7 +335,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-fn requirements(path: Option<&PathBuf>) -> anyhow::Result<BTreeSet<String>> {
+pub(crate) fn requirements(path: Option<&PathBuf>) -> anyhow::Result<BTreeSet<String>> {
     let ids = match path {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read requirements {}", path.display()))?;
@@ -314,9 +349,19 @@ fn requirements(path: Option<&PathBuf>) -> anyhow::Result<BTreeSet<String>> {
     Ok(ids)
 }
 
+/// The scenario files of `paths`; with none, `scenarios/` when there is one, else the suite
+/// built into this binary. Also says where they came from, for reports.
+fn suite_files(paths: Vec<PathBuf>) -> anyhow::Result<(Vec<PathBuf>, String)> {
+    if paths.is_empty() && !std::path::Path::new("scenarios").is_dir() {
+        return Ok((scenario::builtin::paths(), scenario::builtin::label()));
+    }
+    let label = if paths.is_empty() { "scenarios/".to_owned() } else { paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ") };
+    Ok((scenario_files(paths)?, label))
+}
+
 fn scenario_files(paths: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
     let paths = if paths.is_empty() { vec![PathBuf::from("scenarios")] } else { paths };
-    let files = runner::discover(&paths).map_err(InputError)?;
+    let files = play::discover(&paths).map_err(InputError)?;
     if files.is_empty() {
         return Err(InputError(format!("no scenario files (*.yaml) in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))).into());
     }
@@ -325,7 +370,7 @@ fn scenario_files(paths: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
 
 fn run(args: RunArgs) -> anyhow::Result<u8> {
     let requirements = requirements(args.requirements.as_ref())?;
-    let (_, suite) = args.report.suite(&requirements)?;
+    let LoadedSuite { suite, label, .. } = args.report.suite(&requirements)?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     if jobs == 0 {
         return Err(InputError("--jobs must be at least 1".into()).into());
@@ -335,7 +380,7 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
         bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
         bar
     });
-    let on_done = |result: &runner::ScenarioResult| {
+    let on_done = |result: &play::ScenarioResult| {
         if let Some(bar) = &progress {
             bar.set_message(result.id.clone());
             bar.inc(1);
@@ -344,27 +389,28 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     let (results, transport) = match args.transport {
         TransportName::Memory => {
             let make_player = || -> Box<dyn TapPlayer> { Box::new(MemoryPlayer) };
-            (runner::run_suite(&suite, args.report.seed, jobs, &make_player, &on_done), "memory")
+            (play::run_suite(&suite, args.report.seed, jobs, &make_player, &on_done), "memory")
         }
         TransportName::Pcsc => (run_pcsc(&suite, args.report.seed, jobs.min(2), &on_done)?, "pcsc"),
     };
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let text = args.report.render(&results, transport, &requirements);
+    let run = report::Run { results: &results, seed: args.report.seed, transport, suite: &label, certification: None };
+    let text = args.report.render(&run, &requirements);
     args.report.emit(&text, &results)?;
     Ok(Summary::of(&results).exit_code() as u8)
 }
 
 fn list(paths: Vec<PathBuf>) -> anyhow::Result<u8> {
     let requirements = requirements(None)?;
-    let files = scenario_files(paths)?;
-    let suite = runner::load_suite(&files, &requirements, None);
+    let (files, _) = suite_files(paths)?;
+    let suite = play::load_suite(&files, &requirements, None);
     let mut broken = false;
     for entry in &suite.entries {
         match entry {
-            runner::Entry::Loaded(scenario) => println!("{}\t{}\t{}", scenario.id, scenario.title, scenario.covers.join(",")),
-            runner::Entry::Broken(error) => {
+            play::Entry::Loaded(scenario) => println!("{}\t{}\t{}", scenario.id, scenario.title, scenario.covers.join(",")),
+            play::Entry::Broken(error) => {
                 broken = true;
                 eprintln!("{error}");
             }
@@ -375,11 +421,11 @@ fn list(paths: Vec<PathBuf>) -> anyhow::Result<u8> {
 
 fn coverage(paths: Vec<PathBuf>, requirements_path: Option<PathBuf>, seed: u64) -> anyhow::Result<u8> {
     let requirements = requirements(requirements_path.as_ref())?;
-    let files = scenario_files(paths)?;
-    let suite = runner::load_suite(&files, &requirements, None);
+    let (files, _) = suite_files(paths)?;
+    let suite = play::load_suite(&files, &requirements, None);
     let jobs = std::thread::available_parallelism().map_or(1, usize::from);
     let make_player = || -> Box<dyn TapPlayer> { Box::new(MemoryPlayer) };
-    let results = runner::run_suite(&suite, seed, jobs, &make_player, &|_| {});
+    let results = play::run_suite(&suite, seed, jobs, &make_player, &|_| {});
     for result in &results {
         if let Some(error) = &result.error {
             eprintln!("{error}");
@@ -394,13 +440,13 @@ fn card(args: CardArgs) -> anyhow::Result<u8> {
     let profile = load_profile(&args)?;
     let mut card = demo_card(profile, args.seed, &args.pin).context("cannot personalise the card")?;
     let stdin = std::io::stdin();
-    mynatap_harness::card_pipe::serve(&mut card, args.user_verified, stdin.lock(), std::io::stdout().lock(), std::io::stderr().lock())?;
+    mynatap_harness::play::card_pipe::serve(&mut card, args.user_verified, stdin.lock(), std::io::stdout().lock(), std::io::stderr().lock())?;
     Ok(0)
 }
 
 #[cfg(feature = "pcsc")]
-fn run_pcsc(suite: &runner::Suite, seed: u64, jobs: usize, on_done: &(dyn Fn(&runner::ScenarioResult) + Sync)) -> anyhow::Result<Vec<runner::ScenarioResult>> {
-    use mynatap_harness::pcsc_player::PcscPlayer;
+fn run_pcsc(suite: &play::Suite, seed: u64, jobs: usize, on_done: &(dyn Fn(&play::ScenarioResult) + Sync)) -> anyhow::Result<Vec<play::ScenarioResult>> {
+    use mynatap_harness::play::pcsc::PcscPlayer;
     use std::sync::atomic::{AtomicU16, Ordering};
     // Start the bridges first, so a missing pcscd is one clear error, not one per scenario.
     let players: Vec<std::sync::Mutex<Option<PcscPlayer>>> =
@@ -413,16 +459,16 @@ fn run_pcsc(suite: &runner::Suite, seed: u64, jobs: usize, on_done: &(dyn Fn(&ru
             None => Box::new(MemoryPlayer),
         }
     };
-    Ok(runner::run_suite(suite, seed, jobs, &make_player, on_done))
+    Ok(play::run_suite(suite, seed, jobs, &make_player, on_done))
 }
 
 #[cfg(not(feature = "pcsc"))]
-fn run_pcsc(_: &runner::Suite, _: u64, _: usize, _: &(dyn Fn(&runner::ScenarioResult) + Sync)) -> anyhow::Result<Vec<runner::ScenarioResult>> {
+fn run_pcsc(_: &play::Suite, _: u64, _: usize, _: &(dyn Fn(&play::ScenarioResult) + Sync)) -> anyhow::Result<Vec<play::ScenarioResult>> {
     Err(InputError(NO_PCSC.into()).into())
 }
 
 #[cfg(not(feature = "pcsc"))]
-const NO_PCSC: &str = "this mynatap was built without PC/SC: build it with `cargo build --features pcsc` (needs libpcsclite-dev and pkgconf)";
+pub(crate) const NO_PCSC: &str = "this mynatap was built without PC/SC: build it with `cargo build --features pcsc` (needs libpcsclite-dev and pkgconf)";
 
 pub(crate) fn load_profile(args: &CardArgs) -> anyhow::Result<Profile> {
     let profile = match &args.profile_file {
@@ -450,7 +496,7 @@ fn tap(args: TapArgs) -> anyhow::Result<u8> {
         // The command line is the edge of the system: here, and only here, the wall clock is read.
         None => time::OffsetDateTime::now_utc(),
     };
-    let backends = mynatap_harness::demo_backends::DemoBackends::new(args.seed, now)?;
+    let backends = mynatap_harness::play::demo_backends::DemoBackends::new(args.seed, now)?;
     let mut terminal = Terminal::new(
         TerminalConfig { id: "tap".into(), smartphone: true, timeout_ms: args.timeout_ms, backend_timeout_ms: mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS },
         backends.ca_der(),
@@ -476,123 +522,5 @@ fn tap(args: TapArgs) -> anyhow::Result<u8> {
 
 #[cfg(not(feature = "pcsc"))]
 fn tap(_: TapArgs) -> anyhow::Result<u8> {
-    Err(InputError(NO_PCSC.into()).into())
-}
-
-#[cfg(feature = "pcsc")]
-fn certify_with(program: &str, suite: &runner::Suite, seed: u64, tap_timeout_ms: u64) -> anyhow::Result<Vec<runner::ScenarioResult>> {
-    use mynatap_harness::certify::{AdapterPlayer, ReaderProgram};
-    // The default CA until the first tap writes its world's own.
-    let ca = mynatap_sim::pki::CertificateAuthority::trusted(seed, mynatap_sim::pki::KeyAlgorithm::Rsa2048)?;
-    let program = ReaderProgram { command: program.to_owned(), tap_timeout: std::time::Duration::from_millis(tap_timeout_ms) };
-    let player = std::sync::Mutex::new(Some(AdapterPlayer::start(35963, program, ca.certificate_der()).map_err(InputError)?));
-    let make_player = || -> Box<dyn TapPlayer> {
-        match player.lock().ok().and_then(|mut p| p.take()) {
-            Some(player) => Box::new(player),
-            None => Box::new(MemoryPlayer),
-        }
-    };
-    Ok(runner::run_suite(suite, seed, 1, &make_player, &|result| {
-        eprintln!("{} {}", if result.status == runner::Status::Passed { "pass" } else { "FAIL" }, result.id)
-    }))
-}
-
-#[cfg(feature = "pcsc")]
-fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
-    use mynatap_harness::certify::fingerprint;
-    let requirements = requirements(None)?;
-    let (files, suite) = args.report.suite(&requirements)?;
-    let fingerprint = fingerprint(&files);
-    let started = std::time::Instant::now();
-    if args.mutants {
-        if args.report.record.is_some() {
-            return Err(InputError("--record goes with --reader-cmd, not --mutants (the matrix plays the suite once per mutant)".into()).into());
-        }
-        return kill_matrix(&suite, &args, &fingerprint, started);
-    }
-    let reader_cmd = args.reader_cmd.clone().unwrap_or_default();
-    let results = certify_with(&reader_cmd, &suite, args.report.seed, args.tap_timeout_ms)?;
-    let summary = Summary::of(&results);
-    let conformant = summary.failed == 0 && summary.errors == 0;
-    let transport = "pcsc (vpcd) + http, reader program";
-    let mut text = args.report.render(&results, transport, &requirements);
-    let verdict = if conformant { "conformant" } else { "not conformant" };
-    match args.report.format {
-        Format::Text => text.push_str(&format!("certification: {verdict}\nreader: {reader_cmd}\nfingerprint: sha256:{fingerprint} ({} scenario files and the 3 profiles)\nwall time: {:.1} s\n", files.len(), started.elapsed().as_secs_f64())),
-        Format::Json => {
-            let mut value: serde_json::Value = serde_json::from_str(&text)?;
-            if let Some(object) = value.as_object_mut() {
-                object.insert("certification".into(), serde_json::json!({ "verdict": verdict, "reader": reader_cmd, "fingerprint": format!("sha256:{fingerprint}") }));
-            }
-            text = serde_json::to_string_pretty(&value)? + "\n";
-        }
-        Format::Junit => text = text.replacen("<testsuites name=\"mynatap\"", &format!("<testsuites name=\"mynatap certification: {verdict} sha256:{fingerprint}\""), 1),
-    }
-    args.report.emit(&text, &results)?;
-    Ok(if summary.errors > 0 { 2 } else if conformant { 0 } else { 1 })
-}
-
-/// Certifies every mutant of the reference reader; each must be caught.
-#[cfg(feature = "pcsc")]
-fn kill_matrix(suite: &runner::Suite, args: &CertifyArgs, fingerprint: &str, started: std::time::Instant) -> anyhow::Result<u8> {
-    use mynatap_sim::terminal::Mutant;
-    let exe = std::env::current_exe().context("cannot find this program to run its reference reader")?;
-    let mut out = String::from("kill matrix: mutant -> scenarios (and wire rules) that caught it\n");
-    let mut survivors = 0;
-    for mutant in Mutant::ALL {
-        let program = format!("{} reference-reader --mutant {}", exe.display(), mutant.name());
-        let results = certify_with(&program, suite, args.report.seed, args.tap_timeout_ms)?;
-        let caught: Vec<String> = results
-            .iter()
-            .filter(|result| result.status != runner::Status::Passed)
-            .map(|result| {
-                let rules = result.failure.as_ref().and_then(|f| f.actual.split_once("breaking rule ").map(|(_, rules)| format!(" [{rules}]"))).unwrap_or_default();
-                format!("{}{rules}", result.id)
-            })
-            .collect();
-        if caught.is_empty() {
-            survivors += 1;
-            out.push_str(&format!("{:<22} SURVIVED: certified conformant (a hole in the suite)\n", mutant.name()));
-        } else {
-            let shown: Vec<&str> = caught.iter().take(3).map(String::as_str).collect();
-            let more = if caught.len() > 3 { format!(" (+{} more scenarios)", caught.len() - 3) } else { String::new() };
-            out.push_str(&format!("{:<22} {}{more}\n", mutant.name(), shown.join(", ")));
-        }
-    }
-    out.push_str(&format!(
-        "{} mutants: {} killed, {survivors} survived; fingerprint sha256:{fingerprint}; wall time {:.1} s\n",
-        Mutant::ALL.len(),
-        Mutant::ALL.len() - survivors,
-        started.elapsed().as_secs_f64()
-    ));
-    match &args.report.output {
-        Some(path) => std::fs::write(path, &out).with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{out}"),
-    }
-    Ok(if survivors > 0 { 1 } else { 0 })
-}
-
-#[cfg(not(feature = "pcsc"))]
-fn certify(_: CertifyArgs) -> anyhow::Result<u8> {
-    Err(InputError(NO_PCSC.into()).into())
-}
-
-#[cfg(feature = "pcsc")]
-fn reference_reader(mutant: Option<String>) -> anyhow::Result<u8> {
-    let mutant = match mutant.as_deref() {
-        Some(name) => Some(mynatap_sim::terminal::Mutant::parse(name).ok_or_else(|| InputError(format!("--mutant: unknown mutant `{name}`")))?),
-        None => None,
-    };
-    match mynatap_harness::reference_reader::run(mutant) {
-        Ok(verdict) => {
-            println!("{}", verdict.to_line());
-            Ok(0)
-        }
-        Err(error) => Err(InputError(error).into()),
-    }
-}
-
-#[cfg(not(feature = "pcsc"))]
-fn reference_reader(_: Option<String>) -> anyhow::Result<u8> {
     Err(InputError(NO_PCSC.into()).into())
 }

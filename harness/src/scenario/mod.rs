@@ -2,6 +2,8 @@
 //! ([`raw`]), then validated ([`validate`]) into a [`Scenario`] the runner can play. Every error
 //! names file, line and column.
 
+pub mod builtin;
+pub mod locate;
 mod raw;
 mod steps;
 mod validate;
@@ -16,7 +18,7 @@ use mynatap_sim::terminal::{Consent, Reason};
 use mynatap_sim::world::TapSpec;
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::locate::Locator;
+use locate::Locator;
 pub use raw::*;
 use validate::Validator;
 
@@ -222,11 +224,13 @@ pub const ERROR_CODES: &[&str] = &[
 /// Reads and validates one file. `requirements` are the ids `covers` may name.
 pub fn load_file(path: &Path, requirements: &BTreeSet<String>) -> Result<Scenario, LoadError> {
     let at_start = |message: String| LoadError { file: path.to_owned(), line: 1, column: 1, message };
-    let metadata = std::fs::metadata(path).map_err(|e| at_start(format!("cannot read: {e}")))?;
-    if metadata.len() > MAX_FILE_BYTES {
-        return Err(at_start(format!("file is {} bytes, over the {MAX_FILE_BYTES}-byte limit", metadata.len())));
+    if !path.starts_with(builtin::FOLDER) {
+        let metadata = std::fs::metadata(path).map_err(|e| at_start(format!("cannot read: {e}")))?;
+        if metadata.len() > MAX_FILE_BYTES {
+            return Err(at_start(format!("file is {} bytes, over the {MAX_FILE_BYTES}-byte limit", metadata.len())));
+        }
     }
-    let source = std::fs::read_to_string(path).map_err(|e| at_start(format!("cannot read as UTF-8 text: {e}")))?;
+    let source = builtin::source_of(path).map_err(|e| at_start(format!("cannot read as UTF-8 text: {e}")))?;
     parse(path, &source, requirements)
 }
 

@@ -15,7 +15,7 @@ use time::{Date, OffsetDateTime};
 use super::raw::{RawScenario, RawWorld};
 use super::steps::step_action;
 use super::{Action, LoadError, PersonDef, PhoneDef, Scenario, Step, TerminalDef, WorldDef, MAX_STEPS};
-use crate::locate::{Locator, Position};
+use crate::scenario::locate::{Locator, Position};
 
 /// The world clock's range, as people read it in messages.
 const CLOCK_RANGE: (&str, &str) = ("1970-01-01T00:00:00+09:00", "9989-12-31T23:59:59+09:00");

@@ -3,7 +3,7 @@
 //! flow goes on to the certificate without a PIN or a signature (docs/protocol.md).
 
 use super::tap::{Stage, Tap};
-use super::{jpki, CardAuth, Mutant, Reason};
+use super::{jpki, CardAuth, Reason};
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use crate::card::surface::{find_entry, JP2_SIGNATURE};
 
@@ -30,7 +30,7 @@ pub const MAX_ENTRIES_LEN: usize = 16 * 1024;
 impl Tap<'_> {
     /// After FLOW-2 found a physical card: PIN or face, as the patient chose.
     pub(super) fn begin_card_auth(&mut self) {
-        if self.mutant(Mutant::ReadMyNumber) && self.stage != Stage::ReadMyNumber {
+        if mutant!(self, ReadMyNumber) && self.stage != Stage::ReadMyNumber {
             let select = CommandApdu::new(0x00, 0xA4, 0x04, 0x0C).with_data(card_info::AID.to_vec());
             return self.send(Stage::SelectCardInfo, "SELECT card-info", &select);
         }

@@ -21,13 +21,28 @@ use crate::backend::InsuranceRecord;
 use crate::pki::{derive_rng, PublicKey};
 use crate::profile::DeviceKind;
 
+/// Whether the terminal carries the deliberate defect `$name`. Only a build with the `mutants`
+/// feature (the certification harness's) has defects at all; in any other build this is `false`
+/// and the compiler drops the branch, so the terminal a vendor links skips no check.
+macro_rules! mutant {
+    ($tap:expr, $name:ident) => {{
+        #[cfg(feature = "mutants")]
+        let on = $tap.mutant($crate::terminal::Mutant::$name);
+        #[cfg(not(feature = "mutants"))]
+        let on = false;
+        on
+    }};
+}
+
 mod crl;
 mod face;
+#[cfg(feature = "mutants")]
 mod mutant;
 mod tap;
 
 pub use crl::crl_number;
 pub use face::{card_info, card_surface};
+#[cfg(feature = "mutants")]
 pub use mutant::Mutant;
 pub use tap::{is_jpki_pin, Tap};
 
@@ -254,6 +269,7 @@ pub struct Terminal {
     anchor_key: PublicKey,
     crl: Option<CrlIndex>,
     challenges: ChaCha20Rng,
+    #[cfg(feature = "mutants")]
     mutant: Option<Mutant>,
 }
 
@@ -269,7 +285,11 @@ impl Terminal {
         let anchor = Certificate::from_der(anchor_der)?;
         let anchor_key = public_key(&anchor).ok_or(TerminalError::AnchorKey)?;
         let challenges = derive_rng(seed, &format!("terminal:{}:challenges", config.id));
-        Ok(Self { anchor_name: anchor.tbs_certificate().subject().clone(), config, anchor_key, crl: None, challenges, mutant: None })
+        Ok(Self { anchor_name: anchor.tbs_certificate().subject().clone(), config, anchor_key, crl: None,
+            challenges,
+            #[cfg(feature = "mutants")]
+            mutant: None,
+        })
     }
 
     pub fn config(&self) -> &TerminalConfig {
@@ -277,6 +297,7 @@ impl Terminal {
     }
 
     /// Builds in a deliberate defect (certification self-tests only).
+    #[cfg(feature = "mutants")]
     pub fn with_mutant(mut self, mutant: Option<Mutant>) -> Self {
         self.mutant = mutant;
         self
@@ -286,6 +307,7 @@ impl Terminal {
     pub fn start_tap(&mut self, request: TapRequest) -> Tap<'_> {
         let mut challenge = [0u8; 32];
         self.challenges.fill_bytes(&mut challenge);
+        #[cfg(feature = "mutants")]
         if self.mutant == Some(Mutant::ReuseChallenge) {
             challenge = [0x42; 32];
         }

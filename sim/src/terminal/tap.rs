@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 
 use super::crl::x509_instant;
-use super::{jpki, public_key, Action, CardAuth, Mutant, Outcome, Reason, TapRequest, Terminal, Verified, MAX_CERTIFICATE_LEN};
+use super::{jpki, public_key, Action, CardAuth, Outcome, Reason, TapRequest, Terminal, Verified, MAX_CERTIFICATE_LEN};
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, ServiceError};
 use crate::clock;
@@ -119,12 +119,13 @@ impl<'t> Tap<'t> {
         self.outcome
     }
 
-    pub(super) fn mutant(&self, mutant: Mutant) -> bool {
+    #[cfg(feature = "mutants")]
+    pub(super) fn mutant(&self, mutant: super::Mutant) -> bool {
         self.terminal.mutant == Some(mutant)
     }
 
     fn begin(&mut self) {
-        if !self.terminal.config.smartphone && self.request.selected != DeviceKind::Card && !self.mutant(Mutant::IgnorePhoneSupport) {
+        if !self.terminal.config.smartphone && self.request.selected != DeviceKind::Card && !mutant!(self, IgnorePhoneSupport) {
             return self.finish(Outcome::NotOffered);
         }
         let select = CommandApdu::new(0x00, 0xA4, 0x04, 0x0C).with_data(jpki::AID.to_vec());
@@ -208,7 +209,7 @@ impl<'t> Tap<'t> {
                 // verify-pin-on-iphone: whatever the phone said, go on as an iPhone flow would.
                 self.select_file(Stage::SelectCertificate, "SELECT certificate", jpki::AUTH_CERT)
             }
-            Stage::Verify if self.mutant(Mutant::RetryPin) && !self.retried_pin && response.sw.retries().is_some_and(|left| left > 0) => {
+            Stage::Verify if mutant!(self, RetryPin) && !self.retried_pin && response.sw.retries().is_some_and(|left| left > 0) => {
                 self.retried_pin = true;
                 let verify = CommandApdu::new(0x00, 0x20, 0x00, 0x80).with_data(self.request.pin.as_bytes().to_vec());
                 self.send(Stage::Verify, "VERIFY", &verify);
@@ -243,14 +244,14 @@ impl<'t> Tap<'t> {
         let Some(device) = DeviceKind::from_token_label(label) else {
             return self.reject(Reason::ProtocolError, format!("unknown token label {label:?}"));
         };
-        if device != self.request.selected && !self.mutant(Mutant::IgnoreOsChoice) {
+        if device != self.request.selected && !mutant!(self, IgnoreOsChoice) {
             return self.reject(
                 Reason::WrongDeviceType,
                 format!("patient chose {} but the device is {device} ({label})", self.request.selected),
             );
         }
         match device {
-            DeviceKind::Iphone if self.mutant(Mutant::VerifyPinOnIphone) => self.select_file(Stage::SelectPin, "SELECT PIN", jpki::AUTH_PIN),
+            DeviceKind::Iphone if mutant!(self, VerifyPinOnIphone) => self.select_file(Stage::SelectPin, "SELECT PIN", jpki::AUTH_PIN),
             DeviceKind::Iphone => self.select_file(Stage::SelectCertificate, "SELECT certificate", jpki::AUTH_CERT),
             DeviceKind::Card => self.begin_card_auth(),
             DeviceKind::Android => self.begin_pin(),
@@ -319,7 +320,7 @@ impl<'t> Tap<'t> {
             Err(error) => return self.reject(Reason::ProtocolError, format!("certificate does not parse: {error}")),
         };
         let tbs = certificate.tbs_certificate();
-        if self.mutant(Mutant::QueryBeforeChecks) && self.early_eligibility.is_none() {
+        if mutant!(self, QueryBeforeChecks) && self.early_eligibility.is_none() {
             // Ask before any check: what the privacy rule forbids.
             let serial = serial_to_u64(tbs.serial_number().as_bytes()).unwrap_or(0);
             let key = public_key(&certificate);
@@ -329,7 +330,7 @@ impl<'t> Tap<'t> {
                 return;
             }
         }
-        let any_ca = self.mutant(Mutant::AcceptAnyCa);
+        let any_ca = mutant!(self, AcceptAnyCa);
         if tbs.issuer() != &self.terminal.anchor_name && !any_ca {
             return self.reject(Reason::UntrustedCertificate, format!("issuer {} is not the trusted CA", tbs.issuer()));
         }
@@ -341,7 +342,7 @@ impl<'t> Tap<'t> {
         let (Some(not_before), Some(not_after)) = (x509_instant(&validity.not_before), x509_instant(&validity.not_after)) else {
             return self.reject(Reason::ProtocolError, "certificate validity is out of range");
         };
-        let skip_expiry = self.mutant(Mutant::SkipExpiry);
+        let skip_expiry = mutant!(self, SkipExpiry);
         if !clock::valid_through(not_after, now) && !skip_expiry {
             return self.reject(Reason::CertificateExpired, format!("expired at {}", validity.not_after));
         }
@@ -355,7 +356,7 @@ impl<'t> Tap<'t> {
             return self.reject(Reason::ProtocolError, "certificate key is not RSA-2048, P-256 or P-384");
         };
         self.subject = Some(Subject { serial, key });
-        if self.mutant(Mutant::SkipCrl) {
+        if mutant!(self, SkipCrl) {
             return self.after_revocation_check();
         }
         self.stage = Stage::AwaitCrl;
@@ -375,7 +376,7 @@ impl<'t> Tap<'t> {
         }
         let snapshot = match answer {
             Ok(snapshot) => snapshot,
-            Err(_) if self.mutant(Mutant::CrlFailOpen) => return self.after_revocation_check(),
+            Err(_) if mutant!(self, CrlFailOpen) => return self.after_revocation_check(),
             Err(error) => return self.reject(Reason::ServiceUnavailable, format!("CRL {error}")),
         };
         if let Err(error) = self.terminal.refresh_crl(&snapshot) {
@@ -383,14 +384,14 @@ impl<'t> Tap<'t> {
         }
         let next = self.terminal.crl.as_ref().and_then(|index| index.next_update);
         let lapsed = next.is_none_or(|next| !clock::valid_through(next, self.request.now));
-        if lapsed && !self.mutant(Mutant::AcceptStaleCrl) {
+        if lapsed && !mutant!(self, AcceptStaleCrl) {
             let detail = next.map_or("the CRL has no nextUpdate".to_owned(), |next| format!("the CRL is stale: its nextUpdate {next} is before {}", self.request.now));
             return self.reject(Reason::ServiceUnavailable, detail);
         }
         let serial = self.subject.as_ref().map_or(0, |subject| subject.serial);
         let status = self.terminal.crl.as_ref().and_then(|index| index.entries.get(&serial).copied());
         match status {
-            Some(RevocationReason::CertificateHold) if self.mutant(Mutant::IgnoreHold) => self.after_revocation_check(),
+            Some(RevocationReason::CertificateHold) if mutant!(self, IgnoreHold) => self.after_revocation_check(),
             Some(RevocationReason::CertificateHold) => self.reject(Reason::CertificateSuspended, format!("serial {serial:X} is on hold")),
             Some(reason) => self.reject(Reason::CertificateRevoked, format!("serial {serial:X} revoked ({})", reason.name())),
             None => self.after_revocation_check(),
@@ -407,7 +408,7 @@ impl<'t> Tap<'t> {
         }
         let digest: [u8; 32] = Sha256::digest(self.challenge).into();
         let verified = self.subject.as_ref().is_some_and(|subject| subject.key.verify_challenge(&digest, &response.data));
-        if !verified && !self.mutant(Mutant::SkipSignature) {
+        if !verified && !mutant!(self, SkipSignature) {
             return self.reject(Reason::SignatureInvalid, "the signature over the challenge does not verify");
         }
         self.stage = Stage::AwaitEligibility;
@@ -428,7 +429,7 @@ impl<'t> Tap<'t> {
         let record = match answer {
             Ok(record) => record,
             Err(EligibilityError::NotRegistered) => return self.reject(Reason::NotRegistered, EligibilityError::NotRegistered.to_string()),
-            Err(EligibilityError::Service(_)) if self.mutant(Mutant::EligibilityFailOpen) => {
+            Err(EligibilityError::Service(_)) if mutant!(self, EligibilityFailOpen) => {
                 // The defect: a service error taken as "go ahead", with a record made up.
                 InsuranceRecord { person: String::new(), insurer: String::new(), valid_from: time::Date::MIN, valid_until: time::Date::MAX }
             }

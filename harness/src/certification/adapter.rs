@@ -1,7 +1,8 @@
 //! The adapter contract between `mynatap certify` and a reader program (docs/certification.md):
 //! the environment a program gets, and the one JSON line it answers with.
 
-use mynatap_sim::terminal::{Consent, Outcome, Reason};
+use mynatap_sim::profile::DeviceKind;
+use mynatap_sim::terminal::{Consent, Outcome, Reason, Verified};
 use serde::{Deserialize, Serialize};
 
 /// Environment variable names, as the contract spells them.
@@ -64,6 +65,21 @@ impl Verdict {
             return Err(format!("unknown reason `{reason}`"));
         }
         Ok(verdict)
+    }
+
+    /// The verdict in the simulator's terms, so the runner judges it like any other tap.
+    pub fn into_outcome(self, device: DeviceKind, consent: Consent) -> Outcome {
+        match self {
+            Self::Verified { insurer } => Outcome::Verified(Verified {
+                device,
+                certificate_serial: String::new(),
+                insurer: insurer.clone(),
+                record: mynatap_sim::backend::InsuranceRecord { person: String::new(), insurer, valid_from: time::Date::MIN, valid_until: time::Date::MAX },
+                consent,
+            }),
+            Self::Rejected { reason } => Outcome::Rejected { reason: Reason::parse(&reason).unwrap_or(Reason::ProtocolError), detail: "from the reader program".into() },
+            Self::NotOffered => Outcome::NotOffered,
+        }
     }
 
     /// As the scenario format writes a result: `verified`, `rejected: reason`, `not_offered`.

@@ -9,8 +9,8 @@ use mynatap_sim::service::{BackendFault, ServiceKind};
 use mynatap_sim::terminal::{card_info, card_surface, jpki, Reason};
 use mynatap_sim::vpcd::SeenApdu;
 
-use crate::http_backend::HttpRequest;
-use crate::runner::Violation;
+use crate::certification::http_backend::HttpRequest;
+use crate::play::Violation;
 use crate::scenario::Expectation;
 
 /// Rule names, as reports print them.

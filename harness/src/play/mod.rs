@@ -1,4 +1,17 @@
-//! Plays scenarios against the simulated world and compares every step with its `expect`.
+//! Plays scenarios against the simulated world and compares every step with its `expect`; the
+//! players (in memory here, PC/SC in [`pcsc`], a reader program in `certification`) are the
+//! seam through which a tap is played.
+
+pub mod bench_tap;
+pub mod card_pipe;
+pub mod demo_backends;
+pub mod evidence;
+pub mod occupancy;
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
+pub mod readers;
+pub mod shard;
+pub mod timing;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -83,13 +96,17 @@ pub fn load_suite(files: &[PathBuf], requirements: &BTreeSet<String>, filter: Op
     Suite { entries }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Passed,
     Failed,
     /// The file did not load, or its world could not be built.
     Error,
+    /// Certification: a failure a valid waiver covers (its reason in `note`).
+    Waived,
+    /// Certification: outside the reader's conformance statement, not played (why in `note`).
+    NotApplicable,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,6 +143,12 @@ pub struct ScenarioResult {
     pub failure: Option<Failure>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Certification: the waiver's reason, or why the scenario is not applicable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// What a reader program did in each tap (certification only); bundles keep it.
+    #[serde(skip)]
+    pub evidence: Vec<evidence::TapEvidence>,
     /// Every tap's and raw step's transcript, kept for snapshots and recordings; not in reports.
     #[serde(skip)]
     pub transcripts: Vec<StepTranscript>,
@@ -154,6 +177,25 @@ impl ScenarioResult {
             steps: Vec::new(),
             failure: None,
             error: Some(error.to_string()),
+            note: None,
+            evidence: Vec::new(),
+            transcripts: Vec::new(),
+        }
+    }
+
+    /// A scenario outside the conformance statement: not played.
+    pub fn not_applicable(scenario: &Scenario, why: String) -> Self {
+        Self {
+            id: scenario.id.clone(),
+            title: scenario.title.clone(),
+            file: scenario.file.display().to_string(),
+            covers: scenario.covers.clone(),
+            status: Status::NotApplicable,
+            steps: Vec::new(),
+            failure: None,
+            error: None,
+            note: Some(why),
+            evidence: Vec::new(),
             transcripts: Vec::new(),
         }
     }
@@ -216,6 +258,10 @@ pub trait TapPlayer {
     fn take_violations(&mut self) -> Vec<Violation> {
         Vec::new()
     }
+    /// What the reader program did in the last tap (certification only).
+    fn take_evidence(&mut self) -> Option<evidence::TapEvidence> {
+        None
+    }
     /// Sends one command APDU to a device outside any tap (scenario step `apdu`) and returns the
     /// raw response. The device stays in the field until [`end_raw`](Self::end_raw): what one raw
     /// step selects or verifies holds for the next. Default: the device in memory (certification
@@ -261,6 +307,8 @@ pub fn run_scenario(scenario: &Scenario, seed: u64, profiles: &Profiles, player:
         steps: Vec::new(),
         failure: None,
         error: None,
+        note: None,
+        evidence: Vec::new(),
         transcripts: Vec::new(),
     };
     let mut world = match build_world(scenario, seed, profiles) {
@@ -291,6 +339,10 @@ pub fn run_scenario(scenario: &Scenario, seed: u64, profiles: &Profiles, player:
         let raw = device.is_some();
         let world_time = world.now();
         let (actual, passed, detail, mut transcript) = play_step(&mut world, step, player);
+        if let Some(mut evidence) = player.take_evidence() {
+            evidence.step = step.index;
+            result.evidence.push(evidence);
+        }
         result.steps.push(StepResult { index: step.index, action: step.action.name(), passed, actual: actual.clone() });
         if !transcript.is_empty() {
             result.transcripts.push(StepTranscript { step: step.index, power_up, world_time, exchanges: transcript.clone() });

@@ -3,53 +3,15 @@
 
 use std::time::{Duration, Instant};
 
+use super::timing::{summarize, Timed};
+
 use mynatap_sim::backend::PersonSpec;
 use mynatap_sim::driver::run_tap;
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::terminal::{Outcome, TerminalConfig};
-use mynatap_sim::transport::{DirectTransport, Transport, TransportError};
+use mynatap_sim::transport::DirectTransport;
 use mynatap_sim::world::{Profiles, TapReport, TapSpec, World};
 use time::macros::datetime;
-
-/// A transport wrapper that records each APDU's round trip.
-#[derive(Debug)]
-pub struct Timed<'a, T> {
-    pub inner: T,
-    pub times: &'a mut Vec<Duration>,
-}
-
-impl<T: Transport> Transport for Timed<'_, T> {
-    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let start = Instant::now();
-        let response = self.inner.transmit(command);
-        self.times.push(start.elapsed());
-        response
-    }
-    fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
-        self.inner.atr()
-    }
-    fn card_present(&mut self) -> bool {
-        self.inner.card_present()
-    }
-}
-
-/// Median, p90, p99 and maximum.
-pub fn summarize(label: &str, times: &mut [Duration]) -> String {
-    if times.is_empty() {
-        return format!("{label}: no samples\n");
-    }
-    times.sort_unstable();
-    let at = |p: f64| times.get(((p * times.len() as f64).ceil() as usize).saturating_sub(1)).copied().unwrap_or_default();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    format!(
-        "{label:<5} median {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  max {:.3} ms  ({} samples)\n",
-        ms(at(0.5)),
-        ms(at(0.9)),
-        ms(at(0.99)),
-        ms(times.last().copied().unwrap_or_default()),
-        times.len()
-    )
-}
 
 fn world(os: DeviceKind) -> Result<World, String> {
     let mut world = World::new(1, datetime!(2026-04-01 09:00 +09:00), Profiles::default()).map_err(|e| e.to_string())?;
@@ -99,11 +61,11 @@ type Player = Box<dyn FnMut(&mut World, &TapSpec, &mut Vec<Duration>) -> Result<
 
 #[cfg(feature = "pcsc")]
 fn start_player(pcsc: bool) -> Result<Option<Player>, String> {
-    use crate::runner::TapPlayer;
+    use crate::play::TapPlayer;
     if !pcsc {
         return Ok(None);
     }
-    let mut player = crate::pcsc_player::PcscPlayer::start(35963)?;
+    let mut player = crate::play::pcsc::PcscPlayer::start(35963)?;
     Ok(Some(Box::new(move |world, spec, times| {
         let report = player.tap(world, spec, &crate::scenario::Expectation::Succeed).map_err(|e| e.to_string());
         times.append(&mut player.apdu_times);

@@ -12,8 +12,8 @@ use mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS;
 use mynatap_sim::terminal::{crl_number, CardAuth, Mutant, TapRequest, Terminal, TerminalConfig};
 use mynatap_sim::transport::{Transport, TransportError};
 
-use crate::adapter::{env, parse_consent, Verdict};
-use crate::http_backend::{get, GetError};
+use crate::certification::adapter::{env, parse_consent, Verdict};
+use crate::certification::http_backend::{get, GetError};
 
 fn var(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("{name} is not set (run me through `mynatap certify`)"))

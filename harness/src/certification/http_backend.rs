@@ -35,15 +35,7 @@ pub struct BackendView {
     pub fault: Option<BackendFault>,
 }
 
-/// One request as the server saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HttpRequest {
-    pub sequence: u64,
-    pub path: String,
-    /// For `/eligibility`: the serial asked for, when it parsed.
-    pub serial: Option<u64>,
-    pub status: u16,
-}
+pub use crate::play::evidence::HttpRequest;
 
 /// What a well-formed request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,20 +10,18 @@ use std::time::{Duration, Instant};
 
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::service::{crl_answer, BackendFault, CrlAnswerError};
-use mynatap_sim::terminal::{Consent, Outcome, Reason, Verified};
 use mynatap_sim::vpcd::{Sequence, UserPresence};
 use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
 use sha2::{Digest, Sha256};
 
-use crate::adapter::{consent_json, env, Verdict};
-use crate::http_backend::{BackendServer, BackendView};
-use crate::pcsc_player::PcscPlayer;
-use crate::runner::{TapPlayer, Violation};
+use super::adapter::{consent_json, env, Verdict};
+use super::http_backend::{BackendServer, BackendView};
+use crate::play::pcsc::PcscPlayer;
+use crate::play::evidence::{ApduSeen, HexBytes, TapEvidence};
+use crate::play::{TapPlayer, Violation};
 use crate::scenario::Expectation;
-use crate::wire_rules::{judge, TapRecord};
+use super::wire_rules::{judge, TapRecord};
 
-/// The wire rules, with their ids (docs/certification.md).
-pub use crate::wire_rules::rules;
 
 /// How a reader program is run.
 #[derive(Debug, Clone)]
@@ -44,18 +42,27 @@ pub struct AdapterPlayer {
     ca_path: PathBuf,
     challenges: HashSet<Vec<u8>>,
     violations: Vec<Violation>,
+    evidence: Option<TapEvidence>,
 }
 
 impl AdapterPlayer {
     /// Starts a bridge on `port` and the HTTP back ends; `ca_der` is written where the program
     /// can read it (`MYNATAP_CA_CERT`).
-    pub fn start(port: u16, program: ReaderProgram, ca_der: &[u8]) -> Result<Self, String> {
-        let player = PcscPlayer::start(port)?;
+    pub fn start(reader: &crate::play::readers::VirtualReader, program: ReaderProgram, ca_der: &[u8]) -> Result<Self, String> {
+        let port = reader.port;
+        let player = PcscPlayer::start_reader(reader)?;
         let sequence = Sequence::default();
         let server = player.runtime().block_on(BackendServer::start(sequence.clone())).map_err(|e| format!("cannot serve the back ends: {e}"))?;
         let ca_path = std::env::temp_dir().join(format!("mynatap-ca-{}-{port}.der", std::process::id()));
         std::fs::write(&ca_path, ca_der).map_err(|e| format!("cannot write {}: {e}", ca_path.display()))?;
-        Ok(Self { player, server, sequence, program, ca_path, challenges: HashSet::new(), violations: Vec::new() })
+        Ok(Self { player, server, sequence, program, ca_path, challenges: HashSet::new(), violations: Vec::new(), evidence: None })
+    }
+
+    /// Starts a new run with `program` (the kill matrix certifies one mutant after another on one
+    /// reader): challenges seen so far are forgotten, rule W2 judges each run on its own.
+    pub fn begin_run(&mut self, program: ReaderProgram) {
+        self.program = program;
+        self.challenges.clear();
     }
 
     fn run_program(&self, envs: &[(&str, String)]) -> Result<Verdict, String> {
@@ -134,24 +141,11 @@ impl Drop for AdapterPlayer {
     }
 }
 
-/// A verdict in the simulator's terms, so the runner judges it like any other tap.
-fn outcome_of(verdict: &Verdict, device: DeviceKind, consent: Consent) -> Outcome {
-    match verdict {
-        Verdict::Verified { insurer } => Outcome::Verified(Verified {
-            device,
-            certificate_serial: String::new(),
-            insurer: insurer.clone(),
-            record: mynatap_sim::backend::InsuranceRecord { person: String::new(), insurer: insurer.clone(), valid_from: time::Date::MIN, valid_until: time::Date::MAX },
-            consent,
-        }),
-        Verdict::Rejected { reason } => Outcome::Rejected { reason: Reason::parse(reason).unwrap_or(Reason::ProtocolError), detail: "from the reader program".into() },
-        Verdict::NotOffered => Outcome::NotOffered,
-    }
-}
-
 impl TapPlayer for AdapterPlayer {
     fn tap(&mut self, world: &mut World, spec: &TapSpec, expect: &Expectation) -> Result<TapReport, WorldError> {
         self.violations.clear();
+        self.evidence = None;
+        let tap_started = Instant::now();
         let now = world.now();
         let config = world.terminal_config(spec.terminal.as_deref()).cloned().ok_or_else(|| WorldError::UnknownTerminal(spec.terminal.clone().unwrap_or_default()))?;
         let crl_der = match crl_answer(world.registry(), spec.backend_fault, now) {
@@ -183,10 +177,11 @@ impl TapPlayer for AdapterPlayer {
             .map_err(|e| WorldError::Adapter(format!("cannot write {}: {e}", self.ca_path.display())))?;
         let (ca_path, eligibility_url) = (self.ca_path.display().to_string(), self.server.eligibility_url());
         let mut seen = Vec::new();
+        let (mut program_ms, mut verdict_line, mut adapter_error, mut ran) = (0.0, None, None, false);
         let report = world.tap_with(spec, |card, _tap, _registry, _timeout| {
             slot.insert(card, presence);
             // After a removal fault the bridge reconnects; the next program waits for nothing.
-            let ready = crate::pcsc_player::ready(&reader).map_err(WorldError::Adapter);
+            let ready = crate::play::pcsc::ready(&reader).map_err(WorldError::Adapter);
             slot.set_fault(spec.fault);
             slot.start_recording(sequence);
             let envs = vec![
@@ -207,7 +202,12 @@ impl TapPlayer for AdapterPlayer {
                 (env::CARD_SURFACE, surface.clone()),
                 (env::FACE_MATCH, spec.face.unwrap_or(false).to_string()),
             ];
+            ran = true;
+            let program_started = Instant::now();
             let result = ready.and_then(|()| self.run_program(&envs).map_err(WorldError::Adapter));
+            program_ms = program_started.elapsed().as_secs_f64() * 1000.0;
+            verdict_line = result.as_ref().ok().map(Verdict::to_line);
+            adapter_error = result.as_ref().err().map(ToString::to_string);
             seen = slot.take_recording();
             let fault_fired = slot.fault_fired();
             let transcript = seen
@@ -221,10 +221,21 @@ impl TapPlayer for AdapterPlayer {
                         .ok_or(mynatap_sim::transport::TransportError::CardRemoved),
                 })
                 .collect();
-            let report = result.map(|verdict| TapReport { outcome: outcome_of(&verdict, selected, spec.consent), transcript, fault_fired });
+            let report = result.map(|verdict| TapReport { outcome: verdict.into_outcome(selected, spec.consent), transcript, fault_fired });
             (slot.take(), report)
         });
         let http = self.server.take_log();
+        self.evidence = ran.then(|| TapEvidence {
+            step: 0,
+            reader: self.player.reader().to_owned(),
+            verdict: verdict_line,
+            adapter_error,
+            program_ms,
+            tap_ms: tap_started.elapsed().as_secs_f64() * 1000.0,
+            fault_fired: report.as_ref().ok().and_then(|r| r.fault_fired),
+            apdus: seen.iter().map(|apdu| ApduSeen { sequence: apdu.sequence, command: apdu.command.clone(), response: apdu.response.clone().map(HexBytes) }).collect(),
+            http: http.clone(),
+        });
         if report.is_ok() {
             let record = TapRecord { device, face: spec.face.is_some(), expect, backend_fault: spec.backend_fault, seen: &seen, http: &http };
             self.violations = judge(&record, &mut self.challenges);
@@ -235,6 +246,10 @@ impl TapPlayer for AdapterPlayer {
     fn take_violations(&mut self) -> Vec<Violation> {
         std::mem::take(&mut self.violations)
     }
+
+    fn take_evidence(&mut self) -> Option<TapEvidence> {
+        self.evidence.take()
+    }
 }
 
 /// SHA-256 over what a certification ran: every scenario file and the profiles, in order.
@@ -243,7 +258,7 @@ pub fn fingerprint(files: &[PathBuf]) -> String {
     for file in files {
         hasher.update(file.display().to_string().as_bytes());
         hasher.update([0]);
-        hasher.update(std::fs::read(file).unwrap_or_default());
+        hasher.update(crate::scenario::builtin::source_of(file).map(|text| text.into_owned()).unwrap_or_default().as_bytes());
     }
     for profile in [mynatap_sim::profile::CARD_YAML, mynatap_sim::profile::ANDROID_YAML, mynatap_sim::profile::IPHONE_YAML] {
         hasher.update(profile.as_bytes());

@@ -10,8 +10,8 @@ use mynatap_sim::vpcd::{self, CardSlot, UserPresence};
 use mynatap_sim::transport::Transport;
 use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
 
-use crate::bench_tap::Timed;
-use crate::runner::TapPlayer;
+use super::timing::Timed;
+use crate::play::TapPlayer;
 
 /// How long a new bridge may take to show up as a card (pcscd polls about every 0.4 s).
 pub const PRESENCE_WAIT: Duration = Duration::from_secs(5);
@@ -34,8 +34,13 @@ impl PcscPlayer {
     /// reader that already holds another process's card, and checks that the card answering
     /// through pcscd is this bridge's.
     pub fn start(port: u16) -> Result<Self, String> {
-        let reader = vpcd::reader_name(port);
-        crate::occupancy::ensure_no_card(&reader, port)?;
+        Self::start_reader(&super::readers::VirtualReader { port, name: vpcd::reader_name(port) })
+    }
+
+    /// As [`start`](Self::start), for a reader of the configuration ([`super::readers`]).
+    pub fn start_reader(virtual_reader: &super::readers::VirtualReader) -> Result<Self, String> {
+        let (port, reader) = (virtual_reader.port, virtual_reader.name.clone());
+        crate::play::occupancy::ensure_no_card(&reader, port)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("vpcd-bridge")
@@ -52,7 +57,7 @@ impl PcscPlayer {
         ready(&reader).map_err(|e| format!("{e}: is pcscd running with vsmartcard-vpcd (reader `{reader}`, port {port})? scripts/test.sh starts it"))?;
         // The probe that went through must have reached this slot, not another process's card.
         if slot.answered() == 0 {
-            return Err(crate::occupancy::occupied_message(&reader, port));
+            return Err(crate::play::occupancy::occupied_message(&reader, port));
         }
         Ok(Self { runtime, slot, reader, bridge, apdu_times: Vec::new(), raw: None })
     }

@@ -1,0 +1,357 @@
+//! The certification bundle an auditor checks without trusting the vendor: the reports, every
+//! transcript, the scenario files and profiles that ran, the statement and waivers, and a
+//! manifest of SHA-256 sums (`sha256sum -c` reads it) signed with the certifier's Ed25519 key
+//! (`openssl pkeyutl -verify -rawin` checks it). `verify` checks the signature and every sum,
+//! then judges the recorded transcripts again against the recorded scenarios, offline.
+
+mod rejudge;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::play::evidence::{HexBytes, TapEvidence};
+use crate::play::{ScenarioResult, Status};
+use crate::scenario::builtin;
+
+pub use rejudge::rejudge;
+
+/// The bundle format (`mynatap_bundle` in `bundle.json`).
+pub const FORMAT_VERSION: u32 = 1;
+pub const MANIFEST: &str = "MANIFEST.sha256";
+pub const SIGNATURE: &str = "MANIFEST.sha256.sig";
+pub const INDEX: &str = "bundle.json";
+pub const RESULTS: &str = "results.json";
+pub const REPORT: &str = "report.html";
+/// Largest file a verification reads.
+const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Most files a verification accepts.
+const MAX_FILES: usize = 10_000;
+
+/// What `bundle.json` says: where each part is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Index {
+    pub mynatap_bundle: u32,
+    pub tool_version: String,
+    pub seed: u64,
+    /// The day waivers were judged on (YYYY-MM-DD).
+    pub judged_on: String,
+    pub statement: Option<String>,
+    pub waivers: Option<String>,
+    pub profiles: ProfilePaths,
+    pub scenarios: Vec<IndexEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilePaths {
+    pub card: String,
+    pub android: String,
+    pub iphone: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexEntry {
+    pub id: String,
+    /// The scenario file in the bundle.
+    pub file: String,
+    /// Where it was when it ran.
+    pub original: String,
+    /// The scenario's taps and raw APDUs.
+    pub evidence: String,
+}
+
+/// One scenario's evidence file: what the reader program did in each tap, and the raw steps'
+/// APDUs (played on the device itself).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioEvidence {
+    pub id: String,
+    pub taps: Vec<TapEvidence>,
+    pub raw: Vec<RawExchange>,
+}
+
+/// One APDU of a raw `apdu` step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExchange {
+    pub step: usize,
+    #[serde(with = "crate::play::evidence::upper_hex")]
+    pub command: Vec<u8>,
+    /// `None`: the device had left the field.
+    pub response: Option<HexBytes>,
+}
+
+/// What goes into a bundle besides the results.
+#[derive(Debug)]
+pub struct BundleInput<'a> {
+    pub results: &'a [ScenarioResult],
+    pub report_html: &'a str,
+    pub results_json: &'a str,
+    pub seed: u64,
+    pub judged_on: time::Date,
+    /// (file name, text) of the statement and the waivers, as given.
+    pub statement: Option<&'a str>,
+    pub waivers: Option<&'a str>,
+    pub signing_key: &'a SigningKey,
+}
+
+/// Reads the certifier's private key: PKCS#8 PEM, as `openssl genpkey -algorithm ed25519` writes.
+pub fn signing_key(file: &Path) -> Result<SigningKey, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("--signing-key {}: {e}", file.display()))?;
+    SigningKey::from_pkcs8_pem(&text)
+        .map_err(|e| format!("--signing-key {}: not an Ed25519 private key in PKCS#8 PEM ({e}); make one with `openssl genpkey -algorithm ed25519 -out key.pem`", file.display()))
+}
+
+/// Reads a public key: SPKI PEM, as `openssl pkey -pubout` writes.
+pub fn verifying_key(file: &Path) -> Result<VerifyingKey, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("--public-key {}: {e}", file.display()))?;
+    VerifyingKey::from_public_key_pem(&text)
+        .map_err(|e| format!("--public-key {}: not an Ed25519 public key in SPKI PEM ({e}); make one with `openssl pkey -in key.pem -pubout -out key.pub`", file.display()))
+}
+
+/// A file name made of an id: letters, digits, `.`, `_`, `-` (anything else becomes `_`).
+fn safe_name(id: &str) -> String {
+    let name: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
+    if name.is_empty() || name.starts_with('.') { format!("_{name}") } else { name }
+}
+
+/// Writes a signed bundle into `dir`, which must be new or empty (nothing is overwritten).
+/// Returns the number of files signed.
+pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
+    if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(format!("--bundle {}: the folder is not empty; give a new one (a bundle is never written over another)", dir.display()));
+    }
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    files.insert(REPORT.into(), input.report_html.as_bytes().to_vec());
+    files.insert(RESULTS.into(), input.results_json.as_bytes().to_vec());
+    let profiles = ProfilePaths { card: "profiles/card.yaml".into(), android: "profiles/android.yaml".into(), iphone: "profiles/iphone.yaml".into() };
+    files.insert(profiles.card.clone(), mynatap_sim::profile::CARD_YAML.as_bytes().to_vec());
+    files.insert(profiles.android.clone(), mynatap_sim::profile::ANDROID_YAML.as_bytes().to_vec());
+    files.insert(profiles.iphone.clone(), mynatap_sim::profile::IPHONE_YAML.as_bytes().to_vec());
+    let statement = input.statement.map(|text| {
+        files.insert("statement.yaml".into(), text.as_bytes().to_vec());
+        "statement.yaml".to_owned()
+    });
+    let waivers = input.waivers.map(|text| {
+        files.insert("waivers.yaml".into(), text.as_bytes().to_vec());
+        "waivers.yaml".to_owned()
+    });
+    let mut entries = Vec::new();
+    for result in input.results {
+        let original = PathBuf::from(&result.file);
+        let base = original.file_name().map(|n| safe_name(&n.to_string_lossy())).unwrap_or_else(|| format!("{}.yaml", safe_name(&result.id)));
+        // Two folders may hold files of one name: the later gets a number.
+        let mut file = format!("scenarios/{base}");
+        let mut n = 2;
+        while files.contains_key(&file) {
+            file = format!("scenarios/{n}-{base}");
+            n += 1;
+        }
+        let text = builtin::source_of(&original).map_err(|e| format!("cannot read {} for the bundle: {e}", original.display()))?;
+        files.insert(file.clone(), text.as_bytes().to_vec());
+        let evidence = format!("evidence/{}.json", safe_name(&result.id));
+        let taps: BTreeSet<usize> = result.evidence.iter().map(|tap| tap.step).collect();
+        let raw = result
+            .transcripts
+            .iter()
+            .filter(|transcript| !taps.contains(&transcript.step))
+            .flat_map(|transcript| {
+                transcript.exchanges.iter().map(|exchange| RawExchange {
+                    step: transcript.step,
+                    command: exchange.command.clone(),
+                    response: exchange.response.as_ref().ok().map(|response| HexBytes(response_bytes(response))),
+                })
+            })
+            .collect();
+        let record = ScenarioEvidence { id: result.id.clone(), taps: result.evidence.clone(), raw };
+        files.insert(evidence.clone(), to_json(&record)?);
+        entries.push(IndexEntry { id: result.id.clone(), file, original: result.file.clone(), evidence });
+    }
+    let index = Index {
+        mynatap_bundle: FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        seed: input.seed,
+        judged_on: input.judged_on.to_string(),
+        statement,
+        waivers,
+        profiles,
+        scenarios: entries,
+    };
+    files.insert(INDEX.into(), to_json(&index)?);
+    let mut manifest = String::new();
+    for (path, bytes) in &files {
+        let target = dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::fs::write(&target, bytes).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        manifest.push_str(&format!("{}  {path}\n", hex::encode(Sha256::digest(bytes))));
+    }
+    std::fs::write(dir.join(MANIFEST), &manifest).map_err(|e| format!("cannot write the manifest: {e}"))?;
+    let signature = input.signing_key.sign(manifest.as_bytes());
+    std::fs::write(dir.join(SIGNATURE), signature.to_bytes()).map_err(|e| format!("cannot write the signature: {e}"))?;
+    Ok(files.len())
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    serde_json::to_vec_pretty(value).map_err(|e| format!("cannot encode the bundle: {e}"))
+}
+
+/// A response's bytes again: data, then the status word.
+fn response_bytes(response: &mynatap_sim::driver::Response) -> Vec<u8> {
+    let mut bytes = response.data.clone();
+    bytes.extend(response.sw.as_deref().and_then(|sw| hex::decode(sw).ok()).unwrap_or_default());
+    bytes
+}
+
+/// Why a bundle does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The bundle cannot be read at all, or the key is not one (exit 2).
+    #[error("{0}")]
+    Input(String),
+    /// A file was changed, added or removed, or the evidence does not support the results
+    /// (exit 1): `file` names it.
+    #[error("{file}: {why}")]
+    Tampered { file: String, why: String },
+}
+
+fn tampered(file: &str, why: impl Into<String>) -> VerifyError {
+    VerifyError::Tampered { file: file.to_owned(), why: why.into() }
+}
+
+/// What a verified bundle holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub files: usize,
+    pub scenarios: usize,
+    pub verdict: String,
+}
+
+/// Reads a file of the bundle, at most [`MAX_FILE_BYTES`].
+pub(crate) fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!("over {MAX_FILE_BYTES} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// A manifest path that stays inside the bundle (no absolute path, no `..`).
+fn inside(path: &str) -> bool {
+    !path.is_empty() && Path::new(path).components().all(|component| matches!(component, Component::Normal(_)))
+}
+
+/// Checks the signature, every sum and that nothing was added; then judges the evidence again.
+pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<Verified, VerifyError> {
+    if !dir.is_dir() {
+        return Err(VerifyError::Input(format!("{}: no such bundle folder", dir.display())));
+    }
+    let manifest = read_bounded(&dir.join(MANIFEST)).map_err(|e| tampered(MANIFEST, format!("cannot read: {e}")))?;
+    let signature = read_bounded(&dir.join(SIGNATURE)).map_err(|e| tampered(SIGNATURE, format!("cannot read: {e}")))?;
+    let signature = Signature::from_slice(&signature).map_err(|_| tampered(SIGNATURE, "not a 64-byte Ed25519 signature"))?;
+    key.verify_strict(&manifest, &signature)
+        .map_err(|_| tampered(MANIFEST, "the signature does not verify with this public key: the manifest was changed, or signed with another key"))?;
+    let manifest = String::from_utf8(manifest).map_err(|_| tampered(MANIFEST, "not UTF-8 text"))?;
+    let mut listed = BTreeSet::new();
+    for (number, line) in manifest.lines().enumerate() {
+        let (sum, path) = line.split_once("  ").ok_or_else(|| tampered(MANIFEST, format!("line {}: expected `SHA256  PATH`", number + 1)))?;
+        if !inside(path) || listed.len() >= MAX_FILES {
+            return Err(tampered(MANIFEST, format!("line {}: `{path}` is not a path inside the bundle", number + 1)));
+        }
+        let bytes = read_bounded(&dir.join(path)).map_err(|e| tampered(path, format!("listed in the manifest but cannot be read: {e}")))?;
+        if hex::encode(Sha256::digest(&bytes)) != sum {
+            return Err(tampered(path, "its SHA-256 sum differs from the signed manifest: the file was changed after signing"));
+        }
+        listed.insert(path.to_owned());
+    }
+    let mut present = Vec::new();
+    walk(dir, dir, &mut present).map_err(|e| VerifyError::Input(format!("cannot list {}: {e}", dir.display())))?;
+    if let Some(extra) = present.iter().find(|path| !listed.contains(*path) && *path != MANIFEST && *path != SIGNATURE) {
+        return Err(tampered(extra, "not in the signed manifest: added after signing"));
+    }
+    let (scenarios, verdict) = rejudge(dir)?;
+    Ok(Verified { files: listed.len(), scenarios, verdict })
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if out.len() > MAX_FILES {
+            return Ok(());
+        }
+        if path.is_dir() {
+            walk(root, &path, out)?;
+        } else if let Ok(relative) = path.strip_prefix(root) {
+            out.push(relative.to_string_lossy().into_owned());
+        }
+    }
+    Ok(())
+}
+
+/// A scenario whose result differs from the baseline's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub id: String,
+    pub before: Option<Status>,
+    pub after: Option<Status>,
+}
+
+impl Change {
+    /// A scenario that passed (or was waived or not applicable, or is new) and now fails.
+    pub fn is_regression(&self) -> bool {
+        let failing = |status: Option<Status>| matches!(status, Some(Status::Failed | Status::Error));
+        failing(self.after) && !failing(self.before)
+    }
+}
+
+/// Compares results with an earlier bundle's `results.json`.
+pub fn compare_with_baseline(baseline: &Path, results: &[ScenarioResult]) -> Result<Vec<Change>, String> {
+    let path = baseline.join(RESULTS);
+    let bytes = read_bounded(&path).map_err(|e| format!("--baseline: cannot read {}: {e} (give the folder of an earlier --bundle)", path.display()))?;
+    let before = rejudge::recorded_statuses(&bytes).map_err(|e| format!("--baseline {}: {e}", path.display()))?;
+    let after: BTreeMap<&str, Status> = results.iter().map(|result| (result.id.as_str(), result.status)).collect();
+    let ids: BTreeSet<&str> = before.keys().map(String::as_str).chain(after.keys().copied()).collect();
+    Ok(ids
+        .into_iter()
+        .filter_map(|id| {
+            let (was, now) = (before.get(id).copied(), after.get(id).copied());
+            (was != now).then(|| Change { id: id.to_owned(), before: was, after: now })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_paths_stay_inside_the_bundle() {
+        assert!(inside("evidence/a.json"));
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "./a"] {
+            assert!(!inside(bad), "{bad}");
+        }
+        assert_eq!(safe_name("../evil id"), "_.._evil_id");
+    }
+
+    #[test]
+    fn regressions_are_new_failures_only() {
+        let change = |before, after| Change { id: "a".into(), before, after };
+        assert!(change(Some(Status::Passed), Some(Status::Failed)).is_regression());
+        assert!(change(None, Some(Status::Failed)).is_regression());
+        assert!(change(Some(Status::Waived), Some(Status::Error)).is_regression());
+        assert!(!change(Some(Status::Failed), Some(Status::Passed)).is_regression());
+        assert!(!change(Some(Status::Passed), Some(Status::Waived)).is_regression());
+        assert!(!change(Some(Status::Passed), None).is_regression());
+    }
+}

@@ -1,0 +1,224 @@
+//! Judging a bundle's evidence again, offline: each recorded scenario is played on a world built
+//! from the recorded seed and profiles, with a player that answers every tap with the reader
+//! program's recorded verdict and wire, and every raw step with its recorded APDU; the wire
+//! rules run again; statement and waivers apply again. Any result that differs from
+//! `results.json` names the evidence file.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+
+use mynatap_sim::driver::{Exchange, Response};
+use mynatap_sim::profile::{DeviceKind, Profile};
+use mynatap_sim::transport::TransportError;
+use mynatap_sim::vpcd::SeenApdu;
+use mynatap_sim::world::{Profiles, TapReport, TapSpec, TapTarget, World, WorldError};
+use serde_json::Value;
+
+use super::{read_bounded, tampered, Index, RawExchange, ScenarioEvidence, VerifyError, FORMAT_VERSION, INDEX, RESULTS};
+use crate::certification::adapter::Verdict;
+use crate::certification::statement::{needs, Statement};
+use crate::certification::verdict::{apply_waivers, grade_text};
+use crate::certification::waivers;
+use crate::certification::wire_rules::{judge, TapRecord};
+use crate::play::evidence::TapEvidence;
+use crate::play::{run_scenario, ScenarioResult, Status, TapPlayer, Violation};
+use crate::report::Summary;
+use crate::scenario::{self, Expectation, Scenario};
+
+/// The statuses `results.json` records, by scenario id.
+pub(crate) fn recorded_statuses(bytes: &[u8]) -> Result<BTreeMap<String, Status>, String> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not a JSON report: {e}"))?;
+    let scenarios = value.get("scenarios").and_then(Value::as_array).ok_or("no `scenarios` list")?;
+    scenarios
+        .iter()
+        .map(|scenario| {
+            let id = scenario.get("id").and_then(Value::as_str).ok_or("a scenario without an id")?;
+            let status: Status = scenario.get("status").cloned().and_then(|s| serde_json::from_value(s).ok()).ok_or_else(|| format!("`{id}`: no known status"))?;
+            Ok((id.to_owned(), status))
+        })
+        .collect()
+}
+
+fn read_text(dir: &Path, file: &str) -> Result<String, VerifyError> {
+    let bytes = read_bounded(&dir.join(file)).map_err(|e| tampered(file, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| tampered(file, "not UTF-8 text"))
+}
+
+fn profile(dir: &Path, file: &str) -> Result<Arc<Profile>, VerifyError> {
+    let text = read_text(dir, file)?;
+    Profile::from_yaml(file, &text).map(Arc::new).map_err(|e| tampered(file, e.to_string()))
+}
+
+/// Judges the bundle in `dir` again; returns the number of scenarios and the verdict.
+pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
+    let index: Index = serde_json::from_str(&read_text(dir, INDEX)?).map_err(|e| tampered(INDEX, format!("not a bundle index: {e}")))?;
+    if index.mynatap_bundle != FORMAT_VERSION {
+        return Err(VerifyError::Input(format!("{INDEX}: bundle format {} is not known; this mynatap reads format {FORMAT_VERSION}", index.mynatap_bundle)));
+    }
+    let results_bytes = read_bounded(&dir.join(RESULTS)).map_err(|e| tampered(RESULTS, format!("cannot read: {e}")))?;
+    let recorded = recorded_statuses(&results_bytes).map_err(|e| tampered(RESULTS, e))?;
+    let recorded_verdict = serde_json::from_slice::<Value>(&results_bytes)
+        .ok()
+        .and_then(|value| value.pointer("/certification/verdict").and_then(Value::as_str).map(str::to_owned))
+        .ok_or_else(|| tampered(RESULTS, "no certification verdict"))?;
+    let profiles = Profiles { card: profile(dir, &index.profiles.card)?, android: profile(dir, &index.profiles.android)?, iphone: profile(dir, &index.profiles.iphone)? };
+    let statement = match &index.statement {
+        Some(file) => Some(Statement::parse(file, &read_text(dir, file)?).map_err(|e| tampered(file, e.to_string()))?),
+        None => None,
+    };
+    let waivers = match &index.waivers {
+        Some(file) => waivers::parse(file, &read_text(dir, file)?).map_err(|e| tampered(file, e.to_string()))?,
+        None => Vec::new(),
+    };
+    let judged_on = time::Date::parse(&index.judged_on, time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| tampered(INDEX, "judged_on is not a date"))?;
+    let requirements = scenario::requirement_ids(scenario::REQUIREMENTS_MD);
+
+    // Each scenario, loaded from the bundle, with its evidence.
+    let mut loaded: Vec<(usize, Scenario, ScenarioEvidence)> = Vec::new();
+    let mut results: Vec<Option<ScenarioResult>> = vec![None; index.scenarios.len()];
+    for (position, entry) in index.scenarios.iter().enumerate() {
+        let evidence: ScenarioEvidence = serde_json::from_str(&read_text(dir, &entry.evidence)?).map_err(|e| tampered(&entry.evidence, format!("not an evidence file: {e}")))?;
+        let text = read_text(dir, &entry.file)?;
+        match scenario::parse(Path::new(&entry.file), &text, &requirements) {
+            Ok(scenario) => {
+                if let Some(why) = statement.as_ref().and_then(|statement| statement.outside(&needs(&scenario, &profiles))) {
+                    if let Some(slot) = results.get_mut(position) {
+                        *slot = Some(ScenarioResult::not_applicable(&scenario, why));
+                    }
+                } else {
+                    loaded.push((position, scenario, evidence));
+                }
+            }
+            Err(error) => {
+                if let Some(slot) = results.get_mut(position) {
+                    *slot = Some(ScenarioResult::broken(&error));
+                }
+            }
+        }
+    }
+    // A reader's scenarios ran one after another and share one record of challenges (rule W2):
+    // play them again in the order the reader saw them.
+    let mut by_reader: BTreeMap<String, Vec<(u64, usize)>> = BTreeMap::new();
+    for (at, (_, _, evidence)) in loaded.iter().enumerate() {
+        let first = evidence.taps.first();
+        let reader = first.map(|tap| tap.reader.clone()).unwrap_or_default();
+        let sequence = first.and_then(|tap| tap.apdus.iter().map(|a| a.sequence).chain(tap.http.iter().map(|h| h.sequence)).min()).unwrap_or(0);
+        by_reader.entry(reader).or_default().push((sequence, at));
+    }
+    for (_, mut order) in by_reader {
+        order.sort_unstable();
+        let mut player = RecordedPlayer::default();
+        for (_, at) in order {
+            let Some((position, scenario, evidence)) = loaded.get(at) else { continue };
+            let file = &index.scenarios.get(*position).map(|e| e.evidence.clone()).unwrap_or_default();
+            player.load(evidence);
+            let result = run_scenario(scenario, index.seed, &profiles, &mut player);
+            if !player.taps.is_empty() {
+                return Err(tampered(file, format!("holds {} tap(s) more than the scenario plays", player.taps.len())));
+            }
+            if let Some(slot) = results.get_mut(*position) {
+                *slot = Some(result);
+            }
+        }
+    }
+    let mut results: Vec<ScenarioResult> = results.into_iter().flatten().collect();
+    let ids: BTreeSet<String> = results.iter().map(|r| r.id.clone()).collect();
+    apply_waivers(&mut results, &waivers, judged_on, &ids);
+    for (entry, result) in index.scenarios.iter().zip(&results) {
+        match recorded.get(&result.id) {
+            Some(status) if *status == result.status => {}
+            Some(status) => {
+                return Err(tampered(
+                    &entry.evidence,
+                    format!("judged again, scenario `{}` is {:?}, but {RESULTS} records {:?}: the evidence does not support the result", result.id, result.status, status),
+                ));
+            }
+            None => return Err(tampered(RESULTS, format!("has no result for scenario `{}`", result.id))),
+        }
+    }
+    if recorded.len() != results.len() {
+        return Err(tampered(RESULTS, format!("records {} scenarios; the bundle holds {}", recorded.len(), results.len())));
+    }
+    let paths = statement.as_ref().map(|s| s.paths.iter().map(|p| p.name().to_owned()).collect::<Vec<_>>());
+    let (verdict, _) = grade_text(&Summary::of(&results), paths.as_deref());
+    if verdict != recorded_verdict {
+        return Err(tampered(RESULTS, format!("records the verdict `{recorded_verdict}`, but its results grade `{verdict}`")));
+    }
+    Ok((results.len(), verdict))
+}
+
+/// Answers a scenario's taps and raw steps from the bundle's evidence.
+#[derive(Debug, Default)]
+struct RecordedPlayer {
+    taps: VecDeque<TapEvidence>,
+    raw: VecDeque<RawExchange>,
+    challenges: HashSet<Vec<u8>>,
+    violations: Vec<Violation>,
+}
+
+impl RecordedPlayer {
+    fn load(&mut self, evidence: &ScenarioEvidence) {
+        self.taps = evidence.taps.iter().cloned().collect();
+        self.raw = evidence.raw.iter().cloned().collect();
+    }
+}
+
+impl TapPlayer for RecordedPlayer {
+    fn tap(&mut self, world: &mut World, spec: &TapSpec, expect: &Expectation) -> Result<TapReport, WorldError> {
+        self.violations.clear();
+        let device = match &spec.target {
+            TapTarget::Card(_) => DeviceKind::Card,
+            TapTarget::Phone(id) => world.phone_os(id).ok_or_else(|| WorldError::UnknownPhone(id.clone()))?,
+        };
+        let selected = match spec.target {
+            TapTarget::Card(_) => DeviceKind::Card,
+            TapTarget::Phone(_) => spec.os_selected.unwrap_or(device),
+        };
+        let taps = &mut self.taps;
+        let mut played = None;
+        let report = world.tap_with(spec, |card, _tap, _backends, _timeout| {
+            let Some(evidence) = taps.pop_front() else {
+                return (Some(card), Err(WorldError::Adapter("the bundle has no record of this tap".into())));
+            };
+            let transcript = evidence
+                .apdus
+                .iter()
+                .map(|apdu| Exchange { command: apdu.command.clone(), response: apdu.response.as_ref().map(|r| Response::from_bytes(&r.0)).ok_or(TransportError::CardRemoved) })
+                .collect();
+            let report = match (&evidence.verdict, &evidence.adapter_error) {
+                (Some(line), _) => Verdict::parse(line)
+                    .map(|verdict| TapReport { outcome: verdict.into_outcome(selected, spec.consent), transcript, fault_fired: evidence.fault_fired })
+                    .map_err(WorldError::Adapter),
+                (None, Some(error)) => Err(WorldError::Adapter(error.clone())),
+                (None, None) => Err(WorldError::Adapter("the record has neither a verdict nor an error".into())),
+            };
+            played = Some(evidence);
+            (Some(card), report)
+        });
+        if let (Ok(_), Some(evidence)) = (&report, &played) {
+            let seen: Vec<SeenApdu> = evidence.apdus.iter().map(|a| SeenApdu { sequence: a.sequence, command: a.command.clone(), response: a.response.as_ref().map(|r| r.0.clone()) }).collect();
+            let record = TapRecord { device, face: spec.face.is_some(), expect, backend_fault: spec.backend_fault, seen: &seen, http: &evidence.http };
+            self.violations = judge(&record, &mut self.challenges);
+        }
+        report
+    }
+
+    fn take_violations(&mut self) -> Vec<Violation> {
+        std::mem::take(&mut self.violations)
+    }
+
+    fn raw_apdu(&mut self, _world: &mut World, _device: &str, command: &[u8]) -> Result<Vec<u8>, WorldError> {
+        let recorded = self.raw.pop_front().ok_or_else(|| WorldError::Adapter("the bundle has no record of this raw APDU".into()))?;
+        if recorded.command != command {
+            return Err(WorldError::Adapter(format!("the bundle's raw step sent {}, the scenario sends {}", hex::encode_upper(&recorded.command), hex::encode_upper(command))));
+        }
+        recorded.response.map(|r| r.0).ok_or(WorldError::Transport(TransportError::CardRemoved))
+    }
+
+    fn raw_reset(&mut self, _world: &mut World, _device: &str) -> Result<(), WorldError> {
+        Ok(())
+    }
+
+    fn end_raw(&mut self, _world: &mut World) {}
+}

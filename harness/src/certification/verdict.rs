@@ -1,0 +1,139 @@
+//! The graded verdict of a certification (Autobahn's grades): the statement decides what is
+//! applicable, waivers turn accepted failures into `waived`, and what is left grades the run
+//! `conformant`, `conformant with waivers` or `not conformant`.
+
+use std::collections::BTreeSet;
+
+use time::Date;
+
+use super::statement::Statement;
+use super::waivers::Waiver;
+use crate::play::{ScenarioResult, Status};
+use crate::report::{CertificationInfo, StatementInfo, Summary};
+
+/// The grade and its sentence for a run's counts; `paths` are the statement's claimed paths
+/// (`None`: no statement, every path).
+pub fn grade_text(summary: &Summary, paths: Option<&[String]>) -> (String, String) {
+    let scope = paths.map(|paths| format!(" for {}", paths.join(", "))).unwrap_or_default();
+    let not_applicable = match summary.not_applicable {
+        0 => String::new(),
+        1 => "; 1 scenario not applicable".to_owned(),
+        n => format!("; {n} scenarios not applicable"),
+    };
+    if summary.failed + summary.errors > 0 {
+        let count = summary.failed + summary.errors;
+        let what = if count == 1 { "1 scenario failed".to_owned() } else { format!("{count} scenarios failed") };
+        let waived = if summary.waived > 0 { format!(", {} waived", summary.waived) } else { String::new() };
+        ("not conformant".into(), format!("not conformant{scope}: {what}{waived}{not_applicable}"))
+    } else if summary.waived > 0 {
+        ("conformant with waivers".into(), format!("conformant with waivers{scope} ({} waived){not_applicable}", summary.waived))
+    } else {
+        ("conformant".into(), format!("conformant{scope}{not_applicable}"))
+    }
+}
+
+/// Applies the waivers to the results (a failure a waiver holds for becomes `waived`) and
+/// returns the flags: expired waivers, waivers of scenarios that pass, waivers naming no
+/// scenario of `suite_ids` (the whole suite, before any shard or filter).
+pub fn apply_waivers(results: &mut [ScenarioResult], waivers: &[Waiver], today: Date, suite_ids: &BTreeSet<String>) -> Vec<String> {
+    let mut flags = Vec::new();
+    for waiver in waivers {
+        if !suite_ids.contains(&waiver.scenario) {
+            flags.push(format!("`{}` names no scenario of the suite: remove it or fix the id", waiver.scenario));
+            continue;
+        }
+        let holds = waiver.holds_on(today);
+        if !holds {
+            flags.push(format!("`{}` expired on {}: its failure counts again; renew it with a reason or fix the reader", waiver.scenario, waiver.expires));
+        }
+        let Some(result) = results.iter_mut().find(|result| result.id == waiver.scenario) else {
+            // In another shard or filtered out: judged where it ran.
+            continue;
+        };
+        match result.status {
+            Status::Failed if holds => {
+                result.status = Status::Waived;
+                result.note = Some(format!("waived until {}: {}", waiver.expires, waiver.reason));
+            }
+            Status::Passed => flags.push(format!("`{}` is not needed: the scenario passes; remove the waiver", waiver.scenario)),
+            _ => {}
+        }
+    }
+    flags
+}
+
+/// The certification part of a report.
+pub fn certification_info(results: &[ScenarioResult], statement: Option<&Statement>, flags: Vec<String>, reader: &str, fingerprint: &str, today: Date) -> CertificationInfo {
+    let summary = Summary::of(results);
+    let statement = statement.map(|statement| StatementInfo {
+        reader_name: statement.reader_name.clone(),
+        reader_version: statement.reader_version.clone(),
+        paths: statement.paths.iter().map(|path| path.name().to_owned()).collect(),
+        key_algorithms: statement.key_algorithms.iter().map(|algorithm| algorithm.name().to_owned()).collect(),
+    });
+    let (verdict, verdict_text) = grade_text(&summary, statement.as_ref().map(|s| s.paths.as_slice()));
+    CertificationInfo { verdict, verdict_text, reader: reader.to_owned(), fingerprint: format!("sha256:{fingerprint}"), judged_on: today.to_string(), statement, flags }
+}
+
+/// Exit code of a certification: 0 conformant (with waivers or not), 1 not conformant, 2 a
+/// scenario file or world could not be used.
+pub fn exit_code(summary: &Summary) -> u8 {
+    if summary.errors > 0 {
+        2
+    } else if summary.failed > 0 {
+        1
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn result(id: &str, status: Status) -> ScenarioResult {
+        ScenarioResult {
+            id: id.into(),
+            title: String::new(),
+            file: String::new(),
+            covers: Vec::new(),
+            status,
+            steps: Vec::new(),
+            failure: None,
+            error: None,
+            note: None,
+            evidence: Vec::new(),
+            transcripts: Vec::new(),
+        }
+    }
+
+    fn waiver(scenario: &str, expires: Date) -> Waiver {
+        Waiver { scenario: scenario.into(), reason: "vendor ticket 7".into(), expires }
+    }
+
+    #[test]
+    fn grades_follow_failures_waivers_and_the_statement() {
+        let paths = ["android".to_owned(), "card-pin".to_owned()];
+        let clean = Summary { total: 50, passed: 38, not_applicable: 12, ..Summary::default() };
+        assert_eq!(grade_text(&clean, Some(&paths)), ("conformant".into(), "conformant for android, card-pin; 12 scenarios not applicable".into()));
+        let waived = Summary { total: 3, passed: 2, waived: 1, ..Summary::default() };
+        assert_eq!(grade_text(&waived, None).1, "conformant with waivers (1 waived)");
+        let failed = Summary { total: 3, passed: 1, failed: 1, waived: 1, ..Summary::default() };
+        assert_eq!(grade_text(&failed, None).1, "not conformant: 1 scenario failed, 1 waived");
+    }
+
+    #[test]
+    fn a_waiver_covers_a_failure_until_it_expires_and_is_flagged_when_idle() {
+        let ids: BTreeSet<String> = ["a", "b", "c"].map(String::from).into();
+        let mut results = vec![result("a", Status::Failed), result("b", Status::Failed), result("c", Status::Passed)];
+        let waivers = [waiver("a", date!(2027 - 01 - 01)), waiver("b", date!(2026 - 01 - 01)), waiver("c", date!(2027 - 01 - 01)), waiver("zz", date!(2027 - 01 - 01))];
+        let flags = apply_waivers(&mut results, &waivers, date!(2026 - 11 - 25), &ids);
+        assert_eq!(results.iter().map(|r| r.status).collect::<Vec<_>>(), [Status::Waived, Status::Failed, Status::Passed]);
+        assert!(results.first().unwrap().note.as_deref().unwrap().contains("vendor ticket 7"));
+        assert_eq!(flags.len(), 3, "{flags:?}");
+        assert!(flags.iter().any(|f| f.contains("`b` expired on 2026-01-01")));
+        assert!(flags.iter().any(|f| f.contains("`c` is not needed")));
+        assert!(flags.iter().any(|f| f.contains("`zz` names no scenario")));
+    }
+}

@@ -1,0 +1,336 @@
+//! `mynatap certify` (a reader program against the suite, graded, reported, bundled) and
+//! `mynatap reference-reader` (mynatap's own terminal as such a program, with its mutants).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::ReportArgs;
+#[cfg(not(feature = "pcsc"))]
+use crate::InputError;
+
+#[derive(Args, Debug)]
+pub(crate) struct CertifyArgs {
+    /// The reader program, run once per tap with `sh -c 'exec …'` (quote it as one argument).
+    #[arg(long, required_unless_present = "mutants")]
+    reader_cmd: Option<String>,
+    /// Certify every mutant of the reference reader and print the kill matrix; exit 1 if any
+    /// mutant is certified conformant (a hole in the suite).
+    #[arg(long, conflicts_with = "reader_cmd")]
+    mutants: bool,
+    #[command(flatten)]
+    report: ReportArgs,
+    /// Budget of one tap for the program (it is killed past it: an adapter_error).
+    #[arg(long, default_value_t = 10_000)]
+    tap_timeout_ms: u64,
+    /// The reader's conformance statement (YAML, docs/certification.md): scenarios outside it
+    /// are not applicable, never failures.
+    #[arg(long, value_name = "FILE")]
+    statement: Option<PathBuf>,
+    /// Accepted failures (YAML: scenario, reason, expires): a failure a waiver holds for is
+    /// `waived`; the verdict is then `conformant with waivers`.
+    #[arg(long, value_name = "FILE")]
+    waivers: Option<PathBuf>,
+    /// The day waivers are judged on [default: today, UTC]
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    today: Option<String>,
+    /// Write a signed bundle into DIR (new or empty): reports, transcripts, scenarios, profiles,
+    /// statement, waivers and a manifest of SHA-256 sums signed with --signing-key.
+    #[arg(long, value_name = "DIR", requires = "signing_key")]
+    bundle: Option<PathBuf>,
+    /// The certifier's Ed25519 private key, PKCS#8 PEM (`openssl genpkey -algorithm ed25519`).
+    #[arg(long, value_name = "FILE", requires = "bundle")]
+    signing_key: Option<PathBuf>,
+    /// An earlier bundle: list every scenario whose result changed; exit 1 on a regression.
+    #[arg(long, value_name = "BUNDLE")]
+    baseline: Option<PathBuf>,
+    /// Virtual readers played at once (the vpcd readers configured in /etc/reader.conf.d: two
+    /// per vpcd entry; docs/certification.md says how to add more).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+}
+
+#[cfg(not(feature = "pcsc"))]
+pub(crate) fn certify(_: CertifyArgs) -> anyhow::Result<u8> {
+    Err(InputError(crate::NO_PCSC.into()).into())
+}
+
+#[cfg(not(feature = "pcsc"))]
+pub(crate) fn reference_reader(_: Option<String>) -> anyhow::Result<u8> {
+    Err(InputError(crate::NO_PCSC.into()).into())
+}
+
+#[cfg(feature = "pcsc")]
+pub(crate) use with_pcsc::{certify, reference_reader};
+
+#[cfg(feature = "pcsc")]
+mod with_pcsc {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use anyhow::Context;
+    use mynatap_harness::certification::program::{fingerprint, AdapterPlayer, ReaderProgram};
+    use mynatap_harness::certification::statement::{needs, Statement};
+    use mynatap_harness::certification::{bundle, verdict, waivers};
+    use mynatap_harness::play::readers::{configured, VirtualReader};
+    use mynatap_harness::play::{self, Entry, ScenarioResult, Status, Suite, TapPlayer};
+    use mynatap_harness::report::{self, Summary};
+    use mynatap_sim::terminal::Mutant;
+    use mynatap_sim::world::Profiles;
+
+    use super::CertifyArgs;
+    use crate::{render, requirements, Format, InputError, LoadedSuite};
+
+    const TRANSPORT: &str = "pcsc (vpcd) + http, reader program";
+
+    /// The first `jobs` virtual readers configured.
+    fn readers(jobs: usize) -> anyhow::Result<Vec<VirtualReader>> {
+        let configured = configured();
+        if jobs == 0 {
+            return Err(InputError("--jobs must be at least 1".into()).into());
+        }
+        if jobs > configured.len() {
+            return Err(InputError(format!(
+                "--jobs {jobs}: only {} virtual reader(s) are configured ({}); add a vpcd entry to /etc/reader.conf.d (docs/certification.md) and restart pcscd",
+                configured.len(),
+                configured.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+            .into());
+        }
+        Ok(configured.into_iter().take(jobs).collect())
+    }
+
+    fn start_players(readers: &[VirtualReader], program: &ReaderProgram, seed: u64) -> anyhow::Result<Vec<AdapterPlayer>> {
+        // The default CA until the first tap writes its world's own.
+        let ca = mynatap_sim::pki::CertificateAuthority::trusted(seed, mynatap_sim::pki::KeyAlgorithm::Rsa2048)?;
+        readers.iter().map(|reader| AdapterPlayer::start(reader, program.clone(), ca.certificate_der()).map_err(|e| InputError(e).into())).collect()
+    }
+
+    /// Plays the suite against the program on every reader at once.
+    fn certify_with(players: Vec<AdapterPlayer>, suite: &Suite, seed: u64) -> Vec<ScenarioResult> {
+        let jobs = players.len();
+        let players = Mutex::new(players);
+        let make_player = || -> Box<dyn TapPlayer> {
+            match players.lock().ok().and_then(|mut players| players.pop()) {
+                Some(player) => Box::new(player),
+                None => Box::new(NoReader),
+            }
+        };
+        play::run_suite(suite, seed, jobs, &make_player, &|result| eprintln!("{} {}", progress_tag(result.status), result.id))
+    }
+
+    fn progress_tag(status: Status) -> &'static str {
+        if status == Status::Passed { "pass" } else { "FAIL" }
+    }
+
+    /// Never used: one player per thread. Fails every tap rather than play anything else.
+    #[derive(Debug)]
+    struct NoReader;
+
+    impl TapPlayer for NoReader {
+        fn tap(&mut self, _: &mut mynatap_sim::world::World, _: &mynatap_sim::world::TapSpec, _: &mynatap_harness::scenario::Expectation) -> Result<mynatap_sim::world::TapReport, mynatap_sim::world::WorldError> {
+            Err(mynatap_sim::world::WorldError::Adapter("no virtual reader left for this job".into()))
+        }
+    }
+
+    /// Splits the suite by the statement: what to play, and the not-applicable results by position.
+    fn apply_statement(suite: Suite, statement: Option<&Statement>) -> (Suite, Vec<(usize, ScenarioResult)>) {
+        let Some(statement) = statement else { return (suite, Vec::new()) };
+        let profiles = Profiles::default();
+        let (mut entries, mut outside) = (Vec::new(), Vec::new());
+        for (position, entry) in suite.entries.into_iter().enumerate() {
+            match &entry {
+                Entry::Loaded(scenario) => match statement.outside(&needs(scenario, &profiles)) {
+                    Some(why) => outside.push((position, ScenarioResult::not_applicable(scenario, why))),
+                    None => entries.push(entry),
+                },
+                Entry::Broken(_) => entries.push(entry),
+            }
+        }
+        (Suite { entries }, outside)
+    }
+
+    /// The played results and the not-applicable ones, back in suite order.
+    fn in_suite_order(played: Vec<ScenarioResult>, outside: Vec<(usize, ScenarioResult)>) -> Vec<ScenarioResult> {
+        let total = played.len() + outside.len();
+        let mut outside = outside.into_iter().peekable();
+        let mut played = played.into_iter();
+        (0..total).filter_map(|position| if outside.peek().is_some_and(|(at, _)| *at == position) { outside.next().map(|(_, r)| r) } else { played.next() }).collect()
+    }
+
+    fn read_input(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
+        std::fs::read_to_string(path).map_err(|e| InputError(format!("--{what} {}: {e}", path.display())).into())
+    }
+
+    pub(crate) fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
+        let requirements = requirements(None)?;
+        let loaded = args.report.suite(&requirements)?;
+        let fingerprint = fingerprint(&loaded.files);
+        let readers = readers(args.jobs)?;
+        let started = Instant::now();
+        if args.mutants {
+            if args.report.record.is_some() || args.bundle.is_some() || args.baseline.is_some() || args.statement.is_some() || args.waivers.is_some() {
+                return Err(InputError("--mutants certifies the reference reader's mutants against the whole suite: --record, --bundle, --baseline, --statement and --waivers go with --reader-cmd".into()).into());
+            }
+            return kill_matrix(&loaded, &args, &readers, &fingerprint, started);
+        }
+        let statement_text = args.statement.as_deref().map(|path| read_input(path, "statement")).transpose()?;
+        let statement = match (&args.statement, &statement_text) {
+            (Some(path), Some(text)) => Some(Statement::parse(&path.display().to_string(), text).map_err(|e| InputError(e.to_string()))?),
+            _ => None,
+        };
+        let waivers_text = args.waivers.as_deref().map(|path| read_input(path, "waivers")).transpose()?;
+        let waivers = match (&args.waivers, &waivers_text) {
+            (Some(path), Some(text)) => waivers::parse(&path.display().to_string(), text).map_err(|e| InputError(e.to_string()))?,
+            _ => Vec::new(),
+        };
+        let today = match &args.today {
+            Some(text) => time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| InputError(format!("--today: expected YYYY-MM-DD, got `{text}`")))?,
+            // The command line is the edge of the system: here the wall clock is read.
+            None => time::OffsetDateTime::now_utc().date(),
+        };
+        let signing_key = args.signing_key.as_deref().map(bundle::signing_key).transpose().map_err(InputError)?;
+        if let Some(dir) = &args.bundle
+            && std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
+        {
+            return Err(InputError(format!("--bundle {}: the folder is not empty; give a new one (a bundle is never written over another)", dir.display())).into());
+        }
+        let reader_cmd = args.reader_cmd.clone().unwrap_or_default();
+        let program = ReaderProgram { command: reader_cmd.clone(), tap_timeout: Duration::from_millis(args.tap_timeout_ms) };
+        let (suite, outside) = apply_statement(loaded.suite, statement.as_ref());
+        let players = start_players(&readers, &program, args.report.seed)?;
+        let played = certify_with(players, &suite, args.report.seed);
+        let mut results = in_suite_order(played, outside);
+        let flags = verdict::apply_waivers(&mut results, &waivers, today, &loaded.ids);
+        let info = verdict::certification_info(&results, statement.as_ref(), flags, &reader_cmd, &fingerprint, today);
+        let run = report::Run { results: &results, seed: args.report.seed, transport: TRANSPORT, suite: &loaded.label, certification: Some(&info) };
+        let text = args.report.render(&run, &requirements);
+        args.report.emit(&text, &results)?;
+        let summary = Summary::of(&results);
+        let taps: Vec<_> = results.iter().flat_map(|r| r.evidence.iter()).collect();
+        let program_ms: f64 = taps.iter().map(|t| t.program_ms).sum();
+        let tap_ms: f64 = taps.iter().map(|t| t.tap_ms).sum();
+        eprintln!(
+            "{}; wall time {:.1} s on {} reader(s); {} taps: reader program {:.1} s, harness {:.1} ms per tap",
+            info.verdict_text,
+            started.elapsed().as_secs_f64(),
+            readers.len(),
+            taps.len(),
+            program_ms / 1000.0,
+            if taps.is_empty() { 0.0 } else { (tap_ms - program_ms) / taps.len() as f64 }
+        );
+        let mut code = verdict::exit_code(&summary);
+        if let Some(baseline) = &args.baseline {
+            let changes = bundle::compare_with_baseline(baseline, &results).map_err(InputError)?;
+            let regressions = changes.iter().filter(|change| change.is_regression()).count();
+            let name = |status: Option<Status>| status.map_or_else(|| "absent".to_owned(), |s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default());
+            for change in &changes {
+                eprintln!("baseline: {} {} -> {}{}", change.id, name(change.before), name(change.after), if change.is_regression() { "  REGRESSION" } else { "" });
+            }
+            eprintln!("baseline {}: {} scenario(s) changed, {regressions} regression(s)", baseline.display(), changes.len());
+            if regressions > 0 && code == 0 {
+                code = 1;
+            }
+        }
+        if let (Some(dir), Some(key)) = (&args.bundle, &signing_key) {
+            let input = bundle::BundleInput {
+                results: &results,
+                report_html: &render(Format::Html, &run, &requirements, false),
+                results_json: &render(Format::Json, &run, &requirements, false),
+                seed: args.report.seed,
+                judged_on: today,
+                statement: statement_text.as_deref(),
+                waivers: waivers_text.as_deref(),
+                signing_key: key,
+            };
+            let files = bundle::write(dir, &input).map_err(InputError)?;
+            eprintln!("bundle: {files} files signed in {} (check with `mynatap bundle verify {} --public-key KEY.pub`)", dir.display(), dir.display());
+        }
+        Ok(code)
+    }
+
+    /// Certifies every mutant of the reference reader (each must be caught), `readers.len()` at
+    /// a time, each on its own reader.
+    fn kill_matrix(loaded: &LoadedSuite, args: &CertifyArgs, readers: &[VirtualReader], fingerprint: &str, started: Instant) -> anyhow::Result<u8> {
+        let exe = std::env::current_exe().context("cannot find this program to run its reference reader")?;
+        let program_of = |mutant: Mutant| ReaderProgram {
+            command: format!("{} reference-reader --mutant {}", exe.display(), mutant.name()),
+            tap_timeout: Duration::from_millis(args.tap_timeout_ms),
+        };
+        let players = start_players(readers, &program_of(Mutant::SkipExpiry), args.report.seed)?;
+        let profiles = Profiles::default();
+        let next = AtomicUsize::new(0);
+        let rows: Mutex<Vec<(usize, Vec<String>)>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for mut player in players {
+                let (next, rows, profiles, program_of) = (&next, &rows, &profiles, &program_of);
+                scope.spawn(move || {
+                    while let Some(mutant) = Mutant::ALL.get(next.fetch_add(1, Ordering::Relaxed)).copied() {
+                        player.begin_run(program_of(mutant));
+                        let caught: Vec<String> = loaded
+                            .suite
+                            .entries
+                            .iter()
+                            .map(|entry| match entry {
+                                Entry::Loaded(scenario) => play::run_scenario(scenario, args.report.seed, profiles, &mut player),
+                                Entry::Broken(error) => ScenarioResult::broken(error),
+                            })
+                            .filter(|result| result.status != Status::Passed)
+                            .map(|result| {
+                                let rules = result.failure.as_ref().map(|f| report::broken_rules(&f.actual).join(", ")).filter(|r| !r.is_empty()).map(|r| format!(" [{r}]")).unwrap_or_default();
+                                format!("{}{rules}", result.id)
+                            })
+                            .collect();
+                        eprintln!("{:<22} caught by {} scenario(s)", mutant.name(), caught.len());
+                        let index = Mutant::ALL.iter().position(|m| *m == mutant).unwrap_or_default();
+                        if let Ok(mut rows) = rows.lock() {
+                            rows.push((index, caught));
+                        }
+                    }
+                });
+            }
+        });
+        let mut rows = rows.into_inner().unwrap_or_default();
+        rows.sort_by_key(|(index, _)| *index);
+        let mut out = String::from("kill matrix: mutant -> scenarios (and wire rules) that caught it\n");
+        let mut survivors = 0;
+        for (index, caught) in &rows {
+            let name = Mutant::ALL.get(*index).map_or("?", |m| m.name());
+            if caught.is_empty() {
+                survivors += 1;
+                out.push_str(&format!("{name:<22} SURVIVED: certified conformant (a hole in the suite)\n"));
+            } else {
+                let shown: Vec<&str> = caught.iter().take(3).map(String::as_str).collect();
+                let more = if caught.len() > 3 { format!(" (+{} more scenarios)", caught.len() - 3) } else { String::new() };
+                out.push_str(&format!("{name:<22} {}{more}\n", shown.join(", ")));
+            }
+        }
+        out.push_str(&format!(
+            "{} mutants: {} killed, {survivors} survived; fingerprint sha256:{fingerprint}; {} reader(s); wall time {:.1} s\n",
+            rows.len(),
+            rows.len() - survivors,
+            readers.len(),
+            started.elapsed().as_secs_f64()
+        ));
+        match &args.report.output {
+            Some(path) => std::fs::write(path, &out).with_context(|| format!("cannot write {}", path.display()))?,
+            None => print!("{out}"),
+        }
+        Ok(if survivors > 0 || rows.len() != Mutant::ALL.len() { 1 } else { 0 })
+    }
+
+    pub(crate) fn reference_reader(mutant: Option<String>) -> anyhow::Result<u8> {
+        let mutant = match mutant.as_deref() {
+            Some(name) => Some(Mutant::parse(name).ok_or_else(|| InputError(format!("--mutant: unknown mutant `{name}`")))?),
+            None => None,
+        };
+        match mynatap_harness::certification::reference_reader::run(mutant) {
+            Ok(verdict) => {
+                println!("{}", verdict.to_line());
+                Ok(0)
+            }
+            Err(error) => Err(InputError(error).into()),
+        }
+    }
+}

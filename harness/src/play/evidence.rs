@@ -1,0 +1,78 @@
+//! What a player saw of a tap beyond its APDU transcript: a reader program's verdict line and
+//! time, and every APDU and back-end request in the order they happened. Certification records
+//! it; a signed bundle keeps it so the verdicts can be judged again offline.
+
+use serde::{Deserialize, Serialize};
+
+/// One request to the back ends, as the server saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    /// Position among this reader's APDUs and requests (one counter for both).
+    pub sequence: u64,
+    pub path: String,
+    /// For `/eligibility`: the serial asked for, when it parsed.
+    pub serial: Option<u64>,
+    pub status: u16,
+}
+
+/// One APDU as the device saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApduSeen {
+    pub sequence: u64,
+    #[serde(with = "upper_hex")]
+    pub command: Vec<u8>,
+    /// `None`: the device had left the field.
+    pub response: Option<HexBytes>,
+}
+
+/// Bytes as upper-case hex, as transcripts and captures write APDUs.
+pub mod upper_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode_upper(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        hex::decode(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Bytes written as upper-case hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HexBytes(pub Vec<u8>);
+
+impl Serialize for HexBytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode_upper(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for HexBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        hex::decode(&text).map(HexBytes).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One tap played by a reader program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TapEvidence {
+    /// The scenario step, from 1.
+    pub step: usize,
+    /// The PC/SC reader the tap was played on.
+    pub reader: String,
+    /// The program's verdict line, or `None` when it gave none.
+    pub verdict: Option<String>,
+    /// Why there is no verdict (the tap's adapter_error).
+    pub adapter_error: Option<String>,
+    /// The reader program's own time, start to exit, in milliseconds.
+    pub program_ms: f64,
+    /// The harness's time for the whole tap (serving the device, the back ends, the program).
+    pub tap_ms: f64,
+    /// Whether the step's device fault took effect (`None`: no device fault).
+    pub fault_fired: Option<bool>,
+    pub apdus: Vec<ApduSeen>,
+    pub http: Vec<HttpRequest>,
+}

@@ -1,0 +1,240 @@
+//! `mynatap report merge`: the JSON or JUnit reports of `--shard K/N` runs made into one, as if
+//! the suite had run in one go. Shards of different suites, seeds or readers are refused, and
+//! so is a scenario reported by two shards.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use super::junit::xml_escape;
+use super::{coverage_of, CertificationInfo, Summary};
+use crate::play::Status;
+
+/// Largest report read (a whole-suite JSON report with transcripts is well under this).
+pub const MAX_REPORT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why reports cannot be merged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MergeError(pub String);
+
+/// One report to merge: its name (for errors) and its text.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub name: &'a str,
+    pub text: &'a str,
+}
+
+/// A merged report and its counts.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    pub text: String,
+    pub summary: Summary,
+}
+
+/// Merges reports of one kind (all JSON or all JUnit XML, told by their first character).
+pub fn merge(inputs: &[Input<'_>]) -> Result<Merged, MergeError> {
+    let Some(first) = inputs.first() else {
+        return Err(MergeError("no reports to merge".into()));
+    };
+    let is_json = |text: &str| text.trim_start().starts_with('{');
+    let json = is_json(first.text);
+    if let Some(other) = inputs.iter().find(|input| is_json(input.text) != json) {
+        return Err(MergeError(format!("{} is {} but {} is not: merge reports of one format", first.name, if json { "JSON" } else { "JUnit XML" }, other.name)));
+    }
+    if json { merge_json(inputs) } else { merge_junit(inputs) }
+}
+
+fn merge_json(inputs: &[Input<'_>]) -> Result<Merged, MergeError> {
+    let mut reports = Vec::new();
+    for input in inputs {
+        let value: Value = serde_json::from_str(input.text).map_err(|e| MergeError(format!("{}: not a JSON report: {e}", input.name)))?;
+        if value.get("tool").and_then(Value::as_str) != Some("mynatap") || !value.get("scenarios").is_some_and(Value::is_array) {
+            return Err(MergeError(format!("{}: not a mynatap JSON report (run or certify with --format json)", input.name)));
+        }
+        reports.push((input.name, value));
+    }
+    let (first_name, first) = reports.first().cloned().ok_or_else(|| MergeError("no reports to merge".into()))?;
+    for key in ["seed", "transport", "suite"] {
+        for (name, report) in &reports {
+            if report.get(key) != first.get(key) {
+                return Err(MergeError(format!("{name} and {first_name} differ in `{key}` ({} vs {}): shards of one run share it", show(report.get(key)), show(first.get(key)))));
+            }
+        }
+    }
+    let certifications: Vec<(&str, Option<CertificationInfo>)> = reports
+        .iter()
+        .map(|(name, report)| {
+            let info = report.get("certification").map(|c| serde_json::from_value::<CertificationInfo>(c.clone()));
+            match info {
+                Some(Ok(info)) => Ok((*name, Some(info))),
+                Some(Err(e)) => Err(MergeError(format!("{name}: certification: {e}"))),
+                None => Ok((*name, None)),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    let mut scenarios: Vec<Value> = Vec::new();
+    let mut requirements = BTreeSet::new();
+    for (name, report) in &reports {
+        for scenario in report.get("scenarios").and_then(Value::as_array).into_iter().flatten() {
+            let id = scenario.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+            if let Some(other) = seen.insert(id.clone(), name) {
+                return Err(MergeError(format!("scenario `{id}` is in both {other} and {name}: shards must not overlap (use --shard K/N with one N)")));
+            }
+            scenarios.push(scenario.clone());
+        }
+        for row in report.get("coverage").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(requirement) = row.get("requirement").and_then(Value::as_str) {
+                requirements.insert(requirement.to_owned());
+            }
+        }
+    }
+    // The order of an unsharded run: by file, then id.
+    scenarios.sort_by(|a, b| (a.get("file").and_then(Value::as_str), a.get("id").and_then(Value::as_str)).cmp(&(b.get("file").and_then(Value::as_str), b.get("id").and_then(Value::as_str))));
+    let rows: Vec<(String, Vec<String>, Status)> = scenarios
+        .iter()
+        .map(|s| {
+            let status = s.get("status").cloned().and_then(|v| serde_json::from_value(v).ok()).unwrap_or(Status::Error);
+            let covers = s.get("covers").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
+            (s.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(), covers, status)
+        })
+        .collect();
+    let summary = Summary::of_statuses(rows.iter().map(|(_, _, status)| *status));
+    let coverage = coverage_of(&requirements, rows.iter().map(|(id, covers, status)| (id.as_str(), covers.as_slice(), *status)));
+    let mut merged = first.clone();
+    if let Some(object) = merged.as_object_mut() {
+        object.insert("summary".into(), serde_json::to_value(summary).map_err(|e| MergeError(e.to_string()))?);
+        object.insert("scenarios".into(), Value::Array(scenarios));
+        object.insert("coverage".into(), serde_json::to_value(coverage).map_err(|e| MergeError(e.to_string()))?);
+        object.insert("merged_from".into(), Value::from(reports.iter().map(|(name, _)| *name).collect::<Vec<_>>()));
+        if let Some(certification) = merge_certification(&certifications, &summary)? {
+            object.insert("certification".into(), serde_json::to_value(certification).map_err(|e| MergeError(e.to_string()))?);
+        }
+    }
+    let text = serde_json::to_string_pretty(&merged).map_err(|e| MergeError(e.to_string()))? + "\n";
+    Ok(Merged { text, summary })
+}
+
+fn show(value: Option<&Value>) -> String {
+    value.map_or_else(|| "nothing".into(), Value::to_string)
+}
+
+/// The verdict of the whole suite from the shards' certifications (same reader, same suite).
+fn merge_certification(certifications: &[(&str, Option<CertificationInfo>)], summary: &Summary) -> Result<Option<CertificationInfo>, MergeError> {
+    let Some((first_name, Some(first))) = certifications.first().cloned() else {
+        if let Some((name, _)) = certifications.iter().find(|(_, c)| c.is_some()) {
+            return Err(MergeError(format!("{name} is a certification report and {} is not", certifications.first().map_or("", |c| c.0))));
+        }
+        return Ok(None);
+    };
+    let mut flags = BTreeSet::new();
+    for (name, certification) in certifications {
+        let Some(certification) = certification else {
+            return Err(MergeError(format!("{first_name} is a certification report and {name} is not")));
+        };
+        if (certification.reader.as_str(), certification.fingerprint.as_str(), &certification.statement) != (first.reader.as_str(), first.fingerprint.as_str(), &first.statement) {
+            return Err(MergeError(format!("{name} and {first_name} certify different readers, suites or statements")));
+        }
+        flags.extend(certification.flags.iter().cloned());
+    }
+    let paths = first.statement.as_ref().map(|s| s.paths.clone());
+    let (verdict, verdict_text) = crate::certification::verdict::grade_text(summary, paths.as_deref());
+    Ok(Some(CertificationInfo { verdict, verdict_text, flags: flags.into_iter().collect(), ..first }))
+}
+
+fn merge_junit(inputs: &[Input<'_>]) -> Result<Merged, MergeError> {
+    let mut cases: Vec<(String, String)> = Vec::new();
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    let mut properties = String::new();
+    let mut names = BTreeSet::new();
+    let (mut failed, mut errors, mut skipped) = (0, 0, 0);
+    for input in inputs {
+        let document = roxmltree::Document::parse(input.text).map_err(|e| MergeError(format!("{}: not JUnit XML: {e}", input.name)))?;
+        let root = document.root_element();
+        if !root.has_tag_name("testsuites") {
+            return Err(MergeError(format!("{}: not a JUnit report (no <testsuites>)", input.name)));
+        }
+        names.insert(root.attribute("name").unwrap_or("mynatap").to_owned());
+        for node in root.descendants() {
+            if node.has_tag_name("properties") && properties.is_empty() {
+                properties = input.text.get(node.range()).unwrap_or_default().to_owned();
+            }
+            if !node.has_tag_name("testcase") {
+                continue;
+            }
+            let name = node.attribute("name").unwrap_or_default().to_owned();
+            if let Some(other) = seen.insert(name.clone(), input.name) {
+                return Err(MergeError(format!("scenario `{name}` is in both {other} and {}: shards must not overlap", input.name)));
+            }
+            let has = |tag: &str| node.children().any(|child| child.has_tag_name(tag));
+            failed += usize::from(has("failure"));
+            errors += usize::from(has("error"));
+            skipped += usize::from(has("skipped"));
+            cases.push((name, input.text.get(node.range()).unwrap_or_default().to_owned()));
+        }
+    }
+    if names.len() > 1 {
+        return Err(MergeError(format!("the reports are of different runs ({}): merge shards of one run", names.into_iter().collect::<Vec<_>>().join(" / "))));
+    }
+    let name = names.into_iter().next().unwrap_or_else(|| "mynatap".into());
+    let total = cases.len();
+    let passed = total - failed - errors - skipped;
+    let mut text = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    text.push_str(&format!("<testsuites name=\"{}\" tests=\"{total}\" failures=\"{failed}\" errors=\"{errors}\">\n", xml_escape(&name)));
+    text.push_str(&format!("  <testsuite name=\"mynatap.conformance\" tests=\"{total}\" failures=\"{failed}\" errors=\"{errors}\" skipped=\"{skipped}\">\n"));
+    if !properties.is_empty() {
+        text.push_str(&format!("    {properties}\n"));
+    }
+    for (_, case) in &cases {
+        text.push_str(&format!("    {case}\n"));
+    }
+    text.push_str("  </testsuite>\n</testsuites>\n");
+    // Skipped cases are waived or not applicable: neither fails a run.
+    let summary = Summary { total, passed, failed, errors, waived: 0, not_applicable: skipped };
+    Ok(Merged { text, summary })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_report(ids: &[(&str, &str)], seed: u64) -> String {
+        let scenarios: Vec<Value> = ids.iter().map(|(id, status)| serde_json::json!({"id": id, "file": format!("scenarios/{id}.yaml"), "covers": ["FLOW-1"], "status": status})).collect();
+        serde_json::json!({"tool": "mynatap", "seed": seed, "transport": "memory", "suite": "scenarios/", "scenarios": scenarios, "coverage": [{"requirement": "FLOW-1", "scenarios": []}]}).to_string()
+    }
+
+    #[test]
+    fn json_shards_merge_into_one_suite_in_file_order() {
+        let a = json_report(&[("b", "passed")], 1);
+        let b = json_report(&[("a", "failed"), ("c", "passed")], 1);
+        let merged = merge(&[Input { name: "a.json", text: &a }, Input { name: "b.json", text: &b }]).unwrap();
+        assert_eq!(merged.summary, Summary { total: 3, passed: 2, failed: 1, ..Summary::default() });
+        let value: Value = serde_json::from_str(&merged.text).unwrap();
+        let ids: Vec<&str> = value["scenarios"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(value["coverage"][0]["scenarios"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn overlapping_or_foreign_shards_are_refused() {
+        let a = json_report(&[("a", "passed")], 1);
+        let again = merge(&[Input { name: "a.json", text: &a }, Input { name: "b.json", text: &a }]).unwrap_err();
+        assert!(again.0.contains("scenario `a` is in both a.json and b.json"), "{again}");
+        let other_seed = json_report(&[("b", "passed")], 2);
+        assert!(merge(&[Input { name: "a.json", text: &a }, Input { name: "c.json", text: &other_seed }]).unwrap_err().0.contains("differ in `seed`"));
+        assert!(merge(&[Input { name: "a.json", text: &a }, Input { name: "x.xml", text: "<testsuites/>" }]).unwrap_err().0.contains("one format"));
+        assert!(merge(&[Input { name: "n.json", text: "{\"x\":1}" }]).unwrap_err().0.contains("not a mynatap JSON report"));
+    }
+
+    #[test]
+    fn junit_shards_merge_with_their_counts() {
+        let a = "<testsuites name=\"mynatap\"><testsuite><properties><property name=\"seed\" value=\"1\"/></properties><testcase name=\"a\"/><testcase name=\"b\"><failure message=\"x\">y</failure></testcase></testsuite></testsuites>";
+        let b = "<testsuites name=\"mynatap\"><testsuite><testcase name=\"c\"><skipped message=\"not applicable: z\"/></testcase></testsuite></testsuites>";
+        let merged = merge(&[Input { name: "a.xml", text: a }, Input { name: "b.xml", text: b }]).unwrap();
+        assert_eq!((merged.summary.total, merged.summary.failed, merged.summary.not_applicable), (3, 1, 1));
+        let document = roxmltree::Document::parse(&merged.text).unwrap();
+        assert_eq!(document.descendants().filter(|n| n.has_tag_name("testcase")).count(), 3);
+        assert!(merged.text.contains("skipped=\"1\""));
+    }
+}

@@ -1,0 +1,181 @@
+//! Reports: text for people, JSON and JUnit XML for machines, one self-contained HTML page for a
+//! reader in a browser, the coverage matrix, and shards merged into one.
+
+pub mod html;
+pub mod json;
+pub mod junit;
+pub mod merge;
+pub mod text;
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::play::{ScenarioResult, Status};
+
+pub use html::html;
+pub use json::json;
+pub use junit::junit;
+pub use text::{coverage_text, text};
+
+/// Counts of a run.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Summary {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub errors: usize,
+    #[serde(default)]
+    pub waived: usize,
+    #[serde(default)]
+    pub not_applicable: usize,
+}
+
+impl Summary {
+    pub fn of(results: &[ScenarioResult]) -> Self {
+        Self::of_statuses(results.iter().map(|result| result.status))
+    }
+
+    pub fn of_statuses(statuses: impl IntoIterator<Item = Status>) -> Self {
+        let mut summary = Self::default();
+        for status in statuses {
+            summary.total += 1;
+            match status {
+                Status::Passed => summary.passed += 1,
+                Status::Failed => summary.failed += 1,
+                Status::Error => summary.errors += 1,
+                Status::Waived => summary.waived += 1,
+                Status::NotApplicable => summary.not_applicable += 1,
+            }
+        }
+        summary
+    }
+
+    /// 0 all passed (or waived, or not applicable), 1 some scenario failed, 2 some file or
+    /// world could not be used.
+    pub fn exit_code(&self) -> i32 {
+        if self.errors > 0 {
+            2
+        } else if self.failed > 0 {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// `50 scenarios: 48 passed, 1 failed, 0 errors` and, when there are any, waived and not
+    /// applicable counts.
+    pub fn line(&self) -> String {
+        let mut line = format!("{} scenarios: {} passed, {} failed, {} errors", self.total, self.passed, self.failed, self.errors);
+        if self.waived > 0 {
+            line.push_str(&format!(", {} waived", self.waived));
+        }
+        if self.not_applicable > 0 {
+            line.push_str(&format!(", {} not applicable", self.not_applicable));
+        }
+        line
+    }
+}
+
+/// What a certification adds to a report: the graded verdict and what it was about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificationInfo {
+    /// `conformant`, `conformant with waivers` or `not conformant`.
+    pub verdict: String,
+    /// The verdict as a sentence: `conformant for android, card-pin; 12 scenarios not applicable`.
+    pub verdict_text: String,
+    /// The reader program's command.
+    pub reader: String,
+    /// `sha256:…` over the scenario files and the profiles that ran.
+    pub fingerprint: String,
+    /// The date waivers were judged against (YYYY-MM-DD).
+    pub judged_on: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub statement: Option<StatementInfo>,
+    /// Waivers that are expired, not needed, or name no scenario of the suite.
+    #[serde(default)]
+    pub flags: Vec<String>,
+}
+
+/// The reader's conformance statement, as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementInfo {
+    pub reader_name: String,
+    pub reader_version: String,
+    pub paths: Vec<String>,
+    pub key_algorithms: Vec<String>,
+}
+
+/// A run to report: its results and how they came about.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub results: &'a [ScenarioResult],
+    pub seed: u64,
+    pub transport: &'a str,
+    /// Where the scenarios came from: `scenarios/` or `built-in suite of mynatap 0.1.0`.
+    pub suite: &'a str,
+    pub certification: Option<&'a CertificationInfo>,
+}
+
+/// One requirement's row: which scenarios cover it and how they did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageRow {
+    pub requirement: String,
+    pub scenarios: Vec<CoverageCell>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageCell {
+    pub id: String,
+    pub result: Status,
+}
+
+pub fn coverage(requirements: &BTreeSet<String>, results: &[ScenarioResult]) -> Vec<CoverageRow> {
+    coverage_of(requirements, results.iter().map(|result| (result.id.as_str(), result.covers.as_slice(), result.status)))
+}
+
+/// The coverage matrix of (id, covers, status) rows, as shard merging has them.
+pub fn coverage_of<'a>(requirements: &BTreeSet<String>, rows: impl Iterator<Item = (&'a str, &'a [String], Status)> + Clone) -> Vec<CoverageRow> {
+    let mut ids: Vec<&String> = requirements.iter().collect();
+    ids.sort_by_key(|id| requirement_order(id));
+    ids.into_iter()
+        .map(|requirement| CoverageRow {
+            requirement: requirement.clone(),
+            scenarios: rows
+                .clone()
+                // A scenario that was not played covers nothing.
+                .filter(|(_, covers, status)| covers.contains(requirement) && *status != Status::NotApplicable)
+                .map(|(id, _, status)| CoverageCell { id: id.to_owned(), result: status })
+                .collect(),
+        })
+        .collect()
+}
+
+/// SETUP, FLOW, then Q ids, each numerically.
+fn requirement_order(id: &str) -> (u8, u32, String) {
+    let (prefix, number) = id.rsplit_once(['-', 'Q']).unwrap_or((id, ""));
+    let group = match prefix {
+        "SETUP" => 0,
+        "FLOW" => 1,
+        "" => 2,
+        _ => 3,
+    };
+    (group, number.parse().unwrap_or(u32::MAX), id.to_owned())
+}
+
+/// Colours, used only when writing to a terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub colour: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+    }
+}
+
+/// The wire rules a failure broke (`W1-…`), read off its actual text.
+pub fn broken_rules(actual: &str) -> Vec<&str> {
+    actual.split_once("breaking rule ").map(|(_, rules)| rules.split(", ").collect()).unwrap_or_default()
+}

@@ -1,0 +1,70 @@
+//! The conformance suite built into the binary (the workspace's `scenarios/` at build time):
+//! what `run` and `certify` play when given no path and there is no `scenarios/` folder, and
+//! what `mynatap suite export` writes out.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+/// File name and text of every scenario of the built-in suite, sorted by name.
+pub const FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_suite.rs"));
+
+/// The folder built-in scenarios appear in (in reports and error messages).
+pub const FOLDER: &str = "<built-in>";
+
+/// How reports name the built-in suite.
+pub fn label() -> String {
+    format!("built-in suite of mynatap {} ({} scenarios)", env!("CARGO_PKG_VERSION"), FILES.len())
+}
+
+/// The paths of the built-in scenarios, as reports show them.
+pub fn paths() -> Vec<PathBuf> {
+    FILES.iter().map(|(name, _)| Path::new(FOLDER).join(name)).collect()
+}
+
+/// The embedded text of a built-in path.
+fn embedded(path: &Path) -> Option<&'static str> {
+    let name = path.strip_prefix(FOLDER).ok()?.to_str()?;
+    FILES.iter().find(|(file, _)| *file == name).map(|(_, text)| *text)
+}
+
+/// The text of a scenario file: the built-in suite's, or read from disk.
+pub fn source_of(path: &Path) -> std::io::Result<Cow<'static, str>> {
+    match embedded(path) {
+        Some(text) => Ok(Cow::Borrowed(text)),
+        None => std::fs::read_to_string(path).map(Cow::Owned),
+    }
+}
+
+/// Writes the built-in suite into `dir` (created if missing). An existing file with other
+/// content is left alone and reported, never overwritten: it may be someone's edit.
+pub fn export(dir: &Path) -> Result<usize, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let clashes: Vec<String> = FILES
+        .iter()
+        .filter(|(name, text)| std::fs::read_to_string(dir.join(name)).is_ok_and(|existing| existing != *text))
+        .map(|(name, _)| dir.join(name).display().to_string())
+        .collect();
+    if !clashes.is_empty() {
+        return Err(format!("{} file(s) in {} differ from the built-in suite and were not overwritten: {}; export into an empty folder", clashes.len(), dir.display(), clashes.join(", ")));
+    }
+    for (name, text) in FILES {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(FILES.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_whole_suite_is_built_in_and_readable_by_its_paths() {
+        let on_disk = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")).unwrap().count();
+        assert_eq!(FILES.len(), on_disk);
+        for path in paths() {
+            assert!(source_of(&path).unwrap().contains("id:"), "{}", path.display());
+        }
+        assert!(source_of(Path::new("<built-in>/no-such.yaml")).is_err());
+    }
+}
