@@ -5,7 +5,8 @@
 #     `pcsc` feature), opensc + pcsc-tools (outside programs the interop tests drive), openssl,
 #     valgrind (the instruction-count gate), python3-pyscard + python3-cryptography (the example
 #     reader in examples/python-reader, certified by the tests), gcc + python3 (a C reader run
-#     under libpcsclite-dev's pcsc-spy for the capture test); and jpki-cli from crates.io
+#     under libpcsclite-dev's pcsc-spy for the capture test), chromium (the HTML report is rendered
+#     in it headless); and jpki-cli from crates.io
 #     (into target/tools: a client of real cards, driven by the interop tests);
 #  2. starts pcscd when none is running, and stops it again at the end;
 #  3. runs every test of the workspace with the `pcsc` feature (real PC/SC tests included),
@@ -15,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(pcscd vsmartcard-vpcd libpcsclite-dev pkgconf gcc opensc pcsc-tools openssl valgrind python3 python3-pyscard python3-cryptography)
+packages=(pcscd vsmartcard-vpcd libpcsclite-dev pkgconf gcc opensc pcsc-tools openssl valgrind python3 python3-pyscard python3-cryptography chromium)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -7,33 +7,16 @@
 #![cfg(feature = "pcsc")]
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-static PCSCD: Mutex<()> = Mutex::new(());
+use support::{exclusive, mynatap, root, scratch_dir, text};
 
 const READER: &str = "Virtual PCD 00 00";
 const SELECT_JPKI: &str = "00A4040C0AD392F00026010000000100";
-
-fn exclusive() -> MutexGuard<'static, ()> {
-    PCSCD.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn mynatap() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mynatap"));
-    command.current_dir(root());
-    command
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
 
 /// `mynatap serve-card` in the background, stopped when dropped.
 struct ServedCard(Child);
@@ -235,7 +218,8 @@ fn broken_reader_programs_are_adapter_errors_and_the_run_goes_on() {
 fn every_mutant_of_the_reference_reader_is_caught() {
     let _lock = exclusive();
     let suite = certification_suite();
-    let run = mynatap().args(["certify", "--mutants", suite.to_str().unwrap()]).output().unwrap();
+    // Two mutants at a time, each on its own virtual reader.
+    let run = mynatap().args(["certify", "--mutants", "--jobs", "2", suite.to_str().unwrap()]).output().unwrap();
     let printed = text(&run);
     assert_eq!(run.status.code(), Some(0), "{printed}");
     assert!(printed.contains("16 mutants: 16 killed, 0 survived"), "{printed}");
@@ -483,13 +467,6 @@ sys.exit(os.waitstatus_to_exitcode(status) or (3 if time.monotonic() >= deadline
     assert!(read.status.success(), "{}", text(&read));
     assert_eq!(std::fs::read(&photo).unwrap(), mynatap_sim::card::surface::FACE_IMAGE_JP2, "the face image, as the card holds it");
     let _ = std::fs::remove_dir_all(scratch);
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mynatap-pcsc-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Imports a capture, runs the scenario, replays the capture: all must pass.

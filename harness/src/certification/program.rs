@@ -67,7 +67,7 @@ impl AdapterPlayer {
 
     fn run_program(&self, envs: &[(&str, String)]) -> Result<Verdict, String> {
         use std::os::unix::process::CommandExt;
-        let child = Command::new("sh")
+        let mut child = Command::new("sh")
             .arg("-c")
             .arg(format!("exec {}", self.program.command))
             .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
@@ -78,8 +78,9 @@ impl AdapterPlayer {
             .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot start `{}`: {e}", self.program.command))?;
-        let mut child = ProcessGroup(child);
-        let child = &mut child.0;
+        // However the tap ends (a panic included), everything the program started ends with it.
+        let pid = child.id();
+        let _group = ProcessGroup(pid);
         // Read both pipes on their own threads so a chatty program cannot block on a full pipe.
         let mut stdout = child.stdout.take().ok_or("no stdout")?;
         let mut stderr = child.stderr.take().ok_or("no stderr")?;
@@ -93,21 +94,21 @@ impl AdapterPlayer {
             let _ = stderr.by_ref().take(64 * 1024).read_to_string(&mut text);
             text
         });
-        let deadline = Instant::now() + self.program.tap_timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-                Ok(None) => {
-                    end_group(child.id());
-                    let _ = child.wait();
-                    return Err(format!("ran past its {} ms budget and was killed", self.program.tap_timeout.as_millis()));
-                }
-                Err(e) => return Err(format!("cannot wait for the program: {e}")),
+        // Waiting blocks on a thread of its own, so the tap ends the moment the program exits.
+        let (exited, exit) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _ = exited.send(child.wait());
+        });
+        let status = match exit.recv_timeout(self.program.tap_timeout) {
+            Ok(status) => status.map_err(|e| format!("cannot wait for the program: {e}"))?,
+            Err(_) => {
+                end_group(pid);
+                let _ = waiter.join();
+                return Err(format!("ran past its {} ms budget and was killed", self.program.tap_timeout.as_millis()));
             }
         };
         // The tap is over: whatever the program left running goes too (and lets go of its pipes).
-        end_group(child.id());
+        end_group(pid);
         let stdout = out.join().unwrap_or_default();
         let stderr = err.join().unwrap_or_default();
         if !status.success() {
@@ -125,13 +126,12 @@ fn end_group(leader: u32) {
     }
 }
 
-/// A reader program's process, whose group is ended however the tap ends (a panic included).
-struct ProcessGroup(std::process::Child);
+/// The process group of a reader program (led by the pid), ended however the tap ends.
+struct ProcessGroup(u32);
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
-        end_group(self.0.id());
-        let _ = self.0.wait();
+        end_group(self.0);
     }
 }
 

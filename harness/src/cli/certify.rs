@@ -117,11 +117,36 @@ mod with_pcsc {
                 None => Box::new(NoReader),
             }
         };
-        play::run_suite(suite, seed, jobs, &make_player, &|result| eprintln!("{} {}", progress_tag(result.status), result.id))
+        play::run_suite_prebuilt(suite, seed, jobs, &make_player, &|result| eprintln!("{} {}", progress_tag(result.status), result.id))
     }
 
     fn progress_tag(status: Status) -> &'static str {
         if status == Status::Passed { "pass" } else { "FAIL" }
+    }
+
+    /// A player lent to one suite run after another (the kill matrix: one mutant after another
+    /// on one reader).
+    struct Shared(std::sync::Arc<Mutex<AdapterPlayer>>);
+
+    impl std::fmt::Debug for Shared {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Shared(AdapterPlayer)")
+        }
+    }
+
+    impl TapPlayer for Shared {
+        fn tap(&mut self, world: &mut mynatap_sim::world::World, spec: &mynatap_sim::world::TapSpec, expect: &mynatap_harness::scenario::Expectation) -> Result<mynatap_sim::world::TapReport, mynatap_sim::world::WorldError> {
+            match self.0.lock() {
+                Ok(mut player) => player.tap(world, spec, expect),
+                Err(_) => Err(mynatap_sim::world::WorldError::Adapter("the reader's player failed in another thread".into())),
+            }
+        }
+        fn take_violations(&mut self) -> Vec<mynatap_harness::play::Violation> {
+            self.0.lock().map(|mut player| player.take_violations()).unwrap_or_default()
+        }
+        fn take_evidence(&mut self) -> Option<mynatap_harness::play::evidence::TapEvidence> {
+            self.0.lock().ok().and_then(|mut player| player.take_evidence())
+        }
     }
 
     /// Never used: one player per thread. Fails every tap rather than play anything else.
@@ -210,15 +235,16 @@ mod with_pcsc {
         let summary = Summary::of(&results);
         let taps: Vec<_> = results.iter().flat_map(|r| r.evidence.iter()).collect();
         let program_ms: f64 = taps.iter().map(|t| t.program_ms).sum();
-        let tap_ms: f64 = taps.iter().map(|t| t.tap_ms).sum();
+        let mut around: Vec<f64> = taps.iter().map(|t| t.tap_ms - t.program_ms).collect();
+        around.sort_by(f64::total_cmp);
         eprintln!(
-            "{}; wall time {:.1} s on {} reader(s); {} taps: reader program {:.1} s, harness {:.1} ms per tap",
+            "{}; wall time {:.1} s on {} reader(s); {} taps: reader program {:.1} s in all; harness around a tap: median {:.1} ms",
             info.verdict_text,
             started.elapsed().as_secs_f64(),
             readers.len(),
             taps.len(),
             program_ms / 1000.0,
-            if taps.is_empty() { 0.0 } else { (tap_ms - program_ms) / taps.len() as f64 }
+            around.get(around.len() / 2).copied().unwrap_or_default()
         );
         let mut code = verdict::exit_code(&summary);
         if let Some(baseline) = &args.baseline {
@@ -259,23 +285,20 @@ mod with_pcsc {
             tap_timeout: Duration::from_millis(args.tap_timeout_ms),
         };
         let players = start_players(readers, &program_of(Mutant::SkipExpiry), args.report.seed)?;
-        let profiles = Profiles::default();
         let next = AtomicUsize::new(0);
         let rows: Mutex<Vec<(usize, Vec<String>)>> = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
-            for mut player in players {
-                let (next, rows, profiles, program_of) = (&next, &rows, &profiles, &program_of);
+            for player in players {
+                let (next, rows, program_of) = (&next, &rows, &program_of);
+                let player = std::sync::Arc::new(Mutex::new(player));
                 scope.spawn(move || {
                     while let Some(mutant) = Mutant::ALL.get(next.fetch_add(1, Ordering::Relaxed)).copied() {
-                        player.begin_run(program_of(mutant));
-                        let caught: Vec<String> = loaded
-                            .suite
-                            .entries
-                            .iter()
-                            .map(|entry| match entry {
-                                Entry::Loaded(scenario) => play::run_scenario(scenario, args.report.seed, profiles, &mut player),
-                                Entry::Broken(error) => ScenarioResult::broken(error),
-                            })
+                        if let Ok(mut player) = player.lock() {
+                            player.begin_run(program_of(mutant));
+                        }
+                        let make_player = || -> Box<dyn TapPlayer> { Box::new(Shared(player.clone())) };
+                        let caught: Vec<String> = play::run_suite_prebuilt(&loaded.suite, args.report.seed, 1, &make_player, &|_| {})
+                            .into_iter()
                             .filter(|result| result.status != Status::Passed)
                             .map(|result| {
                                 let rules = result.failure.as_ref().map(|f| report::broken_rules(&f.actual).join(", ")).filter(|r| !r.is_empty()).map(|r| format!(" [{r}]")).unwrap_or_default();

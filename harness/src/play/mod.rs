@@ -10,18 +10,19 @@ pub mod occupancy;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
 pub mod readers;
+mod parallel;
 pub mod shard;
 pub mod timing;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use mynatap_sim::driver::{Exchange, Response};
 use mynatap_sim::terminal::{Outcome, TerminalConfig};
 use mynatap_sim::world::{Profiles, TapSpec, World, WorldError};
 use serde::Serialize;
+
+pub use parallel::{run_suite, run_suite_prebuilt};
 
 use crate::scenario::{self, Action, Expectation, LoadError, Scenario, Step};
 
@@ -298,6 +299,11 @@ impl TapPlayer for MemoryPlayer {
 
 /// Plays one scenario to its first failing step.
 pub fn run_scenario(scenario: &Scenario, seed: u64, profiles: &Profiles, player: &mut dyn TapPlayer) -> ScenarioResult {
+    play_in_world(scenario, build_world(scenario, seed, profiles), player)
+}
+
+/// Plays one scenario in a world already built for it (or reports why it could not be built).
+fn play_in_world(scenario: &Scenario, world: Result<World, WorldError>, player: &mut dyn TapPlayer) -> ScenarioResult {
     let mut result = ScenarioResult {
         id: scenario.id.clone(),
         title: scenario.title.clone(),
@@ -311,7 +317,7 @@ pub fn run_scenario(scenario: &Scenario, seed: u64, profiles: &Profiles, player:
         evidence: Vec::new(),
         transcripts: Vec::new(),
     };
-    let mut world = match build_world(scenario, seed, profiles) {
+    let mut world = match world {
         Ok(world) => world,
         Err(error) => {
             result.status = Status::Error;
@@ -462,40 +468,4 @@ fn judge_tap(expect: &Expectation, outcome: &Outcome, transcript: Vec<Exchange>)
         }
     };
     (actual, passed, detail, transcript)
-}
-
-/// Runs the loaded scenarios on `jobs` threads; results come back in suite order. `on_done` is
-/// called as each scenario finishes (for progress bars).
-pub fn run_suite(
-    suite: &Suite,
-    seed: u64,
-    jobs: usize,
-    make_player: &(dyn Fn() -> Box<dyn TapPlayer> + Sync),
-    on_done: &(dyn Fn(&ScenarioResult) + Sync),
-) -> Vec<ScenarioResult> {
-    let profiles = Profiles::default();
-    let slots: Vec<Mutex<Option<ScenarioResult>>> = suite.entries.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1).min(suite.entries.len().max(1)) {
-            scope.spawn(|| {
-                let mut player = make_player();
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(entry) = suite.entries.get(index) else { break };
-                    let result = match entry {
-                        Entry::Loaded(scenario) => run_scenario(scenario, seed, &profiles, player.as_mut()),
-                        Entry::Broken(error) => ScenarioResult::broken(error),
-                    };
-                    on_done(&result);
-                    if let Some(slot) = slots.get(index)
-                        && let Ok(mut slot) = slot.lock()
-                    {
-                        *slot = Some(result);
-                    }
-                }
-            });
-        }
-    });
-    slots.into_iter().filter_map(|slot| slot.into_inner().ok().flatten()).collect()
 }

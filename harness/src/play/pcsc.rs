@@ -121,7 +121,8 @@ pub fn ready(reader: &str) -> Result<(), String> {
         match attempt {
             Ok(_) => return Ok(()),
             Err(error) if std::time::Instant::now() >= deadline => return Err(error.to_string()),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            // pcscd notices a new vpcd card within milliseconds; poll often, not long.
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
 }

@@ -55,7 +55,14 @@ fn merge_json(inputs: &[Input<'_>]) -> Result<Merged, MergeError> {
         reports.push((input.name, value));
     }
     let (first_name, first) = reports.first().cloned().ok_or_else(|| MergeError("no reports to merge".into()))?;
-    for key in ["seed", "transport", "suite"] {
+    // A shard's suite is `SUITE, shard K/N`: shards of one run share SUITE.
+    let suite_of = |report: &Value| report.get("suite").and_then(Value::as_str).map(|suite| suite.rsplit_once(", shard ").map_or(suite, |(base, _)| base).to_owned());
+    for (name, report) in &reports {
+        if suite_of(report) != suite_of(&first) {
+            return Err(MergeError(format!("{name} and {first_name} are shards of different suites ({} vs {})", show(report.get("suite")), show(first.get("suite")))));
+        }
+    }
+    for key in ["seed", "transport"] {
         for (name, report) in &reports {
             if report.get(key) != first.get(key) {
                 return Err(MergeError(format!("{name} and {first_name} differ in `{key}` ({} vs {}): shards of one run share it", show(report.get(key)), show(first.get(key)))));
@@ -107,6 +114,9 @@ fn merge_json(inputs: &[Input<'_>]) -> Result<Merged, MergeError> {
         object.insert("summary".into(), serde_json::to_value(summary).map_err(|e| MergeError(e.to_string()))?);
         object.insert("scenarios".into(), Value::Array(scenarios));
         object.insert("coverage".into(), serde_json::to_value(coverage).map_err(|e| MergeError(e.to_string()))?);
+        if let Some(suite) = suite_of(&first) {
+            object.insert("suite".into(), Value::from(suite));
+        }
         object.insert("merged_from".into(), Value::from(reports.iter().map(|(name, _)| *name).collect::<Vec<_>>()));
         if let Some(certification) = merge_certification(&certifications, &summary)? {
             object.insert("certification".into(), serde_json::to_value(certification).map_err(|e| MergeError(e.to_string()))?);
