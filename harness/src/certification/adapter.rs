@@ -3,6 +3,7 @@
 
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::terminal::{Consent, Outcome, Reason, Verified};
+use mynatap_sim::world::{TapSpec, TapTarget, World, WorldError};
 use serde::{Deserialize, Serialize};
 
 /// Environment variable names, as the contract spells them.
@@ -94,6 +95,17 @@ impl Verdict {
 
 fn truncate(text: &str) -> String {
     text.chars().take(200).collect()
+}
+
+/// The kind of the tapped device, and the kind the patient chose at FLOW-2 (`MYNATAP_SELECTED`).
+pub fn tapped_and_selected(world: &World, spec: &TapSpec) -> Result<(DeviceKind, DeviceKind), WorldError> {
+    Ok(match &spec.target {
+        TapTarget::Card(_) => (DeviceKind::Card, DeviceKind::Card),
+        TapTarget::Phone(id) => {
+            let device = world.phone_os(id).ok_or_else(|| WorldError::UnknownPhone(id.clone()))?;
+            (device, spec.os_selected.unwrap_or(device))
+        }
+    })
 }
 
 /// FLOW-5 answers as `MYNATAP_CONSENT` carries them.

@@ -16,3 +16,17 @@ pub mod wire_rules;
 
 /// The wire rules, with their ids (docs/certification.md).
 pub use wire_rules::rules;
+
+/// Reads a small YAML file of the certifier's (statement, waivers) into `T`; the error says
+/// where (`line:column: field: what`).
+pub(crate) fn read_yaml<T: serde::de::DeserializeOwned>(text: &str, max_bytes: usize) -> Result<T, String> {
+    if text.len() > max_bytes {
+        return Err(format!("{} bytes; at most {max_bytes} are read", text.len()));
+    }
+    serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|e| {
+        let at = e.path().to_string();
+        let inner = e.into_inner();
+        let location = inner.location().map(|l| format!("{}:{}: ", l.line(), l.column())).unwrap_or_default();
+        format!("{location}{}{inner}", if at == "." { String::new() } else { format!("{at}: ") })
+    })
+}

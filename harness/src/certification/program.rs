@@ -14,7 +14,7 @@ use mynatap_sim::vpcd::{Sequence, UserPresence};
 use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
 use sha2::{Digest, Sha256};
 
-use super::adapter::{consent_json, env, Verdict};
+use super::adapter::{consent_json, env, tapped_and_selected, Verdict};
 use super::http_backend::{BackendServer, BackendView};
 use crate::play::pcsc::PcscPlayer;
 use crate::play::evidence::{ApduSeen, HexBytes, TapEvidence};
@@ -154,14 +154,7 @@ impl TapPlayer for AdapterPlayer {
             Err(CrlAnswerError::Registry(error)) => return Err(error.into()),
         };
         self.server.set_view(BackendView { crl_der, records: world.registry().eligibility_table(), fault: spec.backend_fault });
-        let device = match &spec.target {
-            TapTarget::Card(_) => DeviceKind::Card,
-            TapTarget::Phone(id) => world.phone_os(id).ok_or_else(|| WorldError::UnknownPhone(id.clone()))?,
-        };
-        let selected = match spec.target {
-            TapTarget::Card(_) => DeviceKind::Card,
-            TapTarget::Phone(_) => spec.os_selected.unwrap_or(device),
-        };
+        let (device, selected) = tapped_and_selected(world, spec)?;
         let presence = if spec.user_verified { UserPresence::Yes } else { UserPresence::No };
         let world_pin = world.right_pin(&spec.target).unwrap_or_default();
         let surface = match (&spec.target, spec.face) {

@@ -93,15 +93,7 @@ impl Statement {
     /// Reads a statement; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Self, StatementError> {
         let error = |message: String| StatementError { file: file.to_owned(), message };
-        if text.len() > MAX_BYTES {
-            return Err(error(format!("{} bytes; a statement is at most {MAX_BYTES}", text.len())));
-        }
-        let raw: RawStatement = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|e| {
-            let at = e.path().to_string();
-            let inner = e.into_inner();
-            let location = inner.location().map(|l| format!("{}:{}: ", l.line(), l.column())).unwrap_or_default();
-            error(format!("{location}{}{inner}", if at == "." { String::new() } else { format!("{at}: ") }))
-        })?;
+        let raw: RawStatement = super::read_yaml(text, MAX_BYTES).map_err(error)?;
         if raw.mynatap_statement != FORMAT_VERSION {
             return Err(error(format!("mynatap_statement: version {} is not known; this mynatap reads version {FORMAT_VERSION}", raw.mynatap_statement)));
         }

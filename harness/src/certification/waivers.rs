@@ -52,15 +52,7 @@ impl Waiver {
 /// Reads a waivers file; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Vec<Waiver>, WaiversError> {
     let error = |message: String| WaiversError { file: file.to_owned(), message };
-    if text.len() > MAX_BYTES {
-        return Err(error(format!("{} bytes; a waivers file is at most {MAX_BYTES}", text.len())));
-    }
-    let raw: RawWaivers = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|e| {
-        let at = e.path().to_string();
-        let inner = e.into_inner();
-        let location = inner.location().map(|l| format!("{}:{}: ", l.line(), l.column())).unwrap_or_default();
-        error(format!("{location}{}{inner}", if at == "." { String::new() } else { format!("{at}: ") }))
-    })?;
+    let raw: RawWaivers = super::read_yaml(text, MAX_BYTES).map_err(error)?;
     if raw.mynatap_waivers != FORMAT_VERSION {
         return Err(error(format!("mynatap_waivers: version {} is not known; this mynatap reads version {FORMAT_VERSION}", raw.mynatap_waivers)));
     }

@@ -39,7 +39,7 @@ enum Slot {
     Waiting,
     /// The builder is at it.
     Building,
-    Built(Result<World, WorldError>),
+    Built(Box<Result<World, WorldError>>),
     /// A player has it (or builds it itself).
     Taken,
 }
@@ -61,7 +61,7 @@ impl Ahead {
         loop {
             let slot = guard.0.get_mut(index)?;
             match std::mem::replace(slot, Slot::Taken) {
-                Slot::Built(world) => return Some(world),
+                Slot::Built(world) => return Some(*world),
                 Slot::Waiting | Slot::Taken => return None,
                 Slot::Building => {
                     *slot = Slot::Building;
@@ -90,7 +90,7 @@ impl Ahead {
             if let Ok(mut guard) = self.slots.lock()
                 && let Some(slot) = guard.0.get_mut(index)
             {
-                *slot = Slot::Built(world);
+                *slot = Slot::Built(Box::new(world));
             }
             self.changed.notify_all();
         }

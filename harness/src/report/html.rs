@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use super::junit::xml_escape;
 use super::{broken_rules, coverage, Run, Summary};
 use crate::play::evidence::TapEvidence;
 use crate::play::{ScenarioResult, Status};
@@ -19,20 +20,9 @@ th{background:#f4f4f4}.passed{color:#2e7d32}.failed,.error{color:#c62828;font-we
 .not_applicable{color:#777}pre{background:#f7f7f7;padding:.5em;overflow-x:auto;font-size:12px}\
 .flag{color:#b28704;font-weight:bold}dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:bold}";
 
-/// Escapes text for HTML content and attribute values.
+/// Escapes text for HTML content and attribute values (the XML escape is valid HTML).
 fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    xml_escape(text)
 }
 
 fn status_name(status: Status) -> &'static str {
@@ -247,7 +237,7 @@ mod tests {
 
     #[test]
     fn text_from_outside_is_escaped() {
-        assert_eq!(escape("<script>\"a\" & 'b'</script>"), "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;");
+        assert_eq!(escape("<script>\"a\" & 'b'</script>"), "&lt;script&gt;&quot;a&quot; &amp; &apos;b&apos;&lt;/script&gt;");
     }
 
     #[test]

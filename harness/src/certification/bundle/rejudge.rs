@@ -9,14 +9,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use mynatap_sim::driver::{Exchange, Response};
-use mynatap_sim::profile::{DeviceKind, Profile};
+use mynatap_sim::profile::Profile;
 use mynatap_sim::transport::TransportError;
 use mynatap_sim::vpcd::SeenApdu;
-use mynatap_sim::world::{Profiles, TapReport, TapSpec, TapTarget, World, WorldError};
+use mynatap_sim::world::{Profiles, TapReport, TapSpec, World, WorldError};
 use serde_json::Value;
 
 use super::{read_bounded, tampered, Index, RawExchange, ScenarioEvidence, VerifyError, FORMAT_VERSION, INDEX, RESULTS};
-use crate::certification::adapter::Verdict;
+use crate::certification::adapter::{tapped_and_selected, Verdict};
 use crate::certification::statement::{needs, Statement};
 use crate::certification::verdict::{apply_waivers, grade_text};
 use crate::certification::waivers;
@@ -172,14 +172,7 @@ impl RecordedPlayer {
 impl TapPlayer for RecordedPlayer {
     fn tap(&mut self, world: &mut World, spec: &TapSpec, expect: &Expectation) -> Result<TapReport, WorldError> {
         self.violations.clear();
-        let device = match &spec.target {
-            TapTarget::Card(_) => DeviceKind::Card,
-            TapTarget::Phone(id) => world.phone_os(id).ok_or_else(|| WorldError::UnknownPhone(id.clone()))?,
-        };
-        let selected = match spec.target {
-            TapTarget::Card(_) => DeviceKind::Card,
-            TapTarget::Phone(_) => spec.os_selected.unwrap_or(device),
-        };
+        let (device, selected) = tapped_and_selected(world, spec)?;
         let taps = &mut self.taps;
         let mut played = None;
         let report = world.tap_with(spec, |card, _tap, _backends, _timeout| {
