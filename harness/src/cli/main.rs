@@ -60,7 +60,9 @@ enum Command {
     BenchTap(BenchTapArgs),
     /// Certify a reader program: every tap of the scenarios is played against it through PC/SC
     /// (vpcd) and loopback HTTP, and judged on its verdict and on the wire (docs/certification.md).
-    /// Exit 0: conformant; 1: not conformant; 2: input or set-up error. Needs the `pcsc` feature.
+    /// Graded: conformant, conformant with waivers, not conformant. Exit 0: conformant (with
+    /// waivers or not); 1: not conformant, or a regression against --baseline; 2: input or
+    /// set-up error. Needs the `pcsc` feature.
     Certify(certify::CertifyArgs),
     /// Captures of real devices: import one as a scenario, replay one against a profile.
     #[command(subcommand)]
