@@ -122,12 +122,19 @@ fn safe_name(id: &str) -> String {
     if name.is_empty() || name.starts_with('.') { format!("_{name}") } else { name }
 }
 
-/// Writes a signed bundle into `dir`, which must be new or empty (nothing is overwritten).
-/// Returns the number of files signed.
-pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
+/// Refuses a bundle folder that already holds something: a bundle is never written over another
+/// (checked before a run, so a long certification is not lost at its end).
+pub fn ensure_empty(dir: &Path) -> Result<(), String> {
     if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(format!("--bundle {}: the folder is not empty; give a new one (a bundle is never written over another)", dir.display()));
     }
+    Ok(())
+}
+
+/// Writes a signed bundle into `dir`, which must be new or empty (nothing is overwritten).
+/// Returns the number of files signed.
+pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
+    ensure_empty(dir)?;
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     files.insert(REPORT.into(), input.report_html.as_bytes().to_vec());
     files.insert(RESULTS.into(), input.results_json.as_bytes().to_vec());
@@ -319,7 +326,10 @@ impl Change {
 pub fn compare_with_baseline(baseline: &Path, results: &[ScenarioResult]) -> Result<Vec<Change>, String> {
     let path = baseline.join(RESULTS);
     let bytes = read_bounded(&path).map_err(|e| format!("--baseline: cannot read {}: {e} (give the folder of an earlier --bundle)", path.display()))?;
-    let before = rejudge::recorded_statuses(&bytes).map_err(|e| format!("--baseline {}: {e}", path.display()))?;
+    let before = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("not a JSON report: {e}"))
+        .and_then(|report| rejudge::recorded_statuses(&report))
+        .map_err(|e| format!("--baseline {}: {e}", path.display()))?;
     let after: BTreeMap<&str, Status> = results.iter().map(|result| (result.id.as_str(), result.status)).collect();
     let ids: BTreeSet<&str> = before.keys().map(String::as_str).chain(after.keys().copied()).collect();
     Ok(ids

@@ -216,10 +216,8 @@ mod with_pcsc {
             None => time::OffsetDateTime::now_utc().date(),
         };
         let signing_key = args.signing_key.as_deref().map(bundle::signing_key).transpose().map_err(InputError)?;
-        if let Some(dir) = &args.bundle
-            && std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
-        {
-            return Err(InputError(format!("--bundle {}: the folder is not empty; give a new one (a bundle is never written over another)", dir.display())).into());
+        if let Some(dir) = &args.bundle {
+            bundle::ensure_empty(dir).map_err(InputError)?;
         }
         let reader_cmd = args.reader_cmd.clone().unwrap_or_default();
         let program = ReaderProgram { command: reader_cmd.clone(), tap_timeout: Duration::from_millis(args.tap_timeout_ms) };

@@ -186,16 +186,21 @@ impl ScenarioResult {
 
     /// A scenario outside the conformance statement: not played.
     pub fn not_applicable(scenario: &Scenario, why: String) -> Self {
+        Self { note: Some(why), ..Self::of(scenario, Status::NotApplicable) }
+    }
+
+    /// The result of `scenario` before any step, with `status`.
+    fn of(scenario: &Scenario, status: Status) -> Self {
         Self {
             id: scenario.id.clone(),
             title: scenario.title.clone(),
             file: scenario.file.display().to_string(),
             covers: scenario.covers.clone(),
-            status: Status::NotApplicable,
+            status,
             steps: Vec::new(),
             failure: None,
             error: None,
-            note: Some(why),
+            note: None,
             evidence: Vec::new(),
             transcripts: Vec::new(),
         }
@@ -304,19 +309,7 @@ pub fn run_scenario(scenario: &Scenario, seed: u64, profiles: &Profiles, player:
 
 /// Plays one scenario in a world already built for it (or reports why it could not be built).
 fn play_in_world(scenario: &Scenario, world: Result<World, WorldError>, player: &mut dyn TapPlayer) -> ScenarioResult {
-    let mut result = ScenarioResult {
-        id: scenario.id.clone(),
-        title: scenario.title.clone(),
-        file: scenario.file.display().to_string(),
-        covers: scenario.covers.clone(),
-        status: Status::Passed,
-        steps: Vec::new(),
-        failure: None,
-        error: None,
-        note: None,
-        evidence: Vec::new(),
-        transcripts: Vec::new(),
-    };
+    let mut result = ScenarioResult::of(scenario, Status::Passed);
     let mut world = match world {
         Ok(world) => world,
         Err(error) => {

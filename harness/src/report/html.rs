@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::junit::xml_escape;
+// The XML escape is valid HTML, for content and attribute values alike.
+use super::junit::xml_escape as escape;
 use super::{broken_rules, coverage, Run, Summary};
 use crate::play::evidence::TapEvidence;
 use crate::play::{ScenarioResult, Status};
@@ -19,11 +20,6 @@ table{border-collapse:collapse;width:100%;margin:.5em 0}td,th{border:1px solid #
 th{background:#f4f4f4}.passed{color:#2e7d32}.failed,.error{color:#c62828;font-weight:bold}.waived{color:#8e24aa}\
 .not_applicable{color:#777}pre{background:#f7f7f7;padding:.5em;overflow-x:auto;font-size:12px}\
 .flag{color:#b28704;font-weight:bold}dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:bold}";
-
-/// Escapes text for HTML content and attribute values (the XML escape is valid HTML).
-fn escape(text: &str) -> String {
-    xml_escape(text)
-}
 
 fn status_name(status: Status) -> &'static str {
     match status {

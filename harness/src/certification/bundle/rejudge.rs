@@ -27,9 +27,8 @@ use crate::report::Summary;
 use crate::scenario::{self, Expectation, Scenario};
 
 /// The statuses `results.json` records, by scenario id.
-pub(crate) fn recorded_statuses(bytes: &[u8]) -> Result<BTreeMap<String, Status>, String> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not a JSON report: {e}"))?;
-    let scenarios = value.get("scenarios").and_then(Value::as_array).ok_or("no `scenarios` list")?;
+pub(crate) fn recorded_statuses(report: &Value) -> Result<BTreeMap<String, Status>, String> {
+    let scenarios = report.get("scenarios").and_then(Value::as_array).ok_or("no `scenarios` list")?;
     scenarios
         .iter()
         .map(|scenario| {
@@ -61,10 +60,12 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
         return Err(VerifyError::Input(format!("{INDEX}: bundle format {} is not known; this mynatap reads format {FORMAT_VERSION}", index.mynatap_bundle)));
     }
     let results_bytes = read_bounded(&dir.join(RESULTS)).map_err(|e| tampered(RESULTS, format!("cannot read: {e}")))?;
-    let recorded = recorded_statuses(&results_bytes).map_err(|e| tampered(RESULTS, e))?;
-    let recorded_verdict = serde_json::from_slice::<Value>(&results_bytes)
-        .ok()
-        .and_then(|value| value.pointer("/certification/verdict").and_then(Value::as_str).map(str::to_owned))
+    let results_json: Value = serde_json::from_slice(&results_bytes).map_err(|e| tampered(RESULTS, format!("not a JSON report: {e}")))?;
+    let recorded = recorded_statuses(&results_json).map_err(|e| tampered(RESULTS, e))?;
+    let recorded_verdict = results_json
+        .pointer("/certification/verdict")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
         .ok_or_else(|| tampered(RESULTS, "no certification verdict"))?;
     let profiles = Profiles { card: profile(dir, &index.profiles.card)?, android: profile(dir, &index.profiles.android)?, iphone: profile(dir, &index.profiles.iphone)? };
     let statement = match &index.statement {
