@@ -25,18 +25,13 @@ fuzz_target!(|data: &[u8]| {
     let selected = [DeviceKind::Card, DeviceKind::Android, DeviceKind::Iphone][usize::from(selector % 3)];
     // Bit 5 takes the card's face path, so its card-surface parsing meets hostile bytes too.
     let auth = if selector & 0x20 != 0 { CardAuth::Face { surface: "90051220300000".into(), face_match: true } } else { CardAuth::Pin };
-    let request = TapRequest { selected, pin: "1234".into(), consent: Consent::default(), now: datetime!(2026-04-01 09:00 +09:00), auth };
+    let request = TapRequest { selected, pin: "1234".into(), consent: Consent::default(), now: datetime!(2026-04-01 09:00 +09:00), auth, contract: mynatap_sim::contract::Contract::LATEST };
     let mut tap = terminal.start_tap(request);
     for _ in 0..200 {
         match tap.next_action() {
             Action::Done(_) => return,
             Action::FetchCrl => tap.on_crl(Ok(crl.clone())),
-            Action::QueryEligibility { .. } => tap.on_eligibility(Ok(InsuranceRecord {
-                person: "p".into(),
-                insurer: "1".into(),
-                valid_from: date!(2000 - 01 - 01),
-                valid_until: date!(2099 - 01 - 01),
-            })),
+            Action::QueryEligibility { .. } => tap.on_eligibility(Ok(InsuranceRecord::valid("p", "1", date!(2000 - 01 - 01), date!(2099 - 01 - 01)))),
             Action::Transmit(_) => match next_chunk(rest) {
                 Some((response, tail)) => {
                     rest = tail;

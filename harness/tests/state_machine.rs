@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use mynatap_harness::play::{run_scenario, MemoryPlayer, Status};
 use mynatap_harness::scenario::{parse, requirement_ids, REQUIREMENTS_MD};
+use mynatap_sim::clock;
 use mynatap_sim::events::{scenario_yaml, Event, Start};
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::strategies::{event_sequence, start, start_world, PHONES, START};
@@ -90,8 +91,11 @@ impl Model {
             Some(p) => (p.expires.unwrap_or(self.now), p.revoked, p.held),
             None => (self.card_expires, self.card_revoked, false),
         };
+        // The physical card (only) is accepted in its grace after expiry (contract 1.2); the
+        // date arithmetic is the one rule of `clock`, tested against a plain model in sim.
+        let in_grace = phone.is_none() && today(self.now) <= clock::grace_last_day(today(expires));
         let rejected = |reason: &str| format!("rejected: {reason}");
-        if !still_valid(self.now, expires) {
+        if !still_valid(self.now, expires) && !in_grace {
             rejected("certificate_expired")
         } else if revoked {
             rejected("certificate_revoked")

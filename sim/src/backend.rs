@@ -77,13 +77,76 @@ impl From<PkiError> for RegistryError {
     }
 }
 
-/// An insurance-use registration (SETUP-1) and the record behind it.
+/// The eligibility answer's validity code (`QualificationValidity` of the clinic system's result
+/// files, docs/protocol.md); the scenario format names them by `insurance.status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QualificationValidity {
+    /// 1: valid.
+    #[default]
+    Valid,
+    /// 2: invalid.
+    Invalid,
+    /// 3: invalid, and a newer qualification exists.
+    Superseded,
+    /// 4: no qualification (also what the insurer's lag after a change of job looks like).
+    None,
+    /// 5: several records match.
+    Multiple,
+}
+
+impl QualificationValidity {
+    pub const ALL: [QualificationValidity; 5] = [Self::Valid, Self::Invalid, Self::Superseded, Self::None, Self::Multiple];
+
+    /// The code the public element carries (`"1"` to `"5"`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Valid => "1",
+            Self::Invalid => "2",
+            Self::Superseded => "3",
+            Self::None => "4",
+            Self::Multiple => "5",
+        }
+    }
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|validity| validity.code() == code)
+    }
+    /// The scenario format's `insurance.status` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Invalid => "invalid",
+            Self::Superseded => "superseded",
+            Self::None => "none",
+            Self::Multiple => "multiple",
+        }
+    }
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|validity| validity.name() == name)
+    }
+}
+
+/// The co-payment ratios a record may carry, in per cent.
+pub const COPAY_PERCENTS: [u8; 3] = [10, 20, 30];
+
+/// An insurance-use registration (SETUP-1) and the eligibility answer behind it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct InsuranceRecord {
     pub person: String,
     pub insurer: String,
     pub valid_from: Date,
     pub valid_until: Date,
+    /// The answer's validity code.
+    pub validity: QualificationValidity,
+    /// The co-payment ratio (`InsuredPartialContributionRatio`), in per cent.
+    pub copay_percent: u8,
+}
+
+impl InsuranceRecord {
+    /// A valid record with the usual 30 % co-payment.
+    pub fn valid(person: &str, insurer: &str, valid_from: Date, valid_until: Date) -> Self {
+        Self { person: person.into(), insurer: insurer.into(), valid_from, valid_until, validity: QualificationValidity::Valid, copay_percent: 30 }
+    }
 }
 
 /// What a person brings into the world.
@@ -107,6 +170,13 @@ pub struct PersonSpec {
     pub insurer: String,
     pub insurance_valid_from: Date,
     pub insurance_valid_until: Date,
+    /// The eligibility answer's validity code (scenario `insurance.status`).
+    pub insurance_status: QualificationValidity,
+    /// The insurer's data reaches the system on this day; before it the answer is "no
+    /// qualification" (scenario `insurance.arrives`).
+    pub insurance_arrives: Option<Date>,
+    /// The co-payment ratio in per cent (10, 20 or 30).
+    pub copay_percent: u8,
 }
 
 impl PersonSpec {
@@ -127,6 +197,9 @@ impl PersonSpec {
             insurer: "06132013".into(),
             insurance_valid_from: date(2020, time::Month::January, 1),
             insurance_valid_until: date(2027, time::Month::March, 31),
+            insurance_status: QualificationValidity::Valid,
+            insurance_arrives: None,
+            copay_percent: 30,
         }
     }
 }
@@ -144,6 +217,7 @@ struct Person {
     printed: Printed,
     insurance_registered: bool,
     record: InsuranceRecord,
+    insurance_arrives: Option<Date>,
     /// The phone currently holding this person's card (Q19: at most one).
     phone: Option<String>,
 }
@@ -314,10 +388,9 @@ impl Registry {
         }
         let card_expires = clock::end_of_day(spec.card_cert_expires);
         let record = InsuranceRecord {
-            person: spec.id.clone(),
-            insurer: spec.insurer.clone(),
-            valid_from: spec.insurance_valid_from,
-            valid_until: spec.insurance_valid_until,
+            validity: spec.insurance_status,
+            copay_percent: spec.copay_percent,
+            ..InsuranceRecord::valid(&spec.id, &spec.insurer, spec.insurance_valid_from, spec.insurance_valid_until)
         };
         let serial = self.new_serial();
         self.people.insert(
@@ -340,6 +413,7 @@ impl Registry {
                 },
                 insurance_registered: spec.insurance_registered,
                 record,
+                insurance_arrives: spec.insurance_arrives,
                 phone: None,
             },
         );
@@ -609,20 +683,25 @@ impl Registry {
         Ok(())
     }
 
-    /// The eligibility service: certificate serial -> the holder's insurance record. Validity
-    /// dates are the caller's to judge (a terminal compares them with the world's date).
-    pub fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError> {
+    /// The eligibility service on `today` (JST): certificate serial -> the holder's answer.
+    /// Validity dates are the caller's to judge (a terminal compares them with the world's date);
+    /// before the insurer's data arrives the answer is "no qualification".
+    pub fn eligibility(&self, serial: u64, today: Date) -> Result<InsuranceRecord, EligibilityError> {
         let person = self.holders.get(&serial).and_then(|holder| self.people.get(holder)).ok_or(EligibilityError::NotRegistered)?;
         if !person.insurance_registered {
             return Err(EligibilityError::NotRegistered);
         }
-        Ok(person.record.clone())
+        let mut record = person.record.clone();
+        if person.insurance_arrives.is_some_and(|arrives| today < arrives) {
+            record.validity = QualificationValidity::None;
+        }
+        Ok(record)
     }
 
-    /// Every certificate serial the eligibility service would answer for, with its record (for
-    /// serving the service outside the process).
-    pub fn eligibility_table(&self) -> HashMap<u64, InsuranceRecord> {
-        self.holders.keys().filter_map(|serial| self.eligibility(*serial).ok().map(|record| (*serial, record)))
+    /// Every certificate serial the eligibility service would answer for on `today`, with its
+    /// answer (for serving the service outside the process).
+    pub fn eligibility_table(&self, today: Date) -> HashMap<u64, InsuranceRecord> {
+        self.holders.keys().filter_map(|serial| self.eligibility(*serial, today).ok().map(|record| (*serial, record)))
             .collect()
     }
 

@@ -61,6 +61,66 @@ pub fn first_day_of_age(birth_date: Date, years: i32) -> Date {
     last_day_younger.next_day().unwrap_or(last_day_younger)
 }
 
+/// The last day of `year`-`month`.
+fn last_day_of_month(year: i32, month: Month) -> Option<Date> {
+    Date::from_calendar_date(year, month, time::util::days_in_month(month, year)).ok()
+}
+
+/// The month `months` after (or before, when negative) `year`-`month`.
+fn shift_month(year: i32, month: Month, months: i32) -> (i32, Month) {
+    let index = year.saturating_mul(12).saturating_add(i32::from(u8::from(month)) - 1).saturating_add(months);
+    let (year, month0) = (index.div_euclid(12), index.rem_euclid(12));
+    (year, Month::try_from(month0 as u8 + 1).unwrap_or(Month::January))
+}
+
+/// How many months the physical card stays usable for eligibility after its user-authentication
+/// certificate expired (MHLW: "three months from the last day of the month of expiry").
+pub const CARD_GRACE_MONTHS: i32 = 3;
+
+/// The last day (JST) on which a physical card whose certificate's last valid day was `expiry` is
+/// still accepted in grace: the last day of the third month after the month of `expiry`
+/// (2025-11-10 and 2025-11-30 both give 2026-02-28). MHLW's wording counts from the month's end,
+/// so the day of the month never matters.
+pub fn grace_last_day(expiry: Date) -> Date {
+    let (year, month) = shift_month(expiry.year(), expiry.month(), CARD_GRACE_MONTHS);
+    last_day_of_month(year, month).unwrap_or(Date::MAX)
+}
+
+/// The first day on which a verified tap warns that the certificate expires soon: the same day
+/// of the month three months before `expiry`, or that month's last day where it has no such day
+/// (expiry 2026-05-31 warns from 2026-02-28).
+pub fn expiring_soon_from(expiry: Date) -> Date {
+    let (year, month) = shift_month(expiry.year(), expiry.month(), -CARD_GRACE_MONTHS);
+    let days = time::util::days_in_month(month, year);
+    Date::from_calendar_date(year, month, expiry.day().min(days)).unwrap_or(Date::MIN)
+}
+
+/// Where a certificate whose last valid day is `expiry` stands on `today` (both JST dates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryStanding {
+    /// Valid, and not within three months of expiry.
+    Valid,
+    /// Valid, and expiring within three months (from [`expiring_soon_from`] through `expiry`).
+    ExpiringSoon,
+    /// Expired, and within the card's grace (through [`grace_last_day`]): the physical card only.
+    InGrace,
+    /// Expired past any grace.
+    Expired,
+}
+
+/// The one rule for expiry, grace and the warning, at whole seconds: `not_after` is the
+/// certificate's last valid instant (23:59:59 JST of its last day), `now` the world's time.
+pub fn expiry_standing(not_after: OffsetDateTime, now: OffsetDateTime) -> ExpiryStanding {
+    let (expiry, today) = (local_date(not_after), local_date(whole_seconds(now)));
+    if valid_through(not_after, now) {
+        if today >= expiring_soon_from(expiry) { ExpiryStanding::ExpiringSoon } else { ExpiryStanding::Valid }
+    } else if today <= grace_last_day(expiry) {
+        ExpiryStanding::InGrace
+    } else {
+        ExpiryStanding::Expired
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
@@ -79,5 +139,26 @@ mod tests {
         let last = end_of_day(date!(2030-05-12));
         assert!(valid_through(last, datetime!(2030-05-12 23:59:59.900 +09:00)));
         assert!(!valid_through(last, datetime!(2030-05-13 00:00 +09:00)));
+    }
+
+    #[test]
+    fn grace_runs_to_the_end_of_the_third_month_after_expiry() {
+        assert_eq!(grace_last_day(date!(2025-11-10)), date!(2026-02-28));
+        assert_eq!(grace_last_day(date!(2025-11-30)), date!(2026-02-28));
+        assert_eq!(grace_last_day(date!(2027-11-01)), date!(2028-02-29), "leap year");
+        assert_eq!(grace_last_day(date!(2026-01-31)), date!(2026-04-30));
+        assert_eq!(grace_last_day(date!(2026-10-15)), date!(2027-01-31), "over the year's end");
+        assert_eq!(grace_last_day(date!(2026-12-31)), date!(2027-03-31));
+        assert_eq!(expiring_soon_from(date!(2026-05-31)), date!(2026-02-28));
+        assert_eq!(expiring_soon_from(date!(2028-05-31)), date!(2028-02-29));
+        assert_eq!(expiring_soon_from(date!(2026-06-15)), date!(2026-03-15));
+        assert_eq!(expiring_soon_from(date!(2026-02-10)), date!(2025-11-10), "over the year's start");
+        let last = end_of_day(date!(2025-11-10));
+        assert_eq!(expiry_standing(last, datetime!(2025-08-09 23:59:59 +09:00)), ExpiryStanding::Valid);
+        assert_eq!(expiry_standing(last, datetime!(2025-08-10 00:00 +09:00)), ExpiryStanding::ExpiringSoon);
+        assert_eq!(expiry_standing(last, datetime!(2025-11-10 23:59:59.900 +09:00)), ExpiryStanding::ExpiringSoon);
+        assert_eq!(expiry_standing(last, datetime!(2025-11-11 00:00 +09:00)), ExpiryStanding::InGrace);
+        assert_eq!(expiry_standing(last, datetime!(2026-02-28 23:59:59 +09:00)), ExpiryStanding::InGrace);
+        assert_eq!(expiry_standing(last, datetime!(2026-03-01 00:00 +09:00)), ExpiryStanding::Expired);
     }
 }

@@ -8,6 +8,7 @@ pub mod apdu;
 pub mod backend;
 pub mod card;
 pub mod clock;
+pub mod contract;
 pub mod credential;
 pub mod driver;
 pub mod events;

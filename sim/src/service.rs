@@ -19,15 +19,6 @@ pub trait Backends {
     fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError>;
 }
 
-impl Backends for Registry {
-    fn crl(&self) -> Result<CrlSnapshot, ServiceError> {
-        Ok(Registry::crl(self))
-    }
-    fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError> {
-        Registry::eligibility(self, serial)
-    }
-}
-
 /// Which back-end service a fault hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -171,7 +162,7 @@ impl Backends for FaultyBackends<'_> {
             Some(BackendFault::EligibilityMalformed) => {
                 Err(EligibilityError::Service(ServiceError::Malformed("the body is not an insurance record".into())))
             }
-            _ => self.registry.eligibility(serial),
+            _ => self.registry.eligibility(serial, crate::clock::local_date(self.now)),
         }
     }
 }

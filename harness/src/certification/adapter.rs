@@ -25,13 +25,27 @@ pub mod env {
     pub const CARD_SURFACE: &str = "MYNATAP_CARD_SURFACE";
     /// Face taps: `true` when the camera's face is the card's.
     pub const FACE_MATCH: &str = "MYNATAP_FACE_MATCH";
+    /// The contract version the tap is judged by (`1.1`, `1.2`): the rules a reader follows
+    /// where versions differ (1.2: the physical card's grace after expiry).
+    pub const CONTRACT: &str = "MYNATAP_CONTRACT";
 }
 
 /// A reader program's verdict for one tap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Verdict {
-    Verified { insurer: String },
+    Verified {
+        insurer: String,
+        /// 1.2: accepted in the physical card's grace after expiry (absent: false).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grace: Option<bool>,
+        /// 1.2: the certificate expires within three months (absent: false).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expiring_soon: Option<bool>,
+        /// 1.2: the co-payment ratio of the eligibility answer, in per cent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        copay: Option<u8>,
+    },
     Rejected { reason: String },
     NotOffered,
 }
@@ -39,7 +53,12 @@ pub enum Verdict {
 impl Verdict {
     pub fn from_outcome(outcome: &Outcome) -> Self {
         match outcome {
-            Outcome::Verified(verified) => Self::Verified { insurer: verified.insurer.clone() },
+            Outcome::Verified(verified) => Self::Verified {
+                insurer: verified.insurer.clone(),
+                grace: Some(verified.grace),
+                expiring_soon: Some(verified.expiring_soon),
+                copay: Some(verified.copay()),
+            },
             Outcome::Rejected { reason, .. } => Self::Rejected { reason: reason.as_str().to_owned() },
             Outcome::NotOffered => Self::NotOffered,
         }
@@ -71,12 +90,20 @@ impl Verdict {
     /// The verdict in the simulator's terms, so the runner judges it like any other tap.
     pub fn into_outcome(self, device: DeviceKind, consent: Consent) -> Outcome {
         match self {
-            Self::Verified { insurer } => Outcome::Verified(Verified {
+            Self::Verified { insurer, grace, expiring_soon, copay } => Outcome::Verified(Verified {
                 device,
                 certificate_serial: String::new(),
                 insurer: insurer.clone(),
-                record: mynatap_sim::backend::InsuranceRecord { person: String::new(), insurer, valid_from: time::Date::MIN, valid_until: time::Date::MAX },
-                consent,
+                // What the program said; a co-payment it did not report matches no expectation.
+                record: mynatap_sim::backend::InsuranceRecord {
+                    copay_percent: copay.unwrap_or(0),
+                    ..mynatap_sim::backend::InsuranceRecord::valid("", &insurer, time::Date::MIN, time::Date::MAX)
+                },
+                // The terminal records no consent in the grace (what the program recorded is not
+                // on the verdict line).
+                consent: if grace == Some(true) { Consent::default() } else { consent },
+                grace: grace.unwrap_or(false),
+                expiring_soon: expiring_soon.unwrap_or(false),
             }),
             Self::Rejected { reason } => Outcome::Rejected { reason: Reason::parse(&reason).unwrap_or(Reason::ProtocolError), detail: "from the reader program".into() },
             Self::NotOffered => Outcome::NotOffered,
@@ -133,7 +160,13 @@ mod tests {
 
     #[test]
     fn verdict_lines() {
-        assert_eq!(Verdict::parse("{\"outcome\":\"verified\",\"insurer\":\"06132013\"}\n").unwrap(), Verdict::Verified { insurer: "06132013".into() });
+        assert_eq!(
+            Verdict::parse("{\"outcome\":\"verified\",\"insurer\":\"06132013\"}\n").unwrap(),
+            Verdict::Verified { insurer: "06132013".into(), grace: None, expiring_soon: None, copay: None }
+        );
+        let graced = Verdict::parse("{\"outcome\":\"verified\",\"insurer\":\"1\",\"grace\":true,\"copay\":20}").unwrap();
+        assert_eq!(graced, Verdict::Verified { insurer: "1".into(), grace: Some(true), expiring_soon: None, copay: Some(20) });
+        assert!(Verdict::parse("{\"outcome\":\"verified\",\"insurer\":\"1\",\"graced\":true}").is_err(), "unknown fields are refused");
         assert_eq!(Verdict::parse("{\"outcome\":\"not_offered\"}").unwrap(), Verdict::NotOffered);
         assert!(Verdict::parse("{\"outcome\":\"rejected\",\"reason\":\"sad\"}").unwrap_err().contains("unknown reason"));
         assert!(Verdict::parse("").unwrap_err().contains("no line"));

@@ -43,6 +43,10 @@ pub struct Index {
     pub judged_on: String,
     pub statement: Option<String>,
     pub waivers: Option<String>,
+    /// The contract version the reader was certified against (`--contract` or the statement's);
+    /// absent in bundles older than 1.2: the latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
     pub profiles: ProfilePaths,
     pub scenarios: Vec<IndexEntry>,
 }
@@ -96,6 +100,7 @@ pub struct BundleInput<'a> {
     pub results_json: &'a str,
     pub seed: u64,
     pub judged_on: time::Date,
+    pub contract: mynatap_sim::contract::Contract,
     /// (file name, text) of the statement and the waivers, as given.
     pub statement: Option<&'a str>,
     pub waivers: Option<&'a str>,
@@ -188,6 +193,7 @@ pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
         judged_on: input.judged_on.to_string(),
         statement,
         waivers,
+        contract: Some(input.contract.as_str().to_owned()),
         profiles,
         scenarios: entries,
     };

@@ -171,12 +171,49 @@ pub fn parse_serial(text: &str) -> Option<u64> {
     if trimmed.is_empty() { Some(0) } else { u64::from_str_radix(trimmed, 16).ok() }
 }
 
+/// The eligibility answer on the wire: the 1.1 fields, and (1.2) the clinic system's public
+/// element names for the same answer (docs/certification.md).
 #[derive(Serialize)]
 struct RecordJson<'a> {
     insurer: &'a str,
     valid_from: String,
     valid_until: String,
     person: &'a str,
+    /// 1 normal (the query was processed).
+    #[serde(rename = "SegmentOfResult")]
+    segment_of_result: &'static str,
+    /// 1 valid, 2 invalid, 3 invalid with a newer qualification, 4 no qualification, 5 several.
+    #[serde(rename = "QualificationValidity")]
+    qualification_validity: &'static str,
+    #[serde(rename = "InsurerNumber")]
+    insurer_number: &'a str,
+    /// The co-payment ratio as three digits of per cent (`030` = 30 %).
+    #[serde(rename = "InsuredPartialContributionRatio")]
+    insured_partial_contribution_ratio: String,
+    /// The qualification's first day, `YYYYMMDD`.
+    #[serde(rename = "QualificationDate")]
+    qualification_date: String,
+    /// The qualification's last day, `YYYYMMDD`.
+    #[serde(rename = "InsuredCardExpirationDate")]
+    insured_card_expiration_date: String,
+}
+
+impl<'a> RecordJson<'a> {
+    fn of(record: &'a InsuranceRecord) -> Self {
+        let compact = |date: time::Date| format!("{:04}{:02}{:02}", date.year(), u8::from(date.month()), date.day());
+        Self {
+            insurer: &record.insurer,
+            valid_from: record.valid_from.to_string(),
+            valid_until: record.valid_until.to_string(),
+            person: &record.person,
+            segment_of_result: "1",
+            qualification_validity: record.validity.code(),
+            insurer_number: &record.insurer,
+            insured_partial_contribution_ratio: format!("{:03}", record.copay_percent),
+            qualification_date: compact(record.valid_from),
+            insured_card_expiration_date: compact(record.valid_until),
+        }
+    }
 }
 
 /// What `eligibility_malformed` answers with status 200: JSON, but not a record.
@@ -227,15 +264,7 @@ async fn handle(mut stream: TcpStream, shared: &Mutex<Shared>, sequence: &Sequen
                     (Some(BackendFault::EligibilityUnavailable), _) => (503, "text/plain", b"eligibility service unavailable".to_vec()),
                     (Some(BackendFault::EligibilityMalformed), _) => (200, "application/json", MALFORMED_RECORD.to_vec()),
                     (_, None) => (404, "text/plain", b"no insurance-use registration".to_vec()),
-                    (_, Some(record)) => {
-                        let json = RecordJson {
-                            insurer: &record.insurer,
-                            valid_from: record.valid_from.to_string(),
-                            valid_until: record.valid_until.to_string(),
-                            person: &record.person,
-                        };
-                        (200, "application/json", serde_json::to_vec(&json).unwrap_or_default())
-                    }
+                    (_, Some(record)) => (200, "application/json", serde_json::to_vec(&RecordJson::of(record)).unwrap_or_default()),
                 };
                 (answer.0, answer.1, answer.2, Some(serial), delay)
             }
@@ -357,7 +386,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let sequence = Sequence::default();
         let server = runtime.block_on(BackendServer::start(sequence.clone())).unwrap();
-        let record = InsuranceRecord { person: "hanako".into(), insurer: "06132013".into(), valid_from: date!(2020 - 01 - 01), valid_until: date!(2027 - 03 - 31) };
+        let record = InsuranceRecord { copay_percent: 20, ..InsuranceRecord::valid("hanako", "06132013", date!(2020 - 01 - 01), date!(2027 - 03 - 31)) };
         server.set_view(BackendView { crl_der: vec![0x30, 0x00], records: HashMap::from([(0xABCD, record)]), fault: None });
         let timeout = std::time::Duration::from_secs(2);
         assert_eq!(get(&server.crl_url(), timeout).unwrap(), (200, vec![0x30, 0x00]));
@@ -366,6 +395,9 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(json["insurer"], "06132013");
         assert_eq!(json["valid_until"], "2027-03-31");
+        assert_eq!(json["QualificationValidity"], "1");
+        assert_eq!(json["InsuredPartialContributionRatio"], "020");
+        assert_eq!(json["InsuredCardExpirationDate"], "20270331");
         assert_eq!(get(&format!("{}?serial=12", server.eligibility_url()), timeout).unwrap().0, 404);
         assert_eq!(get(&format!("{}?serial=zz", server.eligibility_url()), timeout).unwrap().0, 400);
         let log = server.take_log();

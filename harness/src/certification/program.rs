@@ -153,8 +153,9 @@ impl TapPlayer for AdapterPlayer {
             Err(CrlAnswerError::Unavailable) => Vec::new(),
             Err(CrlAnswerError::Registry(error)) => return Err(error.into()),
         };
-        self.server.set_view(BackendView { crl_der, records: world.registry().eligibility_table(), fault: spec.backend_fault });
+        self.server.set_view(BackendView { crl_der, records: world.registry().eligibility_table(mynatap_sim::clock::local_date(now)), fault: spec.backend_fault });
         let (device, selected) = tapped_and_selected(world, spec)?;
+        let contract = world.contract();
         let presence = if spec.user_verified { UserPresence::Yes } else { UserPresence::No };
         let world_pin = world.right_pin(&spec.target).unwrap_or_default();
         let surface = match (&spec.target, spec.face) {
@@ -194,6 +195,7 @@ impl TapPlayer for AdapterPlayer {
                 (env::CARD_AUTH, if spec.face.is_some() { "face" } else { "pin" }.to_owned()),
                 (env::CARD_SURFACE, surface.clone()),
                 (env::FACE_MATCH, spec.face.unwrap_or(false).to_string()),
+                (env::CONTRACT, contract.as_str().to_owned()),
             ];
             ran = true;
             let program_started = Instant::now();

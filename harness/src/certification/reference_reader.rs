@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use mynatap_sim::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, ServiceError};
+use mynatap_sim::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, QualificationValidity, ServiceError};
+use mynatap_sim::contract::Contract;
 use mynatap_sim::driver::{run_tap, Backends};
 use mynatap_sim::pcsc_transport::PcscTransport;
 use mynatap_sim::profile::DeviceKind;
@@ -52,11 +53,26 @@ impl Backends for HttpBackends {
             valid_until: time::Date,
             #[serde(default)]
             person: String,
+            /// 1.2 (a 1.1 harness sends none: valid).
+            #[serde(rename = "QualificationValidity", default)]
+            validity: Option<String>,
+            #[serde(rename = "InsuredPartialContributionRatio", default)]
+            ratio: Option<String>,
         }
+        let malformed = |why: String| EligibilityError::Service(ServiceError::Malformed(why));
         match self.get(&format!("{}?serial={serial:X}", self.eligibility_url)).map_err(EligibilityError::Service)? {
-            (200, body) => serde_json::from_slice::<Record>(&body)
-                .map(|r| InsuranceRecord { person: r.person, insurer: r.insurer, valid_from: r.valid_from, valid_until: r.valid_until })
-                .map_err(|e| EligibilityError::Service(ServiceError::Malformed(e.to_string()))),
+            (200, body) => {
+                let record = serde_json::from_slice::<Record>(&body).map_err(|e| malformed(e.to_string()))?;
+                let validity = match record.validity.as_deref() {
+                    None => QualificationValidity::Valid,
+                    Some(code) => QualificationValidity::from_code(code).ok_or_else(|| malformed(format!("QualificationValidity `{code}` is not 1 to 5")))?,
+                };
+                let copay_percent = match record.ratio.as_deref() {
+                    None => 30,
+                    Some(ratio) => ratio.parse().map_err(|_| malformed(format!("InsuredPartialContributionRatio `{ratio}` is not a number")))?,
+                };
+                Ok(InsuranceRecord { validity, copay_percent, ..InsuranceRecord::valid(&record.person, &record.insurer, record.valid_from, record.valid_until) })
+            }
             (404, _) => Err(EligibilityError::NotRegistered),
             (status, _) => Err(EligibilityError::Service(ServiceError::Unavailable(format!("HTTP {status}")))),
         }
@@ -134,6 +150,8 @@ pub fn run(mutant: Option<Mutant>) -> Result<Verdict, String> {
             },
             _ => CardAuth::Pin,
         },
+        // A harness older than 1.2 sends no contract: its rules (no grace) then.
+        contract: std::env::var(env::CONTRACT).ok().and_then(|text| Contract::parse(&text)).unwrap_or(Contract::V1_1),
     };
     let tap = terminal.start_tap(request);
     if !smartphone && selected != DeviceKind::Card && mutant != Some(Mutant::IgnorePhoneSupport) {

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use mynatap_sim::contract::Contract;
 use mynatap_sim::pki::KeyAlgorithm;
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::world::{Profiles, TapTarget};
@@ -63,6 +64,9 @@ struct RawStatement {
     reader: RawReader,
     paths: Vec<String>,
     key_algorithms: Vec<String>,
+    /// The scenario contract version the reader was written for (default the latest).
+    #[serde(default)]
+    contract: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +83,8 @@ pub struct Statement {
     pub reader_version: String,
     pub paths: BTreeSet<DevicePath>,
     pub key_algorithms: BTreeSet<KeyAlgorithm>,
+    /// The contract version the reader declares (`contract`; `None`: not said, the latest).
+    pub contract: Option<Contract>,
 }
 
 /// A statement that cannot be used, with what to do about it.
@@ -117,7 +123,14 @@ impl Statement {
                 "the statement claims nothing (no paths or no key_algorithms): every scenario would be not applicable; claim at least one path and one key algorithm".into(),
             ));
         }
-        Ok(Self { reader_name: raw.reader.name, reader_version: raw.reader.version, paths, key_algorithms })
+        let contract = match &raw.contract {
+            Some(text) => Some(Contract::parse(text).ok_or_else(|| {
+                let known: Vec<&str> = Contract::ALL.iter().map(|version| version.as_str()).collect();
+                error(format!("contract: unknown version `{text}`; expected one of {} (quote it: \"1.1\")", known.join(", ")))
+            })?),
+            None => None,
+        };
+        Ok(Self { reader_name: raw.reader.name, reader_version: raw.reader.version, paths, key_algorithms, contract })
     }
 
     /// The claimed paths, as the verdict names them (`android, card-pin`).
@@ -136,6 +149,19 @@ impl Statement {
             .collect();
         (!missing.is_empty()).then(|| format!("needs {}, which the statement does not claim", missing.join(", ")))
     }
+}
+
+/// Why a reader declaring `reader` cannot be judged on `scenario` (it uses what a later contract
+/// introduced), or `None`. A scenario it can be judged on is judged by the older of the two
+/// versions: see [`judged_by`].
+pub fn beyond_contract(scenario: &Scenario, reader: Contract) -> Option<String> {
+    let (needed, what) = scenario.needed_contract();
+    (needed > reader).then(|| format!("needs contract {needed} ({what}); the reader declares {reader}"))
+}
+
+/// The version a scenario is judged by for a reader declaring `reader`.
+pub fn judged_by(scenario: &Scenario, reader: Contract) -> Contract {
+    scenario.contract.min(reader)
 }
 
 /// What a scenario asks of a reader: the device paths its taps take and the key algorithms the

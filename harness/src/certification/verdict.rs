@@ -95,6 +95,7 @@ mod tests {
     fn result(id: &str, status: Status) -> ScenarioResult {
         ScenarioResult {
             id: id.into(),
+            contract: None,
             title: String::new(),
             file: String::new(),
             covers: Vec::new(),

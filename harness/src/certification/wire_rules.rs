@@ -61,8 +61,8 @@ pub fn judge(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Viol
     // registered, expired insurance, or the service failing under an eligibility fault.
     let eligibility_fault = tap.backend_fault.is_some_and(|fault| fault.service() == ServiceKind::Eligibility);
     let rejected_by_eligibility =
-        |reason: Reason| matches!(reason, Reason::NotRegistered | Reason::InsuranceExpired) || (reason == Reason::ServiceUnavailable && eligibility_fault);
-    let must_reject_on_certificate = matches!(tap.expect, Expectation::Tap { reason: Some(reason), .. } if !rejected_by_eligibility(*reason));
+        |reason: Reason| reason.from_eligibility_answer() || (reason == Reason::ServiceUnavailable && eligibility_fault);
+    let must_reject_on_certificate = matches!(tap.expect, Expectation::Tap(expect) if expect.reason.is_some_and(|reason| !rejected_by_eligibility(reason)));
     if must_reject_on_certificate && let Some(query) = eligibility.first() {
         violations.push(Violation { rule: rules::PRIVACY, evidence: format!("eligibility query {} for a tap that must be rejected", query.path) });
     }

@@ -27,6 +27,11 @@ pub(crate) struct CertifyArgs {
     /// are not applicable, never failures.
     #[arg(long, value_name = "FILE")]
     statement: Option<PathBuf>,
+    /// The scenario contract version the reader was written for (`1.1`, `1.2`) [default: the
+    /// statement's `contract`, else the latest]: scenarios using later features are not
+    /// applicable, the rest are judged by that version's rules where versions differ.
+    #[arg(long, value_name = "VERSION")]
+    contract: Option<String>,
     /// Accepted failures (YAML: scenario, reason, expires): a failure a waiver holds for is
     /// `waived`; the verdict is then `conformant with waivers`.
     #[arg(long, value_name = "FILE")]
@@ -71,7 +76,8 @@ mod with_pcsc {
 
     use anyhow::Context;
     use mynatap_harness::certification::program::{fingerprint, AdapterPlayer, ReaderProgram};
-    use mynatap_harness::certification::statement::{needs, Statement};
+    use mynatap_harness::certification::statement::{beyond_contract, judged_by, needs, Statement};
+    use mynatap_sim::contract::Contract;
     use mynatap_harness::certification::{bundle, verdict, waivers};
     use mynatap_harness::play::readers::{configured, VirtualReader};
     use mynatap_harness::play::{self, Entry, ScenarioResult, Status, Suite, TapPlayer};
@@ -159,21 +165,44 @@ mod with_pcsc {
         }
     }
 
-    /// Splits the suite by the statement: what to play, and the not-applicable results by position.
-    fn apply_statement(suite: Suite, statement: Option<&Statement>) -> (Suite, Vec<(usize, ScenarioResult)>) {
-        let Some(statement) = statement else { return (suite, Vec::new()) };
+    /// Splits the suite by the reader's contract version and statement: what to play (each
+    /// scenario judged by the older of its own and the reader's version), and the not-applicable
+    /// results by position.
+    fn apply_statement(suite: Suite, statement: Option<&Statement>, contract: Contract) -> (Suite, Vec<(usize, ScenarioResult)>) {
         let profiles = Profiles::default();
         let (mut entries, mut outside) = (Vec::new(), Vec::new());
         for (position, entry) in suite.entries.into_iter().enumerate() {
-            match &entry {
-                Entry::Loaded(scenario) => match statement.outside(&needs(scenario, &profiles)) {
-                    Some(why) => outside.push((position, ScenarioResult::not_applicable(scenario, why))),
-                    None => entries.push(entry),
-                },
-                Entry::Broken(_) => entries.push(entry),
+            match entry {
+                Entry::Loaded(mut scenario) => {
+                    let why = beyond_contract(&scenario, contract).or_else(|| statement.and_then(|statement| statement.outside(&needs(&scenario, &profiles))));
+                    match why {
+                        Some(why) => outside.push((position, ScenarioResult::not_applicable(&scenario, why))),
+                        None => {
+                            scenario.contract = judged_by(&scenario, contract);
+                            entries.push(Entry::Loaded(scenario));
+                        }
+                    }
+                }
+                broken @ Entry::Broken(_) => entries.push(broken),
             }
         }
         (Suite { entries }, outside)
+    }
+
+    /// The reader's contract version: `--contract`, else the statement's, else the latest.
+    fn reader_contract(flag: Option<&str>, statement: Option<&Statement>) -> Result<Contract, InputError> {
+        let declared = statement.and_then(|statement| statement.contract);
+        match flag {
+            None => Ok(declared.unwrap_or(Contract::LATEST)),
+            Some(text) => {
+                let known: Vec<&str> = Contract::ALL.iter().map(|version| version.as_str()).collect();
+                let version = Contract::parse(text).ok_or_else(|| InputError(format!("--contract: unknown version `{text}` (expected one of {})", known.join(", "))))?;
+                match declared {
+                    Some(said) if said != version => Err(InputError(format!("--contract {version} disagrees with the statement's `contract: \"{said}\"`: give one"))),
+                    _ => Ok(version),
+                }
+            }
+        }
     }
 
     /// The played results and the not-applicable ones, back in suite order.
@@ -221,7 +250,8 @@ mod with_pcsc {
         }
         let reader_cmd = args.reader_cmd.clone().unwrap_or_default();
         let program = ReaderProgram { command: reader_cmd.clone(), tap_timeout: Duration::from_millis(args.tap_timeout_ms) };
-        let (suite, outside) = apply_statement(loaded.suite, statement.as_ref());
+        let contract = reader_contract(args.contract.as_deref(), statement.as_ref())?;
+        let (suite, outside) = apply_statement(loaded.suite, statement.as_ref(), contract);
         let players = start_players(&readers, &program, args.report.seed)?;
         let played = certify_with(players, &suite, args.report.seed);
         let mut results = in_suite_order(played, outside);
@@ -264,6 +294,7 @@ mod with_pcsc {
                 results_json: &render(Format::Json, &run, &requirements, false),
                 seed: args.report.seed,
                 judged_on: today,
+                contract,
                 statement: statement_text.as_deref(),
                 waivers: waivers_text.as_deref(),
                 signing_key: key,

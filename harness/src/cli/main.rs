@@ -512,7 +512,7 @@ fn tap(args: TapArgs) -> anyhow::Result<u8> {
         Some(surface) => mynatap_sim::terminal::CardAuth::Face { surface: surface.clone(), face_match: true },
         None => mynatap_sim::terminal::CardAuth::Pin,
     };
-    let request = TapRequest { selected: args.os.device(), pin: args.pin.clone(), consent: Consent::default(), now, auth };
+    let request = TapRequest { selected: args.os.device(), pin: args.pin.clone(), consent: Consent::default(), now, auth, contract: mynatap_sim::contract::Contract::LATEST };
     let mut transcript = Vec::new();
     let outcome = run_tap(terminal.start_tap(request), &mut transport, &backends, Some(&mut transcript));
     for exchange in &transcript {

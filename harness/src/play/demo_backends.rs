@@ -29,6 +29,6 @@ impl Backends for DemoBackends {
     }
     fn eligibility(&self, _serial: u64) -> Result<InsuranceRecord, EligibilityError> {
         let date = |year, month| Date::from_calendar_date(year, month, 1).unwrap_or(Date::MIN);
-        Ok(InsuranceRecord { person: "demo".into(), insurer: "00000000".into(), valid_from: date(2000, Month::January), valid_until: date(2099, Month::December) })
+        Ok(InsuranceRecord::valid("demo", "00000000", date(2000, Month::January), date(2099, Month::December)))
     }
 }

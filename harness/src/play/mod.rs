@@ -117,6 +117,51 @@ pub struct StepResult {
     pub passed: bool,
     /// What happened, as the format writes it (`verified`, `rejected: wrong_pin`, `ok`, `error: under_15`).
     pub actual: String,
+    /// A verified tap: the eligibility answer and what the terminal reported with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<VerifiedStep>,
+}
+
+/// What a verified tap reported (scenario format 1.2): the eligibility answer, the card's grace
+/// and the warning before expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifiedStep {
+    pub insurer: String,
+    /// The answer's QualificationValidity code (`1`: valid).
+    pub qualification_validity: &'static str,
+    /// The co-payment ratio, in per cent (0: the reader program did not say).
+    pub copay: u8,
+    pub grace: bool,
+    pub expiring_soon: bool,
+}
+
+impl VerifiedStep {
+    pub fn of(verified: &mynatap_sim::terminal::Verified) -> Self {
+        Self {
+            insurer: verified.insurer.clone(),
+            qualification_validity: verified.record.validity.code(),
+            copay: verified.copay(),
+            grace: verified.grace,
+            expiring_soon: verified.expiring_soon,
+        }
+    }
+
+    /// As a report line: `insurer 06132013, copay 30%, in grace`.
+    pub fn line(&self) -> String {
+        let mut text = format!("insurer {}, copay {}%", self.insurer, self.copay);
+        if self.grace {
+            text.push_str(", in the card's grace after expiry (no consent recorded)");
+        }
+        if self.expiring_soon {
+            text.push_str(", certificate expiring within three months");
+        }
+        text
+    }
+
+    /// Whether the tap carries something a person should see in a summary.
+    pub fn notable(&self) -> bool {
+        self.grace || self.expiring_soon
+    }
 }
 
 /// The first step that did not do what it expected.
@@ -135,6 +180,9 @@ pub struct Failure {
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioResult {
     pub id: String,
+    /// The contract version the steps were judged by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract: Option<&'static str>,
     pub title: String,
     pub file: String,
     pub covers: Vec<String>,
@@ -171,6 +219,7 @@ impl ScenarioResult {
     pub fn broken(error: &LoadError) -> Self {
         Self {
             id: error.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            contract: None,
             title: String::new(),
             file: error.file.display().to_string(),
             covers: Vec::new(),
@@ -193,6 +242,7 @@ impl ScenarioResult {
     fn of(scenario: &Scenario, status: Status) -> Self {
         Self {
             id: scenario.id.clone(),
+            contract: Some(scenario.contract.as_str()),
             title: scenario.title.clone(),
             file: scenario.file.display().to_string(),
             covers: scenario.covers.clone(),
@@ -218,17 +268,7 @@ pub fn describe(outcome: &Outcome) -> String {
 fn expected_text(expect: &Expectation) -> String {
     match expect {
         Expectation::Succeed => "success (verified for a tap)".into(),
-        Expectation::Tap { outcome, reason: Some(reason), .. } => format!("{outcome}: {reason}"),
-        Expectation::Tap { outcome, insurer, consent, .. } => {
-            let mut text = outcome.clone();
-            if let Some(insurer) = insurer {
-                text.push_str(&format!(", insurer {insurer}"));
-            }
-            if let Some(consent) = consent {
-                text.push_str(&format!(", consent {consent}"));
-            }
-            text
-        }
+        Expectation::Tap(expect) => expect.to_string(),
         Expectation::Error(code) => format!("error: {code}"),
         Expectation::Apdu(expect) => expect.to_string(),
     }
@@ -237,6 +277,7 @@ fn expected_text(expect: &Expectation) -> String {
 /// Builds the scenario's world.
 fn build_world(scenario: &Scenario, seed: u64, profiles: &Profiles) -> Result<World, WorldError> {
     let mut world = World::with_ca_key(seed, scenario.world.clock, profiles.clone(), scenario.world.ca_key)?;
+    world.set_contract(scenario.contract);
     for terminal in &scenario.world.terminals {
         world.add_terminal(TerminalConfig {
             id: terminal.id.clone(),
@@ -337,12 +378,12 @@ fn play_in_world(scenario: &Scenario, world: Result<World, WorldError>, player: 
         raw_device = device;
         let raw = device.is_some();
         let world_time = world.now();
-        let (actual, passed, detail, mut transcript) = play_step(&mut world, step, player);
+        let (actual, passed, detail, mut transcript, verified) = play_step(&mut world, step, player);
         if let Some(mut evidence) = player.take_evidence() {
             evidence.step = step.index;
             result.evidence.push(evidence);
         }
-        result.steps.push(StepResult { index: step.index, action: step.action.name(), passed, actual: actual.clone() });
+        result.steps.push(StepResult { index: step.index, action: step.action.name(), passed, actual: actual.clone(), verified });
         if !transcript.is_empty() {
             result.transcripts.push(StepTranscript { step: step.index, power_up, world_time, exchanges: transcript.clone() });
         }
@@ -368,7 +409,17 @@ fn play_in_world(scenario: &Scenario, world: Result<World, WorldError>, player: 
     result
 }
 
-fn play_step(world: &mut World, step: &Step, player: &mut dyn TapPlayer) -> (String, bool, String, Vec<Exchange>) {
+/// Plays one step: what happened, whether it passed, why, the APDUs, and a verified tap's report.
+fn play_step(world: &mut World, step: &Step, player: &mut dyn TapPlayer) -> (String, bool, String, Vec<Exchange>, Option<VerifiedStep>) {
+    let (actual, passed, detail, transcript, outcome) = play_action(world, step, player);
+    let verified = match outcome {
+        Some(Outcome::Verified(verified)) => Some(VerifiedStep::of(&verified)),
+        _ => None,
+    };
+    (actual, passed, detail, transcript, verified)
+}
+
+fn play_action(world: &mut World, step: &Step, player: &mut dyn TapPlayer) -> (String, bool, String, Vec<Exchange>, Option<Outcome>) {
     let result = match &step.action {
         Action::Tap(spec) => {
             match player.tap(world, spec, &step.expect) {
@@ -381,16 +432,16 @@ fn play_step(world: &mut World, step: &Step, player: &mut dyn TapPlayer) -> (Str
                             "the fault {fault} never took effect: the tap sent {} command(s) and ended; a fault the tap does not reach tests nothing (name a command the tap sends, e.g. `command: select`)",
                             report.transcript.len()
                         );
-                        return (actual, false, detail, report.transcript);
+                        return (actual, false, detail, report.transcript, None);
                     }
                     let (actual, passed, detail, transcript) = judge_tap(&step.expect, &report.outcome, report.transcript);
                     let violations = player.take_violations();
                     if violations.is_empty() {
-                        return (actual, passed, detail, transcript);
+                        return (actual, passed, detail, transcript, Some(report.outcome));
                     }
                     let rules: Vec<&str> = violations.iter().map(|v| v.rule).collect();
                     let evidence: Vec<String> = violations.iter().map(|v| format!("{}: {}", v.rule, v.evidence)).collect();
-                    return (format!("{actual}, breaking rule {}", rules.join(", ")), false, evidence.join("; "), transcript);
+                    return (format!("{actual}, breaking rule {}", rules.join(", ")), false, evidence.join("; "), transcript, Some(report.outcome));
                 }
                 Err(error) => Err(error),
             }
@@ -403,14 +454,17 @@ fn play_step(world: &mut World, step: &Step, player: &mut dyn TapPlayer) -> (Str
         Action::RenewCard { person, cert_expires } => world.renew_card(person, *cert_expires),
         Action::RegisterInsurance { person } => world.register_insurance(person),
         Action::AdvanceClock(by) => world.advance_clock(*by),
-        Action::Apdu { device, command } => return play_raw_apdu(world, player, device, command, &step.expect),
+        Action::Apdu { device, command } => {
+            let (actual, passed, detail, transcript) = play_raw_apdu(world, player, device, command, &step.expect);
+            return (actual, passed, detail, transcript, None);
+        }
         Action::Reset { device } => player.raw_reset(world, device),
     };
     match (result, &step.expect) {
-        (Ok(()), Expectation::Succeed) => ("ok".into(), true, String::new(), Vec::new()),
-        (Ok(()), _) => ("ok".into(), false, "the action succeeded".into(), Vec::new()),
-        (Err(error), Expectation::Error(code)) => (format!("error: {}", error.code()), error.code() == code, error.to_string(), Vec::new()),
-        (Err(error), _) => (format!("error: {}", error.code()), false, error.to_string(), Vec::new()),
+        (Ok(()), Expectation::Succeed) => ("ok".into(), true, String::new(), Vec::new(), None),
+        (Ok(()), _) => ("ok".into(), false, "the action succeeded".into(), Vec::new(), None),
+        (Err(error), Expectation::Error(code)) => (format!("error: {}", error.code()), error.code() == code, error.to_string(), Vec::new(), None),
+        (Err(error), _) => (format!("error: {}", error.code()), false, error.to_string(), Vec::new(), None),
     }
 }
 
@@ -439,26 +493,36 @@ fn play_raw_apdu(world: &mut World, player: &mut dyn TapPlayer, device: &str, co
 }
 
 fn judge_tap(expect: &Expectation, outcome: &Outcome, transcript: Vec<Exchange>) -> (String, bool, String, Vec<Exchange>) {
-    let actual = describe(outcome);
-    let detail = match outcome {
+    let mut actual = describe(outcome);
+    let mut detail = match outcome {
         Outcome::Rejected { detail, .. } => detail.clone(),
-        Outcome::Verified(verified) => format!("insurer {}, consent {}", verified.insurer, verified.consent),
+        Outcome::Verified(verified) => verified_summary(verified),
         Outcome::NotOffered => "the terminal offers no phone path".into(),
     };
     let passed = match expect {
         Expectation::Succeed => matches!(outcome, Outcome::Verified(_)),
         Expectation::Error(_) | Expectation::Apdu(_) => false,
-        Expectation::Tap { outcome: name, reason, insurer, consent } => {
-            name == outcome.name()
-                && *reason == outcome.reason()
-                && match outcome {
-                    Outcome::Verified(verified) => {
-                        insurer.as_ref().is_none_or(|insurer| *insurer == verified.insurer)
-                            && consent.is_none_or(|consent| consent == verified.consent)
+        Expectation::Tap(expect) => {
+            let same = expect.outcome == outcome.name() && expect.reason == outcome.reason();
+            match outcome {
+                Outcome::Verified(verified) if same => {
+                    match expect.verified_mismatch(&verified.insurer, verified.consent, verified.grace, verified.expiring_soon, verified.copay()) {
+                        None => true,
+                        Some(why) => {
+                            actual = format!("verified, {why}");
+                            detail = verified_summary(verified);
+                            false
+                        }
                     }
-                    _ => true,
                 }
+                _ => same,
+            }
         }
     };
     (actual, passed, detail, transcript)
+}
+
+/// A verified tap as people read it: what the eligibility answer and the terminal recorded.
+fn verified_summary(verified: &mynatap_sim::terminal::Verified) -> String {
+    format!("{}, consent {}", VerifiedStep::of(verified).line(), verified.consent)
 }

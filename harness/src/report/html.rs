@@ -103,7 +103,12 @@ fn verdict_section(out: &mut String, run: &Run<'_>, summary: &Summary) {
 fn scenarios_section(out: &mut String, results: &[ScenarioResult]) {
     let _ = writeln!(out, "<h2>Scenarios</h2><table id=\"scenarios\"><thead><tr><th>scenario</th><th>result</th><th>requirements</th><th>title / note</th></tr></thead><tbody>");
     for result in results {
-        let note = result.note.as_deref().map(|note| format!("<br><em>{}</em>", escape(note))).unwrap_or_default();
+        let mut note = result.note.as_deref().map(|note| format!("<br><em>{}</em>", escape(note))).unwrap_or_default();
+        for step in &result.steps {
+            if let Some(verified) = step.verified.as_ref().filter(|verified| verified.notable()) {
+                note.push_str(&format!("<br><small>step {}: verified, {}</small>", step.index, escape(&verified.line())));
+            }
+        }
         let _ = writeln!(
             out,
             "<tr><td><code>{}</code></td><td class=\"{}\">{}</td><td>{}</td><td>{}{note}</td></tr>",

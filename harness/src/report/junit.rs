@@ -47,6 +47,10 @@ pub fn junit(run: &Run<'_>) -> String {
     );
     for result in run.results {
         let _ = write!(out, r#"    <testcase classname="mynatap.scenarios" name="{}" file="{}""#, xml_escape(&result.id), xml_escape(&result.file));
+        // Every verified tap's eligibility answer, grace and warning, for people reading CI.
+        let verified: Vec<String> =
+            result.steps.iter().filter_map(|step| step.verified.as_ref().map(|verified| format!("step {}: verified, {}", step.index, verified.line()))).collect();
+        let system_out = if verified.is_empty() { String::new() } else { format!("      <system-out>{}</system-out>\n", xml_escape(&verified.join("\n"))) };
         let note = result.note.as_deref().unwrap_or_default();
         match (result.status, &result.failure, &result.error) {
             (Status::NotApplicable, _, _) => {
@@ -63,6 +67,7 @@ pub fn junit(run: &Run<'_>) -> String {
                 }
                 let _ = writeln!(out, ">");
                 let _ = writeln!(out, r#"      <failure message="{}" type="step_mismatch">{}</failure>"#, xml_escape(&message), xml_escape(&body));
+                let _ = write!(out, "{system_out}");
                 let _ = writeln!(out, "    </testcase>");
             }
             (_, None, Some(error)) => {
@@ -70,8 +75,12 @@ pub fn junit(run: &Run<'_>) -> String {
                 let _ = writeln!(out, r#"      <error message="{}" type="input_error"/>"#, xml_escape(error));
                 let _ = writeln!(out, "    </testcase>");
             }
-            (_, None, None) => {
+            (_, None, None) if system_out.is_empty() => {
                 let _ = writeln!(out, "/>");
+            }
+            (_, None, None) => {
+                let _ = write!(out, ">\n{system_out}");
+                let _ = writeln!(out, "    </testcase>");
             }
         }
     }

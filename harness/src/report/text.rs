@@ -21,6 +21,11 @@ pub fn text(run: &Run<'_>, style: Style) -> String {
         if let Some(note) = &result.note {
             let _ = writeln!(out, "      {note}");
         }
+        for step in &result.steps {
+            if let Some(verified) = step.verified.as_ref().filter(|verified| verified.notable()) {
+                let _ = writeln!(out, "      step {}: verified, {}", step.index, verified.line());
+            }
+        }
         if let Some(error) = &result.error {
             let _ = writeln!(out, "      {error}");
         }

@@ -1,4 +1,4 @@
-//! The scenario format (docs/scenario-format.md, version 1.1): a file is read as its serde model
+//! The scenario format (docs/scenario-format.md, version 1.2): a file is read as its serde model
 //! ([`raw`]), then validated ([`validate`]) into a [`Scenario`] the runner can play. Every error
 //! names file, line and column.
 
@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use mynatap_sim::contract::Contract;
 use mynatap_sim::pki::KeyAlgorithm;
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::terminal::{Consent, Reason};
@@ -116,10 +117,84 @@ impl Action {
 pub enum Expectation {
     /// No `expect`: the action succeeds (a tap: it verifies).
     Succeed,
-    Tap { outcome: String, reason: Option<Reason>, insurer: Option<String>, consent: Option<Consent> },
+    Tap(TapExpect),
     Error(String),
     /// A raw `apdu` step's answer (no `expect`: status word 9000).
     Apdu(ApduExpect),
+}
+
+/// What a tap must come to (`expect` on a `tap`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TapExpect {
+    pub outcome: String,
+    pub reason: Option<Reason>,
+    pub insurer: Option<String>,
+    pub consent: Option<Consent>,
+    /// 1.2: accepted in the physical card's grace after expiry.
+    pub grace: Option<bool>,
+    /// 1.2: the certificate expires within three months.
+    pub expiring_soon: Option<bool>,
+    /// 1.2: the co-payment ratio, in per cent.
+    pub copay: Option<u8>,
+}
+
+impl TapExpect {
+    /// Why a verified tap's details differ from these, or `None` when they match (only what
+    /// the expectation names is compared).
+    pub fn verified_mismatch(&self, insurer: &str, consent: Consent, grace: bool, expiring_soon: bool, copay: u8) -> Option<String> {
+        let mut wrong = Vec::new();
+        if let Some(expected) = &self.insurer
+            && expected != insurer
+        {
+            wrong.push(format!("insurer {insurer}, expected {expected}"));
+        }
+        if let Some(expected) = self.consent
+            && expected != consent
+        {
+            wrong.push(format!("consent {consent}, expected {expected}"));
+        }
+        if let Some(expected) = self.grace
+            && expected != grace
+        {
+            wrong.push(format!("grace {grace}, expected {expected}"));
+        }
+        if let Some(expected) = self.expiring_soon
+            && expected != expiring_soon
+        {
+            wrong.push(format!("expiring_soon {expiring_soon}, expected {expected}"));
+        }
+        if let Some(expected) = self.copay
+            && expected != copay
+        {
+            wrong.push(format!("copay {copay}, expected {expected}"));
+        }
+        (!wrong.is_empty()).then(|| wrong.join("; "))
+    }
+}
+
+impl fmt::Display for TapExpect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.outcome)?;
+        if let Some(reason) = self.reason {
+            write!(f, ": {reason}")?;
+        }
+        if let Some(insurer) = &self.insurer {
+            write!(f, ", insurer {insurer}")?;
+        }
+        if let Some(consent) = &self.consent {
+            write!(f, ", consent {consent}")?;
+        }
+        if let Some(grace) = self.grace {
+            write!(f, ", grace {grace}")?;
+        }
+        if let Some(soon) = self.expiring_soon {
+            write!(f, ", expiring_soon {soon}")?;
+        }
+        if let Some(copay) = self.copay {
+            write!(f, ", copay {copay}")?;
+        }
+        Ok(())
+    }
 }
 
 /// What a raw APDU step's answer must be.
@@ -199,6 +274,11 @@ pub struct Step {
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub file: PathBuf,
+    /// The contract version the steps are judged by (the file's `contract`, or the latest).
+    pub contract: Contract,
+    /// The latest contract version whose features the file uses, and the first such feature
+    /// (`None`: only what 1.0 defines): a reader declaring an older version cannot be judged on it.
+    pub needs: Option<(Contract, String)>,
     pub id: String,
     pub title: String,
     pub covers: Vec<String>,
@@ -220,6 +300,13 @@ pub const ERROR_CODES: &[&str] = &[
     "phone_os_mismatch",
     "wrong_card_info_pin",
 ];
+
+impl Scenario {
+    /// The version the scenario needs a reader to declare, with what needs it.
+    pub fn needed_contract(&self) -> (Contract, &str) {
+        self.needs.as_ref().map_or((Contract::V1_0, ""), |(version, what)| (*version, what.as_str()))
+    }
+}
 
 /// Reads and validates one file. `requirements` are the ids `covers` may name.
 pub fn load_file(path: &Path, requirements: &BTreeSet<String>) -> Result<Scenario, LoadError> {
@@ -272,7 +359,7 @@ pub fn parse(file: &Path, source: &str, requirements: &BTreeSet<String>) -> Resu
         };
         LoadError { file: file.to_owned(), line, column, message }
     })?;
-    Validator { file, locator: Locator::new(source), requirements }.scenario(raw)
+    Validator { file, locator: Locator::new(source), requirements, contract: Contract::LATEST, needs: Default::default() }.scenario(raw)
 }
 
 /// Requirement ids from a requirements document: bold ids at the start of a list item

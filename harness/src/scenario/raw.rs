@@ -10,6 +10,11 @@ use serde::{Deserialize, Deserializer};
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawScenario {
+    /// The contract version the file was written for (`"1.1"`, `"1.2"`); default the latest.
+    /// Steps are judged by that version's rules where versions differ.
+    #[serde(default, deserialize_with = "version_text")]
+    #[schemars(with = "Option<String>")]
+    pub contract: Option<String>,
     /// Unique across the suite; the file name is `<id>.yaml`.
     pub id: String,
     pub title: String,
@@ -80,6 +85,14 @@ pub struct RawInsurance {
     pub valid_until: Option<String>,
     /// mynatap extension. Default: the birth date.
     pub valid_from: Option<String>,
+    /// 1.2: the eligibility answer (QualificationValidity): `valid` (default), `invalid`,
+    /// `superseded`, `none`, `multiple`.
+    pub status: Option<String>,
+    /// 1.2: the insurer's data reaches the system on this day (`YYYY-MM-DD`); before it the answer
+    /// is `none`.
+    pub arrives: Option<String>,
+    /// 1.2: the co-payment ratio in per cent: 10, 20 or 30 (default 30).
+    pub copay: Option<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -327,6 +340,12 @@ pub struct RawExpect {
     pub insurer: Option<String>,
     /// With `verified`: the consent recorded (FLOW-5).
     pub consent: Option<RawConsent>,
+    /// 1.2, with `verified`: the physical card was accepted in its grace after expiry.
+    pub grace: Option<bool>,
+    /// 1.2, with `verified`: the certificate expires within three months.
+    pub expiring_soon: Option<bool>,
+    /// 1.2, with `verified`: the co-payment ratio reported, in per cent.
+    pub copay: Option<u8>,
     /// Other actions: the error code the action must fail with.
     pub error: Option<String>,
     /// `apdu`: the status word, 4 hex digits (default `"9000"`).
@@ -340,6 +359,30 @@ pub struct RawExpect {
     /// `apdu`: the response data starts with these bytes (hex).
     #[serde(default, deserialize_with = "text_or_number")]
     pub data_prefix: Option<String>,
+}
+
+/// A contract version, quoted (`"1.1"`) or not (`1.1`, which YAML reads as a number).
+fn version_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    struct Version;
+    impl serde::de::Visitor<'_> for Version {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a contract version such as \"1.2\"")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Some(text.to_owned()))
+        }
+        fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Self::Value, E> {
+            Ok(Some(number.to_string()))
+        }
+        fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<Self::Value, E> {
+            Ok(Some(format!("{number:.1}")))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    deserializer.deserialize_any(Version)
 }
 
 /// Hex that YAML may read as a number (`send: 00B0000000` is text, `send: 9000` a number).

@@ -12,7 +12,8 @@ use super::raw::*;
 use super::validate::Validator;
 use mynatap_sim::apdu::MAX_COMMAND_LEN;
 
-use super::{Action, ApduExpect, Expectation, LoadError, ERROR_CODES};
+use super::{Action, ApduExpect, Expectation, LoadError, TapExpect, ERROR_CODES};
+use mynatap_sim::contract::Contract;
 
 /// A `fault:` on a tap: in the device's answers or in the back ends'.
 pub(super) enum AnyFault {
@@ -181,7 +182,16 @@ impl Validator<'_> {
     fn apdu_expect(&self, path: &str, raw: Option<RawExpect>) -> Result<Expectation, LoadError> {
         let Some(raw) = raw else { return Ok(Expectation::Apdu(ApduExpect { sw: 0x9000, data: None, data_len: None, data_prefix: None })) };
         let path = format!("{path}.expect");
-        let other = [("outcome", raw.outcome.is_some()), ("reason", raw.reason.is_some()), ("insurer", raw.insurer.is_some()), ("consent", raw.consent.is_some()), ("error", raw.error.is_some())];
+        let other = [
+            ("outcome", raw.outcome.is_some()),
+            ("reason", raw.reason.is_some()),
+            ("insurer", raw.insurer.is_some()),
+            ("consent", raw.consent.is_some()),
+            ("grace", raw.grace.is_some()),
+            ("expiring_soon", raw.expiring_soon.is_some()),
+            ("copay", raw.copay.is_some()),
+            ("error", raw.error.is_some()),
+        ];
         if let Some((name, _)) = other.iter().find(|(_, given)| *given) {
             return Err(self.error(&format!("{path}.{name}"), "an `apdu` step expects `sw`, and optionally `data`, `data_len` or `data_prefix`"));
         }
@@ -332,13 +342,48 @@ impl Validator<'_> {
                 ("verified" | "not_offered", Some(_)) => return Err(self.error(&format!("{path}.reason"), format!("a `reason` goes only with `outcome: rejected`, not `{outcome}`"))),
                 (other, _) => return Err(self.error(&format!("{path}.outcome"), format!("unknown outcome `{other}` (expected verified, rejected or not_offered)"))),
             };
-            if outcome != "verified" && (raw.insurer.is_some() || raw.consent.is_some()) {
-                return Err(self.error(&path, "`insurer` and `consent` go only with `outcome: verified`"));
+            if let Some(reason) = reason {
+                self.since(&format!("{path}.reason"), &format!("reason `{reason}`"), Contract::introducing(reason))?;
+            }
+            let verified_only = [
+                ("insurer", raw.insurer.is_some()),
+                ("consent", raw.consent.is_some()),
+                ("grace", raw.grace.is_some()),
+                ("expiring_soon", raw.expiring_soon.is_some()),
+                ("copay", raw.copay.is_some()),
+            ];
+            if let Some((name, _)) = verified_only.iter().find(|(_, given)| *given)
+                && outcome != "verified"
+            {
+                return Err(self.error(&format!("{path}.{name}"), format!("`{name}` goes only with `outcome: verified`")));
+            }
+            for (name, given) in verified_only.iter().skip(2) {
+                if *given {
+                    self.since(&format!("{path}.{name}"), &format!("`expect.{name}`"), Contract::V1_2)?;
+                }
+            }
+            if let Some(copay) = raw.copay {
+                self.copay(&format!("{path}.copay"), copay)?;
             }
             let consent = raw.consent.as_ref().map(|consent| self.consent(&format!("{path}.consent"), consent)).transpose()?;
-            return Ok(Expectation::Tap { outcome, reason, insurer: raw.insurer, consent });
+            return Ok(Expectation::Tap(TapExpect {
+                outcome,
+                reason,
+                insurer: raw.insurer,
+                consent,
+                grace: raw.grace,
+                expiring_soon: raw.expiring_soon,
+                copay: raw.copay,
+            }));
         }
-        if raw.outcome.is_some() || raw.reason.is_some() || raw.insurer.is_some() || raw.consent.is_some() {
+        if raw.outcome.is_some()
+            || raw.reason.is_some()
+            || raw.insurer.is_some()
+            || raw.consent.is_some()
+            || raw.grace.is_some()
+            || raw.expiring_soon.is_some()
+            || raw.copay.is_some()
+        {
             return Err(self.error(&path, format!("`{}` expects only `error: <code>`", action.name())));
         }
         let code = raw.error.ok_or_else(|| self.error(&path, "give `error: <code>`, or leave `expect` out"))?;

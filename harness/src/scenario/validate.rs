@@ -4,6 +4,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
+use mynatap_sim::backend::{QualificationValidity, COPAY_PERCENTS};
+use mynatap_sim::contract::Contract;
 use mynatap_sim::pki::KeyAlgorithm;
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS;
@@ -24,6 +26,10 @@ pub(super) struct Validator<'a> {
     pub(super) file: &'a Path,
     pub(super) locator: Locator,
     pub(super) requirements: &'a BTreeSet<String>,
+    /// The file's contract version (set first, from `contract`).
+    pub(super) contract: Contract,
+    /// The latest version a feature the file uses was introduced in, and that feature.
+    pub(super) needs: std::cell::RefCell<Option<(Contract, String)>>,
 }
 
 impl Validator<'_> {
@@ -63,7 +69,33 @@ impl Validator<'_> {
         Ok(pin)
     }
 
-    pub(super) fn scenario(&self, raw: RawScenario) -> Result<Scenario, LoadError> {
+    /// Refuses what `what` at `path` needs a later contract than the file's for.
+    pub(super) fn since(&self, path: &str, what: &str, version: Contract) -> Result<(), LoadError> {
+        if self.contract >= version {
+            let mut needs = self.needs.borrow_mut();
+            if needs.as_ref().is_none_or(|(known, _)| *known < version) {
+                *needs = Some((version, what.to_owned()));
+            }
+            return Ok(());
+        }
+        Err(self.error(path, format!("{what} is contract {version}; this file says `contract: \"{}\"` (raise it, or leave `contract` out for the latest)", self.contract)))
+    }
+
+    /// A co-payment ratio: 10, 20 or 30 per cent.
+    pub(super) fn copay(&self, path: &str, copay: u8) -> Result<u8, LoadError> {
+        if COPAY_PERCENTS.contains(&copay) {
+            return Ok(copay);
+        }
+        Err(self.error(path, format!("expected a co-payment ratio of 10, 20 or 30 (per cent), got {copay}")))
+    }
+
+    pub(super) fn scenario(&mut self, raw: RawScenario) -> Result<Scenario, LoadError> {
+        if let Some(text) = &raw.contract {
+            self.contract = Contract::parse(text).ok_or_else(|| {
+                let known: Vec<&str> = Contract::ALL.iter().map(|version| version.as_str()).collect();
+                self.error("contract", format!("unknown contract version `{text}` (expected one of {})", known.join(", ")))
+            })?;
+        }
         if raw.id.trim().is_empty() || raw.id.chars().any(|c| c.is_whitespace() || c == '/') {
             return Err(self.error("id", "expected a non-empty id without spaces or slashes"));
         }
@@ -113,7 +145,8 @@ impl Validator<'_> {
             let expect = self.expect(&path, &action, step.expect)?;
             steps.push(Step { index: i + 1, line, action, expect });
         }
-        Ok(Scenario { file: self.file.to_owned(), id: raw.id, title: raw.title, covers: raw.covers, world, steps })
+        let needs = self.needs.borrow().clone();
+        Ok(Scenario { file: self.file.to_owned(), contract: self.contract, needs, id: raw.id, title: raw.title, covers: raw.covers, world, steps })
     }
 
     pub(super) fn world(&self, raw: &RawWorld) -> Result<WorldDef, LoadError> {
@@ -171,6 +204,30 @@ impl Validator<'_> {
                 insurer: person.insurance.insurer.clone().unwrap_or_else(|| "06132013".into()),
                 insurance_valid_from: valid_from,
                 insurance_valid_until: valid_until,
+                insurance_status: match &person.insurance.status {
+                    Some(text) => {
+                        self.since(&format!("{path}.insurance.status"), "`insurance.status`", Contract::V1_2)?;
+                        QualificationValidity::parse(text).ok_or_else(|| {
+                            let known: Vec<&str> = QualificationValidity::ALL.iter().map(|v| v.name()).collect();
+                            self.error(&format!("{path}.insurance.status"), format!("unknown status `{text}` (expected one of {})", known.join(", ")))
+                        })?
+                    }
+                    None => QualificationValidity::Valid,
+                },
+                insurance_arrives: match &person.insurance.arrives {
+                    Some(text) => {
+                        self.since(&format!("{path}.insurance.arrives"), "`insurance.arrives`", Contract::V1_2)?;
+                        Some(self.date(&format!("{path}.insurance.arrives"), text)?)
+                    }
+                    None => None,
+                },
+                copay_percent: match person.insurance.copay {
+                    Some(copay) => {
+                        self.since(&format!("{path}.insurance.copay"), "`insurance.copay`", Contract::V1_2)?;
+                        self.copay(&format!("{path}.insurance.copay"), copay)?
+                    }
+                    None => 30,
+                },
             };
             let mut phones = Vec::new();
             for (j, phone) in person.phones.iter().enumerate() {

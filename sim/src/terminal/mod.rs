@@ -18,6 +18,7 @@ use x509_cert::name::Name;
 use x509_cert::Certificate;
 
 use crate::backend::InsuranceRecord;
+use crate::contract::Contract;
 use crate::pki::{derive_rng, PublicKey};
 use crate::profile::DeviceKind;
 
@@ -79,10 +80,17 @@ pub enum Reason {
     ProtocolError,
     ServiceUnavailable,
     FaceNotMatched,
+    /// The eligibility answer: invalid, and a newer qualification exists (QualificationValidity 3).
+    NewerQualification,
+    /// The eligibility answer: no qualification (QualificationValidity 4), e.g. after a change of
+    /// job before the insurer's data arrives.
+    NoQualification,
+    /// The eligibility answer: several records match (QualificationValidity 5).
+    MultipleRecords,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 15] = [
+    pub const ALL: [Reason; 18] = [
         Self::CertificateExpired,
         Self::CertificateRevoked,
         Self::CertificateSuspended,
@@ -98,6 +106,9 @@ impl Reason {
         Self::ProtocolError,
         Self::ServiceUnavailable,
         Self::FaceNotMatched,
+        Self::NewerQualification,
+        Self::NoQualification,
+        Self::MultipleRecords,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -116,10 +127,19 @@ impl Reason {
             Self::ProtocolError => "protocol_error",
             Self::ServiceUnavailable => "service_unavailable",
             Self::FaceNotMatched => "face_not_matched",
+            Self::NewerQualification => "newer_qualification",
+            Self::NoQualification => "no_qualification",
+            Self::MultipleRecords => "multiple_records",
         }
     }
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|reason| reason.as_str() == text)
+    }
+
+    /// Whether only the eligibility service's answer can give this reason (so the query that
+    /// precedes it is no breach of the privacy rule).
+    pub fn from_eligibility_answer(self) -> bool {
+        matches!(self, Self::NotRegistered | Self::InsuranceExpired | Self::NewerQualification | Self::NoQualification | Self::MultipleRecords)
     }
 }
 
@@ -159,7 +179,20 @@ pub struct Verified {
     pub certificate_serial: String,
     pub insurer: String,
     pub record: InsuranceRecord,
+    /// What the terminal recorded of FLOW-5 (nothing during the card's grace).
     pub consent: Consent,
+    /// The physical card's certificate has expired and the tap falls in its three-month grace
+    /// (contract 1.2): eligibility is confirmed, the consent-based sharing is not offered.
+    pub grace: bool,
+    /// The certificate expires within three months (contract 1.2; never during the grace).
+    pub expiring_soon: bool,
+}
+
+impl Verified {
+    /// The co-payment ratio the eligibility answer carries, in per cent.
+    pub fn copay(&self) -> u8 {
+        self.record.copay_percent
+    }
 }
 
 /// How a tap ended.
@@ -194,7 +227,16 @@ impl Outcome {
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Verified(verified) => write!(f, "verified (insurer {})", verified.insurer),
+            Self::Verified(verified) => {
+                write!(f, "verified (insurer {}", verified.insurer)?;
+                if verified.grace {
+                    f.write_str(", in the card's grace after expiry")?;
+                }
+                if verified.expiring_soon {
+                    f.write_str(", certificate expiring soon")?;
+                }
+                f.write_str(")")
+            }
             Self::Rejected { reason, detail } if detail.is_empty() => write!(f, "rejected: {reason}"),
             Self::Rejected { reason, detail } => write!(f, "rejected: {reason} ({detail})"),
             Self::NotOffered => f.write_str("not_offered"),
@@ -251,6 +293,8 @@ pub struct TapRequest {
     pub now: OffsetDateTime,
     /// Card path only: PIN or face recognition.
     pub auth: CardAuth,
+    /// The contract whose rules the terminal follows where versions differ (the card's grace).
+    pub contract: Contract,
 }
 
 #[derive(Debug, thiserror::Error)]

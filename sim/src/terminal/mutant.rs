@@ -24,10 +24,18 @@ pub enum Mutant {
     /// A driver defect: after the card left, reconnect and go on sending APDUs (rule W7). The
     /// terminal itself is unchanged; the reference reader's driver acts on it.
     RetryAfterRemoval,
+    /// Gives a phone the physical card's three-month grace after expiry (Q18: phones have none).
+    GraceForPhones,
+    /// Rejects a physical card in its grace as `certificate_expired`, turning away a patient the
+    /// rules serve.
+    NoGrace,
+    /// Reads the eligibility answer "no qualification" (QualificationValidity 4) as "not
+    /// registered", sending the patient to the wrong desk.
+    NoQualificationAsUnregistered,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 16] = [
+    pub const ALL: [Mutant; 19] = [
         Self::SkipExpiry,
         Self::SkipCrl,
         Self::IgnoreHold,
@@ -44,6 +52,9 @@ impl Mutant {
         Self::EligibilityFailOpen,
         Self::ReadMyNumber,
         Self::RetryAfterRemoval,
+        Self::GraceForPhones,
+        Self::NoGrace,
+        Self::NoQualificationAsUnregistered,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -63,6 +74,9 @@ impl Mutant {
             Self::EligibilityFailOpen => "eligibility-fail-open",
             Self::ReadMyNumber => "read-my-number",
             Self::RetryAfterRemoval => "retry-after-removal",
+            Self::GraceForPhones => "grace-for-phones",
+            Self::NoGrace => "no-grace",
+            Self::NoQualificationAsUnregistered => "no-qualification-as-unregistered",
         }
     }
     pub fn parse(name: &str) -> Option<Self> {

@@ -11,7 +11,8 @@ use super::crl::x509_instant;
 use super::{jpki, public_key, Action, CardAuth, Outcome, Reason, TapRequest, Terminal, Verified, MAX_CERTIFICATE_LEN};
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, ServiceError};
-use crate::clock;
+use crate::backend::QualificationValidity;
+use crate::clock::{self, ExpiryStanding};
 use crate::pki::{serial_to_u64, PublicKey, RevocationReason};
 use crate::profile::DeviceKind;
 use crate::transport::TransportError;
@@ -68,6 +69,12 @@ pub struct Tap<'t> {
     /// `query-before-checks`: the eligibility answer obtained before any check.
     early_eligibility: Option<Result<InsuranceRecord, EligibilityError>>,
     retried_pin: bool,
+    /// The device the token file named (FLOW-2).
+    device: DeviceKind,
+    /// The certificate expired and the physical card's grace covers today (contract 1.2).
+    grace: bool,
+    /// The certificate is valid and expires within three months.
+    expiring_soon: bool,
 }
 
 impl fmt::Debug for Tap<'_> {
@@ -93,6 +100,9 @@ impl<'t> Tap<'t> {
             outcome: None,
             early_eligibility: None,
             retried_pin: false,
+            device: DeviceKind::Card,
+            grace: false,
+            expiring_soon: false,
         };
         tap.begin();
         tap
@@ -250,6 +260,7 @@ impl<'t> Tap<'t> {
                 format!("patient chose {} but the device is {device} ({label})", self.request.selected),
             );
         }
+        self.device = device;
         match device {
             DeviceKind::Iphone if mutant!(self, VerifyPinOnIphone) => self.select_file(Stage::SelectPin, "SELECT PIN", jpki::AUTH_PIN),
             DeviceKind::Iphone => self.select_file(Stage::SelectCertificate, "SELECT certificate", jpki::AUTH_CERT),
@@ -343,8 +354,19 @@ impl<'t> Tap<'t> {
             return self.reject(Reason::ProtocolError, "certificate validity is out of range");
         };
         let skip_expiry = mutant!(self, SkipExpiry);
-        if !clock::valid_through(not_after, now) && !skip_expiry {
-            return self.reject(Reason::CertificateExpired, format!("expired at {}", validity.not_after));
+        let standing = clock::expiry_standing(not_after, now);
+        let grace_applies = if mutant!(self, NoGrace) {
+            false
+        } else {
+            self.request.contract.card_grace() && (self.device == DeviceKind::Card || mutant!(self, GraceForPhones))
+        };
+        match standing {
+            ExpiryStanding::InGrace if grace_applies => self.grace = true,
+            ExpiryStanding::InGrace | ExpiryStanding::Expired if !skip_expiry => {
+                return self.reject(Reason::CertificateExpired, format!("expired at {}", validity.not_after));
+            }
+            ExpiryStanding::ExpiringSoon => self.expiring_soon = self.request.contract.card_grace(),
+            _ => {}
         }
         if now < not_before && !skip_expiry {
             return self.reject(Reason::CertificateExpired, format!("not valid before {}", validity.not_before));
@@ -431,10 +453,25 @@ impl<'t> Tap<'t> {
             Err(EligibilityError::NotRegistered) => return self.reject(Reason::NotRegistered, EligibilityError::NotRegistered.to_string()),
             Err(EligibilityError::Service(_)) if mutant!(self, EligibilityFailOpen) => {
                 // The defect: a service error taken as "go ahead", with a record made up.
-                InsuranceRecord { person: String::new(), insurer: String::new(), valid_from: time::Date::MIN, valid_until: time::Date::MAX }
+                InsuranceRecord::valid("", "", time::Date::MIN, time::Date::MAX)
             }
             Err(error @ EligibilityError::Service(_)) => return self.reject(Reason::ServiceUnavailable, error.to_string()),
         };
+        let code = record.validity.code();
+        match record.validity {
+            QualificationValidity::Valid => {}
+            QualificationValidity::Invalid => return self.reject(Reason::InsuranceExpired, format!("the qualification is invalid (QualificationValidity {code})")),
+            QualificationValidity::Superseded => {
+                return self.reject(Reason::NewerQualification, format!("this qualification is invalid and a newer one exists (QualificationValidity {code}): ask for the new insurance"));
+            }
+            QualificationValidity::None if mutant!(self, NoQualificationAsUnregistered) => {
+                return self.reject(Reason::NotRegistered, "no qualification taken as no registration");
+            }
+            QualificationValidity::None => {
+                return self.reject(Reason::NoQualification, format!("no qualification on record (QualificationValidity {code}): the insurer's data may not have arrived yet"));
+            }
+            QualificationValidity::Multiple => return self.reject(Reason::MultipleRecords, format!("several records match (QualificationValidity {code})")),
+        }
         let today = clock::local_date(self.request.now);
         if today < record.valid_from || today > record.valid_until {
             let detail = format!("insurance valid {} to {}, today is {today}", record.valid_from, record.valid_until);
@@ -446,7 +483,10 @@ impl<'t> Tap<'t> {
             certificate_serial: format!("{serial:X}"),
             insurer: record.insurer.clone(),
             record,
-            consent: self.request.consent,
+            // During the grace the consent-based sharing is not available: nothing is recorded.
+            consent: if self.grace { super::Consent::default() } else { self.request.consent },
+            grace: self.grace,
+            expiring_soon: self.expiring_soon,
         };
         self.finish(Outcome::Verified(verified));
     }

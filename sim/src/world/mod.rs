@@ -10,6 +10,7 @@ use time::{Date, Duration, OffsetDateTime};
 
 use crate::backend::{PersonSpec, Registry, RegistryError};
 use crate::card::Card;
+use crate::contract::Contract;
 use crate::driver::{run_tap, run_tap_async, Exchange};
 use crate::pki::KeyAlgorithm;
 use crate::profile::{DeviceKind, Profile};
@@ -181,6 +182,8 @@ pub struct World {
     /// The device held in the field by raw APDU steps (scenario `apdu` / `reset`), if any: its
     /// selections and unlocks last from one raw step to the next, until a reset or a tap.
     raw_session: Option<TapTarget>,
+    /// The contract whose rules the terminals follow where versions differ.
+    contract: Contract,
 }
 
 impl World {
@@ -200,7 +203,16 @@ impl World {
             phones: BTreeMap::new(),
             terminals: BTreeMap::new(),
             raw_session: None,
+            contract: Contract::LATEST,
         })
+    }
+
+    /// Plays taps by `contract`'s rules where versions differ (a file written for 1.1: no grace).
+    pub fn set_contract(&mut self, contract: Contract) {
+        self.contract = contract;
+    }
+    pub fn contract(&self) -> Contract {
+        self.contract
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -374,7 +386,7 @@ impl World {
             Some(face_match) => CardAuth::Face { surface: card.printed_number_b().unwrap_or_default().to_owned(), face_match },
             None => CardAuth::Pin,
         };
-        let request = TapRequest { selected, pin: spec.pin.clone().unwrap_or(right_pin), consent: spec.consent, now: self.now, auth };
+        let request = TapRequest { selected, pin: spec.pin.clone().unwrap_or(right_pin), consent: spec.consent, now: self.now, auth, contract: self.contract };
         Ok((terminal, card, request))
     }
 

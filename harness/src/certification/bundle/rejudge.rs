@@ -17,7 +17,8 @@ use serde_json::Value;
 
 use super::{read_bounded, tampered, Index, RawExchange, ScenarioEvidence, VerifyError, FORMAT_VERSION, INDEX, RESULTS};
 use crate::certification::adapter::{tapped_and_selected, Verdict};
-use crate::certification::statement::{needs, Statement};
+use crate::certification::statement::{beyond_contract, judged_by, needs, Statement};
+use mynatap_sim::contract::Contract;
 use crate::certification::verdict::{apply_waivers, grade_text};
 use crate::certification::waivers;
 use crate::certification::wire_rules::{judge, TapRecord};
@@ -78,6 +79,10 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
     };
     let judged_on = time::Date::parse(&index.judged_on, time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| tampered(INDEX, "judged_on is not a date"))?;
     let requirements = scenario::requirement_ids(scenario::REQUIREMENTS_MD);
+    let contract = match &index.contract {
+        Some(text) => Contract::parse(text).ok_or_else(|| tampered(INDEX, format!("contract `{text}` is not a known version")))?,
+        None => Contract::LATEST,
+    };
 
     // Each scenario, loaded from the bundle, with its evidence.
     let mut loaded: Vec<(usize, Scenario, ScenarioEvidence)> = Vec::new();
@@ -87,11 +92,14 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
         let text = read_text(dir, &entry.file)?;
         match scenario::parse(Path::new(&entry.file), &text, &requirements) {
             Ok(scenario) => {
-                if let Some(why) = statement.as_ref().and_then(|statement| statement.outside(&needs(&scenario, &profiles))) {
+                let mut scenario = scenario;
+                let why = beyond_contract(&scenario, contract).or_else(|| statement.as_ref().and_then(|statement| statement.outside(&needs(&scenario, &profiles))));
+                if let Some(why) = why {
                     if let Some(slot) = results.get_mut(position) {
                         *slot = Some(ScenarioResult::not_applicable(&scenario, why));
                     }
                 } else {
+                    scenario.contract = judged_by(&scenario, contract);
                     loaded.push((position, scenario, evidence));
                 }
             }
