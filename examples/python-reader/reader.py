@@ -9,6 +9,7 @@ Debian: apt-get install python3-pyscard python3-cryptography   (for /usr/bin/pyt
 Run:    mynatap certify --reader-cmd '/usr/bin/python3 examples/python-reader/reader.py'
 """
 
+import calendar
 import datetime
 import hashlib
 import json
@@ -241,8 +242,22 @@ def tap():
         verify_x509(ca.public_key(), certificate.signature, certificate.tbs_certificate_bytes, certificate.signature_hash_algorithm)
     except (InvalidSignature, TypeError, ValueError) as error:
         raise Rejected("untrusted_certificate", "signature does not verify with the CA") from error
-    if not certificate.not_valid_before <= now_utc <= certificate.not_valid_after:
-        raise Rejected("certificate_expired")
+    # Validity, and (contract 1.2) the physical card's three-month grace after expiry and the
+    # warning in the three months before it. Dates are Japan's.
+    contract = env.get("MYNATAP_CONTRACT", "1.1")
+    grace_rules = contract not in ("1", "1.0", "1.1")
+    jst = datetime.timezone(datetime.timedelta(hours=9))
+    today = now.astimezone(jst).date()
+    expiry = certificate.not_valid_after.replace(tzinfo=datetime.timezone.utc).astimezone(jst).date()
+    if now_utc < certificate.not_valid_before:
+        raise Rejected("certificate_expired", "not yet valid")
+    grace = False
+    if now_utc > certificate.not_valid_after:
+        if not (grace_rules and device == "card" and today <= grace_last_day(expiry)):
+            raise Rejected("certificate_expired")
+        grace = True
+    expiring_soon = grace_rules and not grace and today >= expiring_soon_from(expiry)
+    flags = {"grace": grace, "expiring_soon": expiring_soon} if grace_rules else {}
 
     # Without a fresh CRL whose signature verifies, the revocation status is unknown: fail closed.
     status, der = http_get(env["MYNATAP_CRL_URL"], backend_timeout)
@@ -269,7 +284,7 @@ def tap():
     # The device signs a fresh challenge: RSA (the physical card) pads a SHA-256 DigestInfo and
     # answers 256 bytes; ECDSA (phones, modeled) signs the digest and answers r || s.
     if face:
-        return eligibility(env, certificate, now, backend_timeout)
+        return eligibility(env, certificate, now, backend_timeout, flags)
     digest = hashlib.sha256(secrets.token_bytes(32)).digest()
     public_key = certificate.public_key()
     if isinstance(public_key, rsa.RSAPublicKey):
@@ -294,10 +309,31 @@ def tap():
     except (InvalidSignature, ValueError) as error:
         raise Rejected("signature_invalid") from error
 
-    return eligibility(env, certificate, now, backend_timeout)
+    return eligibility(env, certificate, now, backend_timeout, flags)
 
 
-def eligibility(env, certificate, now, backend_timeout):
+def month_shift(year, month, months):
+    index = year * 12 + (month - 1) + months
+    return index // 12, index % 12 + 1
+
+
+def grace_last_day(expiry):
+    """MHLW: the card serves through the last day of the third month after the month of expiry."""
+    year, month = month_shift(expiry.year, expiry.month, 3)
+    return datetime.date(year, month, calendar.monthrange(year, month)[1])
+
+
+def expiring_soon_from(expiry):
+    """The same day three months before expiry, or that month's last day where it has none."""
+    year, month = month_shift(expiry.year, expiry.month, -3)
+    return datetime.date(year, month, min(expiry.day, calendar.monthrange(year, month)[1]))
+
+
+# QualificationValidity of the eligibility answer: what each code makes of the tap.
+REJECTED_VALIDITY = {"2": "insurance_expired", "3": "newer_qualification", "4": "no_qualification", "5": "multiple_records"}
+
+
+def eligibility(env, certificate, now, backend_timeout, flags):
     """Only now, with a verified certificate and holder, ask the eligibility service."""
     status, body = http_get(f"{env['MYNATAP_ELIGIBILITY_URL']}?serial={certificate.serial_number:X}", backend_timeout)
     if status == 404:
@@ -311,12 +347,24 @@ def eligibility(env, certificate, now, backend_timeout):
         valid_until = datetime.date.fromisoformat(record["valid_until"])
         if not isinstance(insurer, str) or not insurer:
             raise ValueError("no insurer")
+        validity = record.get("QualificationValidity", "1")
+        if validity not in ("1",) and validity not in REJECTED_VALIDITY:
+            raise ValueError(f"QualificationValidity {validity!r}")
+        ratio = record.get("InsuredPartialContributionRatio")
+        copay = int(ratio) if ratio is not None else None
     except (ValueError, KeyError, TypeError) as error:
         raise Rejected("service_unavailable", f"eligibility answer is not a record: {error}") from error
+    if validity in REJECTED_VALIDITY:
+        raise Rejected(REJECTED_VALIDITY[validity])
     today = now.astimezone(datetime.timezone(datetime.timedelta(hours=9))).date()
     if not valid_from <= today <= valid_until:
         raise Rejected("insurance_expired")
-    return {"outcome": "verified", "insurer": insurer}
+    verdict = {"outcome": "verified", "insurer": insurer}
+    if flags:
+        verdict.update(flags)
+        if copay is not None:
+            verdict["copay"] = copay
+    return verdict
 
 
 def main():

@@ -222,7 +222,7 @@ fn every_mutant_of_the_reference_reader_is_caught() {
     let run = mynatap().args(["certify", "--mutants", "--jobs", "2", suite.to_str().unwrap()]).output().unwrap();
     let printed = text(&run);
     assert_eq!(run.status.code(), Some(0), "{printed}");
-    assert!(printed.contains("16 mutants: 16 killed, 0 survived"), "{printed}");
+    assert!(printed.contains("19 mutants: 19 killed, 0 survived"), "{printed}");
     for mutant in ["skip-expiry", "skip-crl", "ignore-hold", "skip-signature", "accept-any-ca", "ignore-phone-support", "ignore-os-choice", "reuse-challenge", "query-before-checks", "verify-pin-on-iphone", "retry-pin"] {
         assert!(printed.lines().any(|line| line.starts_with(mutant) && !line.contains("SURVIVED")), "{mutant}: {printed}");
     }
@@ -233,6 +233,9 @@ fn every_mutant_of_the_reference_reader_is_caught() {
         ("eligibility-fail-open", "backend-eligibility-unavailable"),
         ("retry-after-removal", "fault-removed-mid-tap [W7-no-apdu-after-removal]"),
         ("read-my-number", "[W9-never-the-my-number]"),
+        ("grace-for-phones", "expired-certificate"),
+        ("no-grace", "expired-certificate"),
+        ("no-qualification-as-unregistered", "eligibility-answers"),
     ] {
         let line = printed.lines().find(|line| line.starts_with(mutant)).unwrap_or_default();
         assert!(line.contains(scenario) && !line.contains("SURVIVED"), "{mutant} not caught by {scenario}: {printed}");
@@ -359,6 +362,29 @@ fn the_python_example_reader_certifies_conformant() {
     let printed = text(&run);
     assert_eq!(run.status.code(), Some(0), "{printed}");
     assert!(printed.contains("certification: conformant"), "{printed}");
+}
+
+/// A reader written for contract 1.1 is judged by 1.1: scenarios using 1.2's features are not
+/// applicable, a 1.1 file keeps its meaning (no grace), and the reader is told its version.
+#[test]
+fn a_reader_declaring_contract_1_1_is_judged_by_1_1() {
+    let _lock = exclusive();
+    let reader = format!("{} reference-reader", env!("CARGO_BIN_EXE_mynatap"));
+    let files = ["contract-1-1-no-grace.yaml", "eligibility-answers.yaml", "grace-card-not-phone.yaml", "fault-removed-mid-tap.yaml"];
+    let paths: Vec<String> = files.iter().map(|file| root().join("scenarios").join(file).display().to_string()).collect();
+    let run = mynatap().args(["certify", "--contract", "1.1", "--reader-cmd", &reader]).args(&paths).output().unwrap();
+    let printed = text(&run);
+    assert_eq!(run.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("2 scenarios not applicable"), "{printed}");
+    assert!(printed.contains("needs contract 1.2 (`insurance.status`); the reader declares 1.1"), "{printed}");
+    assert!(printed.contains("needs contract 1.2 (`expect.expiring_soon`)"), "{printed}");
+    // The 1.1 mutant that refuses every grace is no worse by 1.1's rules: conformant too.
+    let no_grace = format!("{reader} --mutant no-grace");
+    let run = mynatap().args(["certify", "--contract", "1.1", "--reader-cmd", &no_grace]).args(&paths).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let bad = mynatap().args(["certify", "--contract", "0.9", "--reader-cmd", &reader]).args(&paths).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(text(&bad).contains("--contract: unknown version `0.9`"), "{}", text(&bad));
 }
 
 /// OpenSC, the public JPKI driver, uses the served physical card as it uses a real one:
