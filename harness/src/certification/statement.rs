@@ -259,6 +259,15 @@ mod tests {
     }
 
     #[test]
+    fn a_statement_may_declare_its_contract_version() {
+        assert_eq!(Statement::parse("s.yaml", FULL).unwrap().contract, None);
+        let old = format!("{FULL}contract: \"1.1\"\n");
+        assert_eq!(Statement::parse("s.yaml", &old).unwrap().contract, Some(Contract::V1_1));
+        let unknown = format!("{FULL}contract: \"3.0\"\n");
+        assert!(Statement::parse("s.yaml", &unknown).unwrap_err().message.contains("unknown version `3.0`"));
+    }
+
+    #[test]
     fn outside_names_what_is_missing() {
         let statement = Statement::parse("s.yaml", &FULL.replace("iphone, ", "").replace(", p384", "")).unwrap();
         let needs = Needs { paths: [DevicePath::Iphone, DevicePath::Android].into(), key_algorithms: [KeyAlgorithm::P384].into() };
