@@ -8,6 +8,7 @@ use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 use time::{Date, Duration, OffsetDateTime};
 
+use crate::card::surface::Forgery;
 use crate::card::{CardCredential, HolderInfo};
 use crate::clock;
 use crate::credential::{self, IssueRequest, Printed};
@@ -166,6 +167,8 @@ pub struct PersonSpec {
     pub security_code: String,
     /// The card's own expiry date printed on it; `None`: the certificate's.
     pub card_expires: Option<Date>,
+    /// A forged or cloned card (scenario `card.forgery`, contract 1.2).
+    pub card_forgery: Option<Forgery>,
     pub insurance_registered: bool,
     pub insurer: String,
     pub insurance_valid_from: Date,
@@ -193,6 +196,7 @@ impl PersonSpec {
             card_info_pin: None,
             security_code: "0000".into(),
             card_expires: None,
+            card_forgery: None,
             insurance_registered: true,
             insurer: "06132013".into(),
             insurance_valid_from: date(2020, time::Month::January, 1),
@@ -410,6 +414,7 @@ impl Registry {
                         let day = spec.card_expires.unwrap_or(spec.card_cert_expires);
                         format!("{:04}{:02}{:02}", day.year(), u8::from(day.month()), day.day())
                     },
+                    forgery: spec.card_forgery,
                 },
                 insurance_registered: spec.insurance_registered,
                 record,

@@ -54,7 +54,7 @@ impl Contract {
     pub fn introducing(reason: Reason) -> Self {
         match reason {
             Reason::ServiceUnavailable | Reason::FaceNotMatched => Self::V1_1,
-            Reason::NewerQualification | Reason::NoQualification | Reason::MultipleRecords => Self::V1_2,
+            Reason::NewerQualification | Reason::NoQualification | Reason::MultipleRecords | Reason::CardNotGenuine => Self::V1_2,
             _ => Self::V1_0,
         }
     }

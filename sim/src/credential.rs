@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::card::surface::CardSurface;
-use crate::card::{Card, CardCredential, HolderInfo};
+use crate::card::surface::{encoded_card_key, CardSurface, Forgery};
+use crate::card::{Card, CardCredential, HolderInfo, SurfaceCredential};
+use crate::pki::card_verifiable::SurfaceAuthority;
 use crate::pki::{rsa_pool, CertificateAuthority, KeyAlgorithm, LeafRequest, PkiError, SigningKey};
 use crate::profile::{DeviceKind, Profile};
 
@@ -39,7 +40,15 @@ pub struct Printed {
     pub security_code: String,
     /// The card's own expiry date, `YYYYMMDD`.
     pub expires: String,
+    /// A forged or cloned card (scenario `card.forgery`).
+    pub forgery: Option<Forgery>,
 }
+
+/// Where the card's own (card-surface) key comes from in the RSA pool: away from the JPKI slots,
+/// so adding the card surface moved no existing key (pool keys repeat past its size anyway).
+const SURFACE_KEY_SLOT_OFFSET: usize = rsa_pool::POOL_SIZE / 2;
+/// A clone's chip has keys of its own: the pool slots it takes instead of the genuine ones.
+const CLONE_SLOT_OFFSET: usize = rsa_pool::POOL_SIZE / 4;
 
 /// Issues both certificates with `ca` and returns the credential to put into a card.
 pub fn issue(ca: &CertificateAuthority, trusted_ca_der: &[u8], seed: u64, request: &IssueRequest<'_>) -> Result<CardCredential, PkiError> {
@@ -57,8 +66,18 @@ pub fn issue(ca: &CertificateAuthority, trusted_ca_der: &[u8], seed: u64, reques
         })
     };
     let auth_cert = leaf(request.auth_serial, &auth_key, request.device.as_str())?;
-    let public_key_der = der::Encode::to_der(&auth_key.spki()?)?;
     let sign_cert = leaf(request.sign_serial, &sign_key, &format!("{} signature", request.device))?;
+    let surface = request.printed.as_ref().map(|printed| surface_credential(seed, request, printed)).transpose()?;
+    let forgery = request.printed.as_ref().and_then(|printed| printed.forgery);
+    // A clone carries the genuine certificates but not the genuine keys: another chip's.
+    let (auth_key, sign_key) = if forgery == Some(Forgery::Clone) {
+        (
+            SigningKey::derive(request.key, seed, &format!("{}:clone:auth", request.key_label), auth_slot + CLONE_SLOT_OFFSET)?,
+            SigningKey::derive(request.key, seed, &format!("{}:clone:sign", request.key_label), sign_slot + CLONE_SLOT_OFFSET)?,
+        )
+    } else {
+        (auth_key, sign_key)
+    };
     Ok(CardCredential {
         auth_key,
         auth_cert,
@@ -70,15 +89,33 @@ pub fn issue(ca: &CertificateAuthority, trusted_ca_der: &[u8], seed: u64, reques
         sign_password: request.sign_password.to_owned(),
         card_info_pin: request.card_info_pin.to_owned(),
         holder_info: request.holder_info.clone(),
-        surface: request.printed.as_ref().map(|printed| CardSurface {
-            birth_date: request.holder_info.birth_date.clone(),
-            expires: printed.expires.clone(),
-            security_code: printed.security_code.clone(),
-            sex: request.holder_info.sex.clone(),
-            my_number: request.holder_info.my_number.clone(),
-            public_key: public_key_der.clone(),
-        }),
+        surface,
     })
+}
+
+/// The card-surface application of a physical card: its own RSA key, what is printed, and the
+/// files signed by the test card-surface CA's signer (or spoiled as `printed.forgery` says).
+fn surface_credential(seed: u64, request: &IssueRequest<'_>, printed: &Printed) -> Result<SurfaceCredential, PkiError> {
+    let slot = request.rsa_slots[0] + SURFACE_KEY_SLOT_OFFSET;
+    let card_key = SigningKey::derive(KeyAlgorithm::Rsa2048, seed, &format!("{}:surface", request.key_label), slot)?;
+    let SigningKey::Rsa(rsa_key) = &card_key else { return Err(PkiError::Key("the card-surface key must be RSA-2048".into())) };
+    let surface = CardSurface {
+        birth_date: request.holder_info.birth_date.clone(),
+        expires: printed.expires.clone(),
+        security_code: printed.security_code.clone(),
+        sex: request.holder_info.sex.clone(),
+        my_number: request.holder_info.my_number.clone(),
+        card_key: encoded_card_key(&rsa_key.as_ref().as_ref().to_public_key()),
+    };
+    let authority = if printed.forgery == Some(Forgery::UnknownSurfaceCa) { SurfaceAuthority::unknown()? } else { SurfaceAuthority::test()? };
+    let files = surface.files(&authority, printed.forgery)?;
+    // A clone's chip answers challenges with its own key, not the one in the records.
+    let card_key = if printed.forgery == Some(Forgery::Clone) {
+        SigningKey::derive(KeyAlgorithm::Rsa2048, seed, &format!("{}:clone:surface", request.key_label), slot + CLONE_SLOT_OFFSET)?
+    } else {
+        card_key
+    };
+    Ok(SurfaceCredential { printed: surface, files, card_key })
 }
 
 /// A sample holder for demos and the `mynatap card` pipe.
@@ -118,7 +155,7 @@ pub fn demo_credential(device: DeviceKind, key: KeyAlgorithm, seed: u64, pin: &s
         sign_password: "ABC123",
         card_info_pin: pin,
         holder_info: sample_holder(),
-        printed: (device == DeviceKind::Card).then(|| Printed { security_code: "0000".into(), expires: "20300919".into() }),
+        printed: (device == DeviceKind::Card).then(|| Printed { security_code: "0000".into(), expires: "20300919".into(), forgery: None }),
     };
     issue(&ca, ca.certificate_der(), seed, &request)
 }

@@ -18,6 +18,7 @@ pub mod service;
 #[cfg(feature = "proptest")]
 pub mod strategies;
 pub mod terminal;
+pub mod tlv;
 pub mod transport;
 pub mod vpcd;
 #[cfg(feature = "pcsc")]

@@ -164,8 +164,27 @@ pub struct CardSurfaceApplication {
     pub entries: FileId,
     /// The My Number image (behind number A).
     pub my_number_image: FileId,
+    /// The birth-date key (era-year `YYMMDD`; opens the age record `birth_date` only).
+    #[serde(default = "birth_date_key")]
+    pub birth_date_key: FileId,
+    /// The application's basic data (readable with nothing).
+    #[serde(default = "basic_data")]
+    pub basic_data: FileId,
+    /// The application's card-verifiable certificate (readable with nothing).
+    #[serde(default = "surface_certificate")]
+    pub certificate: FileId,
     /// Wrong tries that block a verification number (modeled: not public).
     pub max_tries: u8,
+}
+
+fn birth_date_key() -> FileId {
+    FileId([0x00, 0x11])
+}
+fn basic_data() -> FileId {
+    FileId([0x00, 0x03])
+}
+fn surface_certificate() -> FileId {
+    FileId([0x00, 0x04])
 }
 
 /// One device's interface.

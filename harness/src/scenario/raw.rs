@@ -72,6 +72,9 @@ pub struct RawCard {
     pub security_code: Option<String>,
     /// The card's own expiry date printed on it (`YYYY-MM-DD`). Default: `cert_expires`.
     pub expires: Option<String>,
+    /// 1.2: a forged or cloned card: `photo_swapped`, `face_signature_invalid`,
+    /// `unknown_surface_ca` or `clone`.
+    pub forgery: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use mynatap_sim::backend::{QualificationValidity, COPAY_PERCENTS};
+use mynatap_sim::card::surface::Forgery;
 use mynatap_sim::contract::Contract;
 use mynatap_sim::pki::KeyAlgorithm;
 use mynatap_sim::profile::DeviceKind;
@@ -196,6 +197,16 @@ impl Validator<'_> {
                 card_key: self.key_algorithm(&format!("{path}.card.key"), person.card.key.as_deref())?,
                 security_code: self.security_code(&format!("{path}.card.security_code"), person.card.security_code.as_deref())?,
                 card_expires: person.card.expires.as_ref().map(|text| self.date(&format!("{path}.card.expires"), text)).transpose()?,
+                card_forgery: match &person.card.forgery {
+                    Some(text) => {
+                        self.since(&format!("{path}.card.forgery"), "`card.forgery`", Contract::V1_2)?;
+                        Some(Forgery::parse(text).ok_or_else(|| {
+                            let known: Vec<&str> = Forgery::ALL.iter().map(|forgery| forgery.name()).collect();
+                            self.error(&format!("{path}.card.forgery"), format!("unknown forgery `{text}` (expected one of {})", known.join(", ")))
+                        })?)
+                    }
+                    None => None,
+                },
                 card_info_pin: match &person.card.card_info_pin {
                     Some(pin) => Some(self.pin(&format!("{path}.card.card_info_pin"), Some(pin))?),
                     None => None,

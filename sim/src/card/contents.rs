@@ -2,7 +2,8 @@
 //! card-info application stores it (BER-TLV).
 
 use crate::pki::SigningKey;
-use super::surface::CardSurface;
+use super::surface::{CardSurface, SurfaceFiles};
+use crate::tlv::push_tlv;
 
 /// Everything that goes into a card when it is personalised. Cloneable so one issuance can
 /// personalise many cards (fuzzing, benches); once inside a [`Card`] the keys have no way out.
@@ -21,7 +22,22 @@ pub struct CardCredential {
     pub card_info_pin: String,
     pub holder_info: HolderInfo,
     /// The card-surface application's contents (the physical card only).
-    pub surface: Option<CardSurface>,
+    pub surface: Option<SurfaceCredential>,
+}
+
+/// The physical card's card-surface application: what is printed, the signed files, and the
+/// card's own key (which answers `80 2A 00 00` without a PIN).
+#[derive(Clone)]
+pub struct SurfaceCredential {
+    pub printed: CardSurface,
+    pub files: SurfaceFiles,
+    pub card_key: SigningKey,
+}
+
+impl std::fmt::Debug for SurfaceCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SurfaceCredential").field("printed", &self.printed).field("card_key", &"<secret>").finish()
+    }
 }
 
 impl std::fmt::Debug for CardCredential {
@@ -69,17 +85,4 @@ impl HolderInfo {
         push_tlv(&mut out, &[0xFF, 0x20], &value);
         out
     }
-}
-
-pub(crate) fn push_tlv(out: &mut Vec<u8>, tag: &[u8], value: &[u8]) {
-    out.extend_from_slice(tag);
-    match value.len() {
-        len @ 0..=0x7F => out.push(len as u8),
-        len @ 0x80..=0xFF => out.extend_from_slice(&[0x81, len as u8]),
-        len => {
-            out.push(0x82);
-            out.extend_from_slice(&(len.min(0xFFFF) as u16).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(value);
 }

@@ -11,11 +11,10 @@ use std::sync::Arc;
 mod contents;
 pub mod surface;
 
-pub use contents::{CardCredential, HolderInfo};
-pub(crate) use contents::push_tlv;
+pub use contents::{CardCredential, HolderInfo, SurfaceCredential};
 
 use crate::pki::{SignError, SigningKey};
-use surface::CardSurface;
+use surface::SurfaceFiles;
 
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use crate::profile::{FileId, Profile, Unlock};
@@ -29,6 +28,9 @@ struct Secrets {
     card_info_pin: Vec<u8>,
     number_a: Vec<u8>,
     number_b: Vec<u8>,
+    birth_date_key: Vec<u8>,
+    /// The card's own key in the card-surface application (`80 2A 00 00`, no PIN).
+    surface_key: Option<SigningKey>,
 }
 
 /// Which application is selected.
@@ -56,8 +58,11 @@ enum Ef {
     BasicFour,
     NumberA,
     NumberB,
-    SurfaceBirthDate,
-    SurfaceEntries,
+    BirthDateKey,
+    AgeRecord,
+    CardFace,
+    SurfaceBasicData,
+    SurfaceCertificate,
     MyNumberImage,
 }
 
@@ -69,6 +74,7 @@ pub enum PinRef {
     CardInfo,
     NumberA,
     NumberB,
+    BirthDate,
 }
 
 /// Retry counters: persistent (they survive a reset and a power cycle).
@@ -79,6 +85,7 @@ pub struct RetryCounters {
     pub card_info: u8,
     pub number_a: u8,
     pub number_b: u8,
+    pub birth_date: u8,
 }
 
 /// State cleared by a reset.
@@ -91,6 +98,7 @@ struct Volatile {
     card_info_verified: bool,
     number_a_verified: bool,
     number_b_verified: bool,
+    birth_date_verified: bool,
     user_verified: bool,
 }
 
@@ -104,8 +112,7 @@ pub struct Card {
     ca_cert: Vec<u8>,
     my_number: Vec<u8>,
     basic_four: Vec<u8>,
-    surface_birth_date: Vec<u8>,
-    surface_entries: Vec<u8>,
+    surface: SurfaceFiles,
     /// Verification number B as printed on the card's face (what a camera reads).
     printed_number_b: Option<String>,
     counters: RetryCounters,
@@ -131,12 +138,12 @@ impl Card {
             card_info: profile.card_info.as_ref().map_or(0, |app| app.pin_policy.max_tries),
             number_a: profile.card_surface.as_ref().map_or(0, |app| app.max_tries),
             number_b: profile.card_surface.as_ref().map_or(0, |app| app.max_tries),
+            birth_date: profile.card_surface.as_ref().map_or(0, |app| app.max_tries),
         };
         let surface = credential.surface.as_ref();
         Self {
-            surface_birth_date: surface.map(|s| s.birth_date.clone().into_bytes()).unwrap_or_default(),
-            surface_entries: surface.map(CardSurface::entries).unwrap_or_default(),
-            printed_number_b: surface.map(CardSurface::number_b),
+            surface: surface.map(|s| s.files.clone()).unwrap_or_default(),
+            printed_number_b: surface.map(|s| s.printed.number_b()),
             token_info: profile.token_info(),
             basic_four: credential.holder_info.basic_four_tlv(),
             my_number: credential.holder_info.my_number.clone().into_bytes(),
@@ -149,8 +156,10 @@ impl Card {
                 auth_pin: credential.auth_pin.into_bytes(),
                 sign_password: credential.sign_password.into_bytes(),
                 card_info_pin: credential.card_info_pin.into_bytes(),
-                number_a: surface.map(|s| s.my_number.clone().into_bytes()).unwrap_or_default(),
-                number_b: surface.map(|s| s.number_b().into_bytes()).unwrap_or_default(),
+                number_a: surface.map(|s| s.printed.my_number.clone().into_bytes()).unwrap_or_default(),
+                number_b: surface.map(|s| s.printed.number_b().into_bytes()).unwrap_or_default(),
+                birth_date_key: surface.map(|s| s.printed.birth_date_key().into_bytes()).unwrap_or_default(),
+                surface_key: credential.surface.map(|s| s.card_key),
             },
             profile,
             counters,
@@ -237,6 +246,7 @@ impl Card {
                     self.volatile.card_info_verified = false;
                     self.volatile.number_a_verified = false;
                     self.volatile.number_b_verified = false;
+                    self.volatile.birth_date_verified = false;
                 }
                 self.volatile.application = Some(application);
                 self.volatile.ef = None;
@@ -288,8 +298,11 @@ impl Card {
                 [
                     (c.number_a, Ef::NumberA),
                     (c.number_b, Ef::NumberB),
-                    (c.birth_date, Ef::SurfaceBirthDate),
-                    (c.entries, Ef::SurfaceEntries),
+                    (c.birth_date_key, Ef::BirthDateKey),
+                    (c.birth_date, Ef::AgeRecord),
+                    (c.entries, Ef::CardFace),
+                    (c.basic_data, Ef::SurfaceBasicData),
+                    (c.certificate, Ef::SurfaceCertificate),
                     (c.my_number_image, Ef::MyNumberImage),
                 ]
                 .into_iter()
@@ -314,17 +327,19 @@ impl Card {
             Ef::MyNumber | Ef::BasicFour if !v.card_info_verified => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
             Ef::MyNumber => Ok(&self.my_number),
             Ef::BasicFour => Ok(&self.basic_four),
-            // The card surface opens with number A or B; the My Number's image with A only.
-            Ef::SurfaceBirthDate | Ef::SurfaceEntries if !(v.number_a_verified || v.number_b_verified) => {
-                Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED)
-            }
-            Ef::SurfaceBirthDate => Ok(&self.surface_birth_date),
-            Ef::SurfaceEntries => Ok(&self.surface_entries),
-            // Modeled: the image itself is not simulated; the gate is what matters.
+            // As measured on the JPKI test card: the birth-date key opens the age record only;
+            // number B the card face; number A the card face and the My Number image; the basic
+            // data and the certificate open with nothing.
+            Ef::AgeRecord if !v.birth_date_verified => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
+            Ef::AgeRecord => Ok(&self.surface.age_record),
+            Ef::CardFace if !(v.number_a_verified || v.number_b_verified) => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
+            Ef::CardFace => Ok(&self.surface.card_face),
+            Ef::SurfaceBasicData => Ok(&self.surface.basic_data),
+            Ef::SurfaceCertificate => Ok(&self.surface.certificate),
             Ef::MyNumberImage if !v.number_a_verified => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
-            Ef::MyNumberImage => Ok(&self.my_number),
+            Ef::MyNumberImage => Ok(&self.surface.my_number_image),
             // Keys and PINs are never readable.
-            Ef::AuthPin | Ef::AuthKey | Ef::SignPassword | Ef::SignKey | Ef::CardInfoPin | Ef::NumberA | Ef::NumberB => {
+            Ef::AuthPin | Ef::AuthKey | Ef::SignPassword | Ef::SignKey | Ef::CardInfoPin | Ef::NumberA | Ef::NumberB | Ef::BirthDateKey => {
                 Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED)
             }
         }
@@ -363,6 +378,7 @@ impl Card {
             Ef::CardInfoPin => Some(PinRef::CardInfo),
             Ef::NumberA => Some(PinRef::NumberA),
             Ef::NumberB => Some(PinRef::NumberB),
+            Ef::BirthDateKey => Some(PinRef::BirthDate),
             _ => None,
         }
     }
@@ -413,6 +429,12 @@ impl Card {
                 &self.secrets.number_b,
                 &mut self.volatile.number_b_verified,
             ),
+            PinRef::BirthDate => (
+                &mut self.counters.birth_date,
+                self.profile.card_surface.as_ref().map_or(0, |app| app.max_tries),
+                &self.secrets.birth_date_key,
+                &mut self.volatile.birth_date_verified,
+            ),
         };
         if *counter == 0 {
             return ResponseApdu::status(StatusWord::PIN_BLOCKED);
@@ -433,6 +455,16 @@ impl Card {
     }
 
     fn sign(&mut self, command: &CommandApdu) -> ResponseApdu {
+        if command.p1 == 0x00 && command.p2 == 0x00 && self.volatile.application == Some(Application::CardSurface) {
+            // The card's own key (P2 00: the application's default key) answers anyone: proving
+            // this chip holds the key its signed records carry is its whole purpose.
+            return match self.secrets.surface_key.as_ref().map(|key| key.sign_card_data(&command.data)) {
+                Some(Ok(signature)) => ResponseApdu::success(signature),
+                Some(Err(SignError::Length(_))) => ResponseApdu::status(StatusWord::WRONG_LENGTH),
+                Some(Err(SignError::Refused)) => ResponseApdu::status(StatusWord::WRONG_DATA),
+                None => ResponseApdu::status(StatusWord::FILE_NOT_FOUND),
+            };
+        }
         if command.p1 != 0x00 || command.p2 != 0x80 {
             return ResponseApdu::status(StatusWord::WRONG_P1_P2);
         }

@@ -34,7 +34,12 @@ static KEYS: [OnceLock<Arc<RsaSigningKey<Sha256>>>; POOL_SIZE] = [const { OnceLo
 
 /// The pool key at `slot` of `seed`'s order.
 pub fn key(seed: u64, slot: usize) -> Result<Arc<RsaSigningKey<Sha256>>, PkiError> {
-    let index = (offset(seed) + slot) % POOL_SIZE;
+    key_at((offset(seed) + slot) % POOL_SIZE)
+}
+
+/// The pool key at a fixed `index`, whatever the seed: for authorities that stand outside any one
+/// world (the test card-surface CA, whose public key ships as a fixture).
+pub fn key_at(index: usize) -> Result<Arc<RsaSigningKey<Sha256>>, PkiError> {
     let cell = KEYS.get(index).ok_or_else(|| PkiError::Key(format!("RSA pool index {index} out of range")))?;
     if let Some(key) = cell.get() {
         return Ok(key.clone());

@@ -87,10 +87,13 @@ pub enum Reason {
     NoQualification,
     /// The eligibility answer: several records match (QualificationValidity 5).
     MultipleRecords,
+    /// The card-surface records do not verify under the trusted card-surface CA, or the card
+    /// fails the challenge of its own key (face path, contract 1.2).
+    CardNotGenuine,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 19] = [
         Self::CertificateExpired,
         Self::CertificateRevoked,
         Self::CertificateSuspended,
@@ -109,6 +112,7 @@ impl Reason {
         Self::NewerQualification,
         Self::NoQualification,
         Self::MultipleRecords,
+        Self::CardNotGenuine,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -130,6 +134,7 @@ impl Reason {
             Self::NewerQualification => "newer_qualification",
             Self::NoQualification => "no_qualification",
             Self::MultipleRecords => "multiple_records",
+            Self::CardNotGenuine => "card_not_genuine",
         }
     }
     pub fn parse(text: &str) -> Option<Self> {
@@ -312,6 +317,8 @@ pub struct Terminal {
     anchor_name: Name,
     anchor_key: PublicKey,
     crl: Option<CrlIndex>,
+    /// The card-surface CA whose certificate the card's `00 04` must carry (face path).
+    surface_ca: Option<rsa::PublicKey>,
     challenges: ChaCha20Rng,
     #[cfg(feature = "mutants")]
     mutant: Option<Mutant>,
@@ -329,7 +336,9 @@ impl Terminal {
         let anchor = Certificate::from_der(anchor_der)?;
         let anchor_key = public_key(&anchor).ok_or(TerminalError::AnchorKey)?;
         let challenges = derive_rng(seed, &format!("terminal:{}:challenges", config.id));
-        Ok(Self { anchor_name: anchor.tbs_certificate().subject().clone(), config, anchor_key, crl: None,
+        // The test card-surface CA, the same for every world; a reader program is handed it.
+        let surface_ca = crate::pki::card_verifiable::SurfaceAuthority::test().ok().map(|authority| authority.ca_public());
+        Ok(Self { anchor_name: anchor.tbs_certificate().subject().clone(), config, anchor_key, crl: None, surface_ca,
             challenges,
             #[cfg(feature = "mutants")]
             mutant: None,
@@ -338,6 +347,13 @@ impl Terminal {
 
     pub fn config(&self) -> &TerminalConfig {
         &self.config
+    }
+
+    /// Trusts `key` (the card encoding's RSA key) as the card-surface CA instead of the test one;
+    /// `None` trusts none, so every face tap is `card_not_genuine`.
+    pub fn with_surface_ca(mut self, key: Option<rsa::PublicKey>) -> Self {
+        self.surface_ca = key;
+        self
     }
 
     /// Builds in a deliberate defect (certification self-tests only).

@@ -32,10 +32,16 @@ pub enum Mutant {
     /// Reads the eligibility answer "no qualification" (QualificationValidity 4) as "not
     /// registered", sending the patient to the wrong desk.
     NoQualificationAsUnregistered,
+    /// Face path: does not check the card face's signature (`DF 28`), so a swapped photo passes.
+    SkipRecordSignature,
+    /// Face path: does not challenge the card's own key, so a clone of the files passes.
+    SkipCardChallenge,
+    /// Face path: takes the printed expiry `DF 29` (not signed) for the certificate's validity.
+    TrustPrintedExpiry,
 }
 
 impl Mutant {
-    pub const ALL: [Mutant; 19] = [
+    pub const ALL: [Mutant; 22] = [
         Self::SkipExpiry,
         Self::SkipCrl,
         Self::IgnoreHold,
@@ -55,6 +61,9 @@ impl Mutant {
         Self::GraceForPhones,
         Self::NoGrace,
         Self::NoQualificationAsUnregistered,
+        Self::SkipRecordSignature,
+        Self::SkipCardChallenge,
+        Self::TrustPrintedExpiry,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -77,6 +86,9 @@ impl Mutant {
             Self::GraceForPhones => "grace-for-phones",
             Self::NoGrace => "no-grace",
             Self::NoQualificationAsUnregistered => "no-qualification-as-unregistered",
+            Self::SkipRecordSignature => "skip-record-signature",
+            Self::SkipCardChallenge => "skip-card-challenge",
+            Self::TrustPrintedExpiry => "trust-printed-expiry",
         }
     }
     pub fn parse(name: &str) -> Option<Self> {

@@ -39,8 +39,11 @@ pub(super) enum Stage {
     SelectCardSurface,
     SelectNumberB,
     VerifyNumberB,
+    SelectSurfaceCertificate,
+    ReadSurfaceCertificate,
     SelectEntries,
     ReadEntries,
+    ChallengeCard,
     ReselectJpki,
     Done,
 }
@@ -59,6 +62,10 @@ pub struct Tap<'t> {
     pub(super) stage: Stage,
     /// The card-surface entries as read so far (face path).
     pub(super) entries: Vec<u8>,
+    /// The card-surface application's certificate `00 04` as read so far (face path).
+    pub(super) surface_certificate: Vec<u8>,
+    /// The card's own key from the verified card face (face path): what the challenge answers to.
+    pub(super) card_key: Option<rsa::PublicKey>,
     command: Vec<u8>,
     command_name: &'static str,
     certificate: Vec<u8>,
@@ -91,6 +98,8 @@ impl<'t> Tap<'t> {
             request,
             stage: Stage::Done,
             entries: Vec::new(),
+            surface_certificate: Vec::new(),
+            card_key: None,
             command: Vec::with_capacity(64),
             command_name: "",
             certificate: Vec::new(),
@@ -106,6 +115,11 @@ impl<'t> Tap<'t> {
         };
         tap.begin();
         tap
+    }
+
+    /// The terminal's trusted card-surface CA key (face path).
+    pub(super) fn surface_ca(&self) -> Option<&rsa::PublicKey> {
+        self.terminal.surface_ca.as_ref()
     }
 
     /// The fresh challenge of this tap.
@@ -205,8 +219,11 @@ impl<'t> Tap<'t> {
             | Stage::SelectCardSurface
             | Stage::SelectNumberB
             | Stage::VerifyNumberB
+            | Stage::SelectSurfaceCertificate
+            | Stage::ReadSurfaceCertificate
             | Stage::SelectEntries
             | Stage::ReadEntries
+            | Stage::ChallengeCard
             | Stage::ReselectJpki => self.advance_face(response),
             Stage::SelectJpki if ok => self.select_file(Stage::SelectTokenInfo, "SELECT token info", jpki::TOKEN_INFO),
             Stage::SelectTokenInfo if ok => self.read(Stage::ReadTokenInfo, "READ token info", 0, 32),
@@ -352,6 +369,12 @@ impl<'t> Tap<'t> {
         let now = clock::whole_seconds(self.request.now);
         let (Some(not_before), Some(not_after)) = (x509_instant(&validity.not_before), x509_instant(&validity.not_after)) else {
             return self.reject(Reason::ProtocolError, "certificate validity is out of range");
+        };
+        // The defect: the printed expiry `DF 29` (unsigned, years later on a genuine card) taken
+        // for the certificate's.
+        let not_after = match self.printed_expiry().filter(|_| mutant!(self, TrustPrintedExpiry)) {
+            Some(printed) => clock::end_of_day(printed),
+            None => not_after,
         };
         let skip_expiry = mutant!(self, SkipExpiry);
         let standing = clock::expiry_standing(not_after, now);
