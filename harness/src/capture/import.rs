@@ -183,12 +183,14 @@ fn person_card(card_pin: Option<&str>, number_b: Option<&str>) -> (String, Strin
     }
     let mut birth_date = "1990-05-12".to_owned();
     if let Some(b) = number_b
-        && let (Ok(yy), Ok(mm), Ok(dd), Ok(expiry_year)) = (b[0..2].parse::<i32>(), b[2..4].parse::<u8>(), b[4..6].parse::<u8>(), b[6..10].parse::<i32>())
+        && let Some(expiry_year) = b.get(6..10).and_then(|year| year.parse::<i32>().ok())
     {
-        // Two-digit years: a holder is younger than a hundred, so a year after the world's is the 1900s.
-        let year = if 2000 + yy <= 2026 { 2000 + yy } else { 1900 + yy };
-        let valid = time::Month::try_from(mm).ok().and_then(|month| time::Date::from_calendar_date(year, month, dd).ok());
-        if let Some(date) = valid {
+        // Number B writes the birth date in the era year: of the days it can name, the latest of
+        // an adult (15 or older on the world's 2026-04-01), else the latest before that day.
+        let world_day = time::macros::date!(2026 - 04 - 01);
+        let candidates: Vec<time::Date> = mynatap_sim::card::surface::birth_dates_for_key(b).into_iter().filter(|date| *date <= world_day).collect();
+        let adult = candidates.iter().copied().find(|date| mynatap_sim::clock::first_day_of_age(*date, 15) <= world_day);
+        if let Some(date) = adult.or_else(|| candidates.first().copied()) {
             birth_date = date.to_string();
             let expires = time::Date::from_calendar_date(expiry_year, date.month(), date.day().min(28)).map(|d| d.to_string()).unwrap_or_default();
             if !expires.is_empty() {

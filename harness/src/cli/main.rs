@@ -100,7 +100,8 @@ struct TapArgs {
     pin: String,
     /// Card only: face recognition instead of the PIN, with this verification number B (the
     /// 14 digits a camera reads off the card: birth date YYMMDD, expiry year, security code;
-    /// the demo card's is 90051220300000). The face is taken to match.
+    /// the birth date with the Japanese era year, as the card has it: the demo card, born
+    /// 1990-05-12 (平成2), says 02051220300000). The face is taken to match.
     #[arg(long, value_name = "DIGITS")]
     surface: Option<String>,
     /// Trust the test CA of this seed (the served phone's).

@@ -95,6 +95,21 @@ pub fn era_yymmdd(gregorian: &str) -> String {
     format!("{:02}{month:02}{day:02}", era_year.rem_euclid(100))
 }
 
+/// Birth dates whose era-year `YYMMDD` is `key`, latest first: a key names a day in each era
+/// where that era lasted long enough (`020512`: 令和2 = 2020-05-12, 平成2 = 1990-05-12, ...).
+pub fn birth_dates_for_key(key: &str) -> Vec<time::Date> {
+    let parse = |range: std::ops::Range<usize>| key.get(range).and_then(|text| text.parse::<i32>().ok());
+    let (Some(era_year), Some(month), Some(day)) = (parse(0..2), parse(2..4), parse(4..6)) else { return Vec::new() };
+    let Ok(month) = time::Month::try_from(u8::try_from(month).unwrap_or(0)) else { return Vec::new() };
+    ERAS.iter()
+        .filter_map(|(first, _)| time::Date::from_calendar_date(first + era_year - 1, month, u8::try_from(day).ok()?).ok())
+        .filter(|date| {
+            let text = format!("{:04}{:02}{:02}", date.year(), u8::from(date.month()), date.day());
+            key.get(..6) == Some(era_yymmdd(&text).as_str())
+        })
+        .collect()
+}
+
 /// The card-surface application's files, as personalised.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SurfaceFiles {
@@ -313,6 +328,10 @@ mod tests {
         assert_eq!(era_yymmdd("19261225"), "011225");
         assert_eq!(era_yymmdd("18680125"), "010125");
         assert_eq!(era_yymmdd("18680124"), "680124", "before 明治: Gregorian");
+        let dates: Vec<String> = birth_dates_for_key("020512").iter().map(ToString::to_string).collect();
+        assert_eq!(dates, ["2020-05-12", "1990-05-12", "1927-05-12", "1913-05-12", "1869-05-12"]);
+        let dates: Vec<String> = birth_dates_for_key("640108").iter().map(ToString::to_string).collect();
+        assert_eq!(dates, ["2082-01-08"], "昭和 64 ended on 01-07: only 令和 64 names that day");
     }
 
     #[test]
