@@ -31,7 +31,9 @@ JPKI_AID = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01]
 TOKEN_INFO, AUTH_CERT, AUTH_PIN, AUTH_KEY = [0x00, 0x06], [0x00, 0x0A], [0x00, 0x18], [0x00, 0x17]
 LABELS = {"JPKIAPICCTOKEN2": "card", "JPKIAPGPSETOKEN": "android", "JPKIAPIOSTOKEN": "iphone"}
 CARD_SURFACE_AID = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02]
-NUMBER_B, SURFACE_ENTRIES = [0x00, 0x12], [0x00, 0x02]
+NUMBER_B, SURFACE_ENTRIES, SURFACE_CERTIFICATE = [0x00, 0x12], [0x00, 0x02], [0x00, 0x04]
+# The card face is signed over three SHA-256 digests in one DigestInfo (docs/protocol.md).
+THREE_DIGEST_INFO = bytes.fromhex("3071300d060960864801650304020105000460")
 JP2_SIGNATURE = bytes.fromhex("0000000c6a5020200d0a870a")
 # What the physical card expects before a SHA-256 hash in its sign command (RFC 8017, 9.2).
 SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
@@ -119,52 +121,97 @@ def read_tlv_head(data, at):
     return (tag, at, length) if at + length <= len(data) else None
 
 
+def tlv_items(data, template):
+    """[(tag bytes, value, whole TLV)] of the objects inside the `template` TLV that opens `data`."""
+    head = read_tlv_head(data, 0)
+    if head is None or head[0] != template:
+        return []
+    inner, at, items = data[head[1]:head[1] + head[2]], 0, []
+    while at < len(inner):
+        item = read_tlv_head(inner, at)
+        if item is None:
+            return []
+        tag, start, length = item
+        items.append((tag, inner[start:start + length], inner[at:start + length]))
+        at = start + length
+    return items
+
+
 def find_entry(entries, tag):
     """The value of a `DF tag` item inside the card-surface entries' `FF 20` template, or None."""
-    head = read_tlv_head(entries, 0)
-    if head is None or head[0] != b"\xff\x20":
+    return next((value for item, value, _ in tlv_items(entries, b"\xff\x20") if item == bytes([0xDF, tag])), None)
+
+
+def card_key(encoded):
+    """(n, e) of an RSA-2048 key in the card's encoding `90 len e 91 82 01 00 n`, or None."""
+    if len(encoded) < 2 or encoded[0] != 0x90 or encoded[1] > 8:
         return None
-    entries = entries[head[1]:head[1] + head[2]]
-    at = 0
-    while at + 3 <= len(entries):
-        first, second, length = entries[at], entries[at + 1], entries[at + 2]
-        at += 3
-        if length == 0x81:
-            length, at = entries[at], at + 1
-        elif length == 0x82:
-            length, at = (entries[at] << 8) | entries[at + 1], at + 2
-        elif length > 0x7F:
-            return None
-        value = entries[at:at + length]
-        if len(value) != length:
-            return None
-        if first == 0xDF and second == tag:
-            return value
-        at += length
-    return None
+    e, rest = encoded[2:2 + encoded[1]], encoded[2 + encoded[1]:]
+    if rest[:4] != b"\x91\x82\x01\x00" or len(rest) != 4 + 256:
+        return None
+    return int.from_bytes(rest[4:], "big"), int.from_bytes(e, "big")
+
+
+def pkcs1_verifies(key, digest_info, signature):
+    """PKCS#1 v1.5 type 1 over a whole DigestInfo, by hand: the card face's DigestInfo carries
+    three digests, which no hash-based API takes."""
+    if key is None or len(signature) != 256:
+        return False
+    n, e = key
+    block = pow(int.from_bytes(signature, "big"), e, n).to_bytes(256, "big")
+    return block == b"\x00\x01" + b"\xff" * (256 - 3 - len(digest_info)) + b"\x00" + digest_info
+
+
+def read_file(card, name):
+    """A whole transparent file, in 256-byte reads."""
+    data = bytearray()
+    while len(data) <= 16384:
+        chunk, sw = card.send([0x00, 0xB0, len(data) >> 8, len(data) & 0xFF, 0x00])
+        if sw == 0x6B00 and data:
+            break
+        if sw != 0x9000:
+            raise Rejected("protocol_error", f"READ {name} answered {sw:04X}")
+        data += chunk
+        if len(chunk) < 256:
+            break
+    return bytes(data)
 
 
 def confirm_face(card, env):
-    """FLOW-3 by face recognition: verification number B (what the camera read) opens the
-    card surface; the face image is read and compared; then back to JPKI, with no PIN."""
+    """FLOW-3 by face recognition: verification number B (what the camera read) opens the card
+    surface; its certificate (under the trusted card-surface CA), the card face's signature and
+    a fresh challenge to the card's own key prove it genuine; the face is compared; then back to
+    JPKI, with no PIN."""
     card.expect_ok([0x00, 0xA4, 0x04, 0x0C, len(CARD_SURFACE_AID)] + CARD_SURFACE_AID, "SELECT card surface")
     card.select_file(NUMBER_B)
     surface = list(env.get("MYNATAP_CARD_SURFACE", "").encode())
     card.expect_ok([0x00, 0x20, 0x00, 0x80, len(surface)] + surface, "VERIFY number B")
+    card.select_file(SURFACE_CERTIFICATE)
+    certificate = read_file(card, "card-surface certificate")
     card.select_file(SURFACE_ENTRIES)
-    entries = bytearray()
-    while len(entries) <= 16384:
-        data, sw = card.send([0x00, 0xB0, len(entries) >> 8, len(entries) & 0xFF, 0x00])
-        if sw == 0x6B00 and entries:
-            break
-        if sw != 0x9000:
-            raise Rejected("protocol_error", f"READ entries answered {sw:04X}")
-        entries += data
-        if len(data) < 256:
-            break
-    face = find_entry(bytes(entries), 0x27)
+    entries = read_file(card, "entries")
+    parts = {tag: value for tag, value, _ in tlv_items(certificate, b"\x7f\x21")}
+    body, signature = parts.get(b"\x5f\x4e"), parts.get(b"\x5f\x37")
+    with open(env["MYNATAP_SURFACE_CA"], "rb") as handle:
+        surface_ca = card_key(handle.read())
+    if body is None or signature is None or len(body) != 297:
+        raise Rejected("card_not_genuine", "00 04 is not a card-verifiable certificate")
+    if not pkcs1_verifies(surface_ca, SHA256_DIGEST_INFO + hashlib.sha256(body).digest(), signature):
+        raise Rejected("card_not_genuine", "00 04 is not issued by the trusted card-surface CA")
+    signer = card_key(body[32:])
+    items = {tag: whole for tag, _, whole in tlv_items(entries, b"\xff\x20")}
+    groups = [b"".join(items.get(bytes([0xDF, t]), b"") for t in tags) for tags in ((0x22, 0x23, 0x24), (0x25, 0x26), (0x27,))]
+    digests = b"".join(hashlib.sha256(group).digest() for group in groups)
+    if not pkcs1_verifies(signer, THREE_DIGEST_INFO + digests, find_entry(entries, 0x28) or b""):
+        raise Rejected("card_not_genuine", "the card face's signature does not verify")
+    face = find_entry(entries, 0x27)
     if face is None or not face.startswith(JP2_SIGNATURE):
         raise Rejected("protocol_error", "no JPEG 2000 face image on the card")
+    # This chip, not a copy of its files: its own key (the one in DF 24) signs a fresh challenge.
+    digest_info = SHA256_DIGEST_INFO + hashlib.sha256(secrets.token_bytes(32)).digest()
+    answer, sw = card.send([0x80, 0x2A, 0x00, 0x00, len(digest_info)] + list(digest_info) + [0x00])
+    if sw != 0x9000 or not pkcs1_verifies(card_key(find_entry(entries, 0x24) or b""), digest_info, answer):
+        raise Rejected("card_not_genuine", "the card's answer to the challenge does not verify")
     if env.get("MYNATAP_FACE_MATCH") != "true":
         raise Rejected("face_not_matched")
     card.expect_ok([0x00, 0xA4, 0x04, 0x0C, len(JPKI_AID)] + JPKI_AID, "SELECT JPKI")

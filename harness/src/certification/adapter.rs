@@ -28,6 +28,9 @@ pub mod env {
     /// The contract version the tap is judged by (`1.1`, `1.2`): the rules a reader follows
     /// where versions differ (1.2: the physical card's grace after expiry).
     pub const CONTRACT: &str = "MYNATAP_CONTRACT";
+    /// The path of the trusted card-surface CA's public key, in the card's `90`/`91` encoding
+    /// (265 bytes): what the card-surface certificate `00 04` must verify under (face path).
+    pub const SURFACE_CA: &str = "MYNATAP_SURFACE_CA";
 }
 
 /// A reader program's verdict for one tap.

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mynatap_sim::profile::DeviceKind;
+use mynatap_sim::pki::card_verifiable::SurfaceAuthority;
 use mynatap_sim::service::{crl_answer, BackendFault, CrlAnswerError};
 use mynatap_sim::vpcd::{Sequence, UserPresence};
 use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
@@ -39,6 +40,8 @@ pub struct AdapterPlayer {
     server: BackendServer,
     sequence: Sequence,
     program: ReaderProgram,
+    /// A private folder (mode 0700, created exclusively) for the files handed to the program.
+    dir: PathBuf,
     ca_path: PathBuf,
     challenges: HashSet<Vec<u8>>,
     violations: Vec<Violation>,
@@ -53,9 +56,13 @@ impl AdapterPlayer {
         let player = PcscPlayer::start_reader(reader)?;
         let sequence = Sequence::default();
         let server = player.runtime().block_on(BackendServer::start(sequence.clone())).map_err(|e| format!("cannot serve the back ends: {e}"))?;
-        let ca_path = std::env::temp_dir().join(format!("mynatap-ca-{}-{port}.der", std::process::id()));
+        let dir = private_dir(port)?;
+        let ca_path = dir.join("ca.der");
         std::fs::write(&ca_path, ca_der).map_err(|e| format!("cannot write {}: {e}", ca_path.display()))?;
-        Ok(Self { player, server, sequence, program, ca_path, challenges: HashSet::new(), violations: Vec::new(), evidence: None })
+        // The test card-surface CA's public key, in the card's encoding (MYNATAP_SURFACE_CA).
+        let surface = SurfaceAuthority::test().map_err(|e| format!("the test card-surface CA: {e}"))?;
+        std::fs::write(dir.join(SURFACE_CA_FILE), surface.ca_public_encoded()).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+        Ok(Self { player, server, sequence, program, dir, ca_path, challenges: HashSet::new(), violations: Vec::new(), evidence: None })
     }
 
     /// Starts a new run with `program` (the kill matrix certifies one mutant after another on one
@@ -135,9 +142,24 @@ impl Drop for ProcessGroup {
     }
 }
 
+/// The file name of the card-surface CA key inside the player's private folder.
+const SURFACE_CA_FILE: &str = "surface-ca-public.bin";
+
+/// A new folder only this user can enter, under the temporary folder, with a name nobody can
+/// guess beforehand: created exclusively, so a name already there (or a symlink planted in its
+/// place) is an error, never followed.
+fn private_dir(port: u16) -> Result<PathBuf, String> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut random = [0u8; 8];
+    std::fs::File::open("/dev/urandom").and_then(|mut file| file.read_exact(&mut random)).map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    let dir = std::env::temp_dir().join(format!("mynatap-{}-{port}-{}", std::process::id(), hex::encode(random)));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
 impl Drop for AdapterPlayer {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.ca_path);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -170,6 +192,7 @@ impl TapPlayer for AdapterPlayer {
         std::fs::write(&self.ca_path, world.registry().ca().certificate_der())
             .map_err(|e| WorldError::Adapter(format!("cannot write {}: {e}", self.ca_path.display())))?;
         let (ca_path, eligibility_url) = (self.ca_path.display().to_string(), self.server.eligibility_url());
+        let surface_ca_path = self.dir.join(SURFACE_CA_FILE).display().to_string();
         let mut seen = Vec::new();
         let (mut program_ms, mut verdict_line, mut adapter_error, mut ran) = (0.0, None, None, false);
         let report = world.tap_with(spec, |card, _tap, _registry, _timeout| {
@@ -196,6 +219,7 @@ impl TapPlayer for AdapterPlayer {
                 (env::CARD_SURFACE, surface.clone()),
                 (env::FACE_MATCH, spec.face.unwrap_or(false).to_string()),
                 (env::CONTRACT, contract.as_str().to_owned()),
+                (env::SURFACE_CA, surface_ca_path.clone()),
             ];
             ran = true;
             let program_started = Instant::now();

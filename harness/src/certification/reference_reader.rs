@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use mynatap_sim::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, QualificationValidity, ServiceError};
 use mynatap_sim::contract::Contract;
+use mynatap_sim::pki::card_verifiable::parse_card_encoding;
 use mynatap_sim::driver::{run_tap, Backends};
 use mynatap_sim::pcsc_transport::PcscTransport;
 use mynatap_sim::profile::DeviceKind;
@@ -137,7 +138,15 @@ pub fn run(mutant: Option<Mutant>) -> Result<Verdict, String> {
     let anchor = std::fs::read(var(env::CA_CERT)?).map_err(|e| format!("{}: {e}", env::CA_CERT))?;
     let backends = HttpBackends { crl_url: var(env::CRL_URL)?, eligibility_url: var(env::ELIGIBILITY_URL)?, timeout: Duration::from_millis(backend_timeout_ms) };
     let config = TerminalConfig { id: "reference-reader".into(), smartphone, timeout_ms, backend_timeout_ms };
-    let mut terminal = Terminal::new(config, &anchor, fresh_seed()).map_err(|e| e.to_string())?.with_mutant(mutant);
+    // The card-surface CA as the harness hands it; without it no card surface can be trusted.
+    let surface_ca = match std::env::var(env::SURFACE_CA) {
+        Ok(path) => {
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {path}: {e}", env::SURFACE_CA))?;
+            Some(parse_card_encoding(&bytes).ok_or_else(|| format!("{}: {path} is not an RSA-2048 key in the card's 90/91 encoding", env::SURFACE_CA))?)
+        }
+        Err(_) => None,
+    };
+    let mut terminal = Terminal::new(config, &anchor, fresh_seed()).map_err(|e| e.to_string())?.with_mutant(mutant).with_surface_ca(surface_ca);
     let request = TapRequest {
         selected,
         pin: std::env::var(env::PIN).unwrap_or_default(),
