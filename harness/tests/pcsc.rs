@@ -10,43 +10,11 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{exclusive, mynatap, root, scratch_dir, text};
+use support::{exclusive, mynatap, root, scratch_dir, text, ServedCard, READER, SELECT_JPKI};
 
-const READER: &str = "Virtual PCD 00 00";
-const SELECT_JPKI: &str = "00A4040C0AD392F00026010000000100";
-
-/// `mynatap serve-card` in the background, stopped when dropped.
-struct ServedCard(Child);
-
-impl ServedCard {
-    fn start(args: &[&str]) -> Self {
-        let child = mynatap().arg("serve-card").args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-        let served = Self(child);
-        let deadline = Instant::now() + Duration::from_secs(8);
-        loop {
-            // A real APDU, not the listing: right after another test's card left, pcscd can
-            // still show a card that no longer answers.
-            let probe = Command::new("opensc-tool").args(["-r", READER, "-s", SELECT_JPKI]).output().expect("opensc-tool (package opensc) must be installed");
-            if text(&probe).contains("SW1=0x90, SW2=0x00") {
-                return served;
-            }
-            assert!(Instant::now() < deadline, "the served card never answered in `{READER}`: is pcscd running?\n{}", text(&probe));
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for ServedCard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        // pcscd notices the card is gone at its next poll.
-        std::thread::sleep(Duration::from_millis(600));
-    }
-}
 
 fn opensc(apdus: &[&str]) -> String {
     let mut command = Command::new("opensc-tool");

@@ -129,15 +129,47 @@ pub fn sample_holder() -> HolderInfo {
     }
 }
 
+/// What is printed on the demo card (`mynatap card --birth-date ... --expires ... --security-code`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoPrinted {
+    pub birth_date: time::Date,
+    /// The card's own expiry date (its year is part of number B).
+    pub expires: time::Date,
+    pub security_code: String,
+    /// A forged or cloned card (as scenario `card.forgery`), to show readers one.
+    pub forgery: Option<Forgery>,
+}
+
+impl Default for DemoPrinted {
+    /// Born 1990-05-12 (平成2), the card expiring 2030-09-19, security code 0000: number B
+    /// `02051220300000`.
+    fn default() -> Self {
+        Self { birth_date: time::macros::date!(1990 - 05 - 12), expires: time::macros::date!(2030 - 09 - 19), security_code: "0000".into(), forgery: None }
+    }
+}
+
+fn yyyymmdd(date: time::Date) -> String {
+    format!("{:04}{:02}{:02}", date.year(), u8::from(date.month()), date.day())
+}
+
 /// A personalised card of the test CA of `seed` (RSA-2048, as the JPKI authorities), with the
 /// profile's key: what `mynatap card` and `serve-card` answer with.
 pub fn demo_card(profile: Profile, seed: u64, pin: &str) -> Result<Card, PkiError> {
-    let credential = demo_credential(profile.device, profile.key, seed, pin)?;
+    demo_card_printed(profile, seed, pin, &DemoPrinted::default())
+}
+
+/// [`demo_card`] with what is printed on it (the physical card's surface; ignored for phones).
+pub fn demo_card_printed(profile: Profile, seed: u64, pin: &str, printed: &DemoPrinted) -> Result<Card, PkiError> {
+    let credential = demo_credential_printed(profile.device, profile.key, seed, pin, printed)?;
     Ok(Card::new(Arc::new(profile), credential))
 }
 
 /// The credential [`demo_card`] puts into its card.
 pub fn demo_credential(device: DeviceKind, key: KeyAlgorithm, seed: u64, pin: &str) -> Result<CardCredential, PkiError> {
+    demo_credential_printed(device, key, seed, pin, &DemoPrinted::default())
+}
+
+fn demo_credential_printed(device: DeviceKind, key: KeyAlgorithm, seed: u64, pin: &str, printed: &DemoPrinted) -> Result<CardCredential, PkiError> {
     let ca = CertificateAuthority::trusted(seed, KeyAlgorithm::Rsa2048)?;
     // Fixed dates (not the system clock) so the demo card is the same on every run.
     let not_before = OffsetDateTime::from_unix_timestamp(1_758_240_000).map_err(|e| PkiError::Time(e.to_string()))?; // 2025-09-19
@@ -154,8 +186,8 @@ pub fn demo_credential(device: DeviceKind, key: KeyAlgorithm, seed: u64, pin: &s
         auth_pin: pin,
         sign_password: "ABC123",
         card_info_pin: pin,
-        holder_info: sample_holder(),
-        printed: (device == DeviceKind::Card).then(|| Printed { security_code: "0000".into(), expires: "20300919".into(), forgery: None }),
+        holder_info: HolderInfo { birth_date: yyyymmdd(printed.birth_date), ..sample_holder() },
+        printed: (device == DeviceKind::Card).then(|| Printed { security_code: printed.security_code.clone(), expires: yyyymmdd(printed.expires), forgery: printed.forgery }),
     };
     issue(&ca, ca.certificate_der(), seed, &request)
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use mynatap_sim::credential::demo_card;
+use mynatap_sim::pki::card_verifiable::{SurfaceAuthority, SURFACE_CA_KEY_ID};
 use mynatap_sim::pki::{rsa_pool, CertificateAuthority, CrlEntry, KeyAlgorithm, RevocationReason, DEFAULT_SEED};
 use mynatap_sim::profile::{DeviceKind, Profile};
 use time::macros::datetime;
@@ -34,6 +35,10 @@ fn generated() -> Vec<(&'static str, Vec<u8>)> {
         ("ca-key.pk8.der", ca.private_key_pkcs8_der().unwrap()),
         ("demo-card-auth.der", card.auth_certificate().to_vec()),
         ("sample.crl.der", crl),
+        // The test card-surface CA (the same for every seed): its key in the card's 90/91
+        // encoding, as reader programs get it (MYNATAP_SURFACE_CA), and its 16-byte key id.
+        ("surface-ca-public.bin", SurfaceAuthority::test().unwrap().ca_public_encoded()),
+        ("surface-ca-key-id.bin", SURFACE_CA_KEY_ID.to_vec()),
     ]
 }
 

@@ -78,7 +78,7 @@ pub(crate) fn capture(command: CaptureCommand) -> anyhow::Result<u8> {
         CaptureCommand::Replay { file, profile, profile_file, pin, no_user_verified, seed } => {
             let capture = capture::read_file(&file).map_err(|e| InputError(e.to_string()))?;
             let pin = pin.or(import::inspect(&capture.events).pin).unwrap_or_else(|| "1234".into());
-            let args = CardArgs { profile, profile_file, seed, pin, user_verified: !no_user_verified };
+            let args = CardArgs { profile, profile_file, seed, pin, user_verified: !no_user_verified, ..CardArgs::default_printed() };
             let profile = load_profile(&args)?;
             let name = profile.name.clone();
             let mut card = demo_card(profile, args.seed, &args.pin).map_err(|e| InputError(format!("--pin: {e}")))?;

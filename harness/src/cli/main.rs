@@ -10,7 +10,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use mynatap_harness::report::{self, Style, Summary};
 use mynatap_harness::play::{self, MemoryPlayer, TapPlayer};
 use mynatap_harness::scenario::{self, RawScenario};
-use mynatap_sim::credential::demo_card;
 use mynatap_sim::pki::DEFAULT_SEED;
 use mynatap_sim::profile::{DeviceKind, Profile};
 
@@ -269,6 +268,70 @@ pub(crate) struct CardArgs {
     /// iPhone: Face ID / Touch ID done, the key is open.
     #[arg(long)]
     user_verified: bool,
+    /// Card: the birth date printed on it (YYYY-MM-DD; the birth-date key and number B write it
+    /// with the Japanese era year).
+    #[arg(long, value_name = "YYYY-MM-DD", default_value = "1990-05-12")]
+    birth_date: String,
+    /// Card: its own expiry date printed on it (YYYY-MM-DD; the year is part of number B).
+    #[arg(long, value_name = "YYYY-MM-DD", default_value = "2030-09-19")]
+    expires: String,
+    /// Card: the 4-digit security code printed under the photo.
+    #[arg(long, value_name = "DIGITS", default_value = "0000")]
+    security_code: String,
+    /// Card: a forged or cloned card: photo_swapped, face_signature_invalid, unknown_surface_ca
+    /// or clone (docs/scenario-format.md, contract 1.2).
+    #[arg(long, value_name = "KIND")]
+    forgery: Option<String>,
+}
+
+impl CardArgs {
+    /// The printed fields at their defaults (for commands that make a card without those flags).
+    pub(crate) fn default_printed() -> Self {
+        Self {
+            profile: ProfileName::Card,
+            profile_file: None,
+            seed: DEFAULT_SEED,
+            pin: "1234".into(),
+            user_verified: false,
+            birth_date: "1990-05-12".into(),
+            expires: "2030-09-19".into(),
+            security_code: "0000".into(),
+            forgery: None,
+        }
+    }
+}
+
+/// Personalises the device `args` describe; for the physical card, says on stderr what is printed
+/// on it (number B and the birth-date key), as a person at a terminal would read them off it.
+pub(crate) fn personalise(args: &CardArgs) -> anyhow::Result<mynatap_sim::card::Card> {
+    let date = |flag: &str, text: &str| {
+        time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+            .map_err(|_| InputError(format!("--{flag}: expected a date YYYY-MM-DD, got `{text}`")))
+    };
+    let printed = mynatap_sim::credential::DemoPrinted {
+        birth_date: date("birth-date", &args.birth_date)?,
+        expires: date("expires", &args.expires)?,
+        security_code: args.security_code.clone(),
+        forgery: args
+            .forgery
+            .as_deref()
+            .map(|name| {
+                mynatap_sim::card::surface::Forgery::parse(name)
+                    .ok_or_else(|| InputError(format!("--forgery: unknown kind `{name}` (expected photo_swapped, face_signature_invalid, unknown_surface_ca or clone)")))
+            })
+            .transpose()?,
+    };
+    if printed.security_code.len() != 4 || !printed.security_code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(InputError(format!("--security-code: expected the 4 digits printed on the card, got `{}`", printed.security_code)).into());
+    }
+    let profile = load_profile(args)?;
+    let is_card = profile.device == DeviceKind::Card;
+    let card = mynatap_sim::credential::demo_card_printed(profile, args.seed, &args.pin, &printed).context("cannot personalise the card")?;
+    if is_card {
+        let birth = mynatap_sim::card::surface::era_yymmdd(&format!("{:04}{:02}{:02}", printed.birth_date.year(), u8::from(printed.birth_date.month()), printed.birth_date.day()));
+        eprintln!("mynatap: printed on the card: number B {} (birth-date key {birth})", card.printed_number_b().unwrap_or_default());
+    }
+    Ok(card)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -440,8 +503,7 @@ fn coverage(paths: Vec<PathBuf>, requirements_path: Option<PathBuf>, seed: u64) 
 }
 
 fn card(args: CardArgs) -> anyhow::Result<u8> {
-    let profile = load_profile(&args)?;
-    let mut card = demo_card(profile, args.seed, &args.pin).context("cannot personalise the card")?;
+    let mut card = personalise(&args)?;
     let stdin = std::io::stdin();
     mynatap_harness::play::card_pipe::serve(&mut card, args.user_verified, stdin.lock(), std::io::stdout().lock(), std::io::stderr().lock())?;
     Ok(0)

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use mynatap_harness::capture::record::{Line, Recorder};
-use mynatap_sim::credential::demo_card;
 use mynatap_sim::vpcd::BridgeEvent;
 
-use crate::{load_profile, CardArgs};
+use crate::CardArgs;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct ServeCardArgs {
@@ -42,8 +41,7 @@ pub(crate) fn serve_card(args: ServeCardArgs) -> anyhow::Result<u8> {
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let profile = load_profile(&args.card)?;
-    let card = demo_card(profile, args.card.seed, &args.card.pin).context("cannot personalise the card")?;
+    let card = crate::personalise(&args.card)?;
     let presence = match (args.user_verified_for, args.card.user_verified) {
         (Some(seconds), _) => UserPresence::Until(std::time::Instant::now() + std::time::Duration::from_secs(seconds)),
         (None, true) => UserPresence::Yes,

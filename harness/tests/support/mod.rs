@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 use std::sync::{Mutex, MutexGuard};
 
 static PCSCD: Mutex<()> = Mutex::new(());
@@ -36,3 +37,38 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
 }
+
+/// The first reader of vsmartcard's vpcd.
+pub const READER: &str = "Virtual PCD 00 00";
+pub const SELECT_JPKI: &str = "00A4040C0AD392F00026010000000100";
+
+/// `mynatap serve-card` in the background, stopped when dropped.
+pub struct ServedCard(pub Child);
+
+impl ServedCard {
+    pub fn start(args: &[&str]) -> Self {
+        let child = mynatap().arg("serve-card").args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let served = Self(child);
+        let deadline = Instant::now() + Duration::from_secs(8);
+        loop {
+            // A real APDU, not the listing: right after another test's card left, pcscd can
+            // still show a card that no longer answers.
+            let probe = Command::new("opensc-tool").args(["-r", READER, "-s", SELECT_JPKI]).output().expect("opensc-tool (package opensc) must be installed");
+            if text(&probe).contains("SW1=0x90, SW2=0x00") {
+                return served;
+            }
+            assert!(Instant::now() < deadline, "the served card never answered in `{READER}`: is pcscd running?\n{}", text(&probe));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for ServedCard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        // pcscd notices the card is gone at its next poll.
+        std::thread::sleep(Duration::from_millis(600));
+    }
+}
+
