@@ -100,3 +100,20 @@ fn our_files_have_the_test_cards_tags_order_encodings_and_fixed_lengths() {
 fn shape_of_key(key: &[u8]) -> (usize, [u8; 2], [u8; 4]) {
     (key.len(), [key[0], key[1]], [key[5], key[6], key[7], key[8]])
 }
+
+/// Our user-authentication certificate carries the test card's extensions, in the same order and
+/// with the same criticality (critical keyUsage and certificatePolicies), and expires at 14:59:59Z.
+#[test]
+fn our_certificate_has_the_test_cards_extension_set() {
+    let extensions = |der: &[u8]| -> Vec<(String, bool)> {
+        let certificate = mynatap_sim::pki::parse_certificate(der).unwrap();
+        certificate.tbs_certificate().extensions().unwrap().iter().map(|extension| (extension.extn_id.to_string(), extension.critical)).collect()
+    };
+    let ours = std::fs::read(root().join("fixtures/pki/demo-card-auth.der")).unwrap();
+    let theirs = test_card("jpki-auth-cert.der");
+    assert_eq!(extensions(&ours), extensions(&theirs));
+    assert!(extensions(&ours).contains(&("2.5.29.32".to_owned(), true)), "certificatePolicies, critical");
+    let not_after = |der: &[u8]| mynatap_sim::pki::parse_certificate(der).unwrap().tbs_certificate().validity().not_after.to_string();
+    assert!(not_after(&ours).ends_with("14:59:59Z") || not_after(&ours).contains("14:59:59"), "{}", not_after(&ours));
+    assert!(not_after(&theirs).contains("14:59:59"), "{}", not_after(&theirs));
+}

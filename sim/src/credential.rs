@@ -182,7 +182,8 @@ fn demo_credential_printed(device: DeviceKind, key: KeyAlgorithm, seed: u64, pin
         auth_serial: 0x0100,
         sign_serial: 0x0101,
         not_before,
-        not_after: not_before + Duration::days(5 * 365),
+        // 23:59:59 JST of its last day, as every JPKI certificate (14:59:59Z).
+        not_after: crate::clock::end_of_day(crate::clock::local_date(not_before + Duration::days(5 * 365))),
         auth_pin: pin,
         sign_password: "ABC123",
         card_info_pin: pin,

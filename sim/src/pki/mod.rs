@@ -26,7 +26,7 @@ use x509_cert::certificate::TbsCertificate;
 use x509_cert::crl::RevokedCert;
 use x509_cert::ext::pkix::crl::CrlReason as X509CrlReason;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, CrlNumber, KeyUsage, KeyUsages, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, CrlNumber, KeyUsage, KeyUsages, SubjectKeyIdentifier,
 };
 use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::name::Name;
@@ -280,17 +280,64 @@ impl BuilderProfile for LeafProfile {
         issuer_spk: SubjectPublicKeyInfoRef<'_>,
         tbs: &TbsCertificate,
     ) -> x509_cert::builder::Result<Vec<Extension>> {
-        let mut extensions = Vec::new();
-        let issuer_ski = SubjectKeyIdentifier::try_from(issuer_spk)?;
-        extensions.push(
-            AuthorityKeyIdentifier { key_identifier: Some(issuer_ski.0), ..Default::default() }
-                .to_extension(tbs.subject(), &extensions)?,
-        );
-        extensions.push(BasicConstraints { ca: false, path_len_constraint: None }.to_extension(tbs.subject(), &extensions)?);
-        extensions.push(KeyUsage(KeyUsages::DigitalSignature.into()).to_extension(tbs.subject(), &extensions)?);
-        extensions.push(SubjectKeyIdentifier::try_from(spk)?.to_extension(tbs.subject(), &extensions)?);
-        Ok(extensions)
+        jpki_leaf_extensions(&self.issuer, spk, issuer_spk, tbs)
     }
+}
+
+/// The JPKI test policy the test card's user-authentication certificate names (docs/protocol.md).
+pub const JPKI_TEST_POLICY: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.1.0.30");
+const ID_KP_CLIENT_AUTH: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
+const ID_QT_CPS: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.2.1");
+const ID_AD_OCSP: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+
+/// The extensions of a user-authentication certificate, set and criticality as the JPKI test card's
+/// (docs/protocol.md): keyUsage (critical), extendedKeyUsage clientAuth, certificatePolicies
+/// (critical, the JPKI test policy with a CPS URI), issuerAltName and cRLDistributionPoints as
+/// directory names, authorityInfoAccess (an OCSP URI nobody answers: `.invalid`),
+/// authorityKeyIdentifier with the issuer's name and serial, subjectKeyIdentifier. A validator
+/// that refuses unknown critical extensions refuses this as it refuses every real card.
+fn jpki_leaf_extensions(
+    issuer: &Name,
+    spk: SubjectPublicKeyInfoRef<'_>,
+    issuer_spk: SubjectPublicKeyInfoRef<'_>,
+    tbs: &TbsCertificate,
+) -> x509_cert::builder::Result<Vec<Extension>> {
+    use der::asn1::{Any, Ia5String};
+    use x509_cert::ext::pkix::certpolicy::{PolicyInformation, PolicyQualifierInfo};
+    use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+    use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+    use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax, CertificatePolicies, CrlDistributionPoints, ExtendedKeyUsage, IssuerAltName};
+    let subject = tbs.subject();
+    let directory = |text: &str| -> x509_cert::builder::Result<GeneralName> { Ok(GeneralName::DirectoryName(Name::from_str(text)?)) };
+    let mut extensions = Vec::new();
+    extensions.push(KeyUsage(KeyUsages::DigitalSignature.into()).to_extension(subject, &extensions)?);
+    extensions.push(ExtendedKeyUsage(vec![ID_KP_CLIENT_AUTH]).to_extension(subject, &extensions)?);
+    let cps = PolicyQualifierInfo { policy_qualifier_id: ID_QT_CPS, qualifier: Some(Any::encode_from(&Ia5String::new("http://cps.mynatap.invalid/cps.html")?)?) };
+    let mut policies = CertificatePolicies(vec![PolicyInformation { policy_identifier: JPKI_TEST_POLICY, policy_qualifiers: Some(vec![cps]) }])
+        .to_extension(subject, &extensions)?;
+    policies.critical = true;
+    extensions.push(policies);
+    extensions.push(IssuerAltName(vec![directory("O=mynatap test public personal authentication service,C=JP")?]).to_extension(subject, &extensions)?);
+    let crl_point = DistributionPoint {
+        distribution_point: Some(DistributionPointName::FullName(vec![directory(
+            "CN=Chiyoda-ku CRLDP,OU=Tokyo-to,OU=CRL Distribution Points,O=mynatap (not a real authority),C=JP",
+        )?])),
+        reasons: None,
+        crl_issuer: None,
+    };
+    extensions.push(CrlDistributionPoints(vec![crl_point]).to_extension(subject, &extensions)?);
+    let ocsp = AccessDescription { access_method: ID_AD_OCSP, access_location: GeneralName::UniformResourceIdentifier(Ia5String::new("http://ocsp.mynatap.invalid")?) };
+    extensions.push(AuthorityInfoAccessSyntax(vec![ocsp]).to_extension(subject, &extensions)?);
+    let issuer_ski = SubjectKeyIdentifier::try_from(issuer_spk)?;
+    let authority = AuthorityKeyIdentifier {
+        key_identifier: Some(issuer_ski.0),
+        authority_cert_issuer: Some(vec![GeneralName::DirectoryName(issuer.clone())]),
+        // The test CA's own serial (it issues itself serial 1).
+        authority_cert_serial_number: Some(serial_number(1).map_err(|_| der::Error::from(der::ErrorKind::Value { tag: der::Tag::Integer }))?),
+    };
+    extensions.push(authority.to_extension(subject, &extensions)?);
+    extensions.push(SubjectKeyIdentifier::try_from(spk)?.to_extension(subject, &extensions)?);
+    Ok(extensions)
 }
 
 /// Reads a certificate's serial number as an unsigned integer, if it fits in 64 bits.
