@@ -410,10 +410,7 @@ impl Registry {
                 card_info_pin: spec.card_info_pin.clone(),
                 printed: Printed {
                     security_code: spec.security_code.clone(),
-                    expires: {
-                        let day = spec.card_expires.unwrap_or(spec.card_cert_expires);
-                        format!("{:04}{:02}{:02}", day.year(), u8::from(day.month()), day.day())
-                    },
+                    expires: clock::yyyymmdd(spec.card_expires.unwrap_or(spec.card_cert_expires)),
                     forgery: spec.card_forgery,
                 },
                 insurance_registered: spec.insurance_registered,
@@ -746,7 +743,7 @@ fn holder_info(person_id: &str, birth_date: Date) -> HolderInfo {
     HolderInfo {
         name: person_id.to_owned(),
         address: "東京都千代田区霞が関1-2-2".into(),
-        birth_date: format!("{:04}{:02}{:02}", birth_date.year(), u8::from(birth_date.month()), birth_date.day()),
+        birth_date: clock::yyyymmdd(birth_date),
         sex: "9".into(),
         my_number: "123456789018".into(),
     }

@@ -61,6 +61,11 @@ pub fn first_day_of_age(birth_date: Date, years: i32) -> Date {
     last_day_younger.next_day().unwrap_or(last_day_younger)
 }
 
+/// `date` as the card's files and printed fields write it: `YYYYMMDD`.
+pub fn yyyymmdd(date: Date) -> String {
+    format!("{:04}{:02}{:02}", date.year(), u8::from(date.month()), date.day())
+}
+
 /// The last day of `year`-`month`.
 fn last_day_of_month(year: i32, month: Month) -> Option<Date> {
     Date::from_calendar_date(year, month, time::util::days_in_month(month, year)).ok()

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::card::surface::{encoded_card_key, CardSurface, Forgery};
+use crate::card::surface::{CardSurface, Forgery};
+use crate::clock::yyyymmdd;
+use crate::pki::card_verifiable::card_encoding;
 use crate::card::{Card, CardCredential, HolderInfo, SurfaceCredential};
 use crate::pki::card_verifiable::SurfaceAuthority;
 use crate::pki::{rsa_pool, CertificateAuthority, KeyAlgorithm, LeafRequest, PkiError, SigningKey};
@@ -105,7 +107,7 @@ fn surface_credential(seed: u64, request: &IssueRequest<'_>, printed: &Printed) 
         security_code: printed.security_code.clone(),
         sex: request.holder_info.sex.clone(),
         my_number: request.holder_info.my_number.clone(),
-        card_key: encoded_card_key(&rsa_key.as_ref().as_ref().to_public_key()),
+        card_key: card_encoding(&rsa_key.as_ref().as_ref().to_public_key()),
     };
     let authority = if printed.forgery == Some(Forgery::UnknownSurfaceCa) { SurfaceAuthority::unknown()? } else { SurfaceAuthority::test()? };
     let files = surface.files(&authority, printed.forgery)?;
@@ -146,10 +148,6 @@ impl Default for DemoPrinted {
     fn default() -> Self {
         Self { birth_date: time::macros::date!(1990 - 05 - 12), expires: time::macros::date!(2030 - 09 - 19), security_code: "0000".into(), forgery: None }
     }
-}
-
-fn yyyymmdd(date: time::Date) -> String {
-    format!("{:04}{:02}{:02}", date.year(), u8::from(date.month()), date.day())
 }
 
 /// A personalised card of the test CA of `seed` (RSA-2048, as the JPKI authorities), with the

@@ -200,7 +200,7 @@ struct RecordJson<'a> {
 
 impl<'a> RecordJson<'a> {
     fn of(record: &'a InsuranceRecord) -> Self {
-        let compact = |date: time::Date| format!("{:04}{:02}{:02}", date.year(), u8::from(date.month()), date.day());
+        let compact = mynatap_sim::clock::yyyymmdd;
         Self {
             insurer: &record.insurer,
             valid_from: record.valid_from.to_string(),

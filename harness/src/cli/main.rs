@@ -328,7 +328,7 @@ pub(crate) fn personalise(args: &CardArgs) -> anyhow::Result<mynatap_sim::card::
     let is_card = profile.device == DeviceKind::Card;
     let card = mynatap_sim::credential::demo_card_printed(profile, args.seed, &args.pin, &printed).context("cannot personalise the card")?;
     if is_card {
-        let birth = mynatap_sim::card::surface::era_yymmdd(&format!("{:04}{:02}{:02}", printed.birth_date.year(), u8::from(printed.birth_date.month()), printed.birth_date.day()));
+        let birth = mynatap_sim::card::surface::era_yymmdd(&mynatap_sim::clock::yyyymmdd(printed.birth_date));
         eprintln!("mynatap: printed on the card: number B {} (birth-date key {birth})", card.printed_number_b().unwrap_or_default());
     }
     Ok(card)

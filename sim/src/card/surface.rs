@@ -7,7 +7,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-use crate::pki::card_verifiable::{card_encoding, three_digest_info, SurfaceAuthority};
+use crate::pki::card_verifiable::{three_digest_info, SurfaceAuthority};
 use crate::pki::PkiError;
 use crate::tlv::{push_tlv, split_tlv};
 
@@ -104,8 +104,7 @@ pub fn birth_dates_for_key(key: &str) -> Vec<time::Date> {
     ERAS.iter()
         .filter_map(|(first, _)| time::Date::from_calendar_date(first + era_year - 1, month, u8::try_from(day).ok()?).ok())
         .filter(|date| {
-            let text = format!("{:04}{:02}{:02}", date.year(), u8::from(date.month()), date.day());
-            key.get(..6) == Some(era_yymmdd(&text).as_str())
+            key.get(..6) == Some(era_yymmdd(&crate::clock::yyyymmdd(*date)).as_str())
         })
         .collect()
 }
@@ -248,11 +247,6 @@ fn basic_data(card_key: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     push_tlv(&mut out, &[0xFF, 0x30], &body);
     out
-}
-
-/// The card key of a person's card in the card's encoding.
-pub fn encoded_card_key(key: &rsa::PublicKey) -> Vec<u8> {
-    card_encoding(key)
 }
 
 /// Finds a `DF xx` item in a card face file (untrusted bytes), inside its `FF 20` template:
