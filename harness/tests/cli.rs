@@ -242,7 +242,7 @@ fn pipe_certificate_is_read_by_openssl_and_chains_to_the_fixtures_ca() {
     std::fs::write(&cert, &der).unwrap();
     let printed = openssl(&["x509", "-inform", "DER", "-noout", "-subject", "-issuer", "-in", cert.to_str().unwrap()]);
     assert!(printed.status.success());
-    assert!(stdout(&printed).contains("mynatap test JPKI CA"));
+    assert!(stdout(&printed).contains("MYNATAP-JPKI-TEST"));
     let ca_pem = scratch("ca.pem", "");
     let leaf_pem = scratch("leaf.pem", "");
     let ca_der = root().join("fixtures/pki/ca.der");

@@ -117,3 +117,35 @@ fn our_certificate_has_the_test_cards_extension_set() {
     assert!(not_after(&ours).ends_with("14:59:59Z") || not_after(&ours).contains("14:59:59"), "{}", not_after(&ours));
     assert!(not_after(&theirs).contains("14:59:59"), "{}", not_after(&theirs));
 }
+
+/// The attribute types of a name, in order, and the length of each value: the name's shape.
+fn name_shape(name: &x509_cert::name::Name) -> Vec<(String, usize)> {
+    name.iter()
+        .map(|attribute| (attribute.oid.to_string(), attribute.value.value().len()))
+        .collect()
+}
+
+/// Subject and issuer have the test card's shapes: the subject is `C=JP, CN=<23-character opaque
+/// id>` (no name of the person), the issuer `C, O, OU, OU`; the CA certificate carries the test
+/// CA's extension set and ends at 23:59:59 JST too.
+#[test]
+fn our_names_and_ca_certificate_have_the_test_cards_shapes() {
+    let parse = |der: &[u8]| mynatap_sim::pki::parse_certificate(der).unwrap();
+    let ours = parse(&std::fs::read(root().join("fixtures/pki/demo-card-auth.der")).unwrap());
+    let theirs = parse(&test_card("jpki-auth-cert.der"));
+    assert_eq!(name_shape(ours.tbs_certificate().subject()), name_shape(theirs.tbs_certificate().subject()));
+    let types = |name: &x509_cert::name::Name| name_shape(name).into_iter().map(|(oid, _)| oid).collect::<Vec<_>>();
+    assert_eq!(types(ours.tbs_certificate().issuer()), types(theirs.tbs_certificate().issuer()));
+    assert_eq!(types(ours.tbs_certificate().issuer()), ["2.5.4.6", "2.5.4.10", "2.5.4.11", "2.5.4.11"]);
+
+    let our_ca = parse(&std::fs::read(root().join("fixtures/pki/ca.der")).unwrap());
+    let their_ca = parse(&test_card("jpki-auth-ca-cert.der"));
+    assert_eq!(types(our_ca.tbs_certificate().subject()), types(their_ca.tbs_certificate().subject()));
+    assert_eq!(our_ca.tbs_certificate().subject(), ours.tbs_certificate().issuer());
+    let extensions = |certificate: &x509_cert::Certificate| -> Vec<(String, bool)> {
+        certificate.tbs_certificate().extensions().unwrap().iter().map(|extension| (extension.extn_id.to_string(), extension.critical)).collect()
+    };
+    assert_eq!(extensions(&our_ca), extensions(&their_ca));
+    let not_after = |certificate: &x509_cert::Certificate| certificate.tbs_certificate().validity().not_after.to_string();
+    assert!(not_after(&our_ca).contains("14:59:59"), "{}", not_after(&our_ca));
+}

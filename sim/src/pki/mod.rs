@@ -38,8 +38,17 @@ pub use keys::{KeyAlgorithm, PublicKey, SignError, SigningKey};
 
 /// The seed every tool uses unless told otherwise (the service's start date).
 pub const DEFAULT_SEED: u64 = 20_250_919;
-/// Subject of the trusted test CA. A forged CA uses the very same name (scenario `forged: true`).
-pub const CA_SUBJECT: &str = "CN=mynatap test JPKI CA,O=mynatap (not a real authority),C=JP";
+/// Subject of the trusted test CA, in the JPKI test authority's shape (`C=JP, O=JPKI-TEST, OU=JPKI
+/// for user authentication, OU=<agency>`; docs/protocol.md) with names nobody can take for the real
+/// one. Written in RFC 4514 order (last attribute first). A forged CA uses the very same name
+/// (scenario `forged: true`).
+pub const CA_SUBJECT: &str = "OU=mynatap (not a real authority),OU=JPKI for user authentication,O=MYNATAP-JPKI-TEST,C=JP";
+/// The CA's alternative name and the issuer alternative name of its certificates (the real one is
+/// `O=公的個人認証サービス,C=JP`, "public personal authentication service").
+const AUTHORITY_ALT_NAME: &str = "O=mynatap test public personal authentication service,C=JP";
+/// Length of the opaque subject id of a JPKI user-authentication certificate (the test card's:
+/// `997794E9AGCIEG13221003A`).
+pub const SUBJECT_ID_LEN: usize = 23;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -138,7 +147,8 @@ pub struct LeafRequest<'a> {
     pub serial: u64,
     /// The holder (a person id in scenarios).
     pub holder: &'a str,
-    /// `card`, `android` or `iphone`: written as the OU so a person reading the certificate can tell.
+    /// `card`, `android` or `iphone` (with ` signature` for the signature certificate): with the
+    /// holder and serial it derives the opaque subject id; no name is written in the certificate.
     pub device: &'a str,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
@@ -163,10 +173,11 @@ impl std::fmt::Debug for CertificateAuthority {
     }
 }
 
-/// The root's validity is fixed, not tied to any world's clock, so fixtures never change.
+/// The root's validity is fixed, not tied to any world's clock, so fixtures never change. It ends
+/// at 23:59:59 JST, as every JPKI certificate does.
 fn ca_validity() -> Result<Validity, PkiError> {
     let from = OffsetDateTime::from_unix_timestamp(1_577_836_800).map_err(|e| PkiError::Time(e.to_string()))?; // 2020-01-01
-    let until = OffsetDateTime::from_unix_timestamp(2_524_607_999).map_err(|e| PkiError::Time(e.to_string()))?; // 2049-12-31T23:59:59Z
+    let until = OffsetDateTime::from_unix_timestamp(2_524_575_599).map_err(|e| PkiError::Time(e.to_string()))?; // 2049-12-31T14:59:59Z
     Ok(Validity::new(x509_time(from)?, x509_time(until)?))
 }
 
@@ -183,8 +194,7 @@ impl CertificateAuthority {
     }
 
     fn with_label(key: SigningKey) -> Result<Self, PkiError> {
-        let subject = Name::from_str(CA_SUBJECT)?;
-        let profile = x509_cert::builder::profile::cabf::Root::new(false, subject)?;
+        let profile = AuthorityProfile { subject: Name::from_str(CA_SUBJECT)? };
         let builder = CertificateBuilder::new(profile, serial_number(1)?, ca_validity()?, key.spki()?)?;
         let certificate = key.build(builder)?;
         let certificate_der = certificate.to_der()?;
@@ -211,11 +221,7 @@ impl CertificateAuthority {
 
     /// Issues an end-entity certificate (user authentication) and returns its DER.
     pub fn issue(&self, request: &LeafRequest<'_>) -> Result<Vec<u8>, PkiError> {
-        let subject = Name::from_str(&format!(
-            "CN={},OU={},O=mynatap test subscribers,C=JP",
-            escape_rdn(request.holder),
-            escape_rdn(request.device)
-        ))?;
+        let subject = Name::from_str(&format!("CN={},C=JP", subject_id(request)))?;
         let profile = LeafProfile { issuer: self.certificate.tbs_certificate().subject().clone(), subject };
         let validity = Validity::new(x509_time(request.not_before)?, x509_time(request.not_after)?);
         let builder = CertificateBuilder::new(profile, serial_number(request.serial)?, validity, request.subject_key.spki()?)?;
@@ -250,15 +256,59 @@ impl CertificateAuthority {
     }
 }
 
-fn escape_rdn(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=') {
-            out.push('\\');
-        }
-        out.push(c);
+/// The opaque id a JPKI certificate names its subject by (no name of the person, as on the test
+/// card): digits and capitals derived from the holder, the device and the serial, so one seed
+/// gives the same id and no two certificates of a world share one.
+fn subject_id(request: &LeafRequest<'_>) -> String {
+    const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut hasher = Sha256::new();
+    for part in [b"mynatap-subject-id-v1".as_slice(), request.holder.as_bytes(), request.device.as_bytes()] {
+        hasher.update(part);
+        hasher.update([0]);
     }
-    out
+    hasher.update(request.serial.to_be_bytes());
+    let digest = hasher.finalize();
+    digest.iter().take(SUBJECT_ID_LEN).map(|&byte| char::from(ALPHABET[usize::from(byte) % ALPHABET.len()])).collect()
+}
+
+/// The root's profile, as the JPKI test CA's certificate (docs/protocol.md): keyUsage keyCertSign
+/// and cRLSign (critical), its alternative name, basicConstraints CA (critical), a CRL
+/// distribution point naming itself, subjectKeyIdentifier; no authorityKeyIdentifier.
+struct AuthorityProfile {
+    subject: Name,
+}
+
+impl BuilderProfile for AuthorityProfile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.subject.clone()
+    }
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+    fn build_extensions(
+        &self,
+        spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+        use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+        use x509_cert::ext::pkix::{BasicConstraints, CrlDistributionPoints, SubjectAltName};
+        let subject = tbs.subject();
+        let mut extensions = Vec::new();
+        extensions.push(KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).to_extension(subject, &extensions)?);
+        let alt_name = GeneralName::DirectoryName(Name::from_str(AUTHORITY_ALT_NAME)?);
+        extensions.push(SubjectAltName(vec![alt_name]).to_extension(subject, &extensions)?);
+        extensions.push(BasicConstraints { ca: true, path_len_constraint: None }.to_extension(subject, &extensions)?);
+        let own_point = DistributionPoint {
+            distribution_point: Some(DistributionPointName::FullName(vec![GeneralName::DirectoryName(self.subject.clone())])),
+            reasons: None,
+            crl_issuer: None,
+        };
+        extensions.push(CrlDistributionPoints(vec![own_point]).to_extension(subject, &extensions)?);
+        extensions.push(SubjectKeyIdentifier::try_from(spk)?.to_extension(subject, &extensions)?);
+        Ok(extensions)
+    }
 }
 
 /// End-entity profile: a signing key for user authentication, linked to its CA by key id.
@@ -317,7 +367,7 @@ fn jpki_leaf_extensions(
         .to_extension(subject, &extensions)?;
     policies.critical = true;
     extensions.push(policies);
-    extensions.push(IssuerAltName(vec![directory("O=mynatap test public personal authentication service,C=JP")?]).to_extension(subject, &extensions)?);
+    extensions.push(IssuerAltName(vec![directory(AUTHORITY_ALT_NAME)?]).to_extension(subject, &extensions)?);
     let crl_point = DistributionPoint {
         distribution_point: Some(DistributionPointName::FullName(vec![directory(
             "CN=Chiyoda-ku CRLDP,OU=Tokyo-to,OU=CRL Distribution Points,O=mynatap (not a real authority),C=JP",
