@@ -1,12 +1,16 @@
 //! The tap-to-verify hot path and its crypto floor: per tap, the device's one signature, the
 //! terminal's verify of it, and the verify of the certificate under the CA (RSA-2048, as the
-//! JPKI authorities). The phone signs with P-256, the physical card with RSA-2048.
+//! JPKI authorities). The phone signs with P-256, the physical card with RSA-2048. On the card's
+//! face path the floor is the card-surface checks (three RSA verifies, the card's one signature)
+//! and the JPKI certificate's verify.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use mynatap_sim::backend::PersonSpec;
-use mynatap_sim::pki::{CertificateAuthority, KeyAlgorithm, LeafRequest, SigningKey};
+use mynatap_sim::card::surface::{find_entry, signed_groups, CardSurface};
+use mynatap_sim::pki::card_verifiable::{card_encoding, three_digest_info, verify_digest_info, CvCertificate, SurfaceAuthority};
+use mynatap_sim::pki::{CertificateAuthority, KeyAlgorithm, LeafRequest, PublicKey, SigningKey};
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::terminal::TerminalConfig;
 use mynatap_sim::world::{Profiles, TapSpec, World};
@@ -29,22 +33,65 @@ pub fn world_with_phone(os: DeviceKind, unrelated_revocations: usize) -> World {
 /// What any correct terminal must compute per tap for a device with `key`: the device's
 /// signature over the challenge's digest, its verification, and the certificate's under the CA.
 fn crypto_floor(key: KeyAlgorithm) -> impl FnMut() {
-    let ca = CertificateAuthority::trusted(1, KeyAlgorithm::Rsa2048).expect("ca");
     let device = SigningKey::derive(key, 1, "bench-device", 5).expect("device key");
+    let public = device.public_key();
+    let mut certificate_floor = crypto_floor_certificate_only();
+    let digest: [u8; 32] = Sha256::digest(b"challenge").into();
+    let data = key.sign_command_data(&digest);
+    move || {
+        let signature = device.sign_card_data(black_box(&data)).expect("sign");
+        assert!(public.verify_challenge(&digest, &signature));
+        certificate_floor();
+    }
+}
+
+/// What any correct terminal must compute per face-path tap of a physical card: the card-surface
+/// certificate's verify under the card-surface CA, the three digests of the card face and their
+/// signature's verify under the certified key, the card's own signature of the challenge and its
+/// verify, and the JPKI certificate's verify under the CA (no PIN, no JPKI signature).
+fn crypto_floor_face() -> impl FnMut() {
+    let authority = SurfaceAuthority::test().expect("surface CA");
+    let card_key = SigningKey::derive(KeyAlgorithm::Rsa2048, 1, "bench-card-surface", 40).expect("card key");
+    let SigningKey::Rsa(rsa_key) = &card_key else { unreachable!("RSA-2048 was asked for") };
+    let surface = CardSurface {
+        birth_date: "19800217".into(),
+        expires: "20350217".into(),
+        security_code: "2285".into(),
+        sex: "1".into(),
+        my_number: "123456789018".into(),
+        card_key: card_encoding(&rsa_key.as_ref().as_ref().to_public_key()),
+    };
+    let files = surface.files(&authority, None).expect("surface files");
+    let certificate = CvCertificate::parse(&files.certificate).expect("card-surface certificate");
+    let surface_ca = authority.ca_public();
+    let groups = signed_groups(&files.card_face).expect("signed groups");
+    let face_signature = find_entry(&files.card_face, 0x28).expect("DF 28").to_vec();
+    let card_public = card_key.public_key();
+    let mut jpki_floor = crypto_floor_certificate_only();
+    let digest: [u8; 32] = Sha256::digest(b"challenge").into();
+    let challenge = KeyAlgorithm::Rsa2048.sign_command_data(&digest);
+    move || {
+        assert!(certificate.verify_with(black_box(&surface_ca)));
+        let digest_info = three_digest_info([&groups[0], &groups[1], &groups[2]]);
+        assert!(verify_digest_info(&certificate.public_key, black_box(&digest_info), &face_signature));
+        let answer = card_key.sign_card_data(black_box(&challenge)).expect("sign");
+        assert!(matches!(card_public, PublicKey::Rsa(_)) && card_public.verify_challenge(&digest, &answer));
+        jpki_floor();
+    }
+}
+
+/// The JPKI certificate's verify under the CA, alone.
+fn crypto_floor_certificate_only() -> impl FnMut() {
+    let ca = CertificateAuthority::trusted(1, KeyAlgorithm::Rsa2048).expect("ca");
+    let device = SigningKey::derive(KeyAlgorithm::Rsa2048, 1, "bench-device", 5).expect("device key");
     let now = datetime!(2026-04-01 09:00 +09:00);
     let request = LeafRequest { serial: 7, holder: "hanako", device: "card", not_before: now, not_after: now + time::Duration::days(365), subject_key: &device };
     let certificate = x509_cert::Certificate::from_der(&ca.issue(&request).expect("leaf")).expect("parse");
     let tbs = certificate.tbs_certificate().to_der().expect("tbs");
     let algorithm = certificate.signature_algorithm().oid.to_string();
     let certificate_signature = certificate.signature().raw_bytes().to_vec();
-    let (ca_key, public) = (ca.public_key(), device.public_key());
-    let digest: [u8; 32] = Sha256::digest(b"challenge").into();
-    let data = key.sign_command_data(&digest);
-    move || {
-        let signature = device.sign_card_data(black_box(&data)).expect("sign");
-        assert!(public.verify_challenge(&digest, &signature));
-        assert!(ca_key.verify_x509(&algorithm, black_box(&tbs), &certificate_signature));
-    }
+    let ca_key = ca.public_key();
+    move || assert!(ca_key.verify_x509(&algorithm, black_box(&tbs), &certificate_signature))
 }
 
 fn tap_to_verify(c: &mut Criterion) {
@@ -62,6 +109,13 @@ fn tap_to_verify(c: &mut Criterion) {
     group.bench_function("memory_tap_card_rsa2048", |b| b.iter(|| black_box(world.tap(&card).expect("tap"))));
     let mut floor = crypto_floor(KeyAlgorithm::Rsa2048);
     group.bench_function("crypto_floor_card_rsa2048", |b| b.iter(&mut floor));
+
+    // The physical card by face recognition: the card-surface checks instead of PIN and signature.
+    let face = TapSpec { face: Some(true), ..TapSpec::card("hanako") };
+    assert_eq!(world.tap(&face).expect("tap").outcome.name(), "verified");
+    group.bench_function("memory_tap_card_face", |b| b.iter(|| black_box(world.tap(&face).expect("tap"))));
+    let mut floor = crypto_floor_face();
+    group.bench_function("crypto_floor_card_face", |b| b.iter(&mut floor));
     group.finish();
 }
 
