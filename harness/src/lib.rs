@@ -7,10 +7,12 @@
 //! - [`certification`]: certifying a reader program (the adapter contract, the back ends over
 //!   HTTP, the wire rules, the reference reader, statements, waivers, signed bundles);
 //! - [`report`]: text, JSON, JUnit XML, HTML, merging shards;
-//! - [`capture`]: captures of real devices, imported and replayed.
+//! - [`capture`]: captures of real devices, imported and replayed;
+//! - [`files`]: the user's files, read and written safely (bounded, regular, no symlink followed).
 //!
 //! The `mynatap` binary (`src/cli/`) only parses arguments and calls these.
 pub mod capture;
+pub mod files;
 pub mod certification;
 pub mod play;
 pub mod report;

@@ -24,3 +24,4 @@ pub mod vpcd;
 #[cfg(feature = "pcsc")]
 pub mod pcsc_transport;
 pub mod world;
+pub mod yaml_guard;

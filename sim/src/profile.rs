@@ -252,6 +252,8 @@ impl Profile {
     /// Parses and validates a profile. `origin` (a path) prefixes every message.
     pub fn from_yaml(origin: &str, text: &str) -> Result<Self, ProfileError> {
         let fail = |message: String| ProfileError { origin: origin.to_owned(), message };
+        let text = crate::yaml_guard::strip_bom(text);
+        crate::yaml_guard::check(text).map_err(|refused| fail(refused.to_string()))?;
         let profile: Profile = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();

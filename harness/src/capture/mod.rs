@@ -98,11 +98,10 @@ impl fmt::Display for CaptureError {
 /// Reads a capture, telling pcsc-spy text from JSONL by its first line.
 pub fn read_file(path: &Path) -> Result<Capture, CaptureError> {
     let whole = |message: String| CaptureError { file: path.to_owned(), line: 0, message };
-    let metadata = std::fs::metadata(path).map_err(|e| whole(format!("cannot read: {e}")))?;
-    if metadata.len() > MAX_CAPTURE_BYTES {
-        return Err(whole(format!("{} bytes, over the {MAX_CAPTURE_BYTES}-byte limit: split the capture", metadata.len())));
-    }
-    let bytes = std::fs::read(path).map_err(|e| whole(format!("cannot read: {e}")))?;
+    let bytes = crate::files::read_bounded(path, MAX_CAPTURE_BYTES).map_err(|e| match e {
+        crate::files::FileError::TooLarge { size, .. } => whole(format!("{size} bytes, over the {MAX_CAPTURE_BYTES}-byte limit: split the capture")),
+        other => whole(format!("cannot read: {}", other.reason())),
+    })?;
     let text = String::from_utf8_lossy(&bytes);
     parse(path, &text)
 }

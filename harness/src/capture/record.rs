@@ -38,6 +38,10 @@ impl<W: Write> Recorder<W> {
     pub fn new(out: W) -> Self {
         Self { out }
     }
+    /// The writer, with everything written so far.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
     pub fn write(&mut self, line: &Line) -> std::io::Result<()> {
         serde_json::to_writer(&mut self.out, line)?;
         self.out.write_all(b"\n")?;
@@ -48,12 +52,15 @@ impl<W: Write> Recorder<W> {
 /// Writes the transcripts of a run, one `<scenario id>.jsonl` per scenario in `dir` (created),
 /// each tap or run of raw steps its own `tap` (`<id>#<step that powered the device up>`), the time
 /// the world's clock of that step. Returns how many files were written.
-pub fn write_results(dir: &std::path::Path, results: &[crate::play::ScenarioResult]) -> std::io::Result<usize> {
-    std::fs::create_dir_all(dir)?;
+pub fn write_results(dir: &std::path::Path, results: &[crate::play::ScenarioResult]) -> Result<usize, crate::files::FileError> {
+    crate::files::ensure_folder(dir)?;
     let mut written = 0;
     for result in results.iter().filter(|result| !result.transcripts.is_empty()) {
-        let file = std::fs::File::create(dir.join(format!("{}.jsonl", result.id)))?;
-        let mut recorder = Recorder::new(std::io::BufWriter::new(file));
+        let path = dir.join(format!("{}.jsonl", result.id));
+        let io = |source| crate::files::FileError::Io { path: path.clone(), source };
+        // Built in memory, then written as a new file renamed over the name: a symlink planted
+        // in the folder is replaced, never followed.
+        let mut recorder = Recorder::new(Vec::new());
         for step in &result.transcripts {
             let time = step.world_time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
             for exchange in &step.exchanges {
@@ -62,9 +69,10 @@ pub fn write_results(dir: &std::path::Path, results: &[crate::play::ScenarioResu
                     bytes.extend(response.sw.as_deref().and_then(|sw| hex::decode(sw).ok()).unwrap_or_default());
                     bytes
                 });
-                recorder.write(&Line::new(time.clone(), format!("{}#{}", result.id, step.power_up), &exchange.command, response.as_deref()))?;
+                recorder.write(&Line::new(time.clone(), format!("{}#{}", result.id, step.power_up), &exchange.command, response.as_deref())).map_err(io)?;
             }
         }
+        crate::files::write_replacing(&path, &recorder.into_inner())?;
         written += 1;
     }
     Ok(written)

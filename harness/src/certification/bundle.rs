@@ -107,16 +107,19 @@ pub struct BundleInput<'a> {
     pub signing_key: &'a SigningKey,
 }
 
+/// Largest key file read (a PEM Ed25519 key is about 120 bytes).
+const MAX_KEY_BYTES: u64 = 16 * 1024;
+
 /// Reads the certifier's private key: PKCS#8 PEM, as `openssl genpkey -algorithm ed25519` writes.
 pub fn signing_key(file: &Path) -> Result<SigningKey, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("--signing-key {}: {e}", file.display()))?;
+    let text = crate::files::read_text(file, MAX_KEY_BYTES).map_err(|e| format!("--signing-key {e}"))?;
     SigningKey::from_pkcs8_pem(&text)
         .map_err(|e| format!("--signing-key {}: not an Ed25519 private key in PKCS#8 PEM ({e}); make one with `openssl genpkey -algorithm ed25519 -out key.pem`", file.display()))
 }
 
 /// Reads a public key: SPKI PEM, as `openssl pkey -pubout` writes.
 pub fn verifying_key(file: &Path) -> Result<VerifyingKey, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("--public-key {}: {e}", file.display()))?;
+    let text = crate::files::read_text(file, MAX_KEY_BYTES).map_err(|e| format!("--public-key {e}"))?;
     VerifyingKey::from_public_key_pem(&text)
         .map_err(|e| format!("--public-key {}: not an Ed25519 public key in SPKI PEM ({e}); make one with `openssl pkey -in key.pem -pubout -out key.pub`", file.display()))
 }
@@ -202,14 +205,14 @@ pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
     for (path, bytes) in &files {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            crate::files::ensure_folder(parent).map_err(|e| format!("cannot create {e}"))?;
         }
-        std::fs::write(&target, bytes).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        crate::files::write_replacing(&target, bytes).map_err(|e| format!("cannot write {e}"))?;
         manifest.push_str(&format!("{}  {path}\n", hex::encode(Sha256::digest(bytes))));
     }
-    std::fs::write(dir.join(MANIFEST), &manifest).map_err(|e| format!("cannot write the manifest: {e}"))?;
+    crate::files::write_replacing(&dir.join(MANIFEST), manifest.as_bytes()).map_err(|e| format!("cannot write the manifest: {e}"))?;
     let signature = input.signing_key.sign(manifest.as_bytes());
-    std::fs::write(dir.join(SIGNATURE), signature.to_bytes()).map_err(|e| format!("cannot write the signature: {e}"))?;
+    crate::files::write_replacing(&dir.join(SIGNATURE), &signature.to_bytes()).map_err(|e| format!("cannot write the signature: {e}"))?;
     Ok(files.len())
 }
 
@@ -248,16 +251,10 @@ pub struct Verified {
     pub verdict: String,
 }
 
-/// Reads a file of the bundle, at most [`MAX_FILE_BYTES`].
-pub(crate) fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(std::io::Error::other(format!("over {MAX_FILE_BYTES} bytes")));
-    }
-    Ok(bytes)
+/// Reads a file of the bundle: a regular file (no symlink on the way, no FIFO), at most
+/// [`MAX_FILE_BYTES`].
+pub(crate) fn read_bounded(dir: &Path, relative: &str) -> Result<Vec<u8>, crate::files::FileError> {
+    crate::files::read_inside(dir, Path::new(relative), MAX_FILE_BYTES)
 }
 
 /// A manifest path that stays inside the bundle (no absolute path, no `..`).
@@ -270,8 +267,8 @@ pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<Verified, VerifyError> {
     if !dir.is_dir() {
         return Err(VerifyError::Input(format!("{}: no such bundle folder", dir.display())));
     }
-    let manifest = read_bounded(&dir.join(MANIFEST)).map_err(|e| tampered(MANIFEST, format!("cannot read: {e}")))?;
-    let signature = read_bounded(&dir.join(SIGNATURE)).map_err(|e| tampered(SIGNATURE, format!("cannot read: {e}")))?;
+    let manifest = read_bounded(dir, MANIFEST).map_err(|e| tampered(MANIFEST, format!("cannot read: {e}")))?;
+    let signature = read_bounded(dir, SIGNATURE).map_err(|e| tampered(SIGNATURE, format!("cannot read: {e}")))?;
     let signature = Signature::from_slice(&signature).map_err(|_| tampered(SIGNATURE, "not a 64-byte Ed25519 signature"))?;
     key.verify_strict(&manifest, &signature)
         .map_err(|_| tampered(MANIFEST, "the signature does not verify with this public key: the manifest was changed, or signed with another key"))?;
@@ -282,14 +279,17 @@ pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<Verified, VerifyError> {
         if !inside(path) || listed.len() >= MAX_FILES {
             return Err(tampered(MANIFEST, format!("line {}: `{path}` is not a path inside the bundle", number + 1)));
         }
-        let bytes = read_bounded(&dir.join(path)).map_err(|e| tampered(path, format!("listed in the manifest but cannot be read: {e}")))?;
+        let bytes = read_bounded(dir, path).map_err(|e| tampered(path, format!("listed in the manifest but cannot be read: {e}")))?;
         if hex::encode(Sha256::digest(&bytes)) != sum {
             return Err(tampered(path, "its SHA-256 sum differs from the signed manifest: the file was changed after signing"));
         }
         listed.insert(path.to_owned());
     }
     let mut present = Vec::new();
-    walk(dir, dir, &mut present).map_err(|e| VerifyError::Input(format!("cannot list {}: {e}", dir.display())))?;
+    walk(dir, dir, &mut present).map_err(|e| match e {
+        WalkError::Io(e) => VerifyError::Input(format!("cannot list {}: {e}", dir.display())),
+        WalkError::NotRegular(path) => tampered(&path, "not a regular file or folder (a symlink, a FIFO or a device): a bundle holds regular files only"),
+    })?;
     if let Some(extra) = present.iter().find(|path| !listed.contains(*path) && *path != MANIFEST && *path != SIGNATURE) {
         return Err(tampered(extra, "not in the signed manifest: added after signing"));
     }
@@ -297,16 +297,27 @@ pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<Verified, VerifyError> {
     Ok(Verified { files: listed.len(), scenarios, verdict })
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
+enum WalkError {
+    Io(std::io::Error),
+    NotRegular(String),
+}
+
+/// Lists the bundle's files (relative paths); a symlink, FIFO or device anywhere is refused.
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), WalkError> {
+    for entry in std::fs::read_dir(dir).map_err(WalkError::Io)? {
+        let entry = entry.map_err(WalkError::Io)?;
+        let path = entry.path();
         if out.len() > MAX_FILES {
             return Ok(());
         }
-        if path.is_dir() {
+        let kind = entry.file_type().map_err(WalkError::Io)?;
+        let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
+        if kind.is_dir() {
             walk(root, &path, out)?;
-        } else if let Ok(relative) = path.strip_prefix(root) {
-            out.push(relative.to_string_lossy().into_owned());
+        } else if kind.is_file() {
+            out.push(relative);
+        } else {
+            return Err(WalkError::NotRegular(relative));
         }
     }
     Ok(())
@@ -331,7 +342,7 @@ impl Change {
 /// Compares results with an earlier bundle's `results.json`.
 pub fn compare_with_baseline(baseline: &Path, results: &[ScenarioResult]) -> Result<Vec<Change>, String> {
     let path = baseline.join(RESULTS);
-    let bytes = read_bounded(&path).map_err(|e| format!("--baseline: cannot read {}: {e} (give the folder of an earlier --bundle)", path.display()))?;
+    let bytes = read_bounded(baseline, RESULTS).map_err(|e| format!("--baseline: cannot read {e} (give the folder of an earlier --bundle)"))?;
     let before = serde_json::from_slice(&bytes)
         .map_err(|e| format!("not a JSON report: {e}"))
         .and_then(|report| rejudge::recorded_statuses(&report))

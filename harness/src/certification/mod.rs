@@ -23,6 +23,8 @@ pub(crate) fn read_yaml<T: serde::de::DeserializeOwned>(text: &str, max_bytes: u
     if text.len() > max_bytes {
         return Err(format!("{} bytes; at most {max_bytes} are read", text.len()));
     }
+    let text = mynatap_sim::yaml_guard::strip_bom(text);
+    mynatap_sim::yaml_guard::check(text).map_err(|refused| refused.to_string())?;
     serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|e| {
         let at = e.path().to_string();
         let inner = e.into_inner();

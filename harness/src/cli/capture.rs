@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Subcommand;
 use mynatap_harness::capture::{self, import, replay};
 use mynatap_sim::credential::demo_card;
@@ -64,14 +63,14 @@ pub(crate) fn capture(command: CaptureCommand) -> anyhow::Result<u8> {
             let options = import::Options { profile: profile.map(ProfileName::device), pin, id };
             let scenario = import::scenario(&capture, &options).map_err(|e| InputError(format!("{}: {e}", file.display())))?;
             for note in &capture.skipped {
-                eprintln!("mynatap capture import: left out: {note}");
+                note!("mynatap capture import: left out: {note}");
             }
             match output {
                 Some(path) => {
-                    std::fs::write(&path, &scenario).with_context(|| format!("cannot write {}", path.display()))?;
-                    eprintln!("{} command(s), {} reset(s) from {} -> {}", capture.exchanges(), capture.resets(), file.display(), path.display());
+                    mynatap_harness::files::write_output(&path, scenario.as_bytes()).map_err(|e| anyhow::anyhow!("cannot write {e}"))?;
+                    note!("{} command(s), {} reset(s) from {} -> {}", capture.exchanges(), capture.resets(), file.display(), path.display());
                 }
-                None => print!("{scenario}"),
+                None => out!("{scenario}"),
             }
             Ok(0)
         }
@@ -94,20 +93,20 @@ pub(crate) fn capture(command: CaptureCommand) -> anyhow::Result<u8> {
                 .into());
             }
             for difference in &result.differences {
-                println!("DIFF {difference}");
+                outln!("DIFF {difference}");
             }
             for note in &capture.skipped {
-                println!("left out: {note}");
+                outln!("left out: {note}");
             }
             for (kind, commands) in &result.other_devices {
-                println!("left out: {commands} command(s) to a device whose token label says {kind} (replay them with --profile {kind})");
+                outln!("left out: {commands} command(s) to a device whose token label says {kind} (replay them with --profile {kind})");
             }
             let verdict = if result.differences.is_empty() {
                 "every answer meets the capture".to_owned()
             } else {
                 format!("{} answer(s) differ from the capture", result.differences.len())
             };
-            println!("{}: {} command(s), {} reset(s) replayed on the {name} profile: {verdict}", file.display(), result.commands, result.resets);
+            outln!("{}: {} command(s), {} reset(s) replayed on the {name} profile: {verdict}", file.display(), result.commands, result.resets);
             Ok(if result.differences.is_empty() { 0 } else { 1 })
         }
     }

@@ -123,7 +123,7 @@ mod with_pcsc {
                 None => Box::new(NoReader),
             }
         };
-        play::run_suite_prebuilt(suite, seed, jobs, &make_player, &|result| eprintln!("{} {}", progress_tag(result.status), result.id))
+        play::run_suite_prebuilt(suite, seed, jobs, &make_player, &|result| note!("{} {}", progress_tag(result.status), result.id))
     }
 
     fn progress_tag(status: Status) -> &'static str {
@@ -214,7 +214,8 @@ mod with_pcsc {
     }
 
     fn read_input(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
-        std::fs::read_to_string(path).map_err(|e| InputError(format!("--{what} {}: {e}", path.display())).into())
+        // Statements and waivers are small; the loaders check the exact bound.
+        mynatap_harness::files::read_text(path, 1024 * 1024).map_err(|e| InputError(format!("--{what} {e}")).into())
     }
 
     pub(crate) fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
@@ -265,7 +266,7 @@ mod with_pcsc {
         let program_ms: f64 = taps.iter().map(|t| t.program_ms).sum();
         let mut around: Vec<f64> = taps.iter().map(|t| t.tap_ms - t.program_ms).collect();
         around.sort_by(f64::total_cmp);
-        eprintln!(
+        note!(
             "{}; wall time {:.1} s on {} reader(s); {} taps: reader program {:.1} s in all; harness around a tap: median {:.1} ms",
             info.verdict_text,
             started.elapsed().as_secs_f64(),
@@ -280,9 +281,9 @@ mod with_pcsc {
             let regressions = changes.iter().filter(|change| change.is_regression()).count();
             let name = |status: Option<Status>| status.map_or_else(|| "absent".to_owned(), |s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default());
             for change in &changes {
-                eprintln!("baseline: {} {} -> {}{}", change.id, name(change.before), name(change.after), if change.is_regression() { "  REGRESSION" } else { "" });
+                note!("baseline: {} {} -> {}{}", change.id, name(change.before), name(change.after), if change.is_regression() { "  REGRESSION" } else { "" });
             }
-            eprintln!("baseline {}: {} scenario(s) changed, {regressions} regression(s)", baseline.display(), changes.len());
+            note!("baseline {}: {} scenario(s) changed, {regressions} regression(s)", baseline.display(), changes.len());
             if regressions > 0 && code == 0 {
                 code = 1;
             }
@@ -300,7 +301,7 @@ mod with_pcsc {
                 signing_key: key,
             };
             let files = bundle::write(dir, &input).map_err(InputError)?;
-            eprintln!("bundle: {files} files signed in {} (check with `mynatap bundle verify {} --public-key KEY.pub`)", dir.display(), dir.display());
+            note!("bundle: {files} files signed in {} (check with `mynatap bundle verify {} --public-key KEY.pub`)", dir.display(), dir.display());
         }
         Ok(code)
     }
@@ -334,7 +335,7 @@ mod with_pcsc {
                                 format!("{}{rules}", result.id)
                             })
                             .collect();
-                        eprintln!("{:<22} caught by {} scenario(s)", mutant.name(), caught.len());
+                        note!("{:<22} caught by {} scenario(s)", mutant.name(), caught.len());
                         let index = Mutant::ALL.iter().position(|m| *m == mutant).unwrap_or_default();
                         if let Ok(mut rows) = rows.lock() {
                             rows.push((index, caught));
@@ -366,8 +367,8 @@ mod with_pcsc {
             started.elapsed().as_secs_f64()
         ));
         match &args.report.output {
-            Some(path) => std::fs::write(path, &out).with_context(|| format!("cannot write {}", path.display()))?,
-            None => print!("{out}"),
+            Some(path) => mynatap_harness::files::write_output(path, out.as_bytes()).map_err(|e| anyhow::anyhow!("cannot write {e}"))?,
+            None => out!("{out}"),
         }
         Ok(if survivors > 0 || rows.len() != Mutant::ALL.len() { 1 } else { 0 })
     }
@@ -379,7 +380,7 @@ mod with_pcsc {
         };
         match mynatap_harness::certification::reference_reader::run(mutant) {
             Ok(verdict) => {
-                println!("{}", verdict.to_line());
+                outln!("{}", verdict.to_line());
                 Ok(0)
             }
             Err(error) => Err(InputError(error).into()),

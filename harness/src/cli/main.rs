@@ -13,6 +13,8 @@ use mynatap_harness::scenario::{self, RawScenario};
 use mynatap_sim::pki::DEFAULT_SEED;
 use mynatap_sim::profile::{DeviceKind, Profile};
 
+#[macro_use]
+mod console;
 mod capture;
 mod certify;
 mod serve;
@@ -184,14 +186,14 @@ impl ReportArgs {
     pub(crate) fn emit(&self, text: &str, results: &[play::ScenarioResult]) -> anyhow::Result<()> {
         if let Some(dir) = &self.record {
             let written = mynatap_harness::capture::record::write_results(dir, results).with_context(|| format!("--record: cannot write in {}", dir.display()))?;
-            eprintln!("recorded the APDUs of {written} scenario(s) in {}", dir.display());
+            note!("recorded the APDUs of {written} scenario(s) in {}", dir.display());
         }
         match &self.output {
             Some(path) => {
-                std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
-                eprintln!("{}; report in {}", Summary::of(results).line(), path.display());
+                mynatap_harness::files::write_output(path, text.as_bytes()).map_err(|e| anyhow::anyhow!("cannot write {e}"))?;
+                note!("{}; report in {}", Summary::of(results).line(), path.display());
             }
-            None => print!("{text}"),
+            None => out!("{text}"),
         }
         Ok(())
     }
@@ -210,7 +212,7 @@ impl ReportArgs {
         let (suite, label) = match self.shard {
             Some(shard) => {
                 let suite = shard.select(suite);
-                eprintln!("shard {shard}: {} scenario(s) of this suite", suite.entries.len());
+                note!("shard {shard}: {} scenario(s) of this suite", suite.entries.len());
                 (suite, format!("{label}, shard {shard}"))
             }
             None => (suite, label),
@@ -329,7 +331,7 @@ pub(crate) fn personalise(args: &CardArgs) -> anyhow::Result<mynatap_sim::card::
     let card = mynatap_sim::credential::demo_card_printed(profile, args.seed, &args.pin, &printed).context("cannot personalise the card")?;
     if is_card {
         let birth = mynatap_sim::card::surface::era_yymmdd(&mynatap_sim::clock::yyyymmdd(printed.birth_date));
-        eprintln!("mynatap: printed on the card: number B {} (birth-date key {birth})", card.printed_number_b().unwrap_or_default());
+        note!("mynatap: printed on the card: number B {} (birth-date key {birth})", card.printed_number_b().unwrap_or_default());
     }
     Ok(card)
 }
@@ -367,7 +369,7 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("mynatap: {error:#}");
+            note!("mynatap: {error:#}");
             ExitCode::from(2)
         }
     }
@@ -380,7 +382,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Coverage { paths, requirements, seed } => coverage(paths, requirements, seed),
         Command::Schema => {
             let schema = schemars::schema_for!(RawScenario);
-            println!("{}", serde_json::to_string_pretty(&schema)?);
+            outln!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(0)
         }
         Command::Card(args) => card(args),
@@ -395,7 +397,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::BenchTap(args) => mynatap_harness::play::bench_tap::run(args.transport == TransportName::Pcsc, args.taps, args.os.device())
             .map_err(|e| InputError(e).into())
             .map(|report| {
-                print!("{report}");
+                out!("{report}");
                 0
             }),
     }
@@ -404,7 +406,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
 pub(crate) fn requirements(path: Option<&PathBuf>) -> anyhow::Result<BTreeSet<String>> {
     let ids = match path {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read requirements {}", path.display()))?;
+            let text = mynatap_harness::files::read_text(path, 4 * 1024 * 1024).map_err(|e| InputError(format!("cannot read requirements {e}")))?;
             scenario::requirement_ids(&text)
         }
         None => scenario::requirement_ids(scenario::REQUIREMENTS_MD),
@@ -475,10 +477,10 @@ fn list(paths: Vec<PathBuf>) -> anyhow::Result<u8> {
     let mut broken = false;
     for entry in &suite.entries {
         match entry {
-            play::Entry::Loaded(scenario) => println!("{}\t{}\t{}", scenario.id, scenario.title, scenario.covers.join(",")),
+            play::Entry::Loaded(scenario) => outln!("{}\t{}\t{}", scenario.id, scenario.title, scenario.covers.join(",")),
             play::Entry::Broken(error) => {
                 broken = true;
-                eprintln!("{error}");
+                note!("{error}");
             }
         }
     }
@@ -494,11 +496,11 @@ fn coverage(paths: Vec<PathBuf>, requirements_path: Option<PathBuf>, seed: u64) 
     let results = play::run_suite(&suite, seed, jobs, &make_player, &|_| {});
     for result in &results {
         if let Some(error) = &result.error {
-            eprintln!("{error}");
+            note!("{error}");
         }
     }
     let rows = report::coverage(&requirements, &results);
-    print!("{}", report::coverage_text(&rows, Style { colour: std::io::stdout().is_terminal() }));
+    out!("{}", report::coverage_text(&rows, Style { colour: std::io::stdout().is_terminal() }));
     Ok(if rows.iter().any(|row| row.scenarios.is_empty()) { 1 } else { 0 })
 }
 
@@ -538,7 +540,7 @@ pub(crate) const NO_PCSC: &str = "this mynatap was built without PC/SC: build it
 pub(crate) fn load_profile(args: &CardArgs) -> anyhow::Result<Profile> {
     let profile = match &args.profile_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read profile {}", path.display()))?;
+            let text = mynatap_harness::files::read_text(path, 256 * 1024).map_err(|e| InputError(format!("cannot read profile {e}")))?;
             Profile::from_yaml(&path.display().to_string(), &text).map_err(|e| InputError(e.to_string()))?
         }
         None => Profile::builtin(args.profile.device()),
@@ -570,7 +572,7 @@ fn tap(args: TapArgs) -> anyhow::Result<u8> {
     let mut transport = PcscTransport::connect(args.reader.as_deref(), std::time::Duration::from_secs(2), std::time::Duration::from_millis(args.timeout_ms))
         .map_err(|e| InputError(format!("reader `{}`: {e}", args.reader.as_deref().unwrap_or("(the first with a card)"))))?;
     let atr = mynatap_sim::transport::Transport::atr(&mut transport).unwrap_or_default();
-    eprintln!("reader: {}  ATR: {}", transport.reader(), hex::encode_upper(atr));
+    note!("reader: {}  ATR: {}", transport.reader(), hex::encode_upper(atr));
     let auth = match &args.surface {
         Some(surface) => mynatap_sim::terminal::CardAuth::Face { surface: surface.clone(), face_match: true },
         None => mynatap_sim::terminal::CardAuth::Pin,
@@ -579,9 +581,9 @@ fn tap(args: TapArgs) -> anyhow::Result<u8> {
     let mut transcript = Vec::new();
     let outcome = run_tap(terminal.start_tap(request), &mut transport, &backends, Some(&mut transcript));
     for exchange in &transcript {
-        eprintln!("{exchange}");
+        note!("{exchange}");
     }
-    println!("{outcome}");
+    outln!("{outcome}");
     Ok(if matches!(outcome, mynatap_sim::terminal::Outcome::Verified(_)) { 0 } else { 1 })
 }
 

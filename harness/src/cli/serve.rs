@@ -1,6 +1,7 @@
 //! `mynatap serve-card`: one virtual card served to pcscd through vpcd, optionally recorded.
 
 use std::io::IsTerminal;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -53,8 +54,14 @@ pub(crate) fn serve_card(args: ServeCardArgs) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let recorder = match &args.record {
         Some(path) => {
-            let file = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("--record: cannot open {}", path.display()))?;
-            eprintln!("mynatap serve-card: recording every APDU to {}", path.display());
+            // Appends to a log of earlier sessions, but never through a symlink planted at the name.
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(path)
+                .with_context(|| format!("--record: cannot open {} (a symlink is not followed)", path.display()))?;
+            note!("mynatap serve-card: recording every APDU to {}", path.display());
             Some(std::sync::Mutex::new(Recording { recorder: Recorder::new(std::io::BufWriter::new(file)), tap: 0, powered: true }))
         }
         None => None,
@@ -70,7 +77,7 @@ pub(crate) fn serve_card(args: ServeCardArgs) -> anyhow::Result<u8> {
             tracing::error!(%error, "cannot write the recording");
         }
     };
-    eprintln!("mynatap serve-card: connecting to vpcd at {} (reader {}); Ctrl-C stops", args.vpcd, reader_for(&args.vpcd));
+    note!("mynatap serve-card: connecting to vpcd at {} (reader {}); Ctrl-C stops", args.vpcd, reader_for(&args.vpcd));
     let result = runtime.block_on(async {
         tokio::select! {
             result = mynatap_sim::vpcd::run(&args.vpcd, slot, args.reconnect, Some(&log)) => result.map_err(anyhow::Error::from),

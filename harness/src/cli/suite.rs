@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Subcommand;
 use mynatap_harness::certification::bundle::{self, VerifyError};
 use mynatap_harness::report::merge::{self, Input, MAX_REPORT_BYTES};
@@ -52,7 +51,7 @@ pub(crate) fn bundle(command: BundleCommand) -> anyhow::Result<u8> {
     let key = bundle::verifying_key(&public_key).map_err(InputError)?;
     match bundle::verify(&dir, &key) {
         Ok(verified) => {
-            println!(
+            outln!(
                 "bundle {}: verified: signature good, {} files unchanged, {} scenarios judged again from their transcripts: {}",
                 dir.display(),
                 verified.files,
@@ -63,7 +62,7 @@ pub(crate) fn bundle(command: BundleCommand) -> anyhow::Result<u8> {
         }
         Err(VerifyError::Input(message)) => Err(InputError(message).into()),
         Err(VerifyError::Tampered { file, why }) => {
-            println!("bundle {}: DOES NOT VERIFY: {file}: {why}", dir.display());
+            outln!("bundle {}: DOES NOT VERIFY: {file}: {why}", dir.display());
             Ok(1)
         }
     }
@@ -73,21 +72,17 @@ pub(crate) fn report(command: ReportCommand) -> anyhow::Result<u8> {
     let ReportCommand::Merge { reports, output } = command;
     let mut texts = Vec::new();
     for path in &reports {
-        let size = std::fs::metadata(path).map_err(|e| InputError(format!("{}: {e}", path.display())))?.len();
-        if size > MAX_REPORT_BYTES as u64 {
-            return Err(InputError(format!("{}: {size} bytes, over the {MAX_REPORT_BYTES}-byte limit of a report", path.display())).into());
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| InputError(format!("{}: {e}", path.display())))?;
+        let text = mynatap_harness::files::read_text(path, MAX_REPORT_BYTES as u64).map_err(|e| InputError(e.to_string()))?;
         texts.push((path.display().to_string(), text));
     }
     let inputs: Vec<Input<'_>> = texts.iter().map(|(name, text)| Input { name, text }).collect();
     let merged = merge::merge(&inputs).map_err(|e| InputError(e.0))?;
     match &output {
         Some(path) => {
-            std::fs::write(path, &merged.text).with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("merged {} reports: {}; report in {}", reports.len(), merged.summary.line(), path.display());
+            mynatap_harness::files::write_output(path, merged.text.as_bytes()).map_err(|e| anyhow::anyhow!("cannot write {e}"))?;
+            note!("merged {} reports: {}; report in {}", reports.len(), merged.summary.line(), path.display());
         }
-        None => print!("{}", merged.text),
+        None => out!("{}", merged.text),
     }
     Ok(merged.summary.exit_code() as u8)
 }
@@ -95,7 +90,7 @@ pub(crate) fn report(command: ReportCommand) -> anyhow::Result<u8> {
 pub(crate) fn suite(command: SuiteCommand) -> anyhow::Result<u8> {
     let SuiteCommand::Export { dir } = command;
     let written = builtin::export(&dir).map_err(InputError)?;
-    eprintln!("wrote the {} in {}", builtin::label(), dir.display());
+    note!("wrote the {} in {}", builtin::label(), dir.display());
     debug_assert_eq!(written, builtin::FILES.len());
     Ok(0)
 }

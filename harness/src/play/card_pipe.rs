@@ -9,7 +9,8 @@ use mynatap_sim::card::Card;
 pub const MAX_LINE_BYTES: usize = 256 * 1024;
 
 /// Serves `card` until end of input. Responses go to `output`, one line per command; problems
-/// with a line go to `errors` with its line number, and the pipe goes on.
+/// with a line go to `errors` with its line number, and the pipe goes on. A closed `output` (the
+/// reader left) ends the pipe as end of input does; `errors` that cannot be written are dropped.
 pub fn serve(card: &mut Card, user_verified: bool, input: impl BufRead, mut output: impl Write, mut errors: impl Write) -> std::io::Result<()> {
     card.set_user_verified(user_verified);
     let mut input = input;
@@ -23,7 +24,7 @@ pub fn serve(card: &mut Card, user_verified: bool, input: impl BufRead, mut outp
             return Ok(());
         }
         if buffer.len() > MAX_LINE_BYTES && !buffer.ends_with(b"\n") {
-            writeln!(errors, "line {number}: longer than {MAX_LINE_BYTES} bytes, skipped")?;
+            let _ = writeln!(errors, "line {number}: longer than {MAX_LINE_BYTES} bytes, skipped");
             // Drop the rest of the over-long line.
             loop {
                 buffer.clear();
@@ -47,23 +48,26 @@ pub fn serve(card: &mut Card, user_verified: bool, input: impl BufRead, mut outp
         let bytes = match parse_hex(line) {
             Ok(bytes) => bytes,
             Err(error) => {
-                writeln!(errors, "line {number}: {error}")?;
+                let _ = writeln!(errors, "line {number}: {error}");
                 continue;
             }
         };
         let command = match CommandApdu::decode(&bytes) {
             Ok(command) => command,
             Err(error) => {
-                writeln!(errors, "line {number}: not an APDU: {error}")?;
+                let _ = writeln!(errors, "line {number}: not an APDU: {error}");
                 continue;
             }
         };
         let response = card.process(&command);
-        if response.data.is_empty() {
-            writeln!(output, "{:04X}", response.sw.0)?;
+        let written = if response.data.is_empty() {
+            writeln!(output, "{:04X}", response.sw.0)
         } else {
-            writeln!(output, "{} {:04X}", hex::encode_upper(&response.data), response.sw.0)?;
+            writeln!(output, "{} {:04X}", hex::encode_upper(&response.data), response.sw.0)
+        };
+        match written.and_then(|()| output.flush()) {
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other?,
         }
-        output.flush()?;
     }
 }

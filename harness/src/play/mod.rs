@@ -49,6 +49,8 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             files.extend(found);
         } else if path.is_file() {
             files.push(path.clone());
+        } else if path.exists() {
+            return Err(format!("{}: not a regular file (a FIFO or a device); give a scenario file or a folder", path.display()));
         } else {
             return Err(format!("{}: no such file or folder", path.display()));
         }
@@ -56,11 +58,15 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// Folders are walked as they are: a symlink to a folder is not entered (it could loop).
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
             collect(&path, out)?;
+        } else if path.is_dir() {
+            continue;
         } else if path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml") {
             out.push(path);
         }

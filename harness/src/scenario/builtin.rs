@@ -28,20 +28,29 @@ fn embedded(path: &Path) -> Option<&'static str> {
 }
 
 /// The text of a scenario file: the built-in suite's, or read from disk.
-pub fn source_of(path: &Path) -> std::io::Result<Cow<'static, str>> {
+pub fn source_of(path: &Path) -> Result<Cow<'static, str>, crate::files::FileError> {
     match embedded(path) {
         Some(text) => Ok(Cow::Borrowed(text)),
-        None => std::fs::read_to_string(path).map(Cow::Owned),
+        None => crate::files::read_text(path, super::MAX_FILE_BYTES).map(Cow::Owned),
     }
 }
 
 /// Writes the built-in suite into `dir` (created if missing). An existing file with other
-/// content is left alone and reported, never overwritten: it may be someone's edit.
+/// content is left alone and reported, never overwritten: it may be someone's edit. So is
+/// anything at a scenario's name that is not a regular file (a symlink, dangling or not, a FIFO):
+/// nothing is written outside `dir`, and nothing blocks.
 pub fn export(dir: &Path) -> Result<usize, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    crate::files::ensure_folder(dir).map_err(|e| format!("cannot create {e}"))?;
     let clashes: Vec<String> = FILES
         .iter()
-        .filter(|(name, text)| std::fs::read_to_string(dir.join(name)).is_ok_and(|existing| existing != *text))
+        .filter(|(name, text)| {
+            let path = dir.join(name);
+            match path.symlink_metadata() {
+                Err(_) => false,
+                Ok(metadata) if !metadata.is_file() => true,
+                Ok(_) => crate::files::read_text(&path, super::MAX_FILE_BYTES).map_or(true, |existing| existing != *text),
+            }
+        })
         .map(|(name, _)| dir.join(name).display().to_string())
         .collect();
     if !clashes.is_empty() {
@@ -49,7 +58,7 @@ pub fn export(dir: &Path) -> Result<usize, String> {
     }
     for (name, text) in FILES {
         let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        crate::files::write_replacing(&path, text.as_bytes()).map_err(|e| format!("cannot write {e}"))?;
     }
     Ok(FILES.len())
 }

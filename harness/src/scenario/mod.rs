@@ -311,18 +311,14 @@ impl Scenario {
 /// Reads and validates one file. `requirements` are the ids `covers` may name.
 pub fn load_file(path: &Path, requirements: &BTreeSet<String>) -> Result<Scenario, LoadError> {
     let at_start = |message: String| LoadError { file: path.to_owned(), line: 1, column: 1, message };
-    if !path.starts_with(builtin::FOLDER) {
-        let metadata = std::fs::metadata(path).map_err(|e| at_start(format!("cannot read: {e}")))?;
-        if metadata.len() > MAX_FILE_BYTES {
-            return Err(at_start(format!("file is {} bytes, over the {MAX_FILE_BYTES}-byte limit", metadata.len())));
-        }
-    }
-    let source = builtin::source_of(path).map_err(|e| at_start(format!("cannot read as UTF-8 text: {e}")))?;
+    let source = builtin::source_of(path).map_err(|e| at_start(format!("cannot read: {}", e.reason())))?;
     parse(path, &source, requirements)
 }
 
 /// Parses and validates scenario text (`file` is only for messages).
 pub fn parse(file: &Path, source: &str, requirements: &BTreeSet<String>) -> Result<Scenario, LoadError> {
+    let source = mynatap_sim::yaml_guard::strip_bom(source);
+    mynatap_sim::yaml_guard::check(source).map_err(|refused| LoadError { file: file.to_owned(), line: refused.line, column: refused.column, message: refused.message })?;
     let raw: RawScenario = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(source)).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();

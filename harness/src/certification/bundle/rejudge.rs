@@ -45,7 +45,7 @@ fn status_name(status: Status) -> String {
 }
 
 fn read_text(dir: &Path, file: &str) -> Result<String, VerifyError> {
-    let bytes = read_bounded(&dir.join(file)).map_err(|e| tampered(file, format!("cannot read: {e}")))?;
+    let bytes = read_bounded(dir, file).map_err(|e| tampered(file, format!("cannot read: {e}")))?;
     String::from_utf8(bytes).map_err(|_| tampered(file, "not UTF-8 text"))
 }
 
@@ -60,7 +60,7 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
     if index.mynatap_bundle != FORMAT_VERSION {
         return Err(VerifyError::Input(format!("{INDEX}: bundle format {} is not known; this mynatap reads format {FORMAT_VERSION}", index.mynatap_bundle)));
     }
-    let results_bytes = read_bounded(&dir.join(RESULTS)).map_err(|e| tampered(RESULTS, format!("cannot read: {e}")))?;
+    let results_bytes = read_bounded(dir, RESULTS).map_err(|e| tampered(RESULTS, format!("cannot read: {e}")))?;
     let results_json: Value = serde_json::from_slice(&results_bytes).map_err(|e| tampered(RESULTS, format!("not a JSON report: {e}")))?;
     let recorded = recorded_statuses(&results_json).map_err(|e| tampered(RESULTS, e))?;
     let recorded_verdict = results_json
