@@ -106,7 +106,7 @@ fn one_status_word_changed_is_a_difference_naming_the_command_and_both_answers()
 fn unreadable_captures_are_exit_2_with_the_line() {
     let dir = scratch();
     let garbled = dir.join("garbled.jsonl");
-    std::fs::write(&garbled, "{\"time\":\"t\",\"tap\":\"1\",\"command\":\"00A4040C\",\"response\":\"9000\"}\n{\"time\": 3}\n").unwrap();
+    std::fs::write(&garbled, "{\"time\":\"2026-04-01T09:00:00+09:00\",\"tap\":\"1\",\"command\":\"00A4040C\",\"response\":\"9000\"}\n{\"time\": 3}\n").unwrap();
     let out = mynatap(&["capture", "import", &garbled.display().to_string()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("garbled.jsonl:2:"), "{}", text(&out));
@@ -117,7 +117,7 @@ fn unreadable_captures_are_exit_2_with_the_line() {
     assert!(text(&out).contains("LD_PRELOAD=libpcscspy.so.0"), "{}", text(&out));
     // No token label read and no --profile: the device kind is asked for.
     let unlabelled = dir.join("unlabelled.jsonl");
-    std::fs::write(&unlabelled, "{\"time\":\"t\",\"tap\":\"1\",\"command\":\"00A4040C0AD392F00026010000000100\",\"response\":\"9000\"}\n").unwrap();
+    std::fs::write(&unlabelled, "{\"time\":\"2026-04-01T09:00:00+09:00\",\"tap\":\"1\",\"command\":\"00A4040C0AD392F00026010000000100\",\"response\":\"9000\"}\n").unwrap();
     let out = mynatap(&["capture", "import", &unlabelled.display().to_string()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("give --profile"), "{}", text(&out));

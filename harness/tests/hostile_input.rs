@@ -202,3 +202,45 @@ fn writes_never_follow_a_symlink_out_of_the_folder() {
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     assert!(std::fs::read_to_string(&report).unwrap().contains("revoked-device"));
 }
+
+#[test]
+fn capture_import_writes_only_what_run_loads_and_refuses_the_rest_at_once() {
+    let dir = scratch_dir("import");
+    let original = std::fs::read(root().join("fixtures/captures/mynatap-served-android-tap.jsonl")).unwrap();
+    // File names that would break hand-written YAML: a newline with YAML after it, a backslash, quotes.
+    for name in ["evil\nsteps: []\n.jsonl", "back\\slash \"quoted\" 'single'.jsonl", "#hash: & *star.jsonl"] {
+        let capture = dir.join(name);
+        std::fs::write(&capture, &original).unwrap();
+        let scenario = dir.join("imported.yaml");
+        let _ = std::fs::remove_file(&scenario);
+        let out = mynatap().args(["capture", "import", capture.to_str().unwrap(), "--output", scenario.to_str().unwrap()]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{name:?}: {}", text(&out));
+        let run = mynatap().args(["run", scenario.to_str().unwrap()]).output().unwrap();
+        assert_eq!(run.status.code(), Some(0), "{name:?}: {}", text(&run));
+    }
+    let capture = dir.join("plain.jsonl");
+    std::fs::write(&capture, &original).unwrap();
+    let out = mynatap().args(["capture", "import", capture.to_str().unwrap(), "--id", "bad id with spaces"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--id: expected a non-empty id"), "{}", text(&out));
+
+    // A command longer than any APDU: named by its capture line, nothing written.
+    let long = format!("{{\"time\":\"2026-04-01T09:00:00+09:00\",\"tap\":\"1\",\"command\":\"{}\",\"response\":\"9000\"}}\n", "00".repeat(70_004));
+    let capture = dir.join("long.jsonl");
+    std::fs::write(&capture, long).unwrap();
+    for command in ["import", "replay"] {
+        let mut args = vec!["capture", command, capture.to_str().unwrap()];
+        if command == "replay" {
+            args.extend(["--profile", "android"]);
+        }
+        let out = mynatap().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", text(&out));
+        assert!(text(&out).contains(":1: ") || text(&out).contains("capture line 1"), "{command}: {}", text(&out));
+    }
+
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let out = mynatap().args(["capture", "import", empty.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("the file is empty"), "{}", text(&out));
+}

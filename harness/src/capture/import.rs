@@ -1,14 +1,13 @@
 //! `mynatap capture import`: a capture becomes a scenario of raw APDU steps that `mynatap run`
 //! plays against the profile's virtual device.
 
-use std::fmt::Write as _;
-
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::terminal::{card_surface, jpki};
 
 use super::fields::{command_data, Selection};
 use super::{Capture, Event};
 use crate::scenario::MAX_STEPS;
+use serde_yaml::{Mapping, Value};
 
 /// How to import.
 #[derive(Debug, Clone, Default)]
@@ -94,6 +93,9 @@ pub fn scenario(capture: &Capture, options: &Options) -> Result<String, String> 
         kinds.push(kind);
         previous = Some(kind);
     }
+    if let Some(problem) = options.id.as_deref().and_then(crate::scenario::id_problem) {
+        return Err(format!("--id: {problem}"));
+    }
     if let Some(pin) = &options.pin
         && (pin.len() != 4 || !pin.bytes().all(|b| b.is_ascii_digit()))
     {
@@ -114,72 +116,125 @@ pub fn scenario(capture: &Capture, options: &Options) -> Result<String, String> 
     }
     let names: Vec<&str> = used.iter().map(|kind| kind.as_str()).collect();
     let verifies = capture.events.iter().any(|event| matches!(event, Event::Exchange { command, .. } if command.get(1) == Some(&0x20)));
-    let covers = if verifies { "[FLOW-3, FLOW-4]" } else { "[FLOW-4]" };
+    let covers: &[&str] = if verifies { &["FLOW-3", "FLOW-4"] } else { &["FLOW-4"] };
+
+    let mut person = Mapping::new();
+    person.insert("id".into(), "patient".into());
+    let (birth_date, card) = person_card(used.contains(&DeviceKind::Card).then(|| pin_of(DeviceKind::Card)).as_deref(), number_b.as_deref());
+    person.insert("birth_date".into(), birth_date.into());
+    if !card.is_empty() {
+        person.insert("card".into(), Value::Mapping(card));
+    }
+    let phones: Vec<Value> = used
+        .iter()
+        .filter(|kind| **kind != DeviceKind::Card)
+        .map(|kind| mapping([("id", device_id(*kind).into()), ("os", kind.as_str().into()), ("pin", pin_of(*kind).into())]))
+        .collect();
+    if !phones.is_empty() {
+        person.insert("phones".into(), Value::Sequence(phones));
+    }
+    let head = mapping([
+        ("id", id.into()),
+        ("title", format!("Capture {file_name} replayed against the {} profile{}", names.join(", "), if names.len() > 1 { "s" } else { "" }).into()),
+        ("covers", Value::Sequence(covers.iter().map(|id| Value::from(*id)).collect())),
+        ("world", mapping([("clock", "2026-04-01T09:00:00+09:00".into()), ("people", Value::Sequence(vec![Value::Mapping(person)]))])),
+    ]);
+
+    // Every value goes through the YAML serializer; only comment lines (their text cleaned of
+    // line breaks and control characters) are put between the serialized pieces.
     let mut out = String::new();
     let skipped = match capture.skipped.len() {
         0 => String::new(),
         n => format!(", {n} transmit(s) that got no answer left out"),
     };
-    let _ = writeln!(out, "# Imported by `mynatap capture import` from {file_name} ({}): {} command(s), {} reset(s){skipped}.", capture.format.name(), capture.exchanges(), capture.resets());
-    let _ = writeln!(out, "# Every step keeps the recorded status word; response data only where every device of the kind answers");
-    let _ = writeln!(out, "# the same (the token label, empty answers), else a length or a DER header (docs/captures.md).");
-    let _ = writeln!(out, "# The world is made up: only the device kinds, their PINs (and number B) come from the capture.");
-    let _ = writeln!(out, "id: {id}");
-    let _ = writeln!(out, "title: \"Capture {} replayed against the {} profile{}\"", file_name.replace('"', "'"), names.join(", "), if names.len() > 1 { "s" } else { "" });
-    let _ = writeln!(out, "covers: {covers}");
-    let _ = writeln!(out, "world:\n  clock: 2026-04-01T09:00:00+09:00\n  people:\n    - id: patient");
-    let (birth_date, card) = person_card(used.contains(&DeviceKind::Card).then(|| pin_of(DeviceKind::Card)).as_deref(), number_b.as_deref());
-    let _ = writeln!(out, "      birth_date: {birth_date}");
-    if !card.is_empty() {
-        let _ = writeln!(out, "      card: {{ {card} }}");
+    comment(&mut out, "", &format!("Imported by `mynatap capture import` from {file_name} ({}): {} command(s), {} reset(s){skipped}.", capture.format.name(), capture.exchanges(), capture.resets()));
+    comment(&mut out, "", "Every step keeps the recorded status word; response data only where every device of the kind answers");
+    comment(&mut out, "", "the same (the token label, empty answers), else a length or a DER header (docs/captures.md).");
+    comment(&mut out, "", "The world is made up: only the device kinds, their PINs (and number B) come from the capture.");
+    out.push_str(&to_yaml(&head)?);
+    if capture.events.is_empty() {
+        out.push_str("steps: []\n");
+        loads_back(&out)?;
+        return Ok(out);
     }
-    let phones: Vec<DeviceKind> = used.iter().copied().filter(|kind| *kind != DeviceKind::Card).collect();
-    if !phones.is_empty() {
-        let _ = writeln!(out, "      phones:");
-        for kind in phones {
-            let _ = writeln!(out, "        - {{ id: {}, os: {kind}, pin: \"{}\" }}", device_id(kind), pin_of(kind));
-        }
-    }
-    let _ = writeln!(out, "steps:");
+    out.push_str("steps:\n");
+    // Written by the serializer above; loaded back here so that nothing is written that `run`
+    // would refuse.
     let mut selection = Selection::default();
     let mut session_index = 0;
     for event in &capture.events {
         let kind = kinds.get(session_index).copied().unwrap_or(DeviceKind::Card);
         let device = device_id(kind);
-        match event {
+        let (note, step) = match event {
             Event::Reset { line } => {
                 selection.reset();
                 // Resets only stand between commands (`capture::parse`): the next power-up begins.
                 session_index += 1;
                 let next = device_id(kinds.get(session_index).copied().unwrap_or(kind));
-                let _ = writeln!(out, "  - reset: {{ device: {next} }}  # capture line {line}");
+                (format!("capture line {line}"), mapping([("reset", mapping([("device", next.into())]))]))
             }
             Event::Exchange { command, response, line } => {
                 let kept = selection.keep(command, response);
-                let _ = writeln!(out, "  - apdu: {{ device: {device}, send: \"{}\" }}  # capture line {line}: {}", hex::encode_upper(command), kept.note);
-                let mut fields = vec![format!("sw: \"{:04X}\"", kept.expect.sw)];
-                if let Some(data) = &kept.expect.data {
-                    fields.push(format!("data: \"{}\"", hex::encode_upper(data)));
+                let mut expect = mapping([("sw", format!("{:04X}", kept.expect.sw).into())]);
+                if let Value::Mapping(fields) = &mut expect {
+                    if let Some(data) = &kept.expect.data {
+                        fields.insert("data".into(), hex::encode_upper(data).into());
+                    }
+                    if let Some(len) = kept.expect.data_len {
+                        fields.insert("data_len".into(), Value::Number(len.into()));
+                    }
+                    if let Some(prefix) = &kept.expect.data_prefix {
+                        fields.insert("data_prefix".into(), hex::encode_upper(prefix).into());
+                    }
                 }
-                if let Some(len) = kept.expect.data_len {
-                    fields.push(format!("data_len: {len}"));
-                }
-                if let Some(prefix) = &kept.expect.data_prefix {
-                    fields.push(format!("data_prefix: \"{}\"", hex::encode_upper(prefix)));
-                }
-                let _ = writeln!(out, "    expect: {{ {} }}", fields.join(", "));
+                let apdu = mapping([("device", device.into()), ("send", hex::encode_upper(command).into())]);
+                (format!("capture line {line}: {}", kept.note), mapping([("apdu", apdu), ("expect", expect)]))
             }
+        };
+        comment(&mut out, "  ", &note);
+        for line in to_yaml(&Value::Sequence(vec![step]))?.lines() {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
         }
     }
+    loads_back(&out)?;
     Ok(out)
+}
+
+/// The scenario as `mynatap run` would load it: refused here, not later.
+fn loads_back(text: &str) -> Result<(), String> {
+    let requirements = crate::scenario::requirement_ids(crate::scenario::REQUIREMENTS_MD);
+    crate::scenario::parse(std::path::Path::new("<imported scenario>"), text, &requirements)
+        .map(|_| ())
+        .map_err(|error| format!("the scenario made of this capture would not load ({error}); please report it with the capture"))
+}
+
+/// A YAML mapping of string keys, in the order given.
+fn mapping<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Mapping(entries.into_iter().map(|(key, value)| (Value::from(key), value)).collect())
+}
+
+fn to_yaml(value: &Value) -> Result<String, String> {
+    serde_yaml::to_string(value).map_err(|e| format!("cannot write the scenario: {e}"))
+}
+
+/// A comment line: its text cannot end the comment (line breaks and control characters become
+/// spaces), whatever a file name holds.
+fn comment(out: &mut String, indent: &str, text: &str) {
+    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    out.push_str(indent);
+    out.push_str("# ");
+    out.push_str(&clean);
+    out.push('\n');
 }
 
 /// The holder's birth date and card fields: from number B when the capture verified one (the
 /// face path), so the made-up card answers that VERIFY as the real one did.
-fn person_card(card_pin: Option<&str>, number_b: Option<&str>) -> (String, String) {
-    let mut card = Vec::new();
+fn person_card(card_pin: Option<&str>, number_b: Option<&str>) -> (String, Mapping) {
+    let mut card = Mapping::new();
     if let Some(pin) = card_pin {
-        card.push(format!("pin: \"{pin}\""));
+        card.insert("pin".into(), pin.into());
     }
     let mut birth_date = "1990-05-12".to_owned();
     if let Some(b) = number_b
@@ -194,12 +249,12 @@ fn person_card(card_pin: Option<&str>, number_b: Option<&str>) -> (String, Strin
             birth_date = date.to_string();
             let expires = time::Date::from_calendar_date(expiry_year, date.month(), date.day().min(28)).map(|d| d.to_string()).unwrap_or_default();
             if !expires.is_empty() {
-                card.push(format!("expires: {expires}"));
+                card.insert("expires".into(), expires.into());
             }
-            card.push(format!("security_code: \"{}\"", &b[10..14]));
+            card.insert("security_code".into(), b.get(10..14).unwrap_or_default().into());
         }
     }
-    (birth_date, card.join(", "))
+    (birth_date, card)
 }
 
 /// A scenario id from a file name: lower-case letters, digits and dashes.

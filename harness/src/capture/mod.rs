@@ -108,6 +108,9 @@ pub fn read_file(path: &Path) -> Result<Capture, CaptureError> {
 
 /// Parses capture text (`file` is only for messages).
 pub fn parse(file: &Path, text: &str) -> Result<Capture, CaptureError> {
+    if text.trim().is_empty() {
+        return Err(CaptureError { file: file.to_owned(), line: 0, message: "the file is empty: no capture in it".into() });
+    }
     let first = text.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or_default();
     let (format, parsed) = if first.starts_with('{') {
         (Format::Record, record::parse(text))

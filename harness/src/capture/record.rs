@@ -93,12 +93,18 @@ pub fn parse(text: &str) -> Result<(Vec<Event>, Vec<String>), (usize, String)> {
             push_reset(&mut events, number);
         }
         tap = Some(line.tap.clone());
+        if time::OffsetDateTime::parse(&line.time, &time::format_description::well_known::Rfc3339).is_err() {
+            return Err((number, format!("time: `{}` is not an RFC 3339 time (e.g. 2026-04-01T09:00:00+09:00)", line.time)));
+        }
         let command = hex::decode(&line.command).map_err(|e| (number, format!("command: not hex ({e})")))?;
         let Some(response) = line.response else {
             skipped.push(format!("line {number}: {} got no answer (the device left the field)", line.command));
             continue;
         };
         let response = hex::decode(&response).map_err(|e| (number, format!("response: not hex ({e})")))?;
+        if command.len() > mynatap_sim::apdu::MAX_COMMAND_LEN {
+            return Err((number, format!("a command of {} bytes, over the {} bytes of any command APDU", command.len(), mynatap_sim::apdu::MAX_COMMAND_LEN)));
+        }
         if command.len() < 4 || response.len() < 2 {
             return Err((number, "a command shorter than 4 bytes or a response without a status word".into()));
         }
@@ -124,6 +130,8 @@ mod tests {
         assert!(matches!(events[1], Event::Reset { line: 3 }));
         assert_eq!(skipped.len(), 1);
         assert_eq!(parse("{\"time\": 1}\n").unwrap_err().0, 1);
-        assert!(parse("{\"time\":\"t\",\"tap\":\"1\",\"command\":\"00B0\",\"response\":\"9000\"}").unwrap_err().1.contains("shorter than 4"));
+        assert!(parse("{\"time\":\"2026-04-01T00:00:00Z\",\"tap\":\"1\",\"command\":\"00B0\",\"response\":\"9000\"}").unwrap_err().1.contains("shorter than 4"));
+        let bad_time = parse("{\"time\":\"yesterday\",\"tap\":\"1\",\"command\":\"00B00000\",\"response\":\"9000\"}").unwrap_err();
+        assert!(bad_time.1.contains("not an RFC 3339 time"), "{bad_time:?}");
     }
 }

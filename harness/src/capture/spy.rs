@@ -104,7 +104,10 @@ pub fn parse(text: &str) -> Result<(Vec<Event>, Vec<String>), (usize, String)> {
         }
         // A function name alone on its line opens a call.
         if body.starts_with("SCard") && !body.contains(' ') {
-            calls.insert(thread.to_owned(), Call { name: body.to_owned(), line: number, ..Call::default() });
+            let opened = calls.insert(thread.to_owned(), Call { name: body.to_owned(), line: number, ..Call::default() });
+            if let Some(open) = opened.filter(|call| call.name == "SCardTransmit") {
+                return Err((open.line, format!("SCardTransmit without its result line (`=> ...`) before the next call at line {number}: the capture is cut or garbled")));
+            }
             continue;
         }
         let Some(call) = calls.get_mut(thread) else { continue };
@@ -134,6 +137,9 @@ pub fn parse(text: &str) -> Result<(Vec<Event>, Vec<String>), (usize, String)> {
             }
             _ => {}
         }
+    }
+    if let Some(open) = calls.values().filter(|call| call.name == "SCardTransmit").min_by_key(|call| call.line) {
+        return Err((open.line, "SCardTransmit without its result line (`=> ...`): the capture ends inside it (cut?)".into()));
     }
     Ok((events, skipped))
 }
@@ -236,6 +242,11 @@ mod tests {
         let (line, message) = parse(&cut).unwrap_err();
         assert!(message.contains("offset 0020"), "{message}");
         assert!(line > 0);
+        // Cut inside a receive buffer, or a transmit whose result line is gone: named, not dropped.
+        let cut_at = COLOUR.rfind("bRecvBuffer").unwrap();
+        assert!(parse(&COLOUR[..cut_at]).unwrap_err().1.contains("ends inside it"));
+        let no_result: String = COLOUR.lines().filter(|line| !line.contains("=> Command successful")).map(|line| format!("{line}\n")).collect();
+        assert!(parse(&no_result).unwrap_err().1.contains("without its result line"));
         let short = COLOUR.replace("bRecvLength 0x00000022 (34)", "bRecvLength 0x00000023 (35)");
         assert!(parse(&short).unwrap_err().1.contains("holds 34 bytes but its length says 35"));
     }

@@ -301,6 +301,11 @@ pub const ERROR_CODES: &[&str] = &[
     "wrong_card_info_pin",
 ];
 
+/// What is wrong with a scenario id, if anything (the loader and `capture import` ask the same).
+pub fn id_problem(id: &str) -> Option<&'static str> {
+    (id.trim().is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/')).then_some("expected a non-empty id without spaces or slashes")
+}
+
 impl Scenario {
     /// The version the scenario needs a reader to declare, with what needs it.
     pub fn needed_contract(&self) -> (Contract, &str) {

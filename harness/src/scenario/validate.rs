@@ -97,8 +97,8 @@ impl Validator<'_> {
                 self.error("contract", format!("unknown contract version `{text}` (expected one of {})", known.join(", ")))
             })?;
         }
-        if raw.id.trim().is_empty() || raw.id.chars().any(|c| c.is_whitespace() || c == '/') {
-            return Err(self.error("id", "expected a non-empty id without spaces or slashes"));
+        if let Some(problem) = super::id_problem(&raw.id) {
+            return Err(self.error("id", problem));
         }
         if raw.covers.is_empty() {
             return Err(self.error("covers", "name at least one requirement id from docs/requirements.md"));
