@@ -244,3 +244,43 @@ fn capture_import_writes_only_what_run_loads_and_refuses_the_rest_at_once() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("the file is empty"), "{}", text(&out));
 }
+
+/// A scenario around `people` and `steps` (YAML fragments, indented as under `world:`).
+fn scenario_with(clock: &str, people: &str, steps: &str) -> String {
+    format!("id: case\ntitle: case\ncovers: [FLOW-1]\nworld:\n  clock: {clock}\n  people:\n{people}steps:\n{steps}")
+}
+
+const HANAKO: &str = "    - id: hanako\n      birth_date: 1990-05-12\n      card: { card_info_pin: \"5678\" }\n      phones:\n        - { id: droid, os: android }\n";
+
+#[test]
+fn what_a_later_step_would_refuse_is_a_located_error_at_load() {
+    let dir = scratch_dir("rules");
+    let clock = "2026-04-01T09:00:00+09:00";
+    let cases = [
+        (
+            scenario_with(clock, &format!("{HANAKO}        - {{ id: ipho, os: iphone, pin: \"1234\" }}\n"), "  - tap: { phone: ipho }\n"),
+            "world.people[0].phones[1].pin",
+            "wrong_card_info_pin",
+        ),
+        (scenario_with(clock, HANAKO, "  - tap: { card: hanako, user_verified: false }\n"), "steps[0].tap.user_verified", "Face ID"),
+        (scenario_with(clock, HANAKO, "  - tap: { phone: droid, user_verified: true }\n"), "steps[0].tap.user_verified", "Android"),
+        (scenario_with(clock, HANAKO, "  - apdu: { device: droid, send: \"0 0A4040C\" }\n"), "steps[0].apdu.send", "whole bytes"),
+        (scenario_with("1970-01-01T08:59:59+09:00", HANAKO, "  - tap: { phone: droid }\n"), "world.clock", "1970-01-01T09:00:00+09:00"),
+    ];
+    for (index, (yaml, path, words)) in cases.iter().enumerate() {
+        let file = scenario_file(&dir, &format!("case-{index}.yaml"), yaml);
+        let out = run_file(&file);
+        assert_eq!(out.status.code(), Some(2), "{yaml}\n{}", text(&out));
+        let printed = text(&out);
+        assert!(printed.contains(&format!("case-{index}.yaml:")) && printed.contains(path) && printed.contains(words), "{yaml}\n{printed}");
+    }
+    // The iPhone in the world with the card's card-info PIN, or none, is fine; so is the clock's
+    // first second.
+    let fine = scenario_with(
+        "1970-01-01T09:00:00+09:00",
+        &format!("{}        - {{ id: ipho, os: iphone, pin: \"5678\" }}\n        - {{ id: ipho2, os: iphone }}\n", HANAKO.replace("1990-05-12", "1950-05-12")),
+        "  - tap: { phone: ipho2 }\n    expect: { outcome: verified }\n  - tap: { phone: droid }\n    expect: { outcome: rejected, reason: certificate_revoked }\n",
+    );
+    let out = run_file(&scenario_file(&dir, "fine.yaml", &fine));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

@@ -284,11 +284,19 @@ impl fmt::Debug for ResponseApdu {
 
 /// Parses hex as people type it: spaces and colons between bytes are ignored.
 pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    let compact: String = text.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
-    if compact.len() % 2 != 0 {
-        return Err(format!("odd number of hex digits ({})", compact.len()));
+    let mut bytes = Vec::with_capacity(text.len() / 2);
+    let mut digits = 0;
+    for token in text.split(|c: char| c.is_whitespace() || c == ':').filter(|token| !token.is_empty()) {
+        if token.len() % 2 != 0 {
+            let shown: String = token.chars().take(16).collect();
+            return Err(format!(
+                "`{shown}` after {digits} hex digits has an odd number of digits: spaces and colons may stand only between whole bytes"
+            ));
+        }
+        bytes.extend(hex::decode(token).map_err(|e| format!("not hex: {e}"))?);
+        digits += token.len();
     }
-    hex::decode(&compact).map_err(|e| format!("not hex: {e}"))
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -301,6 +301,12 @@ impl std::fmt::Debug for Registry {
 
 /// How long before the world's time a certificate's validity starts.
 const ISSUE_BACKDATE: Duration = Duration::hours(1);
+
+/// When a certificate issued at `now` starts: an hour before, but not before the Unix epoch
+/// (where X.509 times written from Unix time begin, and the world's clock with them).
+fn issue_start(now: OffsetDateTime) -> OffsetDateTime {
+    (now - ISSUE_BACKDATE).max(OffsetDateTime::UNIX_EPOCH)
+}
 /// How long a CRL is current (thisUpdate to nextUpdate). Short, so a terminal that keeps a CRL
 /// across a clock change must fetch again; the registry issues the next one when it lapses.
 pub const CRL_LIFETIME: Duration = Duration::minutes(1);
@@ -436,7 +442,7 @@ impl Registry {
             device: DeviceKind::Card,
             auth_serial: serial,
             sign_serial,
-            not_before: now - ISSUE_BACKDATE,
+            not_before: issue_start(now),
             not_after: person.card_expires,
             auth_pin: &person.card_pin,
             sign_password: "ABC123",
@@ -557,7 +563,7 @@ impl Registry {
             device: os,
             auth_serial: serial,
             sign_serial,
-            not_before: now - ISSUE_BACKDATE,
+            not_before: issue_start(now),
             not_after: card_expires,
             auth_pin: phone_pin,
             sign_password: "ABC123",

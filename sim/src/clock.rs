@@ -11,8 +11,9 @@ pub const JST: UtcOffset = match UtcOffset::from_hms(9, 0, 0) {
 
 /// The range the world's clock may stand in. Every default the scenario format derives from the
 /// clock (a card certificate five years on, insurance two years on) and every X.509 time (up to
-/// the year 9999) must stay representable, so the clock stops a decade short of that.
-pub const EARLIEST: OffsetDateTime = time::macros::datetime!(1970-01-01 00:00 +09:00);
+/// the year 9999) must stay representable, so the clock stops a decade short of that. X.509 times
+/// are written from Unix time, so the clock starts at the Unix epoch (09:00 JST on 1970-01-01).
+pub const EARLIEST: OffsetDateTime = time::macros::datetime!(1970-01-01 09:00 +09:00);
 pub const LATEST: OffsetDateTime = time::macros::datetime!(9989-12-31 23:59:59 +09:00);
 
 /// `now + by`, or `None` when that leaves [`EARLIEST`]..=[`LATEST`] (never a panic).

@@ -44,6 +44,9 @@ impl Validator<'_> {
                 if tap.card.is_some() && tap.os_selected.is_some() {
                     return Err(self.error(&format!("{path}.os_selected"), "only a phone tap chooses a phone type"));
                 }
+                if tap.card.is_some() && tap.user_verified.is_some() {
+                    return Err(self.error(&format!("{path}.user_verified"), "`user_verified` is Face ID / Touch ID on an iPhone (FLOW-3); a card tap proves its holder with `pin` or `auth: face`"));
+                }
                 if let Some(terminal) = &tap.terminal {
                     self.known(&format!("{path}.terminal"), "terminal", terminal, terminals)?;
                 } else if terminals.len() > 1 {
@@ -176,7 +179,8 @@ impl Validator<'_> {
         if digits.len() % 2 == 1 {
             return Err(self.error(path, format!("{} hex digits, an odd number: each byte is two digits", digits.len())));
         }
-        hex::decode(&digits).map_err(|error| self.error(path, format!("not hex: {error}")))
+        // Spaces only between whole bytes: `"0 0A4..."` is a typo, not `00 A4`.
+        mynatap_sim::apdu::parse_hex(text).map_err(|error| self.error(path, error))
     }
 
     fn apdu_expect(&self, path: &str, raw: Option<RawExpect>) -> Result<Expectation, LoadError> {

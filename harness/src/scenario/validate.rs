@@ -21,7 +21,7 @@ use super::{Action, LoadError, PersonDef, PhoneDef, Scenario, Step, TerminalDef,
 use crate::scenario::locate::{Locator, Position};
 
 /// The world clock's range, as people read it in messages.
-const CLOCK_RANGE: (&str, &str) = ("1970-01-01T00:00:00+09:00", "9989-12-31T23:59:59+09:00");
+const CLOCK_RANGE: (&str, &str) = ("1970-01-01T09:00:00+09:00", "9989-12-31T23:59:59+09:00");
 
 pub(super) struct Validator<'a> {
     pub(super) file: &'a Path,
@@ -124,6 +124,7 @@ impl Validator<'_> {
         for (i, step) in raw.steps.into_iter().enumerate() {
             let path = format!("steps[{i}]");
             let line = self.locator.find(&path).line;
+            let user_verified_given = step.tap.as_ref().is_some_and(|tap| tap.user_verified.is_some());
             let action = self.action(&path, step_action(&step, &path, self)?, &people, &mut phones, &terminals)?;
             if let Action::AddPhone { phone, os, .. } = &action {
                 phone_os.entry(phone.clone()).or_insert(*os);
@@ -136,6 +137,16 @@ impl Validator<'_> {
                 return Err(self.error(
                     &format!("{path}.tap.fault.command"),
                     "an iPhone tap sends no VERIFY (FLOW-3 is Face ID on the phone), so this fault could never take effect: aim it at `select`, `read` or `sign`",
+                ));
+            }
+            if let Action::Tap(spec) = &action
+                && let TapTarget::Phone(phone) = &spec.target
+                && user_verified_given
+                && phone_os.get(phone) == Some(&DeviceKind::Android)
+            {
+                return Err(self.error(
+                    &format!("{path}.tap.user_verified"),
+                    "`user_verified` is Face ID / Touch ID on an iPhone (FLOW-3); an Android phone's holder types the PIN at the terminal (`pin`)",
                 ));
             }
             if let Action::AdvanceClock(by) = &action {
@@ -246,7 +257,20 @@ impl Validator<'_> {
                 if !phone_ids.insert(phone.id.clone()) {
                     return Err(self.error(&format!("{phone_path}.id"), format!("duplicate phone id `{}`", phone.id)));
                 }
-                let pin = self.pin(&format!("{phone_path}.pin"), phone.pin.as_ref())?;
+                let mut pin = self.pin(&format!("{phone_path}.pin"), phone.pin.as_ref())?;
+                // A world phone is an `add_phone` done before the scenario starts: an iPhone's PIN
+                // is the card-info PIN typed then, which must be the card's (wrong_card_info_pin).
+                if phone.os.device() == DeviceKind::Iphone && !phone.forged {
+                    let card_info_pin = spec.card_info_pin.clone().unwrap_or_else(|| spec.card_pin.clone());
+                    if phone.pin.is_none() {
+                        pin = card_info_pin;
+                    } else if pin != card_info_pin {
+                        return Err(self.error(
+                            &format!("{phone_path}.pin"),
+                            format!("an iPhone's `pin` is the card-info PIN typed when the card was added to it, and this card's is `{card_info_pin}` (`card.card_info_pin`, else `card.pin`): adding the card would fail with wrong_card_info_pin; to test that, use an `add_phone` step with `expect: {{ error: wrong_card_info_pin }}`"),
+                        ));
+                    }
+                }
                 let key = self.key_algorithm(&format!("{phone_path}.key"), phone.key.as_deref())?;
                 phones.push(PhoneDef { id: phone.id.clone(), os: phone.os.device(), key, pin, forged: phone.forged });
             }

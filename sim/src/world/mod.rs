@@ -42,7 +42,7 @@ pub enum WorldError {
     Task(String),
     #[error("transport: {0}")]
     Transport(#[from] crate::transport::TransportError),
-    #[error("the clock would leave 1970-01-01 to 9989-12-31 (JST): {0}")]
+    #[error("the clock would leave 1970-01-01T09:00 to 9989-12-31T23:59:59 (JST): {0}")]
     ClockOutOfRange(String),
     /// The reader program under certification broke the adapter contract.
     #[error("adapter_error: {0}")]
