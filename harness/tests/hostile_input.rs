@@ -284,3 +284,19 @@ fn what_a_later_step_would_refuse_is_a_located_error_at_load() {
     let out = run_file(&scenario_file(&dir, "fine.yaml", &fine));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+#[test]
+fn a_fault_that_changes_nothing_the_terminal_receives_never_took_effect() {
+    let dir = scratch_dir("faults");
+    let clock = "2026-04-01T09:00:00+09:00";
+    for fault in ["{ kind: corrupt_response, command: verify }", "{ kind: wrong_status, apdu: 1, sw: \"9000\" }"] {
+        let yaml = scenario_with(clock, HANAKO, &format!("  - tap: {{ phone: droid, fault: {fault} }}\n    expect: {{ outcome: verified }}\n"));
+        let out = run_file(&scenario_file(&dir, "case.yaml", &yaml));
+        assert_eq!(out.status.code(), Some(1), "{fault}: {}", text(&out));
+        assert!(text(&out).contains("never took effect"), "{fault}: {}", text(&out));
+    }
+    // The same kinds where they change the answer take effect.
+    let yaml = scenario_with(clock, HANAKO, "  - tap: { phone: droid, fault: { kind: wrong_status, apdu: 1, sw: \"6A82\" } }\n    expect: { outcome: rejected, reason: protocol_error }\n");
+    let out = run_file(&scenario_file(&dir, "case.yaml", &yaml));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

@@ -11,7 +11,21 @@ use crate::transport::{AsyncTransport, Transport, TransportError};
 pub struct Exchange {
     #[serde(serialize_with = "hex_upper")]
     pub command: Vec<u8>,
+    /// In JSON `{"data": ..., "sw": ...}`, or `{"error": "..."}` when no answer came.
+    #[serde(serialize_with = "response_or_error")]
     pub response: Result<Response, TransportError>,
+}
+
+fn response_or_error<S: serde::Serializer>(response: &Result<Response, TransportError>, serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    match response {
+        Ok(response) => response.serialize(serializer),
+        Err(error) => {
+            let mut map = serializer.serialize_map(Some(1))?;
+            map.serialize_entry("error", &error.to_string())?;
+            map.end()
+        }
+    }
 }
 
 /// A response split for people: data and status word.

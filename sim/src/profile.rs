@@ -256,9 +256,9 @@ impl Profile {
         crate::yaml_guard::check(text).map_err(|refused| fail(refused.to_string()))?;
         let profile: Profile = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|e| {
             let path = e.path().to_string();
-            let inner = e.into_inner();
+            let inner = crate::yaml_guard::plain_words(&e.into_inner().to_string());
             // serde_yaml names the enclosing map only; the path names the field itself.
-            if path == "." || inner.to_string().starts_with(&format!("{path}:")) { fail(inner.to_string()) } else { fail(format!("{path}: {inner}")) }
+            if path == "." || inner.starts_with(&format!("{path}:")) { fail(inner) } else { fail(format!("{path}: {inner}")) }
         })?;
         profile.validate().map_err(fail)?;
         Ok(profile)

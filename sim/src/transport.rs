@@ -246,12 +246,15 @@ pub enum FaultDecision {
 pub struct FaultPlan {
     fault: Option<Fault>,
     sent: usize,
-    fired: bool,
+    /// The targeted command has come (a fault hits once).
+    targeted: bool,
+    /// What the terminal received changed because of the fault.
+    took_effect: bool,
 }
 
 impl FaultPlan {
     pub fn new(fault: Option<Fault>) -> Self {
-        Self { fault, sent: 0, fired: false }
+        Self { fault, sent: 0, targeted: false, took_effect: false }
     }
 
     pub fn card_present(&self) -> bool {
@@ -261,31 +264,46 @@ impl FaultPlan {
     pub fn before(&mut self, command: &[u8]) -> FaultDecision {
         if !self.card_present() {
             // The reader tried to go on after the card left: the removal took effect.
-            self.fired = true;
+            self.took_effect = true;
             return FaultDecision::Removed;
         }
         self.sent += 1;
         let Some(target) = self.fault.as_ref().and_then(Fault::target) else {
             return FaultDecision::Pass { hit: false };
         };
-        let hit = !self.fired
+        let hit = !self.targeted
             && match target {
                 FaultTarget::Apdu(n) => n == self.sent,
                 FaultTarget::Command(kind) => CommandKind::of(command) == Some(kind),
             };
-        self.fired |= hit;
+        self.targeted |= hit;
         FaultDecision::Pass { hit }
     }
 
-    /// Whether the fault took effect: a target command was sent, or the reader tried to go on
-    /// after a removal. `None` without a fault. A fault that never fired tested nothing.
+    /// Whether the fault took effect: it changed what the terminal received (the bytes or the
+    /// status word of the targeted answer: `corrupt_response`, `wrong_status`), held that answer
+    /// back (`delay`), or the terminal went on after a removal (`remove_after`). A corruption of
+    /// an answer without data, or a status word replaced by itself, changed nothing: it did not
+    /// take effect, and a fault that never took effect tested nothing. `None` without a fault.
     pub fn fired(&self) -> Option<bool> {
-        self.fault.map(|_| self.fired)
+        self.fault.map(|_| self.took_effect)
     }
 
-    /// Applies the fault to a response. `timeout_ms` is how long the terminal waits.
-    pub fn apply(&self, mut response: Vec<u8>, timeout_ms: u64) -> Result<Vec<u8>, TransportError> {
-        match self.fault {
+    /// Notes that the targeted answer was held back in real time (async transports, vpcd).
+    pub fn mark_delayed(&mut self) {
+        self.took_effect = true;
+    }
+
+    /// Applies the fault to the targeted response. `timeout_ms` is how long the terminal waits.
+    pub fn apply(&mut self, response: Vec<u8>, timeout_ms: u64) -> Result<Vec<u8>, TransportError> {
+        let applied = Self::altered(self.fault, response.clone(), timeout_ms);
+        let delayed = matches!(self.fault, Some(Fault::Delay { .. }));
+        self.took_effect |= delayed || applied.as_ref() != Ok(&response);
+        applied
+    }
+
+    fn altered(fault: Option<Fault>, mut response: Vec<u8>, timeout_ms: u64) -> Result<Vec<u8>, TransportError> {
+        match fault {
             Some(Fault::CorruptResponse { .. }) => {
                 let data_len = response.len().saturating_sub(2);
                 for byte in response.iter_mut().take(data_len) {
@@ -363,6 +381,7 @@ impl<T: AsyncTransport> AsyncTransport for Faulty<T> {
             FaultDecision::Pass { hit: false } => self.inner.transmit(command).await,
             FaultDecision::Pass { hit: true } => {
                 if let Some(delay) = self.plan.delay() {
+                    self.plan.mark_delayed();
                     let timeout = Duration::from_millis(self.timeout_ms);
                     let response = tokio::time::timeout(timeout, async {
                         tokio::time::sleep(delay).await;

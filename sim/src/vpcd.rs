@@ -256,9 +256,12 @@ impl CardSlot {
                     card.set_user_verified(presence);
                 }
                 let response = card.process_bytes(apdu);
-                match state.fault.as_ref().filter(|_| hit) {
+                match state.fault.as_mut().filter(|_| hit) {
                     Some(plan) => match plan.delay() {
-                        Some(delay) => (response, Some(delay)),
+                        Some(delay) => {
+                            plan.mark_delayed();
+                            (response, Some(delay))
+                        }
                         None => (plan.apply(response.clone(), u64::MAX).unwrap_or(response), None),
                     },
                     None => (response, None),

@@ -153,10 +153,57 @@ impl Scanner {
     }
 }
 
+/// The deserializer's message in the words of the file's reader, not of the Rust types behind
+/// it: `expected struct RawFault` becomes "a map of fields", `expected u64` "a whole number, 0 or
+/// more", and a list where one fault stands says "one fault per tap".
+pub fn plain_words(message: &str) -> String {
+    if message.contains("invalid type: sequence, expected struct RawFault") {
+        return "one fault per tap: `fault` is one map (`{ kind: ..., ... }`), not a list".into();
+    }
+    let mut text = message.to_owned();
+    for (rust, plain) in [
+        ("u8", "a whole number, 0 or more"),
+        ("u16", "a whole number, 0 or more"),
+        ("u32", "a whole number, 0 or more"),
+        ("u64", "a whole number, 0 or more"),
+        ("usize", "a whole number, 0 or more"),
+        ("i32", "a whole number"),
+        ("i64", "a whole number"),
+        ("f64", "a number"),
+        ("a boolean", "true or false"),
+    ] {
+        if let Some(stripped) = text.strip_suffix(&format!("expected {rust}")) {
+            text = format!("{stripped}expected {plain}");
+        }
+    }
+    // `expected struct RawTap` (and the like): what stands there must be a map.
+    if let Some(at) = text.find("expected struct ") {
+        let rest = &text[at + "expected struct ".len()..];
+        let name_end = rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
+        text = format!("{}expected a map of fields{}", &text[..at], &rest[name_end..]);
+    }
+    let text = text.replace(" as u128", " (too large)").replace("invalid type: ", "wrong kind of value: ");
+    // "wrong kind of value: X, expected Y" reads better as "expected Y, got X".
+    match text.strip_prefix("wrong kind of value: ").and_then(|rest| rest.split_once(", expected ")) {
+        Some((got, expected)) => format!("expected {expected}, got {got}"),
+        None => text,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rust_type_names_become_the_files_words() {
+        assert_eq!(plain_words("invalid type: sequence, expected struct RawFault"), "one fault per tap: `fault` is one map (`{ kind: ..., ... }`), not a list");
+        assert_eq!(plain_words("invalid type: integer `3`, expected struct RawTap"), "expected a map of fields, got integer `3`");
+        assert_eq!(plain_words("invalid type: integer `-1`, expected usize"), "expected a whole number, 0 or more, got integer `-1`");
+        assert_eq!(plain_words("invalid type: string \"x\", expected i64"), "expected a whole number, got string \"x\"");
+        assert_eq!(plain_words("invalid type: integer `99999999999999999999` as u128, expected u64"), "expected a whole number, 0 or more, got integer `99999999999999999999` (too large)");
+        assert_eq!(plain_words("unknown field `x`, expected one of `a`"), "unknown field `x`, expected one of `a`");
+    }
 
     #[test]
     fn plain_text_with_ampersands_and_stars_is_read() {

@@ -29,6 +29,8 @@ pub(crate) fn read_yaml<T: serde::de::DeserializeOwned>(text: &str, max_bytes: u
         let at = e.path().to_string();
         let inner = e.into_inner();
         let location = inner.location().map(|l| format!("{}:{}: ", l.line(), l.column())).unwrap_or_default();
-        format!("{location}{}{inner}", if at == "." { String::new() } else { format!("{at}: ") })
+        let message = inner.to_string();
+        let message = mynatap_sim::yaml_guard::plain_words(message.split(" at line ").next().unwrap_or(&message));
+        format!("{location}{}{message}", if at == "." { String::new() } else { format!("{at}: ") })
     })
 }

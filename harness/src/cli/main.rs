@@ -248,7 +248,7 @@ pub(crate) enum Format {
 
 pub(crate) fn render(format: Format, run: &report::Run<'_>, requirements: &BTreeSet<String>, colour: bool) -> String {
     match format {
-        Format::Text => report::text(run, Style { colour }),
+        Format::Text => report::text(run, requirements, Style { colour }),
         Format::Json => report::json(run, requirements),
         Format::Junit => report::junit(run),
         Format::Html => report::html(run, requirements),

@@ -435,7 +435,7 @@ fn play_action(world: &mut World, step: &Step, player: &mut dyn TapPlayer) -> (S
                     {
                         let actual = format!("{} without the fault", describe(&report.outcome));
                         let detail = format!(
-                            "the fault {fault} never took effect: the tap sent {} command(s) and ended; a fault the tap does not reach tests nothing (name a command the tap sends, e.g. `command: select`)",
+                            "the fault {fault} never took effect: the tap sent {} command(s) and ended without the fault changing what the terminal received (a command the tap never sends, a corruption of an answer without data, a status word replaced by itself); it tests nothing: aim it at a command the tap sends whose answer it changes, e.g. `command: read`",
                             report.transcript.len()
                         );
                         return (actual, false, detail, report.transcript, None);

@@ -2,10 +2,14 @@
 
 use std::fmt::Write as _;
 
-use super::{CoverageRow, Run, Style, Summary};
+use std::collections::BTreeSet;
+
+use super::{coverage, CoverageRow, Run, Style, Summary};
 use crate::play::Status;
 
-pub fn text(run: &Run<'_>, style: Style) -> String {
+/// The run: a line per scenario (failures with their evidence), the requirement coverage matrix,
+/// then the summary as the last line (`certification:` lines after it when certifying).
+pub fn text(run: &Run<'_>, requirements: &BTreeSet<String>, style: Style) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "mynatap run: {} scenarios, seed {}, transport {}, suite {}", run.results.len(), run.seed, run.transport, run.suite);
     let width = run.results.iter().map(|r| r.id.len()).max().unwrap_or(0);
@@ -43,6 +47,10 @@ pub fn text(run: &Run<'_>, style: Style) -> String {
                 }
             }
         }
+    }
+    let _ = writeln!(out, "requirement coverage:");
+    for line in coverage_text(&coverage(requirements, run.results), style).lines() {
+        let _ = writeln!(out, "  {line}");
     }
     let _ = writeln!(out, "{} (seed {})", Summary::of(run.results).line(), run.seed);
     if let Some(certification) = run.certification {

@@ -347,6 +347,7 @@ pub fn parse(file: &Path, source: &str, requirements: &BTreeSet<String>) -> Resu
             Some((prefix, rest)) if path.starts_with(prefix) && !prefix.contains(' ') => rest.to_owned(),
             _ => message,
         };
+        let message = mynatap_sim::yaml_guard::plain_words(&message);
         let message = if !locator.well_formed {
             // A syntax error has no field to name: the deserialiser's path ends in `?` (a key it
             // never read). Say where in the document it happened, in words.
