@@ -173,6 +173,7 @@ impl CommandKind {
             _ => None,
         }
     }
+    pub const ALL: [Self; 4] = [Self::Select, Self::Read, Self::Verify, Self::Sign];
     pub fn name(self) -> &'static str {
         match self {
             Self::Select => "select",

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use mynatap_harness::report::{self, Style, Summary};
 use mynatap_harness::play::{self, MemoryPlayer, TapPlayer};
-use mynatap_harness::scenario::{self, RawScenario};
+use mynatap_harness::scenario;
 use mynatap_sim::pki::DEFAULT_SEED;
 use mynatap_sim::profile::{DeviceKind, Profile};
 
@@ -381,7 +381,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::List { paths } => list(paths),
         Command::Coverage { paths, requirements, seed } => coverage(paths, requirements, seed),
         Command::Schema => {
-            let schema = schemars::schema_for!(RawScenario);
+            let schema = scenario::schema::scenario_schema();
             outln!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(0)
         }

@@ -5,6 +5,7 @@
 pub mod builtin;
 pub mod locate;
 mod raw;
+pub mod schema;
 mod steps;
 mod validate;
 

@@ -13,9 +13,10 @@ pub struct RawScenario {
     /// The contract version the file was written for (`"1.1"`, `"1.2"`); default the latest.
     /// Steps are judged by that version's rules where versions differ.
     #[serde(default, deserialize_with = "version_text")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(schema_with = "super::schema::contract_version")]
     pub contract: Option<String>,
-    /// Unique across the suite; the file name is `<id>.yaml`.
+    /// Unique across the suite, without spaces or slashes; by convention the file is named
+    /// `<id>.yaml` (not checked: an imported capture may be saved under any name).
     pub id: String,
     pub title: String,
     /// Requirement ids from docs/requirements.md.
@@ -35,6 +36,8 @@ pub struct RawWorld {
     #[serde(default)]
     pub terminals: Option<Vec<RawTerminal>>,
     /// The test CA's key: `rsa2048` (default, as the JPKI authorities), `p256` or `p384`.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::key")]
     pub ca_key: Option<String>,
 }
 
@@ -59,21 +62,28 @@ pub struct RawCard {
     pub cert_expires: Option<String>,
     /// Default `"1234"` (4 digits).
     #[serde(default, deserialize_with = "text_or_number")]
+    #[schemars(schema_with = "super::schema::digits")]
     pub pin: Option<String>,
     /// mynatap extension: the card-info input PIN (4 digits), checked when the card is added
     /// to an iPhone (SETUP-2). Default: not given; any 4-digit PIN typed on an iPhone is taken.
     #[serde(default, deserialize_with = "text_or_number")]
+    #[schemars(schema_with = "super::schema::digits")]
     pub card_info_pin: Option<String>,
     /// The card's key: `rsa2048` (default, as every card patients carry), `p256` or `p384`.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::key")]
     pub key: Option<String>,
     /// The 4-digit security code printed on the card (part of verification number B).
     /// Default `"0000"`.
     #[serde(default, deserialize_with = "text_or_number")]
+    #[schemars(schema_with = "super::schema::digits")]
     pub security_code: Option<String>,
     /// The card's own expiry date printed on it (`YYYY-MM-DD`). Default: `cert_expires`.
     pub expires: Option<String>,
     /// 1.2: a forged or cloned card: `photo_swapped`, `face_signature_invalid`,
     /// `unknown_surface_ca` or `clone`.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::forgery")]
     pub forgery: Option<String>,
 }
 
@@ -83,6 +93,7 @@ pub struct RawInsurance {
     /// Default true (SETUP-1 done).
     pub registered: Option<bool>,
     #[serde(default, deserialize_with = "text_or_number")]
+    #[schemars(schema_with = "super::schema::digits")]
     pub insurer: Option<String>,
     /// Default: two years after `world.clock`.
     pub valid_until: Option<String>,
@@ -90,6 +101,8 @@ pub struct RawInsurance {
     pub valid_from: Option<String>,
     /// 1.2: the eligibility answer (QualificationValidity): `valid` (default), `invalid`,
     /// `superseded`, `none`, `multiple`.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::qualification")]
     pub status: Option<String>,
     /// 1.2: the insurer's data reaches the system on this day (`YYYY-MM-DD`); before it the answer
     /// is `none`.
@@ -121,11 +134,14 @@ pub struct RawPhone {
     pub os: Os,
     /// Android: the PIN of the phone's own certificate (default `"1234"`).
     #[serde(default, deserialize_with = "text_or_number")]
+    #[schemars(schema_with = "super::schema::digits")]
     pub pin: Option<String>,
     /// Issued by a CA the terminal does not trust.
     #[serde(default)]
     pub forged: bool,
     /// The phone credential's key: `p256` (default, modeled), `rsa2048` or `p384`.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::key")]
     pub key: Option<String>,
 }
 
@@ -220,12 +236,15 @@ pub struct RawTap {
     pub user_verified: Option<bool>,
     /// The PIN typed on the terminal (card and Android). Default: the right one.
     #[serde(default, deserialize_with = "text_or_number")]
+    #[schemars(schema_with = "super::schema::digits")]
     pub pin: Option<String>,
     /// FLOW-2 choice. Default: the phone's os.
     pub os_selected: Option<Os>,
     pub consent: Option<RawConsent>,
     pub fault: Option<RawFault>,
     /// Card taps: `pin` (default) or `face` (face recognition, FLOW-3 without a PIN).
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::auth")]
     pub auth: Option<String>,
     /// With `auth: face`: whether the camera's face is the card's. Default true.
     pub face_match: Option<bool>,
@@ -257,19 +276,25 @@ pub struct RawFault {
     /// Device faults `remove_after`, `corrupt_response`, `wrong_status`, `delay`; back-end
     /// faults `crl_unavailable`, `crl_stale`, `crl_bad_signature`, `eligibility_unavailable`,
     /// `eligibility_malformed`, `backend_delay`.
+    #[schemars(schema_with = "super::schema::fault_kind")]
     pub kind: String,
     /// remove_after: the phone leaves the field after this many command APDUs.
     pub apdus: Option<usize>,
     /// The N-th command of the tap (from 1).
     pub apdu: Option<usize>,
     /// Or the first command of a kind: `select`, `read`, `verify`, `sign`.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::command_kind")]
     pub command: Option<String>,
     /// wrong_status: the status word, 4 hex digits.
     #[serde(default, deserialize_with = "text_or_number")]
+    #[schemars(schema_with = "super::schema::digits")]
     pub sw: Option<String>,
     /// delay, backend_delay: milliseconds.
     pub ms: Option<u64>,
     /// backend_delay: the service that answers late, `crl` or `eligibility`.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::service")]
     pub service: Option<String>,
 }
 
@@ -281,9 +306,12 @@ pub struct RawAddPhone {
     pub os: Os,
     /// iPhone card-info PIN / Android phone PIN. Default: the phone's, or `"1234"`.
     #[serde(default, deserialize_with = "text_or_number")]
+    #[schemars(schema_with = "super::schema::digits")]
     pub pin: Option<String>,
     /// mynatap extension: the new credential's key (`p256`, `rsa2048`, `p384`). Default: the
     /// phone's earlier one, or the profile's.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::key")]
     pub key: Option<String>,
 }
 
@@ -321,6 +349,7 @@ pub struct RawApdu {
     pub device: String,
     /// The command APDU in hex, e.g. `"00A4040C0AD392F00026010000000100"` (spaces allowed).
     #[serde(deserialize_with = "required_text")]
+    #[schemars(schema_with = "super::schema::required_digits")]
     pub send: String,
 }
 
@@ -335,11 +364,16 @@ pub struct RawDeviceRef {
 #[serde(deny_unknown_fields)]
 pub struct RawExpect {
     /// tap: `verified`, `rejected` or `not_offered`.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::outcome")]
     pub outcome: Option<String>,
     /// With `rejected`: one reason of the format.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::reason")]
     pub reason: Option<String>,
     /// With `verified`: the insurer recorded.
     #[serde(default, deserialize_with = "text_or_number")]
+    #[schemars(schema_with = "super::schema::digits")]
     pub insurer: Option<String>,
     /// With `verified`: the consent recorded (FLOW-5).
     pub consent: Option<RawConsent>,
@@ -350,17 +384,22 @@ pub struct RawExpect {
     /// 1.2, with `verified`: the co-payment ratio reported, in per cent.
     pub copay: Option<u8>,
     /// Other actions: the error code the action must fail with.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::error_code")]
     pub error: Option<String>,
     /// `apdu`: the status word, 4 hex digits (default `"9000"`).
     #[serde(default, deserialize_with = "text_or_number")]
+    #[schemars(schema_with = "super::schema::digits")]
     pub sw: Option<String>,
     /// `apdu`: the response data exactly, in hex (`""`: no data).
     #[serde(default, deserialize_with = "text_or_number")]
+    #[schemars(schema_with = "super::schema::digits")]
     pub data: Option<String>,
     /// `apdu`: the length of the response data in bytes.
     pub data_len: Option<usize>,
     /// `apdu`: the response data starts with these bytes (hex).
     #[serde(default, deserialize_with = "text_or_number")]
+    #[schemars(schema_with = "super::schema::digits")]
     pub data_prefix: Option<String>,
 }
 

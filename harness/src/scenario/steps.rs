@@ -308,10 +308,7 @@ impl Validator<'_> {
                 }
                 None => Err(self.error(
                     &format!("{path}.kind"),
-                    format!(
-                        "unknown fault `{other}` (expected remove_after, corrupt_response, wrong_status, delay, crl_unavailable, crl_stale, \
-                         crl_bad_signature, eligibility_unavailable, eligibility_malformed or backend_delay)"
-                    ),
+                    format!("unknown fault `{other}` (expected one of {})", super::schema::FAULT_KINDS.join(", ")),
                 )),
             },
         }
