@@ -71,6 +71,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (index, request) in requests.iter().enumerate() {
         write(&out, "http_request", &format!("request-{index}"), request)?;
     }
+    // The certifier's files: statements (first byte 0) and waivers (first byte 1).
+    for (kind, folder) in [(0u8, "examples/statements"), (1u8, "examples/waivers")] {
+        for entry in std::fs::read_dir(folder)? {
+            let path = entry?.path();
+            let mut bytes = vec![kind];
+            bytes.extend(std::fs::read(&path)?);
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            write(&out, "certifier_files", &format!("{kind}-{name}"), &bytes)?;
+        }
+    }
     println!("wrote corpora of {count} taps into {}", out.display());
     Ok(())
 }

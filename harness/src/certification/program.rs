@@ -206,7 +206,9 @@ impl TapPlayer for AdapterPlayer {
                 (env::CA_CERT, ca_path.clone()),
                 (env::CRL_URL, crl_url.clone()),
                 (env::ELIGIBILITY_URL, eligibility_url.clone()),
-                (env::NOW, now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
+                // Whole seconds, as X.509 times are: a reader comparing 23:59:59.900 with a notAfter
+                // of 23:59:59 to the sub-second is not wrong, and no clinic can tell.
+                (env::NOW, now.replace_nanosecond(0).unwrap_or(now).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
                 (env::PHONE_SUPPORT, config.smartphone.to_string()),
                 (env::SELECTED, selected.to_string()),
                 // What the patient typed: the right PIN unless the step says otherwise.

@@ -159,6 +159,30 @@ pub fn beyond_contract(scenario: &Scenario, reader: Contract) -> Option<String> 
     (needed > reader).then(|| format!("needs contract {needed} ({what}); the reader declares {reader}"))
 }
 
+/// Why a reader program is not judged on `scenario`, or `None`: it needs a later contract than
+/// the reader declares, a path or key the statement does not claim, or it types a PIN no
+/// terminal keypad produces ([`beyond_keypad`]).
+pub fn not_judged(scenario: &Scenario, reader: Contract, statement: Option<&Statement>, profiles: &mynatap_sim::world::Profiles) -> Option<String> {
+    beyond_contract(scenario, reader)
+        .or_else(|| statement.and_then(|statement| statement.outside(&needs(scenario, profiles))))
+        .or_else(|| beyond_keypad(scenario))
+}
+
+/// A tap typing a PIN that is not 4 digits (empty, 80 digits, letters): the built-in terminal is
+/// judged on refusing it unsent, but no clinic's keypad produces it, and a careful reader program
+/// that sends it (spending a try, or getting `67 00`) is not wrong. Reader programs are not
+/// judged on such scenarios (docs/certification.md).
+pub fn beyond_keypad(scenario: &Scenario) -> Option<String> {
+    scenario.steps.iter().find_map(|step| match &step.action {
+        crate::scenario::Action::Tap(tap) => tap
+            .pin
+            .as_deref()
+            .filter(|pin| pin.len() != 4 || !pin.bytes().all(|b| b.is_ascii_digit()))
+            .map(|pin| format!("step {} types the PIN `{}`, which no terminal keypad produces (a JPKI PIN is 4 digits)", step.index, pin.chars().take(12).collect::<String>())),
+        _ => None,
+    })
+}
+
 /// The version a scenario is judged by for a reader declaring `reader`.
 pub fn judged_by(scenario: &Scenario, reader: Contract) -> Contract {
     scenario.contract.min(reader)

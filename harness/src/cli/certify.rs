@@ -76,7 +76,7 @@ mod with_pcsc {
 
     use anyhow::Context;
     use mynatap_harness::certification::program::{fingerprint, AdapterPlayer, ReaderProgram};
-    use mynatap_harness::certification::statement::{beyond_contract, judged_by, needs, Statement};
+    use mynatap_harness::certification::statement::{judged_by, not_judged, Statement};
     use mynatap_sim::contract::Contract;
     use mynatap_harness::certification::{bundle, verdict, waivers};
     use mynatap_harness::play::readers::{configured, VirtualReader};
@@ -174,7 +174,7 @@ mod with_pcsc {
         for (position, entry) in suite.entries.into_iter().enumerate() {
             match entry {
                 Entry::Loaded(mut scenario) => {
-                    let why = beyond_contract(&scenario, contract).or_else(|| statement.and_then(|statement| statement.outside(&needs(&scenario, &profiles))));
+                    let why = not_judged(&scenario, contract, statement, &profiles);
                     match why {
                         Some(why) => outside.push((position, ScenarioResult::not_applicable(&scenario, why))),
                         None => {

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::{read_bounded, tampered, Index, RawExchange, ScenarioEvidence, VerifyError, FORMAT_VERSION, INDEX, RESULTS};
 use crate::certification::adapter::{tapped_and_selected, Verdict};
-use crate::certification::statement::{beyond_contract, judged_by, needs, Statement};
+use crate::certification::statement::{judged_by, not_judged, Statement};
 use mynatap_sim::contract::Contract;
 use crate::certification::verdict::{apply_waivers, grade_text};
 use crate::certification::waivers;
@@ -93,7 +93,7 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
         match scenario::parse(Path::new(&entry.file), &text, &requirements) {
             Ok(scenario) => {
                 let mut scenario = scenario;
-                let why = beyond_contract(&scenario, contract).or_else(|| statement.as_ref().and_then(|statement| statement.outside(&needs(&scenario, &profiles))));
+                let why = not_judged(&scenario, contract, statement.as_ref(), &profiles);
                 if let Some(why) = why {
                     if let Some(slot) = results.get_mut(position) {
                         *slot = Some(ScenarioResult::not_applicable(&scenario, why));
