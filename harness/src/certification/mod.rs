@@ -34,3 +34,28 @@ pub(crate) fn read_yaml<T: serde::de::DeserializeOwned>(text: &str, max_bytes: u
         format!("{location}{}{message}", if at == "." { String::new() } else { format!("{at}: ") })
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Any {
+        #[allow(dead_code)]
+        waivers: Vec<String>,
+    }
+
+    #[test]
+    fn hostile_shapes_are_refused_at_once_with_a_place() {
+        let started = std::time::Instant::now();
+        let nested = read_yaml::<Any>(&"[".repeat(60_000), 64 * 1024).unwrap_err();
+        assert!(nested.starts_with("1:32: nested more than 32 levels"), "{nested}");
+        let aliases = format!("waivers: &w [a]\nmore: [{}]\n", vec!["*w"; 5_000].join(", "));
+        assert!(read_yaml::<Any>(&aliases, 256 * 1024).unwrap_err().contains("anchor"));
+        assert!(read_yaml::<Any>(&"x".repeat(300_000), 256 * 1024).unwrap_err().contains("at most 262144"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // A byte-order mark in front of a valid file is what an editor on Windows writes.
+        assert_eq!(read_yaml::<Any>("\u{feff}waivers: [a]\n", 1024).unwrap().waivers, ["a"]);
+    }
+}
