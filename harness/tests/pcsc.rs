@@ -269,13 +269,21 @@ fn an_occupied_reader_stops_run_certify_and_tap_with_exit_2() {
 fn nothing_a_reader_program_starts_outlives_its_tap() {
     let _lock = exclusive();
     let mynatap_bin = env!("CARGO_BIN_EXE_mynatap");
-    // One program leaves a child behind and answers; one leaves a child and hangs past its budget.
-    let answers = script("leaves-child", &format!("sleep 299.123 &\nexec {mynatap_bin} reference-reader"));
+    // One program leaves children behind (one in its group, one in a session of its own, one
+    // double-forked into a session of its own) and answers; one leaves a child and hangs past its
+    // budget. The first also writes down the environment it was given.
+    let env_file = std::env::temp_dir().join(format!("mynatap-reader-env-{}", std::process::id()));
+    let answers = script(
+        "leaves-child",
+        &format!("sleep 299.123 &\nsetsid sleep 297.321 &\n(setsid sleep 296.654 &)\nenv > {}\nexec {mynatap_bin} reference-reader", env_file.display()),
+    );
     let hangs = script("leaves-child-and-hangs", "sleep 298.456 &\nsleep 30");
     for (program, code) in [(&answers, 0), (&hangs, 1)] {
         let started = Instant::now();
         let run = mynatap()
-            .args(["certify", "--reader-cmd", program.to_str().unwrap(), "--tap-timeout-ms", "1500", "scenarios/iphone-verified.yaml"])
+            .args(["certify", "--reader-cmd", program.to_str().unwrap(), "--tap-timeout-ms", "1500", "--reader-env", "MYNATAP_TEST_PASSED_ON", "scenarios/iphone-verified.yaml"])
+            .env("MYNATAP_TEST_SECRET", "a CI secret")
+            .env("MYNATAP_TEST_PASSED_ON", "yes")
             .output()
             .unwrap();
         assert_eq!(run.status.code(), Some(code), "{}", text(&run));
@@ -284,6 +292,16 @@ fn nothing_a_reader_program_starts_outlives_its_tap() {
     std::thread::sleep(Duration::from_millis(200));
     assert!(!running("sleep 299.123"), "a child of the answering reader outlived certify");
     assert!(!running("sleep 298.456"), "a child of the killed reader outlived certify");
+    assert!(!running("sleep 297.321"), "a child that called setsid outlived certify");
+    assert!(!running("sleep 296.654"), "a double-forked child in its own session outlived certify");
+    let environment = std::fs::read_to_string(&env_file).unwrap();
+    let names: Vec<&str> = environment.lines().filter_map(|line| line.split_once('=').map(|(name, _)| name)).collect();
+    assert!(names.contains(&"MYNATAP_TEST_PASSED_ON") && names.contains(&"PATH") && names.contains(&"MYNATAP_READER"), "{environment}");
+    for name in &names {
+        let allowed = name.starts_with("MYNATAP_") && *name != "MYNATAP_TEST_SECRET" || ["PATH", "HOME", "LANG", "PWD", "SHLVL", "_", "OLDPWD"].contains(name);
+        assert!(allowed, "the reader program was given `{name}`:\n{environment}");
+    }
+    let _ = std::fs::remove_file(env_file);
     let _ = std::fs::remove_file(answers);
     let _ = std::fs::remove_file(hangs);
 }

@@ -31,6 +31,48 @@ pub struct ReaderProgram {
     pub command: String,
     /// Budget of one tap: past it the program is killed and the tap is an adapter_error.
     pub tap_timeout: Duration,
+    /// Names of the harness's environment variables handed on (`--reader-env`); besides them the
+    /// program gets only `PATH`, `HOME`, `LANG` and the contract's `MYNATAP_*` variables.
+    pub pass_env: Vec<String>,
+}
+
+/// What a reader program inherits of the harness's environment besides `--reader-env`.
+const INHERITED_ENV: [&str; 3] = ["PATH", "HOME", "LANG"];
+
+/// Process groups of reader programs whose tap is running (several with `--jobs`).
+static ACTIVE_GROUPS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Readies this process to run reader programs: it becomes the child subreaper (a descendant that
+/// leaves the program's process group with `setsid`, or double-forks, is reparented here, not to
+/// init, and is ended with its tap), and non-dumpable (`/proc/<harness>/environ`, `exe`, `fd` and
+/// `mem` are closed to same-user programs). Called once before the first tap.
+pub fn contain_reader_programs() {
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+}
+
+/// Kills and reaps every child of this process outside a running tap's process group: what a
+/// reader program left behind in a session of its own, reparented here (see
+/// [`contain_reader_programs`]).
+fn end_escaped_descendants() {
+    let me = std::process::id();
+    // Held through the scan: a reader program started meanwhile (another `--jobs` reader) is
+    // spawned and listed under this lock, so it is never taken for a leftover.
+    let active = ACTIVE_GROUPS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // `pid (comm) state ppid pgrp ...`: comm may hold anything, so read after its `)`.
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        let (Some(ppid), Some(pgrp)) = (fields.get(1).and_then(|f| f.parse::<u32>().ok()), fields.get(2).and_then(|f| f.parse::<u32>().ok())) else { continue };
+        if ppid == me && !active.contains(&pgrp)
+            && let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+        }
+    }
 }
 
 /// Plays taps against a reader program.
@@ -74,9 +116,20 @@ impl AdapterPlayer {
 
     fn run_program(&self, envs: &[(&str, String)]) -> Result<Verdict, String> {
         use std::os::unix::process::CommandExt;
+        // A clean environment: nothing of the harness's (a CI job's secrets) but what is named.
+        let inherited: Vec<(String, std::ffi::OsString)> = INHERITED_ENV
+            .iter()
+            .map(|name| (*name).to_owned())
+            .chain(self.program.pass_env.iter().cloned())
+            .filter_map(|name| std::env::var_os(&name).map(|value| (name, value)))
+            .collect();
+        // Spawned and listed as running under one lock (see `end_escaped_descendants`).
+        let spawning = ACTIVE_GROUPS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(format!("exec {}", self.program.command))
+            .env_clear()
+            .envs(inherited)
             .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -87,6 +140,9 @@ impl AdapterPlayer {
             .map_err(|e| format!("cannot start `{}`: {e}", self.program.command))?;
         // However the tap ends (a panic included), everything the program started ends with it.
         let pid = child.id();
+        let mut spawning = spawning;
+        spawning.push(pid);
+        drop(spawning);
         let _group = ProcessGroup(pid);
         // Read both pipes on their own threads so a chatty program cannot block on a full pipe.
         let mut stdout = child.stdout.take().ok_or("no stdout")?;
@@ -111,11 +167,13 @@ impl AdapterPlayer {
             Err(_) => {
                 end_group(pid);
                 let _ = waiter.join();
+                end_tap_processes(pid);
                 return Err(format!("ran past its {} ms budget and was killed", self.program.tap_timeout.as_millis()));
             }
         };
-        // The tap is over: whatever the program left running goes too (and lets go of its pipes).
-        end_group(pid);
+        // The tap is over: whatever the program left running goes too (and lets go of its pipes),
+        // in its group or escaped from it.
+        end_tap_processes(pid);
         let stdout = out.join().unwrap_or_default();
         let stderr = err.join().unwrap_or_default();
         if !status.success() {
@@ -138,7 +196,26 @@ struct ProcessGroup(u32);
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
-        end_group(self.0);
+        end_tap_processes(self.0);
+    }
+}
+
+/// Ends a tap's processes: the program's group, then whatever escaped it (once the program itself
+/// has been waited for, so only leftovers are reaped here).
+fn end_tap_processes(leader: u32) {
+    end_group(leader);
+    ACTIVE_GROUPS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|group| *group != leader);
+    // A member's descendant in a session of its own is reparented here only once that member has
+    // died: wait (briefly) until the group is gone, reaping what has been reparented meanwhile
+    // (a killed member reparented here stays in the group as a zombie until reaped).
+    let group = i32::try_from(leader).ok().and_then(rustix::process::Pid::from_raw);
+    for _ in 0..100 {
+        let gone = group.is_none_or(|group| rustix::process::test_kill_process_group(group).is_err());
+        end_escaped_descendants();
+        if gone {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

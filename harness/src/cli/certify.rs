@@ -23,6 +23,10 @@ pub(crate) struct CertifyArgs {
     /// Budget of one tap for the program (it is killed past it: an adapter_error).
     #[arg(long, default_value_t = 10_000)]
     tap_timeout_ms: u64,
+    /// Hand this variable of mynatap's environment on to the reader program (repeatable). It
+    /// gets nothing else but PATH, HOME, LANG and the contract's MYNATAP_* variables.
+    #[arg(long = "reader-env", value_name = "NAME")]
+    reader_env: Vec<String>,
     /// The reader's conformance statement (YAML, docs/certification.md): scenarios outside it
     /// are not applicable, never failures.
     #[arg(long, value_name = "FILE")]
@@ -224,6 +228,7 @@ mod with_pcsc {
         let fingerprint = fingerprint(&loaded.files);
         let readers = readers(args.jobs)?;
         let started = Instant::now();
+        mynatap_harness::certification::program::contain_reader_programs();
         if args.mutants {
             if args.report.record.is_some() || args.bundle.is_some() || args.baseline.is_some() || args.statement.is_some() || args.waivers.is_some() {
                 return Err(InputError("--mutants certifies the reference reader's mutants against the whole suite: --record, --bundle, --baseline, --statement and --waivers go with --reader-cmd".into()).into());
@@ -250,7 +255,7 @@ mod with_pcsc {
             bundle::ensure_empty(dir).map_err(InputError)?;
         }
         let reader_cmd = args.reader_cmd.clone().unwrap_or_default();
-        let program = ReaderProgram { command: reader_cmd.clone(), tap_timeout: Duration::from_millis(args.tap_timeout_ms) };
+        let program = ReaderProgram { command: reader_cmd.clone(), tap_timeout: Duration::from_millis(args.tap_timeout_ms), pass_env: args.reader_env.clone() };
         let contract = reader_contract(args.contract.as_deref(), statement.as_ref())?;
         let (suite, outside) = apply_statement(loaded.suite, statement.as_ref(), contract);
         let players = start_players(&readers, &program, args.report.seed)?;
@@ -313,6 +318,7 @@ mod with_pcsc {
         let program_of = |mutant: Mutant| ReaderProgram {
             command: format!("{} reference-reader --mutant {}", exe.display(), mutant.name()),
             tap_timeout: Duration::from_millis(args.tap_timeout_ms),
+            pass_env: args.reader_env.clone(),
         };
         let players = start_players(readers, &program_of(Mutant::SkipExpiry), args.report.seed)?;
         let next = AtomicUsize::new(0);
