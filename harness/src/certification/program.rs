@@ -143,7 +143,7 @@ impl AdapterPlayer {
         let mut spawning = spawning;
         spawning.push(pid);
         drop(spawning);
-        let _group = ProcessGroup(pid);
+        let mut group = ProcessGroup { leader: pid, ended: false };
         // Read both pipes on their own threads so a chatty program cannot block on a full pipe.
         let mut stdout = child.stdout.take().ok_or("no stdout")?;
         let mut stderr = child.stderr.take().ok_or("no stderr")?;
@@ -167,13 +167,13 @@ impl AdapterPlayer {
             Err(_) => {
                 end_group(pid);
                 let _ = waiter.join();
-                end_tap_processes(pid);
+                group.end();
                 return Err(format!("ran past its {} ms budget and was killed", self.program.tap_timeout.as_millis()));
             }
         };
         // The tap is over: whatever the program left running goes too (and lets go of its pipes),
         // in its group or escaped from it.
-        end_tap_processes(pid);
+        group.end();
         let stdout = out.join().unwrap_or_default();
         let stderr = err.join().unwrap_or_default();
         if !status.success() {
@@ -192,11 +192,24 @@ fn end_group(leader: u32) {
 }
 
 /// The process group of a reader program (led by the pid), ended however the tap ends.
-struct ProcessGroup(u32);
+struct ProcessGroup {
+    leader: u32,
+    ended: bool,
+}
+
+impl ProcessGroup {
+    /// Ends the tap's processes once (the program itself already waited for).
+    fn end(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            end_tap_processes(self.leader);
+        }
+    }
+}
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
-        end_tap_processes(self.0);
+        self.end();
     }
 }
 

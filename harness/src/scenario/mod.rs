@@ -143,32 +143,19 @@ impl TapExpect {
     /// Why a verified tap's details differ from these, or `None` when they match (only what
     /// the expectation names is compared).
     pub fn verified_mismatch(&self, insurer: &str, consent: Consent, grace: bool, expiring_soon: bool, copay: u8) -> Option<String> {
-        let mut wrong = Vec::new();
-        if let Some(expected) = &self.insurer
-            && expected != insurer
-        {
-            wrong.push(format!("insurer {insurer}, expected {expected}"));
+        fn differs<T: PartialEq + std::fmt::Display>(name: &str, expected: Option<T>, actual: T) -> Option<String> {
+            expected.filter(|expected| *expected != actual).map(|expected| format!("{name} {actual}, expected {expected}"))
         }
-        if let Some(expected) = self.consent
-            && expected != consent
-        {
-            wrong.push(format!("consent {consent}, expected {expected}"));
-        }
-        if let Some(expected) = self.grace
-            && expected != grace
-        {
-            wrong.push(format!("grace {grace}, expected {expected}"));
-        }
-        if let Some(expected) = self.expiring_soon
-            && expected != expiring_soon
-        {
-            wrong.push(format!("expiring_soon {expiring_soon}, expected {expected}"));
-        }
-        if let Some(expected) = self.copay
-            && expected != copay
-        {
-            wrong.push(format!("copay {copay}, expected {expected}"));
-        }
+        let wrong: Vec<String> = [
+            differs("insurer", self.insurer.as_deref(), insurer),
+            differs("consent", self.consent, consent),
+            differs("grace", self.grace, grace),
+            differs("expiring_soon", self.expiring_soon, expiring_soon),
+            differs("copay", self.copay, copay),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         (!wrong.is_empty()).then(|| wrong.join("; "))
     }
 }
