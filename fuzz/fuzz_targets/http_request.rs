@@ -5,10 +5,10 @@ use libfuzzer_sys::fuzz_target;
 use mynatap_harness::certification::http_backend::{parse_request, Request};
 
 fuzz_target!(|data: &[u8]| {
-    let parsed = parse_request(data);
+    let parsed = parse_request(data, "t0ken");
     assert!(parsed.path.chars().count() <= 256);
     match parsed.request {
-        Ok(Request::Crl | Request::Eligibility { .. }) => assert!(data.starts_with(b"GET /")),
+        Ok(Request::Crl | Request::Eligibility { .. }) => assert!(data.starts_with(b"GET /t0ken/") && !parsed.stranger),
         Err(refusal) => assert!((400..600).contains(&refusal.status)),
     }
 });

@@ -50,6 +50,12 @@ impl Contract {
         self >= Self::V1_2
     }
 
+    /// Whether a face tap proves the card genuine: the card-surface certificate, the card face's
+    /// signature and a challenge to the card's own key (1.2, forged cards).
+    pub fn card_surface_signed(self) -> bool {
+        self >= Self::V1_2
+    }
+
     /// The first version that defines `reason`.
     pub fn introducing(reason: Reason) -> Self {
         match reason {

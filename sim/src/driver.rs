@@ -44,6 +44,13 @@ impl Response {
             None => Self { data: bytes.to_vec(), sw: None },
         }
     }
+
+    /// The bytes as the card sent them (data, then the status word).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = self.data.clone();
+        bytes.extend(self.sw.as_deref().and_then(|sw| hex::decode(sw).ok()).unwrap_or_default());
+        bytes
+    }
 }
 
 fn hex_upper<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {

@@ -33,6 +33,10 @@ pub struct BackendView {
     pub records: HashMap<u64, InsuranceRecord>,
     /// This tap's back-end fault: 503s, a malformed record, late answers.
     pub fault: Option<BackendFault>,
+    /// This tap's secret, the first segment of both URLs: a request without it is a stranger's
+    /// (another process on the machine), answered 404, logged apart and never judged. Empty
+    /// between taps: every request is then a stranger's.
+    pub token: String,
 }
 
 pub use crate::play::evidence::HttpRequest;
@@ -54,16 +58,19 @@ pub struct Refusal {
 /// A request head, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedRequest {
-    /// The path as sent (for the log), at most 256 characters.
+    /// The path as sent, less the tap's token (for the log), at most 256 characters.
     pub path: String,
     pub request: Result<Request, Refusal>,
+    /// The request did not carry the tap's token: not the reader's.
+    pub stranger: bool,
 }
 
-/// Reads a request head (everything up to the blank line): `GET /crl` or
-/// `GET /eligibility?serial=HEX` over HTTP/1.x; anything else is refused with a 4xx. Pure, so
-/// it is fuzzed on its own (fuzz target `http_request`).
-pub fn parse_request(head: &[u8]) -> ParsedRequest {
-    let refuse = |path: &str, status, message| ParsedRequest { path: path.chars().take(256).collect(), request: Err(Refusal { status, message }) };
+/// Reads a request head (everything up to the blank line): `GET /TOKEN/crl` or
+/// `GET /TOKEN/eligibility?serial=HEX` over HTTP/1.x, `TOKEN` being the tap's; anything else is
+/// refused with a 4xx, and a path without the token is a stranger's. Pure, so it is fuzzed on its
+/// own (fuzz target `http_request`).
+pub fn parse_request(head: &[u8], token: &str) -> ParsedRequest {
+    let refuse = |path: &str, status, message| ParsedRequest { path: path.chars().take(256).collect(), request: Err(Refusal { status, message }), stranger: true };
     let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let Ok(line) = std::str::from_utf8(head.get(..line_end).unwrap_or_default()) else {
         return refuse("", 400, "request line is not UTF-8");
@@ -73,11 +80,14 @@ pub fn parse_request(head: &[u8]) -> ParsedRequest {
         return refuse("", 400, "expected `GET /path HTTP/1.1`");
     };
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let Some(path) = path.strip_prefix('/').and_then(|rest| rest.strip_prefix(token)).filter(|rest| !token.is_empty() && rest.starts_with('/')) else {
+        return refuse(path, 404, "not found");
+    };
     if !version.starts_with("HTTP/1.") {
-        return refuse(path, 505, "only HTTP/1.x");
+        return ParsedRequest { stranger: false, ..refuse(path, 505, "only HTTP/1.x") };
     }
     if method != "GET" {
-        return refuse(path, 405, "only GET");
+        return ParsedRequest { stranger: false, ..refuse(path, 405, "only GET") };
     }
     let request = match path {
         "/crl" => Ok(Request::Crl),
@@ -89,14 +99,19 @@ pub fn parse_request(head: &[u8]) -> ParsedRequest {
             .ok_or(Refusal { status: 400, message: "expected ?serial=HEX" }),
         _ => Err(Refusal { status: 404, message: "not found" }),
     };
-    ParsedRequest { path: path.chars().take(256).collect(), request }
+    ParsedRequest { path: path.chars().take(256).collect(), request, stranger: false }
 }
 
 #[derive(Debug, Default)]
 struct Shared {
     view: BackendView,
     log: Vec<HttpRequest>,
+    /// Requests without the tap's token, kept up to [`MAX_STRANGERS`] a tap.
+    strangers: Vec<HttpRequest>,
 }
+
+/// Stranger requests kept per tap: a flood is refused all the same, but not recorded without end.
+const MAX_STRANGERS: usize = 1000;
 
 /// A running server. Dropping it stops accepting.
 #[derive(Debug)]
@@ -133,15 +148,17 @@ impl BackendServer {
         Ok(Self { address, refusing, shared, task })
     }
 
+    /// The CRL's URL for the current tap (its token).
     pub fn crl_url(&self) -> String {
-        format!("http://{}/crl", self.address)
+        format!("http://{}/{}/crl", self.address, self.lock().view.token)
     }
     /// Where the CRL is "served" while the distribution point is down: nothing listens there.
     pub fn refused_crl_url(&self) -> String {
-        format!("http://{}/crl", self.refusing)
+        format!("http://{}/{}/crl", self.refusing, self.lock().view.token)
     }
+    /// The eligibility service's URL for the current tap (its token).
     pub fn eligibility_url(&self) -> String {
-        format!("http://{}/eligibility", self.address)
+        format!("http://{}/{}/eligibility", self.address, self.lock().view.token)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
@@ -150,9 +167,17 @@ impl BackendServer {
     pub fn set_view(&self, view: BackendView) {
         self.lock().view = view;
     }
-    /// The requests since the last call.
+    /// The tap is over: its token stops opening the back ends.
+    pub fn end_tap(&self) {
+        self.lock().view.token.clear();
+    }
+    /// The reader's requests since the last call.
     pub fn take_log(&self) -> Vec<HttpRequest> {
         std::mem::take(&mut self.lock().log)
+    }
+    /// The strangers' requests since the last call (without the tap's token; never judged).
+    pub fn take_strangers(&self) -> Vec<HttpRequest> {
+        std::mem::take(&mut self.lock().strangers)
     }
 }
 
@@ -242,8 +267,11 @@ async fn read_head(stream: &mut TcpStream) -> Option<Result<Vec<u8>, Refusal>> {
 async fn handle(mut stream: TcpStream, shared: &Mutex<Shared>, sequence: &Sequence) -> std::io::Result<()> {
     let parsed = match read_head(&mut stream).await {
         None => return Ok(()), // too slow, or gone: close without a word
-        Some(Err(refusal)) => ParsedRequest { path: String::new(), request: Err(refusal) },
-        Some(Ok(head)) => parse_request(&head),
+        Some(Err(refusal)) => ParsedRequest { path: String::new(), request: Err(refusal), stranger: true },
+        Some(Ok(head)) => {
+            let token = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).view.token.clone();
+            parse_request(&head, &token)
+        }
     };
     let number = sequence.next();
     let (status, content_type, body, serial, delay) = {
@@ -270,11 +298,15 @@ async fn handle(mut stream: TcpStream, shared: &Mutex<Shared>, sequence: &Sequen
             }
         }
     };
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .log
-        .push(HttpRequest { sequence: number, path: parsed.path, serial, status });
+    {
+        let mut guard = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let request = HttpRequest { sequence: number, path: parsed.path, serial, status };
+        if !parsed.stranger {
+            guard.log.push(request);
+        } else if guard.strangers.len() < MAX_STRANGERS {
+            guard.strangers.push(request);
+        }
+    }
     if let Some(ms) = delay {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
@@ -387,7 +419,7 @@ mod tests {
         let sequence = Sequence::default();
         let server = runtime.block_on(BackendServer::start(sequence.clone())).unwrap();
         let record = InsuranceRecord { copay_percent: 20, ..InsuranceRecord::valid("hanako", "06132013", date!(2020 - 01 - 01), date!(2027 - 03 - 31)) };
-        server.set_view(BackendView { crl_der: vec![0x30, 0x00], records: HashMap::from([(0xABCD, record)]), fault: None });
+        server.set_view(BackendView { crl_der: vec![0x30, 0x00], records: HashMap::from([(0xABCD, record)]), fault: None, token: "5ecret".into() });
         let timeout = std::time::Duration::from_secs(2);
         assert_eq!(get(&server.crl_url(), timeout).unwrap(), (200, vec![0x30, 0x00]));
         let (status, body) = get(&format!("{}?serial=0000abcd", server.eligibility_url()), timeout).unwrap();
@@ -400,8 +432,15 @@ mod tests {
         assert_eq!(json["InsuredCardExpirationDate"], "20270331");
         assert_eq!(get(&format!("{}?serial=12", server.eligibility_url()), timeout).unwrap().0, 404);
         assert_eq!(get(&format!("{}?serial=zz", server.eligibility_url()), timeout).unwrap().0, 400);
+        // A bystander without the token: 404, logged apart, never the reader's.
+        let bystander = server.crl_url().replace("/5ecret/", "/");
+        assert_eq!(get(&bystander, timeout).unwrap().0, 404);
+        assert_eq!(get(&server.eligibility_url().replace("5ecret", "5ecreT"), timeout).unwrap().0, 404);
         let log = server.take_log();
         assert_eq!(log.iter().map(|r| r.status).collect::<Vec<_>>(), vec![200, 200, 404, 400]);
+        assert_eq!(log[0].path, "/crl", "logged without the token");
+        let strangers = server.take_strangers();
+        assert_eq!(strangers.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), ["/crl", "/5ecreT/eligibility"]);
         assert!(log.windows(2).all(|w| w[0].sequence < w[1].sequence));
         assert_eq!(log[1].serial, Some(0xABCD));
     }

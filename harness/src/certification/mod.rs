@@ -4,6 +4,7 @@
 
 pub mod adapter;
 pub mod bundle;
+pub mod evidence_rules;
 pub mod http_backend;
 #[cfg(feature = "pcsc")]
 pub mod program;
@@ -13,6 +14,7 @@ pub mod statement;
 pub mod verdict;
 pub mod waivers;
 pub mod wire_rules;
+mod wire;
 
 /// The wire rules, with their ids (docs/certification.md).
 pub use wire_rules::rules;

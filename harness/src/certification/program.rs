@@ -235,14 +235,19 @@ fn end_tap_processes(leader: u32) {
 /// The file name of the card-surface CA key inside the player's private folder.
 const SURFACE_CA_FILE: &str = "surface-ca-public.bin";
 
+/// `N` bytes from the operating system's randomness, in hex: names and secrets nobody guesses.
+fn random_hex<const N: usize>() -> Result<String, String> {
+    let mut random = [0u8; N];
+    std::fs::File::open("/dev/urandom").and_then(|mut file| file.read_exact(&mut random)).map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    Ok(hex::encode(random))
+}
+
 /// A new folder only this user can enter, under the temporary folder, with a name nobody can
 /// guess beforehand: created exclusively, so a name already there (or a symlink planted in its
 /// place) is an error, never followed.
 fn private_dir(port: u16) -> Result<PathBuf, String> {
     use std::os::unix::fs::DirBuilderExt;
-    let mut random = [0u8; 8];
-    std::fs::File::open("/dev/urandom").and_then(|mut file| file.read_exact(&mut random)).map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
-    let dir = std::env::temp_dir().join(format!("mynatap-{}-{port}-{}", std::process::id(), hex::encode(random)));
+    let dir = std::env::temp_dir().join(format!("mynatap-{}-{port}-{}", std::process::id(), random_hex::<8>()?));
     std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     Ok(dir)
 }
@@ -265,9 +270,12 @@ impl TapPlayer for AdapterPlayer {
             Err(CrlAnswerError::Unavailable) => Vec::new(),
             Err(CrlAnswerError::Registry(error)) => return Err(error.into()),
         };
-        self.server.set_view(BackendView { crl_der, records: world.registry().eligibility_table(mynatap_sim::clock::local_date(now)), fault: spec.backend_fault });
+        // A new secret each tap: only this tap's program knows its URLs (docs/certification.md).
+        let token = random_hex::<16>().map_err(WorldError::Adapter)?;
+        self.server.set_view(BackendView { crl_der, records: world.registry().eligibility_table(mynatap_sim::clock::local_date(now)), fault: spec.backend_fault, token });
         let (device, selected) = tapped_and_selected(world, spec)?;
         let contract = world.contract();
+        let ca = world.registry().ca().public_key();
         let presence = if spec.user_verified { UserPresence::Yes } else { UserPresence::No };
         let world_pin = world.right_pin(&spec.target).unwrap_or_default();
         let surface = match (&spec.target, spec.face) {
@@ -335,7 +343,10 @@ impl TapPlayer for AdapterPlayer {
             let report = result.map(|verdict| TapReport { outcome: verdict.into_outcome(selected, spec.consent), transcript, fault_fired });
             (slot.take(), report)
         });
+        // Late requests (a straggler of this program's) are strangers' from here on.
+        self.server.end_tap();
         let http = self.server.take_log();
+        let strangers = self.server.take_strangers();
         self.evidence = ran.then(|| TapEvidence {
             step: 0,
             reader: self.player.reader().to_owned(),
@@ -346,9 +357,10 @@ impl TapPlayer for AdapterPlayer {
             fault_fired: report.as_ref().ok().and_then(|r| r.fault_fired),
             apdus: seen.iter().map(|apdu| ApduSeen { sequence: apdu.sequence, command: apdu.command.clone(), response: apdu.response.clone().map(HexBytes) }).collect(),
             http: http.clone(),
+            strangers,
         });
-        if report.is_ok() {
-            let record = TapRecord { device, face: spec.face.is_some(), expect, backend_fault: spec.backend_fault, seen: &seen, http: &http };
+        if let Ok(played) = &report {
+            let record = TapRecord { device, face: spec.face.is_some(), expect, backend_fault: spec.backend_fault, seen: &seen, http: &http, contract, claimed: Some(&played.outcome), ca: &ca };
             self.violations = judge(&record, &mut self.challenges);
         }
         report

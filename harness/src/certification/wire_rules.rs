@@ -6,10 +6,13 @@ use std::collections::HashSet;
 
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::service::{BackendFault, ServiceKind};
-use mynatap_sim::terminal::{card_info, card_surface, jpki, Reason};
+use mynatap_sim::contract::Contract;
+use mynatap_sim::pki::PublicKey;
+use mynatap_sim::terminal::{card_info, card_surface, jpki, Outcome, Reason};
 use mynatap_sim::vpcd::SeenApdu;
 
 use crate::certification::http_backend::HttpRequest;
+use super::wire::{targets, succeeded, Selected};
 use crate::play::Violation;
 use crate::scenario::Expectation;
 
@@ -27,15 +30,6 @@ pub mod rules {
     pub const NO_PIN_IN_FACE_MODE: &str = "W10-no-pin-in-face-mode";
 }
 
-/// Which file of which application a command addresses (as far as the wire shows).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Selected {
-    Jpki([u8; 2]),
-    CardInfo([u8; 2]),
-    CardSurface([u8; 2]),
-    Other,
-}
-
 /// What one tap left on the wires, and what it was meant to be.
 #[derive(Debug)]
 pub struct TapRecord<'a> {
@@ -46,14 +40,26 @@ pub struct TapRecord<'a> {
     pub backend_fault: Option<BackendFault>,
     pub seen: &'a [SeenApdu],
     pub http: &'a [HttpRequest],
+    /// The contract the tap is judged by (the face path's card-surface checks are 1.2).
+    pub contract: Contract,
+    /// The reader's verdict, when it gave one: what the evidence rules hold it to.
+    pub claimed: Option<&'a Outcome>,
+    /// The world's trusted CA key.
+    pub ca: &'a PublicKey,
 }
 
-fn succeeded(apdu: &SeenApdu) -> bool {
-    apdu.response.as_ref().is_some_and(|r| r.ends_with(&[0x90, 0x00]))
-}
-
-/// The rules one tap broke. `challenges` holds every sign command's data seen in this run.
+/// The rules one tap broke, wire rules then evidence rules (`evidence_rules`). `challenges` holds
+/// every sign command's data seen in this run.
 pub fn judge(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Violation> {
+    let mut violations = forbidden(tap, challenges);
+    if let Some(claimed) = tap.claimed {
+        violations.extend(super::evidence_rules::require(tap, claimed, tap.ca));
+    }
+    violations
+}
+
+/// The wire rules one tap broke.
+fn forbidden(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Violation> {
     let mut violations = Vec::new();
     // A request the service refused (bad serial, bad method) asked about nobody: not a query.
     let eligibility: Vec<&HttpRequest> = tap.http.iter().filter(|r| r.path == "/eligibility" && r.serial.is_some()).collect();
@@ -66,36 +72,7 @@ pub fn judge(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Viol
     if must_reject_on_certificate && let Some(query) = eligibility.first() {
         violations.push(Violation { rule: rules::PRIVACY, evidence: format!("eligibility query {} for a tap that must be rejected", query.path) });
     }
-    // Where each command landed, in order.
-    let mut selected = Selected::Other;
-    let mut targets = Vec::with_capacity(tap.seen.len());
-    for apdu in tap.seen {
-        match apdu.command.as_slice() {
-            [0x00, 0xA4, 0x04, _, _, aid @ ..] if succeeded(apdu) => {
-                let aid = aid.get(..10).unwrap_or(aid);
-                selected = if aid == jpki::AID {
-                    Selected::Jpki([0, 0])
-                } else if aid == card_info::AID {
-                    Selected::CardInfo([0, 0])
-                } else if aid == card_surface::AID {
-                    Selected::CardSurface([0, 0])
-                } else {
-                    Selected::Other
-                };
-            }
-            [0x00, 0xA4, 0x02, _, 0x02, high, low, ..] if succeeded(apdu) => {
-                let fid = [*high, *low];
-                selected = match selected {
-                    Selected::Jpki(_) => Selected::Jpki(fid),
-                    Selected::CardInfo(_) => Selected::CardInfo(fid),
-                    Selected::CardSurface(_) => Selected::CardSurface(fid),
-                    Selected::Other => Selected::Other,
-                };
-            }
-            _ => {}
-        }
-        targets.push(selected);
-    }
+    let targets = targets(tap.seen);
     // The holder is proven before any query: by a signature over a challenge, or on the face
     // path by the card accepting verification number B.
     for query in &eligibility {
@@ -173,13 +150,19 @@ mod tests {
         SeenApdu { sequence, command: hex::decode(command).unwrap(), response: Some(hex::decode(response).unwrap()) }
     }
 
+    /// A CA key for records judged by the wire rules alone (no verdict: no evidence rules).
+    fn any_key() -> PublicKey {
+        mynatap_sim::pki::SigningKey::derive(mynatap_sim::pki::KeyAlgorithm::P256, 1, "ca", 0).unwrap().public_key()
+    }
+
     fn judged(face: bool, seen: &[SeenApdu]) -> Vec<&'static str> {
         let expect = Expectation::Succeed;
         let http = [
             HttpRequest { sequence: 100, path: "/crl".into(), serial: None, status: 200 },
             HttpRequest { sequence: 101, path: "/eligibility".into(), serial: Some(1), status: 200 },
         ];
-        let record = TapRecord { device: DeviceKind::Card, face, expect: &expect, backend_fault: None, seen, http: &http };
+        let ca = any_key();
+        let record = TapRecord { device: DeviceKind::Card, face, expect: &expect, backend_fault: None, seen, http: &http, contract: Contract::LATEST, claimed: None, ca: &ca };
         judge(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect()
     }
 
@@ -223,7 +206,8 @@ mod tests {
         let expect = Expectation::Succeed;
         for (command, fresh) in [(&digest_info, true), (&other, true), (&digest_info, false)] {
             let seen = [apdu(1, command, "9000")];
-            let record = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &seen, http: &[] };
+            let ca = any_key();
+            let record = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &seen, http: &[], contract: Contract::LATEST, claimed: None, ca: &ca };
             assert_eq!(judge(&record, &mut challenges).is_empty(), fresh, "{command}");
         }
     }

@@ -75,4 +75,8 @@ pub struct TapEvidence {
     pub fault_fired: Option<bool>,
     pub apdus: Vec<ApduSeen>,
     pub http: Vec<HttpRequest>,
+    /// Requests to the back ends during the tap without its token: another process's, refused
+    /// with 404 and never judged (kept to show they were there).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub strangers: Vec<HttpRequest>,
 }

@@ -248,6 +248,22 @@ impl PublicKey {
         }
     }
 
+    /// Checks the card's answer to a sign command whose data was `data` as sent (RSA: a
+    /// DigestInfo of any hash, PKCS#1 v1.5 type 1 over it; ECDSA: the digest, `r || s`): what
+    /// [`SigningKey::sign_card_data`] makes, so a transcript can be checked without knowing which
+    /// challenge or hash the reader chose.
+    pub fn verify_card_signature(&self, data: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Self::Rsa(key) => signature.len() == key.size() && key.verify(Pkcs1v15Sign::new_unprefixed(), data, signature).is_ok(),
+            Self::P256(key) => {
+                p256::ecdsa::Signature::from_slice(signature).is_ok_and(|signature| key.verify_prehash(data, &signature).is_ok())
+            }
+            Self::P384(key) => {
+                p384::ecdsa::Signature::from_slice(signature).is_ok_and(|signature| key.verify_prehash(data, &signature).is_ok())
+            }
+        }
+    }
+
     /// Checks an X.509 signature (of a certificate or CRL) made with this key. `algorithm` is
     /// the signatureAlgorithm OID as text; a combination the key cannot make is false.
     pub fn verify_x509(&self, algorithm: &str, message: &[u8], signature: &[u8]) -> bool {
@@ -291,6 +307,9 @@ mod tests {
             let mut other: [u8; 32] = digest;
             other[0] ^= 1;
             assert!(!public.verify_challenge(&other, &signature), "{algorithm}");
+            let data = algorithm.sign_command_data(&digest);
+            assert!(public.verify_card_signature(&data, &signature), "{algorithm}");
+            assert!(!public.verify_card_signature(&algorithm.sign_command_data(&other), &signature), "{algorithm}");
             assert_eq!(PublicKey::from_spki(&key.spki().unwrap()), Some(public), "{algorithm}");
         }
     }

@@ -182,6 +182,7 @@ impl TapPlayer for RecordedPlayer {
     fn tap(&mut self, world: &mut World, spec: &TapSpec, expect: &Expectation) -> Result<TapReport, WorldError> {
         self.violations.clear();
         let (device, selected) = tapped_and_selected(world, spec)?;
+        let (contract, ca) = (world.contract(), world.registry().ca().public_key());
         let taps = &mut self.taps;
         let mut played = None;
         let report = world.tap_with(spec, |card, _tap, _backends, _timeout| {
@@ -203,9 +204,19 @@ impl TapPlayer for RecordedPlayer {
             played = Some(evidence);
             (Some(card), report)
         });
-        if let (Ok(_), Some(evidence)) = (&report, &played) {
+        if let (Ok(played_report), Some(evidence)) = (&report, &played) {
             let seen: Vec<SeenApdu> = evidence.apdus.iter().map(|a| SeenApdu { sequence: a.sequence, command: a.command.clone(), response: a.response.as_ref().map(|r| r.0.clone()) }).collect();
-            let record = TapRecord { device, face: spec.face.is_some(), expect, backend_fault: spec.backend_fault, seen: &seen, http: &evidence.http };
+            let record = TapRecord {
+                device,
+                face: spec.face.is_some(),
+                expect,
+                backend_fault: spec.backend_fault,
+                seen: &seen,
+                http: &evidence.http,
+                contract,
+                claimed: Some(&played_report.outcome),
+                ca: &ca,
+            };
             self.violations = judge(&record, &mut self.challenges);
         }
         report
