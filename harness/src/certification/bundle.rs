@@ -48,7 +48,30 @@ pub struct Index {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<String>,
     pub profiles: ProfilePaths,
+    /// The suite the scenarios were judged from: its label and every file of it, judged or not
+    /// (`--filter`, `--shard`), so the fingerprint, the waivers' flags and a partial run can be
+    /// checked. Absent in bundles before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<SuiteIndex>,
     pub scenarios: Vec<IndexEntry>,
+}
+
+/// The whole suite a bundle's scenarios came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteIndex {
+    /// As reports name it (`built-in suite of mynatap 0.1.0 (60 scenarios)`, `scenarios/`, ...).
+    pub label: String,
+    /// Every scenario file of the suite, in order.
+    pub files: Vec<SuiteFile>,
+}
+
+/// One file of the suite: where it was when it ran, and its copy in the bundle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteFile {
+    pub original: String,
+    pub file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +122,9 @@ pub struct BundleInput<'a> {
     pub report_html: &'a str,
     pub results_json: &'a str,
     pub seed: u64,
+    /// The suite's label and every file of it (judged or not).
+    pub suite_label: &'a str,
+    pub suite_files: &'a [PathBuf],
     pub judged_on: time::Date,
     pub contract: mynatap_sim::contract::Contract,
     /// (file name, text) of the statement and the waivers, as given.
@@ -158,10 +184,15 @@ pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
         files.insert("waivers.yaml".into(), text.as_bytes().to_vec());
         "waivers.yaml".to_owned()
     });
-    let mut entries = Vec::new();
-    for result in input.results {
-        let original = PathBuf::from(&result.file);
-        let base = original.file_name().map(|n| safe_name(&n.to_string_lossy())).unwrap_or_else(|| format!("{}.yaml", safe_name(&result.id)));
+    // Every file of the suite, judged or not, under a name of its own.
+    let mut suite_files = Vec::new();
+    let mut copies: BTreeMap<String, String> = BTreeMap::new();
+    for original in input.suite_files.iter().map(|path| path.display().to_string()).chain(input.results.iter().map(|result| result.file.clone())) {
+        if copies.contains_key(&original) {
+            continue;
+        }
+        let path = PathBuf::from(&original);
+        let base = path.file_name().map(|n| safe_name(&n.to_string_lossy())).unwrap_or_else(|| "scenario.yaml".to_owned());
         // Two folders may hold files of one name: the later gets a number.
         let mut file = format!("scenarios/{base}");
         let mut n = 2;
@@ -169,8 +200,16 @@ pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
             file = format!("scenarios/{n}-{base}");
             n += 1;
         }
-        let text = builtin::source_of(&original).map_err(|e| format!("cannot read {} for the bundle: {e}", original.display()))?;
+        let text = builtin::source_of(&path).map_err(|e| format!("cannot read {original} for the bundle: {e}"))?;
         files.insert(file.clone(), text.as_bytes().to_vec());
+        if input.suite_files.iter().any(|p| p.display().to_string() == original) {
+            suite_files.push(SuiteFile { original: original.clone(), file: file.clone() });
+        }
+        copies.insert(original, file);
+    }
+    let mut entries = Vec::new();
+    for result in input.results {
+        let file = copies.get(&result.file).cloned().unwrap_or_default();
         let evidence = format!("evidence/{}.json", safe_name(&result.id));
         let taps: BTreeSet<usize> = result.evidence.iter().map(|tap| tap.step).collect();
         let raw = result
@@ -198,6 +237,7 @@ pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
         waivers,
         contract: Some(input.contract.as_str().to_owned()),
         profiles,
+        suite: Some(SuiteIndex { label: input.suite_label.to_owned(), files: suite_files }),
         scenarios: entries,
     };
     files.insert(INDEX.into(), to_json(&index)?);

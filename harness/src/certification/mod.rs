@@ -16,6 +16,9 @@ pub mod waivers;
 pub mod wire_rules;
 mod wire;
 
+/// How a certification's reports name their transport.
+pub const TRANSPORT: &str = "pcsc (vpcd) + http, reader program";
+
 /// The wire rules, with their ids (docs/certification.md).
 pub use wire_rules::rules;
 

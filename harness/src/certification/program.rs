@@ -13,7 +13,6 @@ use mynatap_sim::pki::card_verifiable::SurfaceAuthority;
 use mynatap_sim::service::{crl_answer, BackendFault, CrlAnswerError};
 use mynatap_sim::vpcd::{Sequence, UserPresence};
 use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
-use sha2::{Digest, Sha256};
 
 use super::adapter::{consent_json, env, tapped_and_selected, Verdict};
 use super::http_backend::{BackendServer, BackendView};
@@ -375,16 +374,10 @@ impl TapPlayer for AdapterPlayer {
     }
 }
 
-/// SHA-256 over what a certification ran: every scenario file and the profiles, in order.
+/// SHA-256 over what a certification ran: every scenario file of the suite and the profiles, in
+/// order (see [`super::verdict::fingerprint_of`]).
 pub fn fingerprint(files: &[PathBuf]) -> String {
-    let mut hasher = Sha256::new();
-    for file in files {
-        hasher.update(file.display().to_string().as_bytes());
-        hasher.update([0]);
-        hasher.update(crate::scenario::builtin::source_of(file).map(|text| text.into_owned()).unwrap_or_default().as_bytes());
-    }
-    for profile in [mynatap_sim::profile::CARD_YAML, mynatap_sim::profile::ANDROID_YAML, mynatap_sim::profile::IPHONE_YAML] {
-        hasher.update(profile.as_bytes());
-    }
-    hex::encode(hasher.finalize())
+    let texts: Vec<(String, String)> =
+        files.iter().map(|file| (file.display().to_string(), crate::scenario::builtin::source_of(file).map(|text| text.into_owned()).unwrap_or_default())).collect();
+    super::verdict::fingerprint_of(&texts, [mynatap_sim::profile::CARD_YAML, mynatap_sim::profile::ANDROID_YAML, mynatap_sim::profile::IPHONE_YAML])
 }

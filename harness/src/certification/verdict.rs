@@ -62,8 +62,40 @@ pub fn apply_waivers(results: &mut [ScenarioResult], waivers: &[Waiver], today: 
     flags
 }
 
-/// The certification part of a report.
-pub fn certification_info(results: &[ScenarioResult], statement: Option<&Statement>, flags: Vec<String>, reader: &str, fingerprint: &str, today: Date) -> CertificationInfo {
+/// SHA-256 over what a certification ran: each scenario file of the suite (its path as reports
+/// show it, then its text) and the three profiles' texts, in order. `bundle verify` computes it
+/// again from the bundle's copies.
+pub fn fingerprint_of(files: &[(String, String)], profiles: [&str; 3]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (path, text) in files {
+        hasher.update(path.as_bytes());
+        hasher.update([0]);
+        hasher.update(text.as_bytes());
+    }
+    for profile in profiles {
+        hasher.update(profile.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The words a verdict gets when fewer scenarios were judged than the suite holds (`--filter`,
+/// `--shard`): the result speaks for those only.
+pub fn partial_words(judged: usize, suite: usize) -> Option<String> {
+    (judged < suite).then(|| format!("partial: {judged} of the suite's {suite} scenarios judged"))
+}
+
+/// The certification part of a report. `suite_scenarios`: how many scenarios the whole suite
+/// holds (before any filter or shard).
+pub fn certification_info(
+    results: &[ScenarioResult],
+    statement: Option<&Statement>,
+    flags: Vec<String>,
+    reader: &str,
+    fingerprint: &str,
+    today: Date,
+    suite_scenarios: usize,
+) -> CertificationInfo {
     let summary = Summary::of(results);
     let statement = statement.map(|statement| StatementInfo {
         reader_name: statement.reader_name.clone(),
@@ -71,8 +103,21 @@ pub fn certification_info(results: &[ScenarioResult], statement: Option<&Stateme
         paths: statement.paths.iter().map(|path| path.name().to_owned()).collect(),
         key_algorithms: statement.key_algorithms.iter().map(|algorithm| algorithm.name().to_owned()).collect(),
     });
-    let (verdict, verdict_text) = grade_text(&summary, statement.as_ref().map(|s| s.paths.as_slice()));
-    CertificationInfo { verdict, verdict_text, reader: reader.to_owned(), fingerprint: format!("sha256:{fingerprint}"), judged_on: today.to_string(), statement, flags }
+    let (verdict, mut verdict_text) = grade_text(&summary, statement.as_ref().map(|s| s.paths.as_slice()));
+    let partial = partial_words(results.len(), suite_scenarios);
+    if let Some(words) = &partial {
+        verdict_text = format!("{verdict_text}; {words}");
+    }
+    CertificationInfo {
+        verdict,
+        verdict_text,
+        reader: reader.to_owned(),
+        fingerprint: format!("sha256:{fingerprint}"),
+        judged_on: today.to_string(),
+        statement,
+        flags,
+        partial,
+    }
 }
 
 /// Exit code of a certification: 0 conformant (with waivers or not), 1 not conformant, 2 a

@@ -92,7 +92,7 @@ mod with_pcsc {
     use super::CertifyArgs;
     use crate::{render, requirements, Format, InputError, LoadedSuite};
 
-    const TRANSPORT: &str = "pcsc (vpcd) + http, reader program";
+    use mynatap_harness::certification::TRANSPORT;
 
     /// The first `jobs` virtual readers configured.
     fn readers(jobs: usize) -> anyhow::Result<Vec<VirtualReader>> {
@@ -262,7 +262,7 @@ mod with_pcsc {
         let played = certify_with(players, &suite, args.report.seed);
         let mut results = in_suite_order(played, outside);
         let flags = verdict::apply_waivers(&mut results, &waivers, today, &loaded.ids);
-        let info = verdict::certification_info(&results, statement.as_ref(), flags, &reader_cmd, &fingerprint, today);
+        let info = verdict::certification_info(&results, statement.as_ref(), flags, &reader_cmd, &fingerprint, today, loaded.files.len());
         let run = report::Run { results: &results, seed: args.report.seed, transport: TRANSPORT, suite: &loaded.label, certification: Some(&info) };
         let text = args.report.render(&run, &requirements);
         args.report.emit(&text, &results)?;
@@ -299,6 +299,8 @@ mod with_pcsc {
                 report_html: &render(Format::Html, &run, &requirements, false),
                 results_json: &render(Format::Json, &run, &requirements, false),
                 seed: args.report.seed,
+                suite_label: &loaded.label,
+                suite_files: &loaded.files,
                 judged_on: today,
                 contract,
                 statement: statement_text.as_deref(),

@@ -209,6 +209,11 @@ impl ReportArgs {
         if suite.entries.is_empty() {
             return Err(InputError(format!("no scenario id contains `{}`", self.filter.clone().unwrap_or_default())).into());
         }
+        // A filtered run says so: its report speaks for the scenarios it played only.
+        let label = match &self.filter {
+            Some(filter) => format!("{label}, filter `{filter}`"),
+            None => label,
+        };
         let (suite, label) = match self.shard {
             Some(shard) => {
                 let suite = shard.select(suite);

@@ -36,6 +36,10 @@ pub(crate) enum ReportCommand {
         /// Write the merged report here instead of stdout.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Merge an incomplete set of `--shard K/N` reports (refused otherwise); the merged report
+        /// says which shards it holds.
+        #[arg(long)]
+        partial: bool,
     },
 }
 
@@ -69,14 +73,14 @@ pub(crate) fn bundle(command: BundleCommand) -> anyhow::Result<u8> {
 }
 
 pub(crate) fn report(command: ReportCommand) -> anyhow::Result<u8> {
-    let ReportCommand::Merge { reports, output } = command;
+    let ReportCommand::Merge { reports, output, partial } = command;
     let mut texts = Vec::new();
     for path in &reports {
         let text = mynatap_harness::files::read_text(path, MAX_REPORT_BYTES as u64).map_err(|e| InputError(e.to_string()))?;
         texts.push((path.display().to_string(), text));
     }
     let inputs: Vec<Input<'_>> = texts.iter().map(|(name, text)| Input { name, text }).collect();
-    let merged = merge::merge(&inputs).map_err(|e| InputError(e.0))?;
+    let merged = merge::merge(&inputs, partial).map_err(|e| InputError(e.0))?;
     match &output {
         Some(path) => {
             mynatap_harness::files::write_output(path, merged.text.as_bytes()).map_err(|e| anyhow::anyhow!("cannot write {e}"))?;

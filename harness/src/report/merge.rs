@@ -32,8 +32,41 @@ pub struct Merged {
     pub summary: Summary,
 }
 
-/// Merges reports of one kind (all JSON or all JUnit XML, told by their first character).
-pub fn merge(inputs: &[Input<'_>]) -> Result<Merged, MergeError> {
+/// Checks that the reports' suites (`SUITE, shard K/N`) make a whole set of shards: every K of
+/// one N. A set with shards missing is refused unless `partial`, and then the words that say so
+/// come back. Reports of unsharded runs need no check.
+fn shard_set(labels: &[(&str, Option<String>)], partial: bool) -> Result<Option<String>, MergeError> {
+    let mut shards: Vec<(&str, Option<(usize, usize)>)> = Vec::new();
+    for (name, label) in labels {
+        let shard = label.as_deref().and_then(|label| label.rsplit_once(", shard ")).and_then(|(_, shard)| {
+            let (k, n) = shard.split_once('/')?;
+            Some((k.trim().parse::<usize>().ok()?, n.trim().parse::<usize>().ok()?))
+        });
+        shards.push((name, shard));
+    }
+    let Some((first_name, Some((_, n)))) = shards.iter().find(|(_, shard)| shard.is_some()).copied() else { return Ok(None) };
+    if let Some((name, _)) = shards.iter().find(|(_, shard)| shard.is_none_or(|(_, other)| other != n)) {
+        return Err(MergeError(format!("{name} is not a shard of {n} like {first_name}: merge the shards of one `--shard K/{n}` run")));
+    }
+    let have: BTreeSet<usize> = shards.iter().filter_map(|(_, shard)| shard.map(|(k, _)| k)).collect();
+    let missing: Vec<String> = (1..=n).filter(|k| !have.contains(k)).map(|k| format!("{k}/{n}")).collect();
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    if !partial {
+        return Err(MergeError(format!(
+            "shard{} {} missing: a merge of some shards is not the suite's result; merge all {n}, or give --partial to merge these (the report then says partial)",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ")
+        )));
+    }
+    let merged: Vec<String> = have.iter().map(|k| format!("{k}/{n}")).collect();
+    Ok(Some(format!("partial: shards {} of {n} merged ({} missing)", merged.join(", "), missing.join(", "))))
+}
+
+/// Merges reports of one kind (all JSON or all JUnit XML, told by their first character). An
+/// incomplete set of shards is refused unless `partial` (and the merged report then says so).
+pub fn merge(inputs: &[Input<'_>], partial: bool) -> Result<Merged, MergeError> {
     let Some(first) = inputs.first() else {
         return Err(MergeError("no reports to merge".into()));
     };
@@ -42,10 +75,10 @@ pub fn merge(inputs: &[Input<'_>]) -> Result<Merged, MergeError> {
     if let Some(other) = inputs.iter().find(|input| is_json(input.text) != json) {
         return Err(MergeError(format!("{} is {} but {} is not: merge reports of one format", first.name, if json { "JSON" } else { "JUnit XML" }, other.name)));
     }
-    if json { merge_json(inputs) } else { merge_junit(inputs) }
+    if json { merge_json(inputs, partial) } else { merge_junit(inputs, partial) }
 }
 
-fn merge_json(inputs: &[Input<'_>]) -> Result<Merged, MergeError> {
+fn merge_json(inputs: &[Input<'_>], partial: bool) -> Result<Merged, MergeError> {
     let mut reports = Vec::new();
     for input in inputs {
         let value: Value = serde_json::from_str(input.text).map_err(|e| MergeError(format!("{}: not a JSON report: {e}", input.name)))?;
@@ -62,6 +95,8 @@ fn merge_json(inputs: &[Input<'_>]) -> Result<Merged, MergeError> {
             return Err(MergeError(format!("{name} and {first_name} are shards of different suites ({} vs {})", show(report.get("suite")), show(first.get("suite")))));
         }
     }
+    let labels: Vec<(&str, Option<String>)> = reports.iter().map(|(name, report)| (*name, report.get("suite").and_then(Value::as_str).map(str::to_owned))).collect();
+    let partial = shard_set(&labels, partial)?;
     for key in ["seed", "transport"] {
         for (name, report) in &reports {
             if report.get(key) != first.get(key) {
@@ -118,7 +153,11 @@ fn merge_json(inputs: &[Input<'_>]) -> Result<Merged, MergeError> {
             object.insert("suite".into(), Value::from(suite));
         }
         object.insert("merged_from".into(), Value::from(reports.iter().map(|(name, _)| *name).collect::<Vec<_>>()));
-        if let Some(certification) = merge_certification(&certifications, &summary)? {
+        match &partial {
+            Some(words) => object.insert("partial".into(), Value::from(words.clone())),
+            None => object.remove("partial"),
+        };
+        if let Some(certification) = merge_certification(&certifications, &summary, partial.as_deref())? {
             object.insert("certification".into(), serde_json::to_value(certification).map_err(|e| MergeError(e.to_string()))?);
         }
     }
@@ -131,7 +170,7 @@ fn show(value: Option<&Value>) -> String {
 }
 
 /// The verdict of the whole suite from the shards' certifications (same reader, same suite).
-fn merge_certification(certifications: &[(&str, Option<CertificationInfo>)], summary: &Summary) -> Result<Option<CertificationInfo>, MergeError> {
+fn merge_certification(certifications: &[(&str, Option<CertificationInfo>)], summary: &Summary, partial: Option<&str>) -> Result<Option<CertificationInfo>, MergeError> {
     let Some((first_name, Some(first))) = certifications.first().cloned() else {
         if let Some((name, _)) = certifications.iter().find(|(_, c)| c.is_some()) {
             return Err(MergeError(format!("{name} is a certification report and {} is not", certifications.first().map_or("", |c| c.0))));
@@ -149,15 +188,19 @@ fn merge_certification(certifications: &[(&str, Option<CertificationInfo>)], sum
         flags.extend(certification.flags.iter().cloned());
     }
     let paths = first.statement.as_ref().map(|s| s.paths.clone());
-    let (verdict, verdict_text) = crate::certification::verdict::grade_text(summary, paths.as_deref());
-    Ok(Some(CertificationInfo { verdict, verdict_text, flags: flags.into_iter().collect(), ..first }))
+    let (verdict, mut verdict_text) = crate::certification::verdict::grade_text(summary, paths.as_deref());
+    if let Some(words) = partial {
+        verdict_text = format!("{verdict_text}; {words}");
+    }
+    Ok(Some(CertificationInfo { verdict, verdict_text, flags: flags.into_iter().collect(), partial: partial.map(str::to_owned), ..first }))
 }
 
-fn merge_junit(inputs: &[Input<'_>]) -> Result<Merged, MergeError> {
+fn merge_junit(inputs: &[Input<'_>], partial: bool) -> Result<Merged, MergeError> {
     let mut cases: Vec<(String, String)> = Vec::new();
     let mut seen: HashMap<String, &str> = HashMap::new();
     let mut properties = String::new();
     let mut names = BTreeSet::new();
+    let mut labels = Vec::new();
     let (mut failed, mut errors, mut skipped) = (0, 0, 0);
     for input in inputs {
         let document = roxmltree::Document::parse(input.text).map_err(|e| MergeError(format!("{}: not JUnit XML: {e}", input.name)))?;
@@ -165,6 +208,8 @@ fn merge_junit(inputs: &[Input<'_>]) -> Result<Merged, MergeError> {
         if !root.has_tag_name("testsuites") {
             return Err(MergeError(format!("{}: not a JUnit report (no <testsuites>)", input.name)));
         }
+        let suite = root.descendants().find(|node| node.has_tag_name("property") && node.attribute("name") == Some("suite")).and_then(|node| node.attribute("value"));
+        labels.push((input.name, suite.map(str::to_owned)));
         names.insert(root.attribute("name").unwrap_or("mynatap").to_owned());
         for node in root.descendants() {
             if node.has_tag_name("properties") && properties.is_empty() {
@@ -188,6 +233,9 @@ fn merge_junit(inputs: &[Input<'_>]) -> Result<Merged, MergeError> {
         return Err(MergeError(format!("the reports are of different runs ({}): merge shards of one run", names.into_iter().collect::<Vec<_>>().join(" / "))));
     }
     let name = names.into_iter().next().unwrap_or_else(|| "mynatap".into());
+    if let Some(words) = shard_set(&labels, partial)? {
+        properties = properties.replace("</properties>", &format!("<property name=\"partial\" value=\"{}\"/></properties>", xml_escape(&words)));
+    }
     let total = cases.len();
     let passed = total - failed - errors - skipped;
     let mut text = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -218,7 +266,7 @@ mod tests {
     fn json_shards_merge_into_one_suite_in_file_order() {
         let a = json_report(&[("b", "passed")], 1);
         let b = json_report(&[("a", "failed"), ("c", "passed")], 1);
-        let merged = merge(&[Input { name: "a.json", text: &a }, Input { name: "b.json", text: &b }]).unwrap();
+        let merged = merge(&[Input { name: "a.json", text: &a }, Input { name: "b.json", text: &b }], false).unwrap();
         assert_eq!(merged.summary, Summary { total: 3, passed: 2, failed: 1, ..Summary::default() });
         let value: Value = serde_json::from_str(&merged.text).unwrap();
         let ids: Vec<&str> = value["scenarios"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
@@ -229,19 +277,36 @@ mod tests {
     #[test]
     fn overlapping_or_foreign_shards_are_refused() {
         let a = json_report(&[("a", "passed")], 1);
-        let again = merge(&[Input { name: "a.json", text: &a }, Input { name: "b.json", text: &a }]).unwrap_err();
+        let again = merge(&[Input { name: "a.json", text: &a }, Input { name: "b.json", text: &a }], false).unwrap_err();
         assert!(again.0.contains("scenario `a` is in both a.json and b.json"), "{again}");
         let other_seed = json_report(&[("b", "passed")], 2);
-        assert!(merge(&[Input { name: "a.json", text: &a }, Input { name: "c.json", text: &other_seed }]).unwrap_err().0.contains("differ in `seed`"));
-        assert!(merge(&[Input { name: "a.json", text: &a }, Input { name: "x.xml", text: "<testsuites/>" }]).unwrap_err().0.contains("one format"));
-        assert!(merge(&[Input { name: "n.json", text: "{\"x\":1}" }]).unwrap_err().0.contains("not a mynatap JSON report"));
+        assert!(merge(&[Input { name: "a.json", text: &a }, Input { name: "c.json", text: &other_seed }], false).unwrap_err().0.contains("differ in `seed`"));
+        assert!(merge(&[Input { name: "a.json", text: &a }, Input { name: "x.xml", text: "<testsuites/>" }], false).unwrap_err().0.contains("one format"));
+        assert!(merge(&[Input { name: "n.json", text: "{\"x\":1}" }], false).unwrap_err().0.contains("not a mynatap JSON report"));
+    }
+
+    #[test]
+    fn an_incomplete_set_of_shards_is_merged_only_as_partial() {
+        let shard = |k: usize, id: &str| json_report(&[(id, "passed")], 1).replace("\"suite\":\"scenarios/\"", &format!("\"suite\":\"scenarios/, shard {k}/3\""));
+        let (one, two, three) = (shard(1, "a"), shard(2, "b"), shard(3, "c"));
+        let refused = merge(&[Input { name: "1.json", text: &one }, Input { name: "3.json", text: &three }], false).unwrap_err();
+        assert!(refused.0.contains("shard 2/3 missing") && refused.0.contains("--partial"), "{refused}");
+        let merged = merge(&[Input { name: "1.json", text: &one }, Input { name: "3.json", text: &three }], true).unwrap();
+        let value: Value = serde_json::from_str(&merged.text).unwrap();
+        assert_eq!(value["partial"], "partial: shards 1/3, 3/3 of 3 merged (2/3 missing)");
+        let whole = merge(&[Input { name: "1.json", text: &one }, Input { name: "2.json", text: &two }, Input { name: "3.json", text: &three }], false).unwrap();
+        let value: Value = serde_json::from_str(&whole.text).unwrap();
+        assert!(value.get("partial").is_none());
+        assert_eq!(value["suite"], "scenarios/");
+        let unsharded = json_report(&[("d", "passed")], 1);
+        assert!(merge(&[Input { name: "1.json", text: &one }, Input { name: "u.json", text: &unsharded }], true).unwrap_err().0.contains("not a shard of 3"));
     }
 
     #[test]
     fn junit_shards_merge_with_their_counts() {
         let a = "<testsuites name=\"mynatap\"><testsuite><properties><property name=\"seed\" value=\"1\"/></properties><testcase name=\"a\"/><testcase name=\"b\"><failure message=\"x\">y</failure></testcase></testsuite></testsuites>";
         let b = "<testsuites name=\"mynatap\"><testsuite><testcase name=\"c\"><skipped message=\"not applicable: z\"/></testcase></testsuite></testsuites>";
-        let merged = merge(&[Input { name: "a.xml", text: a }, Input { name: "b.xml", text: b }]).unwrap();
+        let merged = merge(&[Input { name: "a.xml", text: a }, Input { name: "b.xml", text: b }], false).unwrap();
         assert_eq!((merged.summary.total, merged.summary.failed, merged.summary.not_applicable), (3, 1, 1));
         let document = roxmltree::Document::parse(&merged.text).unwrap();
         assert_eq!(document.descendants().filter(|n| n.has_tag_name("testcase")).count(), 3);

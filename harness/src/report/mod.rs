@@ -95,6 +95,10 @@ pub struct CertificationInfo {
     /// Waivers that are expired, not needed, or name no scenario of the suite.
     #[serde(default)]
     pub flags: Vec<String>,
+    /// Fewer scenarios were judged than the suite holds (`--filter`, `--shard`, a merge of some
+    /// shards with `--partial`): how many of how many. The verdict speaks for those only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
 }
 
 /// The reader's conformance statement, as reports show it.

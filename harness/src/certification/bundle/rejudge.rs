@@ -15,16 +15,16 @@ use mynatap_sim::vpcd::SeenApdu;
 use mynatap_sim::world::{Profiles, TapReport, TapSpec, World, WorldError};
 use serde_json::Value;
 
-use super::{read_bounded, tampered, Index, RawExchange, ScenarioEvidence, VerifyError, FORMAT_VERSION, INDEX, RESULTS};
+use super::{read_bounded, tampered, Index, RawExchange, ScenarioEvidence, VerifyError, FORMAT_VERSION, INDEX, REPORT, RESULTS};
 use crate::certification::adapter::{tapped_and_selected, Verdict};
 use crate::certification::statement::{judged_by, not_judged, Statement};
 use mynatap_sim::contract::Contract;
-use crate::certification::verdict::{apply_waivers, grade_text};
+use crate::certification::verdict::{apply_waivers, certification_info, fingerprint_of, grade_text};
 use crate::certification::waivers;
 use crate::certification::wire_rules::{judge, TapRecord};
 use crate::play::evidence::TapEvidence;
 use crate::play::{run_scenario, ScenarioResult, Status, TapPlayer, Violation};
-use crate::report::Summary;
+use crate::report::{Run, Summary};
 use crate::scenario::{self, Expectation, Scenario};
 
 /// The statuses `results.json` records, by scenario id.
@@ -60,6 +60,16 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
     if index.mynatap_bundle != FORMAT_VERSION {
         return Err(VerifyError::Input(format!("{INDEX}: bundle format {} is not known; this mynatap reads format {FORMAT_VERSION}", index.mynatap_bundle)));
     }
+    if index.tool_version != env!("CARGO_PKG_VERSION") {
+        return Err(VerifyError::Input(format!(
+            "{INDEX}: made by mynatap {}; this is {}: verify it with the version that made it (its reports are recomputed byte for byte)",
+            index.tool_version,
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+    let Some(suite) = &index.suite else {
+        return Err(VerifyError::Input(format!("{INDEX}: no `suite` (a bundle from before suites were recorded): its fingerprint and completeness cannot be checked; certify again")));
+    };
     let results_bytes = read_bounded(dir, RESULTS).map_err(|e| tampered(RESULTS, format!("cannot read: {e}")))?;
     let results_json: Value = serde_json::from_slice(&results_bytes).map_err(|e| tampered(RESULTS, format!("not a JSON report: {e}")))?;
     let recorded = recorded_statuses(&results_json).map_err(|e| tampered(RESULTS, e))?;
@@ -90,7 +100,8 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
     for (position, entry) in index.scenarios.iter().enumerate() {
         let evidence: ScenarioEvidence = serde_json::from_str(&read_text(dir, &entry.evidence)?).map_err(|e| tampered(&entry.evidence, format!("not an evidence file: {e}")))?;
         let text = read_text(dir, &entry.file)?;
-        match scenario::parse(Path::new(&entry.file), &text, &requirements) {
+        // Parsed under the path it ran from, so results and messages read as they did.
+        match scenario::parse(Path::new(&entry.original), &text, &requirements) {
             Ok(scenario) => {
                 let mut scenario = scenario;
                 let why = not_judged(&scenario, contract, statement.as_ref(), &profiles);
@@ -126,7 +137,8 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
             let Some((position, scenario, evidence)) = loaded.get(at) else { continue };
             let file = &index.scenarios.get(*position).map(|e| e.evidence.clone()).unwrap_or_default();
             player.load(evidence);
-            let result = run_scenario(scenario, index.seed, &profiles, &mut player);
+            let mut result = run_scenario(scenario, index.seed, &profiles, &mut player);
+            result.evidence.clone_from(&evidence.taps);
             // A scenario that fails stops at its first failing step; one that passes plays every tap.
             if !player.taps.is_empty() && result.status == Status::Passed {
                 return Err(tampered(file, format!("holds {} tap(s) more than the scenario plays", player.taps.len())));
@@ -137,8 +149,26 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
         }
     }
     let mut results: Vec<ScenarioResult> = results.into_iter().flatten().collect();
-    let ids: BTreeSet<String> = results.iter().map(|r| r.id.clone()).collect();
-    apply_waivers(&mut results, &waivers, judged_on, &ids);
+    // The whole suite, from the bundle's copies: its ids (waivers naming none are flagged), its
+    // fingerprint, and whether this bundle judged all of it.
+    let mut suite_texts = Vec::new();
+    let mut suite_ids = BTreeSet::new();
+    for file in &suite.files {
+        let text = read_text(dir, &file.file)?;
+        if let Ok(scenario) = scenario::parse(Path::new(&file.original), &text, &requirements) {
+            suite_ids.insert(scenario.id);
+        }
+        suite_texts.push((file.original.clone(), text));
+    }
+    if suite.label == crate::scenario::builtin::label() {
+        let builtin: Vec<(String, String)> =
+            crate::scenario::builtin::paths().iter().map(|path| (path.display().to_string(), crate::scenario::builtin::source_of(path).map(|t| t.into_owned()).unwrap_or_default())).collect();
+        if builtin != suite_texts {
+            return Err(tampered(INDEX, format!("names the suite `{}`, but its scenario files are not that suite's", suite.label)));
+        }
+    }
+    let flags = apply_waivers(&mut results, &waivers, judged_on, &suite_ids);
+
     for (entry, result) in index.scenarios.iter().zip(&results) {
         match recorded.get(&result.id) {
             Some(status) if *status == result.status => {}
@@ -159,7 +189,52 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
     if verdict != recorded_verdict {
         return Err(tampered(RESULTS, format!("records the verdict `{recorded_verdict}`, but its results grade `{verdict}`")));
     }
-    Ok((results.len(), verdict))
+    // Everything else the reports state, computed again: only the reader's command is the
+    // certifier's word (nothing in the evidence can show it).
+    let profile_texts = [&index.profiles.card, &index.profiles.android, &index.profiles.iphone].map(|file| read_text(dir, file));
+    let [card, android, iphone] = profile_texts;
+    let fingerprint = fingerprint_of(&suite_texts, [&card?, &android?, &iphone?]);
+    let reader = results_json.pointer("/certification/reader").and_then(Value::as_str).unwrap_or_default();
+    let info = certification_info(&results, statement.as_ref(), flags, reader, &fingerprint, judged_on, suite.files.len());
+    let run = Run { results: &results, seed: index.seed, transport: crate::certification::TRANSPORT, suite: &suite.label, certification: Some(&info) };
+    let json = crate::report::json(&run, &requirements);
+    if json.as_bytes() != results_bytes.as_slice() {
+        let again: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+        let (at, recorded, computed) = first_difference(&results_json, &again, String::new()).unwrap_or_else(|| (String::from("(layout)"), String::new(), String::new()));
+        return Err(tampered(RESULTS, format!("{at}: records {recorded}, but the evidence gives {computed}")));
+    }
+    let html = crate::report::html(&run, &requirements);
+    let recorded_html = read_bounded(dir, REPORT).map_err(|e| tampered(REPORT, format!("cannot read: {e}")))?;
+    if html.as_bytes() != recorded_html.as_slice() {
+        let at = html.bytes().zip(recorded_html.iter()).position(|(a, b)| a != *b).unwrap_or_else(|| html.len().min(recorded_html.len()));
+        let excerpt = |bytes: &[u8]| String::from_utf8_lossy(bytes.get(at..(at + 60).min(bytes.len())).unwrap_or_default()).into_owned();
+        return Err(tampered(REPORT, format!("differs from the report the evidence gives from byte {at}: `{}` where it should read `{}`", excerpt(&recorded_html), excerpt(html.as_bytes()))));
+    }
+    Ok((results.len(), info.verdict_text))
+}
+
+/// The first place two JSON documents differ: (JSON pointer, the first's value, the second's),
+/// values shortened for a message.
+fn first_difference(recorded: &Value, computed: &Value, at: String) -> Option<(String, String, String)> {
+    let short = |value: Option<&Value>| {
+        let text = value.map_or_else(|| "nothing".to_owned(), Value::to_string);
+        if text.chars().count() > 80 { format!("{}...", text.chars().take(80).collect::<String>()) } else { text }
+    };
+    match (recorded, computed) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            keys.into_iter().find_map(|key| match (a.get(key), b.get(key)) {
+                (Some(x), Some(y)) => first_difference(x, y, format!("{at}/{key}")),
+                (x, y) => Some((format!("{at}/{key}"), short(x), short(y))),
+            })
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            let found = a.iter().zip(b).enumerate().find_map(|(i, (x, y))| first_difference(x, y, format!("{at}/{i}")));
+            found.or_else(|| (a.len() != b.len()).then(|| (format!("{at} (length)"), a.len().to_string(), b.len().to_string())))
+        }
+        (a, b) if a != b => Some((if at.is_empty() { "/".to_owned() } else { at }, short(Some(a)), short(Some(b)))),
+        _ => None,
+    }
 }
 
 /// Answers a scenario's taps and raw steps from the bundle's evidence.
