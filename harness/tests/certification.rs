@@ -278,3 +278,98 @@ fn statements_and_bundles_refuse_bad_input_with_exit_2() {
     assert_eq!(run.status.code(), Some(2), "--bundle needs --signing-key: {}", text(&run));
     assert!(root().join("examples/statements/full.yaml").is_file());
 }
+
+/// Copies the bundle, lets `edit` change it, and signs it again with the certifier's own key, as
+/// a dishonest certifier would: (exit code, what verify printed).
+fn lie(run: &NoIphoneRun, name: &str, edit: impl FnOnce(&Path)) -> (Option<i32>, String) {
+    let target = run.dir.join(format!("lie-{name}"));
+    let _ = std::fs::remove_dir_all(&target);
+    assert!(Command::new("cp").arg("-r").arg(&run.bundle).arg(&target).status().unwrap().success());
+    edit(&target);
+    let sums = Command::new("sh")
+        .arg("-c")
+        .arg("find . -type f ! -name 'MANIFEST.sha256*' | sed 's|^\\./||' | sort | xargs sha256sum > MANIFEST.sha256")
+        .current_dir(&target)
+        .output()
+        .unwrap();
+    assert!(sums.status.success(), "{}", text(&sums));
+    let signed = Command::new("openssl")
+        .args(["pkeyutl", "-sign", "-rawin", "-in", "MANIFEST.sha256", "-out", "MANIFEST.sha256.sig", "-inkey"])
+        .arg(&run.private_key)
+        .current_dir(&target)
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{}", text(&signed));
+    let output = mynatap().args(["bundle", "verify"]).arg(&target).arg("--public-key").arg(&run.public_key).output().unwrap();
+    (output.status.code(), text(&output))
+}
+
+fn edit_json(path: &Path, change: impl FnOnce(&mut Value)) {
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    change(&mut value);
+    std::fs::write(path, serde_json::to_string_pretty(&value).unwrap() + "\n").unwrap();
+}
+
+#[test]
+fn re_signed_bundles_that_lie_do_not_verify() {
+    let run = no_iphone_run();
+    assert_eq!(run.code, Some(0), "{}", run.printed);
+    // Every field results.json states, edited and signed again.
+    let edits: [(&str, &str, Box<dyn Fn(&mut Value)>); 8] = [
+        ("judged-on", "/certification/judged_on", Box::new(|r| r["certification"]["judged_on"] = Value::from("2020-01-01"))),
+        ("seed", "/seed", Box::new(|r| r["seed"] = Value::from(1))),
+        ("summary", "/summary/passed", Box::new(|r| r["summary"]["passed"] = Value::from(r["summary"]["passed"].as_u64().unwrap() + 1))),
+        ("fingerprint", "/certification/fingerprint", Box::new(|r| r["certification"]["fingerprint"] = Value::from(format!("sha256:{}", "0".repeat(64))))),
+        ("flags", "/certification/flags", Box::new(|r| r["certification"]["flags"] = serde_json::json!(["all good"]))),
+        ("suite", "/suite", Box::new(|r| r["suite"] = Value::from("the vendor's own suite (500 scenarios)"))),
+        ("statement", "/certification/statement/reader_name", Box::new(|r| r["certification"]["statement"]["reader_name"] = Value::from("Another Reader"))),
+        ("step", "/scenarios/", Box::new(|r| r["scenarios"][0]["steps"][0]["actual"] = Value::from("verified (trust me)"))),
+    ];
+    for (name, pointer, change) in edits {
+        let (code, printed) = lie(run, name, |bundle| edit_json(&bundle.join("results.json"), change));
+        assert_eq!(code, Some(1), "{name}: {printed}");
+        assert!(printed.contains(&format!("DOES NOT VERIFY: results.json: {pointer}")), "{name}: {printed}");
+    }
+    // The HTML report rewritten.
+    let (code, printed) = lie(run, "html", |bundle| {
+        let html = std::fs::read_to_string(bundle.join("report.html")).unwrap();
+        std::fs::write(bundle.join("report.html"), html.replace("not applicable", "excellent")).unwrap();
+    });
+    assert_eq!(code, Some(1), "{printed}");
+    assert!(printed.contains("DOES NOT VERIFY: report.html: differs from the report the evidence gives"), "{printed}");
+    // Every tap's APDUs and requests stripped: the verdicts no longer rest on anything.
+    let (code, printed) = lie(run, "stripped", |bundle| {
+        for entry in std::fs::read_dir(bundle.join("evidence")).unwrap() {
+            edit_json(&entry.unwrap().path(), |record| {
+                for tap in record["taps"].as_array_mut().unwrap() {
+                    tap["apdus"] = serde_json::json!([]);
+                    tap["http"] = serde_json::json!([]);
+                }
+            });
+        }
+    });
+    assert_eq!(code, Some(1), "{printed}");
+    assert!(printed.contains("judged again, scenario") && printed.contains("is failed, but results.json records passed"), "{printed}");
+    // A scenario dropped from the index, the results and the evidence: the suite still holds it,
+    // so the bundle is partial, and results.json does not say so.
+    let (code, printed) = lie(run, "dropped", |bundle| {
+        let mut dropped = String::new();
+        edit_json(&bundle.join("bundle.json"), |index| {
+            let scenarios = index["scenarios"].as_array_mut().unwrap();
+            let gone = scenarios.remove(0);
+            dropped = gone["id"].as_str().unwrap().to_owned();
+            std::fs::remove_file(bundle.join(gone["evidence"].as_str().unwrap())).unwrap();
+        });
+        edit_json(&bundle.join("results.json"), |results| {
+            results["scenarios"].as_array_mut().unwrap().retain(|s| s["id"] != dropped.as_str());
+        });
+    });
+    assert_eq!(code, Some(1), "{printed}");
+    assert!(printed.contains("DOES NOT VERIFY: results.json: "), "{printed}");
+    // An index pointing outside the bundle, at a file nobody signed.
+    let (code, printed) = lie(run, "outside", |bundle| {
+        edit_json(&bundle.join("bundle.json"), |index| index["scenarios"][0]["evidence"] = Value::from("../../outside.json"));
+    });
+    assert_eq!(code, Some(1), "{printed}");
+    assert!(printed.contains("DOES NOT VERIFY") && printed.contains("outside.json"), "{printed}");
+}

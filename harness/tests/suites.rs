@@ -61,6 +61,13 @@ fn two_shards_play_every_scenario_exactly_once_and_merge_into_the_whole_run() {
     let twice = run(&["report", "merge", dir.join("shard-1.json").to_str().unwrap(), dir.join("shard-1.json").to_str().unwrap()]);
     assert_eq!(twice.status.code(), Some(2), "{}", text(&twice));
     assert!(text(&twice).contains("is in both"), "{}", text(&twice));
+    // One shard alone is not the suite's result: refused, or merged as partial and said so.
+    let alone = run(&["report", "merge", dir.join("shard-1.json").to_str().unwrap()]);
+    assert_eq!(alone.status.code(), Some(2), "{}", text(&alone));
+    assert!(text(&alone).contains("shard 2/2 missing"), "{}", text(&alone));
+    let partial = run(&["report", "merge", "--partial", dir.join("shard-1.json").to_str().unwrap()]);
+    let partial: Value = serde_json::from_slice(&partial.stdout).unwrap();
+    assert_eq!(partial["partial"], "partial: shards 1/2 of 2 merged (2/2 missing)");
     let bad = run(&["run", "--shard", "3/2"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
     assert!(text(&bad).contains("expected K/N"), "{}", text(&bad));

@@ -95,8 +95,6 @@ fn merge_json(inputs: &[Input<'_>], partial: bool) -> Result<Merged, MergeError>
             return Err(MergeError(format!("{name} and {first_name} are shards of different suites ({} vs {})", show(report.get("suite")), show(first.get("suite")))));
         }
     }
-    let labels: Vec<(&str, Option<String>)> = reports.iter().map(|(name, report)| (*name, report.get("suite").and_then(Value::as_str).map(str::to_owned))).collect();
-    let partial = shard_set(&labels, partial)?;
     for key in ["seed", "transport"] {
         for (name, report) in &reports {
             if report.get(key) != first.get(key) {
@@ -132,6 +130,9 @@ fn merge_json(inputs: &[Input<'_>], partial: bool) -> Result<Merged, MergeError>
             }
         }
     }
+    // Checked after the overlap: the same shard given twice is named as such.
+    let labels: Vec<(&str, Option<String>)> = reports.iter().map(|(name, report)| (*name, report.get("suite").and_then(Value::as_str).map(str::to_owned))).collect();
+    let partial = shard_set(&labels, partial)?;
     // The order of an unsharded run: by file, then id.
     scenarios.sort_by(|a, b| (a.get("file").and_then(Value::as_str), a.get("id").and_then(Value::as_str)).cmp(&(b.get("file").and_then(Value::as_str), b.get("id").and_then(Value::as_str))));
     let rows: Vec<(String, Vec<String>, Status)> = scenarios
