@@ -354,7 +354,7 @@ mod with_pcsc {
         });
         let mut rows = rows.into_inner().unwrap_or_default();
         rows.sort_by_key(|(index, _)| *index);
-        let mut out = String::from("kill matrix: mutant -> scenarios (and wire rules) that caught it\n");
+        let mut out = String::from("kill matrix: mutant -> scenarios (and wire or evidence rules) that caught it\n");
         let mut survivors = 0;
         for (index, caught) in &rows {
             let name = Mutant::ALL.get(*index).map_or("?", |m| m.name());

@@ -60,7 +60,8 @@ enum Command {
     /// Run N taps and print median, p90, p99 and maximum tap time and APDU round trip.
     BenchTap(BenchTapArgs),
     /// Certify a reader program: every tap of the scenarios is played against it through PC/SC
-    /// (vpcd) and loopback HTTP, and judged on its verdict and on the wire (docs/certification.md).
+    /// (vpcd) and loopback HTTP, and judged on its verdict, on the wire, and on the evidence each
+    /// verdict rests on (docs/certification.md).
     /// Graded: conformant, conformant with waivers, not conformant. Exit 0: conformant (with
     /// waivers or not); 1: not conformant, or a regression against --baseline; 2: input or
     /// set-up error. Needs the `pcsc` feature.
