@@ -315,7 +315,8 @@ fn re_signed_bundles_that_lie_do_not_verify() {
     let run = no_iphone_run();
     assert_eq!(run.code, Some(0), "{}", run.printed);
     // Every field results.json states, edited and signed again.
-    let edits: [(&str, &str, Box<dyn Fn(&mut Value)>); 8] = [
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let edits: [(&str, &str, Edit); 8] = [
         ("judged-on", "/certification/judged_on", Box::new(|r| r["certification"]["judged_on"] = Value::from("2020-01-01"))),
         ("seed", "/seed", Box::new(|r| r["seed"] = Value::from(1))),
         ("summary", "/summary/passed", Box::new(|r| r["summary"]["passed"] = Value::from(r["summary"]["passed"].as_u64().unwrap() + 1))),

@@ -138,6 +138,12 @@ pub fn tapped_and_selected(world: &World, spec: &TapSpec) -> Result<(DeviceKind,
     })
 }
 
+/// What the patient typed (`MYNATAP_PIN`): the step's PIN, else the right one; nothing for an
+/// iPhone (FLOW-3 is Face ID on the phone).
+pub fn typed_pin(world: &World, spec: &TapSpec, selected: DeviceKind) -> String {
+    spec.pin.clone().unwrap_or_else(|| if selected == DeviceKind::Iphone { String::new() } else { world.right_pin(&spec.target).unwrap_or_default() })
+}
+
 /// FLOW-5 answers as `MYNATAP_CONSENT` carries them.
 pub fn consent_json(consent: &Consent) -> String {
     serde_json::to_string(consent).unwrap_or_else(|_| "{}".into())

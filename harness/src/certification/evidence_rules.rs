@@ -45,7 +45,7 @@ impl<'a> Shown<'a> {
     fn of(tap: &'a TapRecord<'a>) -> Self {
         let targets = targets(tap.seen);
         let read = FileRead::of(tap.seen, &targets, Selected::Jpki(jpki::AUTH_CERT));
-        let start = read.from_start();
+        let start = read.leading();
         let certificate = if !read.any() {
             Err("no READ BINARY of the authentication certificate (JPKI 00 0A) was answered".to_owned())
         } else {
@@ -191,6 +191,9 @@ pub fn require(tap: &TapRecord<'_>, claimed: &Outcome, ca: &PublicKey) -> Vec<Vi
                     }
                 }
             },
+            // A PIN no JPKI card takes (not 4 digits) is wrong by itself: refused unsent, as the
+            // built-in terminal does, it needs no answer of the card.
+            Reason::WrongPin if !mynatap_sim::terminal::is_jpki_pin(tap.pin) => {}
             Reason::WrongPin | Reason::PinBlocked => {
                 let answers: Vec<[u8; 2]> = shown.answered(Selected::Jpki(jpki::AUTH_PIN), 0x20).into_iter().map(sw).collect();
                 let justified = answers.iter().any(|sw| match reason {
@@ -202,15 +205,11 @@ pub fn require(tap: &TapRecord<'_>, claimed: &Outcome, ca: &PublicKey) -> Vec<Vi
                     need(rules::CARD_ANSWERED_PIN, format!("{verdict} but no VERIFY of the PIN (JPKI 00 18) was answered {expected}"));
                 }
             }
-            Reason::WrongDeviceType => {
-                if !shown.answered(Selected::Jpki(jpki::TOKEN_INFO), 0xB0).iter().any(|answer| answer.ends_with(&[0x90, 0x00])) {
-                    need(rules::TOKEN_READ, "wrong_device_type with no READ of the token file (JPKI 00 06) answered".into());
-                }
+            Reason::WrongDeviceType if !shown.answered(Selected::Jpki(jpki::TOKEN_INFO), 0xB0).iter().any(|answer| answer.ends_with(&[0x90, 0x00])) => {
+                need(rules::TOKEN_READ, "wrong_device_type with no READ of the token file (JPKI 00 06) answered".into());
             }
-            Reason::UserNotVerified => {
-                if !shown.signs(false).iter().any(|(_, answer)| sw(answer) == [0x69, 0x82]) {
-                    need(rules::PHONE_REFUSED, "user_not_verified but no sign command was refused with 69 82".into());
-                }
+            Reason::UserNotVerified if !shown.signs(false).iter().any(|(_, answer)| sw(answer) == [0x69, 0x82]) => {
+                need(rules::PHONE_REFUSED, "user_not_verified but no sign command was refused with 69 82".into());
             }
             Reason::FaceNotMatched => {
                 card_face_read(&shown, &verdict, &mut need);
@@ -268,7 +267,7 @@ fn card_surface_proven(shown: &Shown<'_>, contract: Contract, verdict: &str, nee
     if !shown.answered(Selected::CardSurface(card_surface::CERTIFICATE), 0xB0).iter().any(|answer| answer.ends_with(&[0x90, 0x00])) {
         need(rules::CARD_SURFACE_CHECKED, format!("{verdict} on a face tap with no READ of the card-surface certificate (00 04) answered"));
     }
-    let card_key = mynatap_sim::card::surface::find_entry(entries.from_start(), 0x24).and_then(parse_card_encoding).map(PublicKey::Rsa);
+    let card_key = mynatap_sim::card::surface::find_entry(entries.leading(), 0x24).and_then(parse_card_encoding).map(PublicKey::Rsa);
     let answered = shown.signs(true).iter().any(|(data, answer)| {
         answer.ends_with(&[0x90, 0x00]) && card_key.as_ref().is_some_and(|key| key.verify_card_signature(data, answer.get(..answer.len() - 2).unwrap_or_default()))
     });
@@ -327,6 +326,7 @@ mod tests {
             contract: Contract::LATEST,
             claimed: Some(claimed),
             ca,
+            pin: "1234",
         };
         require(&record, claimed, ca).into_iter().map(|v| v.rule).collect()
     }
@@ -393,6 +393,9 @@ mod tests {
         assert!(rules_broken(&spec, &wrong, &[], &rejected(Reason::WrongPin), &ca).is_empty());
         assert_eq!(rules_broken(&spec, &wrong, &[], &rejected(Reason::PinBlocked), &ca), [rules::CARD_ANSWERED_PIN]);
         assert_eq!(rules_broken(&spec, &[], &[], &rejected(Reason::WrongDeviceType), &ca), [rules::TOKEN_READ]);
+        let expect = Expectation::Succeed;
+        let unsent = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &[], http: &[], contract: Contract::LATEST, claimed: None, ca: &ca, pin: "12" };
+        assert!(require(&unsent, &rejected(Reason::WrongPin), &ca).is_empty(), "a 2-digit PIN is wrong without asking the card");
         assert!(rules_broken(&spec, &seen, &[], &rejected(Reason::WrongDeviceType), &ca).is_empty());
         assert!(rules_broken(&spec, &[], &[], &rejected(Reason::CardRemoved), &ca).is_empty(), "a removal is judged by its fault");
     }

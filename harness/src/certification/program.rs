@@ -8,13 +8,12 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::pki::card_verifiable::SurfaceAuthority;
 use mynatap_sim::service::{crl_answer, BackendFault, CrlAnswerError};
 use mynatap_sim::vpcd::{Sequence, UserPresence};
 use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
 
-use super::adapter::{consent_json, env, tapped_and_selected, Verdict};
+use super::adapter::{consent_json, env, tapped_and_selected, typed_pin, Verdict};
 use super::http_backend::{BackendServer, BackendView};
 use crate::play::pcsc::PcscPlayer;
 use crate::play::evidence::{ApduSeen, HexBytes, TapEvidence};
@@ -276,7 +275,7 @@ impl TapPlayer for AdapterPlayer {
         let contract = world.contract();
         let ca = world.registry().ca().public_key();
         let presence = if spec.user_verified { UserPresence::Yes } else { UserPresence::No };
-        let world_pin = world.right_pin(&spec.target).unwrap_or_default();
+        let pin = typed_pin(world, spec, selected);
         let surface = match (&spec.target, spec.face) {
             (TapTarget::Card(person), Some(_)) => world.printed_number_b(person).unwrap_or_default(),
             _ => String::new(),
@@ -310,7 +309,7 @@ impl TapPlayer for AdapterPlayer {
                 (env::SELECTED, selected.to_string()),
                 // What the patient typed: the right PIN unless the step says otherwise.
                 // An iPhone patient types no PIN (FLOW-3 is Face ID on the phone).
-                (env::PIN, spec.pin.clone().unwrap_or_else(|| if selected == DeviceKind::Iphone { String::new() } else { world_pin.clone() })),
+                (env::PIN, pin.clone()),
                 (env::CONSENT, consent_json(&spec.consent)),
                 (env::TIMEOUT_MS, config.timeout_ms.to_string()),
                 (env::BACKEND_TIMEOUT_MS, config.backend_timeout_ms.to_string()),
@@ -359,7 +358,7 @@ impl TapPlayer for AdapterPlayer {
             strangers,
         });
         if let Ok(played) = &report {
-            let record = TapRecord { device, face: spec.face.is_some(), expect, backend_fault: spec.backend_fault, seen: &seen, http: &http, contract, claimed: Some(&played.outcome), ca: &ca };
+            let record = TapRecord { device, face: spec.face.is_some(), expect, backend_fault: spec.backend_fault, seen: &seen, http: &http, contract, claimed: Some(&played.outcome), ca: &ca, pin: &pin };
             self.violations = judge(&record, &mut self.challenges);
         }
         report

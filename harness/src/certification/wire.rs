@@ -97,7 +97,7 @@ impl FileRead {
     }
 
     /// The bytes read without a gap from the file's start.
-    pub(crate) fn from_start(&self) -> &[u8] {
+    pub(crate) fn leading(&self) -> &[u8] {
         let len = self.shown.iter().position(|shown| !shown).unwrap_or(self.shown.len());
         self.bytes.get(..len).unwrap_or_default()
     }
@@ -135,7 +135,7 @@ mod tests {
         let targets = targets(&seen);
         let read = FileRead::of(&seen, &targets, Selected::Jpki(jpki::AUTH_CERT));
         assert!(read.any());
-        assert_eq!(read.from_start(), [0xAA, 0xBB, 0xCC, 0xDD], "a refused read shows nothing; a gap ends the start");
+        assert_eq!(read.leading(), [0xAA, 0xBB, 0xCC, 0xDD], "a refused read shows nothing; a gap ends the start");
         assert!(!FileRead::of(&seen, &targets, Selected::Jpki(jpki::TOKEN_INFO)).any());
     }
 

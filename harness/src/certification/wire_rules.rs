@@ -46,6 +46,8 @@ pub struct TapRecord<'a> {
     pub claimed: Option<&'a Outcome>,
     /// The world's trusted CA key.
     pub ca: &'a PublicKey,
+    /// What the patient typed (`MYNATAP_PIN`).
+    pub pin: &'a str,
 }
 
 /// The rules one tap broke, wire rules then evidence rules (`evidence_rules`). `challenges` holds
@@ -162,7 +164,7 @@ mod tests {
             HttpRequest { sequence: 101, path: "/eligibility".into(), serial: Some(1), status: 200 },
         ];
         let ca = any_key();
-        let record = TapRecord { device: DeviceKind::Card, face, expect: &expect, backend_fault: None, seen, http: &http, contract: Contract::LATEST, claimed: None, ca: &ca };
+        let record = TapRecord { device: DeviceKind::Card, face, expect: &expect, backend_fault: None, seen, http: &http, contract: Contract::LATEST, claimed: None, ca: &ca, pin: "1234" };
         judge(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect()
     }
 
@@ -207,7 +209,7 @@ mod tests {
         for (command, fresh) in [(&digest_info, true), (&other, true), (&digest_info, false)] {
             let seen = [apdu(1, command, "9000")];
             let ca = any_key();
-            let record = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &seen, http: &[], contract: Contract::LATEST, claimed: None, ca: &ca };
+            let record = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &seen, http: &[], contract: Contract::LATEST, claimed: None, ca: &ca, pin: "1234" };
             assert_eq!(judge(&record, &mut challenges).is_empty(), fresh, "{command}");
         }
     }

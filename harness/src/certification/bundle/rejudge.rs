@@ -16,7 +16,7 @@ use mynatap_sim::world::{Profiles, TapReport, TapSpec, World, WorldError};
 use serde_json::Value;
 
 use super::{read_bounded, tampered, Index, RawExchange, ScenarioEvidence, VerifyError, FORMAT_VERSION, INDEX, REPORT, RESULTS};
-use crate::certification::adapter::{tapped_and_selected, Verdict};
+use crate::certification::adapter::{tapped_and_selected, typed_pin, Verdict};
 use crate::certification::statement::{judged_by, not_judged, Statement};
 use mynatap_sim::contract::Contract;
 use crate::certification::verdict::{apply_waivers, certification_info, fingerprint_of, grade_text};
@@ -260,6 +260,7 @@ impl TapPlayer for RecordedPlayer {
         self.violations.clear();
         let (device, selected) = tapped_and_selected(world, spec)?;
         let (contract, ca) = (world.contract(), world.registry().ca().public_key());
+        let pin = typed_pin(world, spec, selected);
         let taps = &mut self.taps;
         let mut played = None;
         let report = world.tap_with(spec, |card, _tap, _backends, _timeout| {
@@ -293,6 +294,7 @@ impl TapPlayer for RecordedPlayer {
                 contract,
                 claimed: Some(&played_report.outcome),
                 ca: &ca,
+                pin: &pin,
             };
             self.violations = judge(&record, &mut self.challenges);
         }
