@@ -108,16 +108,28 @@ impl PcscPlayer {
 /// How long a raw step waits for its answer (no terminal sets one).
 const RAW_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Held by the probe of [`ready`]: one at a time in this process.
+static PROBE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Waits until an APDU really goes through `reader`: presence alone can be pcscd's stale view of
 /// a card from an earlier bridge that has just gone.
 pub fn ready(reader: &str) -> Result<(), String> {
     use mynatap_sim::transport::Transport;
     let deadline = std::time::Instant::now() + PRESENCE_WAIT;
     loop {
-        let attempt = wait_for_card(reader, PRESENCE_WAIT).and_then(|()| {
-            let mut transport = PcscTransport::connect(Some(reader), Duration::from_millis(500), Duration::from_millis(500))?;
-            transport.transmit(&[0x00, 0xA4, 0x04, 0x0C])
-        });
+        // One probe at a time in this process: libpcsclite crashed (a general protection fault in
+        // the transport's worker, seen under `certify --mutants --jobs 2`) when two threads set
+        // up and released their contexts at once. Short waits, so the other reader's probe is
+        // held up for a moment at most.
+        let attempt = {
+            let _one_at_a_time = PROBE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            wait_for_card(reader, Duration::from_millis(200)).and_then(|()| {
+                let mut transport = PcscTransport::connect(Some(reader), Duration::from_millis(500), Duration::from_millis(500))?;
+                let answer = transport.transmit(&[0x00, 0xA4, 0x04, 0x0C]);
+                drop(transport);
+                answer
+            })
+        };
         match attempt {
             Ok(_) => return Ok(()),
             Err(error) if std::time::Instant::now() >= deadline => return Err(error.to_string()),
