@@ -220,7 +220,7 @@ pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
                 transcript.exchanges.iter().map(|exchange| RawExchange {
                     step: transcript.step,
                     command: exchange.command.clone(),
-                    response: exchange.response.as_ref().ok().map(|response| HexBytes(response_bytes(response))),
+                    response: exchange.response.as_ref().ok().map(|response| HexBytes(response.to_bytes())),
                 })
             })
             .collect();
@@ -258,13 +258,6 @@ pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
     serde_json::to_vec_pretty(value).map_err(|e| format!("cannot encode the bundle: {e}"))
-}
-
-/// A response's bytes again: data, then the status word.
-fn response_bytes(response: &mynatap_sim::driver::Response) -> Vec<u8> {
-    let mut bytes = response.data.clone();
-    bytes.extend(response.sw.as_deref().and_then(|sw| hex::decode(sw).ok()).unwrap_or_default());
-    bytes
 }
 
 /// Why a bundle does not verify.
