@@ -150,22 +150,12 @@ fn the_signed_bundle_verifies_and_names_any_file_changed_after_signing() {
     assert!(printed.contains("MANIFEST.sha256: the signature does not verify"), "{printed}");
 
     // A certifier who edits a transcript and signs again is caught by judging the evidence again.
-    let resigned = copy("resigned");
-    let evidence = resigned.join("evidence/expired-certificate.json");
-    let mut record: Value = serde_json::from_str(&std::fs::read_to_string(&evidence).unwrap()).unwrap();
-    let tap = record["taps"].as_array_mut().unwrap().iter_mut().find(|tap| tap["verdict"].as_str().is_some_and(|v| v.contains("certificate_expired"))).unwrap();
-    tap["verdict"] = Value::from("{\"outcome\":\"verified\",\"insurer\":\"06132013\"}");
-    std::fs::write(&evidence, serde_json::to_string_pretty(&record).unwrap()).unwrap();
-    let sums = Command::new("sh").arg("-c").arg("sha256sum $(cut -c67- MANIFEST.sha256) > MANIFEST.sha256.new && mv MANIFEST.sha256.new MANIFEST.sha256").current_dir(&resigned).output().unwrap();
-    assert!(sums.status.success(), "{}", text(&sums));
-    let signed = Command::new("openssl")
-        .args(["pkeyutl", "-sign", "-rawin", "-in", "MANIFEST.sha256", "-out", "MANIFEST.sha256.sig", "-inkey"])
-        .arg(&run.private_key)
-        .current_dir(&resigned)
-        .output()
-        .unwrap();
-    assert!(signed.status.success(), "{}", text(&signed));
-    let (code, printed) = verify(&resigned, &run.public_key);
+    let (code, printed) = lie(run, "resigned", |bundle| {
+        edit_json(&bundle.join("evidence/expired-certificate.json"), |record| {
+            let tap = record["taps"].as_array_mut().unwrap().iter_mut().find(|tap| tap["verdict"].as_str().is_some_and(|v| v.contains("certificate_expired"))).unwrap();
+            tap["verdict"] = Value::from("{\"outcome\":\"verified\",\"insurer\":\"06132013\"}");
+        });
+    });
     assert_eq!(code, Some(1), "{printed}");
     assert!(printed.contains("evidence/expired-certificate.json: judged again, scenario `expired-certificate` is failed, but results.json records passed"), "{printed}");
 
