@@ -14,6 +14,7 @@
 pub mod capture;
 pub mod files;
 pub mod certification;
+pub mod explore;
 pub mod play;
 pub mod report;
 pub mod scenario;

@@ -56,10 +56,15 @@ pub fn add_years(date: Date, years: i32) -> Date {
 /// (Act on Calculation of Age with Civil Code art. 143): a year of age ends at the close of the
 /// day before the birthday's anniversary, so someone born on 29 February turns a year older at
 /// the end of 28 February in a common year and is that age from 1 March.
+///
+/// The day before the anniversary is counted in the anniversary's year: someone born on 1 March
+/// 2013 is 14 through 29 February 2028 and 15 from 1 March (the rules model found the first
+/// version of this function counting the eve in the birth year, which made them 15 a day early).
 pub fn first_day_of_age(birth_date: Date, years: i32) -> Date {
-    let eve = birth_date.previous_day().unwrap_or(birth_date);
-    let last_day_younger = add_years(eve, years);
-    last_day_younger.next_day().unwrap_or(last_day_younger)
+    let year = birth_date.year().saturating_add(years);
+    Date::from_calendar_date(year, birth_date.month(), birth_date.day())
+        .or_else(|_| Date::from_calendar_date(year, Month::March, 1))
+        .unwrap_or(birth_date)
 }
 
 /// `date` as the card's files and printed fields write it: `YYYYMMDD`.
@@ -142,6 +147,8 @@ mod tests {
         assert_eq!(first_day_of_age(date!(2012-02-29), 16), date!(2028-02-29));
         assert_eq!(first_day_of_age(date!(1990-05-12), 15), date!(2005-05-12));
         assert_eq!(first_day_of_age(date!(2000-03-01), 15), date!(2015-03-01));
+        // The eve of a 1 March anniversary in a leap year is 29 February: still 14 then.
+        assert_eq!(first_day_of_age(date!(2013-03-01), 15), date!(2028-03-01));
         let last = end_of_day(date!(2030-05-12));
         assert!(valid_through(last, datetime!(2030-05-12 23:59:59.900 +09:00)));
         assert!(!valid_through(last, datetime!(2030-05-13 00:00 +09:00)));

@@ -11,7 +11,7 @@ pub mod clock;
 pub mod contract;
 pub mod credential;
 pub mod driver;
-pub mod events;
+pub mod life;
 pub mod pki;
 pub mod profile;
 pub mod service;

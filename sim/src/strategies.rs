@@ -1,7 +1,9 @@
 //! Proptest strategies for people testing their own code against mynatap (feature `proptest`).
 //!
 //! ```
-//! use mynatap_sim::strategies::{command_apdu, event_sequence};
+//! use mynatap_sim::contract::Contract;
+//! use mynatap_sim::life::Expected;
+//! use mynatap_sim::strategies::{command_apdu, life};
 //! use proptest::prelude::*;
 //!
 //! proptest! {
@@ -12,87 +14,30 @@
 //!         prop_assert_eq!(mynatap_sim::apdu::CommandApdu::decode(&bytes).unwrap(), apdu);
 //!     }
 //!
-//!     // Random lives of a person's card and phones, each event applied to a world.
-//!     fn events_never_break_the_world(events in event_sequence(1..20)) {
-//!         let mut world = mynatap_sim::strategies::start_world(&mynatap_sim::strategies::START).unwrap();
-//!         for event in &events {
-//!             let _ = event.apply(&mut world, "hanako").unwrap();
+//!     // Whole generated lives (people, cards, phones, faults, clocks at edges), each step with
+//!     // what the rules model says it must come to; `scenario_yaml` writes it as a scenario file.
+//!     fn revoked_phones_never_verify(life in life(Contract::LATEST)) {
+//!         for played in life.expectations() {
+//!             if played.expected == Expected::Rejected("certificate_revoked") {
+//!                 prop_assert!(played.step.tap().is_some());
+//!             }
 //!         }
 //!     }
 //! }
 //! // In a test crate these carry #[test]; here they are called directly.
 //! my_codec_round_trips();
-//! events_never_break_the_world();
+//! revoked_phones_never_verify();
 //! ```
-
-use std::ops::Range;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
 
 use crate::apdu::CommandApdu;
-use crate::backend::PersonSpec;
-use crate::events::{Event, EventResult, Start};
 use crate::profile::{DeviceKind, Profile, Unlock};
-use crate::terminal::TerminalConfig;
-use crate::world::{Profiles, World, WorldError};
 
-/// The phones event sequences name.
-pub const PHONES: [&str; 3] = ["p0", "p1", "p2"];
+mod lives;
 
-/// The world [`event_sequence`]s are meant for.
-pub const START: Start = Start {
-    clock: "2026-04-01T09:00:00+09:00",
-    birth_date: "1990-05-12",
-    card_cert_expires: "2028-05-12",
-    insurance_registered: false,
-    insurance_valid_until: "2029-03-31",
-};
-
-/// Worlds at the edges of the date rules: a person born on 29 February who turns 15 on
-/// 1 March 2027, the day their card expires, with a clock in the last second of the day
-/// (23:59:59.900), so one day's step lands on the expiry second and one minute's leaves it.
-pub const LEAP_DAY_TEEN: Start = Start {
-    clock: "2027-02-27T23:59:59.900+09:00",
-    birth_date: "2012-02-29",
-    card_cert_expires: "2027-03-01",
-    insurance_registered: true,
-    insurance_valid_until: "2027-03-02",
-};
-
-/// An adult whose card expires two days after the start, the clock in the day's last second.
-pub const EXPIRING_CARD: Start = Start {
-    clock: "2026-04-01T23:59:59.900+09:00",
-    birth_date: "1990-05-12",
-    card_cert_expires: "2026-04-03",
-    insurance_registered: true,
-    insurance_valid_until: "2026-04-04",
-};
-
-/// One of the worlds lives start from.
-pub fn start() -> impl Strategy<Value = Start> {
-    prop_oneof![2 => Just(START), 1 => Just(LEAP_DAY_TEEN), 1 => Just(EXPIRING_CARD)]
-}
-
-/// Builds [`START`] (one terminal `t` with phone support, person `hanako`).
-pub fn start_world(start: &Start) -> Result<World, WorldError> {
-    let parse = |text: &str| {
-        time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
-            .map_err(|e| WorldError::Task(format!("bad date {text}: {e}")))
-    };
-    let clock = time::OffsetDateTime::parse(start.clock, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| WorldError::Task(format!("bad clock: {e}")))?;
-    let mut world = World::new(7, clock, Profiles::default())?;
-    world.add_terminal(TerminalConfig { id: "t".into(), smartphone: true, timeout_ms: 500, backend_timeout_ms: 2000 })?;
-    world.add_person(&PersonSpec {
-        birth_date: parse(start.birth_date)?,
-        card_cert_expires: parse(start.card_cert_expires)?,
-        insurance_registered: start.insurance_registered,
-        insurance_valid_until: parse(start.insurance_valid_until)?,
-        ..PersonSpec::example("hanako")
-    })?;
-    Ok(world)
-}
+pub use lives::{life, person, step};
 
 /// Any well-formed command APDU, short or extended.
 pub fn command_apdu() -> impl Strategy<Value = CommandApdu> {
@@ -158,62 +103,3 @@ pub fn profile() -> impl Strategy<Value = Profile> {
     })
 }
 
-/// One registry event or tap, on the phones of [`PHONES`].
-pub fn event() -> impl Strategy<Value = Event> {
-    // Mostly the first phone: bugs hide in chains of events on one phone (lost, resumed, tapped),
-    // which an even spread over three phones rarely builds.
-    let phone = prop_oneof![6 => Just(PHONES[0]), 2 => Just(PHONES[1]), 1 => Just(PHONES[2])].prop_map(str::to_owned);
-    let os = prop_oneof![Just(DeviceKind::Android), Just(DeviceKind::Iphone)];
-    prop_oneof![
-        3 => (phone.clone(), os).prop_map(|(phone, os)| Event::AddPhone { phone, os }),
-        1 => phone.clone().prop_map(|phone| Event::RemovePhone { phone }),
-        1 => phone.clone().prop_map(|phone| Event::ReportLost { phone }),
-        1 => phone.clone().prop_map(|phone| Event::Resume { phone }),
-        1 => Just(Event::RevokeCard),
-        1 => Just(Event::RenewCard),
-        1 => Just(Event::RegisterInsurance),
-        1 => (1i64..400).prop_map(Event::AdvanceDays),
-        1 => Just(Event::AdvanceDays(1)),
-        1 => prop_oneof![Just(1i64), Just(60)].prop_map(Event::AdvanceMinutes),
-        4 => phone.prop_map(|phone| Event::TapPhone { phone }),
-        1 => Just(Event::TapCard),
-    ]
-}
-
-/// A life of events. Events naming a phone that was never added are dropped, so every sequence
-/// is also a valid scenario.
-pub fn event_sequence(length: Range<usize>) -> impl Strategy<Value = Vec<Event>> {
-    vec(event(), length).prop_map(|events| {
-        let mut added: Vec<String> = Vec::new();
-        events
-            .into_iter()
-            .filter(|event| match event {
-                Event::AddPhone { phone, .. } => {
-                    added.push(phone.clone());
-                    true
-                }
-                other => other.phone().is_none_or(|phone| added.iter().any(|p| p == phone)),
-            })
-            .collect()
-    })
-}
-
-/// A whole scenario file: a start world and a life of events, each expecting `expect(event)`.
-pub fn scenario(length: Range<usize>) -> impl Strategy<Value = String> {
-    (start(), event_sequence(length)).prop_map(|(start, events)| {
-        let mut world = match start_world(&start) {
-            Ok(world) => world,
-            Err(_) => return String::new(),
-        };
-        // Events on a phone the world never got are left out: a scenario cannot name one.
-        let steps: Vec<(Event, String)> = events
-            .into_iter()
-            .filter_map(|event| match event.apply(&mut world, "hanako") {
-                Ok(EventResult::Failed("unknown_phone")) => None,
-                Ok(result) => Some((event, result.label())),
-                Err(error) => Some((event, format!("error: {}", error.code()))),
-            })
-            .collect();
-        crate::events::scenario_yaml("generated", "a generated life of one card and its phones", &start, &steps)
-    })
-}

@@ -284,6 +284,9 @@ fn expected_text(expect: &Expectation) -> String {
 fn build_world(scenario: &Scenario, seed: u64, profiles: &Profiles) -> Result<World, WorldError> {
     let mut world = World::with_ca_key(seed, scenario.world.clock, profiles.clone(), scenario.world.ca_key)?;
     world.set_contract(scenario.contract);
+    if scenario.world.revoked_elsewhere > 0 {
+        world.registry_mut().add_unrelated_revocations(scenario.world.revoked_elsewhere, scenario.world.clock)?;
+    }
     for terminal in &scenario.world.terminals {
         world.add_terminal(TerminalConfig {
             id: terminal.id.clone(),

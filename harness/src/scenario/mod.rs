@@ -74,6 +74,8 @@ pub struct TerminalDef {
 pub struct WorldDef {
     pub clock: OffsetDateTime,
     pub ca_key: KeyAlgorithm,
+    /// Unrelated entries on the CRL before the first step (extension `revoked_elsewhere`).
+    pub revoked_elsewhere: usize,
     pub people: Vec<PersonDef>,
     pub terminals: Vec<TerminalDef>,
 }

@@ -39,6 +39,11 @@ pub struct RawWorld {
     #[serde(default)]
     #[schemars(schema_with = "super::schema::key")]
     pub ca_key: Option<String>,
+    /// mynatap extension: how many certificates of people outside the scenario are on the CRL
+    /// before the first step (0 to 100000; default 0). Their serials come before the scenario's,
+    /// so a revoked phone of the scenario is the CRL's last entries, not its first.
+    #[serde(default)]
+    pub revoked_elsewhere: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -33,6 +33,9 @@ pub(super) struct Validator<'a> {
     pub(super) needs: std::cell::RefCell<Option<(Contract, String)>>,
 }
 
+/// The largest CRL padding a file may ask for (the CRL is re-signed at each revocation).
+const MAX_REVOKED_ELSEWHERE: u32 = 100_000;
+
 impl Validator<'_> {
     pub(super) fn error(&self, path: &str, message: impl Into<String>) -> LoadError {
         let Position { line, column } = self.locator.find(path);
@@ -300,7 +303,13 @@ impl Validator<'_> {
             }
         };
         let ca_key = self.key_algorithm("world.ca_key", raw.ca_key.as_deref())?.unwrap_or(KeyAlgorithm::Rsa2048);
-        Ok(WorldDef { clock, ca_key, people, terminals })
+        let revoked_elsewhere = match raw.revoked_elsewhere {
+            Some(count) if count > MAX_REVOKED_ELSEWHERE => {
+                return Err(self.error("world.revoked_elsewhere", format!("expected 0 to {MAX_REVOKED_ELSEWHERE} (other people's revoked certificates on the CRL), got {count}")));
+            }
+            count => count.unwrap_or(0) as usize,
+        };
+        Ok(WorldDef { clock, ca_key, revoked_elsewhere, people, terminals })
     }
 
     pub(super) fn known(&self, path: &str, what: &str, id: &str, set: &HashSet<String>) -> Result<(), LoadError> {

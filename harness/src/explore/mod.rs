@@ -1,0 +1,162 @@
+//! Exploration: generated lives (`mynatap_sim::strategies::life`) written as scenario files whose
+//! expectations are the rules model's, played like any scenario (in memory, or against a reader
+//! program through the certification player), the first disagreement shrunk to the smallest
+//! life that still fails.
+
+mod coverage;
+mod shrink;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use mynatap_sim::contract::Contract;
+use mynatap_sim::life::Life;
+use mynatap_sim::pki::derive_rng;
+use mynatap_sim::strategies::life;
+use mynatap_sim::world::Profiles;
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use rand::Rng as _;
+
+pub use coverage::Coverage;
+pub use shrink::Shrunk;
+
+use crate::play::{run_scenario, ScenarioResult, Status, TapPlayer};
+use crate::scenario::{parse, requirement_ids, Scenario, REQUIREMENTS_MD};
+
+/// What to explore.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// How many lives.
+    pub count: usize,
+    /// The same seed gives the same lives, and the same keys, serials and challenges in them.
+    pub seed: u64,
+    /// Generate only what this version defines; judge by its rules.
+    pub contract: Contract,
+    /// Stop starting new lives after this long (the ones started finish).
+    pub budget: Option<Duration>,
+    /// Most candidates a shrink tries (each is played in full).
+    pub shrink_limit: usize,
+}
+
+/// Where an exploration stands, for a progress line.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress {
+    Exploring { lives: usize, taps: usize, elapsed: Duration },
+    Shrinking { candidate: usize, steps: usize, taps: usize },
+}
+
+/// What an exploration found.
+#[derive(Debug)]
+pub struct Exploration {
+    pub plan: Plan,
+    /// Lives played in full (a failing one included).
+    pub lives: usize,
+    pub coverage: Coverage,
+    pub elapsed: Duration,
+    /// The budget ran out before `count` lives.
+    pub out_of_time: bool,
+    pub failure: Option<Shrunk>,
+}
+
+impl Exploration {
+    /// Generated taps per second of wall time.
+    pub fn rate(&self) -> f64 {
+        self.coverage.taps as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The scenario id of the `index`-th life of `seed`.
+pub fn life_id(seed: u64, index: usize) -> String {
+    format!("explore-{seed}-{index}")
+}
+
+/// The `index`-th life of `seed` for `contract`, as proptest's value tree (so it can shrink).
+pub fn life_tree(seed: u64, index: usize, contract: Contract) -> Result<impl ValueTree<Value = Life>, String> {
+    let mut bytes = [0u8; 32];
+    derive_rng(seed, &format!("explore:{}:{index}", contract.as_str())).fill_bytes(&mut bytes);
+    let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
+    life(contract).new_tree(&mut runner).map_err(|reason| format!("cannot generate life {index}: {reason}"))
+}
+
+/// The life as a loaded scenario (its file name is `<id>.yaml`).
+pub fn scenario_of(life: &Life, id: &str, requirements: &BTreeSet<String>) -> Result<(String, Scenario), String> {
+    let yaml = life.scenario_yaml(id, "a generated life, expectations from the rules model");
+    let scenario = parse(&PathBuf::from(format!("{id}.yaml")), &yaml, requirements).map_err(|e| format!("mynatap wrote a scenario it cannot load (a bug): {e}\n{yaml}"))?;
+    Ok((yaml, scenario))
+}
+
+/// Plays one life: its scenario's result (a scenario that cannot be written or loaded is an
+/// error result, a bug of mynatap's generator or model).
+pub fn play_life(life: &Life, id: &str, seed: u64, requirements: &BTreeSet<String>, player: &mut dyn TapPlayer) -> ScenarioResult {
+    match scenario_of(life, id, requirements) {
+        Ok((_, scenario)) => run_scenario(&scenario, seed, &Profiles::default(), player),
+        Err(error) => {
+            let broken = crate::scenario::LoadError { file: PathBuf::from(format!("{id}.yaml")), line: 1, column: 1, message: error };
+            ScenarioResult::broken(&broken)
+        }
+    }
+}
+
+/// Whether a result is a disagreement worth shrinking.
+fn disagrees(result: &ScenarioResult) -> bool {
+    !matches!(result.status, Status::Passed)
+}
+
+/// Explores `plan.count` lives, one player per job (`players`), and shrinks the first
+/// disagreement (the lowest life index that fails, whatever the order jobs finished in).
+pub fn explore(plan: &Plan, players: Vec<Box<dyn TapPlayer + Send>>, progress: &(dyn Fn(Progress) + Sync)) -> Exploration {
+    let requirements = requirement_ids(REQUIREMENTS_MD);
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let out_of_time = AtomicBool::new(false);
+    let coverage = Mutex::new(Coverage::default());
+    let failures: Mutex<Vec<(usize, ScenarioResult)>> = Mutex::new(Vec::new());
+    let mut players = players;
+    std::thread::scope(|scope| {
+        for player in players.iter_mut() {
+            let (next, stop, out_of_time, coverage, failures, requirements) = (&next, &stop, &out_of_time, &coverage, &failures, &requirements);
+            scope.spawn(move || {
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if plan.budget.is_some_and(|budget| started.elapsed() >= budget) {
+                        out_of_time.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= plan.count {
+                        break;
+                    }
+                    let Ok(tree) = life_tree(plan.seed, index, plan.contract) else { continue };
+                    let life = tree.current();
+                    let result = play_life(&life, &life_id(plan.seed, index), plan.seed, requirements, player.as_mut());
+                    let snapshot = {
+                        let mut coverage = coverage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                        coverage.add(&life, &result);
+                        (coverage.lives, coverage.taps)
+                    };
+                    if disagrees(&result) {
+                        stop.store(true, Ordering::Relaxed);
+                        failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((index, result));
+                    }
+                    progress(Progress::Exploring { lives: snapshot.0, taps: snapshot.1, elapsed: started.elapsed() });
+                }
+            });
+        }
+    });
+    let coverage = coverage.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut failures = failures.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    failures.sort_by_key(|(index, _)| *index);
+    let elapsed = started.elapsed();
+    let failure = failures.into_iter().next().and_then(|(index, result)| {
+        let player = players.first_mut()?;
+        shrink::shrink(plan, index, result, &requirements, player.as_mut(), progress)
+    });
+    Exploration { plan: plan.clone(), lives: coverage.lives, coverage, elapsed, out_of_time: out_of_time.load(Ordering::Relaxed), failure }
+}

@@ -1,0 +1,73 @@
+//! Shrinking a failing life: proptest's value tree takes steps and people away, moves the CRL
+//! towards empty and faults and taps towards the plain; every candidate is played in full
+//! against the same player, and kept only while it still fails.
+
+use std::collections::BTreeSet;
+
+use mynatap_sim::life::Life;
+use proptest::strategy::ValueTree;
+
+use super::{disagrees, life_id, life_tree, play_life, scenario_of, Plan, Progress};
+use crate::play::{ScenarioResult, TapPlayer};
+
+/// The smallest failing life found, and where it came from.
+#[derive(Debug)]
+pub struct Shrunk {
+    /// The life's index in the exploration (`life_tree(seed, index, contract)`).
+    pub index: usize,
+    /// Steps and taps (of those played) before and after shrinking.
+    pub original: (usize, usize),
+    pub shrunk: (usize, usize),
+    /// Candidates played while shrinking.
+    pub candidates: usize,
+    pub life: Life,
+    /// Its scenario id and file text (expectations from the rules model).
+    pub id: String,
+    pub yaml: String,
+    /// How the smallest life failed.
+    pub result: ScenarioResult,
+}
+
+fn size(life: &Life) -> (usize, usize) {
+    let played = life.expectations();
+    (played.len(), played.iter().filter(|p| p.step.tap().is_some()).count())
+}
+
+/// Shrinks the `index`-th life, which failed with `result`. `None` only if the life cannot be
+/// generated again (it always can: generation is a pure function of the seed).
+pub(super) fn shrink(
+    plan: &Plan,
+    index: usize,
+    result: ScenarioResult,
+    requirements: &BTreeSet<String>,
+    player: &mut dyn TapPlayer,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Option<Shrunk> {
+    let mut tree = life_tree(plan.seed, index, plan.contract).ok()?;
+    let original_life = tree.current();
+    let id = format!("{}-shrunk", life_id(plan.seed, index));
+    let original = size(&original_life);
+    let same_kind = |candidate: &ScenarioResult| disagrees(candidate) && candidate.status == result.status;
+    let (mut best, mut best_result) = (original_life, result.clone());
+    let mut candidates = 0;
+    if tree.simplify() {
+        while candidates < plan.shrink_limit {
+            let candidate = tree.current();
+            candidates += 1;
+            let (steps, taps) = size(&candidate);
+            progress(Progress::Shrinking { candidate: candidates, steps, taps });
+            let outcome = play_life(&candidate, &id, plan.seed, requirements, player);
+            let keep_going = if same_kind(&outcome) {
+                (best, best_result) = (candidate, outcome);
+                tree.simplify()
+            } else {
+                tree.complicate()
+            };
+            if !keep_going {
+                break;
+            }
+        }
+    }
+    let yaml = scenario_of(&best, &id, requirements).map(|(yaml, _)| yaml).unwrap_or_else(|_| best.scenario_yaml(&id, "unloadable"));
+    Some(Shrunk { index, original, shrunk: size(&best), candidates, life: best, id, yaml, result: best_result })
+}

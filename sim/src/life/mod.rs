@@ -1,0 +1,223 @@
+//! A generated life as data: a world (people, cards, insurance, the CRL, the terminal) and the
+//! steps that happen in it, written as a scenario file (docs/scenario-format.md) whose
+//! expectations come from the rules model ([`model`]), so whatever explores it replays with
+//! `mynatap run` or `mynatap certify`.
+
+pub mod model;
+mod yaml;
+
+use time::{Date, Duration, OffsetDateTime};
+
+use crate::backend::QualificationValidity;
+use crate::card::surface::Forgery;
+use crate::contract::Contract;
+use crate::pki::KeyAlgorithm;
+use crate::profile::DeviceKind;
+
+pub use model::{Expected, Model};
+
+/// The ids people and phones get in the scenario file, by position.
+pub const PEOPLE: [&str; 3] = ["hanako", "taro", "yuki"];
+/// Phones are shared among the people (Q17: one person's card per phone).
+pub const PHONES: [&str; 4] = ["ph0", "ph1", "ph2", "ph3"];
+/// The one terminal of a life.
+pub const TERMINAL: &str = "clinic";
+
+/// A world and what happens in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Life {
+    /// The contract version the life was generated for: it uses nothing a later version added,
+    /// and its steps are judged by that version's rules.
+    pub contract: Contract,
+    pub clock: OffsetDateTime,
+    pub ca_key: KeyAlgorithm,
+    /// Certificates of people outside the life already on the CRL (mynatap extension
+    /// `world.revoked_elsewhere`), so the life's own revocations sit behind them.
+    pub revoked_elsewhere: u32,
+    /// Whether the terminal offers the phone path (Q16).
+    pub smartphone: bool,
+    /// At least one; at most [`PEOPLE`]`.len()`.
+    pub people: Vec<PersonLife>,
+    pub steps: Vec<Step>,
+}
+
+/// One person at the start of a life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonLife {
+    pub birth_date: Date,
+    /// The last valid day of the card's user-authentication certificate.
+    pub card_expires: Date,
+    pub card_key: KeyAlgorithm,
+    /// Four digits, printed on the card (number B).
+    pub security_code: String,
+    /// 1.2: a forged card.
+    pub forgery: Option<Forgery>,
+    pub registered: bool,
+    pub valid_until: Date,
+    /// 1.2: the eligibility answer.
+    pub status: QualificationValidity,
+    /// 1.2: the day the insurer's data arrives.
+    pub arrives: Option<Date>,
+    /// 1.2: 10, 20 or 30.
+    pub copay: u8,
+}
+
+/// One step of a life. People and phones are indexes into [`PEOPLE`] and [`PHONES`]; a step
+/// naming a person the life does not have, or a phone never set up, is not played.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    AddPhone { person: usize, phone: usize, os: DeviceKind, key: Option<KeyAlgorithm> },
+    RemovePhone { phone: usize },
+    ReportLost { phone: usize },
+    Resume { phone: usize },
+    RevokeCard { person: usize },
+    /// `days`: the new certificate's last valid day, this many days after today (`None`: the
+    /// registry's default, five years).
+    RenewCard { person: usize, days: Option<u16> },
+    RegisterInsurance { person: usize },
+    Advance(Advance),
+    TapPhone { phone: usize, how: TapHow },
+    TapCard { person: usize, how: TapHow },
+}
+
+/// How far the clock moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advance {
+    Days(u16),
+    Hours(u16),
+    Minutes(u16),
+}
+
+impl Advance {
+    pub fn duration(self) -> Duration {
+        match self {
+            Self::Days(n) => Duration::days(n.into()),
+            Self::Hours(n) => Duration::hours(n.into()),
+            Self::Minutes(n) => Duration::minutes(n.into()),
+        }
+    }
+}
+
+/// What the patient does at the terminal, and what goes wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TapHow {
+    pub pin: PinTyped,
+    /// iPhone: Face ID / Touch ID not done (FLOW-3).
+    pub not_unlocked: bool,
+    /// Phones: the patient chooses the other phone type at FLOW-2.
+    pub wrong_os: bool,
+    /// The physical card by face recognition: `Some(face_match)`.
+    pub face: Option<bool>,
+    pub fault: Option<TapFault>,
+}
+
+/// The PIN typed on the terminal (card and Android).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PinTyped {
+    #[default]
+    Right,
+    /// Four digits, not the PIN: spends a try.
+    Wrong,
+    /// Not four digits: refused by the terminal, no try spent.
+    Malformed,
+}
+
+/// Faults exploration puts on a tap. Timing faults (`delay`, `backend_delay`) are left to the
+/// fixed suite: against a reader program each costs seconds of real waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapFault {
+    /// `remove_after: 0`: the phone leaves before the first command.
+    RemovedAtOnce,
+    /// `corrupt_response` on the sign command.
+    CorruptSignature,
+    /// `wrong_status` `6F00` on the sign command.
+    SignStatus6F00,
+    CrlUnavailable,
+    CrlStale,
+    CrlBadSignature,
+    EligibilityUnavailable,
+    EligibilityMalformed,
+}
+
+impl TapFault {
+    pub const ALL: [TapFault; 8] = [
+        Self::RemovedAtOnce,
+        Self::CorruptSignature,
+        Self::SignStatus6F00,
+        Self::CrlUnavailable,
+        Self::CrlStale,
+        Self::CrlBadSignature,
+        Self::EligibilityUnavailable,
+        Self::EligibilityMalformed,
+    ];
+
+    /// As exploration's summary names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RemovedAtOnce => "remove_after_0",
+            Self::CorruptSignature => "corrupt_sign",
+            Self::SignStatus6F00 => "wrong_status_sign",
+            Self::CrlUnavailable => "crl_unavailable",
+            Self::CrlStale => "crl_stale",
+            Self::CrlBadSignature => "crl_bad_signature",
+            Self::EligibilityUnavailable => "eligibility_unavailable",
+            Self::EligibilityMalformed => "eligibility_malformed",
+        }
+    }
+
+    /// A back-end fault (contract 1.1), not a device's.
+    pub fn on_backend(self) -> bool {
+        !matches!(self, Self::RemovedAtOnce | Self::CorruptSignature | Self::SignStatus6F00)
+    }
+
+    /// Hits the sign command: it takes effect only on a tap that signs.
+    pub fn on_sign(self) -> bool {
+        matches!(self, Self::CorruptSignature | Self::SignStatus6F00)
+    }
+}
+
+/// A step the model plays, with what it must come to and the world as it was just before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Played<'l> {
+    pub step: &'l Step,
+    pub expected: Expected,
+    /// The world's date (JST) when the step is played.
+    pub today: Date,
+    /// The tapped device's kind (`None` for other steps).
+    pub os: Option<DeviceKind>,
+}
+
+impl Step {
+    /// The tap's particulars, if a tap.
+    pub fn tap(&self) -> Option<&TapHow> {
+        match self {
+            Self::TapPhone { how, .. } | Self::TapCard { how, .. } => Some(how),
+            _ => None,
+        }
+    }
+}
+
+impl Life {
+    /// The steps the model can play, each with what it must come to (steps naming someone
+    /// absent, a phone never set up, or a fault the tap could never meet are left out).
+    pub fn expectations(&self) -> Vec<Played<'_>> {
+        let mut model = Model::new(self);
+        self.steps
+            .iter()
+            .filter_map(|step| {
+                let (today, os) = (model.today(), model.device_os(step));
+                model.step(step).map(|expected| Played { step, expected, today, os })
+            })
+            .collect()
+    }
+
+    /// The whole scenario file, expecting what the model says.
+    pub fn scenario_yaml(&self, id: &str, title: &str) -> String {
+        yaml::scenario(self, id, title, &self.expectations())
+    }
+
+    /// How many of its steps are taps (of those the model plays).
+    pub fn taps(&self) -> usize {
+        self.expectations().iter().filter(|played| played.step.tap().is_some()).count()
+    }
+}
