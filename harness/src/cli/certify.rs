@@ -57,6 +57,15 @@ pub(crate) struct CertifyArgs {
     /// per vpcd entry; docs/certification.md says how to add more).
     #[arg(long, default_value_t = 1)]
     jobs: usize,
+    /// Instead of the scenario files: generate N lives (`mynatap explore`), play each against the
+    /// reader program and judge every step against the rules model, with the same wire and
+    /// evidence rules; the first disagreement is shrunk, replaying each candidate against the
+    /// program, to a scenario file `certify` replays. With --mutants: the kill matrix by
+    /// exploration alone.
+    #[arg(long, value_name = "N")]
+    explore: Option<usize>,
+    #[command(flatten)]
+    explore_flags: crate::explore::ExploreFlags,
 }
 
 #[cfg(not(feature = "pcsc"))]
@@ -223,6 +232,9 @@ mod with_pcsc {
     }
 
     pub(crate) fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
+        if args.explore.is_some() {
+            return certify_by_exploration(&args);
+        }
         let requirements = requirements(None)?;
         let loaded = args.report.suite(&requirements)?;
         let fingerprint = fingerprint(&loaded.files);
@@ -379,6 +391,76 @@ mod with_pcsc {
             None => out!("{out}"),
         }
         Ok(if survivors > 0 || rows.len() != Mutant::ALL.len() { 1 } else { 0 })
+    }
+
+    /// `certify --explore N`: generated lives against the reader program (or, with --mutants,
+    /// against each mutant of the reference reader in turn).
+    fn certify_by_exploration(args: &CertifyArgs) -> anyhow::Result<u8> {
+        let count = args.explore.unwrap_or_default();
+        if !args.report.paths.is_empty() || args.report.filter.is_some() || args.report.shard.is_some() {
+            return Err(InputError("--explore generates its own lives: scenario paths, --filter and --shard go with a certification of scenario files".into()).into());
+        }
+        if args.bundle.is_some() || args.baseline.is_some() || args.waivers.is_some() || args.report.record.is_some() {
+            return Err(InputError("--explore records its result in its summary and the shrunk scenario file (--out); --bundle, --baseline, --waivers and --record go with a certification of scenario files".into()).into());
+        }
+        let statement_text = args.statement.as_deref().map(|path| read_input(path, "statement")).transpose()?;
+        let statement = match (&args.statement, &statement_text) {
+            (Some(path), Some(text)) => Some(Statement::parse(&path.display().to_string(), text).map_err(|e| InputError(e.to_string()))?),
+            _ => None,
+        };
+        let contract = reader_contract(args.contract.as_deref(), statement.as_ref())?;
+        let plan = args.explore_flags.plan(count, args.report.seed, contract)?;
+        let readers = readers(args.jobs)?;
+        mynatap_harness::certification::program::contain_reader_programs();
+        let program_for = |command: String| ReaderProgram { command, tap_timeout: Duration::from_millis(args.tap_timeout_ms), pass_env: args.reader_env.clone() };
+        if !args.mutants {
+            let reader_cmd = args.reader_cmd.clone().unwrap_or_default();
+            let players = start_players(&readers, &program_for(reader_cmd.clone()), plan.seed)?;
+            let players: Vec<Box<dyn TapPlayer + Send>> = players.into_iter().map(|p| Box::new(p) as Box<dyn TapPlayer + Send>).collect();
+            let exploration = mynatap_harness::explore::explore(&plan, players, &crate::explore::progress_printer(plan.count));
+            let replay = format!("mynatap certify --seed {} --contract {} --reader-cmd '{}'", plan.seed, plan.contract, reader_cmd.replace('\'', "'\\''"));
+            let (text, code) = crate::explore::report(&exploration, &args.explore_flags.out, &replay, "the reader program")?;
+            let verdict = if code == 0 { "conformant on exploration" } else { "NOT conformant on exploration" };
+            outln!("{text}{verdict}: {} lives, seed {}, contract {}", exploration.lives, plan.seed, plan.contract);
+            return Ok(code);
+        }
+        // The kill matrix by exploration alone: one mutant after another, each on every reader.
+        let exe = std::env::current_exe().context("cannot find this program to run its reference reader")?;
+        let mut survivors = 0;
+        let mut rows = String::from("kill matrix by exploration: mutant -> shrunk failure (steps, taps)\n");
+        for mutant in Mutant::ALL {
+            let command = format!("{} reference-reader --mutant {}", exe.display(), mutant.name());
+            let players = start_players(&readers, &program_for(command.clone()), plan.seed)?;
+            let players: Vec<Box<dyn TapPlayer + Send>> = players.into_iter().map(|p| Box::new(p) as Box<dyn TapPlayer + Send>).collect();
+            let exploration = mynatap_harness::explore::explore(&plan, players, &|_| {});
+            let out = args.explore_flags.out.join(mutant.name());
+            let replay = format!("mynatap certify --seed {} --contract {} --reader-cmd '{command}'", plan.seed, plan.contract);
+            let (_, code) = crate::explore::report(&exploration, &out, &replay, "the mutant")?;
+            let row = match &exploration.failure {
+                Some(failure) if code == 1 => {
+                    let what = failure.result.failure.as_ref().map(|f| format!("step {} {}: expected {}, got {}", f.step, f.action, f.expected, f.actual)).unwrap_or_default();
+                    format!(
+                        "{:<22} found in life {} after {} lives; shrunk to {} steps, {} taps ({}); {}\n",
+                        mutant.name(),
+                        failure.index,
+                        exploration.lives,
+                        failure.shrunk.0,
+                        failure.shrunk.1,
+                        out.join(format!("{}.yaml", failure.id)).display(),
+                        what
+                    )
+                }
+                _ => {
+                    survivors += 1;
+                    format!("{:<22} SURVIVED {} lives of exploration\n", mutant.name(), exploration.lives)
+                }
+            };
+            note!("{}", row.trim_end());
+            rows.push_str(&row);
+        }
+        rows.push_str(&format!("{} mutants: {} found by exploration, {survivors} survived; seed {}, {} lives each at most\n", Mutant::ALL.len(), Mutant::ALL.len() - survivors, plan.seed, plan.count));
+        out!("{rows}");
+        Ok(if survivors > 0 { 1 } else { 0 })
     }
 
     pub(crate) fn reference_reader(mutant: Option<String>) -> anyhow::Result<u8> {

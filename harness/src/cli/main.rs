@@ -17,6 +17,7 @@ use mynatap_sim::profile::{DeviceKind, Profile};
 mod console;
 mod capture;
 mod certify;
+mod explore;
 mod serve;
 mod suite;
 
@@ -66,6 +67,12 @@ enum Command {
     /// waivers or not); 1: not conformant, or a regression against --baseline; 2: input or
     /// set-up error. Needs the `pcsc` feature.
     Certify(certify::CertifyArgs),
+    /// Explore: generate N lives (people, cards, phones of every key kind, CRLs of any size,
+    /// faults, clocks at day, month and year edges), play them in memory on the built-in terminal
+    /// and judge every step against the rules model; shrink the first disagreement to the
+    /// smallest scenario file that still fails. Exit 0: no disagreement; 1: one (file written);
+    /// 2: input error. `certify --explore N` plays the same lives against a reader program.
+    Explore(explore::ExploreArgs),
     /// Captures of real devices: import one as a scenario, replay one against a profile.
     #[command(subcommand)]
     Capture(capture::CaptureCommand),
@@ -395,6 +402,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::ServeCard(args) => serve::serve_card(args),
         Command::Tap(args) => tap(args),
         Command::Certify(args) => certify::certify(args),
+        Command::Explore(args) => explore::explore(args),
         Command::Capture(command) => capture::capture(command),
         Command::Bundle(command) => suite::bundle(command),
         Command::Report(command) => suite::report(command),
