@@ -37,7 +37,7 @@ use crate::profile::{DeviceKind, Profile, Unlock};
 
 mod lives;
 
-pub use lives::{life, person, step};
+pub use lives::{life, person, step, PersonDraft};
 
 /// Any well-formed command APDU, short or extended.
 pub fn command_apdu() -> impl Strategy<Value = CommandApdu> {

@@ -58,7 +58,10 @@ pub(super) fn shrink(
             progress(Progress::Shrinking { candidate: candidates, steps, taps });
             let outcome = play_life(&candidate, &id, plan.seed, requirements, player);
             let keep_going = if same_kind(&outcome) {
-                (best, best_result) = (candidate, outcome);
+                // Never trade a smaller failing life for a larger one.
+                if (steps, taps) <= size(&best) {
+                    (best, best_result) = (candidate, outcome);
+                }
                 tree.simplify()
             } else {
                 tree.complicate()

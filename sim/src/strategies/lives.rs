@@ -8,6 +8,7 @@ use proptest::option;
 use proptest::prelude::*;
 use time::{Date, Duration, Month, OffsetDateTime, Time};
 
+
 use crate::backend::QualificationValidity;
 use crate::card::surface::Forgery;
 use crate::clock;
@@ -20,26 +21,67 @@ use crate::profile::DeviceKind;
 pub const MAX_STEPS: usize = 40;
 
 /// A whole life generated for `contract`: nothing it uses was added by a later version.
+///
+/// Every part is drawn independently (people's dates are offsets from the start), so shrinking
+/// one part never redraws another.
 pub fn life(contract: Contract) -> impl Strategy<Value = Life> {
     let keys = contract >= Contract::V1_1;
     let ca_key = if keys { key().boxed() } else { Just(KeyAlgorithm::Rsa2048).boxed() };
     let revoked_elsewhere = prop_oneof![5 => Just(0u32), 2 => 1u32..60, 1 => 60u32..3000];
     let smartphone = prop_oneof![9 => Just(true), 1 => Just(false)];
-    (clock_at_an_edge(), ca_key, revoked_elsewhere, smartphone)
-        .prop_flat_map(move |(clock, ca_key, revoked_elsewhere, smartphone)| {
-            let people = vec(person(contract, clock), 1..=PEOPLE.len());
-            let steps = vec(step(contract), 1..MAX_STEPS);
-            (Just(clock), Just(ca_key), Just(revoked_elsewhere), Just(smartphone), people, steps)
-        })
-        .prop_map(move |(clock, ca_key, revoked_elsewhere, smartphone, people, steps)| Life {
-            contract,
-            clock,
-            ca_key,
-            revoked_elsewhere,
-            smartphone,
-            people,
-            steps,
-        })
+    let people = vec(person(contract), 1..=PEOPLE.len());
+    let steps = vec(step(contract), 1..MAX_STEPS);
+    (clock_at_an_edge(), ca_key, revoked_elsewhere, smartphone, people, steps).prop_map(move |(clock, ca_key, revoked_elsewhere, smartphone, people, steps)| {
+        let today = clock.to_offset(clock::JST).date();
+        Life { contract, clock, ca_key, revoked_elsewhere, smartphone, people: people.into_iter().map(|person| person.on(today)).collect(), steps }
+    })
+}
+
+/// A person as generated: dates as offsets from the life's first day.
+#[derive(Debug, Clone)]
+pub struct PersonDraft {
+    birth: Birth,
+    card_expires_in: i64,
+    card_key: KeyAlgorithm,
+    security_code: String,
+    forgery: Option<Forgery>,
+    registered: bool,
+    valid_for: i64,
+    status: QualificationValidity,
+    arrives_in: Option<i64>,
+    copay: u8,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Birth {
+    /// So many days before the first day.
+    DaysAgo(i64),
+    /// Fifteen years before the first day, shifted by so many days (Q17's edge).
+    NearFifteen(i64),
+    /// 29 February of this year (a leap year), if before the first day.
+    LeapDay(i32),
+}
+
+impl PersonDraft {
+    fn on(self, today: Date) -> PersonLife {
+        let birth_date = match self.birth {
+            Birth::DaysAgo(days) => days_after(today, -days),
+            Birth::NearFifteen(days) => days_after(clock::add_years(today, -15), days).min(days_after(today, -1)),
+            Birth::LeapDay(year) => Some(date(year, Month::February, 29)).filter(|born| *born < today).unwrap_or_else(|| days_after(today, -6000)),
+        };
+        PersonLife {
+            birth_date,
+            card_expires: days_after(today, self.card_expires_in),
+            card_key: self.card_key,
+            security_code: self.security_code,
+            forgery: self.forgery,
+            registered: self.registered,
+            valid_until: days_after(today, self.valid_for).max(birth_date),
+            status: self.status,
+            arrives: self.arrives_in.map(|days| days_after(today, days)),
+            copay: self.copay,
+        }
+    }
 }
 
 fn key() -> impl Strategy<Value = KeyAlgorithm> {
@@ -72,17 +114,15 @@ fn days_after(day: Date, days: i64) -> Date {
     day.checked_add(Duration::days(days)).unwrap_or(day)
 }
 
-/// One person at the start of a life on `clock`'s day.
-pub fn person(contract: Contract, clock: OffsetDateTime) -> impl Strategy<Value = PersonLife> {
-    let today = clock.to_offset(clock::JST).date();
-    let leap_born = [date(2012, Month::February, 29), date(2008, Month::February, 29)];
-    let birth_date = prop_oneof![
-        4 => (20i64 * 365..80 * 365).prop_map(move |days| days_after(today, -days)),
+/// One person at the start of a life (dates relative to its first day).
+pub fn person(contract: Contract) -> impl Strategy<Value = PersonDraft> {
+    let birth = prop_oneof![
+        4 => (20i64 * 365..80 * 365).prop_map(Birth::DaysAgo),
         // Turning 15 within a few weeks either side of the start (Q17).
-        2 => (-40i64..40).prop_map(move |days| days_after(clock::add_years(today, -15), days)),
-        1 => proptest::sample::select(leap_born.to_vec()).prop_map(move |born| if born < today { born } else { days_after(today, -6000) }),
+        2 => (-40i64..40).prop_map(Birth::NearFifteen),
+        1 => prop_oneof![Just(2012), Just(2008)].prop_map(Birth::LeapDay),
     ];
-    let card_expires = prop_oneof![2 => 0i64..4, 3 => 4i64..120, 4 => 120i64..2000].prop_map(move |days| days_after(today, days));
+    let card_expires_in = prop_oneof![4 => 120i64..2000, 3 => 4i64..120, 2 => 0i64..4];
     let keys = contract >= Contract::V1_1;
     let card_key = if keys { key().boxed() } else { Just(KeyAlgorithm::Rsa2048).boxed() };
     let security_code = (0u16..10_000).prop_map(|code| format!("{code:04}"));
@@ -93,7 +133,7 @@ pub fn person(contract: Contract, clock: OffsetDateTime) -> impl Strategy<Value 
         Just(None).boxed()
     };
     let registered = prop_oneof![3 => Just(true), 1 => Just(false)];
-    let valid_until = prop_oneof![1 => 0i64..30, 3 => 30i64..900].prop_map(move |days| days_after(today, days));
+    let valid_for = prop_oneof![3 => 30i64..900, 1 => 0i64..30];
     let status = if latest {
         prop_oneof![
             12 => Just(QualificationValidity::Valid),
@@ -106,23 +146,19 @@ pub fn person(contract: Contract, clock: OffsetDateTime) -> impl Strategy<Value 
     } else {
         Just(QualificationValidity::Valid).boxed()
     };
-    let arrives = if latest {
-        prop_oneof![6 => Just(None), 1 => (0i64..60).prop_map(move |days| Some(days_after(today, days)))].boxed()
-    } else {
-        Just(None).boxed()
-    };
+    let arrives_in = if latest { prop_oneof![6 => Just(None), 1 => (0i64..60).prop_map(Some)].boxed() } else { Just(None).boxed() };
     let copay = if latest { prop_oneof![Just(30u8), Just(20), Just(10)].boxed() } else { Just(30u8).boxed() };
-    ((birth_date, card_expires, card_key, security_code, forgery), (registered, valid_until, status, arrives, copay)).prop_map(
-        |((birth_date, card_expires, card_key, security_code, forgery), (registered, valid_until, status, arrives, copay))| PersonLife {
-            birth_date,
-            card_expires,
+    ((birth, card_expires_in, card_key, security_code, forgery), (registered, valid_for, status, arrives_in, copay)).prop_map(
+        |((birth, card_expires_in, card_key, security_code, forgery), (registered, valid_for, status, arrives_in, copay))| PersonDraft {
+            birth,
+            card_expires_in,
             card_key,
             security_code,
             forgery,
             registered,
-            valid_until: valid_until.max(birth_date),
+            valid_for,
             status,
-            arrives,
+            arrives_in,
             copay,
         },
     )
