@@ -281,7 +281,12 @@ pub struct Registry {
     serials: ChaCha20Rng,
     /// The next RSA pool slot a device key takes (see [`rsa_pool`]).
     next_rsa_slot: usize,
-    crl: CrlSnapshot,
+    /// The current CRL's number and thisUpdate; its bytes are signed when first asked for
+    /// (`crl`): most CRLs a registry issues (one per revocation, one per lapsed minute) are
+    /// never fetched, and signing one is most of what a revocation costs.
+    crl_number: u64,
+    crl_this_update: OffsetDateTime,
+    crl: std::sync::OnceLock<CrlSnapshot>,
     /// The current CRL's nextUpdate: past it the CA issues the next one (see `keep_crl_fresh`).
     crl_next_update: OffsetDateTime,
     /// Every change to the CRL, with the reason, for people reading a report (removeFromCRL too).
@@ -294,7 +299,7 @@ impl std::fmt::Debug for Registry {
             .field("people", &self.people.len())
             .field("phones", &self.phones.len())
             .field("revoked", &self.revoked.len())
-            .field("crl_number", &self.crl.number)
+            .field("crl_number", &self.crl_number)
             .finish()
     }
 }
@@ -315,7 +320,6 @@ impl Registry {
     /// A registry whose CA (and forger) sign with `ca_key`.
     pub fn new(seed: u64, now: OffsetDateTime, ca_key: KeyAlgorithm) -> Result<Self, RegistryError> {
         let ca = CertificateAuthority::trusted(seed, ca_key)?;
-        let crl = CrlSnapshot { number: 1, der: ca.issue_crl(1, now, now + CRL_LIFETIME, &[])?.into() };
         Ok(Self {
             seed,
             ca,
@@ -326,7 +330,9 @@ impl Registry {
             revoked: BTreeMap::new(),
             serials: derive_rng(seed, "serials"),
             next_rsa_slot: rsa_pool::FIRST_DEVICE_SLOT,
-            crl,
+            crl_number: 1,
+            crl_this_update: now,
+            crl: std::sync::OnceLock::new(),
             crl_next_update: now + CRL_LIFETIME,
             crl_log: Vec::new(),
         })
@@ -335,8 +341,17 @@ impl Registry {
     pub fn ca(&self) -> &CertificateAuthority {
         &self.ca
     }
+    /// The current CRL, signed on first use. Signing cannot fail for a CA this registry built
+    /// (its key signed a certificate already); if it ever did, the snapshot is empty and a
+    /// terminal fails closed on it (`service_unavailable`).
     pub fn crl(&self) -> CrlSnapshot {
-        self.crl.clone()
+        self.crl
+            .get_or_init(|| {
+                let entries: Vec<CrlEntry> = self.revoked.values().cloned().collect();
+                let der = self.ca.issue_crl(self.crl_number, self.crl_this_update, self.crl_this_update + CRL_LIFETIME, &entries).unwrap_or_default();
+                CrlSnapshot { number: self.crl_number, der: der.into() }
+            })
+            .clone()
     }
     pub fn revoked_count(&self) -> usize {
         self.revoked.len()
@@ -346,7 +361,7 @@ impl Registry {
     /// distribution points that serve a CRL issued at another time, e.g. a stale cached copy).
     pub fn crl_issued(&self, this_update: OffsetDateTime, next_update: OffsetDateTime) -> Result<Vec<u8>, RegistryError> {
         let entries: Vec<CrlEntry> = self.revoked.values().cloned().collect();
-        Ok(self.ca.issue_crl(self.crl.number, this_update, next_update, &entries)?)
+        Ok(self.ca.issue_crl(self.crl_number, this_update, next_update, &entries)?)
     }
 
     /// Issues the next CRL when the current one has lapsed at `now`, as a CA does on schedule,
@@ -374,11 +389,12 @@ impl Registry {
         }
     }
 
+    /// The next CRL: a new number at `now` over the entries as they are (every change to
+    /// `revoked` ends here, so the entries cannot change before it is signed).
     fn reissue_crl(&mut self, now: OffsetDateTime) -> Result<(), RegistryError> {
-        let number = self.crl.number + 1;
-        let entries: Vec<CrlEntry> = self.revoked.values().cloned().collect();
-        let der = self.ca.issue_crl(number, now, now + CRL_LIFETIME, &entries)?;
-        self.crl = CrlSnapshot { number, der: der.into() };
+        self.crl_number += 1;
+        self.crl_this_update = now;
+        self.crl = std::sync::OnceLock::new();
         self.crl_next_update = now + CRL_LIFETIME;
         Ok(())
     }
