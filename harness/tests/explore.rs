@@ -1,0 +1,130 @@
+//! Exploration end to end: `mynatap explore` is seeded and agrees with the rules model on the
+//! built-in terminal; a player that lies about one kind of tap is found, shrunk to a handful of
+//! steps, and the file it writes replays to the same failure and passes on the honest world.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod support;
+
+use std::time::Duration;
+
+use mynatap_harness::explore::{explore, life_tree, play_life, Plan};
+use mynatap_harness::play::{run_scenario, MemoryPlayer, Status, TapPlayer};
+use mynatap_harness::scenario::{parse, requirement_ids, Expectation};
+use mynatap_sim::contract::Contract;
+use mynatap_sim::terminal::{Outcome, Reason};
+use mynatap_sim::world::{Profiles, TapReport, TapSpec, World, WorldError};
+use proptest::strategy::ValueTree;
+use support::{mynatap, scratch_dir, text};
+
+/// A reader that takes a suspended phone for a good one (the `ignore-hold` defect, in memory).
+#[derive(Debug)]
+struct IgnoresHold;
+
+impl TapPlayer for IgnoresHold {
+    fn tap(&mut self, world: &mut World, spec: &TapSpec, expect: &Expectation) -> Result<TapReport, WorldError> {
+        let mut report = MemoryPlayer.tap(world, spec, expect)?;
+        if let Outcome::Rejected { reason: Reason::CertificateSuspended, .. } = report.outcome {
+            report.outcome = Outcome::Rejected { reason: Reason::ProtocolError, detail: "pretends".into() };
+        }
+        Ok(report)
+    }
+}
+
+fn plan(count: usize) -> Plan {
+    Plan { count, seed: 11, contract: Contract::LATEST, budget: Some(Duration::from_secs(600)), shrink_limit: 300 }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_lives_and_other_seeds_others() {
+    let life = |seed, index| life_tree(seed, index, Contract::LATEST).unwrap().current();
+    assert_eq!(life(3, 7), life(3, 7));
+    assert_ne!(life(3, 7), life(4, 7));
+    assert_ne!(life(3, 7), life(3, 8));
+    // 1.1 lives use nothing 1.2 added: they load as 1.1 files.
+    let requirements = requirement_ids(mynatap_harness::scenario::REQUIREMENTS_MD);
+    for index in 0..20 {
+        let old = life_tree(3, index, Contract::V1_1).unwrap().current();
+        let yaml = old.scenario_yaml("old", "old");
+        assert!(!yaml.contains("forgery") && !yaml.contains("status:") && !yaml.contains("grace"), "{yaml}");
+        parse(std::path::Path::new("old.yaml"), &yaml, &requirements).unwrap();
+    }
+}
+
+#[test]
+fn a_defect_is_found_shrunk_and_replays_from_its_file() {
+    let players: Vec<Box<dyn TapPlayer + Send>> = vec![Box::new(IgnoresHold), Box::new(IgnoresHold)];
+    let found = explore(&plan(400), players, &|_| {});
+    let failure = found.failure.expect("a suspended phone comes up in 400 lives");
+    // Shrunk to what it takes: a phone added, reported lost, tapped.
+    assert!(failure.shrunk.0 <= 4 && failure.shrunk.1 <= 2, "{:?}\n{}", failure.shrunk, failure.yaml);
+    assert!(failure.shrunk <= failure.original);
+    let step = failure.result.failure.as_ref().unwrap();
+    assert_eq!(step.expected, "rejected: certificate_suspended", "{}", failure.yaml);
+    // The file replays: the same failure with the defect, a pass on the honest world.
+    let requirements = requirement_ids(mynatap_harness::scenario::REQUIREMENTS_MD);
+    let scenario = parse(std::path::Path::new("shrunk.yaml"), &failure.yaml, &requirements).unwrap();
+    let again = run_scenario(&scenario, 11, &Profiles::default(), &mut IgnoresHold);
+    assert_eq!(again.status, Status::Failed);
+    assert_eq!(again.failure.unwrap().actual, "rejected: protocol_error");
+    assert_eq!(run_scenario(&scenario, 11, &Profiles::default(), &mut MemoryPlayer).status, Status::Passed);
+    // And the life it came from fails the same way when played alone.
+    let original = life_tree(11, failure.index, Contract::LATEST).unwrap().current();
+    assert_eq!(play_life(&original, "again", 11, &requirements, &mut IgnoresHold).status, Status::Failed);
+}
+
+#[test]
+fn explore_agrees_with_the_model_prints_coverage_and_is_seeded() {
+    let out = scratch_dir("explore-cli");
+    let run = |seed: &str| mynatap().args(["explore", "-n", "60", "--seed", seed, "--out", out.to_str().unwrap()]).output().unwrap();
+    let first = run("5");
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let printed = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(printed.contains("explored 60 of 60 lives") && printed.contains("taps/s"), "{printed}");
+    assert!(printed.contains("taps by outcome:") && printed.contains("taps by device:") && printed.contains("taps with a fault:"), "{printed}");
+    assert!(printed.contains("no disagreement"), "{printed}");
+    let outcomes = |text: &str| text.lines().filter(|line| !line.starts_with("explored")).collect::<Vec<_>>().join("\n");
+    let again = run("5");
+    assert_eq!(outcomes(&printed), outcomes(&String::from_utf8_lossy(&again.stdout)), "same seed, same lives");
+    let other = run("6");
+    assert_ne!(outcomes(&printed), outcomes(&String::from_utf8_lossy(&other.stdout)), "another seed, other lives");
+    // Input errors: exit 2 with what to do.
+    for (args, says) in [
+        (vec!["explore", "--contract", "2.0"], "unknown version `2.0`"),
+        (vec!["explore", "-n", "0"], "at least 1 life"),
+        (vec!["explore", "--budget", "5x"], "unknown unit"),
+    ] {
+        let bad = mynatap().args(&args).output().unwrap();
+        assert_eq!(bad.status.code(), Some(2), "{args:?}: {}", text(&bad));
+        assert!(text(&bad).contains(says), "{args:?}: {}", text(&bad));
+    }
+}
+
+/// Against reader programs through real PC/SC: the reference reader is conformant on
+/// exploration; a mutant is found by exploration alone and its shrunk file replays with
+/// `certify` to the same failure.
+#[cfg(feature = "pcsc")]
+#[test]
+fn certify_explore_passes_the_reference_reader_and_finds_a_mutant() {
+    let _pcscd = support::exclusive();
+    let exe = env!("CARGO_BIN_EXE_mynatap");
+    let out = scratch_dir("certify-explore");
+    let certify = |reader: &str, lives: &str| {
+        mynatap().args(["certify", "--explore", lives, "--jobs", "2", "--shrink-limit", "120", "--out", out.to_str().unwrap(), "--reader-cmd", reader]).output().unwrap()
+    };
+    let honest = certify(&format!("{exe} reference-reader"), "25");
+    assert_eq!(honest.status.code(), Some(0), "{}", text(&honest));
+    assert!(String::from_utf8_lossy(&honest.stdout).contains("conformant on exploration: 25 lives"), "{}", text(&honest));
+    let mutant = certify(&format!("{exe} reference-reader --mutant ignore-hold"), "200");
+    assert_eq!(mutant.status.code(), Some(1), "{}", text(&mutant));
+    let printed = String::from_utf8_lossy(&mutant.stdout).into_owned();
+    assert!(printed.contains("NOT conformant on exploration") && printed.contains("certificate_suspended"), "{printed}");
+    let file = std::fs::read_dir(&out).unwrap().map(|entry| entry.unwrap().path()).find(|path| path.extension().is_some_and(|e| e == "yaml")).unwrap();
+    let steps = std::fs::read_to_string(&file).unwrap().lines().filter(|line| line.starts_with("  - ")).count();
+    assert!(steps <= 5, "shrunk to {steps} steps:\n{}", std::fs::read_to_string(&file).unwrap());
+    assert!(printed.contains(&format!("replay: mynatap certify --seed 20250919 --contract 1.2 --reader-cmd '{exe} reference-reader --mutant ignore-hold' {}", file.display())), "{printed}");
+    let replay = mynatap().args(["certify", "--reader-cmd", &format!("{exe} reference-reader --mutant ignore-hold"), file.to_str().unwrap()]).output().unwrap();
+    assert_eq!(replay.status.code(), Some(1), "{}", text(&replay));
+    let honest_replay = mynatap().args(["certify", "--reader-cmd", &format!("{exe} reference-reader"), file.to_str().unwrap()]).output().unwrap();
+    assert_eq!(honest_replay.status.code(), Some(0), "{}", text(&honest_replay));
+}
