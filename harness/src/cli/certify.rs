@@ -208,8 +208,7 @@ mod with_pcsc {
         match flag {
             None => Ok(declared.unwrap_or(Contract::LATEST)),
             Some(text) => {
-                let known: Vec<&str> = Contract::ALL.iter().map(|version| version.as_str()).collect();
-                let version = Contract::parse(text).ok_or_else(|| InputError(format!("--contract: unknown version `{text}` (expected one of {})", known.join(", "))))?;
+                let version = crate::explore::contract_flag(Some(text))?;
                 match declared {
                     Some(said) if said != version => Err(InputError(format!("--contract {version} disagrees with the statement's `contract: \"{said}\"`: give one"))),
                     _ => Ok(version),
