@@ -32,6 +32,8 @@ impl StatusWord {
     pub const OFFSET_OUT_OF_RANGE: Self = Self(0x6B00);
     pub const INS_NOT_SUPPORTED: Self = Self(0x6D00);
     pub const CLA_NOT_SUPPORTED: Self = Self(0x6E00);
+    /// No precise diagnosis: the card failed inside (ISO 7816-4 `6F 00`).
+    pub const TECHNICAL_PROBLEM: Self = Self(0x6F00);
 
     pub const fn sw1(self) -> u8 {
         (self.0 >> 8) as u8

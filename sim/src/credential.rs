@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 
-use crate::card::surface::{CardSurface, Forgery};
+use crate::card::surface::{CardSurface, Forgery, LazySurfaceFiles};
 use crate::clock::yyyymmdd;
 use crate::pki::card_verifiable::card_encoding;
 use crate::card::{Card, CardCredential, HolderInfo, SurfaceCredential};
 use crate::pki::card_verifiable::SurfaceAuthority;
-use crate::pki::{rsa_pool, CertificateAuthority, KeyAlgorithm, LeafRequest, PkiError, SigningKey};
+use crate::pki::{rsa_pool, CertificateAuthority, KeyAlgorithm, LazyCertificate, LeafRequest, PkiError, SigningKey};
 use crate::profile::{DeviceKind, Profile};
 
 /// What to issue for one device.
@@ -57,8 +57,8 @@ pub fn issue(ca: &CertificateAuthority, trusted_ca_der: &[u8], seed: u64, reques
     let [auth_slot, sign_slot] = request.rsa_slots;
     let auth_key = SigningKey::derive(request.key, seed, &format!("{}:auth", request.key_label), auth_slot)?;
     let sign_key = SigningKey::derive(request.key, seed, &format!("{}:sign", request.key_label), sign_slot)?;
-    let leaf = |serial, key: &SigningKey, device: &str| {
-        ca.issue(&LeafRequest {
+    let leaf = |serial, key: &SigningKey, device: &str| -> Result<Arc<LazyCertificate>, PkiError> {
+        LazyCertificate::new(ca, &LeafRequest {
             serial,
             holder: request.holder,
             device,
@@ -66,6 +66,7 @@ pub fn issue(ca: &CertificateAuthority, trusted_ca_der: &[u8], seed: u64, reques
             not_after: request.not_after,
             subject_key: key,
         })
+        .map(Arc::new)
     };
     let auth_cert = leaf(request.auth_serial, &auth_key, request.device.as_str())?;
     let sign_cert = leaf(request.sign_serial, &sign_key, &format!("{} signature", request.device))?;
@@ -110,14 +111,14 @@ fn surface_credential(seed: u64, request: &IssueRequest<'_>, printed: &Printed) 
         card_key: card_encoding(&rsa_key.as_ref().as_ref().to_public_key()),
     };
     let authority = if printed.forgery == Some(Forgery::UnknownSurfaceCa) { SurfaceAuthority::unknown()? } else { SurfaceAuthority::test()? };
-    let files = surface.files(&authority, printed.forgery)?;
+    let files = Arc::new(LazySurfaceFiles::new(surface, authority, printed.forgery));
     // A clone's chip answers challenges with its own key, not the one in the records.
     let card_key = if printed.forgery == Some(Forgery::Clone) {
         SigningKey::derive(KeyAlgorithm::Rsa2048, seed, &format!("{}:clone:surface", request.key_label), slot + CLONE_SLOT_OFFSET)?
     } else {
         card_key
     };
-    Ok(SurfaceCredential { printed: surface, files, card_key })
+    Ok(SurfaceCredential { files, card_key })
 }
 
 /// A sample holder for demos and the `mynatap card` pipe.

@@ -33,7 +33,7 @@ fn generated() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("ca.der", ca.certificate_der().to_vec()),
         ("ca-key.pk8.der", ca.private_key_pkcs8_der().unwrap()),
-        ("demo-card-auth.der", card.auth_certificate().to_vec()),
+        ("demo-card-auth.der", card.auth_certificate().unwrap().to_vec()),
         ("sample.crl.der", crl),
         // The test card-surface CA (the same for every seed): its key in the card's 90/91
         // encoding, as reader programs get it (MYNATAP_SURFACE_CA), and its 16-byte key id.

@@ -1,8 +1,10 @@
 //! What a card is personalised with: keys, certificates, PINs, and the holder's data as the
 //! card-info application stores it (BER-TLV).
 
-use crate::pki::SigningKey;
-use super::surface::{CardSurface, SurfaceFiles};
+use crate::pki::{LazyCertificate, SigningKey};
+use std::sync::Arc;
+
+use super::surface::LazySurfaceFiles;
 use crate::tlv::push_tlv;
 
 /// Everything that goes into a card when it is personalised. Cloneable so one issuance can
@@ -10,9 +12,11 @@ use crate::tlv::push_tlv;
 #[derive(Clone)]
 pub struct CardCredential {
     pub auth_key: SigningKey,
-    pub auth_cert: Vec<u8>,
+    /// The user-authentication certificate (signed when first read).
+    pub auth_cert: Arc<LazyCertificate>,
     pub sign_key: SigningKey,
-    pub sign_cert: Vec<u8>,
+    /// The signature certificate (signed when first read).
+    pub sign_cert: Arc<LazyCertificate>,
     /// The issuing CA's certificate (files `00 0B` and `00 02`).
     pub ca_cert: Vec<u8>,
     /// User-authentication PIN (the card's, or an Android phone's own).
@@ -29,14 +33,14 @@ pub struct CardCredential {
 /// card's own key (which answers `80 2A 00 00` without a PIN).
 #[derive(Clone)]
 pub struct SurfaceCredential {
-    pub printed: CardSurface,
-    pub files: SurfaceFiles,
+    /// What is printed and the signed files (signed when first read).
+    pub files: Arc<LazySurfaceFiles>,
     pub card_key: SigningKey,
 }
 
 impl std::fmt::Debug for SurfaceCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SurfaceCredential").field("printed", &self.printed).field("card_key", &"<secret>").finish()
+        f.debug_struct("SurfaceCredential").field("files", &self.files).field("card_key", &"<secret>").finish()
     }
 }
 

@@ -13,8 +13,8 @@ pub mod surface;
 
 pub use contents::{CardCredential, HolderInfo, SurfaceCredential};
 
-use crate::pki::{SignError, SigningKey};
-use surface::SurfaceFiles;
+use crate::pki::{LazyCertificate, PkiError, SignError, SigningKey};
+use surface::{LazySurfaceFiles, SurfaceFiles};
 
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use crate::profile::{FileId, Profile, Unlock};
@@ -107,12 +107,13 @@ pub struct Card {
     profile: Arc<Profile>,
     secrets: Secrets,
     token_info: Vec<u8>,
-    auth_cert: Vec<u8>,
-    sign_cert: Vec<u8>,
+    auth_cert: Arc<LazyCertificate>,
+    sign_cert: Arc<LazyCertificate>,
     ca_cert: Vec<u8>,
     my_number: Vec<u8>,
     basic_four: Vec<u8>,
-    surface: SurfaceFiles,
+    /// The card-surface files (the physical card only), signed when first read.
+    surface: Option<Arc<LazySurfaceFiles>>,
     /// Verification number B as printed on the card's face (what a camera reads).
     printed_number_b: Option<String>,
     counters: RetryCounters,
@@ -142,8 +143,8 @@ impl Card {
         };
         let surface = credential.surface.as_ref();
         Self {
-            surface: surface.map(|s| s.files.clone()).unwrap_or_default(),
-            printed_number_b: surface.map(|s| s.printed.number_b()),
+            surface: surface.map(|s| Arc::clone(&s.files)),
+            printed_number_b: surface.map(|s| s.files.printed().number_b()),
             token_info: profile.token_info(),
             basic_four: credential.holder_info.basic_four_tlv(),
             my_number: credential.holder_info.my_number.clone().into_bytes(),
@@ -156,9 +157,9 @@ impl Card {
                 auth_pin: credential.auth_pin.into_bytes(),
                 sign_password: credential.sign_password.into_bytes(),
                 card_info_pin: credential.card_info_pin.into_bytes(),
-                number_a: surface.map(|s| s.printed.my_number.clone().into_bytes()).unwrap_or_default(),
-                number_b: surface.map(|s| s.printed.number_b().into_bytes()).unwrap_or_default(),
-                birth_date_key: surface.map(|s| s.printed.birth_date_key().into_bytes()).unwrap_or_default(),
+                number_a: surface.map(|s| s.files.printed().my_number.clone().into_bytes()).unwrap_or_default(),
+                number_b: surface.map(|s| s.files.printed().number_b().into_bytes()).unwrap_or_default(),
+                birth_date_key: surface.map(|s| s.files.printed().birth_date_key().into_bytes()).unwrap_or_default(),
                 surface_key: credential.surface.map(|s| s.card_key),
             },
             profile,
@@ -182,8 +183,8 @@ impl Card {
         self.printed_number_b.as_deref()
     }
     /// The user-authentication certificate (what the card hands out anyway, to whoever may read it).
-    pub fn auth_certificate(&self) -> &[u8] {
-        &self.auth_cert
+    pub fn auth_certificate(&self) -> Result<&[u8], PkiError> {
+        self.auth_cert.der()
     }
 
     /// Power cycle or warm reset: selections, verified PINs and the FLOW-3 unlock are gone; retry
@@ -311,6 +312,16 @@ impl Card {
         }
     }
 
+    /// The card-surface files; a card without the application has none (its files cannot be
+    /// selected), and a signer that fails is the card's technical problem.
+    fn surface_files(&self) -> Result<&SurfaceFiles, StatusWord> {
+        static NONE: SurfaceFiles = SurfaceFiles { age_record: Vec::new(), card_face: Vec::new(), basic_data: Vec::new(), certificate: Vec::new(), my_number_image: Vec::new() };
+        match &self.surface {
+            Some(lazy) => lazy.files().map_err(|_| StatusWord::TECHNICAL_PROBLEM),
+            None => Ok(&NONE),
+        }
+    }
+
     /// The content of a readable file, or the status word that refuses the read.
     fn readable(&self, ef: Ef) -> Result<&[u8], StatusWord> {
         let v = &self.volatile;
@@ -319,11 +330,11 @@ impl Card {
             Ef::AuthCert if self.profile.auth_cert_needs_pin && !v.auth_verified => {
                 Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED)
             }
-            Ef::AuthCert => Ok(&self.auth_cert),
+            Ef::AuthCert => self.auth_cert.der().map_err(|_| StatusWord::TECHNICAL_PROBLEM),
             Ef::AuthCaCert | Ef::SignCaCert => Ok(&self.ca_cert),
             // The signature certificate carries the holder's personal data: password first.
             Ef::SignCert if !v.sign_verified => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
-            Ef::SignCert => Ok(&self.sign_cert),
+            Ef::SignCert => self.sign_cert.der().map_err(|_| StatusWord::TECHNICAL_PROBLEM),
             Ef::MyNumber | Ef::BasicFour if !v.card_info_verified => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
             Ef::MyNumber => Ok(&self.my_number),
             Ef::BasicFour => Ok(&self.basic_four),
@@ -331,13 +342,13 @@ impl Card {
             // number B the card face; number A the card face and the My Number image; the basic
             // data and the certificate open with nothing.
             Ef::AgeRecord if !v.birth_date_verified => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
-            Ef::AgeRecord => Ok(&self.surface.age_record),
+            Ef::AgeRecord => self.surface_files().map(|files| files.age_record.as_slice()),
             Ef::CardFace if !(v.number_a_verified || v.number_b_verified) => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
-            Ef::CardFace => Ok(&self.surface.card_face),
-            Ef::SurfaceBasicData => Ok(&self.surface.basic_data),
-            Ef::SurfaceCertificate => Ok(&self.surface.certificate),
+            Ef::CardFace => self.surface_files().map(|files| files.card_face.as_slice()),
+            Ef::SurfaceBasicData => self.surface_files().map(|files| files.basic_data.as_slice()),
+            Ef::SurfaceCertificate => self.surface_files().map(|files| files.certificate.as_slice()),
             Ef::MyNumberImage if !v.number_a_verified => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
-            Ef::MyNumberImage => Ok(&self.surface.my_number_image),
+            Ef::MyNumberImage => self.surface_files().map(|files| files.my_number_image.as_slice()),
             // Keys and PINs are never readable.
             Ef::AuthPin | Ef::AuthKey | Ef::SignPassword | Ef::SignKey | Ef::CardInfoPin | Ef::NumberA | Ef::NumberB | Ef::BirthDateKey => {
                 Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED)

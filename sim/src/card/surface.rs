@@ -4,6 +4,7 @@
 //! `00 03`, its card-verifiable certificate `00 04`, and the forgeries scenarios may ask for.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
 
@@ -122,6 +123,42 @@ pub struct SurfaceFiles {
     pub certificate: Vec<u8>,
     /// `00 05`: `FF 40 { DF 41 image, DF 42 card key, DF 43 signature }`.
     pub my_number_image: Vec<u8>,
+}
+
+/// The card-surface files of one card, signed the first time a terminal reads one. Three RSA
+/// signatures per card cost more than most taps, and most cards of a generated life are never
+/// read face first; the bytes are the same whenever they are made (PKCS#1 v1.5 is deterministic).
+pub struct LazySurfaceFiles {
+    surface: CardSurface,
+    authority: Arc<SurfaceAuthority>,
+    forgery: Option<Forgery>,
+    files: OnceLock<Result<SurfaceFiles, String>>,
+}
+
+impl fmt::Debug for LazySurfaceFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LazySurfaceFiles").field("surface", &self.surface).field("forgery", &self.forgery).field("signed", &self.files.get().is_some()).finish()
+    }
+}
+
+impl LazySurfaceFiles {
+    /// The files of `surface`, to be signed by `authority`'s signer and spoiled as `forgery` says.
+    pub fn new(surface: CardSurface, authority: Arc<SurfaceAuthority>, forgery: Option<Forgery>) -> Self {
+        Self { surface, authority, forgery, files: OnceLock::new() }
+    }
+
+    /// What is printed on the card.
+    pub fn printed(&self) -> &CardSurface {
+        &self.surface
+    }
+
+    /// The files, signed now if no one has read them before.
+    pub fn files(&self) -> Result<&SurfaceFiles, PkiError> {
+        self.files
+            .get_or_init(|| self.surface.files(&self.authority, self.forgery).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| PkiError::Key(e.clone()))
+    }
 }
 
 impl CardSurface {

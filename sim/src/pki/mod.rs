@@ -8,6 +8,7 @@
 
 pub mod card_verifiable;
 pub mod keys;
+pub mod lazy;
 pub mod rsa_pool;
 
 use std::str::FromStr;
@@ -35,6 +36,7 @@ use x509_cert::time::{Time, Validity};
 use x509_cert::Certificate;
 
 pub use keys::{KeyAlgorithm, PublicKey, SignError, SigningKey};
+pub use lazy::LazyCertificate;
 
 /// The seed every tool uses unless told otherwise (the service's start date).
 pub const DEFAULT_SEED: u64 = 20_250_919;
@@ -158,6 +160,7 @@ pub struct LeafRequest<'a> {
 
 /// A certificate authority with its key. The key never leaves this value in any other form than
 /// the fixture file written for people (`fixtures/pki/ca-key.pk8.der`).
+#[derive(Clone)]
 pub struct CertificateAuthority {
     key: SigningKey,
     certificate: Certificate,
@@ -221,11 +224,15 @@ impl CertificateAuthority {
 
     /// Issues an end-entity certificate (user authentication) and returns its DER.
     pub fn issue(&self, request: &LeafRequest<'_>) -> Result<Vec<u8>, PkiError> {
+        Ok(self.key.build(self.leaf_builder(request)?)?.to_der()?)
+    }
+
+    /// Everything of a leaf certificate but its signature (what [`LazyCertificate`] checks early).
+    fn leaf_builder(&self, request: &LeafRequest<'_>) -> Result<CertificateBuilder<LeafProfile>, PkiError> {
         let subject = Name::from_str(&format!("CN={},C=JP", subject_id(request)))?;
         let profile = LeafProfile { issuer: self.certificate.tbs_certificate().subject().clone(), subject };
         let validity = Validity::new(x509_time(request.not_before)?, x509_time(request.not_after)?);
-        let builder = CertificateBuilder::new(profile, serial_number(request.serial)?, validity, request.subject_key.spki()?)?;
-        Ok(self.key.build(builder)?.to_der()?)
+        Ok(CertificateBuilder::new(profile, serial_number(request.serial)?, validity, request.subject_key.spki()?)?)
     }
 
     /// Issues a full CRL (v2) with a CRL number, signed by this CA.
