@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use support::{exclusive, mynatap, root, scratch_dir, text};
+use support::{exclusive, mynatap, root, scratch_dir, sign_again, text};
 
 fn reference_reader(mutant: Option<&str>) -> String {
     let mut command = format!("{} reference-reader", env!("CARGO_BIN_EXE_mynatap"));
@@ -276,20 +276,7 @@ fn lie(run: &NoIphoneRun, name: &str, edit: impl FnOnce(&Path)) -> (Option<i32>,
     let _ = std::fs::remove_dir_all(&target);
     assert!(Command::new("cp").arg("-r").arg(&run.bundle).arg(&target).status().unwrap().success());
     edit(&target);
-    let sums = Command::new("sh")
-        .arg("-c")
-        .arg("find . -type f ! -name 'MANIFEST.sha256*' | sed 's|^\\./||' | sort | xargs sha256sum > MANIFEST.sha256")
-        .current_dir(&target)
-        .output()
-        .unwrap();
-    assert!(sums.status.success(), "{}", text(&sums));
-    let signed = Command::new("openssl")
-        .args(["pkeyutl", "-sign", "-rawin", "-in", "MANIFEST.sha256", "-out", "MANIFEST.sha256.sig", "-inkey"])
-        .arg(&run.private_key)
-        .current_dir(&target)
-        .output()
-        .unwrap();
-    assert!(signed.status.success(), "{}", text(&signed));
+    sign_again(&target, &run.private_key);
     let output = mynatap().args(["bundle", "verify"]).arg(&target).arg("--public-key").arg(&run.public_key).output().unwrap();
     (output.status.code(), text(&output))
 }

@@ -32,7 +32,7 @@ impl TapPlayer for IgnoresHold {
 }
 
 fn plan(count: usize) -> Plan {
-    Plan { count, seed: 11, contract: Contract::LATEST, budget: Some(Duration::from_secs(600)), shrink_limit: 300 }
+    Plan { count, seed: 11, contract: Contract::LATEST, budget: Some(Duration::from_secs(600)), shrink_limit: 300, keep_results: false, keypad_only: false }
 }
 
 #[test]
@@ -106,17 +106,48 @@ fn explore_agrees_with_the_model_prints_coverage_and_is_seeded() {
 #[cfg(feature = "pcsc")]
 #[test]
 fn certify_explore_passes_the_reference_reader_and_finds_a_mutant() {
+    use std::path::Path;
+    use std::process::Command;
+    use support::sign_again;
     let _pcscd = support::exclusive();
     let exe = env!("CARGO_BIN_EXE_mynatap");
     let out = scratch_dir("certify-explore");
-    let certify = |reader: &str, lives: &str| {
-        mynatap().args(["certify", "--explore", lives, "--jobs", "2", "--shrink-limit", "120", "--out", out.to_str().unwrap(), "--reader-cmd", reader]).output().unwrap()
+    let (key, public_key) = (out.join("key.pem"), out.join("key.pub"));
+    assert!(Command::new("openssl").args(["genpkey", "-algorithm", "ed25519", "-out"]).arg(&key).status().unwrap().success());
+    assert!(Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&key).arg("-out").arg(&public_key).status().unwrap().success());
+    let certify = |reader: &str, lives: &str, bundle: &str| {
+        let mut command = mynatap();
+        command.args(["certify", "--explore", lives, "--jobs", "2", "--shrink-limit", "120", "--out", out.to_str().unwrap(), "--reader-cmd", reader]);
+        command.arg("--bundle").arg(out.join(bundle)).arg("--signing-key").arg(&key).output().unwrap()
     };
-    let honest = certify(&format!("{exe} reference-reader"), "25");
+    let verify = |bundle: &Path| mynatap().args(["bundle", "verify"]).arg(bundle).arg("--public-key").arg(&public_key).output().unwrap();
+    let honest = certify(&format!("{exe} reference-reader"), "25", "honest");
     assert_eq!(honest.status.code(), Some(0), "{}", text(&honest));
     assert!(String::from_utf8_lossy(&honest.stdout).contains("conformant on exploration: 25 lives"), "{}", text(&honest));
-    let mutant = certify(&format!("{exe} reference-reader --mutant ignore-hold"), "200");
+    // The bundle holds every life and is judged again; lives that are not the seed's do not verify.
+    let verified = verify(&out.join("honest"));
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+    assert!(text(&verified).contains("25 scenarios judged again from their transcripts: conformant"), "{}", text(&verified));
+    let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("honest/bundle.json")).unwrap()).unwrap();
+    assert_eq!(index["exploration"]["lives"], 25);
+    assert_eq!(index["exploration"]["coverage"]["lives"], 25);
+    let forged = out.join("forged");
+    assert!(Command::new("cp").arg("-r").arg(out.join("honest")).arg(&forged).status().unwrap().success());
+    let life = forged.join("scenarios/explore-20250919-0.yaml");
+    let yaml = std::fs::read_to_string(&life).unwrap();
+    std::fs::write(&life, yaml.replacen("title: a generated life", "title: a life the certifier chose", 1)).unwrap();
+    sign_again(&forged, &key);
+    let refused = verify(&forged);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("is not life 0 of seed 20250919"), "{}", text(&refused));
+    let mutant = certify(&format!("{exe} reference-reader --mutant ignore-hold"), "200", "mutant");
     assert_eq!(mutant.status.code(), Some(1), "{}", text(&mutant));
+    let verified = verify(&out.join("mutant"));
+    assert!(text(&verified).contains("not conformant: 1 scenario failed"), "{}", text(&verified));
+    let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("mutant/bundle.json")).unwrap()).unwrap();
+    let shrunk = &index["exploration"]["shrunk"];
+    assert!(out.join("mutant").join(shrunk["file"].as_str().unwrap()).is_file(), "{index}");
+    assert!(shrunk["steps"].as_u64().unwrap() <= 5, "{shrunk}");
     let printed = String::from_utf8_lossy(&mutant.stdout).into_owned();
     assert!(printed.contains("NOT conformant on exploration") && printed.contains("certificate_suspended"), "{printed}");
     let file = std::fs::read_dir(&out).unwrap().map(|entry| entry.unwrap().path()).find(|path| path.extension().is_some_and(|e| e == "yaml")).unwrap();

@@ -4,6 +4,7 @@
 //! (`openssl pkeyutl -verify -rawin` checks it). `verify` checks the signature and every sum,
 //! then judges the recorded transcripts again against the recorded scenarios, offline.
 
+mod exploration;
 mod rejudge;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +19,7 @@ use crate::play::evidence::{HexBytes, TapEvidence};
 use crate::play::{ScenarioResult, Status};
 use crate::scenario::builtin;
 
+pub use exploration::{suite_label as exploration_label, ExplorationIndex, ShrunkIndex};
 pub use rejudge::rejudge;
 
 /// The bundle format (`mynatap_bundle` in `bundle.json`).
@@ -54,6 +56,9 @@ pub struct Index {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suite: Option<SuiteIndex>,
     pub scenarios: Vec<IndexEntry>,
+    /// `certify --explore N`: the suite is the generated lives; what else the run found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exploration: Option<ExplorationIndex>,
 }
 
 /// The whole suite a bundle's scenarios came from.
@@ -124,13 +129,16 @@ pub struct BundleInput<'a> {
     pub seed: u64,
     /// The suite's label and every file of it (judged or not).
     pub suite_label: &'a str,
-    pub suite_files: &'a [PathBuf],
+    /// `(where it was, its text)`, in suite order.
+    pub suite_files: &'a [(String, String)],
     pub judged_on: time::Date,
     pub contract: mynatap_sim::contract::Contract,
     /// (file name, text) of the statement and the waivers, as given.
     pub statement: Option<&'a str>,
     pub waivers: Option<&'a str>,
     pub signing_key: &'a SigningKey,
+    /// `certify --explore N`: the record, and the shrunk failure's file text and result.
+    pub exploration: Option<(ExplorationIndex, Option<(&'a str, &'a ScenarioResult)>)>,
 }
 
 /// Largest key file read (a PEM Ed25519 key is about 120 bytes).
@@ -187,7 +195,8 @@ pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
     // Every file of the suite, judged or not, under a name of its own.
     let mut suite_files = Vec::new();
     let mut copies: BTreeMap<String, String> = BTreeMap::new();
-    for original in input.suite_files.iter().map(|path| path.display().to_string()).chain(input.results.iter().map(|result| result.file.clone())) {
+    let given: BTreeMap<&str, &str> = input.suite_files.iter().map(|(original, text)| (original.as_str(), text.as_str())).collect();
+    for original in input.suite_files.iter().map(|(original, _)| original.clone()).chain(input.results.iter().map(|result| result.file.clone())) {
         if copies.contains_key(&original) {
             continue;
         }
@@ -200,9 +209,12 @@ pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
             file = format!("scenarios/{n}-{base}");
             n += 1;
         }
-        let text = builtin::source_of(&path).map_err(|e| format!("cannot read {original} for the bundle: {e}"))?;
+        let text = match given.get(original.as_str()) {
+            Some(text) => std::borrow::Cow::Borrowed(*text),
+            None => builtin::source_of(&path).map_err(|e| format!("cannot read {original} for the bundle: {e}"))?,
+        };
         files.insert(file.clone(), text.as_bytes().to_vec());
-        if input.suite_files.iter().any(|p| p.display().to_string() == original) {
+        if given.contains_key(original.as_str()) {
             suite_files.push(SuiteFile { original: original.clone(), file: file.clone() });
         }
         copies.insert(original, file);
@@ -211,23 +223,22 @@ pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
     for result in input.results {
         let file = copies.get(&result.file).cloned().unwrap_or_default();
         let evidence = format!("evidence/{}.json", safe_name(&result.id));
-        let taps: BTreeSet<usize> = result.evidence.iter().map(|tap| tap.step).collect();
-        let raw = result
-            .transcripts
-            .iter()
-            .filter(|transcript| !taps.contains(&transcript.step))
-            .flat_map(|transcript| {
-                transcript.exchanges.iter().map(|exchange| RawExchange {
-                    step: transcript.step,
-                    command: exchange.command.clone(),
-                    response: exchange.response.as_ref().ok().map(|response| HexBytes(response.to_bytes())),
-                })
-            })
-            .collect();
-        let record = ScenarioEvidence { id: result.id.clone(), taps: result.evidence.clone(), raw };
-        files.insert(evidence.clone(), to_json(&record)?);
+        files.insert(evidence.clone(), to_json(&evidence_of(result))?);
         entries.push(IndexEntry { id: result.id.clone(), file, original: result.file.clone(), evidence });
     }
+    let exploration = match &input.exploration {
+        None => None,
+        Some((record, shrunk)) => {
+            let mut record = record.clone();
+            if let (Some(index), Some((yaml, result))) = (record.shrunk.as_mut(), shrunk) {
+                index.file = format!("exploration/{}.yaml", safe_name(&result.id));
+                index.evidence = format!("exploration/{}.json", safe_name(&result.id));
+                files.insert(index.file.clone(), yaml.as_bytes().to_vec());
+                files.insert(index.evidence.clone(), to_json(&evidence_of(result))?);
+            }
+            Some(record)
+        }
+    };
     let index = Index {
         mynatap_bundle: FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -239,6 +250,7 @@ pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
         profiles,
         suite: Some(SuiteIndex { label: input.suite_label.to_owned(), files: suite_files }),
         scenarios: entries,
+        exploration,
     };
     files.insert(INDEX.into(), to_json(&index)?);
     let mut manifest = String::new();
@@ -254,6 +266,24 @@ pub fn write(dir: &Path, input: &BundleInput<'_>) -> Result<usize, String> {
     let signature = input.signing_key.sign(manifest.as_bytes());
     crate::files::write_replacing(&dir.join(SIGNATURE), &signature.to_bytes()).map_err(|e| format!("cannot write the signature: {e}"))?;
     Ok(files.len())
+}
+
+/// A scenario's evidence file: the reader program's taps, and the raw steps' APDUs.
+fn evidence_of(result: &ScenarioResult) -> ScenarioEvidence {
+    let taps: BTreeSet<usize> = result.evidence.iter().map(|tap| tap.step).collect();
+    let raw = result
+        .transcripts
+        .iter()
+        .filter(|transcript| !taps.contains(&transcript.step))
+        .flat_map(|transcript| {
+            transcript.exchanges.iter().map(|exchange| RawExchange {
+                step: transcript.step,
+                command: exchange.command.clone(),
+                response: exchange.response.as_ref().ok().map(|response| HexBytes(response.to_bytes())),
+            })
+        })
+        .collect();
+    ScenarioEvidence { id: result.id.clone(), taps: result.evidence.clone(), raw }
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {

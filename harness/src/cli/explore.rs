@@ -23,7 +23,8 @@ pub(crate) struct ExploreFlags {
     /// Stop starting new lives after this long (`90s`, `10m`, `1h`); the summary says so.
     #[arg(long, value_name = "TIME", value_parser = parse_budget)]
     pub budget: Option<Duration>,
-    /// Most candidates to play while shrinking a failure (each one is a whole life).
+    /// Most candidates proptest plays while shrinking a failure (each one is a whole life); each
+    /// step left is then tried away once more (at most half as many again).
     #[arg(long, default_value_t = 400, value_name = "N")]
     pub shrink_limit: usize,
 }
@@ -81,7 +82,7 @@ impl ExploreFlags {
         if count == 0 {
             return Err(InputError("-n/--lives: give at least 1 life to explore".into()));
         }
-        Ok(Plan { count, seed, contract, budget: self.budget, shrink_limit: self.shrink_limit })
+        Ok(Plan { count, seed, contract, budget: self.budget, shrink_limit: self.shrink_limit, keep_results: false, keypad_only: false })
     }
 }
 

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 
 use mynatap_sim::life::{Life, Step};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::play::ScenarioResult;
 
 /// Counts over every life played.
-#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct Coverage {
     pub lives: usize,
     pub taps: usize,

@@ -40,6 +40,23 @@ pub struct Plan {
     pub budget: Option<Duration>,
     /// Most candidates a shrink tries (each is played in full).
     pub shrink_limit: usize,
+    /// Keep every life's result, evidence included (for a certification bundle).
+    pub keep_results: bool,
+    /// Lives as a reader program is judged on them ([`Life::on_a_keypad`]): no PIN a terminal
+    /// keypad cannot type.
+    pub keypad_only: bool,
+}
+
+impl Plan {
+    /// The life a value tree stands at, as this plan plays it.
+    pub fn life_of(&self, tree: &impl ValueTree<Value = Life>) -> Life {
+        played_life(tree.current(), self.keypad_only)
+    }
+}
+
+/// `life`, or (`keypad_only`) the life as a reader program is judged on it.
+pub fn played_life(life: Life, keypad_only: bool) -> Life {
+    if keypad_only { life.on_a_keypad() } else { life }
 }
 
 /// Where an exploration stands, for a progress line.
@@ -60,6 +77,8 @@ pub struct Exploration {
     /// The budget ran out before `count` lives.
     pub out_of_time: bool,
     pub failure: Option<Shrunk>,
+    /// Every life's result in life order (`0..lives`), when the plan keeps them.
+    pub results: Vec<ScenarioResult>,
 }
 
 impl Exploration {
@@ -68,6 +87,9 @@ impl Exploration {
         self.coverage.taps as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
+
+/// The comment at the head of every generated life's scenario file.
+pub const GENERATED_COMMENT: &str = "a generated life, expectations from the rules model";
 
 /// The scenario id of the `index`-th life of `seed`.
 pub fn life_id(seed: u64, index: usize) -> String {
@@ -84,7 +106,7 @@ pub fn life_tree(seed: u64, index: usize, contract: Contract) -> Result<impl Val
 
 /// The life as a loaded scenario (its file name is `<id>.yaml`).
 pub fn scenario_of(life: &Life, id: &str, requirements: &BTreeSet<String>) -> Result<(String, Scenario), String> {
-    let yaml = life.scenario_yaml(id, "a generated life, expectations from the rules model");
+    let yaml = life.scenario_yaml(id, GENERATED_COMMENT);
     let scenario = parse(&PathBuf::from(format!("{id}.yaml")), &yaml, requirements).map_err(|e| format!("mynatap wrote a scenario it cannot load (a bug): {e}\n{yaml}"))?;
     Ok((yaml, scenario))
 }
@@ -116,10 +138,11 @@ pub fn explore(plan: &Plan, players: Vec<Box<dyn TapPlayer + Send>>, progress: &
     let out_of_time = AtomicBool::new(false);
     let coverage = Mutex::new(Coverage::default());
     let failures: Mutex<Vec<(usize, ScenarioResult)>> = Mutex::new(Vec::new());
+    let kept: Mutex<Vec<(usize, ScenarioResult)>> = Mutex::new(Vec::new());
     let mut players = players;
     std::thread::scope(|scope| {
         for player in players.iter_mut() {
-            let (next, stop, out_of_time, coverage, failures, requirements) = (&next, &stop, &out_of_time, &coverage, &failures, &requirements);
+            let (next, stop, out_of_time, coverage, failures, kept, requirements) = (&next, &stop, &out_of_time, &coverage, &failures, &kept, &requirements);
             scope.spawn(move || {
                 loop {
                     if stop.load(Ordering::Relaxed) {
@@ -134,7 +157,7 @@ pub fn explore(plan: &Plan, players: Vec<Box<dyn TapPlayer + Send>>, progress: &
                         break;
                     }
                     let Ok(tree) = life_tree(plan.seed, index, plan.contract) else { continue };
-                    let life = tree.current();
+                    let life = plan.life_of(&tree);
                     let result = play_life(&life, &life_id(plan.seed, index), plan.seed, requirements, player.as_mut());
                     let snapshot = {
                         let mut coverage = coverage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -143,7 +166,10 @@ pub fn explore(plan: &Plan, players: Vec<Box<dyn TapPlayer + Send>>, progress: &
                     };
                     if disagrees(&result) {
                         stop.store(true, Ordering::Relaxed);
-                        failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((index, result));
+                        failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((index, result.clone()));
+                    }
+                    if plan.keep_results {
+                        kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push((index, result));
                     }
                     progress(Progress::Exploring { lives: snapshot.0, taps: snapshot.1, elapsed: started.elapsed() });
                 }
@@ -158,5 +184,8 @@ pub fn explore(plan: &Plan, players: Vec<Box<dyn TapPlayer + Send>>, progress: &
         let player = players.first_mut()?;
         shrink::shrink(plan, index, result, &requirements, player.as_mut(), progress)
     });
-    Exploration { plan: plan.clone(), lives: coverage.lives, coverage, elapsed, out_of_time: out_of_time.load(Ordering::Relaxed), failure }
+    let mut kept = kept.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    kept.sort_by_key(|(index, _)| *index);
+    let results = kept.into_iter().map(|(_, result)| result).collect();
+    Exploration { plan: plan.clone(), lives: coverage.lives, coverage, elapsed, out_of_time: out_of_time.load(Ordering::Relaxed), failure, results }
 }

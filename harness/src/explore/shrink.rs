@@ -1,6 +1,7 @@
 //! Shrinking a failing life: proptest's value tree takes steps and people away, moves the CRL
 //! towards empty and faults and taps towards the plain; every candidate is played in full
-//! against the same player, and kept only while it still fails.
+//! against the same player, and kept only while it still fails; then each step left is tried
+//! away once more.
 
 use std::collections::BTreeSet;
 
@@ -44,7 +45,7 @@ pub(super) fn shrink(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Option<Shrunk> {
     let mut tree = life_tree(plan.seed, index, plan.contract).ok()?;
-    let original_life = tree.current();
+    let original_life = plan.life_of(&tree);
     let id = format!("{}-shrunk", life_id(plan.seed, index));
     let original = size(&original_life);
     let same_kind = |candidate: &ScenarioResult| disagrees(candidate) && candidate.status == result.status;
@@ -52,7 +53,7 @@ pub(super) fn shrink(
     let mut candidates = 0;
     if tree.simplify() {
         while candidates < plan.shrink_limit {
-            let candidate = tree.current();
+            let candidate = plan.life_of(&tree);
             candidates += 1;
             let (steps, taps) = size(&candidate);
             progress(Progress::Shrinking { candidate: candidates, steps, taps });
@@ -69,6 +70,25 @@ pub(super) fn shrink(
             if !keep_going {
                 break;
             }
+        }
+    }
+    // proptest takes steps away one at a time while it also shrinks values, and may stop at the
+    // limit with steps left that matter nothing: try leaving out each remaining step once (from
+    // the last, so later steps that depend on earlier ones go first).
+    let mut at = best.steps.len();
+    while at > 0 && candidates < plan.shrink_limit.saturating_mul(3) / 2 {
+        at -= 1;
+        let mut candidate = best.clone();
+        candidate.steps.remove(at);
+        let (steps, taps) = size(&candidate);
+        if (steps, taps) >= size(&best) {
+            continue;
+        }
+        candidates += 1;
+        progress(Progress::Shrinking { candidate: candidates, steps, taps });
+        let outcome = play_life(&candidate, &id, plan.seed, requirements, player);
+        if same_kind(&outcome) {
+            (best, best_result) = (candidate, outcome);
         }
     }
     let yaml = scenario_of(&best, &id, requirements).map(|(yaml, _)| yaml).unwrap_or_else(|_| best.scenario_yaml(&id, "unloadable"));

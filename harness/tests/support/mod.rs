@@ -38,6 +38,25 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Writes a bundle's manifest again and signs it with `private_key`, as a dishonest certifier
+/// would after changing a file (`sha256sum` and `openssl pkeyutl`).
+pub fn sign_again(bundle: &std::path::Path, private_key: &std::path::Path) {
+    let sums = Command::new("sh")
+        .arg("-c")
+        .arg("find . -type f ! -name 'MANIFEST.sha256*' | sed 's|^\\./||' | sort | xargs sha256sum > MANIFEST.sha256")
+        .current_dir(bundle)
+        .output()
+        .unwrap();
+    assert!(sums.status.success(), "{}", text(&sums));
+    let signed = Command::new("openssl")
+        .args(["pkeyutl", "-sign", "-rawin", "-in", "MANIFEST.sha256", "-out", "MANIFEST.sha256.sig", "-inkey"])
+        .arg(private_key)
+        .current_dir(bundle)
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{}", text(&signed));
+}
+
 /// The first reader of vsmartcard's vpcd.
 pub const READER: &str = "Virtual PCD 00 00";
 pub const SELECT_JPKI: &str = "00A4040C0AD392F00026010000000100";

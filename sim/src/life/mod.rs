@@ -198,6 +198,14 @@ impl Step {
 }
 
 impl Life {
+    /// The life as a reader program is judged on it: taps typing a PIN no terminal keypad
+    /// produces (not four digits) are left out. The built-in terminal is judged on refusing such
+    /// a PIN unsent; a careful reader program that sends it is not wrong (docs/certification.md).
+    pub fn on_a_keypad(mut self) -> Self {
+        self.steps.retain(|step| step.tap().is_none_or(|how| how.pin != PinTyped::Malformed));
+        self
+    }
+
     /// The steps the model can play, each with what it must come to (steps naming someone
     /// absent, a phone never set up, or a fault the tap could never meet are left out).
     pub fn expectations(&self) -> Vec<Played<'_>> {

@@ -184,6 +184,9 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
     if recorded.len() != results.len() {
         return Err(tampered(RESULTS, format!("records {} scenarios; the bundle holds {}", recorded.len(), results.len())));
     }
+    if let Some(exploration) = &index.exploration {
+        super::exploration::check(exploration, index.seed, contract, &suite_texts, &results)?;
+    }
     let paths = statement.as_ref().map(|s| s.paths.iter().map(|p| p.name().to_owned()).collect::<Vec<_>>());
     let (verdict, _) = grade_text(&Summary::of(&results), paths.as_deref());
     if verdict != recorded_verdict {

@@ -79,7 +79,19 @@ pub(crate) fn reference_reader(_: Option<String>) -> anyhow::Result<u8> {
 }
 
 #[cfg(feature = "pcsc")]
-pub(crate) use with_pcsc::{certify, reference_reader};
+pub(crate) use with_pcsc::reference_reader;
+
+#[cfg(feature = "pcsc")]
+mod by_exploration;
+
+/// `certify`: the suite of scenario files, or (`--explore N`) generated lives.
+#[cfg(feature = "pcsc")]
+pub(crate) fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
+    if args.explore.is_some() {
+        return by_exploration::certify(&args);
+    }
+    with_pcsc::certify(args)
+}
 
 #[cfg(feature = "pcsc")]
 mod with_pcsc {
@@ -104,7 +116,7 @@ mod with_pcsc {
     use mynatap_harness::certification::TRANSPORT;
 
     /// The first `jobs` virtual readers configured.
-    fn readers(jobs: usize) -> anyhow::Result<Vec<VirtualReader>> {
+    pub(super) fn readers(jobs: usize) -> anyhow::Result<Vec<VirtualReader>> {
         let configured = configured();
         if jobs == 0 {
             return Err(InputError("--jobs must be at least 1".into()).into());
@@ -120,7 +132,7 @@ mod with_pcsc {
         Ok(configured.into_iter().take(jobs).collect())
     }
 
-    fn start_players(readers: &[VirtualReader], program: &ReaderProgram, seed: u64) -> anyhow::Result<Vec<AdapterPlayer>> {
+    pub(super) fn start_players(readers: &[VirtualReader], program: &ReaderProgram, seed: u64) -> anyhow::Result<Vec<AdapterPlayer>> {
         // The default CA until the first tap writes its world's own.
         let ca = mynatap_sim::pki::CertificateAuthority::trusted(seed, mynatap_sim::pki::KeyAlgorithm::Rsa2048)?;
         readers.iter().map(|reader| AdapterPlayer::start(reader, program.clone(), ca.certificate_der()).map_err(|e| InputError(e).into())).collect()
@@ -203,7 +215,7 @@ mod with_pcsc {
     }
 
     /// The reader's contract version: `--contract`, else the statement's, else the latest.
-    fn reader_contract(flag: Option<&str>, statement: Option<&Statement>) -> Result<Contract, InputError> {
+    pub(super) fn reader_contract(flag: Option<&str>, statement: Option<&Statement>) -> Result<Contract, InputError> {
         let declared = statement.and_then(|statement| statement.contract);
         match flag {
             None => Ok(declared.unwrap_or(Contract::LATEST)),
@@ -225,15 +237,21 @@ mod with_pcsc {
         (0..total).filter_map(|position| if outside.peek().is_some_and(|(at, _)| *at == position) { outside.next().map(|(_, r)| r) } else { played.next() }).collect()
     }
 
-    fn read_input(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
+    /// `--today`, or the wall clock's date: the day waivers are judged on.
+    pub(super) fn judged_on(today: Option<&str>) -> Result<time::Date, InputError> {
+        match today {
+            Some(text) => time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| InputError(format!("--today: expected YYYY-MM-DD, got `{text}`"))),
+            // The command line is the edge of the system: here the wall clock is read.
+            None => Ok(time::OffsetDateTime::now_utc().date()),
+        }
+    }
+
+    pub(super) fn read_input(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
         // Statements and waivers are small; the loaders check the exact bound.
         mynatap_harness::files::read_text(path, 1024 * 1024).map_err(|e| InputError(format!("--{what} {e}")).into())
     }
 
-    pub(crate) fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
-        if args.explore.is_some() {
-            return certify_by_exploration(&args);
-        }
+    pub(super) fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
         let requirements = requirements(None)?;
         let loaded = args.report.suite(&requirements)?;
         let fingerprint = fingerprint(&loaded.files);
@@ -256,11 +274,7 @@ mod with_pcsc {
             (Some(path), Some(text)) => waivers::parse(&path.display().to_string(), text).map_err(|e| InputError(e.to_string()))?,
             _ => Vec::new(),
         };
-        let today = match &args.today {
-            Some(text) => time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| InputError(format!("--today: expected YYYY-MM-DD, got `{text}`")))?,
-            // The command line is the edge of the system: here the wall clock is read.
-            None => time::OffsetDateTime::now_utc().date(),
-        };
+        let today = judged_on(args.today.as_deref())?;
         let signing_key = args.signing_key.as_deref().map(bundle::signing_key).transpose().map_err(InputError)?;
         if let Some(dir) = &args.bundle {
             bundle::ensure_empty(dir).map_err(InputError)?;
@@ -305,18 +319,25 @@ mod with_pcsc {
             }
         }
         if let (Some(dir), Some(key)) = (&args.bundle, &signing_key) {
+            let suite_files: Vec<(String, String)> = loaded
+                .files
+                .iter()
+                .map(|path| mynatap_harness::scenario::builtin::source_of(path).map(|text| (path.display().to_string(), text.into_owned())))
+                .collect::<Result<_, _>>()
+                .map_err(|e| InputError(format!("cannot read a scenario file for the bundle: {e}")))?;
             let input = bundle::BundleInput {
                 results: &results,
                 report_html: &render(Format::Html, &run, &requirements, false),
                 results_json: &render(Format::Json, &run, &requirements, false),
                 seed: args.report.seed,
                 suite_label: &loaded.label,
-                suite_files: &loaded.files,
+                suite_files: &suite_files,
                 judged_on: today,
                 contract,
                 statement: statement_text.as_deref(),
                 waivers: waivers_text.as_deref(),
                 signing_key: key,
+                exploration: None,
             };
             let files = bundle::write(dir, &input).map_err(InputError)?;
             note!("bundle: {files} files signed in {} (check with `mynatap bundle verify {} --public-key KEY.pub`)", dir.display(), dir.display());
@@ -390,76 +411,6 @@ mod with_pcsc {
             None => out!("{out}"),
         }
         Ok(if survivors > 0 || rows.len() != Mutant::ALL.len() { 1 } else { 0 })
-    }
-
-    /// `certify --explore N`: generated lives against the reader program (or, with --mutants,
-    /// against each mutant of the reference reader in turn).
-    fn certify_by_exploration(args: &CertifyArgs) -> anyhow::Result<u8> {
-        let count = args.explore.unwrap_or_default();
-        if !args.report.paths.is_empty() || args.report.filter.is_some() || args.report.shard.is_some() {
-            return Err(InputError("--explore generates its own lives: scenario paths, --filter and --shard go with a certification of scenario files".into()).into());
-        }
-        if args.bundle.is_some() || args.baseline.is_some() || args.waivers.is_some() || args.report.record.is_some() {
-            return Err(InputError("--explore records its result in its summary and the shrunk scenario file (--out); --bundle, --baseline, --waivers and --record go with a certification of scenario files".into()).into());
-        }
-        let statement_text = args.statement.as_deref().map(|path| read_input(path, "statement")).transpose()?;
-        let statement = match (&args.statement, &statement_text) {
-            (Some(path), Some(text)) => Some(Statement::parse(&path.display().to_string(), text).map_err(|e| InputError(e.to_string()))?),
-            _ => None,
-        };
-        let contract = reader_contract(args.contract.as_deref(), statement.as_ref())?;
-        let plan = args.explore_flags.plan(count, args.report.seed, contract)?;
-        let readers = readers(args.jobs)?;
-        mynatap_harness::certification::program::contain_reader_programs();
-        let program_for = |command: String| ReaderProgram { command, tap_timeout: Duration::from_millis(args.tap_timeout_ms), pass_env: args.reader_env.clone() };
-        if !args.mutants {
-            let reader_cmd = args.reader_cmd.clone().unwrap_or_default();
-            let players = start_players(&readers, &program_for(reader_cmd.clone()), plan.seed)?;
-            let players: Vec<Box<dyn TapPlayer + Send>> = players.into_iter().map(|p| Box::new(p) as Box<dyn TapPlayer + Send>).collect();
-            let exploration = mynatap_harness::explore::explore(&plan, players, &crate::explore::progress_printer(plan.count));
-            let replay = format!("mynatap certify --seed {} --contract {} --reader-cmd '{}'", plan.seed, plan.contract, reader_cmd.replace('\'', "'\\''"));
-            let (text, code) = crate::explore::report(&exploration, &args.explore_flags.out, &replay, "the reader program")?;
-            let verdict = if code == 0 { "conformant on exploration" } else { "NOT conformant on exploration" };
-            outln!("{text}{verdict}: {} lives, seed {}, contract {}", exploration.lives, plan.seed, plan.contract);
-            return Ok(code);
-        }
-        // The kill matrix by exploration alone: one mutant after another, each on every reader.
-        let exe = std::env::current_exe().context("cannot find this program to run its reference reader")?;
-        let mut survivors = 0;
-        let mut rows = String::from("kill matrix by exploration: mutant -> shrunk failure (steps, taps)\n");
-        for mutant in Mutant::ALL {
-            let command = format!("{} reference-reader --mutant {}", exe.display(), mutant.name());
-            let players = start_players(&readers, &program_for(command.clone()), plan.seed)?;
-            let players: Vec<Box<dyn TapPlayer + Send>> = players.into_iter().map(|p| Box::new(p) as Box<dyn TapPlayer + Send>).collect();
-            let exploration = mynatap_harness::explore::explore(&plan, players, &|_| {});
-            let out = args.explore_flags.out.join(mutant.name());
-            let replay = format!("mynatap certify --seed {} --contract {} --reader-cmd '{command}'", plan.seed, plan.contract);
-            let (_, code) = crate::explore::report(&exploration, &out, &replay, "the mutant")?;
-            let row = match &exploration.failure {
-                Some(failure) if code == 1 => {
-                    let what = failure.result.failure.as_ref().map(|f| format!("step {} {}: expected {}, got {}", f.step, f.action, f.expected, f.actual)).unwrap_or_default();
-                    format!(
-                        "{:<22} found in life {} after {} lives; shrunk to {} steps, {} taps ({}); {}\n",
-                        mutant.name(),
-                        failure.index,
-                        exploration.lives,
-                        failure.shrunk.0,
-                        failure.shrunk.1,
-                        out.join(format!("{}.yaml", failure.id)).display(),
-                        what
-                    )
-                }
-                _ => {
-                    survivors += 1;
-                    format!("{:<22} SURVIVED {} lives of exploration\n", mutant.name(), exploration.lives)
-                }
-            };
-            note!("{}", row.trim_end());
-            rows.push_str(&row);
-        }
-        rows.push_str(&format!("{} mutants: {} found by exploration, {survivors} survived; seed {}, {} lives each at most\n", Mutant::ALL.len(), Mutant::ALL.len() - survivors, plan.seed, plan.count));
-        out!("{rows}");
-        Ok(if survivors > 0 { 1 } else { 0 })
     }
 
     pub(crate) fn reference_reader(mutant: Option<String>) -> anyhow::Result<u8> {
