@@ -1,11 +1,12 @@
 //! `certify --explore N`: generated lives against a reader program (or, with `--mutants`, against
 //! each mutant of the reference reader in turn), and the signed bundle of such a run.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use mynatap_harness::certification::bundle::{self, ExplorationIndex, ShrunkIndex};
-use mynatap_harness::certification::program::ReaderProgram;
+use mynatap_harness::certification::program::{AdapterPlayer, ReaderProgram};
 use mynatap_harness::certification::statement::Statement;
 use mynatap_harness::certification::{verdict, TRANSPORT};
 use mynatap_harness::explore::{life_id, life_tree, Exploration, Plan, GENERATED_COMMENT};
@@ -13,7 +14,7 @@ use mynatap_harness::play::TapPlayer;
 use mynatap_harness::report;
 use mynatap_sim::terminal::Mutant;
 
-use super::with_pcsc::{judged_on, read_input, reader_contract, readers, start_players};
+use super::with_pcsc::{judged_on, read_input, reader_contract, readers, start_players, Shared};
 use super::CertifyArgs;
 use crate::{render, requirements, Format, InputError};
 
@@ -122,10 +123,18 @@ fn kill_matrix(args: &CertifyArgs, plan: &Plan, readers: &[mynatap_harness::play
     let exe = std::env::current_exe().context("cannot find this program to run its reference reader")?;
     let mut survivors = 0;
     let mut rows = String::from("kill matrix by exploration: mutant -> shrunk failure (steps, taps)\n");
+    let command_of = |mutant: Mutant| format!("{} reference-reader --mutant {}", exe.display(), mutant.name());
+    // One player per reader for the whole matrix, lent to each mutant's exploration in turn.
+    let shared: Vec<Arc<Mutex<AdapterPlayer>>> =
+        start_players(readers, &program_for(command_of(Mutant::SkipExpiry)), plan.seed)?.into_iter().map(|player| Arc::new(Mutex::new(player))).collect();
     for mutant in Mutant::ALL {
-        let command = format!("{} reference-reader --mutant {}", exe.display(), mutant.name());
-        let players = start_players(readers, &program_for(command.clone()), plan.seed)?;
-        let players: Vec<Box<dyn TapPlayer + Send>> = players.into_iter().map(|p| Box::new(p) as Box<dyn TapPlayer + Send>).collect();
+        let command = command_of(mutant);
+        for player in &shared {
+            if let Ok(mut player) = player.lock() {
+                player.begin_run(program_for(command.clone()));
+            }
+        }
+        let players: Vec<Box<dyn TapPlayer + Send>> = shared.iter().map(|player| Box::new(Shared(Arc::clone(player))) as Box<dyn TapPlayer + Send>).collect();
         let exploration = mynatap_harness::explore::explore(plan, players, &|_| {});
         let out = args.explore_flags.out.join(mutant.name());
         let replay = format!("mynatap certify --seed {} --contract {} --reader-cmd '{command}'", plan.seed, plan.contract);

@@ -156,8 +156,8 @@ mod with_pcsc {
     }
 
     /// A player lent to one suite run after another (the kill matrix: one mutant after another
-    /// on one reader).
-    struct Shared(std::sync::Arc<Mutex<AdapterPlayer>>);
+    /// on one reader; vpcd is not asked to connect a reader anew for each).
+    pub(super) struct Shared(pub(super) std::sync::Arc<Mutex<AdapterPlayer>>);
 
     impl std::fmt::Debug for Shared {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
