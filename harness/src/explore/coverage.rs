@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use mynatap_sim::life::{Life, Step};
+use mynatap_sim::life::{Life, Step, PHONES};
 use serde::{Deserialize, Serialize};
 
 use crate::play::ScenarioResult;
@@ -18,7 +18,8 @@ pub struct Coverage {
     pub steps: usize,
     /// Taps by what happened: `verified`, `rejected: certificate_revoked`, ...
     pub outcomes: BTreeMap<String, usize>,
-    /// Taps by device and key: `card rsa2048`, `card p256 face`, `android`, `iphone`.
+    /// Taps by device and key: `card rsa2048`, `card p256 face`, `android`, `iphone`, `forged
+    /// android`.
     pub devices: BTreeMap<String, usize>,
     /// Taps by fault.
     pub faults: BTreeMap<String, usize>,
@@ -53,6 +54,7 @@ impl Coverage {
                     let key = life.people.get(*person).map_or("?", |p| p.card_key.name());
                     if how.face.is_some() { format!("card {key} face") } else { format!("card {key}") }
                 }
+                Step::TapPhone { phone, .. } if *phone >= PHONES.len() => played.os.map_or_else(|| "forged phone".to_owned(), |os| format!("forged {os}")),
                 _ => played.os.map_or_else(|| "phone".to_owned(), |os| os.to_string()),
             };
             *self.devices.entry(device).or_default() += 1;

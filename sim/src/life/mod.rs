@@ -20,6 +20,8 @@ pub use model::{Expected, Model};
 pub const PEOPLE: [&str; 3] = ["hanako", "taro", "yuki"];
 /// Phones are shared among the people (Q17: one person's card per phone).
 pub const PHONES: [&str; 4] = ["ph0", "ph1", "ph2", "ph3"];
+/// The id of a life's forged phone ([`ForgedPhone`]); taps name it as phone `PHONES.len()`.
+pub const FORGED_PHONE: &str = "forged";
 /// The one terminal of a life.
 pub const TERMINAL: &str = "clinic";
 
@@ -38,7 +40,20 @@ pub struct Life {
     pub smartphone: bool,
     /// At least one; at most [`PEOPLE`]`.len()`.
     pub people: Vec<PersonLife>,
+    /// A phone the world starts with, issued by a CA the terminal does not trust.
+    pub forged_phone: Option<ForgedPhone>,
     pub steps: Vec<Step>,
+}
+
+/// A phone in `world.people[].phones` with `forged: true`: its certificate comes from a CA with
+/// the trusted CA's name but another key. The registry does not know it, so no registry step
+/// reaches it; a tap is judged at the issuer check (`untrusted_certificate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForgedPhone {
+    /// Whose card it claims to hold (a person the life does not have: no forged phone).
+    pub person: usize,
+    pub os: DeviceKind,
+    pub key: Option<KeyAlgorithm>,
 }
 
 /// One person at the start of a life.

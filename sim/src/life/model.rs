@@ -64,6 +64,8 @@ struct Credential {
     revoked: bool,
     held: bool,
     pin_left: u8,
+    /// Issued by a CA the terminal does not trust.
+    forged: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -118,7 +120,16 @@ impl<'l> Model<'l> {
                 phone: None,
             })
             .collect();
-        Self { life, contract: life.contract, now: life.clock, people, phones: vec![PhoneState::default(); super::PHONES.len()] }
+        let mut phones = vec![PhoneState::default(); super::PHONES.len() + 1];
+        // The forged phone sits after the registry's phones; no holder: the registry never
+        // revokes or supersedes it.
+        if let Some(forged) = life.forged_phone
+            && let (Some(person), Some(slot)) = (life.people.get(forged.person), phones.get_mut(super::PHONES.len()))
+        {
+            let credential = Credential { person: forged.person, expires: person.card_expires, revoked: false, held: false, pin_left: PIN_TRIES, forged: true };
+            *slot = PhoneState { named_os: Some(forged.os), os: Some(forged.os), holder: None, credential: Some(credential) };
+        }
+        Self { life, contract: life.contract, now: life.clock, people, phones }
     }
 
     /// The world's date (JST).
@@ -146,7 +157,9 @@ impl<'l> Model<'l> {
     /// Applies the step and says what it must come to; `None`: the step cannot be played (it
     /// names someone absent or a phone never set up, or its fault could never take effect).
     pub fn step(&mut self, step: &Step) -> Option<Expected> {
+        let registry_phone = |phone: &usize| *phone < super::PHONES.len();
         match step {
+            Step::AddPhone { phone, .. } | Step::RemovePhone { phone } | Step::ReportLost { phone } | Step::Resume { phone } if !registry_phone(phone) => None,
             Step::AddPhone { person, phone, os, .. } => {
                 self.people.get(*person)?;
                 let named = self.phones.get_mut(*phone)?.named_os.get_or_insert(*os);
@@ -270,7 +283,7 @@ impl<'l> Model<'l> {
                 named_os: target.named_os,
                 os: Some(os),
                 holder: Some(person),
-                credential: Some(Credential { person, expires, revoked: false, held: false, pin_left: PIN_TRIES }),
+                credential: Some(Credential { person, expires, revoked: false, held: false, pin_left: PIN_TRIES, forged: false }),
             };
         }
         if let Some(state) = self.people.get_mut(person) {
@@ -362,6 +375,9 @@ impl<'l> Model<'l> {
                 PinTyped::Wrong => return before_sign(rejected("wrong_pin"), Some(left - 1)),
                 PinTyped::Right => pin_left = Some(PIN_TRIES),
             }
+        }
+        if credential.is_some_and(|credential| credential.forged) {
+            return before_sign(rejected("untrusted_certificate"), pin_left);
         }
         let (expires, revoked, held) = match credential {
             Some(credential) => (credential.expires, credential.revoked, credential.held),

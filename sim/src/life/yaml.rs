@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use time::format_description::well_known::Rfc3339;
 
-use super::{Advance, Expected, Life, PinTyped, Played, Step, TapFault, TapHow, PEOPLE, PHONES, TERMINAL};
+use super::{Advance, Expected, Life, PinTyped, Played, Step, TapFault, TapHow, FORGED_PHONE, PEOPLE, PHONES, TERMINAL};
 use crate::contract::Contract;
 use crate::profile::DeviceKind;
 
@@ -48,6 +48,10 @@ pub(super) fn scenario(life: &Life, id: &str, title: &str, steps: &[Played<'_>])
             }
         }
         let _ = writeln!(out, "      insurance: {{ {insurance} }}");
+        if let Some(forged) = life.forged_phone.filter(|forged| forged.person == index) {
+            let key = forged.key.filter(|_| life.contract >= Contract::V1_1).map(|key| format!(", key: {}", key.name())).unwrap_or_default();
+            let _ = writeln!(out, "      phones: [{{ id: {FORGED_PHONE}, os: {}{key}, forged: true }}]", forged.os);
+        }
     }
     out.push_str("steps:\n");
     if steps.is_empty() {
@@ -64,7 +68,7 @@ fn person_id(index: usize) -> &'static str {
 }
 
 fn phone_id(index: usize) -> &'static str {
-    PHONES.get(index).copied().unwrap_or("nophone")
+    PHONES.get(index).copied().unwrap_or(FORGED_PHONE)
 }
 
 /// One step, with its `expect` (none where it must simply succeed).

@@ -13,7 +13,7 @@ use crate::backend::QualificationValidity;
 use crate::card::surface::Forgery;
 use crate::clock;
 use crate::contract::Contract;
-use crate::life::{Advance, Life, PersonLife, PinTyped, Step, TapFault, TapHow, PEOPLE, PHONES};
+use crate::life::{Advance, ForgedPhone, Life, PersonLife, PinTyped, Step, TapFault, TapHow, PEOPLE, PHONES};
 use crate::pki::KeyAlgorithm;
 use crate::profile::DeviceKind;
 
@@ -31,10 +31,22 @@ pub fn life(contract: Contract) -> impl Strategy<Value = Life> {
     let smartphone = prop_oneof![9 => Just(true), 1 => Just(false)];
     let people = vec(person(contract), 1..=PEOPLE.len());
     let steps = vec(step(contract), 1..MAX_STEPS);
-    (clock_at_an_edge(), ca_key, revoked_elsewhere, smartphone, people, steps).prop_map(move |(clock, ca_key, revoked_elsewhere, smartphone, people, steps)| {
-        let today = clock.to_offset(clock::JST).date();
-        Life { contract, clock, ca_key, revoked_elsewhere, smartphone, people: people.into_iter().map(|person| person.on(today)).collect(), steps }
-    })
+    (clock_at_an_edge(), ca_key, revoked_elsewhere, smartphone, people, forged_phone(contract), steps).prop_map(
+        move |(clock, ca_key, revoked_elsewhere, smartphone, people, forged_phone, steps)| {
+            let today = clock.to_offset(clock::JST).date();
+            let people: Vec<PersonLife> = people.into_iter().map(|person| person.on(today)).collect();
+            let forged_phone = forged_phone.filter(|forged: &ForgedPhone| forged.person < people.len());
+            Life { contract, clock, ca_key, revoked_elsewhere, smartphone, people, forged_phone, steps }
+        },
+    )
+}
+
+/// A phone from a forger's CA in one life of five, claiming one of the people's cards.
+fn forged_phone(contract: Contract) -> impl Strategy<Value = Option<ForgedPhone>> {
+    let os = prop_oneof![Just(DeviceKind::Android), Just(DeviceKind::Iphone)];
+    let phone_key = if contract >= Contract::V1_1 { option::of(key()).boxed() } else { Just(None).boxed() };
+    let forged = (0..PEOPLE.len(), os, phone_key).prop_map(|(person, os, key)| ForgedPhone { person, os, key });
+    prop_oneof![4 => Just(None), 1 => forged.prop_map(Some)]
 }
 
 /// A person as generated: dates as offsets from the life's first day.
@@ -171,6 +183,8 @@ pub fn step(contract: Contract) -> impl Strategy<Value = Step> {
     let person = prop_oneof![6 => Just(0usize), 2 => Just(1), 1 => Just(2)];
     let phone = prop_oneof![6 => Just(0usize), 3 => Just(1), 1 => Just(2), 1 => Just(3)];
     debug_assert_eq!(PHONES.len(), 4);
+    // Taps also reach the forged phone (index `PHONES.len()`), where a life has one.
+    let tapped_phone = prop_oneof![6 => Just(0usize), 3 => Just(1), 1 => Just(2), 1 => Just(3), 2 => Just(PHONES.len())];
     let os = prop_oneof![Just(DeviceKind::Android), Just(DeviceKind::Iphone)];
     let phone_key = if contract >= Contract::V1_1 { option::of(key()).boxed() } else { Just(None).boxed() };
     let advance = prop_oneof![
@@ -189,7 +203,7 @@ pub fn step(contract: Contract) -> impl Strategy<Value = Step> {
         1 => person.clone().prop_map(|person| Step::RegisterInsurance { person }),
         3 => advance.prop_map(Step::Advance),
         // Taps are what a reader is judged on: most steps are taps.
-        9 => (phone, tap_how(contract)).prop_map(|(phone, how)| Step::TapPhone { phone, how }),
+        9 => (tapped_phone, tap_how(contract)).prop_map(|(phone, how)| Step::TapPhone { phone, how }),
         7 => (person, tap_how(contract)).prop_map(|(person, how)| Step::TapCard { person, how }),
     ]
 }
