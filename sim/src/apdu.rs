@@ -16,31 +16,44 @@ pub const MAX_NE: u32 = 65_536;
 pub struct StatusWord(pub u16);
 
 impl StatusWord {
+    /// `90 00`: the command was carried out.
     pub const SUCCESS: Self = Self(0x9000);
     /// `63 Cx`: verification failed, x tries left (`63 C0`: that try blocked it).
     pub const fn tries_left(tries: u8) -> Self {
         Self(0x63C0 | (tries as u16 & 0x0F))
     }
+    /// `67 00`: wrong length (Lc or Le).
     pub const WRONG_LENGTH: Self = Self(0x6700);
+    /// `69 82`: security status not satisfied (a PIN or key not verified first).
     pub const SECURITY_STATUS_NOT_SATISFIED: Self = Self(0x6982);
     /// `69 84`: the Japanese card standard's "PIN blocked" (ISO would say `69 83`).
     pub const PIN_BLOCKED: Self = Self(0x6984);
+    /// `69 86`: no current EF (a read or sign without a file selected).
     pub const NO_CURRENT_EF: Self = Self(0x6986);
+    /// `6A 80`: incorrect parameters in the data field.
     pub const WRONG_DATA: Self = Self(0x6A80);
+    /// `6A 82`: file or application not found.
     pub const FILE_NOT_FOUND: Self = Self(0x6A82);
+    /// `6A 86`: incorrect P1 P2.
     pub const WRONG_P1_P2: Self = Self(0x6A86);
+    /// `6B 00`: offset outside the file.
     pub const OFFSET_OUT_OF_RANGE: Self = Self(0x6B00);
+    /// `6D 00`: instruction not supported.
     pub const INS_NOT_SUPPORTED: Self = Self(0x6D00);
+    /// `6E 00`: class not supported.
     pub const CLA_NOT_SUPPORTED: Self = Self(0x6E00);
     /// No precise diagnosis: the card failed inside (ISO 7816-4 `6F 00`).
     pub const TECHNICAL_PROBLEM: Self = Self(0x6F00);
 
+    /// The first status byte.
     pub const fn sw1(self) -> u8 {
         (self.0 >> 8) as u8
     }
+    /// The second status byte.
     pub const fn sw2(self) -> u8 {
         self.0 as u8
     }
+    /// Whether this is `90 00`.
     pub const fn is_success(self) -> bool {
         self.0 == 0x9000
     }
@@ -66,42 +79,64 @@ impl fmt::Display for StatusWord {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApduError {
     #[error("a command APDU needs at least 4 bytes (CLA INS P1 P2), got {0}")]
+    /// Fewer bytes than the four-byte header.
     TooShort(usize),
     #[error("a command APDU is at most {MAX_COMMAND_LEN} bytes, got {0}")]
+    /// Longer than the longest extended APDU.
     TooLong(usize),
     #[error("Lc says {lc} data bytes but the APDU is {len} bytes long")]
-    LengthMismatch { lc: usize, len: usize },
+    /// Lc does not match the bytes that follow it.
+    LengthMismatch {
+        /// The data length Lc says.
+        lc: usize,
+        /// The APDU's whole length.
+        len: usize,
+    },
     #[error("extended length marker 00 is followed by too few bytes ({0}-byte APDU)")]
+    /// An extended-length marker without its two length bytes.
     BadExtendedLength(usize),
     #[error("extended Lc must not be zero")]
+    /// An extended Lc of zero (ISO 7816-4 forbids it).
     ZeroExtendedLc,
     #[error("a response APDU needs at least the 2-byte status word, got {0} bytes")]
+    /// A response shorter than its status word.
     ResponseTooShort(usize),
     #[error("command data of {0} bytes does not fit an APDU (max 65535)")]
+    /// Command data longer than an extended Lc can say.
     DataTooLong(usize),
     #[error("Ne of {0} is outside 1..=65536")]
+    /// An Ne outside 1..=65536.
     BadNe(u32),
 }
 
 /// A command APDU. `ne` is the expected response length Ne (1..=65536), `None` when Le is absent.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct CommandApdu {
+    /// The class byte.
     pub cla: u8,
+    /// The instruction byte.
     pub ins: u8,
+    /// The first parameter byte.
     pub p1: u8,
+    /// The second parameter byte.
     pub p2: u8,
+    /// The command data (Lc is its length; empty: no Lc).
     pub data: Vec<u8>,
+    /// The expected response length Ne (`None`: no Le).
     pub ne: Option<u32>,
 }
 
 impl CommandApdu {
+    /// A command without data or Le.
     pub fn new(cla: u8, ins: u8, p1: u8, p2: u8) -> Self {
         Self { cla, ins, p1, p2, data: Vec::new(), ne: None }
     }
+    /// The same command carrying `data`.
     pub fn with_data(mut self, data: impl Into<Vec<u8>>) -> Self {
         self.data = data.into();
         self
     }
+    /// The same command expecting up to `ne` response bytes.
     pub fn with_ne(mut self, ne: u32) -> Self {
         self.ne = Some(ne);
         self
@@ -161,6 +196,7 @@ impl CommandApdu {
         Ok(out)
     }
 
+    /// Encodes into `out` (appended), in the shortest form that holds the command.
     pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), ApduError> {
         if self.data.len() > 65_535 {
             return Err(ApduError::DataTooLong(self.data.len()));
@@ -250,23 +286,29 @@ impl fmt::Debug for CommandApdu {
 /// A response APDU: data and status word.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ResponseApdu {
+    /// The response data (without the status word).
     pub data: Vec<u8>,
+    /// The status word.
     pub sw: StatusWord,
 }
 
 impl ResponseApdu {
+    /// A response of a status word alone.
     pub fn status(sw: StatusWord) -> Self {
         Self { data: Vec::new(), sw }
     }
+    /// Data followed by `90 00`.
     pub fn success(data: Vec<u8>) -> Self {
         Self { data, sw: StatusWord::SUCCESS }
     }
+    /// Reads response bytes (untrusted): data, then the last two bytes as the status word.
     pub fn decode(bytes: &[u8]) -> Result<Self, ApduError> {
         match bytes.split_last_chunk::<2>() {
             Some((data, sw)) => Ok(Self { data: data.to_vec(), sw: StatusWord(u16::from_be_bytes(*sw)) }),
             None => Err(ApduError::ResponseTooShort(bytes.len())),
         }
     }
+    /// The response's bytes: data, then the status word.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.data.len() + 2);
         out.extend_from_slice(&self.data);

@@ -19,38 +19,71 @@ use crate::profile::DeviceKind;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
     #[error("no person `{0}`")]
+    /// The scenario names a person the world does not have.
     UnknownPerson(String),
     #[error("no phone `{0}`")]
+    /// The scenario names a phone the registry does not know.
     UnknownPhone(String),
     #[error("person `{0}` exists already")]
+    /// Two people with one id.
     DuplicatePerson(String),
     #[error("phone `{phone}` already holds the card of `{holder}` (Q17: one person per phone)")]
-    PhoneHoldsAnotherCard { phone: String, holder: String },
+    /// Q17: the phone already holds another person's card.
+    PhoneHoldsAnotherCard {
+        /// The phone.
+        phone: String,
+        /// Whose card it holds.
+        holder: String,
+    },
     #[error("`{person}` is under 15 on {today} (born {birth_date}); Q17")]
-    Under15 { person: String, birth_date: Date, today: Date },
+    /// Q17: a card is added to a phone only from the holder's fifteenth birthday.
+    Under15 {
+        /// The person.
+        person: String,
+        /// Their birth date.
+        birth_date: Date,
+        /// The world's date.
+        today: Date,
+    },
     #[error("the card of `{0}` is revoked or expired; renew it at the municipal office first (Q18)")]
+    /// Q18: the card is revoked or expired, so it cannot be added to a phone.
     CardNotValid(String),
     #[error("phone `{0}` holds no card")]
+    /// A phone step on a phone that holds no card.
     NoCardOnPhone(String),
     #[error("phone `{0}` is suspended after a hotline call (Q20): `resume` it before adding the card again, or add the card to another phone")]
+    /// Q20: a suspended phone takes no card until it is resumed.
     PhoneSuspended(String),
     #[error("phone `{phone}` was set up as `{os}`; a phone's OS does not change: give the other phone an id of its own")]
-    PhoneOsMismatch { phone: String, os: DeviceKind },
+    /// A phone added again with the other OS.
+    PhoneOsMismatch {
+        /// The phone.
+        phone: String,
+        /// The OS it was set up with.
+        os: DeviceKind,
+    },
     #[error("the card-info PIN entered on the iPhone is not the card's (SETUP-2)")]
+    /// SETUP-2: the card-info PIN typed on the iPhone is wrong.
     WrongCardInfoPin,
     #[error("phone `{0}` is already suspended")]
+    /// Q20: the phone is suspended already.
     AlreadySuspended(String),
     #[error("phone `{0}` is not suspended")]
+    /// Q20: `resume` of a phone that is not suspended.
     NotSuspended(String),
     #[error("phone `{0}` cannot be suspended: its certificate is revoked")]
+    /// Q20: a revoked phone cannot be suspended.
     PhoneRevoked(String),
     #[error("cert_expires {0} is not after the world's date")]
+    /// A renewal whose certificate would end before the world's date.
     ExpiryInPast(Date),
     #[error("PKI: {0}")]
+    /// Issuing a certificate or CRL failed.
     Pki(String),
 }
 
 impl RegistryError {
+    /// The scenario format's error code (`unknown_person`, `under_15`, ...).
     pub fn code(&self) -> &'static str {
         match self {
             Self::UnknownPerson(_) => "unknown_person",
@@ -97,6 +130,7 @@ pub enum QualificationValidity {
 }
 
 impl QualificationValidity {
+    /// Every validity code, in code order.
     pub const ALL: [QualificationValidity; 5] = [Self::Valid, Self::Invalid, Self::Superseded, Self::None, Self::Multiple];
 
     /// The code the public element carries (`"1"` to `"5"`).
@@ -109,6 +143,7 @@ impl QualificationValidity {
             Self::Multiple => "5",
         }
     }
+    /// The validity of a code (`"1"` to `"5"`).
     pub fn from_code(code: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|validity| validity.code() == code)
     }
@@ -122,6 +157,7 @@ impl QualificationValidity {
             Self::Multiple => "multiple",
         }
     }
+    /// The validity of a scenario `insurance.status` name.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|validity| validity.name() == name)
     }
@@ -133,9 +169,13 @@ pub const COPAY_PERCENTS: [u8; 3] = [10, 20, 30];
 /// An insurance-use registration (SETUP-1) and the eligibility answer behind it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct InsuranceRecord {
+    /// The person's id.
     pub person: String,
+    /// The insurer number.
     pub insurer: String,
+    /// The first day of the qualification.
     pub valid_from: Date,
+    /// The last day of the qualification.
     pub valid_until: Date,
     /// The answer's validity code.
     pub validity: QualificationValidity,
@@ -153,9 +193,13 @@ impl InsuranceRecord {
 /// What a person brings into the world.
 #[derive(Debug, Clone)]
 pub struct PersonSpec {
+    /// The person's id (scenario `people[].id`).
     pub id: String,
+    /// Birth date (age rules, Q17).
     pub birth_date: Date,
+    /// The last day of the card's user-authentication certificate.
     pub card_cert_expires: Date,
+    /// The card's user-authentication PIN.
     pub card_pin: String,
     /// The physical card's key; `None`: the card profile's (RSA-2048, as every card patients carry).
     pub card_key: Option<KeyAlgorithm>,
@@ -169,9 +213,13 @@ pub struct PersonSpec {
     pub card_expires: Option<Date>,
     /// A forged or cloned card (scenario `card.forgery`, contract 1.2).
     pub card_forgery: Option<Forgery>,
+    /// SETUP-1: the insurance-use registration is done.
     pub insurance_registered: bool,
+    /// The insurer number.
     pub insurer: String,
+    /// The first day of the qualification.
     pub insurance_valid_from: Date,
+    /// The last day of the qualification.
     pub insurance_valid_until: Date,
     /// The eligibility answer's validity code (scenario `insurance.status`).
     pub insurance_status: QualificationValidity,
@@ -240,7 +288,9 @@ struct Phone {
 /// copy is current without parsing the DER again.
 #[derive(Debug, Clone)]
 pub struct CrlSnapshot {
+    /// The CRL number (it grows with every change).
     pub number: u64,
+    /// The CRL's DER.
     pub der: Arc<[u8]>,
 }
 
@@ -256,15 +306,21 @@ pub enum ServiceError {
     Malformed(String),
     /// The answer did not come within the terminal's back-end timeout.
     #[error("no answer within {ms} ms")]
-    TimedOut { ms: u64 },
+    /// The back end did not answer within the timeout.
+    TimedOut {
+        /// The timeout that passed, in milliseconds.
+        ms: u64,
+    },
 }
 
 /// Whether the eligibility service knows a certificate's holder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EligibilityError {
     #[error("no insurance-use registration for this certificate (SETUP-1)")]
+    /// SETUP-1 was not done for this certificate's holder.
     NotRegistered,
     #[error("eligibility service {0}")]
+    /// The service gave no answer the terminal may trust.
     Service(ServiceError),
 }
 
@@ -338,6 +394,7 @@ impl Registry {
         })
     }
 
+    /// The registry's certificate authority.
     pub fn ca(&self) -> &CertificateAuthority {
         &self.ca
     }
@@ -353,6 +410,7 @@ impl Registry {
             })
             .clone()
     }
+    /// How many certificates are on the CRL.
     pub fn revoked_count(&self) -> usize {
         self.revoked.len()
     }
@@ -733,15 +791,19 @@ impl Registry {
     pub fn phone_of(&self, person_id: &str) -> Option<&str> {
         self.people.get(person_id).and_then(|person| person.phone.as_deref())
     }
+    /// A phone's current user-authentication serial.
     pub fn phone_serial(&self, phone_id: &str) -> Option<u64> {
         self.phones.get(phone_id).map(|phone| phone.serial)
     }
+    /// The OS a phone was set up with.
     pub fn phone_os(&self, phone_id: &str) -> Option<DeviceKind> {
         self.phones.get(phone_id).map(|phone| phone.os)
     }
+    /// Why a serial is on the CRL, if it is.
     pub fn revocation_of(&self, serial: u64) -> Option<RevocationReason> {
         self.revoked.get(&serial).map(|entry| entry.reason)
     }
+    /// Every CRL number issued, when, and why.
     pub fn crl_log(&self) -> &[(u64, OffsetDateTime, &'static str)] {
         &self.crl_log
     }

@@ -14,6 +14,7 @@ pub const JST: UtcOffset = match UtcOffset::from_hms(9, 0, 0) {
 /// the year 9999) must stay representable, so the clock stops a decade short of that. X.509 times
 /// are written from Unix time, so the clock starts at the Unix epoch (09:00 JST on 1970-01-01).
 pub const EARLIEST: OffsetDateTime = time::macros::datetime!(1970-01-01 09:00 +09:00);
+/// The latest instant a world's clock may reach.
 pub const LATEST: OffsetDateTime = time::macros::datetime!(9989-12-31 23:59:59 +09:00);
 
 /// `now + by`, or `None` when that leaves [`EARLIEST`]..=[`LATEST`] (never a panic).

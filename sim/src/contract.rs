@@ -13,8 +13,10 @@ use crate::terminal::Reason;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Contract {
     #[serde(rename = "1.0")]
+    /// The first published contract.
     V1_0,
     #[serde(rename = "1.1")]
+    /// Keys, the face path and back-end faults.
     V1_1,
     /// Forged cards, the card's grace after expiry, the eligibility answer.
     #[default]
@@ -23,7 +25,9 @@ pub enum Contract {
 }
 
 impl Contract {
+    /// The newest published version.
     pub const LATEST: Contract = Contract::V1_2;
+    /// Every published version, oldest first.
     pub const ALL: [Contract; 3] = [Self::V1_0, Self::V1_1, Self::V1_2];
 
     /// `"1"`, `"1.0"`, `"1.1"` or `"1.2"`.
@@ -36,6 +40,7 @@ impl Contract {
         }
     }
 
+    /// `"1.0"`, `"1.1"` or `"1.2"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::V1_0 => "1.0",

@@ -21,15 +21,25 @@ pub struct IssueRequest<'a> {
     pub key: KeyAlgorithm,
     /// RSA keys only: the pool slots of the two keys (see [`rsa_pool`]).
     pub rsa_slots: [usize; 2],
+    /// The person the certificates name (scenario id).
     pub holder: &'a str,
+    /// The device the credential goes into.
     pub device: DeviceKind,
+    /// Serial of the user-authentication certificate.
     pub auth_serial: u64,
+    /// Serial of the signature certificate.
     pub sign_serial: u64,
+    /// Start of both certificates' validity.
     pub not_before: OffsetDateTime,
+    /// End of both certificates' validity.
     pub not_after: OffsetDateTime,
+    /// The user-authentication PIN.
     pub auth_pin: &'a str,
+    /// The signature password.
     pub sign_password: &'a str,
+    /// The card-info input support PIN.
     pub card_info_pin: &'a str,
+    /// The holder's data for the card-info application.
     pub holder_info: HolderInfo,
     /// The physical card only: what is printed on its face.
     pub printed: Option<Printed>,
@@ -135,9 +145,11 @@ pub fn sample_holder() -> HolderInfo {
 /// What is printed on the demo card (`mynatap card --birth-date ... --expires ... --security-code`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoPrinted {
+    /// Birth date printed on the card.
     pub birth_date: time::Date,
     /// The card's own expiry date (its year is part of number B).
     pub expires: time::Date,
+    /// The 4-digit security code printed on the card.
     pub security_code: String,
     /// A forged or cloned card (as scenario `card.forgery`), to show readers one.
     pub forgery: Option<Forgery>,

@@ -10,6 +10,7 @@ use crate::transport::{AsyncTransport, Transport, TransportError};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Exchange {
     #[serde(serialize_with = "hex_upper")]
+    /// The command bytes sent.
     pub command: Vec<u8>,
     /// In JSON `{"data": ..., "sw": ...}`, or `{"error": "..."}` when no answer came.
     #[serde(serialize_with = "response_or_error")]
@@ -32,12 +33,14 @@ fn response_or_error<S: serde::Serializer>(response: &Result<Response, Transport
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Response {
     #[serde(serialize_with = "hex_upper")]
+    /// The response data.
     pub data: Vec<u8>,
     /// `None` when the response was shorter than a status word.
     pub sw: Option<String>,
 }
 
 impl Response {
+    /// Splits response bytes into data and status word.
     pub fn from_bytes(bytes: &[u8]) -> Self {
         match bytes.split_last_chunk::<2>() {
             Some((data, sw)) => Self { data: data.to_vec(), sw: Some(hex::encode_upper(sw)) },

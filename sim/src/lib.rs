@@ -4,6 +4,8 @@
 //! bytes out, no sockets, threads, clocks or randomness inside. Time and randomness are passed in
 //! (seeded), so every run replays exactly. Drivers around them live in [`driver`] and
 //! [`transport`]; [`world`] puts people, devices, terminals and back ends under one clock.
+#![deny(missing_docs)]
+
 pub mod apdu;
 pub mod backend;
 pub mod card;

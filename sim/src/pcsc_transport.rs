@@ -156,6 +156,7 @@ impl PcscTransport {
         Ok(Self { reader: name, atr, jobs: Some(jobs), replies, timeout, stuck: false, done: Some(done) })
     }
 
+    /// The PC/SC reader's name.
     pub fn reader(&self) -> &str {
         &self.reader
     }

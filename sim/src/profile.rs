@@ -14,12 +14,16 @@ use crate::pki::KeyAlgorithm;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceKind {
+    /// The physical My Number card (Q14).
     Card,
+    /// An Android phone holding the card's credential (PIN on the terminal).
     Android,
+    /// An iPhone holding the card's credential (Face ID / Touch ID on the phone).
     Iphone,
 }
 
 impl DeviceKind {
+    /// The scenario format's name (`card`, `android`, `iphone`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Card => "card",
@@ -35,6 +39,7 @@ impl DeviceKind {
             Self::Iphone => "JPKIAPIOSTOKEN",
         }
     }
+    /// The kind of device a token label belongs to.
     pub fn from_token_label(label: &str) -> Option<Self> {
         [Self::Card, Self::Android, Self::Iphone].into_iter().find(|kind| kind.token_label() == label)
     }
@@ -110,7 +115,9 @@ impl<'de> Deserialize<'de> for FileId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PinPolicy {
+    /// How many digits.
     pub digits: u8,
+    /// Wrong tries before it blocks.
     pub max_tries: u8,
 }
 
@@ -118,8 +125,11 @@ pub struct PinPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordPolicy {
+    /// Fewest characters.
     pub min_len: u8,
+    /// Most characters.
     pub max_len: u8,
+    /// Wrong tries before it blocks.
     pub max_tries: u8,
 }
 
@@ -127,15 +137,25 @@ pub struct PasswordPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JpkiApplication {
+    /// The application identifier.
     pub aid: HexBytes,
+    /// Token information (`00 06`: the token label).
     pub token_info: FileId,
+    /// The user-authentication certificate.
     pub auth_cert: FileId,
+    /// The user-authentication CA's certificate.
     pub auth_ca_cert: FileId,
+    /// The user-authentication PIN.
     pub auth_pin: FileId,
+    /// The user-authentication key.
     pub auth_key: FileId,
+    /// The signature certificate.
     pub sign_cert: FileId,
+    /// The signature CA's certificate.
     pub sign_ca_cert: FileId,
+    /// The signature password.
     pub sign_password: FileId,
+    /// The signature key.
     pub sign_key: FileId,
 }
 
@@ -143,10 +163,15 @@ pub struct JpkiApplication {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CardInfoApplication {
+    /// The application identifier.
     pub aid: HexBytes,
+    /// The card-info input support PIN.
     pub pin: FileId,
+    /// The My Number.
     pub my_number: FileId,
+    /// The basic four items (name, address, birth date, sex).
     pub basic_four: FileId,
+    /// The PIN's length and tries.
     pub pin_policy: PinPolicy,
 }
 
@@ -154,11 +179,13 @@ pub struct CardInfoApplication {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CardSurfaceApplication {
+    /// The application identifier.
     pub aid: HexBytes,
     /// Verification number B (14 digits: birth date, expiry year, security code).
     pub number_b: FileId,
     /// Verification number A (the 12-digit My Number).
     pub number_a: FileId,
+    /// The birth-date key (opens the age record).
     pub birth_date: FileId,
     /// Card-surface entries, with the face image (behind number A or B).
     pub entries: FileId,
@@ -191,20 +218,29 @@ fn surface_certificate() -> FileId {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
+    /// The profile's name (`card`, `android`, `iphone`, or a vendor's).
     pub name: String,
+    /// The kind of device.
     pub device: DeviceKind,
     /// True where the values are the simulator's choice, not a published specification.
     pub modeled: bool,
+    /// The answer-to-reset.
     pub atr: HexBytes,
     /// PKCS#11 token label in file `00 06`, padded with spaces to 32 bytes on the card.
     pub token_label: String,
+    /// The JPKI application.
     pub jpki: JpkiApplication,
     #[serde(default)]
+    /// The card-info input support application, if the device has it.
     pub card_info: Option<CardInfoApplication>,
     #[serde(default)]
+    /// The card-surface confirmation application (the physical card only).
     pub card_surface: Option<CardSurfaceApplication>,
+    /// The user-authentication PIN's policy.
     pub auth_pin: PinPolicy,
+    /// The signature password's policy.
     pub sign_password: PasswordPolicy,
+    /// How the user-authentication key is opened (a PIN, or user presence on the phone).
     pub unlock: Unlock,
     /// Android: the user-authentication certificate is readable only after VERIFY.
     pub auth_cert_needs_pin: bool,
@@ -226,12 +262,17 @@ pub struct Profile {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{origin}: {message}")]
 pub struct ProfileError {
+    /// Where the profile came from (a file name).
     pub origin: String,
+    /// What is wrong, naming the field.
     pub message: String,
 }
 
+/// The built-in Android profile (`fixtures/profiles/android.yaml`).
 pub const ANDROID_YAML: &str = include_str!("../../fixtures/profiles/android.yaml");
+/// The built-in iPhone profile (`fixtures/profiles/iphone.yaml`).
 pub const IPHONE_YAML: &str = include_str!("../../fixtures/profiles/iphone.yaml");
+/// The built-in physical card profile (`fixtures/profiles/card.yaml`).
 pub const CARD_YAML: &str = include_str!("../../fixtures/profiles/card.yaml");
 
 impl Profile {

@@ -15,7 +15,9 @@ pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 2000;
 
 /// The back ends a terminal asks during a tap.
 pub trait Backends {
+    /// The current CRL from the distribution point.
     fn crl(&self) -> Result<CrlSnapshot, ServiceError>;
+    /// The insurance record behind a user-authentication certificate's serial (FLOW-4).
     fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError>;
 }
 
@@ -23,11 +25,14 @@ pub trait Backends {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceKind {
+    /// The CRL distribution point.
     Crl,
+    /// The eligibility (online qualification) service.
     Eligibility,
 }
 
 impl ServiceKind {
+    /// The service of a scenario name (`crl`, `eligibility`).
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "crl" => Some(Self::Crl),
@@ -52,7 +57,13 @@ pub enum BackendFault {
     /// The eligibility service answers 200 with a body that is not a record.
     EligibilityMalformed,
     /// The service's answer comes this late.
-    BackendDelay { service: ServiceKind, ms: u64 },
+    /// The service's answer comes `ms` late.
+    BackendDelay {
+        /// Which service.
+        service: ServiceKind,
+        /// How late, in milliseconds.
+        ms: u64,
+    },
 }
 
 impl BackendFault {
@@ -92,6 +103,7 @@ impl BackendFault {
 
 /// When a stale CRL was issued, relative to the world's time: a day's list that lapsed an hour ago.
 pub const STALE_CRL_ISSUED_BEFORE: Duration = Duration::hours(25);
+/// When that stale CRL's nextUpdate passed, relative to the world's time.
 pub const STALE_CRL_LAPSED_BEFORE: Duration = Duration::hours(1);
 
 /// What the CRL distribution point hands out at `now` under `fault` (delays aside: the caller
@@ -121,8 +133,10 @@ pub fn crl_answer(registry: &Registry, fault: Option<BackendFault>, now: OffsetD
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CrlAnswerError {
     #[error("the CRL distribution point refuses connections")]
+    /// The distribution point refuses connections.
     Unavailable,
     #[error(transparent)]
+    /// The registry could not sign the CRL.
     Registry(#[from] RegistryError),
 }
 
@@ -137,6 +151,7 @@ pub struct FaultyBackends<'a> {
 }
 
 impl<'a> FaultyBackends<'a> {
+    /// The back ends of `registry` at `now`, with `fault` in their answers, judged against a back-end timeout of `timeout_ms`.
     pub fn new(registry: &'a Registry, fault: Option<BackendFault>, now: OffsetDateTime, timeout_ms: u64) -> Self {
         Self { registry, fault, now, timeout_ms }
     }

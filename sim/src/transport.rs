@@ -16,15 +16,29 @@ use crate::card::Card;
 #[serde(tag = "error", rename_all = "snake_case")]
 pub enum TransportError {
     #[error("card removed")]
+    /// The card or phone left the field.
     CardRemoved,
     #[error("no response within {ms} ms")]
-    Timeout { ms: u64 },
+    /// No answer within the terminal's timeout.
+    Timeout {
+        /// The timeout, in milliseconds.
+        ms: u64,
+    },
     #[error("no reader: {message}")]
-    NoReader { message: String },
+    /// No reader to talk to (PC/SC: none found, or pcscd not running).
+    NoReader {
+        /// What the reader layer said.
+        message: String,
+    },
     #[error("the reader is held exclusively by another program (sharing violation); close that program and run again")]
+    /// Another program holds the reader exclusively.
     ReaderBusy,
     #[error("transport failure: {message}")]
-    Other { message: String },
+    /// Anything else the transport reports.
+    Other {
+        /// What the transport said.
+        message: String,
+    },
 }
 
 /// A reader with (perhaps) a card in it.
@@ -33,6 +47,7 @@ pub trait Transport {
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
     /// The card's answer to reset.
     fn atr(&mut self) -> Result<Vec<u8>, TransportError>;
+    /// Whether a card is in the field.
     fn card_present(&mut self) -> bool;
 }
 
@@ -51,8 +66,11 @@ impl<T: Transport + ?Sized> Transport for &mut T {
 /// The async twin of [`Transport`].
 #[allow(async_fn_in_trait)]
 pub trait AsyncTransport {
+    /// Sends one command APDU and returns the raw response (data and status word).
     async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
+    /// The card's answer to reset.
     async fn atr(&mut self) -> Result<Vec<u8>, TransportError>;
+    /// Whether a card is in the field.
     async fn card_present(&mut self) -> bool;
 }
 
@@ -63,6 +81,7 @@ pub struct DirectTransport<'c> {
 }
 
 impl<'c> DirectTransport<'c> {
+    /// A transport to `card`, answering in the caller's thread.
     pub fn new(card: &'c mut Card) -> Self {
         Self { card }
     }
@@ -157,13 +176,18 @@ pub enum FaultTarget {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CommandKind {
+    /// `A4`: SELECT.
     Select,
+    /// `B0`: READ BINARY.
     Read,
+    /// `20`: VERIFY.
     Verify,
+    /// `2A`: the sign command (PERFORM SECURITY OPERATION).
     Sign,
 }
 
 impl CommandKind {
+    /// The kind of a command's bytes (`None`: another INS).
     pub fn of(command: &[u8]) -> Option<Self> {
         match command.get(1)? {
             0xA4 => Some(Self::Select),
@@ -173,7 +197,9 @@ impl CommandKind {
             _ => None,
         }
     }
+    /// Every kind.
     pub const ALL: [Self; 4] = [Self::Select, Self::Read, Self::Verify, Self::Sign];
+    /// The scenario format's name (`select`, `read`, `verify`, `sign`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Select => "select",
@@ -182,6 +208,7 @@ impl CommandKind {
             Self::Sign => "sign",
         }
     }
+    /// The kind of a scenario name.
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "select" => Some(Self::Select),
@@ -198,13 +225,33 @@ impl CommandKind {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
     /// The phone leaves the field after this many command APDUs.
-    RemoveAfter { apdus: usize },
+    /// How many commands are answered before the phone leaves.
+    RemoveAfter {
+        /// Commands answered before the phone leaves.
+        apdus: usize,
+    },
     /// Every data byte of the response is inverted; length and status word are kept.
-    CorruptResponse { target: FaultTarget },
+    /// Which command's answer is corrupted.
+    CorruptResponse {
+        /// Which command's answer.
+        target: FaultTarget,
+    },
     /// The status word is replaced.
-    WrongStatus { target: FaultTarget, sw: u16 },
+    /// Which command's status word is replaced, and by what.
+    WrongStatus {
+        /// Which command's status word.
+        target: FaultTarget,
+        /// The status word sent instead.
+        sw: u16,
+    },
     /// The response comes this late.
-    Delay { target: FaultTarget, ms: u64 },
+    /// Which command's answer is late, and by how much.
+    Delay {
+        /// Which command's answer.
+        target: FaultTarget,
+        /// How late, in milliseconds.
+        ms: u64,
+    },
 }
 
 impl Fault {
@@ -237,7 +284,11 @@ impl std::fmt::Display for Fault {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultDecision {
     /// Pass it through; `hit` when the fault applies to its response.
-    Pass { hit: bool },
+    /// Whether the fault applies to this command's response.
+    Pass {
+        /// The fault applies to this command's response.
+        hit: bool,
+    },
     /// The card is gone.
     Removed,
 }
@@ -254,14 +305,17 @@ pub struct FaultPlan {
 }
 
 impl FaultPlan {
+    /// A plan for one tap (`None`: no fault).
     pub fn new(fault: Option<Fault>) -> Self {
         Self { fault, sent: 0, targeted: false, took_effect: false }
     }
 
+    /// Whether the card is still in the field.
     pub fn card_present(&self) -> bool {
         !matches!(self.fault, Some(Fault::RemoveAfter { apdus }) if self.sent >= apdus)
     }
 
+    /// What to do with the next command (counts it).
     pub fn before(&mut self, command: &[u8]) -> FaultDecision {
         if !self.card_present() {
             // The reader tried to go on after the card left: the removal took effect.
@@ -342,9 +396,11 @@ pub struct Faulty<T> {
 }
 
 impl<T> Faulty<T> {
+    /// `inner` with `fault` applied, delays judged against `timeout_ms` without sleeping.
     pub fn new(inner: T, fault: Option<Fault>, timeout_ms: u64) -> Self {
         Self { inner, plan: FaultPlan::new(fault), timeout_ms }
     }
+    /// The wrapped transport.
     pub fn into_inner(self) -> T {
         self.inner
     }

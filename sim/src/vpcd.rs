@@ -17,10 +17,10 @@ use tokio::net::TcpStream;
 use crate::card::Card;
 use crate::transport::{FaultDecision, FaultPlan};
 
-/// Where vpcd listens for the card of `Virtual PCD 00 00`.
 /// How long a removed card stays away: pcscd reports an idle reader empty within about 0.2 s.
 const REMOVAL_PAUSE: Duration = Duration::from_millis(600);
 
+/// Where vpcd listens for the card of `Virtual PCD 00 00`.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:35963";
 /// The reader name pcscd gives the card on `port` (35963 -> `00 00`, 35964 -> `00 01`).
 pub fn reader_name(port: u16) -> String {
@@ -36,18 +36,30 @@ pub const MAX_FRAME_LEN: usize = 4 + 3 + 4096 + 2;
 const NO_CARD_STATUS: [u8; 2] = [0x6F, 0x00];
 
 #[derive(Debug, thiserror::Error)]
+/// Why the bridge to vpcd stopped.
 pub enum VpcdError {
     #[error("cannot reach vpcd at {address} (is pcscd running with the vsmartcard-vpcd driver? start it, or pass --reconnect to wait)")]
-    Connect { address: String, #[source] source: std::io::Error },
+    /// vpcd does not listen at `address`.
+    Connect {
+        /// Where vpcd was expected.
+        address: String,
+        /// Why the connection failed.
+        #[source] source: std::io::Error,
+    },
     #[error("vpcd closed the connection")]
+    /// vpcd closed the connection.
     Closed,
     #[error("vpcd sent a frame of {0} bytes, over the {MAX_FRAME_LEN}-byte maximum command APDU")]
+    /// A frame longer than any command this bridge takes.
     FrameTooLong(usize),
     #[error("vpcd sent an empty frame")]
+    /// A frame of no bytes.
     EmptyFrame,
     #[error("vpcd connection broke in the middle of a frame: {0}")]
+    /// The connection broke in the middle of a frame.
     Truncated(std::io::Error),
     #[error("vpcd connection failed: {0}")]
+    /// Any other socket failure.
     Io(#[from] std::io::Error),
     /// The card left the field (a `remove_after` fault): the bridge dropped the connection in the
     /// middle of an APDU, as a card process that dies does.
@@ -58,16 +70,22 @@ pub enum VpcdError {
 /// What one frame from vpcd asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message<'a> {
+    /// Power the card off.
     PowerOff,
+    /// Power the card on.
     PowerOn,
+    /// Reset the card (warm reset).
     Reset,
+    /// Send the ATR.
     GetAtr,
     /// A control byte this bridge does not know; ignored (vpcd expects no answer to controls).
     UnknownControl(u8),
+    /// A command APDU to answer.
     Apdu(&'a [u8]),
 }
 
 impl<'a> Message<'a> {
+    /// Reads one frame's payload (untrusted): a one-byte control, or an APDU.
     pub fn classify(payload: &'a [u8]) -> Result<Self, VpcdError> {
         Ok(match payload {
             [] => return Err(VpcdError::EmptyFrame),
@@ -103,7 +121,9 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
 /// (a reset clears the card's unlock; the person's finger is still on the phone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserPresence {
+    /// Not unlocked.
     No,
+    /// Unlocked for good.
     Yes,
     /// Unlocked until this instant (`serve-card --user-verified-for`).
     Until(Instant),
@@ -141,6 +161,7 @@ struct SlotState {
 pub struct Sequence(Arc<std::sync::atomic::AtomicU64>);
 
 impl Sequence {
+    /// The next number of the order.
     pub fn next(&self) -> u64 {
         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
@@ -149,8 +170,11 @@ impl Sequence {
 /// An APDU as the card saw it. `response` is `None` when the card had left the field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenApdu {
+    /// Its place in the run's global order.
     pub sequence: u64,
+    /// The command bytes.
     pub command: Vec<u8>,
+    /// The response bytes (`None`: the card had left the field).
     pub response: Option<Vec<u8>>,
 }
 
@@ -162,7 +186,13 @@ pub struct CardSlot(Arc<Mutex<SlotState>>);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BridgeEvent<'a> {
     /// A command and the answer sent (empty: the card left the field instead).
-    Apdu { command: &'a [u8], response: &'a [u8] },
+    /// The command, and the response sent.
+    Apdu {
+        /// The command bytes.
+        command: &'a [u8],
+        /// The response bytes (empty: the card left instead).
+        response: &'a [u8],
+    },
     /// vpcd powered the card off, on, or reset it.
     Power,
 }
@@ -171,6 +201,7 @@ pub enum BridgeEvent<'a> {
 pub type ApduObserver = dyn Fn(BridgeEvent<'_>) + Send + Sync;
 
 impl CardSlot {
+    /// A slot holding `card` (or none: answers `6F 00` and `default_atr`), with Face ID / Touch ID as `presence`.
     pub fn new(card: Option<Card>, presence: UserPresence, default_atr: Vec<u8>) -> Self {
         let atr = card.as_ref().map_or(default_atr, |card| card.atr().to_vec());
         Self(Arc::new(Mutex::new(SlotState { card, presence, atr, fault: None, recording: None, sequence: Sequence::default(), answered: 0 })))

@@ -11,9 +11,11 @@ use crate::tlv::push_tlv;
 /// personalise many cards (fuzzing, benches); once inside a [`Card`] the keys have no way out.
 #[derive(Clone)]
 pub struct CardCredential {
+    /// The user-authentication key (answers the sign command after the PIN or unlock).
     pub auth_key: SigningKey,
     /// The user-authentication certificate (signed when first read).
     pub auth_cert: Arc<LazyCertificate>,
+    /// The signature key (JPKI signature; not used by the clinic flow).
     pub sign_key: SigningKey,
     /// The signature certificate (signed when first read).
     pub sign_cert: Arc<LazyCertificate>,
@@ -21,9 +23,11 @@ pub struct CardCredential {
     pub ca_cert: Vec<u8>,
     /// User-authentication PIN (the card's, or an Android phone's own).
     pub auth_pin: String,
+    /// The signature password.
     pub sign_password: String,
     /// Card-info input support PIN (SETUP-2 on an iPhone).
     pub card_info_pin: String,
+    /// The holder's data as the card-info application stores it.
     pub holder_info: HolderInfo,
     /// The card-surface application's contents (the physical card only).
     pub surface: Option<SurfaceCredential>,
@@ -35,6 +39,7 @@ pub struct CardCredential {
 pub struct SurfaceCredential {
     /// What is printed and the signed files (signed when first read).
     pub files: Arc<LazySurfaceFiles>,
+    /// The card's own key: answers `80 2A 00 00` without a PIN.
     pub card_key: SigningKey,
 }
 
@@ -53,12 +58,15 @@ impl std::fmt::Debug for CardCredential {
 /// The card-info input support application's content (basic four items and My Number).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HolderInfo {
+    /// Name (basic four items).
     pub name: String,
+    /// Address (basic four items).
     pub address: String,
     /// `YYYYMMDD`
     pub birth_date: String,
     /// `1` male, `2` female, `9` not applicable
     pub sex: String,
+    /// The holder's My Number (12 digits).
     pub my_number: String,
 }
 

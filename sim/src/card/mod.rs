@@ -69,22 +69,34 @@ enum Ef {
 /// Which PIN a counter belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PinRef {
+    /// The user-authentication PIN.
     Auth,
+    /// The signature password.
     SignPassword,
+    /// The card-info input support PIN.
     CardInfo,
+    /// Verification number A (the My Number) of the card-surface application.
     NumberA,
+    /// Verification number B (birth date, expiry year, security code).
     NumberB,
+    /// The birth-date key that opens the age record.
     BirthDate,
 }
 
 /// Retry counters: persistent (they survive a reset and a power cycle).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryCounters {
+    /// Tries left of the user-authentication PIN.
     pub auth: u8,
+    /// Tries left of the signature password.
     pub sign_password: u8,
+    /// Tries left of the card-info input support PIN.
     pub card_info: u8,
+    /// Tries left of verification number A.
     pub number_a: u8,
+    /// Tries left of verification number B.
     pub number_b: u8,
+    /// Tries left of the birth-date key.
     pub birth_date: u8,
 }
 
@@ -132,6 +144,7 @@ impl std::fmt::Debug for Card {
 }
 
 impl Card {
+    /// A fresh card of `profile` personalised with `credential`: full retry counters, nothing selected.
     pub fn new(profile: Arc<Profile>, credential: CardCredential) -> Self {
         let counters = RetryCounters {
             auth: profile.auth_pin.max_tries,
@@ -168,12 +181,15 @@ impl Card {
         }
     }
 
+    /// The device profile the card answers by.
     pub fn profile(&self) -> &Profile {
         &self.profile
     }
+    /// The answer-to-reset the card presents.
     pub fn atr(&self) -> &[u8] {
         &self.profile.atr.0
     }
+    /// The PIN retry counters as they stand.
     pub fn retry_counters(&self) -> RetryCounters {
         self.counters
     }
@@ -197,6 +213,7 @@ impl Card {
     pub fn set_user_verified(&mut self, verified: bool) {
         self.volatile.user_verified = verified && self.profile.unlock == Unlock::UserPresence;
     }
+    /// Whether Face ID / Touch ID was done (FLOW-3 on an iPhone).
     pub fn user_verified(&self) -> bool {
         self.volatile.user_verified
     }
@@ -209,6 +226,7 @@ impl Card {
         }
     }
 
+    /// Answers one command (the sans-IO heart of the card: no I/O, no clock, no randomness).
     pub fn process(&mut self, command: &CommandApdu) -> ResponseApdu {
         match (command.cla, command.ins) {
             (0x00, 0xA4) => self.select(command),

@@ -34,7 +34,9 @@ pub enum Forgery {
 }
 
 impl Forgery {
+    /// Every forgery, in the order the contract lists them.
     pub const ALL: [Forgery; 4] = [Self::PhotoSwapped, Self::FaceSignatureInvalid, Self::UnknownSurfaceCa, Self::Clone];
+    /// The scenario format's name (`photo_swapped`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Self::PhotoSwapped => "photo_swapped",
@@ -43,6 +45,7 @@ impl Forgery {
             Self::Clone => "clone",
         }
     }
+    /// The forgery of a scenario name.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|forgery| forgery.name() == name)
     }

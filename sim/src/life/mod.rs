@@ -31,7 +31,9 @@ pub struct Life {
     /// The contract version the life was generated for: it uses nothing a later version added,
     /// and its steps are judged by that version's rules.
     pub contract: Contract,
+    /// The world's clock when the life begins.
     pub clock: OffsetDateTime,
+    /// The trusted CA's key algorithm.
     pub ca_key: KeyAlgorithm,
     /// Certificates of people outside the life already on the CRL (mynatap extension
     /// `world.revoked_elsewhere`), so the life's own revocations sit behind them.
@@ -42,6 +44,7 @@ pub struct Life {
     pub people: Vec<PersonLife>,
     /// A phone the world starts with, issued by a CA the terminal does not trust.
     pub forged_phone: Option<ForgedPhone>,
+    /// What happens, in order.
     pub steps: Vec<Step>,
 }
 
@@ -52,22 +55,28 @@ pub struct Life {
 pub struct ForgedPhone {
     /// Whose card it claims to hold (a person the life does not have: no forged phone).
     pub person: usize,
+    /// The phone's OS.
     pub os: DeviceKind,
+    /// The phone credential's key (`None`: the profile's).
     pub key: Option<KeyAlgorithm>,
 }
 
 /// One person at the start of a life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonLife {
+    /// Birth date (ages, Q17).
     pub birth_date: Date,
     /// The last valid day of the card's user-authentication certificate.
     pub card_expires: Date,
+    /// The card's key algorithm.
     pub card_key: KeyAlgorithm,
     /// Four digits, printed on the card (number B).
     pub security_code: String,
     /// 1.2: a forged card.
     pub forgery: Option<Forgery>,
+    /// SETUP-1 done at the start.
     pub registered: bool,
+    /// The last day of the insurance qualification.
     pub valid_until: Date,
     /// 1.2: the eligibility answer.
     pub status: QualificationValidity,
@@ -81,29 +90,82 @@ pub struct PersonLife {
 /// naming a person the life does not have, or a phone never set up, is not played.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    AddPhone { person: usize, phone: usize, os: DeviceKind, key: Option<KeyAlgorithm> },
-    RemovePhone { phone: usize },
-    ReportLost { phone: usize },
-    Resume { phone: usize },
-    RevokeCard { person: usize },
+    /// SETUP-2: the person adds the card to a phone (Q17-Q19).
+    AddPhone {
+        /// Whose card.
+        person: usize,
+        /// Which phone (index into [`PHONES`]).
+        phone: usize,
+        /// The phone's OS.
+        os: DeviceKind,
+        /// The phone credential's key (`None`: the profile's).
+        key: Option<KeyAlgorithm>,
+    },
+    /// Q19: the card is deleted from the phone.
+    RemovePhone {
+        /// Which phone.
+        phone: usize,
+    },
+    /// Q20: the phone is reported lost (suspended).
+    ReportLost {
+        /// Which phone.
+        phone: usize,
+    },
+    /// Q20: the suspension is lifted.
+    Resume {
+        /// Which phone.
+        phone: usize,
+    },
+    /// Q18: the card is revoked.
+    RevokeCard {
+        /// Whose card.
+        person: usize,
+    },
     /// `days`: the new certificate's last valid day, this many days after today (`None`: the
     /// registry's default, five years).
-    RenewCard { person: usize, days: Option<u16> },
-    RegisterInsurance { person: usize },
+    /// Q18: the card is renewed (a new certificate; phones holding the old one lose it).
+    RenewCard {
+        /// Whose card.
+        person: usize,
+        /// The new certificate's last valid day, this many days after today (`None`: five years).
+        days: Option<u16>,
+    },
+    /// SETUP-1: the insurance-use registration.
+    RegisterInsurance {
+        /// Whose insurance.
+        person: usize,
+    },
+    /// The clock moves on.
     Advance(Advance),
-    TapPhone { phone: usize, how: TapHow },
-    TapCard { person: usize, how: TapHow },
+    /// A tap of a phone (index into [`PHONES`], or [`PHONES`]`.len()` for the forged phone).
+    TapPhone {
+        /// Which phone.
+        phone: usize,
+        /// What the patient does and what goes wrong.
+        how: TapHow,
+    },
+    /// A tap of a person's physical card (Q14).
+    TapCard {
+        /// Whose card.
+        person: usize,
+        /// What the patient does and what goes wrong.
+        how: TapHow,
+    },
 }
 
 /// How far the clock moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Advance {
+    /// So many days.
     Days(u16),
+    /// So many hours.
     Hours(u16),
+    /// So many minutes.
     Minutes(u16),
 }
 
 impl Advance {
+    /// The step as a duration.
     pub fn duration(self) -> Duration {
         match self {
             Self::Days(n) => Duration::days(n.into()),
@@ -116,6 +178,7 @@ impl Advance {
 /// What the patient does at the terminal, and what goes wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TapHow {
+    /// The PIN typed (card and Android).
     pub pin: PinTyped,
     /// iPhone: Face ID / Touch ID not done (FLOW-3).
     pub not_unlocked: bool,
@@ -123,6 +186,7 @@ pub struct TapHow {
     pub wrong_os: bool,
     /// The physical card by face recognition: `Some(face_match)`.
     pub face: Option<bool>,
+    /// What goes wrong, if anything.
     pub fault: Option<TapFault>,
 }
 
@@ -130,6 +194,7 @@ pub struct TapHow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PinTyped {
     #[default]
+    /// The right PIN.
     Right,
     /// Four digits, not the PIN: spends a try.
     Wrong,
@@ -147,14 +212,20 @@ pub enum TapFault {
     CorruptSignature,
     /// `wrong_status` `6F00` on the sign command.
     SignStatus6F00,
+    /// `crl_unavailable`: the CRL distribution point does not answer.
     CrlUnavailable,
+    /// `crl_stale`: a CRL past its next update.
     CrlStale,
+    /// `crl_bad_signature`: a CRL whose signature does not verify.
     CrlBadSignature,
+    /// `eligibility_unavailable`: the eligibility service does not answer.
     EligibilityUnavailable,
+    /// `eligibility_malformed`: the eligibility service answers something that is not a record.
     EligibilityMalformed,
 }
 
 impl TapFault {
+    /// Every fault, in the order above.
     pub const ALL: [TapFault; 8] = [
         Self::RemovedAtOnce,
         Self::CorruptSignature,
@@ -194,7 +265,9 @@ impl TapFault {
 /// A step the model plays, with what it must come to and the world as it was just before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Played<'l> {
+    /// The step.
     pub step: &'l Step,
+    /// What it must come to.
     pub expected: Expected,
     /// The world's date (JST) when the step is played.
     pub today: Date,

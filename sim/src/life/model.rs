@@ -27,8 +27,18 @@ pub enum Expected {
     /// A registry step that fails with this code.
     Error(&'static str),
     /// 1.2 fields are only compared where the life's contract defines them.
-    Verified { grace: bool, expiring_soon: bool, copay: u8 },
+    /// A verified tap, with what contract 1.2 adds.
+    Verified {
+        /// In the card's three-month grace.
+        grace: bool,
+        /// Expires within three months.
+        expiring_soon: bool,
+        /// The co-payment ratio, in per cent.
+        copay: u8,
+    },
+    /// A rejected tap, with the contract's reason.
     Rejected(&'static str),
+    /// The terminal does not offer the phone path (Q16).
     NotOffered,
 }
 
@@ -107,6 +117,7 @@ fn fifteenth_birthday(birth: Date) -> Date {
 }
 
 impl<'l> Model<'l> {
+    /// The rules' state at the start of `life`.
     pub fn new(life: &'l Life) -> Self {
         let people = life
             .people

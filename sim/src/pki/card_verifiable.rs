@@ -26,6 +26,7 @@ pub const SURFACE_CA_KEY_ID: KeyId = *b"9990023\x08\x05001MTAP";
 pub const SURFACE_SIGNER_KEY_ID: KeyId = *b"9990024\x08\x05001MTAP";
 /// A card-surface CA no terminal trusts, and the signer it certifies (forgery `unknown_surface_ca`).
 pub const UNKNOWN_CA_KEY_ID: KeyId = *b"9990023\x08\x05666MTAP";
+/// The key id of the signer the unknown CA certifies.
 pub const UNKNOWN_SIGNER_KEY_ID: KeyId = *b"9990024\x08\x05666MTAP";
 
 /// Fixed pool indices: these authorities stand outside any one world's seed.
@@ -87,9 +88,13 @@ pub fn three_digest_info(groups: [&[u8]; 3]) -> Vec<u8> {
 /// A card-verifiable certificate (`7F 21 { 5F 4E body, 5F 37 signature }`), read.
 #[derive(Debug, Clone)]
 pub struct CvCertificate {
+    /// The key id of the CA that signed the certificate.
     pub issuer_key_id: KeyId,
+    /// The key id of the key it certifies.
     pub subject_key_id: KeyId,
+    /// The certified key (RSA-2048).
     pub public_key: rsa::PublicKey,
+    /// The CA's PKCS#1 v1.5 SHA-256 signature over `body`.
     pub signature: Vec<u8>,
     /// The 297 bytes the signature covers (the `5F 4E` value).
     pub body: Vec<u8>,
@@ -175,6 +180,7 @@ impl SurfaceAuthority {
     pub fn ca_public_encoded(&self) -> Vec<u8> {
         card_encoding(&public(&self.ca))
     }
+    /// The CA's public key.
     pub fn ca_public(&self) -> rsa::PublicKey {
         public(&self.ca)
     }

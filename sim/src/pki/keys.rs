@@ -44,8 +44,10 @@ pub enum KeyAlgorithm {
 }
 
 impl KeyAlgorithm {
+    /// Every algorithm.
     pub const ALL: [Self; 3] = [Self::Rsa2048, Self::P256, Self::P384];
 
+    /// The scenario format's name (`rsa2048`, `p256`, `p384`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Rsa2048 => "rsa2048",
@@ -54,6 +56,7 @@ impl KeyAlgorithm {
         }
     }
 
+    /// The algorithm of a scenario name.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|algorithm| algorithm.name() == text)
     }
@@ -90,6 +93,7 @@ pub enum SignError {
     #[error("data of {0} bytes does not fit the key")]
     Length(usize),
     #[error("the key refused to sign")]
+    /// The key refused (an RSA message that is no valid padding input).
     Refused,
 }
 
@@ -97,8 +101,11 @@ pub enum SignError {
 /// fixed pool (see [`rsa_pool`]), never generated per world.
 #[derive(Clone)]
 pub enum SigningKey {
+    /// An RSA-2048 key from the pool.
     Rsa(Arc<RsaSigningKey<Sha256>>),
+    /// An ECDSA P-256 key.
     P256(p256::ecdsa::SigningKey),
+    /// An ECDSA P-384 key.
     P384(p384::ecdsa::SigningKey),
 }
 
@@ -120,6 +127,7 @@ impl SigningKey {
         })
     }
 
+    /// The key's algorithm.
     pub fn algorithm(&self) -> KeyAlgorithm {
         match self {
             Self::Rsa(_) => KeyAlgorithm::Rsa2048,
@@ -128,6 +136,7 @@ impl SigningKey {
         }
     }
 
+    /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
         match self {
             Self::Rsa(key) => PublicKey::Rsa(key.as_ref().as_ref().to_public_key()),
@@ -199,8 +208,11 @@ impl SigningKey {
 /// A public key of any of the three algorithms, as read from a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicKey {
+    /// An RSA-2048 public key.
     Rsa(rsa::PublicKey),
+    /// An ECDSA P-256 public key.
     P256(p256::ecdsa::VerifyingKey),
+    /// An ECDSA P-384 public key.
     P384(p384::ecdsa::VerifyingKey),
 }
 
@@ -226,6 +238,7 @@ impl PublicKey {
         }
     }
 
+    /// The key's algorithm.
     pub fn algorithm(&self) -> KeyAlgorithm {
         match self {
             Self::Rsa(_) => KeyAlgorithm::Rsa2048,

@@ -53,16 +53,22 @@ const AUTHORITY_ALT_NAME: &str = "O=mynatap test public personal authentication 
 pub const SUBJECT_ID_LEN: usize = 23;
 
 #[derive(Debug, thiserror::Error)]
+/// Why a certificate, CRL or key could not be made.
 pub enum PkiError {
     #[error("DER encoding failed: {0}")]
+    /// DER encoding failed.
     Der(#[from] der::Error),
     #[error("certificate builder failed: {0}")]
+    /// The X.509 builder refused.
     Builder(#[from] x509_cert::builder::Error),
     #[error("public key encoding failed: {0}")]
+    /// A public key could not be encoded.
     Spki(#[from] spki::Error),
     #[error("key encoding failed: {0}")]
+    /// A key could not be built, encoded or used.
     Key(String),
     #[error("time {0} cannot be written in a certificate")]
+    /// A time X.509 cannot hold (before 1970 here).
     Time(String),
 }
 
@@ -100,8 +106,11 @@ pub fn serial_number(serial: u64) -> Result<SerialNumber, PkiError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum RevocationReason {
+    /// The key is compromised (also how other CRL reasons read back).
     KeyCompromise,
+    /// Replaced by a newer certificate (Q18, Q19: the card renewed or moved).
     Superseded,
+    /// No longer used (the card deleted from a phone, the card revoked).
     CessationOfOperation,
     /// A suspension (Q20): the only reason that can be lifted.
     CertificateHold,
@@ -125,6 +134,7 @@ impl RevocationReason {
             Self::CertificateHold => X509CrlReason::CertificateHold,
         }
     }
+    /// The reason of a CRL entry as read (reasons mynatap never writes read as key compromise).
     pub fn from_x509(reason: X509CrlReason) -> Self {
         match reason {
             X509CrlReason::CertificateHold => Self::CertificateHold,
@@ -138,21 +148,27 @@ impl RevocationReason {
 /// One CRL entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrlEntry {
+    /// The revoked certificate's serial.
     pub serial: u64,
+    /// When it was revoked.
     pub revoked_at: OffsetDateTime,
+    /// Why.
     pub reason: RevocationReason,
 }
 
 /// What a leaf certificate says.
 #[derive(Debug, Clone)]
 pub struct LeafRequest<'a> {
+    /// The certificate's serial number.
     pub serial: u64,
     /// The holder (a person id in scenarios).
     pub holder: &'a str,
     /// `card`, `android` or `iphone` (with ` signature` for the signature certificate): with the
     /// holder and serial it derives the opaque subject id; no name is written in the certificate.
     pub device: &'a str,
+    /// Start of validity.
     pub not_before: OffsetDateTime,
+    /// End of validity (inclusive, whole seconds).
     pub not_after: OffsetDateTime,
     /// The key the certificate is for.
     pub subject_key: &'a SigningKey,
@@ -204,16 +220,20 @@ impl CertificateAuthority {
         Ok(Self { key, certificate, certificate_der })
     }
 
+    /// The CA key's algorithm.
     pub fn algorithm(&self) -> KeyAlgorithm {
         self.key.algorithm()
     }
 
+    /// The CA's own certificate.
     pub fn certificate(&self) -> &Certificate {
         &self.certificate
     }
+    /// The CA's certificate, DER.
     pub fn certificate_der(&self) -> &[u8] {
         &self.certificate_der
     }
+    /// The CA's public key.
     pub fn public_key(&self) -> PublicKey {
         self.key.public_key()
     }

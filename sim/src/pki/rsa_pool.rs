@@ -22,6 +22,7 @@ pub const POOL_SIZE: usize = 32;
 pub const POOL_SEED: u64 = 0x6D79_6E61_7461_7000; // "mynatap\0"
 /// The slot of a world's trusted CA, and of the forged CA beside it.
 pub const CA_SLOT: usize = 0;
+/// The slot of the forged CA (`forged: true` phones).
 pub const FORGED_CA_SLOT: usize = 1;
 /// The first slot handed to devices.
 pub const FIRST_DEVICE_SLOT: usize = 2;

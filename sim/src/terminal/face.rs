@@ -15,21 +15,32 @@ use crate::pki::{KeyAlgorithm, PublicKey};
 /// The card-surface confirmation application's public values: what a terminal uses, and what
 /// it must never touch (number A, the My Number image).
 pub mod card_surface {
+    /// The application identifier.
     pub const AID: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02];
+    /// Verification number B (what the camera reads off the card).
     pub const NUMBER_B: [u8; 2] = [0x00, 0x12];
+    /// Verification number A (the My Number): a terminal never presents it.
     pub const NUMBER_A: [u8; 2] = [0x00, 0x13];
+    /// The card-surface entries, with the face image (the card face record).
     pub const ENTRIES: [u8; 2] = [0x00, 0x02];
+    /// The birth-date key (opens the age record).
     pub const BIRTH_DATE_KEY: [u8; 2] = [0x00, 0x11];
+    /// The age record.
     pub const AGE_RECORD: [u8; 2] = [0x00, 0x01];
+    /// The application's basic data.
     pub const BASIC_DATA: [u8; 2] = [0x00, 0x03];
+    /// The signer's card-verifiable certificate.
     pub const CERTIFICATE: [u8; 2] = [0x00, 0x04];
+    /// The My Number image: a terminal never reads it.
     pub const MY_NUMBER_IMAGE: [u8; 2] = [0x00, 0x05];
 }
 
 /// The card-info input support application (no clinic step goes there; only the
 /// `read-my-number` mutant does).
 pub mod card_info {
+    /// The application identifier.
     pub const AID: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
+    /// The My Number: a terminal never reads it.
     pub const MY_NUMBER: [u8; 2] = [0x00, 0x01];
 }
 

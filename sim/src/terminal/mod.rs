@@ -51,10 +51,15 @@ use crl::CrlIndex;
 
 /// The JPKI application and the files a terminal uses (public values, docs/protocol.md).
 pub mod jpki {
+    /// The application identifier.
     pub const AID: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
+    /// Token information (the token label tells the device kind).
     pub const TOKEN_INFO: [u8; 2] = [0x00, 0x06];
+    /// The user-authentication certificate.
     pub const AUTH_CERT: [u8; 2] = [0x00, 0x0A];
+    /// The user-authentication PIN.
     pub const AUTH_PIN: [u8; 2] = [0x00, 0x18];
+    /// The user-authentication key.
     pub const AUTH_KEY: [u8; 2] = [0x00, 0x17];
 }
 
@@ -65,20 +70,35 @@ pub const MAX_CERTIFICATE_LEN: usize = 8 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
+    /// The certificate is past its last second (and, for the physical card, its grace).
     CertificateExpired,
+    /// The certificate is on the CRL (revoked, superseded or deleted).
     CertificateRevoked,
+    /// The certificate is on hold (Q20: the phone reported lost).
     CertificateSuspended,
+    /// No insurance-use registration (SETUP-1).
     NotRegistered,
+    /// The qualification is not valid today.
     InsuranceExpired,
+    /// The iPhone's Face ID / Touch ID was not done (FLOW-3).
     UserNotVerified,
+    /// The PIN typed is wrong (tries remain).
     WrongPin,
+    /// The PIN is blocked.
     PinBlocked,
+    /// The device is not the type the patient chose (FLOW-2).
     WrongDeviceType,
+    /// The signature over the terminal's challenge does not verify.
     SignatureInvalid,
+    /// The certificate is not issued by the trusted CA.
     UntrustedCertificate,
+    /// The device left the field during the tap.
     CardRemoved,
+    /// The device's answers break the protocol.
     ProtocolError,
+    /// A back end gave no answer the terminal may trust (fail closed).
     ServiceUnavailable,
+    /// The camera's face is not the card's (face path).
     FaceNotMatched,
     /// The eligibility answer: invalid, and a newer qualification exists (QualificationValidity 3).
     NewerQualification,
@@ -93,6 +113,7 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the contract's order.
     pub const ALL: [Reason; 19] = [
         Self::CertificateExpired,
         Self::CertificateRevoked,
@@ -114,6 +135,7 @@ impl Reason {
         Self::MultipleRecords,
         Self::CardNotGenuine,
     ];
+    /// The scenario format's name (`certificate_expired`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::CertificateExpired => "certificate_expired",
@@ -137,6 +159,7 @@ impl Reason {
             Self::CardNotGenuine => "card_not_genuine",
         }
     }
+    /// The reason of a scenario name.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|reason| reason.as_str() == text)
     }
@@ -157,8 +180,11 @@ impl fmt::Display for Reason {
 /// FLOW-5: what the patient agreed to share.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Consent {
+    /// Medication information may be shared.
     pub medication: bool,
+    /// Health check-up information may be shared.
     pub checkups: bool,
+    /// Surgery information may be shared.
     pub surgery: bool,
 }
 
@@ -180,9 +206,13 @@ impl fmt::Display for Consent {
 /// A verified tap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verified {
+    /// The kind of device tapped.
     pub device: DeviceKind,
+    /// The user-authentication certificate's serial (hex).
     pub certificate_serial: String,
+    /// The insurer number of the record.
     pub insurer: String,
+    /// The eligibility answer.
     pub record: InsuranceRecord,
     /// What the terminal recorded of FLOW-5 (nothing during the card's grace).
     pub consent: Consent,
@@ -204,13 +234,21 @@ impl Verified {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
+    /// The holder is verified and insured.
     Verified(Verified),
-    Rejected { reason: Reason, detail: String },
+    /// The tap is refused, with the contract's reason and a detail for people.
+    Rejected {
+        /// The contract's reason.
+        reason: Reason,
+        /// What happened, for people.
+        detail: String,
+    },
     /// The terminal does not offer the phone path (Q16).
     NotOffered,
 }
 
 impl Outcome {
+    /// `verified`, `rejected` or `not_offered`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Verified(_) => "verified",
@@ -218,6 +256,7 @@ impl Outcome {
             Self::NotOffered => "not_offered",
         }
     }
+    /// The rejection's reason, if rejected.
     pub fn reason(&self) -> Option<Reason> {
         match self {
             Self::Rejected { reason, .. } => Some(*reason),
@@ -252,6 +291,7 @@ impl fmt::Display for Outcome {
 /// A terminal's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TerminalConfig {
+    /// The terminal's id (scenario `terminals[].id`).
     pub id: String,
     /// Whether this facility's equipment offers the phone path (Q15, Q16).
     pub smartphone: bool,
@@ -278,6 +318,7 @@ pub enum CardAuth {
 }
 
 impl CardAuth {
+    /// `pin` or `face`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Pin => "pin",
@@ -293,6 +334,7 @@ pub struct TapRequest {
     pub selected: DeviceKind,
     /// The PIN typed on the terminal (card and Android paths; ignored for an iPhone).
     pub pin: String,
+    /// FLOW-5: what the patient agrees to share.
     pub consent: Consent,
     /// The world's time.
     pub now: OffsetDateTime,
@@ -303,10 +345,13 @@ pub struct TapRequest {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a terminal could not be set up.
 pub enum TerminalError {
     #[error("trust anchor is not a DER certificate: {0}")]
+    /// The trust anchor is not a DER certificate.
     Anchor(#[from] der::Error),
     #[error("trust anchor key is not an uncompressed P-256 key")]
+    /// The trust anchor's key cannot be used.
     AnchorKey,
 }
 
@@ -345,6 +390,7 @@ impl Terminal {
         })
     }
 
+    /// The terminal's settings.
     pub fn config(&self) -> &TerminalConfig {
         &self.config
     }
@@ -383,7 +429,11 @@ pub enum Action<'a> {
     /// Fetch the current CRL and feed it to [`Tap::on_crl`].
     FetchCrl,
     /// Ask the eligibility service and feed the answer to [`Tap::on_eligibility`].
-    QueryEligibility { serial: u64 },
+    /// The certificate's serial to ask about.
+    QueryEligibility {
+        /// The user-authentication certificate's serial.
+        serial: u64,
+    },
     /// The tap is over.
     Done(&'a Outcome),
 }

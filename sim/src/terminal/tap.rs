@@ -127,6 +127,7 @@ impl<'t> Tap<'t> {
         &self.challenge
     }
 
+    /// What the driver must do next (the sans-IO seam: the tap never does I/O itself).
     pub fn next_action(&self) -> Action<'_> {
         match (&self.outcome, self.stage) {
             (Some(outcome), _) => Action::Done(outcome),

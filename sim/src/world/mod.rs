@@ -21,28 +21,40 @@ use crate::transport::{ChannelTransport, DirectTransport, Fault, Faulty};
 mod raw;
 
 #[derive(Debug, thiserror::Error)]
+/// Why a world step could not be played.
 pub enum WorldError {
     #[error(transparent)]
+    /// The registry refused (its code is the scenario's error code).
     Registry(#[from] RegistryError),
     #[error("no phone `{0}` in the world")]
+    /// No such phone.
     UnknownPhone(String),
     #[error("no person `{0}` in the world")]
+    /// No such person.
     UnknownPerson(String),
     #[error("no terminal `{0}` in the world")]
+    /// No such terminal.
     UnknownTerminal(String),
     #[error("no phone or person `{0}` in the world")]
+    /// No phone or person of that id.
     UnknownDevice(String),
     #[error("several terminals: the tap must name one")]
+    /// Several terminals and the tap names none.
     AmbiguousTerminal,
     #[error("terminal: {0}")]
+    /// A terminal could not be set up.
     Terminal(#[from] TerminalError),
     #[error("phone `{0}` exists already")]
+    /// Two phones with one id.
     DuplicatePhone(String),
     #[error("the card task failed: {0}")]
+    /// The task serving a card failed.
     Task(String),
     #[error("transport: {0}")]
+    /// The transport failed.
     Transport(#[from] crate::transport::TransportError),
     #[error("the clock would leave 1970-01-01T09:00 to 9989-12-31T23:59:59 (JST): {0}")]
+    /// The clock would leave the range a world can hold.
     ClockOutOfRange(String),
     /// The reader program under certification broke the adapter contract.
     #[error("adapter_error: {0}")]
@@ -72,8 +84,11 @@ impl WorldError {
 /// The three device profiles the world builds devices from.
 #[derive(Debug, Clone)]
 pub struct Profiles {
+    /// The physical card's profile.
     pub card: Arc<Profile>,
+    /// The Android phone's profile.
     pub android: Arc<Profile>,
+    /// The iPhone's profile.
     pub iphone: Arc<Profile>,
 }
 
@@ -88,6 +103,7 @@ impl Default for Profiles {
 }
 
 impl Profiles {
+    /// The profile of a kind of device.
     pub fn for_device(&self, device: DeviceKind) -> Arc<Profile> {
         match device {
             DeviceKind::Card => self.card.clone(),
@@ -116,6 +132,7 @@ struct PersonDevice {
 /// What is tapped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TapTarget {
+    /// A phone, by id.
     Phone(String),
     /// A person's physical card (Q14).
     Card(String),
@@ -124,7 +141,9 @@ pub enum TapTarget {
 /// One patient flow, as a scenario's `tap` step describes it.
 #[derive(Debug, Clone)]
 pub struct TapSpec {
+    /// What is tapped.
     pub target: TapTarget,
+    /// Which terminal (`None`: the world's only one).
     pub terminal: Option<String>,
     /// iPhone: Face ID / Touch ID done on the phone (FLOW-3).
     pub user_verified: bool,
@@ -132,6 +151,7 @@ pub struct TapSpec {
     pub pin: Option<String>,
     /// FLOW-2 choice; `None` chooses the device's own type.
     pub os_selected: Option<DeviceKind>,
+    /// FLOW-5: what the patient agrees to share.
     pub consent: Consent,
     /// A fault in the device's answers.
     pub fault: Option<Fault>,
@@ -142,6 +162,7 @@ pub struct TapSpec {
 }
 
 impl TapSpec {
+    /// A plain tap of phone `id`: unlocked, the right PIN, its own type chosen, no fault.
     pub fn phone(id: &str) -> Self {
         Self {
             target: TapTarget::Phone(id.into()),
@@ -155,6 +176,7 @@ impl TapSpec {
             face: None,
         }
     }
+    /// A plain tap of `person`'s physical card by PIN.
     pub fn card(person: &str) -> Self {
         Self { target: TapTarget::Card(person.into()), ..Self::phone("") }
     }
@@ -163,7 +185,9 @@ impl TapSpec {
 /// What a tap produced.
 #[derive(Debug, Clone)]
 pub struct TapReport {
+    /// How the tap ended.
     pub outcome: Outcome,
+    /// Every command and response of the tap.
     pub transcript: Vec<Exchange>,
     /// Whether the step's device fault took effect (`None`: no device fault).
     pub fault_fired: Option<bool>,
@@ -211,22 +235,28 @@ impl World {
     pub fn set_contract(&mut self, contract: Contract) {
         self.contract = contract;
     }
+    /// The contract whose rules taps follow.
     pub fn contract(&self) -> Contract {
         self.contract
     }
 
+    /// The world's clock.
     pub fn now(&self) -> OffsetDateTime {
         self.now
     }
+    /// The registry (certificates, phones, CRL, insurance).
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
+    /// The registry, to change.
     pub fn registry_mut(&mut self) -> &mut Registry {
         &mut self.registry
     }
+    /// Whether the world has a phone of this id.
     pub fn has_phone(&self, id: &str) -> bool {
         self.phones.contains_key(id)
     }
+    /// The OS of a phone.
     pub fn phone_os(&self, id: &str) -> Option<DeviceKind> {
         self.phones.get(id).map(|phone| phone.os)
     }
@@ -252,12 +282,14 @@ impl World {
         }
     }
 
+    /// Adds a terminal trusting the registry's CA.
     pub fn add_terminal(&mut self, config: TerminalConfig) -> Result<(), WorldError> {
         let terminal = Terminal::new(config.clone(), self.registry.ca().certificate_der(), self.seed)?;
         self.terminals.insert(config.id, terminal);
         Ok(())
     }
 
+    /// Adds a person with their physical card and insurance (SETUP-1 as `spec` says).
     pub fn add_person(&mut self, spec: &PersonSpec) -> Result<(), WorldError> {
         let spec = PersonSpec { card_key: Some(spec.card_key.unwrap_or(self.profiles.card.key)), ..spec.clone() };
         let credential = self.registry.add_person(&spec, self.now)?;
@@ -311,18 +343,22 @@ impl World {
         Ok(())
     }
 
+    /// Q19: the card is deleted from the phone.
     pub fn remove_phone(&mut self, phone: &str) -> Result<(), WorldError> {
         self.known_phone(phone)?;
         Ok(self.registry.remove_phone(phone, self.now)?)
     }
+    /// Q20: the phone is reported lost (suspended).
     pub fn report_lost(&mut self, phone: &str) -> Result<(), WorldError> {
         self.known_phone(phone)?;
         Ok(self.registry.report_lost(phone, self.now)?)
     }
+    /// Q20: the suspension is lifted.
     pub fn resume(&mut self, phone: &str) -> Result<(), WorldError> {
         self.known_phone(phone)?;
         Ok(self.registry.resume(phone, self.now)?)
     }
+    /// Q18: the card is revoked (the phones holding it lose their certificates).
     pub fn revoke_card(&mut self, person: &str) -> Result<(), WorldError> {
         Ok(self.registry.revoke_card(person, self.now)?)
     }
@@ -334,6 +370,7 @@ impl World {
         device.card = Some(Card::new(self.profiles.card.clone(), credential));
         Ok(())
     }
+    /// SETUP-1: the insurance-use registration.
     pub fn register_insurance(&mut self, person: &str) -> Result<(), WorldError> {
         Ok(self.registry.register_insurance(person)?)
     }
