@@ -15,17 +15,47 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    /// The system refused (not found, no permission, ...).
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
     #[error("{path}: not a regular file (a folder, a FIFO or a device); give a file")]
-    NotRegular { path: PathBuf },
+    /// A folder, FIFO or device where a file was expected.
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+    },
     #[error("{path}: {size} bytes, over the {limit}-byte limit of this kind of file")]
-    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    /// Larger than this kind of file may be.
+    TooLarge {
+        /// The path.
+        path: PathBuf,
+        /// Its size, in bytes.
+        size: u64,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     #[error("{path}: not a path inside the folder (absolute, or with `..`)")]
-    Outside { path: PathBuf },
+    /// A path that leaves the folder.
+    Outside {
+        /// The path.
+        path: PathBuf,
+    },
     #[error("{path}: a symbolic link, where a regular file was expected")]
-    Symlink { path: PathBuf },
+    /// A symbolic link where a regular file was expected.
+    Symlink {
+        /// The path.
+        path: PathBuf,
+    },
     #[error("{path}: not UTF-8 text")]
-    NotText { path: PathBuf },
+    /// Not UTF-8 text.
+    NotText {
+        /// The path.
+        path: PathBuf,
+    },
 }
 
 impl FileError {

@@ -11,6 +11,8 @@
 //! - [`files`]: the user's files, read and written safely (bounded, regular, no symlink followed).
 //!
 //! The `mynatap` binary (`src/cli/`) only parses arguments and calls these.
+#![deny(missing_docs)]
+
 pub mod capture;
 pub mod files;
 pub mod certification;

@@ -20,6 +20,7 @@ pub struct Selection {
 /// A recorded answer turned into what a replay must meet, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kept {
+    /// What the replayed device's answer must meet.
     pub expect: ApduExpect,
     /// Short words for the scenario's comment and the replay's report.
     pub note: &'static str,

@@ -23,6 +23,7 @@ pub struct Options {
 /// What the capture tells of the device and its holder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
+    /// The kind of device its token label names.
     pub kind: Option<DeviceKind>,
     /// The 4-digit PIN of the first VERIFY of the JPKI user-authentication PIN that succeeded.
     pub pin: Option<String>,

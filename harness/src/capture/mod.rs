@@ -18,9 +18,20 @@ pub const MAX_CAPTURE_BYTES: u64 = 64 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A command and the device's whole answer (data and status word).
-    Exchange { command: Vec<u8>, response: Vec<u8>, line: usize },
+    /// A command and the device's whole answer (data and status word).
+    Exchange {
+        /// The command bytes.
+        command: Vec<u8>,
+        /// The answer bytes.
+        response: Vec<u8>,
+        /// Its line in the capture file.
+        line: usize,
+    },
     /// The device was powered off and on (a reset, or the next tap).
-    Reset { line: usize },
+    Reset {
+        /// Its line in the capture file.
+        line: usize,
+    },
 }
 
 /// Where a capture came from.
@@ -33,6 +44,7 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format's name for people.
     pub fn name(self) -> &'static str {
         match self {
             Self::PcscSpy => "pcsc-spy",
@@ -44,8 +56,11 @@ impl Format {
 /// A capture: its events in order, with what was left out.
 #[derive(Debug, Clone)]
 pub struct Capture {
+    /// The capture file.
     pub file: PathBuf,
+    /// Its format.
     pub format: Format,
+    /// What the device saw, in order.
     pub events: Vec<Event>,
     /// Transmits that did not complete (an error return, no answer): not replayable, counted.
     pub skipped: Vec<String>,
@@ -54,6 +69,7 @@ pub struct Capture {
 /// The commands of one power-up of a device, and the kind of device its token label names.
 #[derive(Debug, Clone, Copy)]
 pub struct Session<'a> {
+    /// The kind of device the token label names (`None`: never read).
     pub kind: Option<mynatap_sim::profile::DeviceKind>,
     /// Exchanges only (the resets are the borders).
     pub events: &'a [Event],
@@ -70,9 +86,11 @@ impl Capture {
             .collect()
     }
 
+    /// How many command-response exchanges.
     pub fn exchanges(&self) -> usize {
         self.events.iter().filter(|event| matches!(event, Event::Exchange { .. })).count()
     }
+    /// How many resets.
     pub fn resets(&self) -> usize {
         self.events.len() - self.exchanges()
     }
@@ -81,8 +99,11 @@ impl Capture {
 /// A capture that cannot be read, with the line at fault (0: the file as a whole).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct CaptureError {
+    /// The capture file.
     pub file: PathBuf,
+    /// The line at fault (0: the file as a whole).
     pub line: usize,
+    /// What is wrong.
     pub message: String,
 }
 

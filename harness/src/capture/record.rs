@@ -23,6 +23,7 @@ pub struct Line {
 }
 
 impl Line {
+    /// One line: when, which tap, the command and the answer (`None`: the device left).
     pub fn new(time: String, tap: String, command: &[u8], response: Option<&[u8]>) -> Self {
         Self { time, tap, command: hex::encode_upper(command), response: response.map(hex::encode_upper) }
     }
@@ -35,6 +36,7 @@ pub struct Recorder<W: Write> {
 }
 
 impl<W: Write> Recorder<W> {
+    /// A recorder writing to `out`.
     pub fn new(out: W) -> Self {
         Self { out }
     }
@@ -42,6 +44,7 @@ impl<W: Write> Recorder<W> {
     pub fn into_inner(self) -> W {
         self.out
     }
+    /// Writes one line (JSON, newline-terminated).
     pub fn write(&mut self, line: &Line) -> std::io::Result<()> {
         serde_json::to_writer(&mut self.out, line)?;
         self.out.write_all(b"\n")?;

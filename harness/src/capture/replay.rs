@@ -17,8 +17,11 @@ pub struct Difference {
     pub number: usize,
     /// Its line in the capture file.
     pub line: usize,
+    /// The command bytes.
     pub command: Vec<u8>,
+    /// The answer the capture recorded.
     pub recorded: Vec<u8>,
+    /// The answer the simulated device gave.
     pub answered: Vec<u8>,
     /// What does not meet the capture.
     pub why: String,
@@ -52,8 +55,11 @@ fn answer(response: &[u8]) -> String {
 /// What a replay found.
 #[derive(Debug, Clone, Default)]
 pub struct Replay {
+    /// Commands replayed.
     pub commands: usize,
+    /// Resets replayed.
     pub resets: usize,
+    /// Every answer that does not meet the capture.
     pub differences: Vec<Difference>,
     /// Power-ups whose token label names another kind of device than the profile's.
     pub other_devices: Vec<(DeviceKind, usize)>,

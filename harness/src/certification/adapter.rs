@@ -8,16 +8,27 @@ use serde::{Deserialize, Serialize};
 
 /// Environment variable names, as the contract spells them.
 pub mod env {
+    /// The PC/SC reader to use.
     pub const READER: &str = "MYNATAP_READER";
+    /// A file holding the trusted CA's certificate (DER).
     pub const CA_CERT: &str = "MYNATAP_CA_CERT";
+    /// Where to fetch the CRL (loopback HTTP).
     pub const CRL_URL: &str = "MYNATAP_CRL_URL";
+    /// Where to ask for eligibility (loopback HTTP; `/<serial>` appended).
     pub const ELIGIBILITY_URL: &str = "MYNATAP_ELIGIBILITY_URL";
+    /// The world's time (RFC 3339): judge validity by it, not the wall clock.
     pub const NOW: &str = "MYNATAP_NOW";
+    /// Whether the facility offers the phone path (`true`/`false`, Q16).
     pub const PHONE_SUPPORT: &str = "MYNATAP_PHONE_SUPPORT";
+    /// What the patient chose (`card`, `android`, `iphone`; FLOW-2).
     pub const SELECTED: &str = "MYNATAP_SELECTED";
+    /// The PIN the patient typed (card and Android paths).
     pub const PIN: &str = "MYNATAP_PIN";
+    /// FLOW-5: what the patient agrees to share (JSON).
     pub const CONSENT: &str = "MYNATAP_CONSENT";
+    /// How long to wait for one response, in milliseconds.
     pub const TIMEOUT_MS: &str = "MYNATAP_TIMEOUT_MS";
+    /// How long to wait for a back end, in milliseconds.
     pub const BACKEND_TIMEOUT_MS: &str = "MYNATAP_BACKEND_TIMEOUT_MS";
     /// Card taps: `pin` or `face`.
     pub const CARD_AUTH: &str = "MYNATAP_CARD_AUTH";
@@ -37,7 +48,9 @@ pub mod env {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Verdict {
+    /// The holder is verified and insured.
     Verified {
+        /// The insurer number of the record.
         insurer: String,
         /// 1.2: accepted in the physical card's grace after expiry (absent: false).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,11 +62,17 @@ pub enum Verdict {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         copay: Option<u8>,
     },
-    Rejected { reason: String },
+    /// The tap is refused, with the contract's reason.
+    Rejected {
+        /// The reason, as the contract names it.
+        reason: String,
+    },
+    /// The terminal does not offer the phone path (Q16).
     NotOffered,
 }
 
 impl Verdict {
+    /// The verdict a tap's outcome gives.
     pub fn from_outcome(outcome: &Outcome) -> Self {
         match outcome {
             Outcome::Verified(verified) => Self::Verified {
@@ -149,6 +168,7 @@ pub fn consent_json(consent: &Consent) -> String {
     serde_json::to_string(consent).unwrap_or_else(|_| "{}".into())
 }
 
+/// Reads `MYNATAP_CONSENT` (missing or unreadable fields: not shared).
 pub fn parse_consent(text: &str) -> Consent {
     #[derive(Deserialize, Default)]
     #[serde(default)]

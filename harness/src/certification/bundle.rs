@@ -24,10 +24,15 @@ pub use rejudge::rejudge;
 
 /// The bundle format (`mynatap_bundle` in `bundle.json`).
 pub const FORMAT_VERSION: u32 = 1;
+/// The manifest of SHA-256 sums.
 pub const MANIFEST: &str = "MANIFEST.sha256";
+/// The manifest's Ed25519 signature.
 pub const SIGNATURE: &str = "MANIFEST.sha256.sig";
+/// The index.
 pub const INDEX: &str = "bundle.json";
+/// The JSON report.
 pub const RESULTS: &str = "results.json";
+/// The HTML report.
 pub const REPORT: &str = "report.html";
 /// Largest file a verification reads.
 const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -38,23 +43,30 @@ const MAX_FILES: usize = 10_000;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Index {
+    /// The bundle format ([`FORMAT_VERSION`]).
     pub mynatap_bundle: u32,
+    /// The mynatap version that made it (verify with the same).
     pub tool_version: String,
+    /// The certification seed.
     pub seed: u64,
     /// The day waivers were judged on (YYYY-MM-DD).
     pub judged_on: String,
+    /// The statement's file in the bundle, if one was given.
     pub statement: Option<String>,
+    /// The waivers' file in the bundle, if any were given.
     pub waivers: Option<String>,
     /// The contract version the reader was certified against (`--contract` or the statement's);
     /// absent in bundles older than 1.2: the latest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<String>,
+    /// The profiles' files in the bundle.
     pub profiles: ProfilePaths,
     /// The suite the scenarios were judged from: its label and every file of it, judged or not
     /// (`--filter`, `--shard`), so the fingerprint, the waivers' flags and a partial run can be
     /// checked. Absent in bundles before it was added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suite: Option<SuiteIndex>,
+    /// Every scenario judged, in suite order.
     pub scenarios: Vec<IndexEntry>,
     /// `certify --explore N`: the suite is the generated lives; what else the run found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,21 +87,29 @@ pub struct SuiteIndex {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SuiteFile {
+    /// Where it was when it ran.
     pub original: String,
+    /// Its copy in the bundle.
     pub file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// Where the three device profiles are in the bundle.
 pub struct ProfilePaths {
+    /// The physical card's profile.
     pub card: String,
+    /// The Android profile.
     pub android: String,
+    /// The iPhone profile.
     pub iphone: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+/// One judged scenario of the bundle.
 pub struct IndexEntry {
+    /// The scenario's id.
     pub id: String,
     /// The scenario file in the bundle.
     pub file: String,
@@ -104,8 +124,11 @@ pub struct IndexEntry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioEvidence {
+    /// The scenario's id.
     pub id: String,
+    /// The reader program's taps, in order.
     pub taps: Vec<TapEvidence>,
+    /// The raw steps' APDUs, in order.
     pub raw: Vec<RawExchange>,
 }
 
@@ -113,8 +136,10 @@ pub struct ScenarioEvidence {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawExchange {
+    /// The step's index in the scenario.
     pub step: usize,
     #[serde(with = "crate::play::evidence::upper_hex")]
+    /// The command bytes.
     pub command: Vec<u8>,
     /// `None`: the device had left the field.
     pub response: Option<HexBytes>,
@@ -123,19 +148,27 @@ pub struct RawExchange {
 /// What goes into a bundle besides the results.
 #[derive(Debug)]
 pub struct BundleInput<'a> {
+    /// Every judged scenario's result.
     pub results: &'a [ScenarioResult],
+    /// The HTML report.
     pub report_html: &'a str,
+    /// The JSON report.
     pub results_json: &'a str,
+    /// The certification seed.
     pub seed: u64,
     /// The suite's label and every file of it (judged or not).
     pub suite_label: &'a str,
     /// `(where it was, its text)`, in suite order.
     pub suite_files: &'a [(String, String)],
+    /// The day waivers were judged on.
     pub judged_on: time::Date,
+    /// The contract version the reader was certified against.
     pub contract: mynatap_sim::contract::Contract,
     /// (file name, text) of the statement and the waivers, as given.
     pub statement: Option<&'a str>,
+    /// The waivers' text, as given.
     pub waivers: Option<&'a str>,
+    /// The certifier's Ed25519 key.
     pub signing_key: &'a SigningKey,
     /// `certify --explore N`: the record, and the shrunk failure's file text and result.
     pub exploration: Option<(ExplorationIndex, Option<(&'a str, &'a ScenarioResult)>)>,
@@ -299,7 +332,12 @@ pub enum VerifyError {
     /// A file was changed, added or removed, or the evidence does not support the results
     /// (exit 1): `file` names it.
     #[error("{file}: {why}")]
-    Tampered { file: String, why: String },
+    Tampered {
+        /// The file at fault.
+        file: String,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
 fn tampered(file: &str, why: impl Into<String>) -> VerifyError {
@@ -309,8 +347,11 @@ fn tampered(file: &str, why: impl Into<String>) -> VerifyError {
 /// What a verified bundle holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// Files the manifest lists.
     pub files: usize,
+    /// Scenarios judged again.
     pub scenarios: usize,
+    /// The verdict the evidence gives.
     pub verdict: String,
 }
 
@@ -389,8 +430,11 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), WalkError>
 /// A scenario whose result differs from the baseline's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    /// The scenario.
     pub id: String,
+    /// Its status in the baseline (`None`: not there).
     pub before: Option<Status>,
+    /// Its status now (`None`: not run).
     pub after: Option<Status>,
 }
 

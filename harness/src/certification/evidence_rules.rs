@@ -20,16 +20,27 @@ use crate::play::Violation;
 
 /// Rule names, as reports print them.
 pub mod rules {
+    /// E1: the authentication certificate was read whole.
     pub const CERTIFICATE_READ: &str = "E1-certificate-read-whole";
+    /// E2: the certificate read chains to the trusted CA.
     pub const CERTIFICATE_CHAINS: &str = "E2-certificate-chains-to-ca";
+    /// E3: the device's signature over a challenge of the tap verifies.
     pub const SIGNATURE_VERIFIES: &str = "E3-signature-verifies";
+    /// E4: the CRL was fetched during the tap.
     pub const CRL_FETCHED: &str = "E4-crl-fetched-in-tap";
+    /// E5: eligibility was asked for the certificate read.
     pub const ELIGIBILITY_ASKED: &str = "E5-eligibility-asked-for-the-certificate";
+    /// E6: a PIN verdict came from the card's VERIFY answer.
     pub const CARD_ANSWERED_PIN: &str = "E6-pin-verdict-from-the-card";
+    /// E7: the device type was read from the token file.
     pub const TOKEN_READ: &str = "E7-device-type-from-token-file";
+    /// E8: a user-verification refusal came from the phone.
     pub const PHONE_REFUSED: &str = "E8-user-verification-refused-by-phone";
+    /// E9: the card face was read after number B was accepted.
     pub const CARD_FACE_READ: &str = "E9-card-face-read-after-number-b";
+    /// E10: the card-surface records were checked.
     pub const CARD_SURFACE_CHECKED: &str = "E10-card-surface-checked";
+    /// E11: a failing service was actually asked.
     pub const FAILING_SERVICE_ASKED: &str = "E11-failing-service-asked";
 }
 

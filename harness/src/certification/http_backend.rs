@@ -30,6 +30,7 @@ pub struct BackendView {
     /// The CRL as the distribution point hands it out for this tap (stale or badly signed under
     /// those faults: see `mynatap_sim::service::crl_answer`).
     pub crl_der: Vec<u8>,
+    /// Each certificate serial's insurance record (eligibility answers).
     pub records: HashMap<u64, InsuranceRecord>,
     /// This tap's back-end fault: 503s, a malformed record, late answers.
     pub fault: Option<BackendFault>,
@@ -44,14 +45,21 @@ pub use crate::play::evidence::HttpRequest;
 /// What a well-formed request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
+    /// `GET /<token>/crl`.
     Crl,
-    Eligibility { serial: u64 },
+    /// `GET /<token>/eligibility/<serial>`.
+    Eligibility {
+        /// The certificate serial asked about.
+        serial: u64,
+    },
 }
 
 /// A request the back ends refuse, with the status that says why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refusal {
+    /// The HTTP status.
     pub status: u16,
+    /// The reason phrase.
     pub message: &'static str,
 }
 
@@ -60,6 +68,7 @@ pub struct Refusal {
 pub struct ParsedRequest {
     /// The path as sent, less the tap's token (for the log), at most 256 characters.
     pub path: String,
+    /// What it asks, or why it is refused.
     pub request: Result<Request, Refusal>,
     /// The request did not carry the tap's token: not the reader's.
     pub stranger: bool,
@@ -164,6 +173,7 @@ impl BackendServer {
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+    /// Sets what the back ends answer for the next tap.
     pub fn set_view(&self, view: BackendView) {
         self.lock().view = view;
     }
@@ -348,8 +358,10 @@ async fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GetError {
     #[error("no complete answer within the timeout")]
+    /// Nothing complete within the timeout.
     TimedOut,
     #[error("{0}")]
+    /// The request failed.
     Failed(String),
 }
 

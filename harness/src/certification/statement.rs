@@ -22,7 +22,9 @@ const MAX_BYTES: usize = 64 * 1024;
 /// A way the patient's credential reaches the reader (FLOW-2, FLOW-3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DevicePath {
+    /// An Android phone.
     Android,
+    /// An iPhone.
     Iphone,
     /// The physical card, FLOW-3 by PIN.
     CardPin,
@@ -31,8 +33,10 @@ pub enum DevicePath {
 }
 
 impl DevicePath {
+    /// Every path.
     pub const ALL: [Self; 4] = [Self::Android, Self::Iphone, Self::CardPin, Self::CardFace];
 
+    /// The statement's name (`android`, `iphone`, `card_pin`, `card_face`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Android => "android",
@@ -79,9 +83,13 @@ struct RawReader {
 /// A reader's conformance statement, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
+    /// The reader's product name.
     pub reader_name: String,
+    /// The reader's version.
     pub reader_version: String,
+    /// The device paths the reader claims.
     pub paths: BTreeSet<DevicePath>,
+    /// The key algorithms the reader claims to verify.
     pub key_algorithms: BTreeSet<KeyAlgorithm>,
     /// The contract version the reader declares (`contract`; `None`: not said, the latest).
     pub contract: Option<Contract>,
@@ -91,7 +99,9 @@ pub struct Statement {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("statement {file}: {message}")]
 pub struct StatementError {
+    /// The statement file.
     pub file: String,
+    /// What is wrong, and what to do.
     pub message: String,
 }
 
@@ -192,7 +202,9 @@ pub fn judged_by(scenario: &Scenario, reader: Contract) -> Contract {
 /// reader must verify (the CA's, and each tapped credential's where it signs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Needs {
+    /// The device paths the scenario's taps take.
     pub paths: BTreeSet<DevicePath>,
+    /// The key algorithms the reader must verify.
     pub key_algorithms: BTreeSet<KeyAlgorithm>,
 }
 

@@ -28,7 +28,9 @@ struct RawWaiver {
 /// One accepted failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiver {
+    /// The waived scenario's id.
     pub scenario: String,
+    /// Why the failure is accepted.
     pub reason: String,
     /// The last day the waiver holds.
     pub expires: Date,
@@ -38,7 +40,9 @@ pub struct Waiver {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("waivers {file}: {message}")]
 pub struct WaiversError {
+    /// The waivers file.
     pub file: String,
+    /// What is wrong, and what to do.
     pub message: String,
 }
 

@@ -18,27 +18,42 @@ use crate::scenario::Expectation;
 
 /// Rule names, as reports print them.
 pub mod rules {
+    /// W1: no eligibility query for a certificate that must be rejected.
     pub const PRIVACY: &str = "W1-no-eligibility-for-invalid-certificate";
+    /// W2: every sign command carries a challenge never sent before.
     pub const FRESH_CHALLENGE: &str = "W2-fresh-challenge";
+    /// W3: the CRL is fetched before eligibility is asked.
     pub const CRL_CHECKED: &str = "W3-crl-fetched-before-eligibility";
+    /// W4: no VERIFY to an iPhone.
     pub const NO_VERIFY_IPHONE: &str = "W4-no-verify-to-iphone";
+    /// W5: no VERIFY once the PIN is blocked.
     pub const NO_VERIFY_AFTER_BLOCK: &str = "W5-no-verify-after-blocked-pin";
+    /// W6: at most one VERIFY of the PIN per tap.
     pub const ONE_VERIFY: &str = "W6-at-most-one-verify";
+    /// W7: no APDU after the device left the field.
     pub const NO_APDU_AFTER_REMOVAL: &str = "W7-no-apdu-after-removal";
+    /// W8: the signature is checked before eligibility is asked.
     pub const SIGNATURE_BEFORE_ELIGIBILITY: &str = "W8-signature-checked-before-eligibility";
+    /// W9: the My Number is never read or presented.
     pub const NO_MY_NUMBER: &str = "W9-never-the-my-number";
+    /// W10: no PIN sent on the face path.
     pub const NO_PIN_IN_FACE_MODE: &str = "W10-no-pin-in-face-mode";
 }
 
 /// What one tap left on the wires, and what it was meant to be.
 #[derive(Debug)]
 pub struct TapRecord<'a> {
+    /// The kind of device tapped.
     pub device: DeviceKind,
     /// The card's face path (FLOW-3 by face recognition).
     pub face: bool,
+    /// What the scenario expects of the tap.
     pub expect: &'a Expectation,
+    /// The tap's back-end fault, if any.
     pub backend_fault: Option<BackendFault>,
+    /// Every APDU the device saw.
     pub seen: &'a [SeenApdu],
+    /// Every HTTP request the back ends saw.
     pub http: &'a [HttpRequest],
     /// The contract the tap is judged by (the face path's card-surface checks are 1.2).
     pub contract: Contract,

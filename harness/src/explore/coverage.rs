@@ -12,7 +12,9 @@ use crate::play::ScenarioResult;
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Coverage {
+    /// Lives played.
     pub lives: usize,
+    /// Taps played.
     pub taps: usize,
     /// Steps played (taps included).
     pub steps: usize,

@@ -62,20 +62,40 @@ pub fn played_life(life: Life, keypad_only: bool) -> Life {
 /// Where an exploration stands, for a progress line.
 #[derive(Debug, Clone, Copy)]
 pub enum Progress {
-    Exploring { lives: usize, taps: usize, elapsed: Duration },
-    Shrinking { candidate: usize, steps: usize, taps: usize },
+    /// Playing lives: how many so far, their taps, time since the start.
+    Exploring {
+        /// Lives played.
+        lives: usize,
+        /// Taps played.
+        taps: usize,
+        /// Time since the start.
+        elapsed: Duration,
+    },
+    /// Shrinking a failure: the candidate being played and its size.
+    Shrinking {
+        /// Candidates played so far.
+        candidate: usize,
+        /// The candidate's steps.
+        steps: usize,
+        /// The candidate's taps.
+        taps: usize,
+    },
 }
 
 /// What an exploration found.
 #[derive(Debug)]
 pub struct Exploration {
+    /// What was asked.
     pub plan: Plan,
     /// Lives played in full (a failing one included).
     pub lives: usize,
+    /// What the lives covered.
     pub coverage: Coverage,
+    /// Wall time, shrinking included.
     pub elapsed: Duration,
     /// The budget ran out before `count` lives.
     pub out_of_time: bool,
+    /// The first failure, shrunk (`None`: every life agreed with the model).
     pub failure: Option<Shrunk>,
     /// Every life's result in life order (`0..lives`), when the plan keeps them.
     pub results: Vec<ScenarioResult>,

@@ -18,12 +18,15 @@ pub struct Shrunk {
     pub index: usize,
     /// Steps and taps (of those played) before and after shrinking.
     pub original: (usize, usize),
+    /// Steps and taps after shrinking.
     pub shrunk: (usize, usize),
     /// Candidates played while shrinking.
     pub candidates: usize,
+    /// The smallest failing life.
     pub life: Life,
     /// Its scenario id and file text (expectations from the rules model).
     pub id: String,
+    /// Its scenario file's text.
     pub yaml: String,
     /// How the smallest life failed.
     pub result: ScenarioResult,

@@ -9,17 +9,21 @@ use serde::{Deserialize, Serialize};
 pub struct HttpRequest {
     /// Position among this reader's APDUs and requests (one counter for both).
     pub sequence: u64,
+    /// The request's path, less the tap's token.
     pub path: String,
     /// For `/eligibility`: the serial asked for, when it parsed.
     pub serial: Option<u64>,
+    /// The HTTP status answered.
     pub status: u16,
 }
 
 /// One APDU as the device saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApduSeen {
+    /// Position among this reader's APDUs and requests.
     pub sequence: u64,
     #[serde(with = "upper_hex")]
+    /// The command bytes.
     pub command: Vec<u8>,
     /// `None`: the device had left the field.
     pub response: Option<HexBytes>,
@@ -29,10 +33,12 @@ pub struct ApduSeen {
 pub mod upper_hex {
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Writes bytes as upper-case hex.
     pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&hex::encode_upper(bytes))
     }
 
+    /// Reads hex (either case) into bytes.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(deserializer)?;
         hex::decode(&text).map_err(serde::de::Error::custom)
@@ -73,7 +79,9 @@ pub struct TapEvidence {
     pub tap_ms: f64,
     /// Whether the step's device fault took effect (`None`: no device fault).
     pub fault_fired: Option<bool>,
+    /// Every APDU the device saw during the tap.
     pub apdus: Vec<ApduSeen>,
+    /// Every request the back ends saw during the tap.
     pub http: Vec<HttpRequest>,
     /// Requests to the back ends during the tap without its token: another process's, refused
     /// with 404 and never judged (kept to show they were there).

@@ -29,12 +29,16 @@ use crate::scenario::{self, Action, Expectation, LoadError, Scenario, Step};
 /// Where the scenarios come from: files in order, each loaded or refused.
 #[derive(Debug)]
 pub struct Suite {
+    /// Every file of the suite, in order.
     pub entries: Vec<Entry>,
 }
 
 #[derive(Debug)]
+/// One file of a suite.
 pub enum Entry {
+    /// A scenario that loaded.
     Loaded(Box<Scenario>),
+    /// A file that did not load, and why.
     Broken(LoadError),
 }
 
@@ -105,8 +109,11 @@ pub fn load_suite(files: &[PathBuf], requirements: &BTreeSet<String>, filter: Op
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+/// How a scenario ended.
 pub enum Status {
+    /// Every step did what it expected.
     Passed,
+    /// A step did not (see `failure`).
     Failed,
     /// The file did not load, or its world could not be built.
     Error,
@@ -117,9 +124,13 @@ pub enum Status {
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// One step played.
 pub struct StepResult {
+    /// The step's index, from 1.
     pub index: usize,
+    /// The action's name (`tap`, `add_phone`, ...).
     pub action: &'static str,
+    /// Whether it did what it expected.
     pub passed: bool,
     /// What happened, as the format writes it (`verified`, `rejected: wrong_pin`, `ok`, `error: under_15`).
     pub actual: String,
@@ -132,16 +143,20 @@ pub struct StepResult {
 /// and the warning before expiry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifiedStep {
+    /// The insurer number of the record.
     pub insurer: String,
     /// The answer's QualificationValidity code (`1`: valid).
     pub qualification_validity: &'static str,
     /// The co-payment ratio, in per cent (0: the reader program did not say).
     pub copay: u8,
+    /// Accepted in the physical card's grace after expiry.
     pub grace: bool,
+    /// The certificate expires within three months.
     pub expiring_soon: bool,
 }
 
 impl VerifiedStep {
+    /// What a terminal's verified outcome reported.
     pub fn of(verified: &mynatap_sim::terminal::Verified) -> Self {
         Self {
             insurer: verified.insurer.clone(),
@@ -173,30 +188,45 @@ impl VerifiedStep {
 /// The first step that did not do what it expected.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
+    /// The step's index, from 1.
     pub step: usize,
+    /// Its line in the scenario file.
     pub line: usize,
+    /// The action's name.
     pub action: &'static str,
+    /// What the step expected, as reports write it.
     pub expected: String,
+    /// What happened instead.
     pub actual: String,
+    /// Why, for people (wire rules broken, a fault that never fired, ...).
     pub detail: String,
     /// The tap's APDUs (empty for other actions).
     pub transcript: Vec<Exchange>,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// What one scenario came to.
 pub struct ScenarioResult {
+    /// The scenario's id.
     pub id: String,
     /// The contract version the steps were judged by.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contract: Option<&'static str>,
+    /// The scenario's title.
     pub title: String,
+    /// The scenario file.
     pub file: String,
+    /// The requirement ids it covers.
     pub covers: Vec<String>,
+    /// How it ended.
     pub status: Status,
+    /// Every step played, up to the first failing one.
     pub steps: Vec<StepResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The first failing step.
     pub failure: Option<Failure>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why it could not be played (a file that does not load, a world that cannot be built).
     pub error: Option<String>,
     /// Certification: the waiver's reason, or why the scenario is not applicable.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -217,11 +247,14 @@ pub struct StepTranscript {
     /// The step that powered the device up: the tap itself, or the first raw step of a run
     /// (a `reset` starts a new one).
     pub power_up: usize,
+    /// The world's time when the step was played.
     pub world_time: time::OffsetDateTime,
+    /// Every command and response.
     pub exchanges: Vec<Exchange>,
 }
 
 impl ScenarioResult {
+    /// The result of a file that did not load.
     pub fn broken(error: &LoadError) -> Self {
         Self {
             id: error.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -338,7 +371,9 @@ pub trait TapPlayer {
 /// A wire rule broken during a tap, with its evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
+    /// The rule's name (`W2-fresh-challenge`, ...).
     pub rule: &'static str,
+    /// What on the wire shows it.
     pub evidence: String,
 }
 

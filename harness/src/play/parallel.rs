@@ -24,7 +24,7 @@ pub fn run_suite(
 
 /// As [`run_suite`], with each world built ahead while the players play (certification: the
 /// players mostly wait for a reader program, and a world takes milliseconds of CPU to build),
-/// and the scenarios played in the order [`play_order`] draws from the seed, so a reader cannot
+/// and the scenarios played in the order `play_order` draws from the seed, so a reader cannot
 /// count its way through a suite it has read. Results still come back in suite order.
 pub fn run_suite_prebuilt(
     suite: &Suite,

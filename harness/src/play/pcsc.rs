@@ -62,6 +62,7 @@ impl PcscPlayer {
         Ok(Self { runtime, slot, reader, bridge, apdu_times: Vec::new(), raw: None })
     }
 
+    /// The PC/SC reader's name.
     pub fn reader(&self) -> &str {
         &self.reader
     }

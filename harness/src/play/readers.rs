@@ -7,7 +7,9 @@ use std::path::Path;
 /// One virtual reader: the port its card connects to and the name PC/SC shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VirtualReader {
+    /// The port vpcd listens on for this reader's card.
     pub port: u16,
+    /// The reader's name as PC/SC shows it.
     pub name: String,
 }
 

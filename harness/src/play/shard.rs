@@ -11,7 +11,9 @@ use super::{Entry, Suite};
 /// The K-th of N shards (K from 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
+    /// K, from 1.
     pub index: u32,
+    /// N.
     pub count: u32,
 }
 

@@ -8,7 +8,9 @@ use mynatap_sim::transport::{Transport, TransportError};
 /// A transport wrapper that records each APDU's round trip.
 #[derive(Debug)]
 pub struct Timed<'a, T> {
+    /// The wrapped transport.
     pub inner: T,
+    /// Each APDU's round trip, appended.
     pub times: &'a mut Vec<Duration>,
 }
 

@@ -41,6 +41,7 @@ fn status_class(status: Status) -> &'static str {
     }
 }
 
+/// The run as one self-contained HTML page, the verdict first.
 pub fn html(run: &Run<'_>, requirements: &BTreeSet<String>) -> String {
     let summary = Summary::of(run.results);
     let mut out = String::new();

@@ -10,19 +10,30 @@ use crate::play::ScenarioResult;
 /// The whole JSON report.
 #[derive(Debug, Serialize)]
 pub struct JsonReport<'a> {
+    /// `mynatap`.
     pub tool: &'static str,
+    /// mynatap's version.
     pub version: &'static str,
+    /// The report format's version.
     pub format_version: u32,
+    /// The run's seed.
     pub seed: u64,
+    /// `memory` or `pcsc`.
     pub transport: &'a str,
+    /// Where the scenarios came from.
     pub suite: &'a str,
+    /// Counts.
     pub summary: Summary,
+    /// Every scenario's result.
     pub scenarios: &'a [ScenarioResult],
+    /// The requirements and the scenarios that cover them.
     pub coverage: Vec<CoverageRow>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The certification's verdict and particulars (`certify` only).
     pub certification: Option<&'a CertificationInfo>,
 }
 
+/// The run as the JSON report (pretty, newline-terminated).
 pub fn json(run: &Run<'_>, requirements: &BTreeSet<String>) -> String {
     let report = JsonReport {
         tool: "mynatap",

@@ -23,6 +23,7 @@ pub(crate) fn xml_escape(text: &str) -> String {
     out
 }
 
+/// The run as JUnit XML (one test case a scenario).
 pub fn junit(run: &Run<'_>) -> String {
     let summary = Summary::of(run.results);
     let skipped = summary.waived + summary.not_applicable;

@@ -21,14 +21,18 @@ pub struct MergeError(pub String);
 /// One report to merge: its name (for errors) and its text.
 #[derive(Debug, Clone, Copy)]
 pub struct Input<'a> {
+    /// Its name, for errors.
     pub name: &'a str,
+    /// Its text.
     pub text: &'a str,
 }
 
 /// A merged report and its counts.
 #[derive(Debug, Clone)]
 pub struct Merged {
+    /// The merged report's text.
     pub text: String,
+    /// The merged counts.
     pub summary: Summary,
 }
 

@@ -21,21 +21,29 @@ pub use text::{coverage_text, text};
 /// Counts of a run.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Summary {
+    /// Scenarios in all.
     pub total: usize,
+    /// Passed.
     pub passed: usize,
+    /// Failed.
     pub failed: usize,
+    /// Could not be played.
     pub errors: usize,
     #[serde(default)]
+    /// Failed under a valid waiver.
     pub waived: usize,
     #[serde(default)]
+    /// Outside the reader's statement or contract.
     pub not_applicable: usize,
 }
 
 impl Summary {
+    /// The counts of some results.
     pub fn of(results: &[ScenarioResult]) -> Self {
         Self::of_statuses(results.iter().map(|result| result.status))
     }
 
+    /// The counts of some statuses.
     pub fn of_statuses(statuses: impl IntoIterator<Item = Status>) -> Self {
         let mut summary = Self::default();
         for status in statuses {
@@ -91,6 +99,7 @@ pub struct CertificationInfo {
     /// The date waivers were judged against (YYYY-MM-DD).
     pub judged_on: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// The reader's conformance statement, if one was given.
     pub statement: Option<StatementInfo>,
     /// Waivers that are expired, not needed, or name no scenario of the suite.
     #[serde(default)]
@@ -104,36 +113,50 @@ pub struct CertificationInfo {
 /// The reader's conformance statement, as reports show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementInfo {
+    /// The reader's product name.
     pub reader_name: String,
+    /// The reader's version.
     pub reader_version: String,
+    /// The device paths it claims.
     pub paths: Vec<String>,
+    /// The key algorithms it claims to verify.
     pub key_algorithms: Vec<String>,
 }
 
 /// A run to report: its results and how they came about.
 #[derive(Debug, Clone, Copy)]
 pub struct Run<'a> {
+    /// Every scenario's result, in suite order.
     pub results: &'a [ScenarioResult],
+    /// The run's seed.
     pub seed: u64,
+    /// `memory` or `pcsc`.
     pub transport: &'a str,
     /// Where the scenarios came from: `scenarios/` or `built-in suite of mynatap 0.1.0`.
     pub suite: &'a str,
+    /// The certification's verdict and particulars (`certify` only).
     pub certification: Option<&'a CertificationInfo>,
 }
 
 /// One requirement's row: which scenarios cover it and how they did.
 #[derive(Debug, Clone, Serialize)]
 pub struct CoverageRow {
+    /// The requirement id.
     pub requirement: String,
+    /// The scenarios covering it.
     pub scenarios: Vec<CoverageCell>,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// One scenario covering a requirement, and how it did.
 pub struct CoverageCell {
+    /// The scenario's id.
     pub id: String,
+    /// Its status.
     pub result: Status,
 }
 
+/// Each requirement with the scenarios that cover it and how they did.
 pub fn coverage(requirements: &BTreeSet<String>, results: &[ScenarioResult]) -> Vec<CoverageRow> {
     coverage_of(requirements, results.iter().map(|result| (result.id.as_str(), result.covers.as_slice(), result.status)))
 }
@@ -170,6 +193,7 @@ fn requirement_order(id: &str) -> (u8, u32, String) {
 /// Colours, used only when writing to a terminal.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
+    /// Whether to colour.
     pub colour: bool,
 }
 

@@ -74,6 +74,7 @@ pub fn text(run: &Run<'_>, requirements: &BTreeSet<String>, style: Style) -> Str
     out
 }
 
+/// The coverage matrix as text.
 pub fn coverage_text(rows: &[CoverageRow], style: Style) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{:<8}  scenarios (last result)", "id");

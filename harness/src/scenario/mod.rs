@@ -1,5 +1,5 @@
 //! The scenario format (docs/scenario-format.md, version 1.2): a file is read as its serde model
-//! ([`raw`]), then validated ([`validate`]) into a [`Scenario`] the runner can play. Every error
+//! (`raw`), then validated (`validate`) into a [`Scenario`] the runner can play. Every error
 //! names file, line and column.
 
 pub mod builtin;
@@ -21,7 +21,7 @@ use mynatap_sim::world::TapSpec;
 use time::{Date, Duration, OffsetDateTime};
 
 use locate::Locator;
-pub use raw::*;
+pub(crate) use raw::*;
 use validate::Validator;
 
 /// Largest scenario file read (a suite file is a few KiB).
@@ -32,9 +32,13 @@ pub const MAX_STEPS: usize = 10_000;
 /// An error of one scenario file, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct LoadError {
+    /// The scenario file.
     pub file: PathBuf,
+    /// 1-based line (0 for the file as a whole).
     pub line: usize,
+    /// 1-based column.
     pub column: usize,
+    /// What is wrong, and what to do.
     pub message: String,
 }
 
@@ -47,57 +51,125 @@ impl fmt::Display for LoadError {
 // ---- The validated scenario ----
 
 #[derive(Debug, Clone)]
+/// A phone the world starts with (`world.people[].phones`).
 pub struct PhoneDef {
+    /// The phone's id.
     pub id: String,
+    /// Its OS.
     pub os: DeviceKind,
     /// `None`: the profile's.
     pub key: Option<KeyAlgorithm>,
+    /// Android: the PIN of the phone's own certificate.
     pub pin: String,
+    /// Issued by a CA the terminal does not trust.
     pub forged: bool,
 }
 
 #[derive(Debug, Clone)]
+/// A person of the world, with their card, insurance and phones.
 pub struct PersonDef {
+    /// The person, their card and insurance.
     pub spec: mynatap_sim::backend::PersonSpec,
+    /// The phones they start with.
     pub phones: Vec<PhoneDef>,
 }
 
 #[derive(Debug, Clone)]
+/// A terminal of the world (`world.terminals`).
 pub struct TerminalDef {
+    /// The terminal's id.
     pub id: String,
+    /// Whether the facility offers the phone path (Q15, Q16).
     pub smartphone: bool,
+    /// How long it waits for one response, in milliseconds.
     pub timeout_ms: u64,
+    /// How long it waits for a back end, in milliseconds.
     pub backend_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone)]
+/// The world a scenario starts in (`world`).
 pub struct WorldDef {
+    /// The world's clock at the start.
     pub clock: OffsetDateTime,
+    /// The trusted CA's key algorithm.
     pub ca_key: KeyAlgorithm,
     /// Unrelated entries on the CRL before the first step (extension `revoked_elsewhere`).
     pub revoked_elsewhere: usize,
+    /// The people.
     pub people: Vec<PersonDef>,
+    /// The terminals.
     pub terminals: Vec<TerminalDef>,
 }
 
 #[derive(Debug, Clone)]
+/// What a step does.
 pub enum Action {
+    /// One patient flow (FLOW-1..5).
     Tap(TapSpec),
-    AddPhone { person: String, phone: String, os: DeviceKind, key: Option<KeyAlgorithm>, pin: Option<String> },
-    RemovePhone { phone: String },
-    ReportLost { phone: String },
-    Resume { phone: String },
-    RevokeCard { person: String },
-    RenewCard { person: String, cert_expires: Option<Date> },
-    RegisterInsurance { person: String },
+    /// SETUP-2: a person adds their card to a phone (Q17-Q19).
+    AddPhone {
+        /// Whose card.
+        person: String,
+        /// Which phone.
+        phone: String,
+        /// The phone's OS.
+        os: DeviceKind,
+        /// The phone credential's key (`None`: the profile's).
+        key: Option<KeyAlgorithm>,
+        /// Android: the phone's PIN; iPhone: the card-info PIN typed (`None`: the right one).
+        pin: Option<String>,
+    },
+    /// Q19: the card is deleted from the phone.
+    RemovePhone {
+        /// Which phone.
+        phone: String,
+    },
+    /// Q20: the phone is reported lost (suspended).
+    ReportLost {
+        /// Which phone.
+        phone: String,
+    },
+    /// Q20: the suspension is lifted.
+    Resume {
+        /// Which phone.
+        phone: String,
+    },
+    /// Q18: the card is revoked.
+    RevokeCard {
+        /// Whose card.
+        person: String,
+    },
+    /// Q18: the card is renewed.
+    RenewCard {
+        /// Whose card.
+        person: String,
+        /// The new certificate's last day (`None`: five years on).
+        cert_expires: Option<Date>,
+    },
+    /// SETUP-1: the insurance-use registration.
+    RegisterInsurance {
+        /// Whose insurance.
+        person: String,
+    },
+    /// The clock moves on.
     AdvanceClock(Duration),
     /// One command APDU to a device outside any tap.
-    Apdu { device: String, command: Vec<u8> },
+    Apdu {
+        /// The phone id or person (their card).
+        device: String,
+        /// The command bytes.
+        command: Vec<u8>,
+    },
     /// Power the device off and on.
-    Reset { device: String },
+    Reset {
+        /// The phone id or person (their card).
+        device: String,
+    },
 }
 
 impl Action {
+    /// The action's name in the scenario format (`tap`, `add_phone`, ...).
     pub fn name(&self) -> &'static str {
         match self {
             Self::Tap(_) => "tap",
@@ -120,7 +192,9 @@ impl Action {
 pub enum Expectation {
     /// No `expect`: the action succeeds (a tap: it verifies).
     Succeed,
+    /// A tap's outcome.
     Tap(TapExpect),
+    /// A registry action fails with this error code.
     Error(String),
     /// A raw `apdu` step's answer (no `expect`: status word 9000).
     Apdu(ApduExpect),
@@ -129,9 +203,13 @@ pub enum Expectation {
 /// What a tap must come to (`expect` on a `tap`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TapExpect {
+    /// `verified`, `rejected` or `not_offered`.
     pub outcome: String,
+    /// The rejection's reason (`rejected` only).
     pub reason: Option<Reason>,
+    /// The insurer number a verified tap must report.
     pub insurer: Option<String>,
+    /// What the terminal must record of FLOW-5.
     pub consent: Option<Consent>,
     /// 1.2: accepted in the physical card's grace after expiry.
     pub grace: Option<bool>,
@@ -190,10 +268,13 @@ impl fmt::Display for TapExpect {
 /// What a raw APDU step's answer must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApduExpect {
+    /// The status word.
     pub sw: u16,
     /// The data exactly.
     pub data: Option<Vec<u8>>,
+    /// The data's length.
     pub data_len: Option<usize>,
+    /// The data's first bytes.
     pub data_prefix: Option<Vec<u8>>,
 }
 
@@ -253,26 +334,37 @@ fn shown(data: &[u8]) -> String {
 }
 
 #[derive(Debug, Clone)]
+/// One step of a scenario.
 pub struct Step {
     /// 1-based, as people count.
     pub index: usize,
+    /// Its line in the file.
     pub line: usize,
+    /// What it does.
     pub action: Action,
+    /// What it must come to.
     pub expect: Expectation,
 }
 
 #[derive(Debug, Clone)]
+/// A scenario, loaded and validated.
 pub struct Scenario {
+    /// The file it came from.
     pub file: PathBuf,
     /// The contract version the steps are judged by (the file's `contract`, or the latest).
     pub contract: Contract,
     /// The latest contract version whose features the file uses, and the first such feature
     /// (`None`: only what 1.0 defines): a reader declaring an older version cannot be judged on it.
     pub needs: Option<(Contract, String)>,
+    /// Its id.
     pub id: String,
+    /// Its title.
     pub title: String,
+    /// The requirement ids it covers.
     pub covers: Vec<String>,
+    /// The world it starts in.
     pub world: WorldDef,
+    /// Its steps, in order.
     pub steps: Vec<Step>,
 }
 

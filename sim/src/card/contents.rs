@@ -8,7 +8,7 @@ use super::surface::LazySurfaceFiles;
 use crate::tlv::push_tlv;
 
 /// Everything that goes into a card when it is personalised. Cloneable so one issuance can
-/// personalise many cards (fuzzing, benches); once inside a [`Card`] the keys have no way out.
+/// personalise many cards (fuzzing, benches); once inside a [`Card`](super::Card) the keys have no way out.
 #[derive(Clone)]
 pub struct CardCredential {
     /// The user-authentication key (answers the sign command after the PIN or unlock).

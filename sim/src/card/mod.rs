@@ -4,7 +4,7 @@
 //! It follows `docs/protocol.md`: SELECT by AID and by file id, READ BINARY, VERIFY with retry
 //! counters (`63 Cx`, `69 84`), the sign command `80 2A 00 80`, the token file that names the
 //! device, and the card-info input support application. The private keys live only inside
-//! [`Secrets`], which has no accessor and prints as `<secret>`.
+//! `Secrets`, which has no accessor and prints as `<secret>`.
 
 use std::sync::Arc;
 

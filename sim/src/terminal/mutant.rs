@@ -4,19 +4,33 @@
 /// --mutant NAME`): each must be caught by the suite or its wire rules. Never set in service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mutant {
+    /// Does not check the certificate's expiry.
     SkipExpiry,
+    /// Does not fetch or consult the CRL.
     SkipCrl,
+    /// Takes a suspended certificate (on hold, Q20) for a good one.
     IgnoreHold,
+    /// Does not verify the device's signature over the challenge.
     SkipSignature,
+    /// Accepts a certificate of any CA with the trusted CA's name (forged phones pass).
     AcceptAnyCa,
+    /// Offers the phone path where the facility does not (Q16).
     IgnorePhoneSupport,
+    /// Ignores the device type the patient chose (FLOW-2).
     IgnoreOsChoice,
+    /// Sends the same challenge on every tap (replayable signatures).
     ReuseChallenge,
+    /// Asks the eligibility service before the certificate checks are done.
     QueryBeforeChecks,
+    /// Sends a PIN VERIFY to an iPhone (FLOW-3: the phone unlocks itself).
     VerifyPinOnIphone,
+    /// Retries a wrong PIN by itself, spending the patient's tries.
     RetryPin,
+    /// Verifies the tap when the CRL cannot be fetched (fails open).
     CrlFailOpen,
+    /// Accepts a CRL past its next update.
     AcceptStaleCrl,
+    /// Verifies the tap when the eligibility service gives no trustworthy answer.
     EligibilityFailOpen,
     /// The privacy rule broken: reads the My Number from the card-info application on a card
     /// tap (rule W9), though no step of the clinic flow needs it.
@@ -41,6 +55,7 @@ pub enum Mutant {
 }
 
 impl Mutant {
+    /// Every mutant, in the order kill matrices list them.
     pub const ALL: [Mutant; 22] = [
         Self::SkipExpiry,
         Self::SkipCrl,
@@ -65,6 +80,7 @@ impl Mutant {
         Self::SkipCardChallenge,
         Self::TrustPrintedExpiry,
     ];
+    /// The command line's name (`skip-expiry`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Self::SkipExpiry => "skip-expiry",
@@ -91,6 +107,7 @@ impl Mutant {
             Self::TrustPrintedExpiry => "trust-printed-expiry",
         }
     }
+    /// The mutant of a command-line name.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|mutant| mutant.name() == name)
     }

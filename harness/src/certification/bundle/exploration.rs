@@ -40,11 +40,15 @@ pub struct ShrunkIndex {
     pub life: usize,
     /// Its scenario file and its evidence in the bundle.
     pub file: String,
+    /// Its evidence (the reader program's taps) in the bundle.
     pub evidence: String,
+    /// Steps of the shrunk life.
     pub steps: usize,
+    /// Taps of the shrunk life.
     pub taps: usize,
     /// Steps and taps of the life before shrinking.
     pub original_steps: usize,
+    /// Taps of the life before shrinking.
     pub original_taps: usize,
     /// Candidates played while shrinking.
     pub candidates: usize,
