@@ -10,8 +10,9 @@
 #     (into target/tools: a client of real cards, driven by the interop tests);
 #  2. starts pcscd when none is running, and stops it again at the end;
 #  3. runs every test of the workspace with the `pcsc` feature (real PC/SC tests included),
-#     checks that the benches build, runs the instruction-count regression gate, and runs the
-#     conformance suite and its coverage;
+#     builds the API docs with warnings denied, runs the library examples, checks that the
+#     benches build, runs the instruction-count regression gate, and runs the conformance suite
+#     and its coverage;
 #  4. with MYNATAP_FUZZ=1 only: 60 seconds of each fuzz target (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,6 +81,17 @@ export MYNATAP_JPKI_CLI="$tools/bin/jpki-cli"
 
 echo "== cargo test (workspace, with PC/SC)"
 cargo test --workspace --locked "${features[@]}"
+
+echo "== API docs (broken intra-doc links and HTML are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --lib -p mynatap-sim -p mynatap-harness \
+  --features mynatap-harness/pcsc,mynatap-sim/pcsc,mynatap-sim/proptest
+
+echo "== library examples (README, "Use it as a library")"
+cargo run --locked -q -p mynatap-sim --example card_loop </dev/null
+cargo run --locked -q -p mynatap-sim --example tap_by_hand
+cargo run --locked -q -p mynatap-sim --example card_responses_property
+cargo run --locked -q -p mynatap-sim --features pcsc --example serve_over_vpcd
+cargo run --locked -q -p mynatap-harness --example play_scenario
 
 echo "== benches build"
 cargo check --locked -p mynatap-benches --benches

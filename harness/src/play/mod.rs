@@ -1,6 +1,6 @@
 //! Plays scenarios against the simulated world and compares every step with its `expect`; the
-//! players (in memory here, PC/SC in [`pcsc`], a reader program in `certification`) are the
-//! seam through which a tap is played.
+//! players (in memory here, PC/SC in `pcsc` with the feature of that name, a reader program in
+//! `certification`) are the seam through which a tap is played.
 
 pub mod bench_tap;
 pub mod card_pipe;
