@@ -15,6 +15,8 @@ use mynatap_sim::profile::{DeviceKind, Profile};
 
 #[macro_use]
 mod console;
+#[cfg(feature = "pcsc")]
+mod demo_backends;
 mod capture;
 mod certify;
 mod explore;
@@ -577,7 +579,7 @@ fn tap(args: TapArgs) -> anyhow::Result<u8> {
         // The command line is the edge of the system: here, and only here, the wall clock is read.
         None => time::OffsetDateTime::now_utc(),
     };
-    let backends = mynatap_harness::play::demo_backends::DemoBackends::new(args.seed, now)?;
+    let backends = demo_backends::DemoBackends::new(args.seed, now)?;
     let mut terminal = Terminal::new(
         TerminalConfig { id: "tap".into(), smartphone: true, timeout_ms: args.timeout_ms, backend_timeout_ms: mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS },
         backends.ca_der(),

@@ -4,7 +4,6 @@
 
 pub mod bench_tap;
 pub mod card_pipe;
-pub mod demo_backends;
 pub mod evidence;
 pub mod occupancy;
 #[cfg(feature = "pcsc")]

@@ -6,22 +6,22 @@ use mynatap_sim::driver::Backends;
 use mynatap_sim::pki::{CertificateAuthority, KeyAlgorithm, PkiError};
 use time::{Date, Duration, Month, OffsetDateTime};
 
-#[derive(Debug)]
 /// The test CA of a seed, an empty CRL, and a demo record for every certificate.
-pub struct DemoBackends {
+#[derive(Debug)]
+pub(crate) struct DemoBackends {
     ca: CertificateAuthority,
     crl: CrlSnapshot,
 }
 
 impl DemoBackends {
     /// The back ends of `seed`'s test CA, with a CRL issued at `now`.
-    pub fn new(seed: u64, now: OffsetDateTime) -> Result<Self, PkiError> {
+    pub(crate) fn new(seed: u64, now: OffsetDateTime) -> Result<Self, PkiError> {
         let ca = CertificateAuthority::trusted(seed, KeyAlgorithm::Rsa2048)?;
         let der = ca.issue_crl(1, now, now + Duration::minutes(1), &[])?;
         Ok(Self { crl: CrlSnapshot { number: 1, der: der.into() }, ca })
     }
     /// The CA's certificate (DER), for the reader to trust.
-    pub fn ca_der(&self) -> &[u8] {
+    pub(crate) fn ca_der(&self) -> &[u8] {
         self.ca.certificate_der()
     }
 }
