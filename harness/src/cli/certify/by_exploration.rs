@@ -7,14 +7,13 @@ use std::time::Duration;
 use anyhow::Context;
 use mynatap_harness::certification::bundle::{self, ExplorationIndex, ShrunkIndex};
 use mynatap_harness::certification::program::{AdapterPlayer, ReaderProgram};
-use mynatap_harness::certification::statement::Statement;
 use mynatap_harness::certification::{verdict, TRANSPORT};
 use mynatap_harness::explore::{life_id, life_tree, Exploration, Plan, GENERATED_COMMENT};
 use mynatap_harness::play::TapPlayer;
 use mynatap_harness::report;
 use mynatap_sim::terminal::Mutant;
 
-use super::with_pcsc::{judged_on, read_input, reader_contract, readers, start_players, Shared};
+use super::with_pcsc::{judged_on, read_statement, reader_contract, readers, start_players, Shared};
 use super::CertifyArgs;
 use crate::{render, requirements, Format, InputError};
 
@@ -29,11 +28,8 @@ pub(super) fn certify(args: &CertifyArgs) -> anyhow::Result<u8> {
     if args.mutants && args.bundle.is_some() {
         return Err(InputError("--mutants --explore is the kill matrix of the reference reader: --bundle goes with --reader-cmd".into()).into());
     }
-    let statement_text = args.statement.as_deref().map(|path| read_input(path, "statement")).transpose()?;
-    let statement = match (&args.statement, &statement_text) {
-        (Some(path), Some(text)) => Some(Statement::parse(&path.display().to_string(), text).map_err(|e| InputError(e.to_string()))?),
-        _ => None,
-    };
+    // The statement only chooses the contract here: lives are generated for it.
+    let (statement, _) = read_statement(args)?;
     let contract = reader_contract(args.contract.as_deref(), statement.as_ref())?;
     let mut plan = args.explore_flags.plan(count, args.report.seed, contract)?;
     plan.keep_results = args.bundle.is_some();

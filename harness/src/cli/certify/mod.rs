@@ -246,6 +246,14 @@ mod with_pcsc {
         }
     }
 
+    /// `--statement`: the statement, validated, and its text as given (for the bundle).
+    pub(super) fn read_statement(args: &CertifyArgs) -> anyhow::Result<(Option<Statement>, Option<String>)> {
+        let Some(path) = &args.statement else { return Ok((None, None)) };
+        let text = read_input(path, "statement")?;
+        let statement = Statement::parse(&path.display().to_string(), &text).map_err(|e| InputError(e.to_string()))?;
+        Ok((Some(statement), Some(text)))
+    }
+
     pub(super) fn read_input(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
         // Statements and waivers are small; the loaders check the exact bound.
         mynatap_harness::files::read_text(path, 1024 * 1024).map_err(|e| InputError(format!("--{what} {e}")).into())
@@ -264,11 +272,7 @@ mod with_pcsc {
             }
             return kill_matrix(&loaded, &args, &readers, &fingerprint, started);
         }
-        let statement_text = args.statement.as_deref().map(|path| read_input(path, "statement")).transpose()?;
-        let statement = match (&args.statement, &statement_text) {
-            (Some(path), Some(text)) => Some(Statement::parse(&path.display().to_string(), text).map_err(|e| InputError(e.to_string()))?),
-            _ => None,
-        };
+        let (statement, statement_text) = read_statement(&args)?;
         let waivers_text = args.waivers.as_deref().map(|path| read_input(path, "waivers")).transpose()?;
         let waivers = match (&args.waivers, &waivers_text) {
             (Some(path), Some(text)) => waivers::parse(&path.display().to_string(), text).map_err(|e| InputError(e.to_string()))?,
