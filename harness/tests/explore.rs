@@ -9,7 +9,8 @@ mod support;
 use std::time::Duration;
 
 use mynatap_harness::explore::{explore, life_tree, play_life, Plan};
-use mynatap_harness::play::{run_scenario, MemoryPlayer, Status, TapPlayer};
+use mynatap_harness::play::{load_suite, run_scenario, run_suite, MemoryPlayer, Status, TapPlayer};
+use mynatap_harness::scenario::builtin;
 use mynatap_harness::scenario::{parse, requirement_ids, Expectation};
 use mynatap_sim::contract::Contract;
 use mynatap_sim::terminal::{Outcome, Reason};
@@ -26,6 +27,23 @@ impl TapPlayer for IgnoresHold {
         let mut report = MemoryPlayer.tap(world, spec, expect)?;
         if let Outcome::Rejected { reason: Reason::CertificateSuspended, .. } = report.outcome {
             report.outcome = Outcome::Rejected { reason: Reason::ProtocolError, detail: "pretends".into() };
+        }
+        Ok(report)
+    }
+}
+
+/// A reader that stops reading a CRL after its 40th entry (the example of a bug that
+/// reaches clinics): with a longer list it misses the revocation and goes on. No scenario of the
+/// fixed suite has a CRL that long.
+#[derive(Debug)]
+struct ShortCrlReader;
+
+impl TapPlayer for ShortCrlReader {
+    fn tap(&mut self, world: &mut World, spec: &TapSpec, expect: &Expectation) -> Result<TapReport, WorldError> {
+        let long_crl = world.registry().revoked_count() > 40;
+        let mut report = MemoryPlayer.tap(world, spec, expect)?;
+        if long_crl && let Outcome::Rejected { reason: Reason::CertificateRevoked, .. } = report.outcome {
+            report.outcome = Outcome::Rejected { reason: Reason::NotRegistered, detail: "went on to eligibility".into() };
         }
         Ok(report)
     }
@@ -71,6 +89,24 @@ fn a_defect_is_found_shrunk_and_replays_from_its_file() {
     // And the life it came from fails the same way when played alone.
     let original = life_tree(11, failure.index, Contract::LATEST).unwrap().current();
     assert_eq!(play_life(&original, "again", 11, &requirements, &mut IgnoresHold).status, Status::Failed);
+}
+
+/// Beyond a fixed suite: a defect the whole built-in suite passes is found by exploration.
+#[test]
+fn exploration_finds_what_the_fixed_suite_misses() {
+    let requirements = requirement_ids(mynatap_harness::scenario::REQUIREMENTS_MD);
+    let suite = load_suite(&builtin::paths(), &requirements, None);
+    let make_player = || -> Box<dyn TapPlayer> { Box::new(ShortCrlReader) };
+    let results = run_suite(&suite, 11, 2, &make_player, &|_| {});
+    let failing: Vec<&str> = results.iter().filter(|r| r.status != Status::Passed && r.status != Status::NotApplicable).map(|r| r.id.as_str()).collect();
+    assert!(failing.is_empty(), "the fixed suite was meant to miss this defect, but {failing:?} caught it");
+    let players: Vec<Box<dyn TapPlayer + Send>> = vec![Box::new(ShortCrlReader), Box::new(ShortCrlReader)];
+    let found = explore(&plan(600), players, &|_| {});
+    let failure = found.failure.expect("a revoked card behind a long CRL comes up in 600 lives");
+    let step = failure.result.failure.as_ref().unwrap();
+    assert_eq!(step.expected, "rejected: certificate_revoked", "{}", failure.yaml);
+    assert!(failure.yaml.contains("revoked_elsewhere:"), "the shrunk life keeps the long CRL:\n{}", failure.yaml);
+    assert!(failure.shrunk.1 <= 2, "{:?}\n{}", failure.shrunk, failure.yaml);
 }
 
 #[test]
