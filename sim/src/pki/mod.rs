@@ -295,7 +295,7 @@ fn subject_id(request: &LeafRequest<'_>) -> String {
     }
     hasher.update(request.serial.to_be_bytes());
     let digest = hasher.finalize();
-    digest.iter().take(SUBJECT_ID_LEN).map(|&byte| char::from(ALPHABET[usize::from(byte) % ALPHABET.len()])).collect()
+    digest.iter().take(SUBJECT_ID_LEN).filter_map(|&byte| ALPHABET.get(usize::from(byte) % ALPHABET.len()).copied().map(char::from)).collect()
 }
 
 /// The root's profile, as the JPKI test CA's certificate (docs/protocol.md): keyUsage keyCertSign
