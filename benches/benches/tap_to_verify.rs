@@ -85,7 +85,7 @@ fn crypto_floor_certificate_only() -> impl FnMut() {
     let ca = CertificateAuthority::trusted(1, KeyAlgorithm::Rsa2048).expect("ca");
     let device = SigningKey::derive(KeyAlgorithm::Rsa2048, 1, "bench-device", 5).expect("device key");
     let now = datetime!(2026-04-01 09:00 +09:00);
-    let request = LeafRequest { serial: 7, holder: "hanako", device: "card", not_before: now, not_after: now + time::Duration::days(365), subject_key: &device };
+    let request = LeafRequest { serial: 7, holder: "hanako", device: "card", not_before: now, not_after: now + time::Duration::days(365), subject_key: &device, fault: None };
     let certificate = x509_cert::Certificate::from_der(&ca.issue(&request).expect("leaf")).expect("parse");
     let tbs = certificate.tbs_certificate().to_der().expect("tbs");
     let algorithm = certificate.signature_algorithm().oid.to_string();

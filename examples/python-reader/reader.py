@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -47,6 +48,71 @@ def verify_x509(key, signature, data, hash_algorithm):
         key.verify(signature, data, ec.ECDSA(hash_algorithm))
     else:
         raise TypeError("the CA key is neither RSA nor EC")
+
+
+# The JPKI user-authentication profile (contract 1.3, docs/certification.md "The certificate
+# profile"): what a strict relying party requires beyond the CA's signature.
+USER_AUTHENTICATION_POLICY = "1.2.392.200149.8.5.1.0.30"
+UNDERSTOOD_CRITICAL = {
+    "2.5.29.15", "2.5.29.19", "2.5.29.32", "2.5.29.37", "2.5.29.17", "2.5.29.30", "2.5.29.36", "2.5.29.54",
+}
+
+
+def der_elements(data):
+    """The (tag, whole TLV bytes, value bytes) of each DER element in `data`."""
+    elements, at = [], 0
+    while at < len(data):
+        tag, length = data[at], data[at + 1]
+        start = at + 2
+        if length & 0x80:
+            count = length & 0x7F
+            length = int.from_bytes(data[start:start + count], "big")
+            start += count
+        elements.append((tag, data[at:start + length], data[start:start + length]))
+        at = start + length
+    return elements
+
+
+def profile_violation(certificate, der):
+    """Why a certificate the CA signed is not a user-authentication certificate, or None."""
+    outer = der_elements(der_elements(der)[0][2])
+    fields = der_elements(outer[0][2])
+    if fields and fields[0][0] == 0xA0:
+        fields = fields[1:]
+    if certificate.version != x509.Version.v3:
+        return "not an X.509 v3 certificate"
+    if fields[1][1] != outer[1][1]:
+        return "inner and outer signature algorithms differ"
+    serial = fields[0][2]
+    if serial[0] & 0x80:
+        return "negative serial number"
+    significant = serial.lstrip(b"\0")
+    if not significant or len(significant) > 20:
+        return "serial number zero or over 20 octets"
+    for tag, _, value in der_elements(fields[3][2]):
+        if tag == 0x18 and int(value[:4]) < 2050:
+            return "GeneralizedTime before 2050"
+    for extension in certificate.extensions:
+        if extension.critical and extension.oid.dotted_string not in UNDERSTOOD_CRITICAL:
+            return f"unknown critical extension {extension.oid.dotted_string}"
+    def extension(kind):
+        try:
+            return certificate.extensions.get_extension_for_class(kind).value
+        except x509.ExtensionNotFound:
+            return None
+    usage = extension(x509.KeyUsage)
+    if usage is None or not usage.digital_signature:
+        return "keyUsage missing or without digitalSignature"
+    constraints = extension(x509.BasicConstraints)
+    if constraints is not None and constraints.ca:
+        return "a CA certificate"
+    purposes = extension(x509.ExtendedKeyUsage)
+    if purposes is not None and x509.ExtendedKeyUsageOID.CLIENT_AUTH not in purposes:
+        return "extendedKeyUsage without clientAuth"
+    policies = extension(x509.CertificatePolicies)
+    if policies is None or USER_AUTHENTICATION_POLICY not in [p.policy_identifier.dotted_string for p in policies]:
+        return "without the user-authentication policy"
+    return None
 
 
 class Rejected(Exception):
@@ -279,9 +345,20 @@ def tap():
             raise Rejected("protocol_error", f"VERIFY answered {sw:04X}")
 
     # FLOW-4: the certificate, its chain, its validity, its revocation status.
+    der = card.read_certificate()
     try:
-        certificate = x509.load_der_x509_certificate(card.read_certificate())
-    except ValueError as error:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            certificate = x509.load_der_x509_certificate(der)
+    except (ValueError, Warning) as error:
+        # A whole certificate that breaks RFC 5280 (a negative serial) is untrusted; bytes that
+        # are no certificate at all break the protocol.
+        try:
+            is_certificate = der[0] == 0x30 and len(der_elements(der_elements(der)[0][2])) == 3
+        except (IndexError, ValueError):
+            is_certificate = False
+        if is_certificate:
+            raise Rejected("untrusted_certificate", f"certificate outside RFC 5280: {error}") from error
         raise Rejected("protocol_error", f"certificate does not parse: {error}") from error
     if certificate.issuer != ca.subject:
         raise Rejected("untrusted_certificate", "issuer is not the trusted CA")
@@ -289,6 +366,9 @@ def tap():
         verify_x509(ca.public_key(), certificate.signature, certificate.tbs_certificate_bytes, certificate.signature_hash_algorithm)
     except (InvalidSignature, TypeError, ValueError) as error:
         raise Rejected("untrusted_certificate", "signature does not verify with the CA") from error
+    violation = profile_violation(certificate, der)
+    if violation:
+        raise Rejected("untrusted_certificate", violation)
     # Validity, and (contract 1.2) the physical card's three-month grace after expiry and the
     # warning in the three months before it. Dates are Japan's.
     contract = env.get("MYNATAP_CONTRACT", "1.1")

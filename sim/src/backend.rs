@@ -12,7 +12,7 @@ use crate::card::surface::Forgery;
 use crate::card::{CardCredential, HolderInfo};
 use crate::clock;
 use crate::credential::{self, IssueRequest, Printed};
-use crate::pki::{derive_rng, rsa_pool, CertificateAuthority, CrlEntry, KeyAlgorithm, PkiError, RevocationReason};
+use crate::pki::{derive_rng, rsa_pool, CertificateAuthority, CertificateFault, CrlEntry, KeyAlgorithm, PkiError, RevocationReason};
 use crate::profile::DeviceKind;
 
 /// Why a registry action failed. `code()` is the scenario format's error code.
@@ -228,6 +228,9 @@ pub struct PersonSpec {
     pub insurance_arrives: Option<Date>,
     /// The co-payment ratio in per cent (10, 20 or 30).
     pub copay_percent: u8,
+    /// The card's first user-authentication certificate breaks the profile so (contract 1.3,
+    /// `card.certificate`); a renewal's is the profile's.
+    pub card_certificate_fault: Option<CertificateFault>,
 }
 
 impl PersonSpec {
@@ -252,6 +255,7 @@ impl PersonSpec {
             insurance_status: QualificationValidity::Valid,
             insurance_arrives: None,
             copay_percent: 30,
+            card_certificate_fault: None,
         }
     }
 }
@@ -263,6 +267,8 @@ struct Person {
     card_expires: OffsetDateTime,
     card_revoked: bool,
     card_generation: u32,
+    /// The profile break of the card's next certificate (the first one only, contract 1.3).
+    card_certificate_fault: Option<CertificateFault>,
     card_pin: String,
     card_key: KeyAlgorithm,
     card_info_pin: Option<String>,
@@ -362,11 +368,26 @@ impl std::fmt::Debug for Registry {
 
 /// How long before the world's time a certificate's validity starts.
 const ISSUE_BACKDATE: Duration = Duration::hours(1);
+/// A JPKI user-authentication certificate runs to the fifth birthday after its issuance.
+const AUTH_CERTIFICATE_YEARS: i32 = 5;
 
-/// When a certificate issued at `now` starts: an hour before, but not before the Unix epoch
-/// (where X.509 times written from Unix time begin, and the world's clock with them).
-fn issue_start(now: OffsetDateTime) -> OffsetDateTime {
-    (now - ISSUE_BACKDATE).max(OffsetDateTime::UNIX_EPOCH)
+/// When a certificate ending at `not_after` and issued into a world at `now` starts.
+///
+/// An hour before the world's time, where that still starts before `not_after`: the usual case,
+/// a certificate issued as the world begins or as a step adds a phone. A world may begin after a
+/// card's certificate has ended (a card in its grace, or expired), and no authority issues a
+/// certificate that ends before it starts: such a certificate was issued on the same date
+/// [`AUTH_CERTIFICATE_YEARS`] years before its last day, at 00:00 JST, as a card renewed on a
+/// birthday runs to the fifth birthday after. Never before the Unix epoch (where X.509 times
+/// written from Unix time begin, and the world's clock with them). The result is before
+/// `not_after` whenever `not_after` is after the epoch; [`crate::pki`] refuses any other.
+pub fn issue_start(now: OffsetDateTime, not_after: OffsetDateTime) -> OffsetDateTime {
+    let backdated = (now - ISSUE_BACKDATE).max(OffsetDateTime::UNIX_EPOCH);
+    if backdated < not_after {
+        return backdated;
+    }
+    let issued_on = clock::add_years(clock::local_date(not_after), -AUTH_CERTIFICATE_YEARS);
+    time::PrimitiveDateTime::new(issued_on, time::Time::MIDNIGHT).assume_offset(clock::JST).to_offset(time::UtcOffset::UTC).max(OffsetDateTime::UNIX_EPOCH)
 }
 /// How long a CRL is current (thisUpdate to nextUpdate). Short, so a terminal that keeps a CRL
 /// across a clock change must fetch again; the registry issues the next one when it lapses.
@@ -485,6 +506,7 @@ impl Registry {
                 card_expires,
                 card_revoked: false,
                 card_generation: 0,
+                card_certificate_fault: spec.card_certificate_fault,
                 card_pin: spec.card_pin.clone(),
                 card_key: spec.card_key.unwrap_or(KeyAlgorithm::Rsa2048),
                 card_info_pin: spec.card_info_pin.clone(),
@@ -516,15 +538,19 @@ impl Registry {
             device: DeviceKind::Card,
             auth_serial: serial,
             sign_serial,
-            not_before: issue_start(now),
+            not_before: issue_start(now, person.card_expires),
             not_after: person.card_expires,
             auth_pin: &person.card_pin,
             sign_password: "ABC123",
             card_info_pin: person.card_info_pin.as_deref().unwrap_or(&person.card_pin),
             holder_info: holder_info(person_id, person.birth_date),
             printed: Some(person.printed.clone()),
+            auth_fault: person.card_certificate_fault,
         };
         let credential = credential::issue(&self.ca, self.ca.certificate_der(), self.seed, &request)?;
+        if let Some(person) = self.people.get_mut(person_id) {
+            person.card_certificate_fault = None;
+        }
         self.holders.insert(serial, person_id.to_owned());
         self.holders.insert(sign_serial, person_id.to_owned());
         Ok(credential)
@@ -543,6 +569,22 @@ impl Registry {
         phone_pin: &str,
         card_info_pin: Option<&str>,
         now: OffsetDateTime,
+    ) -> Result<CardCredential, RegistryError> {
+        self.add_phone_with(person_id, phone_id, (os, key), phone_pin, card_info_pin, now, None)
+    }
+
+    /// [`Registry::add_phone`], the phone's certificate breaking the profile as `certificate`
+    /// says (contract 1.3).
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_phone_with(
+        &mut self,
+        person_id: &str,
+        phone_id: &str,
+        (os, key): (DeviceKind, KeyAlgorithm),
+        phone_pin: &str,
+        card_info_pin: Option<&str>,
+        now: OffsetDateTime,
+        certificate: Option<CertificateFault>,
     ) -> Result<CardCredential, RegistryError> {
         let person = self.people.get(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?;
         if let Some(phone) = self.phones.get(phone_id) {
@@ -584,7 +626,7 @@ impl Registry {
         }
         let generation = self.phones.get(phone_id).map_or(0, |phone| phone.generation + 1);
         let (credential, serial) =
-            self.issue_phone_credential(false, person_id, &format!("phone:{phone_id}:{generation}"), (os, key), phone_pin, (card_expires, birth_date), now)?;
+            self.issue_phone_credential((false, certificate), person_id, &format!("phone:{phone_id}:{generation}"), (os, key), phone_pin, (card_expires, birth_date), now)?;
         self.phones.insert(phone_id.to_owned(), Phone { os, holder: Some(person_id.to_owned()), serial, generation });
         if let Some(person) = self.people.get_mut(person_id) {
             person.phone = Some(phone_id.to_owned());
@@ -602,6 +644,7 @@ impl Registry {
         (os, key): (DeviceKind, KeyAlgorithm),
         phone_pin: &str,
         now: OffsetDateTime,
+        certificate: Option<CertificateFault>,
     ) -> Result<CardCredential, RegistryError> {
         let person = self.people.get(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?;
         let (card_expires, birth_date) = (person.card_expires, person.birth_date);
@@ -609,7 +652,7 @@ impl Registry {
             self.forged_ca = Some(CertificateAuthority::forged(self.seed, self.ca.algorithm())?);
         }
         let (credential, _) =
-            self.issue_phone_credential(true, person_id, &format!("forged:{phone_id}"), (os, key), phone_pin, (card_expires, birth_date), now)?;
+            self.issue_phone_credential((true, certificate), person_id, &format!("forged:{phone_id}"), (os, key), phone_pin, (card_expires, birth_date), now)?;
         Ok(credential)
     }
 
@@ -618,7 +661,7 @@ impl Registry {
     #[allow(clippy::too_many_arguments)]
     fn issue_phone_credential(
         &mut self,
-        forged: bool,
+        (forged, auth_fault): (bool, Option<CertificateFault>),
         person_id: &str,
         key_label: &str,
         (os, key): (DeviceKind, KeyAlgorithm),
@@ -637,13 +680,14 @@ impl Registry {
             device: os,
             auth_serial: serial,
             sign_serial,
-            not_before: issue_start(now),
+            not_before: issue_start(now, card_expires),
             not_after: card_expires,
             auth_pin: phone_pin,
             sign_password: "ABC123",
             card_info_pin: phone_pin,
             holder_info: holder_info(person_id, birth_date),
             printed: None,
+            auth_fault,
         };
         let ca = if forged { self.forged_ca.as_ref().ok_or_else(|| RegistryError::Pki("forged CA missing".into()))? } else { &self.ca };
         let credential = credential::issue(ca, ca.certificate_der(), self.seed, &request)?;

@@ -19,33 +19,38 @@ pub enum Contract {
     /// Keys, the face path and back-end faults.
     V1_1,
     /// Forged cards, the card's grace after expiry, the eligibility answer.
-    #[default]
     #[serde(rename = "1.2")]
     V1_2,
+    /// Certificates as strict verifiers judge them: profile faults of a device's certificate.
+    #[default]
+    #[serde(rename = "1.3")]
+    V1_3,
 }
 
 impl Contract {
     /// The newest published version.
-    pub const LATEST: Contract = Contract::V1_2;
+    pub const LATEST: Contract = Contract::V1_3;
     /// Every published version, oldest first.
-    pub const ALL: [Contract; 3] = [Self::V1_0, Self::V1_1, Self::V1_2];
+    pub const ALL: [Contract; 4] = [Self::V1_0, Self::V1_1, Self::V1_2, Self::V1_3];
 
-    /// `"1"`, `"1.0"`, `"1.1"` or `"1.2"`.
+    /// `"1"`, `"1.0"`, `"1.1"`, `"1.2"` or `"1.3"`.
     pub fn parse(text: &str) -> Option<Self> {
         match text.trim() {
             "1" | "1.0" => Some(Self::V1_0),
             "1.1" => Some(Self::V1_1),
             "1.2" => Some(Self::V1_2),
+            "1.3" => Some(Self::V1_3),
             _ => None,
         }
     }
 
-    /// `"1.0"`, `"1.1"` or `"1.2"`.
+    /// `"1.0"`, `"1.1"`, `"1.2"` or `"1.3"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::V1_0 => "1.0",
             Self::V1_1 => "1.1",
             Self::V1_2 => "1.2",
+            Self::V1_3 => "1.3",
         }
     }
 

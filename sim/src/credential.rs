@@ -9,7 +9,7 @@ use crate::clock::yyyymmdd;
 use crate::pki::card_verifiable::card_encoding;
 use crate::card::{Card, CardCredential, HolderInfo, SurfaceCredential};
 use crate::pki::card_verifiable::SurfaceAuthority;
-use crate::pki::{rsa_pool, CertificateAuthority, KeyAlgorithm, LazyCertificate, LeafRequest, PkiError, SigningKey};
+use crate::pki::{rsa_pool, CertificateAuthority, CertificateFault, KeyAlgorithm, LazyCertificate, LeafRequest, PkiError, SigningKey};
 use crate::profile::{DeviceKind, Profile};
 
 /// What to issue for one device.
@@ -43,6 +43,8 @@ pub struct IssueRequest<'a> {
     pub holder_info: HolderInfo,
     /// The physical card only: what is printed on its face.
     pub printed: Option<Printed>,
+    /// A break of the user-authentication certificate's profile (contract 1.3 `certificate:`).
+    pub auth_fault: Option<CertificateFault>,
 }
 
 /// What is printed on a physical card beside the photo (the card-surface application holds it).
@@ -67,7 +69,7 @@ pub fn issue(ca: &CertificateAuthority, trusted_ca_der: &[u8], seed: u64, reques
     let [auth_slot, sign_slot] = request.rsa_slots;
     let auth_key = SigningKey::derive(request.key, seed, &format!("{}:auth", request.key_label), auth_slot)?;
     let sign_key = SigningKey::derive(request.key, seed, &format!("{}:sign", request.key_label), sign_slot)?;
-    let leaf = |serial, key: &SigningKey, device: &str| -> Result<Arc<LazyCertificate>, PkiError> {
+    let leaf = |serial, key: &SigningKey, device: &str, fault| -> Result<Arc<LazyCertificate>, PkiError> {
         LazyCertificate::new(ca, &LeafRequest {
             serial,
             holder: request.holder,
@@ -75,11 +77,12 @@ pub fn issue(ca: &CertificateAuthority, trusted_ca_der: &[u8], seed: u64, reques
             not_before: request.not_before,
             not_after: request.not_after,
             subject_key: key,
+            fault,
         })
         .map(Arc::new)
     };
-    let auth_cert = leaf(request.auth_serial, &auth_key, request.device.as_str())?;
-    let sign_cert = leaf(request.sign_serial, &sign_key, &format!("{} signature", request.device))?;
+    let auth_cert = leaf(request.auth_serial, &auth_key, request.device.as_str(), request.auth_fault)?;
+    let sign_cert = leaf(request.sign_serial, &sign_key, &format!("{} signature", request.device), None)?;
     let surface = request.printed.as_ref().map(|printed| surface_credential(seed, request, printed)).transpose()?;
     let forgery = request.printed.as_ref().and_then(|printed| printed.forgery);
     // A clone carries the genuine certificates but not the genuine keys: another chip's.
@@ -200,6 +203,7 @@ fn demo_credential_printed(device: DeviceKind, key: KeyAlgorithm, seed: u64, pin
         card_info_pin: pin,
         holder_info: HolderInfo { birth_date: yyyymmdd(printed.birth_date), ..sample_holder() },
         printed: (device == DeviceKind::Card).then(|| Printed { security_code: printed.security_code.clone(), expires: yyyymmdd(printed.expires), forgery: printed.forgery }),
+        auth_fault: None,
     };
     issue(&ca, ca.certificate_der(), seed, &request)
 }

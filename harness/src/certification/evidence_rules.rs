@@ -50,6 +50,9 @@ struct Shown<'a> {
     targets: Vec<Selected>,
     /// The authentication certificate, when read whole: its bytes, or why not.
     certificate: Result<Certificate, String>,
+    /// Every byte of the certificate's DER was read, whether or not RFC 5280's profile decodes it
+    /// (a serial of 22 octets is a certificate all the same, and `untrusted_certificate`).
+    read_whole: bool,
 }
 
 impl<'a> Shown<'a> {
@@ -57,6 +60,7 @@ impl<'a> Shown<'a> {
         let targets = targets(tap.seen);
         let read = FileRead::of(tap.seen, &targets, Selected::Jpki(jpki::AUTH_CERT));
         let start = read.leading();
+        let read_whole = read.any() && der_length(start).is_some_and(|total| start.len() >= total);
         let certificate = if !read.any() {
             Err("no READ BINARY of the authentication certificate (JPKI 00 0A) was answered".to_owned())
         } else {
@@ -68,7 +72,7 @@ impl<'a> Shown<'a> {
                 None => Err(format!("{} bytes read from the certificate's start: not a whole DER header", start.len())),
             }
         };
-        Self { tap, targets, certificate }
+        Self { tap, targets, certificate, read_whole }
     }
 
     fn commands(&self) -> impl Iterator<Item = (&'a SeenApdu, Selected)> + '_ {
@@ -175,6 +179,7 @@ pub fn require(tap: &TapRecord<'_>, claimed: &Outcome, ca: &PublicKey) -> Vec<Vi
             eligibility_asked(&mut need);
         }
         Outcome::Rejected { reason, .. } => match reason {
+            Reason::UntrustedCertificate if shown.read_whole => {}
             Reason::CertificateExpired | Reason::UntrustedCertificate => certificate_read(&mut need),
             Reason::CertificateRevoked | Reason::CertificateSuspended => {
                 certificate_read(&mut need);

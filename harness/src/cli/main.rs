@@ -22,6 +22,7 @@ mod certify;
 mod explore;
 mod serve;
 mod suite;
+mod world;
 
 #[derive(Parser, Debug)]
 #[command(name = "mynatap", version, about = "Reader-protocol simulator and conformance harness for the My Number insurance card on a smartphone")]
@@ -87,6 +88,9 @@ enum Command {
     /// The conformance suite built into this binary: export it to read or extend.
     #[command(subcommand)]
     Suite(suite::SuiteCommand),
+    /// A scenario's world for outside verifiers: export its CA, device certificates and CRL.
+    #[command(subcommand)]
+    World(world::WorldCommand),
     /// The built-in terminal as a reader program under the adapter contract (run by `certify`).
     ReferenceReader {
         /// Build in a deliberate defect (certification self-test): skip-expiry, skip-crl,
@@ -409,6 +413,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Bundle(command) => suite::bundle(command),
         Command::Report(command) => suite::report(command),
         Command::Suite(command) => suite::suite(command),
+        Command::World(command) => world::world(command),
         Command::ReferenceReader { mutant } => certify::reference_reader(mutant),
         Command::BenchTap(args) => mynatap_harness::play::bench_tap::run(args.transport == TransportName::Pcsc, args.taps, args.os.device())
             .map_err(|e| InputError(e).into())
@@ -435,7 +440,7 @@ pub(crate) fn requirements(path: Option<&PathBuf>) -> anyhow::Result<BTreeSet<St
 
 /// The scenario files of `paths`; with none, `scenarios/` when there is one, else the suite
 /// built into this binary. Also says where they came from, for reports.
-fn suite_files(paths: Vec<PathBuf>) -> anyhow::Result<(Vec<PathBuf>, String)> {
+pub(crate) fn suite_files(paths: Vec<PathBuf>) -> anyhow::Result<(Vec<PathBuf>, String)> {
     if paths.is_empty() && !std::path::Path::new("scenarios").is_dir() {
         return Ok((scenario::builtin::paths(), scenario::builtin::label()));
     }

@@ -5,6 +5,7 @@
 pub mod bench_tap;
 pub mod card_pipe;
 pub mod evidence;
+pub mod export;
 pub mod occupancy;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
@@ -313,7 +314,7 @@ fn expected_text(expect: &Expectation) -> String {
 }
 
 /// Builds the scenario's world.
-fn build_world(scenario: &Scenario, seed: u64, profiles: &Profiles) -> Result<World, WorldError> {
+pub(crate) fn build_world(scenario: &Scenario, seed: u64, profiles: &Profiles) -> Result<World, WorldError> {
     let mut world = World::with_ca_key(seed, scenario.world.clock, profiles.clone(), scenario.world.ca_key)?;
     world.set_contract(scenario.contract);
     if scenario.world.revoked_elsewhere > 0 {
@@ -330,7 +331,7 @@ fn build_world(scenario: &Scenario, seed: u64, profiles: &Profiles) -> Result<Wo
     for person in &scenario.world.people {
         world.add_person(&person.spec)?;
         for phone in &person.phones {
-            world.add_initial_phone(&person.spec.id, &phone.id, (phone.os, phone.key), &phone.pin, phone.forged)?;
+            world.add_initial_phone_with(&person.spec.id, &phone.id, (phone.os, phone.key), &phone.pin, phone.forged, phone.certificate)?;
         }
     }
     Ok(world)

@@ -63,6 +63,8 @@ pub struct PhoneDef {
     pub pin: String,
     /// Issued by a CA the terminal does not trust.
     pub forged: bool,
+    /// Its first certificate breaks the user-authentication profile so (contract 1.3).
+    pub certificate: Option<mynatap_sim::pki::CertificateFault>,
 }
 
 #[derive(Debug, Clone)]

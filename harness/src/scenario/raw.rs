@@ -90,6 +90,11 @@ pub struct RawCard {
     #[serde(default)]
     #[schemars(schema_with = "super::schema::forgery")]
     pub forgery: Option<String>,
+    /// 1.3: the card's user-authentication certificate, signed by the trusted CA, breaks the
+    /// JPKI profile so (`no_key_usage`, `ca_leaf`, ...; docs/scenario-format.md).
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::certificate_fault")]
+    pub certificate: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -144,6 +149,10 @@ pub struct RawPhone {
     /// Issued by a CA the terminal does not trust.
     #[serde(default)]
     pub forged: bool,
+    /// 1.3: the phone's user-authentication certificate breaks the JPKI profile so.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::certificate_fault")]
+    pub certificate: Option<String>,
     /// The phone credential's key: `p256` (default, modeled), `rsa2048` or `p384`.
     #[serde(default)]
     #[schemars(schema_with = "super::schema::key")]

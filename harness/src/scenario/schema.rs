@@ -93,6 +93,10 @@ pub(super) fn forgery(_: &mut SchemaGenerator) -> Schema {
     optional_one_of(Forgery::ALL.iter().map(|forgery| forgery.name()).collect())
 }
 
+pub(super) fn certificate_fault(_: &mut SchemaGenerator) -> Schema {
+    optional_one_of(mynatap_sim::pki::CertificateFault::ALL.iter().map(|fault| fault.name()).collect())
+}
+
 pub(super) fn qualification(_: &mut SchemaGenerator) -> Schema {
     optional_one_of(QualificationValidity::ALL.iter().map(|status| status.name()).collect())
 }

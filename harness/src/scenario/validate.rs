@@ -7,7 +7,7 @@ use std::path::Path;
 use mynatap_sim::backend::{QualificationValidity, COPAY_PERCENTS};
 use mynatap_sim::card::surface::Forgery;
 use mynatap_sim::contract::Contract;
-use mynatap_sim::pki::KeyAlgorithm;
+use mynatap_sim::pki::{CertificateFault, KeyAlgorithm};
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS;
 use mynatap_sim::transport::{CommandKind, FaultTarget};
@@ -83,6 +83,16 @@ impl Validator<'_> {
             return Ok(());
         }
         Err(self.error(path, format!("{what} is contract {version}; this file says `contract: \"{}\"` (raise it, or leave `contract` out for the latest)", self.contract)))
+    }
+
+    /// A `certificate:` profile fault (contract 1.3).
+    pub(super) fn certificate_fault(&self, path: &str, text: Option<&str>) -> Result<Option<CertificateFault>, LoadError> {
+        let Some(text) = text else { return Ok(None) };
+        self.since(path, "`certificate`", Contract::V1_3)?;
+        CertificateFault::parse(text).map(Some).ok_or_else(|| {
+            let known: Vec<&str> = CertificateFault::ALL.iter().map(|fault| fault.name()).collect();
+            self.error(path, format!("unknown certificate fault `{text}` (expected one of {})", known.join(", ")))
+        })
     }
 
     /// A co-payment ratio: 10, 20 or 30 per cent.
@@ -221,6 +231,7 @@ impl Validator<'_> {
                     }
                     None => None,
                 },
+                card_certificate_fault: self.certificate_fault(&format!("{path}.card.certificate"), person.card.certificate.as_deref())?,
                 card_info_pin: match &person.card.card_info_pin {
                     Some(pin) => Some(self.pin(&format!("{path}.card.card_info_pin"), Some(pin))?),
                     None => None,
@@ -275,7 +286,8 @@ impl Validator<'_> {
                     }
                 }
                 let key = self.key_algorithm(&format!("{phone_path}.key"), phone.key.as_deref())?;
-                phones.push(PhoneDef { id: phone.id.clone(), os: phone.os.device(), key, pin, forged: phone.forged });
+                let certificate = self.certificate_fault(&format!("{phone_path}.certificate"), phone.certificate.as_deref())?;
+                phones.push(PhoneDef { id: phone.id.clone(), os: phone.os.device(), key, pin, forged: phone.forged, certificate });
             }
             people.push(PersonDef { spec, phones });
         }

@@ -21,6 +21,7 @@ pub struct LazyCertificate {
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
     subject_key: SigningKey,
+    fault: Option<super::CertificateFault>,
     der: OnceLock<Result<Vec<u8>, String>>,
 }
 
@@ -42,6 +43,7 @@ impl LazyCertificate {
             not_before: request.not_before,
             not_after: request.not_after,
             subject_key: request.subject_key.clone(),
+            fault: request.fault,
             der: OnceLock::new(),
         })
     }
@@ -57,6 +59,7 @@ impl LazyCertificate {
                     not_before: self.not_before,
                     not_after: self.not_after,
                     subject_key: &self.subject_key,
+                    fault: self.fault,
                 };
                 self.ca.issue(&request).map_err(|e| e.to_string())
             })
@@ -76,7 +79,7 @@ mod tests {
         let ca = CertificateAuthority::trusted(7, KeyAlgorithm::P256).unwrap();
         let key = SigningKey::derive(KeyAlgorithm::P256, 7, "leaf", 0).unwrap();
         let now = OffsetDateTime::from_unix_timestamp(1_760_000_000).unwrap();
-        let request = LeafRequest { serial: 9, holder: "p1", device: "card", not_before: now, not_after: now + time::Duration::days(30), subject_key: &key };
+        let request = LeafRequest { serial: 9, holder: "p1", device: "card", not_before: now, not_after: now + time::Duration::days(30), subject_key: &key, fault: None };
         let lazy = LazyCertificate::new(&ca, &request).unwrap();
         assert_eq!(lazy.der().unwrap(), ca.issue(&request).unwrap().as_slice());
         let before_unix_time = OffsetDateTime::from_unix_timestamp(-1).unwrap();

@@ -9,6 +9,7 @@
 pub mod card_verifiable;
 pub mod keys;
 pub mod lazy;
+pub mod profile;
 pub mod rsa_pool;
 
 use std::str::FromStr;
@@ -37,6 +38,7 @@ use x509_cert::Certificate;
 
 pub use keys::{KeyAlgorithm, PublicKey, SignError, SigningKey};
 pub use lazy::LazyCertificate;
+pub use profile::CertificateFault;
 
 /// The seed every tool uses unless told otherwise (the service's start date).
 pub const DEFAULT_SEED: u64 = 20_250_919;
@@ -70,6 +72,14 @@ pub enum PkiError {
     #[error("time {0} cannot be written in a certificate")]
     /// A time X.509 cannot hold (before 1970 here).
     Time(String),
+    #[error("a certificate from {not_before} to {not_after} would never be valid: it ends before it starts")]
+    /// A validity period that ends before it starts (no authority issues one).
+    NeverValid {
+        /// The requested start.
+        not_before: OffsetDateTime,
+        /// The requested end.
+        not_after: OffsetDateTime,
+    },
 }
 
 /// A generator for one named entity, independent of the order in which entities are created.
@@ -172,6 +182,8 @@ pub struct LeafRequest<'a> {
     pub not_after: OffsetDateTime,
     /// The key the certificate is for.
     pub subject_key: &'a SigningKey,
+    /// A break of the user-authentication profile to write (contract 1.3); `None`: the profile.
+    pub fault: Option<CertificateFault>,
 }
 
 /// A certificate authority with its key. The key never leaves this value in any other form than
@@ -244,13 +256,21 @@ impl CertificateAuthority {
 
     /// Issues an end-entity certificate (user authentication) and returns its DER.
     pub fn issue(&self, request: &LeafRequest<'_>) -> Result<Vec<u8>, PkiError> {
-        Ok(self.key.build(self.leaf_builder(request)?)?.to_der()?)
+        let der = self.key.build(self.leaf_builder(request)?)?.to_der()?;
+        match request.fault {
+            Some(fault) => profile::rewrite_fields(&der, fault, &self.key),
+            None => Ok(der),
+        }
     }
 
     /// Everything of a leaf certificate but its signature (what [`LazyCertificate`] checks early).
     fn leaf_builder(&self, request: &LeafRequest<'_>) -> Result<CertificateBuilder<LeafProfile>, PkiError> {
         let subject = Name::from_str(&format!("CN={},C=JP", subject_id(request)))?;
-        let profile = LeafProfile { issuer: self.certificate.tbs_certificate().subject().clone(), subject };
+        let profile = LeafProfile { issuer: self.certificate.tbs_certificate().subject().clone(), subject, fault: request.fault };
+        if request.not_before > request.not_after {
+            // No authority issues a certificate that ends before it starts; no world may hold one.
+            return Err(PkiError::NeverValid { not_before: request.not_before, not_after: request.not_after });
+        }
         let validity = Validity::new(x509_time(request.not_before)?, x509_time(request.not_after)?);
         Ok(CertificateBuilder::new(profile, serial_number(request.serial)?, validity, request.subject_key.spki()?)?)
     }
@@ -342,6 +362,7 @@ impl BuilderProfile for AuthorityProfile {
 struct LeafProfile {
     issuer: Name,
     subject: Name,
+    fault: Option<CertificateFault>,
 }
 
 impl BuilderProfile for LeafProfile {
@@ -357,13 +378,12 @@ impl BuilderProfile for LeafProfile {
         issuer_spk: SubjectPublicKeyInfoRef<'_>,
         tbs: &TbsCertificate,
     ) -> x509_cert::builder::Result<Vec<Extension>> {
-        jpki_leaf_extensions(&self.issuer, spk, issuer_spk, tbs)
+        jpki_leaf_extensions(&self.issuer, spk, issuer_spk, tbs, self.fault)
     }
 }
 
 /// The JPKI test policy the test card's user-authentication certificate names (docs/protocol.md).
-pub const JPKI_TEST_POLICY: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.1.0.30");
-const ID_KP_CLIENT_AUTH: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
+pub const JPKI_TEST_POLICY: der::oid::ObjectIdentifier = profile::USER_AUTHENTICATION_POLICY;
 const ID_QT_CPS: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.2.1");
 const ID_AD_OCSP: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
 
@@ -373,11 +393,14 @@ const ID_AD_OCSP: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_u
 /// directory names, authorityInfoAccess (an OCSP URI nobody answers: `.invalid`),
 /// authorityKeyIdentifier with the issuer's name and serial, subjectKeyIdentifier. A validator
 /// that refuses unknown critical extensions refuses this as it refuses every real card.
+/// `fault` changes the set as [`CertificateFault`] says (the faults of other fields are written
+/// after signing, by [`profile::rewrite_fields`]).
 fn jpki_leaf_extensions(
     issuer: &Name,
     spk: SubjectPublicKeyInfoRef<'_>,
     issuer_spk: SubjectPublicKeyInfoRef<'_>,
     tbs: &TbsCertificate,
+    fault: Option<CertificateFault>,
 ) -> x509_cert::builder::Result<Vec<Extension>> {
     use der::asn1::{Any, Ia5String};
     use x509_cert::ext::pkix::certpolicy::{PolicyInformation, PolicyQualifierInfo};
@@ -386,14 +409,41 @@ fn jpki_leaf_extensions(
     use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax, CertificatePolicies, CrlDistributionPoints, ExtendedKeyUsage, IssuerAltName};
     let subject = tbs.subject();
     let directory = |text: &str| -> x509_cert::builder::Result<GeneralName> { Ok(GeneralName::DirectoryName(Name::from_str(text)?)) };
+    use CertificateFault as Fault;
     let mut extensions = Vec::new();
-    extensions.push(KeyUsage(KeyUsages::DigitalSignature.into()).to_extension(subject, &extensions)?);
-    extensions.push(ExtendedKeyUsage(vec![ID_KP_CLIENT_AUTH]).to_extension(subject, &extensions)?);
-    let cps = PolicyQualifierInfo { policy_qualifier_id: ID_QT_CPS, qualifier: Some(Any::encode_from(&Ia5String::new("http://cps.mynatap.invalid/cps.html")?)?) };
-    let mut policies = CertificatePolicies(vec![PolicyInformation { policy_identifier: JPKI_TEST_POLICY, policy_qualifiers: Some(vec![cps]) }])
-        .to_extension(subject, &extensions)?;
-    policies.critical = true;
-    extensions.push(policies);
+    let key_usage = match fault {
+        Some(Fault::NoKeyUsage) => None,
+        Some(Fault::KeyUsageWithoutDigitalSignature) => Some(KeyUsages::KeyEncipherment.into()),
+        Some(Fault::SignatureCertificate) => Some(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation),
+        _ => Some(KeyUsages::DigitalSignature.into()),
+    };
+    if let Some(key_usage) = key_usage {
+        extensions.push(KeyUsage(key_usage).to_extension(subject, &extensions)?);
+    }
+    match fault {
+        Some(Fault::SignatureCertificate) => {}
+        Some(Fault::EkuWithoutClientAuth) => extensions.push(ExtendedKeyUsage(vec![profile::ID_KP_EMAIL_PROTECTION]).to_extension(subject, &extensions)?),
+        _ => extensions.push(ExtendedKeyUsage(vec![profile::ID_KP_CLIENT_AUTH]).to_extension(subject, &extensions)?),
+    }
+    let policy = match fault {
+        Some(Fault::NoPolicy) => None,
+        Some(Fault::OtherPolicy | Fault::SignatureCertificate) => Some(profile::SIGNATURE_POLICY),
+        _ => Some(JPKI_TEST_POLICY),
+    };
+    if let Some(policy_identifier) = policy {
+        let cps = PolicyQualifierInfo { policy_qualifier_id: ID_QT_CPS, qualifier: Some(Any::encode_from(&Ia5String::new("http://cps.mynatap.invalid/cps.html")?)?) };
+        let mut policies = CertificatePolicies(vec![PolicyInformation { policy_identifier, policy_qualifiers: Some(vec![cps]) }]).to_extension(subject, &extensions)?;
+        policies.critical = true;
+        extensions.push(policies);
+    }
+    if fault == Some(Fault::CaLeaf) {
+        use x509_cert::ext::pkix::BasicConstraints;
+        extensions.push(BasicConstraints { ca: true, path_len_constraint: None }.to_extension(subject, &extensions)?);
+    }
+    if fault == Some(Fault::UnknownCriticalExtension) {
+        let value = der::asn1::OctetString::new(der::asn1::Null.to_der()?)?;
+        extensions.push(Extension { extn_id: profile::UNKNOWN_EXTENSION, critical: true, extn_value: value });
+    }
     extensions.push(IssuerAltName(vec![directory(AUTHORITY_ALT_NAME)?]).to_extension(subject, &extensions)?);
     let crl_point = DistributionPoint {
         distribution_point: Some(DistributionPointName::FullName(vec![directory(
@@ -469,6 +519,7 @@ mod tests {
                 not_before: at(1_750_000_000),
                 not_after: at(1_900_000_000),
                 subject_key: &key,
+                fault: None,
             };
             let leaf = Certificate::from_der(&ca.issue(&request).unwrap()).unwrap();
             let tbs = leaf.tbs_certificate().to_der().unwrap();

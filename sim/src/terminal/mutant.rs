@@ -52,11 +52,17 @@ pub enum Mutant {
     SkipCardChallenge,
     /// Face path: takes the printed expiry `DF 29` (not signed) for the certificate's validity.
     TrustPrintedExpiry,
+    /// Accepts a certificate with a critical extension it does not process (RFC 5280 4.2).
+    IgnoreUnknownCritical,
+    /// Accepts a certificate of any policy, the JPKI signature certificate's included.
+    AnyPolicy,
+    /// Accepts a CA certificate (basicConstraints cA) as a device's certificate.
+    CaAsLeaf,
 }
 
 impl Mutant {
     /// Every mutant, in the order kill matrices list them.
-    pub const ALL: [Mutant; 22] = [
+    pub const ALL: [Mutant; 25] = [
         Self::SkipExpiry,
         Self::SkipCrl,
         Self::IgnoreHold,
@@ -79,6 +85,9 @@ impl Mutant {
         Self::SkipRecordSignature,
         Self::SkipCardChallenge,
         Self::TrustPrintedExpiry,
+        Self::IgnoreUnknownCritical,
+        Self::AnyPolicy,
+        Self::CaAsLeaf,
     ];
     /// The command line's name (`skip-expiry`, ...).
     pub fn name(self) -> &'static str {
@@ -105,6 +114,9 @@ impl Mutant {
             Self::SkipRecordSignature => "skip-record-signature",
             Self::SkipCardChallenge => "skip-card-challenge",
             Self::TrustPrintedExpiry => "trust-printed-expiry",
+            Self::IgnoreUnknownCritical => "ignore-unknown-critical",
+            Self::AnyPolicy => "any-policy",
+            Self::CaAsLeaf => "ca-as-leaf",
         }
     }
     /// The mutant of a command-line name.

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use der::{Decode, Encode};
+use der::Decode;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 
@@ -13,6 +13,7 @@ use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, ServiceError};
 use crate::backend::QualificationValidity;
 use crate::clock::{self, ExpiryStanding};
+use crate::pki::profile::{self, ProfileRule};
 use crate::pki::{serial_to_u64, PublicKey, RevocationReason};
 use crate::profile::DeviceKind;
 use crate::transport::TransportError;
@@ -346,6 +347,10 @@ impl<'t> Tap<'t> {
     fn check_certificate(&mut self) {
         let certificate = match Certificate::from_der(&self.certificate) {
             Ok(certificate) => certificate,
+            // A certificate all the same (a serial of 22 octets): not one the profile allows.
+            Err(error) if profile::is_certificate_outside_rfc5280(&self.certificate) => {
+                return self.reject(Reason::UntrustedCertificate, format!("certificate outside RFC 5280's profile: {error}"));
+            }
             Err(error) => return self.reject(Reason::ProtocolError, format!("certificate does not parse: {error}")),
         };
         let tbs = certificate.tbs_certificate();
@@ -365,6 +370,10 @@ impl<'t> Tap<'t> {
         }
         if !any_ca && !self.chains_to_anchor(&certificate) {
             return self.reject(Reason::UntrustedCertificate, "certificate signature does not verify with the trusted CA's key");
+        }
+        let broken = profile::violations(&certificate).into_iter().find(|violation| !self.tolerates(violation.rule));
+        if let Some(violation) = broken {
+            return self.reject(Reason::UntrustedCertificate, format!("not a user-authentication certificate: {violation}"));
         }
         let validity = tbs.validity();
         let now = clock::whole_seconds(self.request.now);
@@ -408,8 +417,19 @@ impl<'t> Tap<'t> {
         self.stage = Stage::AwaitCrl;
     }
 
+    /// Whether a deliberate defect lets this rule of the profile go unchecked.
+    fn tolerates(&self, rule: ProfileRule) -> bool {
+        match rule {
+            ProfileRule::CriticalExtensions => mutant!(self, IgnoreUnknownCritical),
+            ProfileRule::Policy => mutant!(self, AnyPolicy),
+            ProfileRule::NotCa => mutant!(self, CaAsLeaf),
+            _ => false,
+        }
+    }
+
     fn chains_to_anchor(&self, certificate: &Certificate) -> bool {
-        let Ok(tbs) = certificate.tbs_certificate().to_der() else { return false };
+        // The bytes as the issuer signed them: re-encoding may normalise a time.
+        let Some(tbs) = profile::signed_part(&self.certificate) else { return false };
         let algorithm = certificate.signature_algorithm().oid.to_string();
         self.terminal.anchor_key.verify_x509(&algorithm, &tbs, certificate.signature().raw_bytes())
     }

@@ -12,7 +12,7 @@ use crate::backend::{PersonSpec, Registry, RegistryError};
 use crate::card::Card;
 use crate::contract::Contract;
 use crate::driver::{run_tap, run_tap_async, Exchange};
-use crate::pki::KeyAlgorithm;
+use crate::pki::{CertificateFault, KeyAlgorithm};
 use crate::profile::{DeviceKind, Profile};
 use crate::service::{BackendFault, FaultyBackends};
 use crate::terminal::{CardAuth, Consent, Outcome, Tap, TapRequest, Terminal, TerminalConfig, TerminalError};
@@ -252,6 +252,14 @@ impl World {
     pub fn registry_mut(&mut self) -> &mut Registry {
         &mut self.registry
     }
+    /// The user-authentication certificate each device holds now: every person's card (by
+    /// person id), then every phone (by phone id), in id order. What `mynatap world export`
+    /// writes for outside verifiers.
+    pub fn device_certificates(&self) -> Vec<(TapTarget, Result<Vec<u8>, crate::pki::PkiError>)> {
+        let cards = self.people.iter().filter_map(|(id, person)| person.card.as_ref().map(|card| (TapTarget::Card(id.clone()), card)));
+        let phones = self.phones.iter().filter_map(|(id, phone)| phone.card.as_ref().map(|card| (TapTarget::Phone(id.clone()), card)));
+        cards.chain(phones).map(|(target, card)| (target, card.auth_certificate().map(<[u8]>::to_vec))).collect()
+    }
     /// Whether the world has a phone of this id.
     pub fn has_phone(&self, id: &str) -> bool {
         self.phones.contains_key(id)
@@ -302,19 +310,34 @@ impl World {
     /// certificate from a CA the terminals do not trust.
     /// A phone the world starts with (`world.people[].phones`). `forged` phones carry a
     /// certificate from a CA the terminals do not trust. `key`: `None` is the profile's.
+    /// `certificate`: the phone's first user-authentication certificate breaks the profile so
+    /// (contract 1.3); later ones, after `add_phone`, are the profile's.
     pub fn add_initial_phone(&mut self, person: &str, phone: &str, (os, key): (DeviceKind, Option<KeyAlgorithm>), pin: &str, forged: bool) -> Result<(), WorldError> {
+        self.add_initial_phone_with(person, phone, (os, key), pin, forged, None)
+    }
+
+    /// [`World::add_initial_phone`] with a certificate that breaks the profile (contract 1.3).
+    pub fn add_initial_phone_with(
+        &mut self,
+        person: &str,
+        phone: &str,
+        (os, key): (DeviceKind, Option<KeyAlgorithm>),
+        pin: &str,
+        forged: bool,
+        certificate: Option<CertificateFault>,
+    ) -> Result<(), WorldError> {
         if self.phones.contains_key(phone) {
             return Err(WorldError::DuplicatePhone(phone.into()));
         }
         let key = key.unwrap_or(self.profiles.for_device(os).key);
         if forged {
-            let credential = self.registry.issue_forged(person, phone, (os, key), pin, self.now)?;
+            let credential = self.registry.issue_forged(person, phone, (os, key), pin, self.now, certificate)?;
             let card = Card::new(self.profiles.for_device(os), credential);
             self.phones.insert(phone.into(), PhoneDevice { os, key, pin: pin.into(), card: Some(card) });
             return Ok(());
         }
         // The world is given as it stands: the card-info PIN was typed when the phone was set up.
-        self.put_card_on_phone(person, phone, (os, Some(key)), Some(pin), None)
+        self.put_card_on_phone(person, phone, (os, Some(key)), Some(pin), None, certificate)
     }
 
     /// SETUP-2: adds the person's card to a phone (new or known). `pin` is the phone's PIN for
@@ -323,7 +346,7 @@ impl World {
     /// `key`: `None` keeps the phone's (its secure element's) or takes the profile's.
     pub fn add_phone(&mut self, person: &str, phone: &str, (os, key): (DeviceKind, Option<KeyAlgorithm>), pin: Option<&str>) -> Result<(), WorldError> {
         let card_info_pin = if os == DeviceKind::Iphone { pin } else { None };
-        self.put_card_on_phone(person, phone, (os, key), pin, card_info_pin)
+        self.put_card_on_phone(person, phone, (os, key), pin, card_info_pin, None)
     }
 
     fn put_card_on_phone(
@@ -333,11 +356,12 @@ impl World {
         (os, key): (DeviceKind, Option<KeyAlgorithm>),
         pin: Option<&str>,
         card_info_pin: Option<&str>,
+        certificate: Option<CertificateFault>,
     ) -> Result<(), WorldError> {
         let known = self.phones.get(phone);
         let pin = pin.map(str::to_owned).or_else(|| known.map(|p| p.pin.clone())).unwrap_or_else(|| "1234".into());
         let key = key.or_else(|| known.map(|p| p.key)).unwrap_or(self.profiles.for_device(os).key);
-        let credential = self.registry.add_phone(person, phone, os, key, &pin, card_info_pin, self.now)?;
+        let credential = self.registry.add_phone_with(person, phone, (os, key), &pin, card_info_pin, self.now, certificate)?;
         let card = Card::new(self.profiles.for_device(os), credential);
         self.phones.insert(phone.into(), PhoneDevice { os, key, pin, card: Some(card) });
         Ok(())
