@@ -4,7 +4,8 @@
 #     pcscd + vsmartcard-vpcd (the virtual reader), libpcsclite-dev + pkgconf (to build the
 #     `pcsc` feature), opensc + pcsc-tools (outside programs the interop tests drive), openssl,
 #     valgrind (the instruction-count gate), python3-pyscard + python3-cryptography (the example
-#     reader in examples/python-reader, certified by the tests), gcc + python3 (a C reader run
+#     reader in examples/python-reader, certified by the tests), default-jdk-headless when no
+#     javac is on the PATH (Java's PKIX judges the certificates), gcc + python3 (a C reader run
 #     under libpcsclite-dev's pcsc-spy for the capture test), chromium (the HTML report is rendered
 #     in it headless); and jpki-cli from crates.io
 #     (into target/tools: a client of real cards, driven by the interop tests);
@@ -22,6 +23,9 @@ missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+# The JDK (javac, java) runs Java's PKIX as an outside judge of the certificates
+# (harness/tests/outside_judges.rs); any JDK on the PATH will do.
+command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "scripts/test.sh: missing packages: ${missing[*]}" >&2
