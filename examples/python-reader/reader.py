@@ -115,6 +115,63 @@ def profile_violation(certificate, der):
     return None
 
 
+UNDERSTOOD_CRL_EXTENSIONS = {"2.5.29.20", "2.5.29.35", "2.5.29.18", "2.5.29.28", "2.5.29.27"}
+UNDERSTOOD_ENTRY_EXTENSIONS = {"2.5.29.21", "2.5.29.24", "2.5.29.29"}
+
+
+def crl_violation(crl):
+    """Why a CRL may not be used for revocation status (RFC 5280 5.2, 5.3), or None."""
+    for extension in crl.extensions:
+        if extension.critical and extension.oid.dotted_string not in UNDERSTOOD_CRL_EXTENSIONS:
+            return f"CRL has an unknown critical extension {extension.oid.dotted_string}"
+    try:
+        crl.extensions.get_extension_for_class(x509.CRLNumber)
+    except x509.ExtensionNotFound:
+        return "CRL has no CRL number"
+    for entry in crl:
+        for extension in entry.extensions:
+            if extension.critical and extension.oid.dotted_string not in UNDERSTOOD_ENTRY_EXTENSIONS:
+                return f"a CRL entry has an unknown critical extension {extension.oid.dotted_string}"
+    return None
+
+
+def trusted_authorities(env):
+    """Every trusted CA certificate, oldest generation first: MYNATAP_CA_CERTS (PEM, contract
+    1.3), or the one of MYNATAP_CA_CERT from an older harness."""
+    path = env.get("MYNATAP_CA_CERTS")
+    if not path:
+        with open(env["MYNATAP_CA_CERT"], "rb") as handle:
+            return [x509.load_der_x509_certificate(handle.read())]
+    with open(path, "rb") as handle:
+        text = handle.read().decode("ascii")
+    blocks = text.split("-----BEGIN CERTIFICATE-----")[1:]
+    return [x509.load_pem_x509_certificate(("-----BEGIN CERTIFICATE-----" + block).encode("ascii")) for block in blocks]
+
+
+def issuing_authority(anchors, certificate):
+    """The index of the anchor whose key verifies `certificate`, among those of its issuer's name."""
+    try:
+        hint = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except x509.ExtensionNotFound:
+        hint = None
+
+    def key_id(anchor):
+        try:
+            return anchor.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+        except x509.ExtensionNotFound:
+            return None
+
+    candidates = [i for i, anchor in enumerate(anchors) if anchor.subject == certificate.issuer]
+    candidates.sort(key=lambda i: hint is None or key_id(anchors[i]) != hint)
+    for index in candidates:
+        try:
+            verify_x509(anchors[index].public_key(), certificate.signature, certificate.tbs_certificate_bytes, certificate.signature_hash_algorithm)
+            return index
+        except (InvalidSignature, TypeError, ValueError):
+            continue
+    return None
+
+
 class Rejected(Exception):
     """The tap ends with a rejection reason of the scenario format."""
 
@@ -311,8 +368,7 @@ def tap():
     # FLOW-1: a facility without phone support only takes the physical card (Q16).
     if env["MYNATAP_PHONE_SUPPORT"] != "true" and selected != "card":
         return {"outcome": "not_offered"}
-    with open(env["MYNATAP_CA_CERT"], "rb") as handle:
-        ca = x509.load_der_x509_certificate(handle.read())
+    anchors = trusted_authorities(env)
 
     card = Card(env["MYNATAP_READER"], timeout_ms)
     card.expect_ok([0x00, 0xA4, 0x04, 0x0C, len(JPKI_AID)] + JPKI_AID, "SELECT JPKI")
@@ -360,12 +416,12 @@ def tap():
         if is_certificate:
             raise Rejected("untrusted_certificate", f"certificate outside RFC 5280: {error}") from error
         raise Rejected("protocol_error", f"certificate does not parse: {error}") from error
-    if certificate.issuer != ca.subject:
-        raise Rejected("untrusted_certificate", "issuer is not the trusted CA")
-    try:
-        verify_x509(ca.public_key(), certificate.signature, certificate.tbs_certificate_bytes, certificate.signature_hash_algorithm)
-    except (InvalidSignature, TypeError, ValueError) as error:
-        raise Rejected("untrusted_certificate", "signature does not verify with the CA") from error
+    # Generations of the authority share one name (contract 1.3): the issuer is the one whose key
+    # verifies the signature; the authority key identifier only says which to try first.
+    issuer_index = issuing_authority(anchors, certificate)
+    if issuer_index is None:
+        raise Rejected("untrusted_certificate", "no trusted CA of the issuer's name verifies the signature")
+    ca = anchors[issuer_index]
     violation = profile_violation(certificate, der)
     if violation:
         raise Rejected("untrusted_certificate", violation)
@@ -387,7 +443,9 @@ def tap():
     flags = {"grace": grace, "expiring_soon": expiring_soon} if grace_rules else {}
 
     # Without a fresh CRL whose signature verifies, the revocation status is unknown: fail closed.
-    status, der = http_get(env["MYNATAP_CRL_URL"], backend_timeout)
+    # Each generation's CRL covers its own certificates: `?ca=K` names the K-th authority.
+    crl_url = env["MYNATAP_CRL_URL"] + (f"?ca={issuer_index + 1}" if len(anchors) > 1 else "")
+    status, der = http_get(crl_url, backend_timeout)
     if status != 200:
         raise Rejected("service_unavailable", f"CRL fetch answered {status}")
     try:
@@ -396,6 +454,9 @@ def tap():
         raise Rejected("service_unavailable", f"CRL does not parse: {error}") from error
     if crl.issuer != ca.subject or not crl.is_signature_valid(ca.public_key()):
         raise Rejected("service_unavailable", "CRL is not the trusted CA's")
+    crl_problem = crl_violation(crl)
+    if crl_problem:
+        raise Rejected("service_unavailable", crl_problem)
     if crl.next_update is None or now_utc > crl.next_update:
         raise Rejected("service_unavailable", f"CRL is stale (nextUpdate {crl.next_update})")
     entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)

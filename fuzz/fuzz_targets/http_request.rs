@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let parsed = parse_request(data, "t0ken");
     assert!(parsed.path.chars().count() <= 256);
     match parsed.request {
-        Ok(Request::Crl | Request::Eligibility { .. }) => assert!(data.starts_with(b"GET /t0ken/") && !parsed.stranger),
+        Ok(Request::Crl { .. } | Request::Eligibility { .. }) => assert!(data.starts_with(b"GET /t0ken/") && !parsed.stranger),
         Err(refusal) => assert!((400..600).contains(&refusal.status)),
     }
 });

@@ -189,7 +189,7 @@ fn certify_explore_passes_the_reference_reader_and_finds_a_mutant() {
     let file = std::fs::read_dir(&out).unwrap().map(|entry| entry.unwrap().path()).find(|path| path.extension().is_some_and(|e| e == "yaml")).unwrap();
     let steps = std::fs::read_to_string(&file).unwrap().lines().filter(|line| line.starts_with("  - ")).count();
     assert!(steps <= 5, "shrunk to {steps} steps:\n{}", std::fs::read_to_string(&file).unwrap());
-    assert!(printed.contains(&format!("replay: mynatap certify --seed 20250919 --contract 1.2 --reader-cmd '{exe} reference-reader --mutant ignore-hold' {}", file.display())), "{printed}");
+    assert!(printed.contains(&format!("replay: mynatap certify --seed 20250919 --contract 1.3 --reader-cmd '{exe} reference-reader --mutant ignore-hold' {}", file.display())), "{printed}");
     let replay = mynatap().args(["certify", "--reader-cmd", &format!("{exe} reference-reader --mutant ignore-hold"), file.to_str().unwrap()]).output().unwrap();
     assert_eq!(replay.status.code(), Some(1), "{}", text(&replay));
     let honest_replay = mynatap().args(["certify", "--reader-cmd", &format!("{exe} reference-reader"), file.to_str().unwrap()]).output().unwrap();

@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("      < {}", hex::encode_upper(&response));
                 tap.on_response(Ok(&response));
             }
-            Action::FetchCrl => {
+            Action::FetchCrl { .. } => {
                 // An empty CRL, valid for a day, signed by the CA.
                 let der = ca.issue_crl(1, now, now + Duration::days(1), &[])?;
                 println!("CRL   fetched ({} bytes)", der.len());

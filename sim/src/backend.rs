@@ -12,7 +12,7 @@ use crate::card::surface::Forgery;
 use crate::card::{CardCredential, HolderInfo};
 use crate::clock;
 use crate::credential::{self, IssueRequest, Printed};
-use crate::pki::{derive_rng, rsa_pool, CertificateAuthority, CertificateFault, CrlEntry, KeyAlgorithm, PkiError, RevocationReason};
+use crate::pki::{derive_rng, rsa_pool, CertificateAuthority, CertificateFault, CrlDefect, CrlEntry, KeyAlgorithm, PkiError, RevocationReason};
 use crate::profile::DeviceKind;
 
 /// Why a registry action failed. `code()` is the scenario format's error code.
@@ -231,6 +231,18 @@ pub struct PersonSpec {
     /// The card's first user-authentication certificate breaks the profile so (contract 1.3,
     /// `card.certificate`); a renewal's is the profile's.
     pub card_certificate_fault: Option<CertificateFault>,
+    /// Which trusted authority issued the card's first certificate (contract 1.3,
+    /// `card.generation`: 1 is the oldest); `None`: the newest, as every later certificate.
+    pub card_ca_generation: Option<usize>,
+}
+
+/// How a phone's certificate is issued, beyond the phone itself (contract 1.3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Issuance {
+    /// A break of the user-authentication profile (`certificate:`).
+    pub fault: Option<CertificateFault>,
+    /// The issuing authority's generation (1 is the oldest); `None`: the newest.
+    pub generation: Option<usize>,
 }
 
 impl PersonSpec {
@@ -256,6 +268,7 @@ impl PersonSpec {
             insurance_arrives: None,
             copay_percent: 30,
             card_certificate_fault: None,
+            card_ca_generation: None,
         }
     }
 }
@@ -269,6 +282,8 @@ struct Person {
     card_generation: u32,
     /// The profile break of the card's next certificate (the first one only, contract 1.3).
     card_certificate_fault: Option<CertificateFault>,
+    /// The authority (index into the generations) issuing the card's next certificate.
+    card_issuer: usize,
     card_pin: String,
     card_key: KeyAlgorithm,
     card_info_pin: Option<String>,
@@ -333,7 +348,10 @@ pub enum EligibilityError {
 /// The certificate authority's registry and the eligibility service, with one clock: the world's.
 pub struct Registry {
     seed: u64,
-    ca: CertificateAuthority,
+    /// The trusted authorities of one name, oldest first; the last one issues today.
+    cas: Vec<CertificateAuthority>,
+    /// Which authority issued each serial (absent: the newest).
+    issuer_of: HashMap<u64, usize>,
     forged_ca: Option<CertificateAuthority>,
     people: BTreeMap<String, Person>,
     phones: BTreeMap<String, Phone>,
@@ -348,7 +366,8 @@ pub struct Registry {
     /// never fetched, and signing one is most of what a revocation costs.
     crl_number: u64,
     crl_this_update: OffsetDateTime,
-    crl: std::sync::OnceLock<CrlSnapshot>,
+    /// Each authority's current CRL, signed when first asked for.
+    crls: Vec<std::sync::OnceLock<CrlSnapshot>>,
     /// The current CRL's nextUpdate: past it the CA issues the next one (see `keep_crl_fresh`).
     crl_next_update: OffsetDateTime,
     /// Every change to the CRL, with the reason, for people reading a report (removeFromCRL too).
@@ -396,10 +415,22 @@ pub const CRL_LIFETIME: Duration = Duration::minutes(1);
 impl Registry {
     /// A registry whose CA (and forger) sign with `ca_key`.
     pub fn new(seed: u64, now: OffsetDateTime, ca_key: KeyAlgorithm) -> Result<Self, RegistryError> {
-        let ca = CertificateAuthority::trusted(seed, ca_key)?;
+        Self::with_generations(seed, now, &[ca_key])
+    }
+
+    /// A registry whose trusted authorities are generations of one name with keys of `keys`
+    /// (oldest first; contract 1.3 `world.ca_generations`). The newest issues every certificate a
+    /// step asks for; each authority signs its own CRL, listing its own certificates.
+    pub fn with_generations(seed: u64, now: OffsetDateTime, keys: &[KeyAlgorithm]) -> Result<Self, RegistryError> {
+        let cas = keys.iter().enumerate().map(|(index, key)| CertificateAuthority::generation(seed, *key, index + 1, keys.len())).collect::<Result<Vec<_>, _>>()?;
+        if cas.is_empty() {
+            return Err(RegistryError::Pki("a registry needs at least one authority".into()));
+        }
         Ok(Self {
             seed,
-            ca,
+            crls: cas.iter().map(|_| std::sync::OnceLock::new()).collect(),
+            cas,
+            issuer_of: HashMap::new(),
             forged_ca: None,
             people: BTreeMap::new(),
             phones: BTreeMap::new(),
@@ -409,38 +440,72 @@ impl Registry {
             next_rsa_slot: rsa_pool::FIRST_DEVICE_SLOT,
             crl_number: 1,
             crl_this_update: now,
-            crl: std::sync::OnceLock::new(),
             crl_next_update: now + CRL_LIFETIME,
             crl_log: Vec::new(),
         })
     }
 
-    /// The registry's certificate authority.
+    /// The registry's certificate authority: the newest generation, which issues today.
     pub fn ca(&self) -> &CertificateAuthority {
-        &self.ca
+        self.cas.last().unwrap_or_else(|| unreachable!("a registry has at least one authority"))
     }
-    /// The current CRL, signed on first use. Signing cannot fail for a CA this registry built
-    /// (its key signed a certificate already); if it ever did, the snapshot is empty and a
-    /// terminal fails closed on it (`service_unavailable`).
+    /// Every trusted authority, oldest first (one unless the world has generations).
+    pub fn cas(&self) -> &[CertificateAuthority] {
+        &self.cas
+    }
+    /// Which authority (index into [`Registry::cas`]) issued a serial.
+    pub fn issuer_of(&self, serial: u64) -> usize {
+        self.issuer_of.get(&serial).copied().unwrap_or(self.cas.len() - 1)
+    }
+    /// The newest authority's current CRL.
     pub fn crl(&self) -> CrlSnapshot {
-        self.crl
-            .get_or_init(|| {
-                let entries: Vec<CrlEntry> = self.revoked.values().cloned().collect();
-                let der = self.ca.issue_crl(self.crl_number, self.crl_this_update, self.crl_this_update + CRL_LIFETIME, &entries).unwrap_or_default();
-                CrlSnapshot { number: self.crl_number, der: der.into() }
-            })
-            .clone()
+        self.crl_of(self.cas.len() - 1)
     }
-    /// How many certificates are on the CRL.
-    pub fn revoked_count(&self) -> usize {
-        self.revoked.len()
+    /// The current CRL of authority `issuer` (index into [`Registry::cas`]; past the end: the
+    /// newest), signed on first use. Signing cannot fail for a CA this registry built (its key
+    /// signed a certificate already); if it ever did, the snapshot is empty and a terminal fails
+    /// closed on it (`service_unavailable`).
+    pub fn crl_of(&self, issuer: usize) -> CrlSnapshot {
+        let issuer = issuer.min(self.cas.len() - 1);
+        let Some(cell) = self.crls.get(issuer) else { return CrlSnapshot { number: self.crl_number, der: Vec::new().into() } };
+        cell.get_or_init(|| {
+            let der = self.issuer_crl(issuer, self.crl_this_update, self.crl_this_update + CRL_LIFETIME).unwrap_or_default();
+            CrlSnapshot { number: self.crl_number, der: der.into() }
+        })
+        .clone()
+    }
+    fn entries_of(&self, issuer: usize) -> Vec<CrlEntry> {
+        self.revoked.values().filter(|entry| self.issuer_of(entry.serial) == issuer).cloned().collect()
+    }
+    fn issuer_crl(&self, issuer: usize, this_update: OffsetDateTime, next_update: OffsetDateTime) -> Result<Vec<u8>, PkiError> {
+        let ca = self.cas.get(issuer).unwrap_or_else(|| self.ca());
+        ca.issue_crl(self.crl_number, this_update, next_update, &self.entries_of(issuer))
+    }
+
+    /// Authority `issuer`'s current CRL broken as `defect` says (contract 1.3 back-end faults):
+    /// for [`CrlDefect::OtherKey`] signed by the next generation's key (the previous one's for the
+    /// newest), or the forger's where the world trusts one authority.
+    pub fn defective_crl(&self, issuer: usize, defect: CrlDefect) -> Result<CrlSnapshot, RegistryError> {
+        let issuer = issuer.min(self.cas.len() - 1);
+        let ca = self.cas.get(issuer).unwrap_or_else(|| self.ca());
+        let forger;
+        let signer = match defect {
+            CrlDefect::OtherKey if self.cas.len() > 1 => self.cas.get(if issuer + 1 < self.cas.len() { issuer + 1 } else { issuer.saturating_sub(1) }).unwrap_or(ca),
+            CrlDefect::OtherKey => {
+                forger = CertificateAuthority::forged(self.seed, self.ca().algorithm())?;
+                &forger
+            }
+            _ => ca,
+        };
+        let times = (self.crl_number, self.crl_this_update, self.crl_this_update + CRL_LIFETIME);
+        let der = ca.issue_defective_crl(times, &self.entries_of(issuer), defect, signer)?;
+        Ok(CrlSnapshot { number: self.crl_number, der: der.into() })
     }
 
     /// The current entries signed with any validity window, under the current CRL number (for
     /// distribution points that serve a CRL issued at another time, e.g. a stale cached copy).
-    pub fn crl_issued(&self, this_update: OffsetDateTime, next_update: OffsetDateTime) -> Result<Vec<u8>, RegistryError> {
-        let entries: Vec<CrlEntry> = self.revoked.values().cloned().collect();
-        Ok(self.ca.issue_crl(self.crl_number, this_update, next_update, &entries)?)
+    pub fn crl_issued(&self, issuer: usize, this_update: OffsetDateTime, next_update: OffsetDateTime) -> Result<Vec<u8>, RegistryError> {
+        Ok(self.issuer_crl(issuer.min(self.cas.len() - 1), this_update, next_update)?)
     }
 
     /// Issues the next CRL when the current one has lapsed at `now`, as a CA does on schedule,
@@ -473,7 +538,7 @@ impl Registry {
     fn reissue_crl(&mut self, now: OffsetDateTime) -> Result<(), RegistryError> {
         self.crl_number += 1;
         self.crl_this_update = now;
-        self.crl = std::sync::OnceLock::new();
+        self.crls = self.cas.iter().map(|_| std::sync::OnceLock::new()).collect();
         self.crl_next_update = now + CRL_LIFETIME;
         Ok(())
     }
@@ -507,6 +572,7 @@ impl Registry {
                 card_revoked: false,
                 card_generation: 0,
                 card_certificate_fault: spec.card_certificate_fault,
+                card_issuer: self.generation_index(spec.card_ca_generation)?,
                 card_pin: spec.card_pin.clone(),
                 card_key: spec.card_key.unwrap_or(KeyAlgorithm::Rsa2048),
                 card_info_pin: spec.card_info_pin.clone(),
@@ -547,10 +613,17 @@ impl Registry {
             printed: Some(person.printed.clone()),
             auth_fault: person.card_certificate_fault,
         };
-        let credential = credential::issue(&self.ca, self.ca.certificate_der(), self.seed, &request)?;
+        let issuer = person.card_issuer;
+        let ca = self.cas.get(issuer).ok_or_else(|| RegistryError::Pki(format!("no authority of generation {}", issuer + 1)))?;
+        let credential = credential::issue(ca, ca.certificate_der(), self.seed, &request)?;
+        let newest = self.cas.len() - 1;
         if let Some(person) = self.people.get_mut(person_id) {
+            // The first certificate only: renewals are the newest authority's, of the profile.
             person.card_certificate_fault = None;
+            person.card_issuer = newest;
         }
+        self.issuer_of.insert(serial, issuer);
+        self.issuer_of.insert(sign_serial, issuer);
         self.holders.insert(serial, person_id.to_owned());
         self.holders.insert(sign_serial, person_id.to_owned());
         Ok(credential)
@@ -570,11 +643,11 @@ impl Registry {
         card_info_pin: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<CardCredential, RegistryError> {
-        self.add_phone_with(person_id, phone_id, (os, key), phone_pin, card_info_pin, now, None)
+        self.add_phone_with(person_id, phone_id, (os, key), phone_pin, card_info_pin, now, Issuance::default())
     }
 
-    /// [`Registry::add_phone`], the phone's certificate breaking the profile as `certificate`
-    /// says (contract 1.3).
+    /// [`Registry::add_phone`], the phone's certificate issued as `issuance` says (contract 1.3:
+    /// a profile fault, an older generation of the authority).
     #[allow(clippy::too_many_arguments)]
     pub fn add_phone_with(
         &mut self,
@@ -584,7 +657,7 @@ impl Registry {
         phone_pin: &str,
         card_info_pin: Option<&str>,
         now: OffsetDateTime,
-        certificate: Option<CertificateFault>,
+        issuance: Issuance,
     ) -> Result<CardCredential, RegistryError> {
         let person = self.people.get(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?;
         if let Some(phone) = self.phones.get(phone_id) {
@@ -626,7 +699,7 @@ impl Registry {
         }
         let generation = self.phones.get(phone_id).map_or(0, |phone| phone.generation + 1);
         let (credential, serial) =
-            self.issue_phone_credential((false, certificate), person_id, &format!("phone:{phone_id}:{generation}"), (os, key), phone_pin, (card_expires, birth_date), now)?;
+            self.issue_phone_credential((false, issuance), person_id, &format!("phone:{phone_id}:{generation}"), (os, key), phone_pin, (card_expires, birth_date), now)?;
         self.phones.insert(phone_id.to_owned(), Phone { os, holder: Some(person_id.to_owned()), serial, generation });
         if let Some(person) = self.people.get_mut(person_id) {
             person.phone = Some(phone_id.to_owned());
@@ -649,10 +722,10 @@ impl Registry {
         let person = self.people.get(person_id).ok_or_else(|| RegistryError::UnknownPerson(person_id.into()))?;
         let (card_expires, birth_date) = (person.card_expires, person.birth_date);
         if self.forged_ca.is_none() {
-            self.forged_ca = Some(CertificateAuthority::forged(self.seed, self.ca.algorithm())?);
+            self.forged_ca = Some(CertificateAuthority::forged(self.seed, self.ca().algorithm())?);
         }
         let (credential, _) =
-            self.issue_phone_credential((true, certificate), person_id, &format!("forged:{phone_id}"), (os, key), phone_pin, (card_expires, birth_date), now)?;
+            self.issue_phone_credential((true, Issuance { fault: certificate, generation: None }), person_id, &format!("forged:{phone_id}"), (os, key), phone_pin, (card_expires, birth_date), now)?;
         Ok(credential)
     }
 
@@ -661,7 +734,7 @@ impl Registry {
     #[allow(clippy::too_many_arguments)]
     fn issue_phone_credential(
         &mut self,
-        (forged, auth_fault): (bool, Option<CertificateFault>),
+        (forged, issuance): (bool, Issuance),
         person_id: &str,
         key_label: &str,
         (os, key): (DeviceKind, KeyAlgorithm),
@@ -687,15 +760,31 @@ impl Registry {
             card_info_pin: phone_pin,
             holder_info: holder_info(person_id, birth_date),
             printed: None,
-            auth_fault,
+            auth_fault: issuance.fault,
         };
-        let ca = if forged { self.forged_ca.as_ref().ok_or_else(|| RegistryError::Pki("forged CA missing".into()))? } else { &self.ca };
+        let issuer = self.generation_index(issuance.generation)?;
+        let ca = match (forged, self.cas.get(issuer)) {
+            (true, _) => self.forged_ca.as_ref().ok_or_else(|| RegistryError::Pki("forged CA missing".into()))?,
+            (false, Some(ca)) => ca,
+            (false, None) => return Err(RegistryError::Pki(format!("no authority of generation {}", issuer + 1))),
+        };
         let credential = credential::issue(ca, ca.certificate_der(), self.seed, &request)?;
         if !forged {
+            self.issuer_of.insert(serial, issuer);
+            self.issuer_of.insert(sign_serial, issuer);
             self.holders.insert(serial, person_id.to_owned());
             self.holders.insert(sign_serial, person_id.to_owned());
         }
         Ok((credential, serial))
+    }
+
+    /// The index of generation `number` (1 is the oldest; `None`: the newest).
+    fn generation_index(&self, number: Option<usize>) -> Result<usize, RegistryError> {
+        match number {
+            None => Ok(self.cas.len() - 1),
+            Some(number) if (1..=self.cas.len()).contains(&number) => Ok(number - 1),
+            Some(number) => Err(RegistryError::Pki(format!("no authority of generation {number}: the world trusts {}", self.cas.len()))),
+        }
     }
 
     fn active_phone(&self, phone_id: &str) -> Result<(&Phone, String), RegistryError> {

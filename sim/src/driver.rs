@@ -100,7 +100,7 @@ pub fn run_tap<T: Transport + ?Sized>(
                 record(transcript.as_deref_mut(), command, &response);
                 tap.on_response(response.as_deref().map_err(Clone::clone));
             }
-            Action::FetchCrl => tap.on_crl(backends.crl()),
+            Action::FetchCrl { issuer } => tap.on_crl(backends.crl(issuer)),
             Action::QueryEligibility { serial } => tap.on_eligibility(backends.eligibility(serial)),
             Action::Done(_) => break,
         }
@@ -118,8 +118,8 @@ pub async fn run_tap_async<T: AsyncTransport + ?Sized>(
     loop {
         let command = match tap.next_action() {
             Action::Transmit(command) => command.to_vec(),
-            Action::FetchCrl => {
-                tap.on_crl(backends.crl());
+            Action::FetchCrl { issuer } => {
+                tap.on_crl(backends.crl(issuer));
                 continue;
             }
             Action::QueryEligibility { serial } => {

@@ -8,6 +8,7 @@
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
+use crate::pki::CrlDefect;
 use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, Registry, RegistryError, ServiceError};
 
 /// How long a terminal waits for a back-end answer unless its settings say otherwise.
@@ -15,8 +16,9 @@ pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 2000;
 
 /// The back ends a terminal asks during a tap.
 pub trait Backends {
-    /// The current CRL from the distribution point.
-    fn crl(&self) -> Result<CrlSnapshot, ServiceError>;
+    /// The current CRL of trust anchor `issuer` (its index among the terminal's anchors, oldest
+    /// generation first: 0 where there is one) from its distribution point.
+    fn crl(&self, issuer: usize) -> Result<CrlSnapshot, ServiceError>;
     /// The insurance record behind a user-authentication certificate's serial (FLOW-4).
     fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError>;
 }
@@ -52,6 +54,15 @@ pub enum BackendFault {
     CrlStale,
     /// A CRL whose signature does not verify under the trusted CA.
     CrlBadSignature,
+    /// 1.3: a CRL signed by another key under the trusted name (another generation's, else the
+    /// forger's).
+    CrlOtherKey,
+    /// 1.3: a CRL with a critical extension no verifier knows.
+    CrlUnknownCriticalExtension,
+    /// 1.3: a CRL with an entry carrying a critical extension no verifier knows.
+    CrlUnknownCriticalEntryExtension,
+    /// 1.3: a CRL without its cRLNumber.
+    CrlWithoutNumber,
     /// The eligibility service answers HTTP 503.
     EligibilityUnavailable,
     /// The eligibility service answers 200 with a body that is not a record.
@@ -68,8 +79,17 @@ pub enum BackendFault {
 
 impl BackendFault {
     /// The faults a scenario names by `kind` alone.
-    pub const WITHOUT_FIELDS: [BackendFault; 5] =
-        [Self::CrlUnavailable, Self::CrlStale, Self::CrlBadSignature, Self::EligibilityUnavailable, Self::EligibilityMalformed];
+    pub const WITHOUT_FIELDS: [BackendFault; 9] = [
+        Self::CrlUnavailable,
+        Self::CrlStale,
+        Self::CrlBadSignature,
+        Self::EligibilityUnavailable,
+        Self::EligibilityMalformed,
+        Self::CrlOtherKey,
+        Self::CrlUnknownCriticalExtension,
+        Self::CrlUnknownCriticalEntryExtension,
+        Self::CrlWithoutNumber,
+    ];
 
     /// The scenario format's name of the fault.
     pub fn kind(self) -> &'static str {
@@ -80,15 +100,36 @@ impl BackendFault {
             Self::EligibilityUnavailable => "eligibility_unavailable",
             Self::EligibilityMalformed => "eligibility_malformed",
             Self::BackendDelay { .. } => "backend_delay",
+            Self::CrlOtherKey => "crl_other_key",
+            Self::CrlUnknownCriticalExtension => "crl_unknown_critical_extension",
+            Self::CrlUnknownCriticalEntryExtension => "crl_unknown_critical_entry_extension",
+            Self::CrlWithoutNumber => "crl_without_number",
         }
     }
 
     /// The service whose answers this fault spoils.
     pub fn service(self) -> ServiceKind {
         match self {
-            Self::CrlUnavailable | Self::CrlStale | Self::CrlBadSignature => ServiceKind::Crl,
+            Self::CrlUnavailable
+            | Self::CrlStale
+            | Self::CrlBadSignature
+            | Self::CrlOtherKey
+            | Self::CrlUnknownCriticalExtension
+            | Self::CrlUnknownCriticalEntryExtension
+            | Self::CrlWithoutNumber => ServiceKind::Crl,
             Self::EligibilityUnavailable | Self::EligibilityMalformed => ServiceKind::Eligibility,
             Self::BackendDelay { service, .. } => service,
+        }
+    }
+
+    /// The CRL defect this fault serves, if it is one of contract 1.3's.
+    pub fn crl_defect(self) -> Option<CrlDefect> {
+        match self {
+            Self::CrlOtherKey => Some(CrlDefect::OtherKey),
+            Self::CrlUnknownCriticalExtension => Some(CrlDefect::UnknownCriticalExtension),
+            Self::CrlUnknownCriticalEntryExtension => Some(CrlDefect::UnknownCriticalEntryExtension),
+            Self::CrlWithoutNumber => Some(CrlDefect::WithoutNumber),
+            _ => None,
         }
     }
 
@@ -106,26 +147,30 @@ pub const STALE_CRL_ISSUED_BEFORE: Duration = Duration::hours(25);
 /// When that stale CRL's nextUpdate passed, relative to the world's time.
 pub const STALE_CRL_LAPSED_BEFORE: Duration = Duration::hours(1);
 
-/// What the CRL distribution point hands out at `now` under `fault` (delays aside: the caller
-/// judges or serves them). `Err` is a CRL that cannot be fetched at all.
-pub fn crl_answer(registry: &Registry, fault: Option<BackendFault>, now: OffsetDateTime) -> Result<CrlSnapshot, CrlAnswerError> {
+/// What the distribution point of authority `issuer` (index into the registry's generations)
+/// hands out at `now` under `fault` (delays aside: the caller judges or serves them). `Err` is a
+/// CRL that cannot be fetched at all.
+pub fn crl_answer(registry: &Registry, fault: Option<BackendFault>, now: OffsetDateTime, issuer: usize) -> Result<CrlSnapshot, CrlAnswerError> {
+    if let Some(defect) = fault.and_then(BackendFault::crl_defect) {
+        return Ok(registry.defective_crl(issuer, defect)?);
+    }
     match fault {
         Some(BackendFault::CrlUnavailable) => Err(CrlAnswerError::Unavailable),
         Some(BackendFault::CrlStale) => {
-            let der = registry.crl_issued(now - STALE_CRL_ISSUED_BEFORE, now - STALE_CRL_LAPSED_BEFORE)?;
-            Ok(CrlSnapshot { number: registry.crl().number, der: der.into() })
+            let der = registry.crl_issued(issuer, now - STALE_CRL_ISSUED_BEFORE, now - STALE_CRL_LAPSED_BEFORE)?;
+            Ok(CrlSnapshot { number: registry.crl_of(issuer).number, der: der.into() })
         }
         Some(BackendFault::CrlBadSignature) => {
             // The signature is the DER's last element: flipping its last bit keeps the CRL
             // parseable and makes the signature fail, whatever the CA's algorithm.
-            let current = registry.crl();
+            let current = registry.crl_of(issuer);
             let mut der = current.der.to_vec();
             if let Some(last) = der.last_mut() {
                 *last ^= 0x01;
             }
             Ok(CrlSnapshot { number: current.number, der: der.into() })
         }
-        _ => Ok(registry.crl()),
+        _ => Ok(registry.crl_of(issuer)),
     }
 }
 
@@ -162,11 +207,11 @@ impl<'a> FaultyBackends<'a> {
 }
 
 impl Backends for FaultyBackends<'_> {
-    fn crl(&self) -> Result<CrlSnapshot, ServiceError> {
+    fn crl(&self, issuer: usize) -> Result<CrlSnapshot, ServiceError> {
         if let Some(error) = self.late(ServiceKind::Crl) {
             return Err(error);
         }
-        crl_answer(self.registry, self.fault, self.now).map_err(|error| ServiceError::Unavailable(error.to_string()))
+        crl_answer(self.registry, self.fault, self.now, issuer).map_err(|error| ServiceError::Unavailable(error.to_string()))
     }
     fn eligibility(&self, serial: u64) -> Result<InsuranceRecord, EligibilityError> {
         if let Some(error) = self.late(ServiceKind::Eligibility) {
@@ -193,16 +238,16 @@ mod tests {
         let now = datetime!(2026-04-01 09:00 +09:00);
         let registry = Registry::new(7, now, crate::pki::KeyAlgorithm::Rsa2048).unwrap();
         let healthy = FaultyBackends::new(&registry, None, now, 2000);
-        assert_eq!(healthy.crl().unwrap().der, registry.crl().der);
+        assert_eq!(healthy.crl(0).unwrap().der, registry.crl().der);
         let down = FaultyBackends::new(&registry, Some(BackendFault::CrlUnavailable), now, 2000);
-        assert!(matches!(down.crl(), Err(ServiceError::Unavailable(_))));
+        assert!(matches!(down.crl(0), Err(ServiceError::Unavailable(_))));
         assert_eq!(down.eligibility(1), Err(EligibilityError::NotRegistered));
-        let bad = FaultyBackends::new(&registry, Some(BackendFault::CrlBadSignature), now, 2000).crl().unwrap();
+        let bad = FaultyBackends::new(&registry, Some(BackendFault::CrlBadSignature), now, 2000).crl(0).unwrap();
         assert_eq!(bad.der.len(), registry.crl().der.len());
         assert_ne!(bad.der, registry.crl().der);
         let slow = |ms| FaultyBackends::new(&registry, Some(BackendFault::BackendDelay { service: ServiceKind::Crl, ms }), now, 2000);
-        assert!(slow(300).crl().is_ok());
-        assert_eq!(slow(2001).crl().unwrap_err(), ServiceError::TimedOut { ms: 2000 });
+        assert!(slow(300).crl(0).is_ok());
+        assert_eq!(slow(2001).crl(0).unwrap_err(), ServiceError::TimedOut { ms: 2000 });
         assert_eq!(slow(2001).eligibility(1), Err(EligibilityError::NotRegistered));
         let malformed = FaultyBackends::new(&registry, Some(BackendFault::EligibilityMalformed), now, 2000);
         assert!(matches!(malformed.eligibility(1), Err(EligibilityError::Service(ServiceError::Malformed(_)))));

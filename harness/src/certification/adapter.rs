@@ -12,7 +12,11 @@ pub mod env {
     pub const READER: &str = "MYNATAP_READER";
     /// A file holding the trusted CA's certificate (DER).
     pub const CA_CERT: &str = "MYNATAP_CA_CERT";
-    /// Where to fetch the CRL (loopback HTTP).
+    /// A file holding every trusted authority's certificate, PEM, oldest generation first
+    /// (contract 1.3; one certificate unless the world has generations).
+    pub const CA_CERTS: &str = "MYNATAP_CA_CERTS";
+    /// Where to fetch the CRL (loopback HTTP); `?ca=K` the CRL of the K-th certificate of
+    /// `MYNATAP_CA_CERTS` (1-based), without it the newest authority's.
     pub const CRL_URL: &str = "MYNATAP_CRL_URL";
     /// Where to ask for eligibility (loopback HTTP; `/<serial>` appended).
     pub const ELIGIBILITY_URL: &str = "MYNATAP_ELIGIBILITY_URL";

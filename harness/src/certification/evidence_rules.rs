@@ -120,7 +120,7 @@ fn sw(answer: &[u8]) -> [u8; 2] {
 
 /// The missing evidence of one tap, as violations (none when the verdict rests on the transcript).
 /// `claimed` is the reader's verdict; `ca` the world's trusted CA key.
-pub fn require(tap: &TapRecord<'_>, claimed: &Outcome, ca: &PublicKey) -> Vec<Violation> {
+pub fn require(tap: &TapRecord<'_>, claimed: &Outcome, cas: &[PublicKey]) -> Vec<Violation> {
     let shown = Shown::of(tap);
     let mut missing = Vec::new();
     let mut need = |rule: &'static str, evidence: String| missing.push(Violation { rule, evidence });
@@ -170,9 +170,9 @@ pub fn require(tap: &TapRecord<'_>, claimed: &Outcome, ca: &PublicKey) -> Vec<Vi
         Outcome::Verified(_) => {
             certificate_read(&mut need);
             if let Ok(certificate) = &shown.certificate
-                && !chains(certificate, ca)
+                && !chains(certificate, cas)
             {
-                need(rules::CERTIFICATE_CHAINS, "verified, but the certificate read does not verify under the trusted CA's key".into());
+                need(rules::CERTIFICATE_CHAINS, "verified, but the certificate read does not verify under any trusted CA's key".into());
             }
             holder_proven(&mut need);
             crl_fetched(&mut need);
@@ -249,10 +249,10 @@ fn hex_list(serials: &[u64]) -> String {
     if serials.is_empty() { "none".to_owned() } else { serials.iter().map(|s| format!("{s:X}")).collect::<Vec<_>>().join(", ") }
 }
 
-fn chains(certificate: &Certificate, ca: &PublicKey) -> bool {
+fn chains(certificate: &Certificate, cas: &[PublicKey]) -> bool {
     use der::Encode;
     let Ok(tbs) = certificate.tbs_certificate().to_der() else { return false };
-    ca.verify_x509(&certificate.signature_algorithm().oid.to_string(), &tbs, certificate.signature().raw_bytes())
+    cas.iter().any(|ca| ca.verify_x509(&certificate.signature_algorithm().oid.to_string(), &tbs, certificate.signature().raw_bytes()))
 }
 
 fn number_b_accepted(shown: &Shown<'_>, verdict: &str, need: &mut dyn FnMut(&'static str, String)) -> bool {
@@ -341,7 +341,7 @@ mod tests {
             http,
             contract: Contract::LATEST,
             claimed: Some(claimed),
-            ca,
+            cas: std::slice::from_ref(ca),
             pin: "1234",
         };
         require(&record, claimed, ca).into_iter().map(|v| v.rule).collect()
@@ -410,7 +410,7 @@ mod tests {
         assert_eq!(rules_broken(&spec, &wrong, &[], &rejected(Reason::PinBlocked), &ca), [rules::CARD_ANSWERED_PIN]);
         assert_eq!(rules_broken(&spec, &[], &[], &rejected(Reason::WrongDeviceType), &ca), [rules::TOKEN_READ]);
         let expect = Expectation::Succeed;
-        let unsent = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &[], http: &[], contract: Contract::LATEST, claimed: None, ca: &ca, pin: "12" };
+        let unsent = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &[], http: &[], contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "12" };
         assert!(require(&unsent, &rejected(Reason::WrongPin), &ca).is_empty(), "a 2-digit PIN is wrong without asking the card");
         assert!(rules_broken(&spec, &seen, &[], &rejected(Reason::WrongDeviceType), &ca).is_empty());
         assert!(rules_broken(&spec, &[], &[], &rejected(Reason::CardRemoved), &ca).is_empty(), "a removal is judged by its fault");

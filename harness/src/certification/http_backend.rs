@@ -21,15 +21,18 @@ use tokio::net::{TcpListener, TcpStream};
 const MAX_REQUEST_BYTES: usize = 8 * 1024;
 /// How long a client may take to send its request head; a slower one (slowloris) is cut off.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+/// The most authorities a world trusts (`world.ca_generations`).
+const MAX_AUTHORITIES: usize = 3;
 /// Connections served at once; more are closed at once, so a flood cannot starve a tap.
 const MAX_CONNECTIONS: usize = 64;
 
 /// What the back ends answer right now (set before each tap).
 #[derive(Debug, Clone, Default)]
 pub struct BackendView {
-    /// The CRL as the distribution point hands it out for this tap (stale or badly signed under
-    /// those faults: see `mynatap_sim::service::crl_answer`).
-    pub crl_der: Vec<u8>,
+    /// The CRL of each authority as its distribution point hands it out for this tap, oldest
+    /// generation first (stale or badly signed under those faults: see
+    /// `mynatap_sim::service::crl_answer`); `/crl` serves the last, `/crl?ca=K` the K-th.
+    pub crls: Vec<Vec<u8>>,
     /// Each certificate serial's insurance record (eligibility answers).
     pub records: HashMap<u64, InsuranceRecord>,
     /// This tap's back-end fault: 503s, a malformed record, late answers.
@@ -45,8 +48,11 @@ pub use crate::play::evidence::HttpRequest;
 /// What a well-formed request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
-    /// `GET /<token>/crl`.
-    Crl,
+    /// `GET /<token>/crl`, or `GET /<token>/crl?ca=K` for the K-th authority (1-based).
+    Crl {
+        /// The authority asked for; `None`: the newest.
+        ca: Option<usize>,
+    },
     /// `GET /<token>/eligibility/<serial>`.
     Eligibility {
         /// The certificate serial asked about.
@@ -99,7 +105,15 @@ pub fn parse_request(head: &[u8], token: &str) -> ParsedRequest {
         return ParsedRequest { stranger: false, ..refuse(path, 405, "only GET") };
     }
     let request = match path {
-        "/crl" => Ok(Request::Crl),
+        "/crl" => match query.split('&').find_map(|pair| pair.strip_prefix("ca=")) {
+            None => Ok(Request::Crl { ca: None }),
+            Some(number) => number
+                .parse::<usize>()
+                .ok()
+                .filter(|number| (1..=MAX_AUTHORITIES).contains(number))
+                .map(|number| Request::Crl { ca: Some(number) })
+                .ok_or(Refusal { status: 400, message: "expected ?ca=K, K from 1" }),
+        },
         "/eligibility" => query
             .split('&')
             .find_map(|pair| pair.strip_prefix("serial="))
@@ -289,11 +303,16 @@ async fn handle(mut stream: TcpStream, shared: &Mutex<Shared>, sequence: &Sequen
         let fault = guard.view.fault;
         match parsed.request {
             Err(refusal) => (refusal.status, "text/plain", refusal.message.as_bytes().to_vec(), None, None),
-            Ok(Request::Crl) => {
+            Ok(Request::Crl { ca }) => {
                 let delay = fault.and_then(|fault| fault.delay_of(ServiceKind::Crl));
-                match fault {
-                    Some(BackendFault::CrlUnavailable) => (503, "text/plain", b"CRL distribution point down".to_vec(), None, delay),
-                    _ => (200, "application/pkix-crl", guard.view.crl_der.clone(), None, delay),
+                let crl = match ca {
+                    None => guard.view.crls.last(),
+                    Some(number) => guard.view.crls.get(number - 1),
+                };
+                match (fault, crl) {
+                    (Some(BackendFault::CrlUnavailable), _) => (503, "text/plain", b"CRL distribution point down".to_vec(), None, delay),
+                    (_, None) => (404, "text/plain", b"no such authority".to_vec(), None, None),
+                    (_, Some(crl)) => (200, "application/pkix-crl", crl.clone(), None, delay),
                 }
             }
             Ok(Request::Eligibility { serial }) => {
@@ -431,7 +450,7 @@ mod tests {
         let sequence = Sequence::default();
         let server = runtime.block_on(BackendServer::start(sequence.clone())).unwrap();
         let record = InsuranceRecord { copay_percent: 20, ..InsuranceRecord::valid("hanako", "06132013", date!(2020 - 01 - 01), date!(2027 - 03 - 31)) };
-        server.set_view(BackendView { crl_der: vec![0x30, 0x00], records: HashMap::from([(0xABCD, record)]), fault: None, token: "5ecret".into() });
+        server.set_view(BackendView { crls: vec![vec![0x30, 0x00]], records: HashMap::from([(0xABCD, record)]), fault: None, token: "5ecret".into() });
         let timeout = std::time::Duration::from_secs(2);
         assert_eq!(get(&server.crl_url(), timeout).unwrap(), (200, vec![0x30, 0x00]));
         let (status, body) = get(&format!("{}?serial=0000abcd", server.eligibility_url()), timeout).unwrap();

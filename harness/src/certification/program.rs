@@ -232,6 +232,8 @@ fn end_tap_processes(leader: u32) {
 
 /// The file name of the card-surface CA key inside the player's private folder.
 const SURFACE_CA_FILE: &str = "surface-ca-public.bin";
+/// Every trusted authority's certificate, PEM, oldest generation first (`MYNATAP_CA_CERTS`).
+const CA_CERTS_FILE: &str = "ca-certs.pem";
 
 /// `N` bytes from the operating system's randomness, in hex: names and secrets nobody guesses.
 fn random_hex<const N: usize>() -> Result<String, String> {
@@ -263,17 +265,21 @@ impl TapPlayer for AdapterPlayer {
         let tap_started = Instant::now();
         let now = world.now();
         let config = world.terminal_config(spec.terminal.as_deref()).cloned().ok_or_else(|| WorldError::UnknownTerminal(spec.terminal.clone().unwrap_or_default()))?;
-        let crl_der = match crl_answer(world.registry(), spec.backend_fault, now) {
-            Ok(snapshot) => snapshot.der.to_vec(),
-            Err(CrlAnswerError::Unavailable) => Vec::new(),
-            Err(CrlAnswerError::Registry(error)) => return Err(error.into()),
-        };
+        // Each authority's distribution point (one unless the world has generations).
+        let mut crls = Vec::with_capacity(world.registry().cas().len());
+        for issuer in 0..world.registry().cas().len() {
+            crls.push(match crl_answer(world.registry(), spec.backend_fault, now, issuer) {
+                Ok(snapshot) => snapshot.der.to_vec(),
+                Err(CrlAnswerError::Unavailable) => Vec::new(),
+                Err(CrlAnswerError::Registry(error)) => return Err(error.into()),
+            });
+        }
         // A new secret each tap: only this tap's program knows its URLs (docs/certification.md).
         let token = random_hex::<16>().map_err(WorldError::Adapter)?;
-        self.server.set_view(BackendView { crl_der, records: world.registry().eligibility_table(mynatap_sim::clock::local_date(now)), fault: spec.backend_fault, token });
+        self.server.set_view(BackendView { crls, records: world.registry().eligibility_table(mynatap_sim::clock::local_date(now)), fault: spec.backend_fault, token });
         let (device, selected) = tapped_and_selected(world, spec)?;
         let contract = world.contract();
-        let ca = world.registry().ca().public_key();
+        let cas: Vec<_> = world.registry().cas().iter().map(|ca| ca.public_key()).collect();
         let presence = if spec.user_verified { UserPresence::Yes } else { UserPresence::No };
         let pin = typed_pin(world, spec, selected);
         let surface = match (&spec.target, spec.face) {
@@ -284,9 +290,14 @@ impl TapPlayer for AdapterPlayer {
         let slot = self.player.slot.clone();
         let sequence = self.sequence.clone();
         let crl_url = if spec.backend_fault == Some(BackendFault::CrlUnavailable) { self.server.refused_crl_url() } else { self.server.crl_url() };
-        // Each world has its CA (`world.ca_key` picks its algorithm): the program gets this one.
+        // Each world has its CA (`world.ca_key` picks its algorithm): the program gets this one,
+        // and every generation of it in one PEM file, oldest first (contract 1.3).
         std::fs::write(&self.ca_path, world.registry().ca().certificate_der())
             .map_err(|e| WorldError::Adapter(format!("cannot write {}: {e}", self.ca_path.display())))?;
+        let bundle: String = world.registry().cas().iter().map(|ca| crate::play::export::pem("CERTIFICATE", ca.certificate_der())).collect();
+        let cas_path = self.dir.join(CA_CERTS_FILE);
+        std::fs::write(&cas_path, bundle).map_err(|e| WorldError::Adapter(format!("cannot write {}: {e}", cas_path.display())))?;
+        let cas_path = cas_path.display().to_string();
         let (ca_path, eligibility_url) = (self.ca_path.display().to_string(), self.server.eligibility_url());
         let surface_ca_path = self.dir.join(SURFACE_CA_FILE).display().to_string();
         let mut seen = Vec::new();
@@ -300,6 +311,7 @@ impl TapPlayer for AdapterPlayer {
             let envs = vec![
                 (env::READER, reader.clone()),
                 (env::CA_CERT, ca_path.clone()),
+                (env::CA_CERTS, cas_path.clone()),
                 (env::CRL_URL, crl_url.clone()),
                 (env::ELIGIBILITY_URL, eligibility_url.clone()),
                 // Whole seconds, as X.509 times are: a reader comparing 23:59:59.900 with a notAfter
@@ -358,7 +370,7 @@ impl TapPlayer for AdapterPlayer {
             strangers,
         });
         if let Ok(played) = &report {
-            let record = TapRecord { device, face: spec.face.is_some(), expect, backend_fault: spec.backend_fault, seen: &seen, http: &http, contract, claimed: Some(&played.outcome), ca: &ca, pin: &pin };
+            let record = TapRecord { device, face: spec.face.is_some(), expect, backend_fault: spec.backend_fault, seen: &seen, http: &http, contract, claimed: Some(&played.outcome), cas: &cas, pin: &pin };
             self.violations = judge(&record, &mut self.challenges);
         }
         report

@@ -26,6 +26,9 @@ fn var(name: &str) -> Result<String, String> {
 #[derive(Debug)]
 struct HttpBackends {
     crl_url: String,
+    /// How many authorities the harness handed over: with more than one, each CRL is asked for
+    /// by the position of its authority (`?ca=K`).
+    authorities: usize,
     eligibility_url: String,
     timeout: Duration,
 }
@@ -40,8 +43,9 @@ impl HttpBackends {
 }
 
 impl Backends for HttpBackends {
-    fn crl(&self) -> Result<CrlSnapshot, ServiceError> {
-        match self.get(&self.crl_url)? {
+    fn crl(&self, issuer: usize) -> Result<CrlSnapshot, ServiceError> {
+        let url = if self.authorities > 1 { format!("{}?ca={}", self.crl_url, issuer + 1) } else { self.crl_url.clone() };
+        match self.get(&url)? {
             (200, der) => Ok(CrlSnapshot { number: crl_number(&der).unwrap_or(0), der: der.into() }),
             (status, _) => Err(ServiceError::Unavailable(format!("HTTP {status}"))),
         }
@@ -124,6 +128,22 @@ impl Transport for ReconnectOnRemoval {
     }
 }
 
+/// The trusted authorities as DER: every certificate of `MYNATAP_CA_CERTS` (contract 1.3), or
+/// the one of `MYNATAP_CA_CERT` from an older harness.
+fn anchors() -> Result<Vec<Vec<u8>>, String> {
+    use der::Encode;
+    let Ok(path) = std::env::var(env::CA_CERTS) else {
+        return Ok(vec![std::fs::read(var(env::CA_CERT)?).map_err(|e| format!("{}: {e}", env::CA_CERT))?]);
+    };
+    let pem = std::fs::read(&path).map_err(|e| format!("{}: {path}: {e}", env::CA_CERTS))?;
+    let chain = x509_cert::Certificate::load_pem_chain(&pem).map_err(|e| format!("{}: {path}: {e}", env::CA_CERTS))?;
+    let anchors = chain.iter().map(|certificate| certificate.to_der().map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
+    if anchors.is_empty() {
+        return Err(format!("{}: {path} holds no certificate", env::CA_CERTS));
+    }
+    Ok(anchors)
+}
+
 /// Runs one tap as the contract describes and returns the verdict line's content.
 pub fn run(mutant: Option<Mutant>) -> Result<Verdict, String> {
     let timeout_ms: u64 = var(env::TIMEOUT_MS)?.parse().map_err(|_| format!("{} is not a number", env::TIMEOUT_MS))?;
@@ -135,8 +155,8 @@ pub fn run(mutant: Option<Mutant>) -> Result<Verdict, String> {
     let now = time::OffsetDateTime::parse(&var(env::NOW)?, &time::format_description::well_known::Rfc3339).map_err(|e| format!("{}: {e}", env::NOW))?;
     let selected: DeviceKind = var(env::SELECTED)?.parse()?;
     let smartphone = var(env::PHONE_SUPPORT)? == "true";
-    let anchor = std::fs::read(var(env::CA_CERT)?).map_err(|e| format!("{}: {e}", env::CA_CERT))?;
-    let backends = HttpBackends { crl_url: var(env::CRL_URL)?, eligibility_url: var(env::ELIGIBILITY_URL)?, timeout: Duration::from_millis(backend_timeout_ms) };
+    let anchors = anchors()?;
+    let backends = HttpBackends { crl_url: var(env::CRL_URL)?, authorities: anchors.len(), eligibility_url: var(env::ELIGIBILITY_URL)?, timeout: Duration::from_millis(backend_timeout_ms) };
     let config = TerminalConfig { id: "reference-reader".into(), smartphone, timeout_ms, backend_timeout_ms };
     // The card-surface CA as the harness hands it; without it no card surface can be trusted.
     let surface_ca = match std::env::var(env::SURFACE_CA) {
@@ -146,7 +166,8 @@ pub fn run(mutant: Option<Mutant>) -> Result<Verdict, String> {
         }
         Err(_) => None,
     };
-    let mut terminal = Terminal::new(config, &anchor, fresh_seed()).map_err(|e| e.to_string())?.with_mutant(mutant).with_surface_ca(surface_ca);
+    let anchors: Vec<&[u8]> = anchors.iter().map(Vec::as_slice).collect();
+    let mut terminal = Terminal::with_anchors(config, &anchors, fresh_seed()).map_err(|e| e.to_string())?.with_mutant(mutant).with_surface_ca(surface_ca);
     let request = TapRequest {
         selected,
         pin: std::env::var(env::PIN).unwrap_or_default(),

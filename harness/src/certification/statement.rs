@@ -227,7 +227,7 @@ pub fn needs(scenario: &Scenario, profiles: &Profiles) -> Needs {
                 phones.insert(phone, (*os, key.unwrap_or_else(|| default_key(*os))));
             }
             Action::Tap(spec) => {
-                needs.key_algorithms.insert(scenario.world.ca_key);
+                needs.key_algorithms.extend(scenario.world.ca_generations.iter().copied());
                 let (device, key) = match &spec.target {
                     TapTarget::Card(person) => (DeviceKind::Card, cards.get(person.as_str()).copied()),
                     TapTarget::Phone(phone) => match phones.get(phone.as_str()) {

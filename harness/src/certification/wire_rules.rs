@@ -59,8 +59,8 @@ pub struct TapRecord<'a> {
     pub contract: Contract,
     /// The reader's verdict, when it gave one: what the evidence rules hold it to.
     pub claimed: Option<&'a Outcome>,
-    /// The world's trusted CA key.
-    pub ca: &'a PublicKey,
+    /// Every trusted authority of the world (generations of one name, oldest first).
+    pub cas: &'a [PublicKey],
     /// What the patient typed (`MYNATAP_PIN`).
     pub pin: &'a str,
 }
@@ -70,7 +70,7 @@ pub struct TapRecord<'a> {
 pub fn judge(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Violation> {
     let mut violations = forbidden(tap, challenges);
     if let Some(claimed) = tap.claimed {
-        violations.extend(super::evidence_rules::require(tap, claimed, tap.ca));
+        violations.extend(super::evidence_rules::require(tap, claimed, tap.cas));
     }
     violations
 }
@@ -179,7 +179,7 @@ mod tests {
             HttpRequest { sequence: 101, path: "/eligibility".into(), serial: Some(1), status: 200 },
         ];
         let ca = any_key();
-        let record = TapRecord { device: DeviceKind::Card, face, expect: &expect, backend_fault: None, seen, http: &http, contract: Contract::LATEST, claimed: None, ca: &ca, pin: "1234" };
+        let record = TapRecord { device: DeviceKind::Card, face, expect: &expect, backend_fault: None, seen, http: &http, contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234" };
         judge(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect()
     }
 
@@ -224,7 +224,7 @@ mod tests {
         for (command, fresh) in [(&digest_info, true), (&other, true), (&digest_info, false)] {
             let seen = [apdu(1, command, "9000")];
             let ca = any_key();
-            let record = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &seen, http: &[], contract: Contract::LATEST, claimed: None, ca: &ca, pin: "1234" };
+            let record = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &seen, http: &[], contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234" };
             assert_eq!(judge(&record, &mut challenges).is_empty(), fresh, "{command}");
         }
     }

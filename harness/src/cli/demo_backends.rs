@@ -27,7 +27,7 @@ impl DemoBackends {
 }
 
 impl Backends for DemoBackends {
-    fn crl(&self) -> Result<CrlSnapshot, ServiceError> {
+    fn crl(&self, _issuer: usize) -> Result<CrlSnapshot, ServiceError> {
         Ok(self.crl.clone())
     }
     fn eligibility(&self, _serial: u64) -> Result<InsuranceRecord, EligibilityError> {

@@ -315,7 +315,7 @@ fn expected_text(expect: &Expectation) -> String {
 
 /// Builds the scenario's world.
 pub(crate) fn build_world(scenario: &Scenario, seed: u64, profiles: &Profiles) -> Result<World, WorldError> {
-    let mut world = World::with_ca_key(seed, scenario.world.clock, profiles.clone(), scenario.world.ca_key)?;
+    let mut world = World::with_ca_generations(seed, scenario.world.clock, profiles.clone(), &scenario.world.ca_generations)?;
     world.set_contract(scenario.contract);
     if scenario.world.revoked_elsewhere > 0 {
         world.registry_mut().add_unrelated_revocations(scenario.world.revoked_elsewhere, scenario.world.clock)?;
@@ -331,7 +331,8 @@ pub(crate) fn build_world(scenario: &Scenario, seed: u64, profiles: &Profiles) -
     for person in &scenario.world.people {
         world.add_person(&person.spec)?;
         for phone in &person.phones {
-            world.add_initial_phone_with(&person.spec.id, &phone.id, (phone.os, phone.key), &phone.pin, phone.forged, phone.certificate)?;
+            let issuance = mynatap_sim::backend::Issuance { fault: phone.certificate, generation: phone.generation };
+            world.add_initial_phone_with(&person.spec.id, &phone.id, (phone.os, phone.key), &phone.pin, phone.forged, issuance)?;
         }
     }
     Ok(world)

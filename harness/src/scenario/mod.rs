@@ -65,6 +65,9 @@ pub struct PhoneDef {
     pub forged: bool,
     /// Its first certificate breaks the user-authentication profile so (contract 1.3).
     pub certificate: Option<mynatap_sim::pki::CertificateFault>,
+    /// The generation of the authority that issued its first certificate (1 = the oldest;
+    /// `None`: the newest).
+    pub generation: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,8 +97,11 @@ pub struct TerminalDef {
 pub struct WorldDef {
     /// The world's clock at the start.
     pub clock: OffsetDateTime,
-    /// The trusted CA's key algorithm.
+    /// The trusted CA's key algorithm (the newest generation's).
     pub ca_key: KeyAlgorithm,
+    /// Every trusted authority's key, oldest generation first (contract 1.3
+    /// `world.ca_generations`); one, `ca_key`, unless the scenario gives generations.
+    pub ca_generations: Vec<KeyAlgorithm>,
     /// Unrelated entries on the CRL before the first step (extension `revoked_elsewhere`).
     pub revoked_elsewhere: usize,
     /// The people.

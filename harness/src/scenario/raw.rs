@@ -39,6 +39,11 @@ pub struct RawWorld {
     #[serde(default)]
     #[schemars(schema_with = "super::schema::key")]
     pub ca_key: Option<String>,
+    /// 1.3: two or three trusted authorities with one subject name and keys of their own,
+    /// oldest first, each a key (`rsa2048`, `p256`, `p384`); the last issues every certificate a
+    /// step asks for. Not with `ca_key`.
+    #[serde(default)]
+    pub ca_generations: Option<Vec<String>>,
     /// mynatap extension: how many certificates of people outside the scenario are on the CRL
     /// before the first step (0 to 100000; default 0). Their serials come before the scenario's,
     /// so a revoked phone of the scenario is the CRL's last entries, not its first.
@@ -95,6 +100,9 @@ pub struct RawCard {
     #[serde(default)]
     #[schemars(schema_with = "super::schema::certificate_fault")]
     pub certificate: Option<String>,
+    /// 1.3: the generation of `world.ca_generations` (1 = the oldest) that issued the card's
+    /// first certificate; default the newest.
+    pub generation: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -153,6 +161,9 @@ pub struct RawPhone {
     #[serde(default)]
     #[schemars(schema_with = "super::schema::certificate_fault")]
     pub certificate: Option<String>,
+    /// 1.3: the generation of `world.ca_generations` (1 = the oldest) that issued the phone's
+    /// first certificate; default the newest.
+    pub generation: Option<usize>,
     /// The phone credential's key: `p256` (default, modeled), `rsa2048` or `p384`.
     #[serde(default)]
     #[schemars(schema_with = "super::schema::key")]

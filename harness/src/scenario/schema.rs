@@ -27,6 +27,10 @@ pub const FAULT_KINDS: &[&str] = &[
     "eligibility_unavailable",
     "eligibility_malformed",
     "backend_delay",
+    "crl_other_key",
+    "crl_unknown_critical_extension",
+    "crl_unknown_critical_entry_extension",
+    "crl_without_number",
 ];
 
 /// The schema of the whole file.

@@ -304,6 +304,9 @@ impl Validator<'_> {
             other => match BackendFault::WITHOUT_FIELDS.into_iter().find(|fault| fault.kind() == other) {
                 Some(fault) => {
                     only(&[])?;
+                    if fault.crl_defect().is_some() {
+                        self.since(&format!("{path}.kind"), &format!("the `{other}` fault"), Contract::V1_3)?;
+                    }
                     Ok(AnyFault::Backend(fault))
                 }
                 None => Err(self.error(

@@ -85,6 +85,38 @@ impl Validator<'_> {
         Err(self.error(path, format!("{what} is contract {version}; this file says `contract: \"{}\"` (raise it, or leave `contract` out for the latest)", self.contract)))
     }
 
+    /// `world.ca_generations` (contract 1.3): two or three keys, not with `ca_key`. Empty when
+    /// the file gives none.
+    fn ca_generations(&self, raw: &RawWorld) -> Result<Vec<KeyAlgorithm>, LoadError> {
+        let Some(list) = &raw.ca_generations else { return Ok(Vec::new()) };
+        self.since("world.ca_generations", "`world.ca_generations`", Contract::V1_3)?;
+        if raw.ca_key.is_some() {
+            return Err(self.error("world.ca_key", "`ca_key` is the key of a world's one authority; with `ca_generations` each generation names its key: leave `ca_key` out"));
+        }
+        if !(2..=3).contains(&list.len()) {
+            return Err(self.error("world.ca_generations", format!("expected two or three generations (keys, oldest first), got {}", list.len())));
+        }
+        let mut keys = Vec::with_capacity(list.len());
+        for (i, key) in list.iter().enumerate() {
+            let path = format!("world.ca_generations[{i}]");
+            keys.push(self.key_algorithm(&path, Some(key))?.ok_or_else(|| self.error(&path, "expected a key: rsa2048, p256 or p384"))?);
+        }
+        Ok(keys)
+    }
+
+    /// A device's `generation` (contract 1.3): 1 to the number of `world.ca_generations`.
+    fn generation(&self, path: &str, generation: Option<usize>, generations: usize) -> Result<Option<usize>, LoadError> {
+        let Some(number) = generation else { return Ok(None) };
+        self.since(path, "`generation`", Contract::V1_3)?;
+        if generations == 0 {
+            return Err(self.error(path, "`generation` names one of `world.ca_generations`, and this world has one authority: give `world.ca_generations` or leave `generation` out"));
+        }
+        if !(1..=generations).contains(&number) {
+            return Err(self.error(path, format!("expected a generation from 1 (the oldest) to {generations}, got {number}")));
+        }
+        Ok(Some(number))
+    }
+
     /// A `certificate:` profile fault (contract 1.3).
     pub(super) fn certificate_fault(&self, path: &str, text: Option<&str>) -> Result<Option<CertificateFault>, LoadError> {
         let Some(text) = text else { return Ok(None) };
@@ -181,6 +213,7 @@ impl Validator<'_> {
             return Err(self.error("world.clock", format!("expected a time from {} to {}, got `{}`", CLOCK_RANGE.0, CLOCK_RANGE.1, raw.clock)));
         }
         let today = mynatap_sim::clock::local_date(clock);
+        let ca_generations = self.ca_generations(raw)?;
         let mut ids = HashSet::new();
         let mut phone_ids = HashSet::new();
         let mut people = Vec::new();
@@ -232,6 +265,7 @@ impl Validator<'_> {
                     None => None,
                 },
                 card_certificate_fault: self.certificate_fault(&format!("{path}.card.certificate"), person.card.certificate.as_deref())?,
+                card_ca_generation: self.generation(&format!("{path}.card.generation"), person.card.generation, ca_generations.len())?,
                 card_info_pin: match &person.card.card_info_pin {
                     Some(pin) => Some(self.pin(&format!("{path}.card.card_info_pin"), Some(pin))?),
                     None => None,
@@ -287,7 +321,11 @@ impl Validator<'_> {
                 }
                 let key = self.key_algorithm(&format!("{phone_path}.key"), phone.key.as_deref())?;
                 let certificate = self.certificate_fault(&format!("{phone_path}.certificate"), phone.certificate.as_deref())?;
-                phones.push(PhoneDef { id: phone.id.clone(), os: phone.os.device(), key, pin, forged: phone.forged, certificate });
+                let generation = self.generation(&format!("{phone_path}.generation"), phone.generation, ca_generations.len())?;
+                if generation.is_some() && phone.forged {
+                    return Err(self.error(&format!("{phone_path}.generation"), "a forged phone's certificate is the forger's, of no trusted generation: leave `generation` out"));
+                }
+                phones.push(PhoneDef { id: phone.id.clone(), os: phone.os.device(), key, pin, forged: phone.forged, certificate, generation });
             }
             people.push(PersonDef { spec, phones });
         }
@@ -314,14 +352,18 @@ impl Validator<'_> {
                 terminals
             }
         };
-        let ca_key = self.key_algorithm("world.ca_key", raw.ca_key.as_deref())?.unwrap_or(KeyAlgorithm::Rsa2048);
+        let ca_key = match ca_generations.last() {
+            Some(newest) => *newest,
+            None => self.key_algorithm("world.ca_key", raw.ca_key.as_deref())?.unwrap_or(KeyAlgorithm::Rsa2048),
+        };
+        let ca_generations = if ca_generations.is_empty() { vec![ca_key] } else { ca_generations };
         let revoked_elsewhere = match raw.revoked_elsewhere {
             Some(count) if count > MAX_REVOKED_ELSEWHERE => {
                 return Err(self.error("world.revoked_elsewhere", format!("expected 0 to {MAX_REVOKED_ELSEWHERE} (other people's revoked certificates on the CRL), got {count}")));
             }
             count => count.unwrap_or(0) as usize,
         };
-        Ok(WorldDef { clock, ca_key, revoked_elsewhere, people, terminals })
+        Ok(WorldDef { clock, ca_key, ca_generations, revoked_elsewhere, people, terminals })
     }
 
     pub(super) fn known(&self, path: &str, what: &str, id: &str, set: &HashSet<String>) -> Result<(), LoadError> {

@@ -193,26 +193,33 @@ impl SigningKey {
         })
     }
 
-    /// Signs the DER of an X.509 signed part (a TBSCertificate written by hand, see
-    /// [`super::profile`]) as [`SigningKey::build`] would: the algorithm identifier and the signature.
+    /// The signature algorithm this key signs X.509 structures with (as [`SigningKey::build`]).
+    pub fn x509_algorithm(&self) -> spki::AlgorithmIdentifierOwned {
+        let (oid, parameters) = match self {
+            Self::Rsa(_) => (OID_SHA256_WITH_RSA, Some(der::Any::null())),
+            Self::P256(_) => (OID_ECDSA_WITH_SHA256, None),
+            Self::P384(_) => (OID_ECDSA_WITH_SHA384, None),
+        };
+        spki::AlgorithmIdentifierOwned { oid: der::asn1::ObjectIdentifier::new_unwrap(oid), parameters }
+    }
+
+    /// Signs the DER of an X.509 signed part written by hand ([`super::profile`],
+    /// [`super::crl_fault`]) as [`SigningKey::build`] would: the algorithm identifier of
+    /// [`SigningKey::x509_algorithm`] and the signature.
     pub fn sign_x509(&self, message: &[u8]) -> Result<(spki::AlgorithmIdentifierOwned, Vec<u8>), PkiError> {
-        use std::str::FromStr;
-        let oid = |text: &str| der::asn1::ObjectIdentifier::from_str(text).map_err(|e| PkiError::Key(e.to_string()));
         let refused = |_| PkiError::Key("the key refused to sign".into());
-        Ok(match self {
-            Self::Rsa(key) => {
-                let signature = key.as_ref().as_ref().sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message)).map_err(|_| PkiError::Key("the key refused to sign".into()))?;
-                (spki::AlgorithmIdentifierOwned { oid: oid(OID_SHA256_WITH_RSA)?, parameters: Some(der::Any::null()) }, signature)
-            }
+        let signature = match self {
+            Self::Rsa(key) => key.as_ref().as_ref().sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message)).map_err(|_| PkiError::Key("the key refused to sign".into()))?,
             Self::P256(key) => {
                 let signature: p256::ecdsa::Signature = key.sign_prehash(&Sha256::digest(message)).map_err(refused)?;
-                (spki::AlgorithmIdentifierOwned { oid: oid(OID_ECDSA_WITH_SHA256)?, parameters: None }, signature.to_der().as_bytes().to_vec())
+                signature.to_der().as_bytes().to_vec()
             }
             Self::P384(key) => {
                 let signature: p384::ecdsa::Signature = key.sign_prehash(&Sha384::digest(message)).map_err(refused)?;
-                (spki::AlgorithmIdentifierOwned { oid: oid(OID_ECDSA_WITH_SHA384)?, parameters: None }, signature.to_der().as_bytes().to_vec())
+                signature.to_der().as_bytes().to_vec()
             }
-        })
+        };
+        Ok((self.x509_algorithm(), signature))
     }
 
     /// PKCS#8 DER of the key (test material for the fixtures only).

@@ -7,6 +7,7 @@
 //! on every run and every machine.
 
 pub mod card_verifiable;
+pub mod crl_fault;
 pub mod keys;
 pub mod lazy;
 pub mod profile;
@@ -37,6 +38,7 @@ use x509_cert::time::{Time, Validity};
 use x509_cert::Certificate;
 
 pub use keys::{KeyAlgorithm, PublicKey, SignError, SigningKey};
+pub use crl_fault::CrlDefect;
 pub use lazy::LazyCertificate;
 pub use profile::CertificateFault;
 
@@ -191,6 +193,8 @@ pub struct LeafRequest<'a> {
 #[derive(Clone)]
 pub struct CertificateAuthority {
     key: SigningKey,
+    /// The serial of its own certificate (what its leaves' authorityKeyIdentifier names).
+    serial: u64,
     certificate: Certificate,
     certificate_der: Vec<u8>,
 }
@@ -216,20 +220,37 @@ impl CertificateAuthority {
     /// The trusted test CA of `seed`, with a key of `algorithm` (RSA-2048 as the JPKI
     /// authorities, unless a scenario's `world.ca_key` says otherwise).
     pub fn trusted(seed: u64, algorithm: KeyAlgorithm) -> Result<Self, PkiError> {
-        Self::with_label(SigningKey::derive(algorithm, seed, "ca", rsa_pool::CA_SLOT)?)
+        Self::with_label(SigningKey::derive(algorithm, seed, "ca", rsa_pool::CA_SLOT)?, 1)
+    }
+
+    /// Generation `number` (1 = the oldest) of `count` trusted authorities with one subject name
+    /// and keys of their own, as J-LIS publishes a new user-authentication root beside the old
+    /// ones (contract 1.3 `world.ca_generations`). The newest is [`CertificateAuthority::trusted`],
+    /// so a world given older generations keeps every key it had; older ones take pool slots
+    /// from the pool's end and serials `0x100 + number`.
+    pub fn generation(seed: u64, algorithm: KeyAlgorithm, number: usize, count: usize) -> Result<Self, PkiError> {
+        if number == 0 || number > count {
+            return Err(PkiError::Key(format!("generation {number} of {count}")));
+        }
+        if number == count {
+            return Self::trusted(seed, algorithm);
+        }
+        let slot = rsa_pool::POOL_SIZE - 1 - (count - number);
+        let key = SigningKey::derive(algorithm, seed, &format!("ca-generation-{number}"), slot)?;
+        Self::with_label(key, 0x100 + number as u64)
     }
 
     /// A CA with the trusted CA's very name but its own key: what a forger would run.
     pub fn forged(seed: u64, algorithm: KeyAlgorithm) -> Result<Self, PkiError> {
-        Self::with_label(SigningKey::derive(algorithm, seed, "forged-ca", rsa_pool::FORGED_CA_SLOT)?)
+        Self::with_label(SigningKey::derive(algorithm, seed, "forged-ca", rsa_pool::FORGED_CA_SLOT)?, 1)
     }
 
-    fn with_label(key: SigningKey) -> Result<Self, PkiError> {
+    fn with_label(key: SigningKey, serial: u64) -> Result<Self, PkiError> {
         let profile = AuthorityProfile { subject: Name::from_str(CA_SUBJECT)? };
-        let builder = CertificateBuilder::new(profile, serial_number(1)?, ca_validity()?, key.spki()?)?;
+        let builder = CertificateBuilder::new(profile, serial_number(serial)?, ca_validity()?, key.spki()?)?;
         let certificate = key.build(builder)?;
         let certificate_der = certificate.to_der()?;
-        Ok(Self { key, certificate, certificate_der })
+        Ok(Self { key, serial, certificate, certificate_der })
     }
 
     /// The CA key's algorithm.
@@ -266,7 +287,7 @@ impl CertificateAuthority {
     /// Everything of a leaf certificate but its signature (what [`LazyCertificate`] checks early).
     fn leaf_builder(&self, request: &LeafRequest<'_>) -> Result<CertificateBuilder<LeafProfile>, PkiError> {
         let subject = Name::from_str(&format!("CN={},C=JP", subject_id(request)))?;
-        let profile = LeafProfile { issuer: self.certificate.tbs_certificate().subject().clone(), subject, fault: request.fault };
+        let profile = LeafProfile { issuer: self.certificate.tbs_certificate().subject().clone(), issuer_serial: self.serial, subject, fault: request.fault };
         if request.not_before > request.not_after {
             // No authority issues a certificate that ends before it starts; no world may hold one.
             return Err(PkiError::NeverValid { not_before: request.not_before, not_after: request.not_after });
@@ -300,6 +321,18 @@ impl CertificateAuthority {
             builder = builder.with_certificates(revoked.into_iter());
         }
         Ok(self.key.build(builder)?.to_der()?)
+    }
+
+    /// A CRL of this CA broken as `defect` says, signed by `signer` (for [`CrlDefect::OtherKey`]
+    /// another authority with this one's name; else this CA).
+    pub fn issue_defective_crl(
+        &self,
+        (number, this_update, next_update): (u64, OffsetDateTime, OffsetDateTime),
+        entries: &[CrlEntry],
+        defect: CrlDefect,
+        signer: &CertificateAuthority,
+    ) -> Result<Vec<u8>, PkiError> {
+        crl_fault::rewrite(&self.issue_crl(number, this_update, next_update, entries)?, defect, &signer.key)
     }
 }
 
@@ -361,6 +394,7 @@ impl BuilderProfile for AuthorityProfile {
 /// End-entity profile: a signing key for user authentication, linked to its CA by key id.
 struct LeafProfile {
     issuer: Name,
+    issuer_serial: u64,
     subject: Name,
     fault: Option<CertificateFault>,
 }
@@ -378,7 +412,7 @@ impl BuilderProfile for LeafProfile {
         issuer_spk: SubjectPublicKeyInfoRef<'_>,
         tbs: &TbsCertificate,
     ) -> x509_cert::builder::Result<Vec<Extension>> {
-        jpki_leaf_extensions(&self.issuer, spk, issuer_spk, tbs, self.fault)
+        jpki_leaf_extensions((&self.issuer, self.issuer_serial), spk, issuer_spk, tbs, self.fault)
     }
 }
 
@@ -396,7 +430,7 @@ const ID_AD_OCSP: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_u
 /// `fault` changes the set as [`CertificateFault`] says (the faults of other fields are written
 /// after signing, by [`profile::rewrite_fields`]).
 fn jpki_leaf_extensions(
-    issuer: &Name,
+    (issuer, issuer_serial): (&Name, u64),
     spk: SubjectPublicKeyInfoRef<'_>,
     issuer_spk: SubjectPublicKeyInfoRef<'_>,
     tbs: &TbsCertificate,
@@ -459,8 +493,7 @@ fn jpki_leaf_extensions(
     let authority = AuthorityKeyIdentifier {
         key_identifier: Some(issuer_ski.0),
         authority_cert_issuer: Some(vec![GeneralName::DirectoryName(issuer.clone())]),
-        // The test CA's own serial (it issues itself serial 1).
-        authority_cert_serial_number: Some(serial_number(1).map_err(|_| der::Error::from(der::ErrorKind::Value { tag: der::Tag::Integer }))?),
+        authority_cert_serial_number: Some(serial_number(issuer_serial).map_err(|_| der::Error::from(der::ErrorKind::Value { tag: der::Tag::Integer }))?),
     };
     extensions.push(authority.to_extension(subject, &extensions)?);
     extensions.push(SubjectKeyIdentifier::try_from(spk)?.to_extension(subject, &extensions)?);

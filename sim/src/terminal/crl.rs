@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use der::{Decode, Encode};
+use der::Decode;
 use time::OffsetDateTime;
 use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::crl::CrlReason;
@@ -25,22 +25,54 @@ pub(super) struct CrlIndex {
     pub(super) entries: HashMap<u64, RevocationReason>,
 }
 
+/// How a terminal reads a CRL: the defects it tolerates (none but in a mutant).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct CrlLeniency {
+    /// Takes a CRL that verifies under any trusted anchor of the name (`crl-any-anchor`).
+    pub(super) any_anchor: bool,
+    /// Ignores unknown critical CRL and entry extensions and a missing CRL number
+    /// (`ignore-crl-extensions`).
+    pub(super) extensions: bool,
+}
+
+/// The CRL extensions a relying party processes (RFC 5280 5.2); any other critical one makes the
+/// CRL unusable.
+const UNDERSTOOD_CRL_EXTENSIONS: [&str; 5] = [OID_CRL_NUMBER, "2.5.29.35", "2.5.29.18", "2.5.29.28", "2.5.29.27"];
+/// The entry extensions a relying party processes (RFC 5280 5.3).
+const UNDERSTOOD_ENTRY_EXTENSIONS: [&str; 3] = [OID_CRL_REASON, "2.5.29.24", "2.5.29.29"];
+
 impl Terminal {
-    /// Brings the revocation index up to date with `snapshot` (verifying its signature once).
-    pub(super) fn refresh_crl(&mut self, snapshot: &CrlSnapshot) -> Result<(), String> {
-        if self.crl.as_ref().is_some_and(|index| std::sync::Arc::ptr_eq(&index.der, &snapshot.der) || index.der == snapshot.der) {
+    /// Brings anchor `issuer`'s revocation index up to date with `snapshot` (verifying its
+    /// signature once under that anchor's key: another generation's CRL, same name or not,
+    /// says nothing of this anchor's certificates).
+    pub(super) fn refresh_crl(&mut self, issuer: usize, snapshot: &CrlSnapshot, leniency: CrlLeniency) -> Result<(), String> {
+        let cached = self.crls.get(issuer).and_then(Option::as_ref);
+        if cached.is_some_and(|index| std::sync::Arc::ptr_eq(&index.der, &snapshot.der) || index.der == snapshot.der) {
             return Ok(());
         }
+        let anchor = self.anchors.get(issuer).ok_or("no such trust anchor")?;
         let crl = CertificateList::<x509_cert::certificate::Rfc5280>::from_der(&snapshot.der).map_err(|e| format!("CRL does not parse: {e}"))?;
-        if crl.tbs_cert_list.issuer != self.anchor_name {
+        if crl.tbs_cert_list.issuer != anchor.name {
             return Err("CRL is not issued by the trusted CA".into());
         }
-        let tbs = crl.tbs_cert_list.to_der().map_err(|e| e.to_string())?;
+        let tbs = crate::pki::profile::signed_part(&snapshot.der).ok_or("CRL does not parse")?;
         let algorithm = crl.signature_algorithm.oid.to_string();
-        if !self.anchor_key.verify_x509(&algorithm, &tbs, crl.signature.raw_bytes()) {
-            return Err("CRL signature does not verify".to_owned());
+        let verifies = |key: &crate::pki::PublicKey| key.verify_x509(&algorithm, &tbs, crl.signature.raw_bytes());
+        let verified = verifies(&anchor.key) || (leniency.any_anchor && self.anchors.iter().any(|other| other.name == anchor.name && verifies(&other.key)));
+        if !verified {
+            return Err("CRL signature does not verify under the key of the certificate's issuer".to_owned());
         }
-        crl_number_of(&crl).ok_or("CRL has no CRL number")?;
+        if !leniency.extensions {
+            crl_number_of(&crl).ok_or("CRL has no CRL number")?;
+            let critical = crl.tbs_cert_list.crl_extensions.iter().flatten().filter(|ext| ext.critical);
+            if let Some(unknown) = critical.map(|ext| ext.extn_id.to_string()).find(|oid| !UNDERSTOOD_CRL_EXTENSIONS.contains(&oid.as_str())) {
+                return Err(format!("CRL has a critical extension {unknown} this terminal does not process (RFC 5280 5.2)"));
+            }
+            let entry_extensions = crl.tbs_cert_list.revoked_certificates.iter().flatten().flat_map(|entry| entry.crl_entry_extensions.iter().flatten());
+            if let Some(unknown) = entry_extensions.filter(|ext| ext.critical).map(|ext| ext.extn_id.to_string()).find(|oid| !UNDERSTOOD_ENTRY_EXTENSIONS.contains(&oid.as_str())) {
+                return Err(format!("a CRL entry has a critical extension {unknown} this terminal does not process (RFC 5280 5.3)"));
+            }
+        }
         let next_update = crl.tbs_cert_list.next_update.as_ref().and_then(x509_instant);
         let mut entries = HashMap::new();
         for revoked in crl.tbs_cert_list.revoked_certificates.iter().flatten() {
@@ -54,7 +86,9 @@ impl Terminal {
                 .map_or(RevocationReason::KeyCompromise, RevocationReason::from_x509);
             entries.insert(serial, reason);
         }
-        self.crl = Some(CrlIndex { der: snapshot.der.clone(), next_update, entries });
+        if let Some(slot) = self.crls.get_mut(issuer) {
+            *slot = Some(CrlIndex { der: snapshot.der.clone(), next_update, entries });
+        }
         Ok(())
     }}
 

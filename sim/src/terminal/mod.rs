@@ -350,18 +350,47 @@ pub enum TerminalError {
     #[error("trust anchor is not a DER certificate: {0}")]
     /// The trust anchor is not a DER certificate.
     Anchor(#[from] der::Error),
-    #[error("trust anchor key is not an uncompressed P-256 key")]
+    #[error("trust anchor key is not an RSA-2048, P-256 or P-384 key")]
     /// The trust anchor's key cannot be used.
     AnchorKey,
+    #[error("no trust anchor given")]
+    /// A terminal needs at least one trust anchor.
+    NoAnchor,
+}
+
+/// A trusted authority as the terminal keeps it.
+#[derive(Debug, Clone)]
+pub(super) struct Anchor {
+    pub(super) name: Name,
+    pub(super) key: PublicKey,
+    /// Its subjectKeyIdentifier: the hint a certificate's authorityKeyIdentifier gives.
+    pub(super) key_id: Option<Vec<u8>>,
+}
+
+/// A certificate's subjectKeyIdentifier, if it has one.
+pub(super) fn subject_key_id(certificate: &Certificate) -> Option<Vec<u8>> {
+    use x509_cert::ext::pkix::SubjectKeyIdentifier;
+    const ID: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("2.5.29.14");
+    let extension = certificate.tbs_certificate().extensions()?.iter().find(|extension| extension.extn_id == ID)?;
+    SubjectKeyIdentifier::from_der(extension.extn_value.as_bytes()).ok().map(|id| id.0.as_bytes().to_vec())
+}
+
+/// A certificate's authorityKeyIdentifier keyIdentifier, if it has one.
+pub(super) fn authority_key_id(certificate: &Certificate) -> Option<Vec<u8>> {
+    use x509_cert::ext::pkix::AuthorityKeyIdentifier;
+    const ID: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("2.5.29.35");
+    let extension = certificate.tbs_certificate().extensions()?.iter().find(|extension| extension.extn_id == ID)?;
+    AuthorityKeyIdentifier::from_der(extension.extn_value.as_bytes()).ok()?.key_identifier.map(|id| id.as_bytes().to_vec())
 }
 
 /// The clinic's terminal: its trust anchor, revocation cache and challenge generator persist
 /// across taps.
 pub struct Terminal {
     config: TerminalConfig,
-    anchor_name: Name,
-    anchor_key: PublicKey,
-    crl: Option<CrlIndex>,
+    /// The trusted authorities, oldest generation first (one unless the world has generations).
+    anchors: Vec<Anchor>,
+    /// Each anchor's revocation index, as last verified.
+    crls: Vec<Option<CrlIndex>>,
     /// The card-surface CA whose certificate the card's `00 04` must carry (face path).
     surface_ca: Option<rsa::PublicKey>,
     challenges: ChaCha20Rng,
@@ -371,19 +400,35 @@ pub struct Terminal {
 
 impl fmt::Debug for Terminal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Terminal").field("config", &self.config).field("crl_entries", &self.crl.as_ref().map(|c| c.entries.len())).finish()
+        let entries: Vec<Option<usize>> = self.crls.iter().map(|crl| crl.as_ref().map(|c| c.entries.len())).collect();
+        f.debug_struct("Terminal").field("config", &self.config).field("anchors", &self.anchors.len()).field("crl_entries", &entries).finish()
     }
 }
 
 impl Terminal {
     /// `anchor_der` is the trusted CA certificate; challenges come from `seed` (and the id).
     pub fn new(config: TerminalConfig, anchor_der: &[u8], seed: u64) -> Result<Self, TerminalError> {
-        let anchor = Certificate::from_der(anchor_der)?;
-        let anchor_key = public_key(&anchor).ok_or(TerminalError::AnchorKey)?;
+        Self::with_anchors(config, &[anchor_der], seed)
+    }
+
+    /// A terminal trusting every certificate of `anchors_der` (generations of one authority,
+    /// oldest first: contract 1.3). A device's certificate is checked against the anchor whose
+    /// key verifies its signature, among those of its issuer's name (the authority key
+    /// identifier only orders the tries), and its CRL must verify under that same anchor.
+    pub fn with_anchors(config: TerminalConfig, anchors_der: &[&[u8]], seed: u64) -> Result<Self, TerminalError> {
+        let mut anchors = Vec::with_capacity(anchors_der.len());
+        for der in anchors_der {
+            let anchor = Certificate::from_der(der)?;
+            let key = public_key(&anchor).ok_or(TerminalError::AnchorKey)?;
+            anchors.push(Anchor { name: anchor.tbs_certificate().subject().clone(), key, key_id: subject_key_id(&anchor) });
+        }
+        if anchors.is_empty() {
+            return Err(TerminalError::NoAnchor);
+        }
         let challenges = derive_rng(seed, &format!("terminal:{}:challenges", config.id));
         // The test card-surface CA, the same for every world; a reader program is handed it.
         let surface_ca = crate::pki::card_verifiable::SurfaceAuthority::test().ok().map(|authority| authority.ca_public());
-        Ok(Self { anchor_name: anchor.tbs_certificate().subject().clone(), config, anchor_key, crl: None, surface_ca,
+        Ok(Self { crls: anchors.iter().map(|_| None).collect(), anchors, config, surface_ca,
             challenges,
             #[cfg(feature = "mutants")]
             mutant: None,
@@ -426,8 +471,12 @@ impl Terminal {
 pub enum Action<'a> {
     /// Send this command APDU and feed the response to [`Tap::on_response`].
     Transmit(&'a [u8]),
-    /// Fetch the current CRL and feed it to [`Tap::on_crl`].
-    FetchCrl,
+    /// Fetch the current CRL of trust anchor `issuer` and feed it to [`Tap::on_crl`].
+    FetchCrl {
+        /// The anchor (index among the terminal's anchors, oldest generation first) that issued
+        /// the device's certificate: its CRL is the one to fetch.
+        issuer: usize,
+    },
     /// Ask the eligibility service and feed the answer to [`Tap::on_eligibility`].
     /// The certificate's serial to ask about.
     QueryEligibility {

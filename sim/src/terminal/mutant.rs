@@ -58,11 +58,20 @@ pub enum Mutant {
     AnyPolicy,
     /// Accepts a CA certificate (basicConstraints cA) as a device's certificate.
     CaAsLeaf,
+    /// Takes the first trusted authority of the issuer's name for the issuer, whatever the key
+    /// (breaks at a generation change).
+    AnchorByName,
+    /// Consults the newest authority's CRL whoever issued the certificate.
+    NewestCrl,
+    /// Takes a CRL that verifies under any trusted authority of the name.
+    CrlAnyAnchor,
+    /// Uses a CRL with an unknown critical CRL or entry extension, or without a CRL number.
+    IgnoreCrlExtensions,
 }
 
 impl Mutant {
     /// Every mutant, in the order kill matrices list them.
-    pub const ALL: [Mutant; 25] = [
+    pub const ALL: [Mutant; 29] = [
         Self::SkipExpiry,
         Self::SkipCrl,
         Self::IgnoreHold,
@@ -88,6 +97,10 @@ impl Mutant {
         Self::IgnoreUnknownCritical,
         Self::AnyPolicy,
         Self::CaAsLeaf,
+        Self::AnchorByName,
+        Self::NewestCrl,
+        Self::CrlAnyAnchor,
+        Self::IgnoreCrlExtensions,
     ];
     /// The command line's name (`skip-expiry`, ...).
     pub fn name(self) -> &'static str {
@@ -117,6 +130,10 @@ impl Mutant {
             Self::IgnoreUnknownCritical => "ignore-unknown-critical",
             Self::AnyPolicy => "any-policy",
             Self::CaAsLeaf => "ca-as-leaf",
+            Self::AnchorByName => "anchor-by-name",
+            Self::NewestCrl => "newest-crl",
+            Self::CrlAnyAnchor => "crl-any-anchor",
+            Self::IgnoreCrlExtensions => "ignore-crl-extensions",
         }
     }
     /// The mutant of a command-line name.

@@ -83,6 +83,8 @@ pub struct Tap<'t> {
     grace: bool,
     /// The certificate is valid and expires within three months.
     expiring_soon: bool,
+    /// The anchor whose key verified the certificate: its CRL is the one to consult.
+    issuer: usize,
 }
 
 impl fmt::Debug for Tap<'_> {
@@ -113,6 +115,7 @@ impl<'t> Tap<'t> {
             device: DeviceKind::Card,
             grace: false,
             expiring_soon: false,
+            issuer: 0,
         };
         tap.begin();
         tap
@@ -132,7 +135,7 @@ impl<'t> Tap<'t> {
     pub fn next_action(&self) -> Action<'_> {
         match (&self.outcome, self.stage) {
             (Some(outcome), _) => Action::Done(outcome),
-            (None, Stage::AwaitCrl) => Action::FetchCrl,
+            (None, Stage::AwaitCrl) => Action::FetchCrl { issuer: self.crl_issuer() },
             (None, Stage::AwaitEligibility | Stage::AwaitEarlyEligibility) => {
                 Action::QueryEligibility { serial: self.subject.as_ref().map_or(0, |subject| subject.serial) }
             }
@@ -365,11 +368,13 @@ impl<'t> Tap<'t> {
             }
         }
         let any_ca = mutant!(self, AcceptAnyCa);
-        if tbs.issuer() != &self.terminal.anchor_name && !any_ca {
-            return self.reject(Reason::UntrustedCertificate, format!("issuer {} is not the trusted CA", tbs.issuer()));
+        if !self.terminal.anchors.iter().any(|anchor| &anchor.name == tbs.issuer()) && !any_ca {
+            return self.reject(Reason::UntrustedCertificate, format!("issuer {} is not a trusted CA", tbs.issuer()));
         }
-        if !any_ca && !self.chains_to_anchor(&certificate) {
-            return self.reject(Reason::UntrustedCertificate, "certificate signature does not verify with the trusted CA's key");
+        match self.issuing_anchor(&certificate) {
+            Some(issuer) => self.issuer = issuer,
+            None if any_ca => {}
+            None => return self.reject(Reason::UntrustedCertificate, "certificate signature does not verify with any trusted CA's key of its issuer's name"),
         }
         let broken = profile::violations(&certificate).into_iter().find(|violation| !self.tolerates(violation.rule));
         if let Some(violation) = broken {
@@ -427,11 +432,33 @@ impl<'t> Tap<'t> {
         }
     }
 
-    fn chains_to_anchor(&self, certificate: &Certificate) -> bool {
+    /// The anchor that issued `certificate`: among the anchors of its issuer's name (generations
+    /// share one), the one whose key verifies its signature, those whose key identifier the
+    /// certificate names tried first. The name alone never decides.
+    fn issuing_anchor(&self, certificate: &Certificate) -> Option<usize> {
         // The bytes as the issuer signed them: re-encoding may normalise a time.
-        let Some(tbs) = profile::signed_part(&self.certificate) else { return false };
+        let tbs = profile::signed_part(&self.certificate)?;
         let algorithm = certificate.signature_algorithm().oid.to_string();
-        self.terminal.anchor_key.verify_x509(&algorithm, &tbs, certificate.signature().raw_bytes())
+        let hint = super::authority_key_id(certificate);
+        let mut candidates: Vec<usize> =
+            self.terminal.anchors.iter().enumerate().filter(|(_, anchor)| &anchor.name == certificate.tbs_certificate().issuer()).map(|(index, _)| index).collect();
+        if mutant!(self, AnchorByName) {
+            // The defect: the first anchor of the name is the issuer, whatever the key.
+            candidates.truncate(1);
+        }
+        candidates.sort_by_key(|&index| self.terminal.anchors.get(index).is_none_or(|anchor| anchor.key_id.is_none() || anchor.key_id != hint));
+        candidates.into_iter().find(|&index| {
+            self.terminal.anchors.get(index).is_some_and(|anchor| anchor.key.verify_x509(&algorithm, &tbs, certificate.signature().raw_bytes()))
+        })
+    }
+
+    /// The anchor whose CRL this tap consults: the certificate's issuer.
+    fn crl_issuer(&self) -> usize {
+        if mutant!(self, NewestCrl) {
+            // The defect: the newest authority's CRL, whoever issued the certificate.
+            return self.terminal.anchors.len().saturating_sub(1);
+        }
+        self.issuer
     }
 
     /// Feeds the CRL the driver fetched, or why it could not. Without a fresh CRL whose
@@ -445,17 +472,20 @@ impl<'t> Tap<'t> {
             Err(_) if mutant!(self, CrlFailOpen) => return self.after_revocation_check(),
             Err(error) => return self.reject(Reason::ServiceUnavailable, format!("CRL {error}")),
         };
-        if let Err(error) = self.terminal.refresh_crl(&snapshot) {
+        let issuer = self.crl_issuer();
+        let leniency = super::crl::CrlLeniency { any_anchor: mutant!(self, CrlAnyAnchor), extensions: mutant!(self, IgnoreCrlExtensions) };
+        if let Err(error) = self.terminal.refresh_crl(issuer, &snapshot, leniency) {
             return self.reject(Reason::ServiceUnavailable, format!("revocation status unknown: {error}"));
         }
-        let next = self.terminal.crl.as_ref().and_then(|index| index.next_update);
+        let index = self.terminal.crls.get(issuer).and_then(Option::as_ref);
+        let next = index.and_then(|index| index.next_update);
         let lapsed = next.is_none_or(|next| !clock::valid_through(next, self.request.now));
         if lapsed && !mutant!(self, AcceptStaleCrl) {
             let detail = next.map_or("the CRL has no nextUpdate".to_owned(), |next| format!("the CRL is stale: its nextUpdate {next} is before {}", self.request.now));
             return self.reject(Reason::ServiceUnavailable, detail);
         }
         let serial = self.subject.as_ref().map_or(0, |subject| subject.serial);
-        let status = self.terminal.crl.as_ref().and_then(|index| index.entries.get(&serial).copied());
+        let status = self.terminal.crls.get(issuer).and_then(Option::as_ref).and_then(|index| index.entries.get(&serial).copied());
         match status {
             Some(RevocationReason::CertificateHold) if mutant!(self, IgnoreHold) => self.after_revocation_check(),
             Some(RevocationReason::CertificateHold) => self.reject(Reason::CertificateSuspended, format!("serial {serial:X} is on hold")),

@@ -8,11 +8,11 @@ use std::time::Duration as StdDuration;
 
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::backend::{PersonSpec, Registry, RegistryError};
+use crate::backend::{Issuance, PersonSpec, Registry, RegistryError};
 use crate::card::Card;
 use crate::contract::Contract;
 use crate::driver::{run_tap, run_tap_async, Exchange};
-use crate::pki::{CertificateFault, KeyAlgorithm};
+use crate::pki::KeyAlgorithm;
 use crate::profile::{DeviceKind, Profile};
 use crate::service::{BackendFault, FaultyBackends};
 use crate::terminal::{CardAuth, Consent, Outcome, Tap, TapRequest, Terminal, TerminalConfig, TerminalError};
@@ -218,10 +218,16 @@ impl World {
 
     /// A world whose CA signs with `ca_key` (scenario `world.ca_key`).
     pub fn with_ca_key(seed: u64, now: OffsetDateTime, profiles: Profiles, ca_key: KeyAlgorithm) -> Result<Self, WorldError> {
+        Self::with_ca_generations(seed, now, profiles, &[ca_key])
+    }
+
+    /// A world trusting generations of one authority with keys `keys`, oldest first (contract
+    /// 1.3 `world.ca_generations`; one key is [`World::with_ca_key`]). Terminals trust them all.
+    pub fn with_ca_generations(seed: u64, now: OffsetDateTime, profiles: Profiles, keys: &[KeyAlgorithm]) -> Result<Self, WorldError> {
         Ok(Self {
             seed,
             now,
-            registry: Registry::new(seed, now, ca_key)?,
+            registry: Registry::with_generations(seed, now, keys)?,
             profiles,
             people: BTreeMap::new(),
             phones: BTreeMap::new(),
@@ -290,9 +296,10 @@ impl World {
         }
     }
 
-    /// Adds a terminal trusting the registry's CA.
+    /// Adds a terminal trusting the registry's authorities (every generation).
     pub fn add_terminal(&mut self, config: TerminalConfig) -> Result<(), WorldError> {
-        let terminal = Terminal::new(config.clone(), self.registry.ca().certificate_der(), self.seed)?;
+        let anchors: Vec<&[u8]> = self.registry.cas().iter().map(|ca| ca.certificate_der()).collect();
+        let terminal = Terminal::with_anchors(config.clone(), &anchors, self.seed)?;
         self.terminals.insert(config.id, terminal);
         Ok(())
     }
@@ -307,16 +314,13 @@ impl World {
     }
 
     /// A phone the world starts with (`world.people[].phones`). `forged` phones carry a
-    /// certificate from a CA the terminals do not trust.
-    /// A phone the world starts with (`world.people[].phones`). `forged` phones carry a
     /// certificate from a CA the terminals do not trust. `key`: `None` is the profile's.
-    /// `certificate`: the phone's first user-authentication certificate breaks the profile so
-    /// (contract 1.3); later ones, after `add_phone`, are the profile's.
     pub fn add_initial_phone(&mut self, person: &str, phone: &str, (os, key): (DeviceKind, Option<KeyAlgorithm>), pin: &str, forged: bool) -> Result<(), WorldError> {
-        self.add_initial_phone_with(person, phone, (os, key), pin, forged, None)
+        self.add_initial_phone_with(person, phone, (os, key), pin, forged, Issuance::default())
     }
 
-    /// [`World::add_initial_phone`] with a certificate that breaks the profile (contract 1.3).
+    /// [`World::add_initial_phone`] with a certificate issued as `issuance` says (contract 1.3: a
+    /// profile fault, an older generation of the authority).
     pub fn add_initial_phone_with(
         &mut self,
         person: &str,
@@ -324,20 +328,20 @@ impl World {
         (os, key): (DeviceKind, Option<KeyAlgorithm>),
         pin: &str,
         forged: bool,
-        certificate: Option<CertificateFault>,
+        issuance: Issuance,
     ) -> Result<(), WorldError> {
         if self.phones.contains_key(phone) {
             return Err(WorldError::DuplicatePhone(phone.into()));
         }
         let key = key.unwrap_or(self.profiles.for_device(os).key);
         if forged {
-            let credential = self.registry.issue_forged(person, phone, (os, key), pin, self.now, certificate)?;
+            let credential = self.registry.issue_forged(person, phone, (os, key), pin, self.now, issuance.fault)?;
             let card = Card::new(self.profiles.for_device(os), credential);
             self.phones.insert(phone.into(), PhoneDevice { os, key, pin: pin.into(), card: Some(card) });
             return Ok(());
         }
         // The world is given as it stands: the card-info PIN was typed when the phone was set up.
-        self.put_card_on_phone(person, phone, (os, Some(key)), Some(pin), None, certificate)
+        self.put_card_on_phone(person, phone, (os, Some(key)), Some(pin), None, issuance)
     }
 
     /// SETUP-2: adds the person's card to a phone (new or known). `pin` is the phone's PIN for
@@ -346,7 +350,7 @@ impl World {
     /// `key`: `None` keeps the phone's (its secure element's) or takes the profile's.
     pub fn add_phone(&mut self, person: &str, phone: &str, (os, key): (DeviceKind, Option<KeyAlgorithm>), pin: Option<&str>) -> Result<(), WorldError> {
         let card_info_pin = if os == DeviceKind::Iphone { pin } else { None };
-        self.put_card_on_phone(person, phone, (os, key), pin, card_info_pin, None)
+        self.put_card_on_phone(person, phone, (os, key), pin, card_info_pin, Issuance::default())
     }
 
     fn put_card_on_phone(
@@ -356,12 +360,12 @@ impl World {
         (os, key): (DeviceKind, Option<KeyAlgorithm>),
         pin: Option<&str>,
         card_info_pin: Option<&str>,
-        certificate: Option<CertificateFault>,
+        issuance: Issuance,
     ) -> Result<(), WorldError> {
         let known = self.phones.get(phone);
         let pin = pin.map(str::to_owned).or_else(|| known.map(|p| p.pin.clone())).unwrap_or_else(|| "1234".into());
         let key = key.or_else(|| known.map(|p| p.key)).unwrap_or(self.profiles.for_device(os).key);
-        let credential = self.registry.add_phone_with(person, phone, (os, key), &pin, card_info_pin, self.now, certificate)?;
+        let credential = self.registry.add_phone_with(person, phone, (os, key), &pin, card_info_pin, self.now, issuance)?;
         let card = Card::new(self.profiles.for_device(os), credential);
         self.phones.insert(phone.into(), PhoneDevice { os, key, pin, card: Some(card) });
         Ok(())

@@ -262,7 +262,7 @@ impl TapPlayer for RecordedPlayer {
     fn tap(&mut self, world: &mut World, spec: &TapSpec, expect: &Expectation) -> Result<TapReport, WorldError> {
         self.violations.clear();
         let (device, selected) = tapped_and_selected(world, spec)?;
-        let (contract, ca) = (world.contract(), world.registry().ca().public_key());
+        let (contract, cas) = (world.contract(), world.registry().cas().iter().map(|ca| ca.public_key()).collect::<Vec<_>>());
         let pin = typed_pin(world, spec, selected);
         let taps = &mut self.taps;
         let mut played = None;
@@ -296,7 +296,7 @@ impl TapPlayer for RecordedPlayer {
                 http: &evidence.http,
                 contract,
                 claimed: Some(&played_report.outcome),
-                ca: &ca,
+                cas: &cas,
                 pin: &pin,
             };
             self.violations = judge(&record, &mut self.challenges);
