@@ -33,11 +33,28 @@ const PKIX_LEAVES_TO_THE_READER: [&str; 8] = [
     "generalized_time_before_2050",
 ];
 
+/// CRL faults `openssl verify -crl_check` (OpenSSL 3.0) takes: it does not require a cRLNumber.
+const OPENSSL_LEAVES_CRL_CHECKS: [&str; 1] = ["crl_without_number"];
+/// CRL faults Java's PKIX takes: a missing cRLNumber, and an unknown critical extension on the
+/// entry of another certificate (RFC 5280 5.3: such a CRL MUST NOT be used for any certificate).
+const PKIX_LEAVES_CRL_CHECKS: [&str; 2] = ["crl_unknown_critical_entry_extension", "crl_without_number"];
+
 #[derive(Debug)]
 struct Device {
     name: String,
     fault: Option<String>,
+    generation: u64,
     expected: String,
+}
+
+fn crl_faults(dir: &Path) -> Vec<(String, String)> {
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("world.json")).unwrap()).unwrap();
+    index["crl_faults"].as_array().unwrap().iter().map(|fault| (fault["name"].as_str().unwrap().to_owned(), fault["fault"].as_str().unwrap().to_owned())).collect()
+}
+
+fn generations(dir: &Path) -> u64 {
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("world.json")).unwrap()).unwrap();
+    index["cas"].as_array().unwrap().len() as u64
 }
 
 fn devices(dir: &Path) -> (i64, Vec<Device>) {
@@ -49,17 +66,18 @@ fn devices(dir: &Path) -> (i64, Vec<Device>) {
         .map(|device| Device {
             name: device["name"].as_str().unwrap().to_owned(),
             fault: device["certificate_fault"].as_str().map(str::to_owned),
+            generation: device["generation"].as_u64().unwrap(),
             expected: device["expected"].as_str().unwrap().to_owned(),
         })
         .collect();
     (index["unix_time"].as_i64().unwrap(), devices)
 }
 
-fn openssl_verdict(dir: &Path, name: &str, unix_time: i64, crl_check: bool) -> (String, String) {
+fn openssl_verdict(dir: &Path, name: &str, unix_time: i64, crl: Option<&str>) -> (String, String) {
     let mut command = Command::new("openssl");
     command.args(["verify", "-x509_strict", "-purpose", "sslclient", "-policy", "1.2.392.200149.8.5.1.0.30", "-explicit_policy"]);
-    if crl_check {
-        command.arg("-crl_check").arg("-CRLfile").arg(dir.join("crl.pem"));
+    if let Some(crl) = crl {
+        command.arg("-crl_check").arg("-CRLfile").arg(dir.join(format!("{crl}.pem")));
     }
     let output = command
         .arg("-CAfile")
@@ -98,6 +116,7 @@ fn openssl_and_java_pkix_judge_every_certificate_of_the_suite_as_the_contract_do
     let mut judged = 0;
     let mut disagreements = Vec::new();
     let mut left_to_the_reader: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut crls_judged = 0;
     for world in std::fs::read_dir(&out).unwrap().map(|entry| entry.unwrap().path()).filter(|path| path.join("world.json").is_file()) {
         let (unix_time, devices) = devices(&world);
         let java = Command::new("java").arg("-cp").arg(&classes).arg("PkixJudge").arg(&world).output().unwrap();
@@ -110,15 +129,45 @@ fn openssl_and_java_pkix_judge_every_certificate_of_the_suite_as_the_contract_do
                 (name, (parts.next().unwrap().to_owned(), parts.next().unwrap().to_owned(), parts.next().unwrap_or_default().to_owned()))
             })
             .collect();
+        // Each CRL no relying party may use, in place of the newest authority's CRL, for a
+        // certificate of that authority that is valid: every judge must fail closed.
+        let newest = generations(&world);
+        if let Some(valid) = devices.iter().find(|device| device.expected == "valid" && device.generation == newest) {
+            let output = Command::new("java").arg("-cp").arg(&classes).arg("PkixJudge").arg(&world).arg("--crl-faults").arg(&valid.name).output().unwrap();
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            let java: BTreeMap<String, (String, String)> = String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .map(|line| {
+                    let parts: Vec<&str> = line.splitn(5, ' ').collect();
+                    (parts[0].to_owned(), (parts.get(2).copied().unwrap_or_default().to_owned(), parts.get(3).copied().unwrap_or_default().to_owned()))
+                })
+                .collect();
+            for (crl, fault) in crl_faults(&world) {
+                crls_judged += 1;
+                let at = format!("{}/{crl} on {}", world.file_name().unwrap().to_string_lossy(), valid.name);
+                let (openssl, why) = openssl_verdict(&world, &valid.name, unix_time, Some(&crl));
+                let (pkix, careful) = java.get(&crl).cloned().unwrap_or_default();
+                if careful != "service_unavailable" {
+                    disagreements.push(format!("{at}: Java (careful) says {careful}, the contract service_unavailable"));
+                }
+                for (engine, verdict, allowed, why) in [("openssl", openssl.as_str(), &OPENSSL_LEAVES_CRL_CHECKS[..], why.as_str()), ("java-pkix", pkix.as_str(), &PKIX_LEAVES_CRL_CHECKS[..], "")] {
+                    match verdict {
+                        "valid" if allowed.contains(&fault.as_str()) => left_to_the_reader.entry(if engine == "openssl" { "openssl-crl" } else { "java-pkix-crl" }).or_default().push(fault.clone()),
+                        "valid" => disagreements.push(format!("{at}: {engine} takes the CRL ({why}), the contract fails closed")),
+                        _ => {}
+                    }
+                }
+            }
+        }
         for device in devices {
             judged += 1;
             let at = format!("{}/{}", world.file_name().unwrap().to_string_lossy(), device.name);
-            let (mut openssl, why) = openssl_verdict(&world, &device.name, unix_time, true);
+            let (mut openssl, why) = openssl_verdict(&world, &device.name, unix_time, Some("crl"));
             // RFC 5280 4.1.2.5: the validity period includes notAfter; OpenSSL 3.0 takes it as
             // exclusive (X509_cmp_time counts an equal time as past). A world standing on the
             // certificate's last second is valid to the contract and to Java: one second earlier
             // OpenSSL must agree (without the CRL, whose thisUpdate is the world's very second).
-            if openssl == "certificate_expired" && device.expected == "valid" && openssl_verdict(&world, &device.name, unix_time - 1, false).0 == "valid" {
+            if openssl == "certificate_expired" && device.expected == "valid" && openssl_verdict(&world, &device.name, unix_time - 1, None).0 == "valid" {
                 openssl = "valid".into();
             }
             let (pkix, careful, detail) = java.get(&device.name).cloned().unwrap_or_default();
@@ -139,9 +188,15 @@ fn openssl_and_java_pkix_judge_every_certificate_of_the_suite_as_the_contract_do
     }
     let _ = std::fs::remove_dir_all(&out);
     assert!(judged > 100, "only {judged} certificates judged");
+    assert!(crls_judged > 40, "only {crls_judged} faulty CRLs judged");
     assert!(disagreements.is_empty(), "outside judges disagree:\n{}", disagreements.join("\n"));
     // Each engine leaves exactly the documented checks to the reader (so the docs stay true).
-    for (engine, expected) in [("openssl", &OPENSSL_LEAVES_TO_THE_READER[..]), ("java-pkix", &PKIX_LEAVES_TO_THE_READER[..])] {
+    for (engine, expected) in [
+        ("openssl", &OPENSSL_LEAVES_TO_THE_READER[..]),
+        ("java-pkix", &PKIX_LEAVES_TO_THE_READER[..]),
+        ("openssl-crl", &OPENSSL_LEAVES_CRL_CHECKS[..]),
+        ("java-pkix-crl", &PKIX_LEAVES_CRL_CHECKS[..]),
+    ] {
         let mut seen = left_to_the_reader.get(engine).cloned().unwrap_or_default();
         seen.sort();
         seen.dedup();

@@ -24,6 +24,9 @@ pub struct ExportedDevice {
     pub forged: bool,
     /// The profile break the scenario gave its certificate (contract 1.3 `certificate:`), if any.
     pub certificate_fault: Option<String>,
+    /// The generation of the authority that issued it (1 = the oldest; `ca-K`, `crl-K`); 0
+    /// for a forged certificate.
+    pub generation: usize,
     /// What the contract makes of the certificate at `time`, before any step: `valid`, or the
     /// reason a careful relying party rejects it (`untrusted_certificate`, `certificate_expired`,
     /// `certificate_revoked`, `certificate_suspended`). The card's grace is the terminal's, not
@@ -43,12 +46,32 @@ pub struct WorldExport {
     pub unix_time: i64,
     /// The policy a user-authentication certificate must carry.
     pub policy: String,
-    /// The trusted CA's certificate: `ca.der` and `ca.pem`.
+    /// The trusted CA's certificate (the newest generation's): `ca.der`; `ca.pem` holds every
+    /// generation's certificate, oldest first (for `openssl verify -CAfile`).
     pub ca: String,
-    /// The current CRL: `crl.der` and `crl.pem`.
+    /// Each trusted authority, oldest generation first: `ca-K.der` (K from 1).
+    pub cas: Vec<String>,
+    /// The newest authority's current CRL: `crl.der`; `crl.pem` holds every generation's
+    /// current CRL (for `openssl verify -CRLfile`).
     pub crl: String,
+    /// Each authority's current CRL, oldest generation first: `crl-K.der`.
+    pub crls: Vec<String>,
+    /// CRLs no relying party may use (contract 1.3 back-end faults), for the newest authority:
+    /// `crl-fault-<kind>.der`, each to be judged in place of `crl.der`.
+    pub crl_faults: Vec<ExportedCrlFault>,
     /// Every device of the world, cards first.
     pub devices: Vec<ExportedDevice>,
+}
+
+/// A CRL fault in the export.
+#[derive(Debug, Serialize)]
+pub struct ExportedCrlFault {
+    /// The stem of its files: `crl-fault-<kind>`.
+    pub name: String,
+    /// The scenario format's fault kind (`crl_other_key`, ...).
+    pub fault: String,
+    /// What the contract makes of a valid certificate checked against it: `service_unavailable`.
+    pub expected: String,
 }
 
 /// Why the world could not be exported.
@@ -74,13 +97,36 @@ pub fn export_world(scenario: &Scenario, seed: u64, dir: &Path) -> Result<WorldE
     let world = super::build_world(scenario, seed, &Profiles::default()).map_err(|error| world_error(error.to_string()))?;
     files::ensure_folder(dir)?;
     let now = mynatap_sim::clock::whole_seconds(world.now());
-    write_both(dir, "ca", "CERTIFICATE", world.registry().ca().certificate_der())?;
-    write_both(dir, "crl", "X509 CRL", &world.registry().crl().der)?;
+    let registry = world.registry();
+    write_both(dir, "ca", "CERTIFICATE", registry.ca().certificate_der())?;
+    write_both(dir, "crl", "X509 CRL", &registry.crl().der)?;
+    let (mut cas, mut crls, mut ca_bundle, mut crl_bundle) = (Vec::new(), Vec::new(), String::new(), String::new());
+    for (index, ca) in registry.cas().iter().enumerate() {
+        let crl = registry.crl_of(index);
+        let (ca_name, crl_name) = (format!("ca-{}", index + 1), format!("crl-{}", index + 1));
+        write_both(dir, &ca_name, "CERTIFICATE", ca.certificate_der())?;
+        write_both(dir, &crl_name, "X509 CRL", &crl.der)?;
+        ca_bundle.push_str(&pem("CERTIFICATE", ca.certificate_der()));
+        crl_bundle.push_str(&pem("X509 CRL", &crl.der));
+        cas.push(ca_name);
+        crls.push(crl_name);
+    }
+    files::write_replacing(&dir.join("ca.pem"), ca_bundle.as_bytes())?;
+    files::write_replacing(&dir.join("crl.pem"), crl_bundle.as_bytes())?;
+    let mut crl_faults = Vec::new();
+    for fault in mynatap_sim::service::BackendFault::WITHOUT_FIELDS.into_iter().filter(|fault| fault.crl_defect().is_some()) {
+        let newest = registry.cas().len() - 1;
+        let snapshot = mynatap_sim::service::crl_answer(registry, Some(fault), now, newest).map_err(|error| world_error(error.to_string()))?;
+        let name = format!("crl-fault-{}", fault.kind().trim_start_matches("crl_").replace('_', "-"));
+        write_both(dir, &name, "X509 CRL", &snapshot.der)?;
+        crl_faults.push(ExportedCrlFault { name, fault: fault.kind().to_owned(), expected: "service_unavailable".into() });
+    }
     let forged: std::collections::HashSet<&str> =
         scenario.world.people.iter().flat_map(|person| person.phones.iter().filter(|phone| phone.forged).map(|phone| phone.id.as_str())).collect();
     let mut devices = Vec::new();
     for (target, certificate) in world.device_certificates() {
         let der = certificate.map_err(|error| world_error(error.to_string()))?;
+        let certificate_serial = mynatap_sim::pki::parse_certificate(&der).ok().and_then(|c| mynatap_sim::pki::serial_to_u64(c.tbs_certificate().serial_number().as_bytes()));
         let (name, kind, fault, is_forged, serial) = match &target {
             TapTarget::Card(person) => {
                 let spec = scenario.world.people.iter().find(|p| &p.spec.id == person).map(|p| &p.spec);
@@ -89,12 +135,13 @@ pub fn export_world(scenario: &Scenario, seed: u64, dir: &Path) -> Result<WorldE
             TapTarget::Phone(phone) => {
                 let defined = scenario.world.people.iter().flat_map(|p| p.phones.iter()).find(|p| &p.id == phone);
                 let kind = world.phone_os(phone).map(|os| os.to_string()).unwrap_or_default();
-                (format!("phone-{phone}"), kind, defined.and_then(|p| p.certificate), forged.contains(phone.as_str()), world.registry().phone_serial(phone))
+                (format!("phone-{phone}"), kind, defined.and_then(|p| p.certificate), forged.contains(phone.as_str()), registry.phone_serial(phone))
             }
         };
         write_both(dir, &name, "CERTIFICATE", &der)?;
-        let expected = expected_judgement(&der, now, is_forged, fault.is_some(), serial.and_then(|serial| world.registry().revocation_of(serial)));
-        devices.push(ExportedDevice { name, kind, forged: is_forged, certificate_fault: fault.map(|fault| fault.name().to_owned()), expected });
+        let expected = expected_judgement(&der, now, is_forged, fault.is_some(), serial.and_then(|serial| registry.revocation_of(serial)));
+        let generation = if is_forged { 0 } else { certificate_serial.map_or(registry.cas().len(), |serial| registry.issuer_of(serial) + 1) };
+        devices.push(ExportedDevice { name, kind, forged: is_forged, certificate_fault: fault.map(|fault| fault.name().to_owned()), generation, expected });
     }
     let export = WorldExport {
         scenario: scenario.id.clone(),
@@ -102,7 +149,10 @@ pub fn export_world(scenario: &Scenario, seed: u64, dir: &Path) -> Result<WorldE
         unix_time: now.unix_timestamp(),
         policy: USER_AUTHENTICATION_POLICY.to_string(),
         ca: "ca".into(),
+        cas,
         crl: "crl".into(),
+        crls,
+        crl_faults,
         devices,
     };
     let json = serde_json::to_vec_pretty(&export).unwrap_or_default();
