@@ -6,6 +6,9 @@
 //! On a failure the shrunk life is written as a scenario file whose `expect`s are the model's,
 //! under `target/mynatap-proptest/`, so `mynatap run <that file>` replays the failure.
 //! `PROPTEST_CASES` changes the number of cases (default 64 per contract version).
+//!
+//! Also: no generated world holds a certificate that was never valid (notBefore after notAfter),
+//! whatever its clock and its cards' expiry (docs/scenario-format.md, 1.3).
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
@@ -53,8 +56,35 @@ fn check(life: &Life) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(64)
+}
+
+fn every_certificate_starts_before_it_ends(life: &Life) -> Result<(), TestCaseError> {
+    use der::Decode;
+    let requirements: BTreeSet<String> = requirement_ids(REQUIREMENTS_MD);
+    let yaml = life.scenario_yaml("never-valid", "a generated life");
+    let scenario = mynatap_harness::scenario::parse(std::path::Path::new("never-valid.yaml"), &yaml, &requirements).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let world = mynatap_harness::play::world_before_first_step(&scenario, 7).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let certificates = world.device_certificates();
+    prop_assert!(!certificates.is_empty());
+    for (device, der) in certificates {
+        let certificate = x509_cert::Certificate::from_der(&der.unwrap()).or_else(|_| Err(TestCaseError::reject("a certificate outside RFC 5280 (a profile fault)")));
+        let Ok(certificate) = certificate else { continue };
+        let validity = certificate.tbs_certificate().validity();
+        let (not_before, not_after) = (validity.not_before.to_unix_duration(), validity.not_after.to_unix_duration());
+        prop_assert!(not_before < not_after, "{device:?}: never valid, {} .. {}", validity.not_before, validity.not_after);
+    }
+    Ok(())
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    #[test]
+    fn no_world_holds_a_never_valid_certificate(life in life(Contract::LATEST)) {
+        every_certificate_starts_before_it_ends(&life)?;
+    }
+
     #[test]
     fn world_agrees_with_the_rules_model(life in life(Contract::LATEST)) {
         check(&life)?;

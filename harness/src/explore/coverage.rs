@@ -31,6 +31,12 @@ pub struct Coverage {
     pub crl_sizes: BTreeMap<String, usize>,
     /// Lives by how many people they hold.
     pub people: BTreeMap<usize, usize>,
+    /// Lives by how many generations of the authority they trust (contract 1.3).
+    #[serde(default)]
+    pub authorities: BTreeMap<usize, usize>,
+    /// Cards whose first certificate breaks the profile, by kind (contract 1.3).
+    #[serde(default)]
+    pub card_certificates: BTreeMap<String, usize>,
 }
 
 impl Coverage {
@@ -45,6 +51,10 @@ impl Coverage {
         };
         *self.crl_sizes.entry(crl.to_owned()).or_default() += 1;
         *self.people.entry(life.people.len()).or_default() += 1;
+        *self.authorities.entry(life.ca_generations.len().max(1)).or_default() += 1;
+        for fault in life.people.iter().filter_map(|person| person.certificate) {
+            *self.card_certificates.entry(fault.name().to_owned()).or_default() += 1;
+        }
         let played = life.expectations();
         for (played, step) in played.iter().zip(&result.steps) {
             self.steps += 1;
@@ -74,13 +84,15 @@ impl Coverage {
             entries.iter().map(|(key, count)| format!("{key} {count}")).collect::<Vec<_>>().join(", ")
         }
         format!(
-            "taps by outcome: {}\ntaps by device: {}\ntaps with a fault: {}\nlives by CA key: {}; by CRL padding: {}; by people: {}\n",
+            "taps by outcome: {}\ntaps by device: {}\ntaps with a fault: {}\nlives by CA key: {}; by CRL padding: {}; by people: {}; by authorities trusted: {}\ncards whose certificate breaks the profile: {}\n",
             join(&self.outcomes),
             join(&self.devices),
             if self.faults.is_empty() { "none".to_owned() } else { join(&self.faults) },
             join(&self.ca_keys),
             join(&self.crl_sizes),
-            join(&self.people)
+            join(&self.people),
+            join(&self.authorities),
+            if self.card_certificates.is_empty() { "none".to_owned() } else { join(&self.card_certificates) }
         )
     }
 }

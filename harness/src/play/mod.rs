@@ -313,6 +313,12 @@ fn expected_text(expect: &Expectation) -> String {
     }
 }
 
+/// The scenario's world as it stands before its first step (the default device profiles): for
+/// outside verifiers (`mynatap world export`) and property tests.
+pub fn world_before_first_step(scenario: &Scenario, seed: u64) -> Result<World, WorldError> {
+    build_world(scenario, seed, &Profiles::default())
+}
+
 /// Builds the scenario's world.
 pub(crate) fn build_world(scenario: &Scenario, seed: u64, profiles: &Profiles) -> Result<World, WorldError> {
     let mut world = World::with_ca_generations(seed, scenario.world.clock, profiles.clone(), &scenario.world.ca_generations)?;

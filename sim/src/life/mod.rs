@@ -11,7 +11,7 @@ use time::{Date, Duration, OffsetDateTime};
 use crate::backend::QualificationValidity;
 use crate::card::surface::Forgery;
 use crate::contract::Contract;
-use crate::pki::KeyAlgorithm;
+use crate::pki::{CertificateFault, KeyAlgorithm};
 use crate::profile::DeviceKind;
 
 pub use model::{Expected, Model};
@@ -35,6 +35,8 @@ pub struct Life {
     pub clock: OffsetDateTime,
     /// The trusted CA's key algorithm.
     pub ca_key: KeyAlgorithm,
+    /// 1.3: generations of the authority, oldest first (empty: one authority, `ca_key`).
+    pub ca_generations: Vec<KeyAlgorithm>,
     /// Certificates of people outside the life already on the CRL (mynatap extension
     /// `world.revoked_elsewhere`), so the life's own revocations sit behind them.
     pub revoked_elsewhere: u32,
@@ -84,6 +86,11 @@ pub struct PersonLife {
     pub arrives: Option<Date>,
     /// 1.2: 10, 20 or 30.
     pub copay: u8,
+    /// 1.3: the card's first certificate breaks the user-authentication profile so.
+    pub certificate: Option<CertificateFault>,
+    /// 1.3: the generation (1 = the oldest of [`Life::ca_generations`]) that issued the card's
+    /// first certificate; `None`: the newest.
+    pub generation: Option<usize>,
 }
 
 /// One step of a life. People and phones are indexes into [`PEOPLE`] and [`PHONES`]; a step
@@ -222,11 +229,19 @@ pub enum TapFault {
     EligibilityUnavailable,
     /// `eligibility_malformed`: the eligibility service answers something that is not a record.
     EligibilityMalformed,
+    /// 1.3 `crl_other_key`: a CRL signed by another key under the trusted name.
+    CrlOtherKey,
+    /// 1.3 `crl_unknown_critical_extension`.
+    CrlUnknownCriticalExtension,
+    /// 1.3 `crl_unknown_critical_entry_extension`.
+    CrlUnknownCriticalEntryExtension,
+    /// 1.3 `crl_without_number`.
+    CrlWithoutNumber,
 }
 
 impl TapFault {
     /// Every fault, in the order above.
-    pub const ALL: [TapFault; 8] = [
+    pub const ALL: [TapFault; 12] = [
         Self::RemovedAtOnce,
         Self::CorruptSignature,
         Self::SignStatus6F00,
@@ -235,6 +250,10 @@ impl TapFault {
         Self::CrlBadSignature,
         Self::EligibilityUnavailable,
         Self::EligibilityMalformed,
+        Self::CrlOtherKey,
+        Self::CrlUnknownCriticalExtension,
+        Self::CrlUnknownCriticalEntryExtension,
+        Self::CrlWithoutNumber,
     ];
 
     /// As exploration's summary names it.
@@ -248,7 +267,34 @@ impl TapFault {
             Self::CrlBadSignature => "crl_bad_signature",
             Self::EligibilityUnavailable => "eligibility_unavailable",
             Self::EligibilityMalformed => "eligibility_malformed",
+            Self::CrlOtherKey => "crl_other_key",
+            Self::CrlUnknownCriticalExtension => "crl_unknown_critical_extension",
+            Self::CrlUnknownCriticalEntryExtension => "crl_unknown_critical_entry_extension",
+            Self::CrlWithoutNumber => "crl_without_number",
         }
+    }
+
+    /// The first contract version that defines the fault.
+    pub fn since(self) -> Contract {
+        match self {
+            Self::RemovedAtOnce | Self::CorruptSignature | Self::SignStatus6F00 => Contract::V1_0,
+            Self::CrlOtherKey | Self::CrlUnknownCriticalExtension | Self::CrlUnknownCriticalEntryExtension | Self::CrlWithoutNumber => Contract::V1_3,
+            _ => Contract::V1_1,
+        }
+    }
+
+    /// A CRL the terminal cannot trust (fail closed: `service_unavailable`).
+    pub fn spoils_the_crl(self) -> bool {
+        matches!(
+            self,
+            Self::CrlUnavailable
+                | Self::CrlStale
+                | Self::CrlBadSignature
+                | Self::CrlOtherKey
+                | Self::CrlUnknownCriticalExtension
+                | Self::CrlUnknownCriticalEntryExtension
+                | Self::CrlWithoutNumber
+        )
     }
 
     /// A back-end fault (contract 1.1), not a device's.

@@ -64,6 +64,8 @@ struct PersonState {
     registered: bool,
     /// The phone the card was last added to.
     phone: Option<usize>,
+    /// The card's certificate breaks the profile (contract 1.3; until renewed).
+    card_faulty: bool,
 }
 
 /// A phone's credential: the card as added to it, alive or dead.
@@ -129,6 +131,7 @@ impl<'l> Model<'l> {
                 card_pin_left: PIN_TRIES,
                 registered: person.registered,
                 phone: None,
+                card_faulty: life.contract >= Contract::V1_3 && person.certificate.is_some(),
             })
             .collect();
         let mut phones = vec![PhoneState::default(); super::PHONES.len() + 1];
@@ -235,7 +238,7 @@ impl<'l> Model<'l> {
                 };
                 let state = self.people.get_mut(*person)?;
                 // A new certificate on the card: a new PIN counter too.
-                (state.card_revoked, state.card_expires, state.card_pin_left) = (false, expires, PIN_TRIES);
+                (state.card_revoked, state.card_expires, state.card_pin_left, state.card_faulty) = (false, expires, PIN_TRIES, false);
                 self.invalidate_phones(*person);
                 Some(Expected::Ok)
             }
@@ -390,6 +393,11 @@ impl<'l> Model<'l> {
         if credential.is_some_and(|credential| credential.forged) {
             return before_sign(rejected("untrusted_certificate"), pin_left);
         }
+        // 1.3: a card certificate that breaks the profile (the first one only: a renewal's is
+        // the profile's) is untrusted before its validity or the CRL are asked.
+        if matches!(tapped, Tapped::Card(_)) && person.card_faulty {
+            return before_sign(rejected("untrusted_certificate"), pin_left);
+        }
         let (expires, revoked, held) = match credential {
             Some(credential) => (credential.expires, credential.revoked, credential.held),
             None => (person.card_expires, person.card_revoked, false),
@@ -405,7 +413,7 @@ impl<'l> Model<'l> {
             }
         }
         let expiring_soon = !grace && self.contract.card_grace() && today >= clock::expiring_soon_from(expires);
-        if matches!(fault, Some(TapFault::CrlUnavailable | TapFault::CrlStale | TapFault::CrlBadSignature)) {
+        if fault.is_some_and(TapFault::spoils_the_crl) {
             return before_sign(rejected("service_unavailable"), pin_left);
         }
         if revoked {

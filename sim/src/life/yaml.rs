@@ -21,7 +21,10 @@ pub(super) fn scenario(life: &Life, id: &str, title: &str, steps: &[Played<'_>])
     let _ = writeln!(out, "covers: [FLOW-3, FLOW-4, Q14, Q17, Q18, Q19, Q20, SETUP-1, SETUP-2]");
     let _ = writeln!(out, "world:");
     let _ = writeln!(out, "  clock: {}", life.clock.format(&Rfc3339).unwrap_or_default());
-    if life.contract >= Contract::V1_1 {
+    if !life.ca_generations.is_empty() && life.contract >= Contract::V1_3 {
+        let keys: Vec<&str> = life.ca_generations.iter().map(|key| key.name()).collect();
+        let _ = writeln!(out, "  ca_generations: [{}]", keys.join(", "));
+    } else if life.contract >= Contract::V1_1 {
         let _ = writeln!(out, "  ca_key: {}", life.ca_key.name());
     }
     if life.revoked_elsewhere > 0 {
@@ -38,6 +41,14 @@ pub(super) fn scenario(life: &Life, id: &str, title: &str, steps: &[Played<'_>])
         }
         if let Some(forgery) = person.forgery.filter(|_| life.contract >= Contract::V1_2) {
             let _ = write!(card, ", forgery: {forgery}");
+        }
+        if life.contract >= Contract::V1_3 {
+            if let Some(fault) = person.certificate {
+                let _ = write!(card, ", certificate: {fault}");
+            }
+            if let Some(generation) = person.generation.filter(|generation| *generation <= life.ca_generations.len()) {
+                let _ = write!(card, ", generation: {generation}");
+            }
         }
         let _ = writeln!(out, "      card: {{ {card} }}");
         let mut insurance = format!("registered: {}, insurer: \"06132013\", valid_until: {}", person.registered, person.valid_until);
@@ -155,5 +166,9 @@ fn fault_yaml(fault: TapFault) -> &'static str {
         TapFault::CrlBadSignature => "{ kind: crl_bad_signature }",
         TapFault::EligibilityUnavailable => "{ kind: eligibility_unavailable }",
         TapFault::EligibilityMalformed => "{ kind: eligibility_malformed }",
+        TapFault::CrlOtherKey => "{ kind: crl_other_key }",
+        TapFault::CrlUnknownCriticalExtension => "{ kind: crl_unknown_critical_extension }",
+        TapFault::CrlUnknownCriticalEntryExtension => "{ kind: crl_unknown_critical_entry_extension }",
+        TapFault::CrlWithoutNumber => "{ kind: crl_without_number }",
     }
 }

@@ -14,7 +14,7 @@ use crate::card::surface::Forgery;
 use crate::clock;
 use crate::contract::Contract;
 use crate::life::{Advance, ForgedPhone, Life, PersonLife, PinTyped, Step, TapFault, TapHow, PEOPLE, PHONES};
-use crate::pki::KeyAlgorithm;
+use crate::pki::{CertificateFault, KeyAlgorithm};
 use crate::profile::DeviceKind;
 
 /// Most steps of a life.
@@ -31,12 +31,19 @@ pub fn life(contract: Contract) -> impl Strategy<Value = Life> {
     let smartphone = prop_oneof![9 => Just(true), 1 => Just(false)];
     let people = vec(person(contract), 1..=PEOPLE.len());
     let steps = vec(step(contract), 1..MAX_STEPS);
-    (clock_at_an_edge(), ca_key, revoked_elsewhere, smartphone, people, forged_phone(contract), steps).prop_map(
-        move |(clock, ca_key, revoked_elsewhere, smartphone, people, forged_phone, steps)| {
+    // 1.3: one life in four trusts two or three generations of the authority. Older contracts
+    // draw nothing here, so their lives are what they were.
+    let generations = if contract >= Contract::V1_3 { prop_oneof![3 => Just(Vec::new()), 1 => vec(key(), 2..=3)].boxed() } else { Just(Vec::new()).boxed() };
+    ((clock_at_an_edge(), ca_key, revoked_elsewhere, smartphone, people, forged_phone(contract), steps), generations).prop_map(
+        move |((clock, ca_key, revoked_elsewhere, smartphone, people, forged_phone, steps), ca_generations)| {
             let today = clock.to_offset(clock::JST).date();
-            let people: Vec<PersonLife> = people.into_iter().map(|person| person.on(today)).collect();
+            let mut people: Vec<PersonLife> = people.into_iter().map(|person| person.on(today)).collect();
+            for person in &mut people {
+                person.generation = person.generation.filter(|generation| *generation <= ca_generations.len());
+            }
             let forged_phone = forged_phone.filter(|forged: &ForgedPhone| forged.person < people.len());
-            Life { contract, clock, ca_key, revoked_elsewhere, smartphone, people, forged_phone, steps }
+            let ca_key = ca_generations.last().copied().unwrap_or(ca_key);
+            Life { contract, clock, ca_key, ca_generations, revoked_elsewhere, smartphone, people, forged_phone, steps }
         },
     )
 }
@@ -62,6 +69,8 @@ pub struct PersonDraft {
     status: QualificationValidity,
     arrives_in: Option<i64>,
     copay: u8,
+    certificate: Option<CertificateFault>,
+    generation: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +101,8 @@ impl PersonDraft {
             status: self.status,
             arrives: self.arrives_in.map(|days| days_after(today, days)),
             copay: self.copay,
+            certificate: self.certificate,
+            generation: self.generation,
         }
     }
 }
@@ -134,7 +145,13 @@ pub fn person(contract: Contract) -> impl Strategy<Value = PersonDraft> {
         2 => (-40i64..40).prop_map(Birth::NearFifteen),
         1 => prop_oneof![Just(2012), Just(2008)].prop_map(Birth::LeapDay),
     ];
-    let card_expires_in = prop_oneof![4 => 120i64..2000, 3 => 4i64..120, 2 => 0i64..4];
+    // 1.3 also starts lives after a card's certificate has ended (in its grace, or past it), as
+    // a clinic meets such cards; older contracts draw what they always drew.
+    let card_expires_in = if contract >= Contract::V1_3 {
+        prop_oneof![4 => 120i64..2000, 3 => 4i64..120, 2 => 0i64..4, 1 => -200i64..0].boxed()
+    } else {
+        prop_oneof![4 => 120i64..2000, 3 => 4i64..120, 2 => 0i64..4].boxed()
+    };
     let keys = contract >= Contract::V1_1;
     let card_key = if keys { key().boxed() } else { Just(KeyAlgorithm::Rsa2048).boxed() };
     let security_code = (0u16..10_000).prop_map(|code| format!("{code:04}"));
@@ -160,8 +177,14 @@ pub fn person(contract: Contract) -> impl Strategy<Value = PersonDraft> {
     };
     let arrives_in = if latest { prop_oneof![6 => Just(None), 1 => (0i64..60).prop_map(Some)].boxed() } else { Just(None).boxed() };
     let copay = if latest { prop_oneof![Just(30u8), Just(20), Just(10)].boxed() } else { Just(30u8).boxed() };
-    ((birth, card_expires_in, card_key, security_code, forgery), (registered, valid_for, status, arrives_in, copay)).prop_map(
-        |((birth, card_expires_in, card_key, security_code, forgery), (registered, valid_for, status, arrives_in, copay))| PersonDraft {
+    // 1.3: a card whose first certificate breaks the profile, and the generation that issued it
+    // (kept only where the life has that many generations).
+    let strict = contract >= Contract::V1_3;
+    let certificate =
+        if strict { prop_oneof![10 => Just(None), 1 => proptest::sample::select(CertificateFault::ALL.to_vec()).prop_map(Some)].boxed() } else { Just(None).boxed() };
+    let generation = if strict { prop_oneof![2 => Just(None), 1 => (1usize..=3).prop_map(Some)].boxed() } else { Just(None).boxed() };
+    ((birth, card_expires_in, card_key, security_code, forgery), (registered, valid_for, status, arrives_in, copay), (certificate, generation)).prop_map(
+        |((birth, card_expires_in, card_key, security_code, forgery), (registered, valid_for, status, arrives_in, copay), (certificate, generation))| PersonDraft {
             birth,
             card_expires_in,
             card_key,
@@ -172,6 +195,8 @@ pub fn person(contract: Contract) -> impl Strategy<Value = PersonDraft> {
             status,
             arrives_in,
             copay,
+            certificate,
+            generation,
         },
     )
 }
@@ -216,7 +241,7 @@ fn tap_how(contract: Contract) -> impl Strategy<Value = TapHow> {
     } else {
         Just(None).boxed()
     };
-    let faults: Vec<TapFault> = TapFault::ALL.into_iter().filter(|fault| contract >= Contract::V1_1 || !fault.on_backend()).collect();
+    let faults: Vec<TapFault> = TapFault::ALL.into_iter().filter(|fault| contract >= fault.since()).collect();
     let fault = prop_oneof![12 => Just(None), 2 => proptest::sample::select(faults).prop_map(Some)];
     let not_unlocked = prop_oneof![7 => Just(false), 1 => Just(true)];
     let wrong_os = prop_oneof![11 => Just(false), 1 => Just(true)];
