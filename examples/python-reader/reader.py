@@ -135,6 +135,15 @@ def crl_violation(crl):
     return None
 
 
+def issuer_cannot_sign_crls(ca):
+    """Why the CA may not sign CRLs (its keyUsage lacks cRLSign: RFC 5280 6.3.3), or None."""
+    try:
+        usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    return None if usage.crl_sign else "the CRL issuer's keyUsage lacks cRLSign"
+
+
 def trusted_authorities(env):
     """Every trusted CA certificate, oldest generation first: MYNATAP_CA_CERTS (PEM, contract
     1.3), or the one of MYNATAP_CA_CERT from an older harness."""
@@ -454,7 +463,7 @@ def tap():
         raise Rejected("service_unavailable", f"CRL does not parse: {error}") from error
     if crl.issuer != ca.subject or not crl.is_signature_valid(ca.public_key()):
         raise Rejected("service_unavailable", "CRL is not the trusted CA's")
-    crl_problem = crl_violation(crl)
+    crl_problem = crl_violation(crl) or issuer_cannot_sign_crls(ca)
     if crl_problem:
         raise Rejected("service_unavailable", crl_problem)
     if crl.next_update is None or now_utc > crl.next_update:

@@ -445,6 +445,15 @@ impl Registry {
         })
     }
 
+    /// Every authority's certificate without cRLSign (contract 1.3 `world.crl_sign: false`): the
+    /// same keys sign every certificate and CRL, but no relying party may trust such a CRL. Call
+    /// it before the first certificate is issued (devices carry their issuer's certificate).
+    pub fn withhold_crl_sign(&mut self) -> Result<(), RegistryError> {
+        self.cas = self.cas.iter().map(CertificateAuthority::without_crl_sign).collect::<Result<Vec<_>, _>>()?;
+        self.crls = self.cas.iter().map(|_| std::sync::OnceLock::new()).collect();
+        Ok(())
+    }
+
     /// The registry's certificate authority: the newest generation, which issues today.
     pub fn ca(&self) -> &CertificateAuthority {
         self.cas.last().unwrap_or_else(|| unreachable!("a registry has at least one authority"))

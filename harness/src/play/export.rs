@@ -46,6 +46,9 @@ pub struct WorldExport {
     pub unix_time: i64,
     /// The policy a user-authentication certificate must carry.
     pub policy: String,
+    /// The authorities' keyUsage names cRLSign (contract 1.3 `world.crl_sign`): where false no
+    /// CRL of the world can be trusted.
+    pub crl_sign: bool,
     /// The trusted CA's certificate (the newest generation's): `ca.der`; `ca.pem` holds every
     /// generation's certificate, oldest first (for `openssl verify -CAfile`).
     pub ca: String,
@@ -139,7 +142,8 @@ pub fn export_world(scenario: &Scenario, seed: u64, dir: &Path) -> Result<WorldE
             }
         };
         write_both(dir, &name, "CERTIFICATE", &der)?;
-        let expected = expected_judgement(&der, now, is_forged, fault.is_some(), serial.and_then(|serial| registry.revocation_of(serial)));
+        let crl_usable = scenario.world.crl_sign;
+        let expected = expected_judgement(&der, now, (is_forged, fault.is_some(), crl_usable), serial.and_then(|serial| registry.revocation_of(serial)));
         let generation = if is_forged { 0 } else { certificate_serial.map_or(registry.cas().len(), |serial| registry.issuer_of(serial) + 1) };
         devices.push(ExportedDevice { name, kind, forged: is_forged, certificate_fault: fault.map(|fault| fault.name().to_owned()), generation, expected });
     }
@@ -148,6 +152,7 @@ pub fn export_world(scenario: &Scenario, seed: u64, dir: &Path) -> Result<WorldE
         time: now.format(&Rfc3339).unwrap_or_default(),
         unix_time: now.unix_timestamp(),
         policy: USER_AUTHENTICATION_POLICY.to_string(),
+        crl_sign: scenario.world.crl_sign,
         ca: "ca".into(),
         cas,
         crl: "crl".into(),
@@ -165,8 +170,7 @@ pub fn export_world(scenario: &Scenario, seed: u64, dir: &Path) -> Result<WorldE
 fn expected_judgement(
     der: &[u8],
     now: time::OffsetDateTime,
-    forged: bool,
-    faulty: bool,
+    (forged, faulty, crl_usable): (bool, bool, bool),
     revocation: Option<mynatap_sim::pki::RevocationReason>,
 ) -> String {
     use mynatap_sim::pki::RevocationReason;
@@ -179,6 +183,8 @@ fn expected_judgement(
     });
     match revocation {
         _ if expired => "certificate_expired".into(),
+        // The authority's keyUsage lacks cRLSign: no CRL of it tells the status.
+        _ if !crl_usable => "service_unavailable".into(),
         Some(RevocationReason::CertificateHold) => "certificate_suspended".into(),
         Some(_) => "certificate_revoked".into(),
         None => "valid".into(),

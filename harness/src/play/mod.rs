@@ -323,6 +323,9 @@ pub fn world_before_first_step(scenario: &Scenario, seed: u64) -> Result<World, 
 pub(crate) fn build_world(scenario: &Scenario, seed: u64, profiles: &Profiles) -> Result<World, WorldError> {
     let mut world = World::with_ca_generations(seed, scenario.world.clock, profiles.clone(), &scenario.world.ca_generations)?;
     world.set_contract(scenario.contract);
+    if !scenario.world.crl_sign {
+        world.withhold_crl_sign()?;
+    }
     if scenario.world.revoked_elsewhere > 0 {
         world.registry_mut().add_unrelated_revocations(scenario.world.revoked_elsewhere, scenario.world.clock)?;
     }

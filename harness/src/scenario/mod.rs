@@ -102,6 +102,8 @@ pub struct WorldDef {
     /// Every trusted authority's key, oldest generation first (contract 1.3
     /// `world.ca_generations`); one, `ca_key`, unless the scenario gives generations.
     pub ca_generations: Vec<KeyAlgorithm>,
+    /// The authorities may sign CRLs (contract 1.3 `world.crl_sign`; default true).
+    pub crl_sign: bool,
     /// Unrelated entries on the CRL before the first step (extension `revoked_elsewhere`).
     pub revoked_elsewhere: usize,
     /// The people.

@@ -44,6 +44,10 @@ pub struct RawWorld {
     /// step asks for. Not with `ca_key`.
     #[serde(default)]
     pub ca_generations: Option<Vec<String>>,
+    /// 1.3: `false`: every authority's certificate lacks cRLSign in its keyUsage, so no CRL of
+    /// the world can be trusted (every tap that needs one fails closed). Default true.
+    #[serde(default)]
+    pub crl_sign: Option<bool>,
     /// mynatap extension: how many certificates of people outside the scenario are on the CRL
     /// before the first step (0 to 100000; default 0). Their serials come before the scenario's,
     /// so a revoked phone of the scenario is the CRL's last entries, not its first.

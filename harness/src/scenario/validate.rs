@@ -363,7 +363,10 @@ impl Validator<'_> {
             }
             count => count.unwrap_or(0) as usize,
         };
-        Ok(WorldDef { clock, ca_key, ca_generations, revoked_elsewhere, people, terminals })
+        if raw.crl_sign.is_some() {
+            self.since("world.crl_sign", "`world.crl_sign`", Contract::V1_3)?;
+        }
+        Ok(WorldDef { clock, ca_key, ca_generations, crl_sign: raw.crl_sign.unwrap_or(true), revoked_elsewhere, people, terminals })
     }
 
     pub(super) fn known(&self, path: &str, what: &str, id: &str, set: &HashSet<String>) -> Result<(), LoadError> {

@@ -89,6 +89,16 @@ public final class PkixJudge {
                 }
             }
             if (careful.equals("valid")) {
+                // PKIX does not check a trust anchor's keyUsage: a CA that may not sign CRLs
+                // (no cRLSign) leaves the status unknown (RFC 5280 6.3.3).
+                for (TrustAnchor anchor : anchors) {
+                    X509Certificate ca = anchor.getTrustedCert();
+                    boolean[] usage = ca.getKeyUsage();
+                    if (ca.getSubjectX500Principal().equals(leaf.getIssuerX500Principal()) && usage != null && !usage[6]) {
+                        careful = "service_unavailable";
+                        detail = "CRL issuer without cRLSign";
+                    }
+                }
                 for (X509CRL crl : crls) {
                     String violation = crlViolation(crl);
                     if (violation != null && crl.getIssuerX500Principal().equals(leaf.getIssuerX500Principal())) {

@@ -246,7 +246,17 @@ impl CertificateAuthority {
     }
 
     fn with_label(key: SigningKey, serial: u64) -> Result<Self, PkiError> {
-        let profile = AuthorityProfile { subject: Name::from_str(CA_SUBJECT)? };
+        Self::issued(key, serial, true)
+    }
+
+    /// The same authority (key, name, serial) whose certificate's keyUsage lacks cRLSign
+    /// (contract 1.3 `world.crl_sign: false`): the CRLs it signs cannot be trusted.
+    pub fn without_crl_sign(&self) -> Result<Self, PkiError> {
+        Self::issued(self.key.clone(), self.serial, false)
+    }
+
+    fn issued(key: SigningKey, serial: u64, crl_sign: bool) -> Result<Self, PkiError> {
+        let profile = AuthorityProfile { subject: Name::from_str(CA_SUBJECT)?, crl_sign };
         let builder = CertificateBuilder::new(profile, serial_number(serial)?, ca_validity()?, key.spki()?)?;
         let certificate = key.build(builder)?;
         let certificate_der = certificate.to_der()?;
@@ -356,6 +366,8 @@ fn subject_id(request: &LeafRequest<'_>) -> String {
 /// distribution point naming itself, subjectKeyIdentifier; no authorityKeyIdentifier.
 struct AuthorityProfile {
     subject: Name,
+    /// keyUsage names cRLSign (the CA may sign CRLs).
+    crl_sign: bool,
 }
 
 impl BuilderProfile for AuthorityProfile {
@@ -376,7 +388,8 @@ impl BuilderProfile for AuthorityProfile {
         use x509_cert::ext::pkix::{BasicConstraints, CrlDistributionPoints, SubjectAltName};
         let subject = tbs.subject();
         let mut extensions = Vec::new();
-        extensions.push(KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).to_extension(subject, &extensions)?);
+        let usage = if self.crl_sign { KeyUsages::KeyCertSign | KeyUsages::CRLSign } else { KeyUsages::KeyCertSign.into() };
+        extensions.push(KeyUsage(usage).to_extension(subject, &extensions)?);
         let alt_name = GeneralName::DirectoryName(Name::from_str(AUTHORITY_ALT_NAME)?);
         extensions.push(SubjectAltName(vec![alt_name]).to_extension(subject, &extensions)?);
         extensions.push(BasicConstraints { ca: true, path_len_constraint: None }.to_extension(subject, &extensions)?);

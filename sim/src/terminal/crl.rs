@@ -63,6 +63,9 @@ impl Terminal {
             return Err("CRL signature does not verify under the key of the certificate's issuer".to_owned());
         }
         if !leniency.extensions {
+            if !anchor.crl_sign {
+                return Err("the CRL's issuer may not sign CRLs: its certificate's keyUsage lacks cRLSign (RFC 5280 6.3.3)".into());
+            }
             crl_number_of(&crl).ok_or("CRL has no CRL number")?;
             let critical = crl.tbs_cert_list.crl_extensions.iter().flatten().filter(|ext| ext.critical);
             if let Some(unknown) = critical.map(|ext| ext.extn_id.to_string()).find(|oid| !UNDERSTOOD_CRL_EXTENSIONS.contains(&oid.as_str())) {

@@ -365,6 +365,18 @@ pub(super) struct Anchor {
     pub(super) key: PublicKey,
     /// Its subjectKeyIdentifier: the hint a certificate's authorityKeyIdentifier gives.
     pub(super) key_id: Option<Vec<u8>>,
+    /// Its keyUsage allows signing CRLs (or it has no keyUsage): RFC 5280 6.3.3 (f).
+    pub(super) crl_sign: bool,
+}
+
+/// Whether a CA certificate may sign CRLs: keyUsage absent, or naming cRLSign.
+fn may_sign_crls(certificate: &Certificate) -> bool {
+    use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
+    const ID: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("2.5.29.15");
+    let Some(extension) = certificate.tbs_certificate().extensions().and_then(|extensions| extensions.iter().find(|extension| extension.extn_id == ID)) else {
+        return true;
+    };
+    KeyUsage::from_der(extension.extn_value.as_bytes()).is_ok_and(|usage| usage.0.contains(KeyUsages::CRLSign))
 }
 
 /// A certificate's subjectKeyIdentifier, if it has one.
@@ -420,7 +432,7 @@ impl Terminal {
         for der in anchors_der {
             let anchor = Certificate::from_der(der)?;
             let key = public_key(&anchor).ok_or(TerminalError::AnchorKey)?;
-            anchors.push(Anchor { name: anchor.tbs_certificate().subject().clone(), key, key_id: subject_key_id(&anchor) });
+            anchors.push(Anchor { name: anchor.tbs_certificate().subject().clone(), key, key_id: subject_key_id(&anchor), crl_sign: may_sign_crls(&anchor) });
         }
         if anchors.is_empty() {
             return Err(TerminalError::NoAnchor);

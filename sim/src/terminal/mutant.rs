@@ -65,7 +65,8 @@ pub enum Mutant {
     NewestCrl,
     /// Takes a CRL that verifies under any trusted authority of the name.
     CrlAnyAnchor,
-    /// Uses a CRL with an unknown critical CRL or entry extension, or without a CRL number.
+    /// Uses a CRL with an unknown critical CRL or entry extension, without a CRL number, or from
+    /// an issuer whose keyUsage lacks cRLSign.
     IgnoreCrlExtensions,
 }
 

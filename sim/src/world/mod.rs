@@ -296,6 +296,12 @@ impl World {
         }
     }
 
+    /// The authorities' certificates lack cRLSign (contract 1.3 `world.crl_sign: false`); before
+    /// any person, phone or terminal is added.
+    pub fn withhold_crl_sign(&mut self) -> Result<(), WorldError> {
+        Ok(self.registry.withhold_crl_sign()?)
+    }
+
     /// Adds a terminal trusting the registry's authorities (every generation).
     pub fn add_terminal(&mut self, config: TerminalConfig) -> Result<(), WorldError> {
         let anchors: Vec<&[u8]> = self.registry.cas().iter().map(|ca| ca.certificate_der()).collect();
