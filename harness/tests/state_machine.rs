@@ -69,7 +69,7 @@ fn every_certificate_starts_before_it_ends(life: &Life) -> Result<(), TestCaseEr
     let certificates = world.device_certificates();
     prop_assert!(!certificates.is_empty());
     for (device, der) in certificates {
-        let certificate = x509_cert::Certificate::from_der(&der.unwrap()).or_else(|_| Err(TestCaseError::reject("a certificate outside RFC 5280 (a profile fault)")));
+        let certificate = x509_cert::Certificate::from_der(&der.unwrap()).map_err(|_| TestCaseError::reject("a certificate outside RFC 5280 (a profile fault)"));
         let Ok(certificate) = certificate else { continue };
         let validity = certificate.tbs_certificate().validity();
         let (not_before, not_after) = (validity.not_before.to_unix_duration(), validity.not_after.to_unix_duration());

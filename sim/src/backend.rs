@@ -511,6 +511,11 @@ impl Registry {
         Ok(CrlSnapshot { number: self.crl_number, der: der.into() })
     }
 
+    /// How many certificates are on the CRL (every generation's).
+    pub fn revoked_count(&self) -> usize {
+        self.revoked.len()
+    }
+
     /// The current entries signed with any validity window, under the current CRL number (for
     /// distribution points that serve a CRL issued at another time, e.g. a stale cached copy).
     pub fn crl_issued(&self, issuer: usize, this_update: OffsetDateTime, next_update: OffsetDateTime) -> Result<Vec<u8>, RegistryError> {

@@ -31,7 +31,7 @@ pub(crate) struct CertifyArgs {
     /// are not applicable, never failures.
     #[arg(long, value_name = "FILE")]
     statement: Option<PathBuf>,
-    /// The scenario contract version the reader was written for (`1.1`, `1.2`) [default: the
+    /// The scenario contract version the reader was written for (`1.1`, `1.2`, `1.3`) [default: the
     /// statement's `contract`, else the latest]: scenarios using later features are not
     /// applicable, the rest are judged by that version's rules where versions differ.
     #[arg(long, value_name = "VERSION")]
