@@ -396,7 +396,7 @@ const AUTH_CERTIFICATE_YEARS: i32 = 5;
 /// a certificate issued as the world begins or as a step adds a phone. A world may begin after a
 /// card's certificate has ended (a card in its grace, or expired), and no authority issues a
 /// certificate that ends before it starts: such a certificate was issued on the same date
-/// [`AUTH_CERTIFICATE_YEARS`] years before its last day, at 00:00 JST, as a card renewed on a
+/// five years before its last day, at 00:00 JST, as a card renewed on a
 /// birthday runs to the fifth birthday after. Never before the Unix epoch (where X.509 times
 /// written from Unix time begin, and the world's clock with them). The result is before
 /// `not_after` whenever `not_after` is after the epoch; [`crate::pki`] refuses any other.

@@ -2,9 +2,9 @@
 //! device's certificate, and the ways a certificate of the trusted CA can break it (contract 1.3,
 //! `certificate:` on a card or phone).
 //!
-//! Both sides live here so the certificates the CA writes and the checks the terminal (and the
-//! evidence rules) make can never drift apart: every [`CertificateFault`] is refused by
-//! [`check_user_authentication`], and a certificate without one passes it.
+//! Both sides live here so the certificates the CA writes and the checks the terminal makes
+//! can never drift apart: every [`CertificateFault`] is refused by
+//! [`violations`], and a certificate without one breaks none of its rules.
 
 use der::asn1::{Any, BitString, ObjectIdentifier};
 use der::{Decode, Encode, Tag, Tagged};
