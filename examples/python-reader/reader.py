@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from smartcard.Exceptions import CardConnectionException, NoCardException
 from smartcard.System import readers
+from smartcard.scard import SCARD_SHARE_EXCLUSIVE
 
 JPKI_AID = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01]
 TOKEN_INFO, AUTH_CERT, AUTH_PIN, AUTH_KEY = [0x00, 0x06], [0x00, 0x0A], [0x00, 0x18], [0x00, 0x17]
@@ -198,10 +199,20 @@ class Card:
             raise RuntimeError(f"no reader {reader_name!r}")
         self.connection = matches[0].createConnection()
         self.timeout = timeout_ms / 1000.0
-        try:
-            self.connection.connect()
-        except (NoCardException, CardConnectionException) as error:
-            raise Rejected("card_removed", str(error)) from error
+        # The card is this reader's alone during the tap (contract 1.3): no other program on the
+        # machine may connect and send it commands. Another client may hold it for a moment (a
+        # probe): try again for up to two seconds.
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                self.connection.connect(mode=SCARD_SHARE_EXCLUSIVE)
+                break
+            except NoCardException as error:
+                raise Rejected("card_removed", str(error)) from error
+            except CardConnectionException as error:
+                if time.monotonic() > deadline:
+                    raise Rejected("card_removed", str(error)) from error
+                time.sleep(0.01)
 
     def send(self, apdu):
         """Sends one APDU; returns (data, sw). A late or missing answer means the card is gone."""

@@ -587,3 +587,57 @@ fn a_pcsc_spy_capture_of_a_c_reader_imports_runs_and_replays() {
     assert_eq!(captured.matches("\nSCardTransmit\n").count(), 14, "{captured}");
     import_run_replay(&log, "android", &dir);
 }
+
+/// A bystander on the same machine that connects to the reader in shared mode around and during
+/// taps and sends SELECT + VERIFY '0000' (it would burn the patient's PIN tries and break W6) is
+/// refused by pcscd while a contract 1.3 reader holds the card exclusively; what it sends while
+/// the reader does not hold it is kept apart and undone; the honest reader's verdicts do not
+/// change. A reader that connects shared is caught by W11 (the `shared-connect` mutant).
+#[test]
+fn a_bystander_cannot_reach_the_card_of_an_exclusive_reader() {
+    use mynatap_sim::pcsc_transport::{holding, Holding, PcscTransport};
+    use mynatap_sim::transport::{Transport, TransportError};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let _lock = exclusive();
+    // PIN tries counted to the last one, and taps that must be rejected (W1, W6 would show any
+    // command of the bystander's taken for the reader's).
+    let scenarios = ["scenarios/android-pin-blocked.yaml", "scenarios/physical-card-pin.yaml", "scenarios/iphone-verified.yaml", "scenarios/revoked-device.yaml"];
+    let (done, refused, reached) = (AtomicBool::new(false), AtomicUsize::new(0), AtomicUsize::new(0));
+    let run = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                // Whenever someone holds the card: during the reader's tap, and in the moments
+                // around it (the harness's readiness probe, the reader's connect and release).
+                if matches!(holding(READER), Ok(Holding::Exclusive | Holding::Shared)) {
+                    match PcscTransport::connect_shared(Some(READER), Duration::ZERO, Duration::from_millis(500)) {
+                        // In only as the reader lets go (or if it held the card shared).
+                        Ok(mut card) => {
+                            reached.fetch_add(1, Ordering::Relaxed);
+                            let _ = card.transmit(&[0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01]);
+                            let _ = card.transmit(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18]);
+                            let _ = card.transmit(&[0x00, 0x20, 0x00, 0x80, 0x04, 0x30, 0x30, 0x30, 0x30]);
+                        }
+                        Err(TransportError::ReaderBusy) => {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => {}
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        let reader = format!("{} reference-reader", env!("CARGO_BIN_EXE_mynatap"));
+        let run = mynatap().args(["certify", "--reader-cmd", &reader]).args(scenarios).output().unwrap();
+        done.store(true, Ordering::Relaxed);
+        run
+    });
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert!(refused.load(Ordering::Relaxed) > 0, "the bystander never tried while the reader held the card");
+    // How often it got in around the taps (kept apart and undone); for people reading the log.
+    eprintln!("bystander: refused {} times, in {} times", refused.load(Ordering::Relaxed), reached.load(Ordering::Relaxed));
+    // The shared-connect mutant lets the bystander in, and W11 says so on every tap.
+    let mutant = format!("{} reference-reader --mutant shared-connect", env!("CARGO_BIN_EXE_mynatap"));
+    let run = mynatap().args(["certify", "--reader-cmd", &mutant, "scenarios/android-verified.yaml"]).output().unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    assert!(text(&run).contains("W11-card-held-exclusively"), "{}", text(&run));
+}

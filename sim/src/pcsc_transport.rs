@@ -66,6 +66,87 @@ pub fn list_readers() -> Result<Vec<(String, bool)>, TransportError> {
     Ok(states.iter().map(|state| (state.name().to_string_lossy().into_owned(), state.event_state().contains(State::PRESENT))).collect())
 }
 
+/// Who holds the card in a reader, as pcscd tells any client (no connection needed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holding {
+    /// No client is connected to the card.
+    Free,
+    /// Connected in shared mode: any other client may connect too and send commands.
+    Shared,
+    /// Connected with `SCARD_SHARE_EXCLUSIVE`: every other connect is refused.
+    Exclusive,
+}
+
+/// How the card in `reader` is held right now (pcscd's `SCARD_STATE_EXCLUSIVE` and
+/// `SCARD_STATE_INUSE`).
+pub fn holding(reader: &str) -> Result<Holding, TransportError> {
+    let context = Context::establish(Scope::User).map_err(map_error)?;
+    let name = CString::new(reader).map_err(|_| TransportError::NoReader { message: "reader name has a NUL byte".into() })?;
+    let mut states = [ReaderState::new(name, State::UNAWARE)];
+    context.get_status_change(Duration::ZERO, &mut states).map_err(map_error)?;
+    let state = states[0].event_state();
+    Ok(if state.contains(State::EXCLUSIVE) {
+        Holding::Exclusive
+    } else if state.contains(State::INUSE) {
+        Holding::Shared
+    } else {
+        Holding::Free
+    })
+}
+
+/// The command a bystander probe sends: an instruction no JPKI application knows (the card answers
+/// `6D 00` and changes nothing), so it cannot disturb the session it lands in.
+pub const BYSTANDER_PROBE: [u8; 5] = [0x80, 0xFE, 0x4D, 0x59, 0x00];
+
+/// What a bystander meets when it tries to reach the card another client is working with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bystander {
+    /// Its connect is refused: the card is held with `SCARD_SHARE_EXCLUSIVE`.
+    RefusedConnect,
+    /// It connects, but its command is refused: the holder is inside a transaction
+    /// (`SCardBeginTransaction`, javax.smartcardio's `beginExclusive`).
+    RefusedCommand,
+    /// Its command ([`BYSTANDER_PROBE`]) reached the card.
+    Reached,
+    /// Nothing could be concluded (no card, pcscd gone).
+    Unknown,
+}
+
+/// Tries to reach the card in `reader` as another program on the machine would: a shared connect
+/// and one harmless command, leaving the card as it is (no reset). `serial` is held while a
+/// PC/SC context is set up or released (libpcsclite does not take two threads doing that at
+/// once), never while the command waits for the card.
+pub fn probe_as_bystander(reader: &str, serial: &std::sync::Mutex<()>) -> Bystander {
+    let one_at_a_time = || serial.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Ok(name) = CString::new(reader) else { return Bystander::Unknown };
+    let connected = {
+        let _one = one_at_a_time();
+        Context::establish(Scope::User).map(|context| {
+            let card = context.connect(&name, ShareMode::Shared, Protocols::ANY);
+            (context, card)
+        })
+    };
+    let (context, card) = match connected {
+        Ok((context, Ok(card))) => (context, card),
+        Ok((context, Err(error))) => {
+            let _one = one_at_a_time();
+            drop(context);
+            return if error == pcsc::Error::SharingViolation { Bystander::RefusedConnect } else { Bystander::Unknown };
+        }
+        Err(_) => return Bystander::Unknown,
+    };
+    let mut buffer = [0u8; 258];
+    let outcome = match card.transmit(&BYSTANDER_PROBE, &mut buffer) {
+        Ok(_) => Bystander::Reached,
+        Err(pcsc::Error::SharingViolation) => Bystander::RefusedCommand,
+        Err(_) => Bystander::Unknown,
+    };
+    let _one = one_at_a_time();
+    let _ = card.disconnect(Disposition::LeaveCard);
+    drop(context);
+    outcome
+}
+
 /// Waits until a card is present in `reader`, up to `wait`.
 pub fn wait_for_card(reader: &str, wait: Duration) -> Result<(), TransportError> {
     let context = Context::establish(Scope::User).map_err(map_error)?;
@@ -90,9 +171,33 @@ pub fn wait_for_card(reader: &str, wait: Duration) -> Result<(), TransportError>
 }
 
 impl PcscTransport {
-    /// Connects to the card in `reader` (or in the first reader holding one), waiting up to
-    /// `wait` for it to appear. Each transmit may take up to `timeout`.
+    /// Connects to the card in `reader` (or in the first reader holding one) with
+    /// `SCARD_SHARE_EXCLUSIVE`, as a terminal holds the card through a tap so no other program on
+    /// the machine can send it a command; waiting up to `wait` for the card to appear and for a
+    /// client that holds it to let go. Each transmit may take up to `timeout`.
     pub fn connect(reader: Option<&str>, wait: Duration, timeout: Duration) -> Result<Self, TransportError> {
+        Self::connect_with(reader, wait, timeout, ShareMode::Exclusive)
+    }
+
+    /// [`PcscTransport::connect`] in shared mode: other clients may connect and send commands
+    /// while this one holds the card (what contract 1.3 forbids a reader program; for tests).
+    pub fn connect_shared(reader: Option<&str>, wait: Duration, timeout: Duration) -> Result<Self, TransportError> {
+        Self::connect_with(reader, wait, timeout, ShareMode::Shared)
+    }
+
+    fn connect_with(reader: Option<&str>, wait: Duration, timeout: Duration, mode: ShareMode) -> Result<Self, TransportError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match Self::connect_once(reader, wait, timeout, mode) {
+                // Another client holds the card for now (a probe, a bystander's shared connect):
+                // try again until the wait is over.
+                Err(TransportError::ReaderBusy) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
+                other => return other,
+            }
+        }
+    }
+
+    fn connect_once(reader: Option<&str>, wait: Duration, timeout: Duration, mode: ShareMode) -> Result<Self, TransportError> {
         let readers = list_readers()?;
         let name = match reader {
             Some(name) if readers.iter().any(|(known, _)| known == name) => name.to_owned(),
@@ -116,7 +221,7 @@ impl PcscTransport {
         thread::Builder::new()
             .name(format!("pcsc {name}"))
             .spawn(move || {
-                let card = Context::establish(Scope::User).and_then(|context| Ok((context.connect(&c_name, ShareMode::Shared, Protocols::ANY)?, context)));
+                let card = Context::establish(Scope::User).and_then(|context| Ok((context.connect(&c_name, mode, Protocols::ANY)?, context)));
                 let (card, context) = match card {
                     Ok(pair) => pair,
                     Err(error) => {

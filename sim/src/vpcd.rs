@@ -139,7 +139,6 @@ impl UserPresence {
     }
 }
 
-#[derive(Debug)]
 struct SlotState {
     card: Option<Card>,
     presence: UserPresence,
@@ -153,6 +152,18 @@ struct SlotState {
     /// Command APDUs answered so far: lets a harness check that the card pcscd reaches is this
     /// slot's and not another process's on the same reader.
     answered: u64,
+    /// Run before every command is answered, outside the slot's lock: while a command waits,
+    /// whoever sent it is connected to the card (certification looks at how it holds it).
+    before_command: Option<Box<dyn FnMut() + Send>>,
+    /// Counts the hooks set, so one taken out to run is not put back over a newer one (or over
+    /// its removal).
+    before_command_set: u64,
+}
+
+impl std::fmt::Debug for SlotState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotState").field("card", &self.card.is_some()).field("answered", &self.answered).field("before_command", &self.before_command.is_some()).finish()
+    }
 }
 
 /// One global order for everything a certification run observes (APDUs, HTTP requests), so
@@ -204,7 +215,7 @@ impl CardSlot {
     /// A slot holding `card` (or none: answers `6F 00` and `default_atr`), with Face ID / Touch ID as `presence`.
     pub fn new(card: Option<Card>, presence: UserPresence, default_atr: Vec<u8>) -> Self {
         let atr = card.as_ref().map_or(default_atr, |card| card.atr().to_vec());
-        Self(Arc::new(Mutex::new(SlotState { card, presence, atr, fault: None, recording: None, sequence: Sequence::default(), answered: 0 })))
+        Self(Arc::new(Mutex::new(SlotState { card, presence, atr, fault: None, recording: None, sequence: Sequence::default(), answered: 0, before_command: None, before_command_set: 0 })))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
@@ -249,6 +260,19 @@ impl CardSlot {
         state.recording = Some(Vec::new());
     }
 
+    /// Runs `hook` just before each command is answered (while its sender is connected to the
+    /// card and waits), until replaced; `None` removes it.
+    pub fn before_each_command(&self, hook: Option<Box<dyn FnMut() + Send>>) {
+        let mut state = self.lock();
+        state.before_command = hook;
+        state.before_command_set += 1;
+    }
+
+    /// Works on the card in the slot, if there is one.
+    pub fn with_card<R>(&self, work: impl FnOnce(&mut Card) -> R) -> Option<R> {
+        self.lock().card.as_mut().map(work)
+    }
+
     /// Stops recording and returns what was seen.
     pub fn take_recording(&self) -> Vec<SeenApdu> {
         self.lock().recording.take().unwrap_or_default()
@@ -275,6 +299,17 @@ impl CardSlot {
     }
 
     fn answer(&self, apdu: &[u8]) -> (Vec<u8>, Option<Duration>) {
+        let (hook, set) = {
+            let mut state = self.lock();
+            (state.before_command.take(), state.before_command_set)
+        };
+        if let Some(mut hook) = hook {
+            hook();
+            let mut state = self.lock();
+            if state.before_command_set == set {
+                state.before_command = Some(hook);
+            }
+        }
         let mut state = self.lock();
         state.answered += 1;
         let presence = state.presence.active(Instant::now());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use mynatap_sim::pki::card_verifiable::SurfaceAuthority;
 use mynatap_sim::service::{crl_answer, BackendFault, CrlAnswerError};
-use mynatap_sim::vpcd::{Sequence, UserPresence};
+use mynatap_sim::vpcd::{SeenApdu, Sequence, UserPresence};
 use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
 
 use super::adapter::{consent_json, env, tapped_and_selected, typed_pin, Verdict};
@@ -300,7 +300,8 @@ impl TapPlayer for AdapterPlayer {
         let cas_path = cas_path.display().to_string();
         let (ca_path, eligibility_url) = (self.ca_path.display().to_string(), self.server.eligibility_url());
         let surface_ca_path = self.dir.join(SURFACE_CA_FILE).display().to_string();
-        let mut seen = Vec::new();
+        let (mut seen, mut card_strangers, mut card_held) = (Vec::new(), Vec::new(), None);
+        let watch = std::sync::Arc::new(std::sync::Mutex::new(HoldingWatch::default()));
         let (mut program_ms, mut verdict_line, mut adapter_error, mut ran) = (0.0, None, None, false);
         let report = world.tap_with(spec, |card, _tap, _registry, _timeout| {
             slot.insert(card, presence);
@@ -308,6 +309,9 @@ impl TapPlayer for AdapterPlayer {
             let ready = crate::play::pcsc::ready(&reader).map_err(WorldError::Adapter);
             slot.set_fault(spec.fault);
             slot.start_recording(sequence);
+            // While a command waits for its answer, its sender is connected: ask pcscd how
+            // (rule W11), and keep another program's commands apart from the reader's.
+            slot.before_each_command(Some(holding_watch(&reader, &slot, &watch)));
             let envs = vec![
                 (env::READER, reader.clone()),
                 (env::CA_CERT, ca_path.clone()),
@@ -337,7 +341,21 @@ impl TapPlayer for AdapterPlayer {
             program_ms = program_started.elapsed().as_secs_f64() * 1000.0;
             verdict_line = result.as_ref().ok().map(Verdict::to_line);
             adapter_error = result.as_ref().err().map(ToString::to_string);
+            slot.before_each_command(None);
             seen = slot.take_recording();
+            let watched = watch.lock().map(|watch| watch.clone()).unwrap_or_default();
+            // What another program did to the card after the reader let go is undone too.
+            if let Some(counters) = watched.after_reader {
+                slot.with_card(|card| card.restore_retry_counters(counters));
+            }
+            // The probe answers within moments (refused, or its command answered); wait for it
+            // a little so its outcome is this tap's.
+            let probe_deadline = Instant::now() + Duration::from_millis(500);
+            while watched.probe.as_ref().is_some_and(|probe| probe.lock().is_ok_and(|outcome| outcome.is_none())) && Instant::now() < probe_deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            card_held = watched.card_held(&seen);
+            (seen, card_strangers) = watched.split(std::mem::take(&mut seen));
             let fault_fired = slot.fault_fired();
             let transcript = seen
                 .iter()
@@ -368,9 +386,11 @@ impl TapPlayer for AdapterPlayer {
             apdus: seen.iter().map(|apdu| ApduSeen { sequence: apdu.sequence, command: apdu.command.clone(), response: apdu.response.clone().map(HexBytes) }).collect(),
             http: http.clone(),
             strangers,
+            card_held: card_held.map(str::to_owned),
+            card_strangers: card_strangers.iter().map(|apdu| ApduSeen { sequence: apdu.sequence, command: apdu.command.clone(), response: apdu.response.clone().map(HexBytes) }).collect(),
         });
         if let Ok(played) = &report {
-            let record = TapRecord { device, face: spec.face.is_some(), expect, backend_fault: spec.backend_fault, seen: &seen, http: &http, contract, claimed: Some(&played.outcome), cas: &cas, pin: &pin };
+            let record = TapRecord { device, face: spec.face.is_some(), expect, backend_fault: spec.backend_fault, seen: &seen, http: &http, contract, claimed: Some(&played.outcome), cas: &cas, pin: &pin, card_shared: card_held.map(|held| held == "shared") };
             self.violations = judge(&record, &mut self.challenges);
         }
         report
@@ -383,6 +403,109 @@ impl TapPlayer for AdapterPlayer {
     fn take_evidence(&mut self) -> Option<TapEvidence> {
         self.evidence.take()
     }
+}
+
+/// How the card was held at each command of a tap (pcscd's reader state while the command
+/// waited), the card's retry counters around the reader's own commands, and what a bystander met
+/// when the harness tried to reach the card as one (rule W11).
+#[derive(Debug, Clone, Default)]
+struct HoldingWatch {
+    held: Vec<mynatap_sim::pcsc_transport::Holding>,
+    /// The counters as the card entered the field.
+    at_start: Option<mynatap_sim::card::RetryCounters>,
+    /// The counters right after the reader's last exclusive command, once another program's
+    /// command has come after it.
+    after_reader: Option<mynatap_sim::card::RetryCounters>,
+    /// The bystander probe, started at the reader's first command.
+    probe: Option<std::sync::Arc<std::sync::Mutex<Option<mynatap_sim::pcsc_transport::Bystander>>>>,
+}
+
+impl HoldingWatch {
+    fn exclusive(&self) -> bool {
+        self.held.contains(&mynatap_sim::pcsc_transport::Holding::Exclusive)
+    }
+
+    /// The reader's commands and another program's. A reader that held the card exclusively sent
+    /// none of the commands that came while the card was shared (someone else connected then:
+    /// before its connect or after it let go); the harness's own probe command is never the
+    /// reader's.
+    fn split(&self, seen: Vec<SeenApdu>) -> (Vec<SeenApdu>, Vec<SeenApdu>) {
+        use mynatap_sim::pcsc_transport::{Holding, BYSTANDER_PROBE};
+        let (mut reader, mut strangers) = (Vec::new(), Vec::new());
+        let exclusive = self.exclusive();
+        for (index, apdu) in seen.into_iter().enumerate() {
+            let foreign = apdu.command == BYSTANDER_PROBE || (exclusive && self.held.get(index) == Some(&Holding::Shared));
+            if foreign { strangers.push(apdu) } else { reader.push(apdu) }
+        }
+        (reader, strangers)
+    }
+
+    /// For W11: how the card was held against a bystander, judged from the probe: refused at the
+    /// connect (exclusive) or at the command (a transaction), or its command landed between the
+    /// reader's commands (shared: any program could have sent anything). A probe that landed
+    /// after the reader's last command proves nothing.
+    fn card_held(&self, seen: &[SeenApdu]) -> Option<&'static str> {
+        use mynatap_sim::pcsc_transport::{Bystander, BYSTANDER_PROBE};
+        let outcome = self.probe.as_ref().and_then(|probe| probe.lock().ok().and_then(|outcome| *outcome))?;
+        match outcome {
+            Bystander::RefusedConnect => Some("exclusive"),
+            Bystander::RefusedCommand => Some("transaction"),
+            Bystander::Reached => {
+                let landed = seen.iter().position(|apdu| apdu.command == BYSTANDER_PROBE)?;
+                seen.iter().skip(landed + 1).any(|apdu| apdu.command != BYSTANDER_PROBE).then_some("shared")
+            }
+            Bystander::Unknown => None,
+        }
+    }
+}
+
+/// The hook run before each command of a tap: records how the card is held, starts the bystander
+/// probe at the first command, and, when the reader's exclusive session begins after another
+/// program's commands, puts the card's retry counters back as they were when it entered the
+/// field (another program's VERIFY must not spend the patient's tries).
+fn holding_watch(reader: &str, slot: &mynatap_sim::vpcd::CardSlot, watch: &std::sync::Arc<std::sync::Mutex<HoldingWatch>>) -> Box<dyn FnMut() + Send> {
+    use mynatap_sim::pcsc_transport::Holding;
+    let (reader, slot, watch) = (reader.to_owned(), slot.clone(), watch.clone());
+    if let Ok(mut state) = watch.lock() {
+        *state = HoldingWatch { at_start: slot.with_card(|card| card.retry_counters()), ..HoldingWatch::default() };
+    }
+    Box::new(move || {
+        // Never wait here for the lock: its holder may be the bystander probe, whose connect
+        // waits for this very command's answer. Unknown (`Free`) then: the command is the reader's.
+        let holding = match crate::play::pcsc::PROBE.try_lock() {
+            Ok(_one_at_a_time) => mynatap_sim::pcsc_transport::holding(&reader).unwrap_or(Holding::Free),
+            Err(_) => Holding::Free,
+        };
+        let Ok(mut state) = watch.lock() else { return };
+        if state.probe.is_none() {
+            // The reader is connected now (its command waits): try to reach the card beside it,
+            // on another thread, since the probe's own command waits for this one's answer.
+            let outcome = std::sync::Arc::new(std::sync::Mutex::new(None));
+            let (probe_outcome, probe_reader) = (outcome.clone(), reader.clone());
+            let started = std::thread::Builder::new().name("bystander probe".into()).spawn(move || {
+                let met = mynatap_sim::pcsc_transport::probe_as_bystander(&probe_reader, &crate::play::pcsc::PROBE);
+                if let Ok(mut slot) = probe_outcome.lock() {
+                    *slot = Some(met);
+                }
+            });
+            if started.is_ok() {
+                state.probe = Some(outcome);
+            }
+        }
+        let intruded = state.held.contains(&Holding::Shared);
+        match holding {
+            Holding::Exclusive if !state.exclusive() && intruded => {
+                if let Some(counters) = state.at_start {
+                    slot.with_card(|card| card.restore_retry_counters(counters));
+                }
+            }
+            Holding::Shared if state.held.last() == Some(&Holding::Exclusive) => {
+                state.after_reader = slot.with_card(|card| card.retry_counters());
+            }
+            _ => {}
+        }
+        state.held.push(holding);
+    })
 }
 
 /// SHA-256 over what a certification ran: every scenario file of the suite and the profiles, in

@@ -190,7 +190,10 @@ pub fn run(mutant: Option<Mutant>) -> Result<Verdict, String> {
     }
     let reader = var(env::READER)?;
     let timeout = Duration::from_millis(timeout_ms);
-    let transport = PcscTransport::connect(Some(&reader), Duration::from_secs(2), timeout).map_err(|e| e.to_string())?;
+    // The card is the reader's alone during its tap (contract 1.3, rule W11); the defect lets any
+    // program on the machine in beside it.
+    let connect = if mutant == Some(Mutant::SharedConnect) { PcscTransport::connect_shared } else { PcscTransport::connect };
+    let transport = connect(Some(&reader), Duration::from_secs(2), timeout).map_err(|e| e.to_string())?;
     let outcome = if mutant == Some(Mutant::RetryAfterRemoval) {
         run_tap(tap, &mut ReconnectOnRemoval { reader, inner: Some(transport), timeout }, &backends, None)
     } else {

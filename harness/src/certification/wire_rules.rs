@@ -38,6 +38,8 @@ pub mod rules {
     pub const NO_MY_NUMBER: &str = "W9-never-the-my-number";
     /// W10: no PIN sent on the face path.
     pub const NO_PIN_IN_FACE_MODE: &str = "W10-no-pin-in-face-mode";
+    /// W11 (contract 1.3): the reader holds the card exclusively while it works with it.
+    pub const CARD_HELD_EXCLUSIVELY: &str = "W11-card-held-exclusively";
 }
 
 /// What one tap left on the wires, and what it was meant to be.
@@ -63,6 +65,10 @@ pub struct TapRecord<'a> {
     pub cas: &'a [PublicKey],
     /// What the patient typed (`MYNATAP_PIN`).
     pub pin: &'a str,
+    /// Whether another program could reach the card during the reader's work with it:
+    /// `Some(true)` a bystander's command was answered between the reader's, `Some(false)` it was
+    /// refused (exclusive connection or transaction), `None` nothing to conclude.
+    pub card_shared: Option<bool>,
 }
 
 /// The rules one tap broke, wire rules then evidence rules (`evidence_rules`). `challenges` holds
@@ -78,6 +84,12 @@ pub fn judge(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Viol
 /// The wire rules one tap broke.
 fn forbidden(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Violation> {
     let mut violations = Vec::new();
+    if tap.contract >= Contract::V1_3 && tap.card_shared == Some(true) {
+        violations.push(Violation {
+            rule: rules::CARD_HELD_EXCLUSIVELY,
+            evidence: "a bystander's command reached the card between the reader's: any program on the machine could have sent it anything during the tap (connect with SCARD_SHARE_EXCLUSIVE, or hold a transaction)".into(),
+        });
+    }
     // A request the service refused (bad serial, bad method) asked about nobody: not a query.
     let eligibility: Vec<&HttpRequest> = tap.http.iter().filter(|r| r.path == "/eligibility" && r.serial.is_some()).collect();
     // Only the eligibility service's own answer can reject a tap after a query: not
@@ -179,7 +191,7 @@ mod tests {
             HttpRequest { sequence: 101, path: "/eligibility".into(), serial: Some(1), status: 200 },
         ];
         let ca = any_key();
-        let record = TapRecord { device: DeviceKind::Card, face, expect: &expect, backend_fault: None, seen, http: &http, contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234" };
+        let record = TapRecord { device: DeviceKind::Card, face, expect: &expect, backend_fault: None, seen, http: &http, contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234", card_shared: None };
         judge(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect()
     }
 
@@ -224,7 +236,7 @@ mod tests {
         for (command, fresh) in [(&digest_info, true), (&other, true), (&digest_info, false)] {
             let seen = [apdu(1, command, "9000")];
             let ca = any_key();
-            let record = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &seen, http: &[], contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234" };
+            let record = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &seen, http: &[], contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234", card_shared: None };
             assert_eq!(judge(&record, &mut challenges).is_empty(), fresh, "{command}");
         }
     }

@@ -87,4 +87,14 @@ pub struct TapEvidence {
     /// with 404 and never judged (kept to show they were there).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub strangers: Vec<HttpRequest>,
+    /// What a bystander met while the reader worked with the card: `exclusive` (its connect
+    /// refused), `transaction` (its command refused) or `shared` (its command answered between
+    /// the reader's): contract 1.3, rule W11. Absent: nothing to conclude, or an older record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_held: Option<String>,
+    /// Commands another program sent the card during the tap while the reader did not hold it
+    /// (before its exclusive connect, or after it let go): logged, never judged; what they did to
+    /// the card's retry counters is undone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub card_strangers: Vec<ApduSeen>,
 }

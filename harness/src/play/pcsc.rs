@@ -110,7 +110,7 @@ impl PcscPlayer {
 const RAW_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Held by the probe of [`ready`]: one at a time in this process.
-static PROBE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static PROBE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Waits until an APDU really goes through `reader`: presence alone can be pcscd's stale view of
 /// a card from an earlier bridge that has just gone.

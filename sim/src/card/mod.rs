@@ -189,7 +189,13 @@ impl Card {
     pub fn atr(&self) -> &[u8] {
         &self.profile.atr.0
     }
-    /// The PIN retry counters as they stand.
+    /// Puts the retry counters back as they were (certification undoes what another program on
+    /// the machine did to a card that was not its own: docs/certification.md, W11).
+    pub fn restore_retry_counters(&mut self, counters: RetryCounters) {
+        self.counters = counters;
+    }
+
+    /// The retry counters as they stand.
     pub fn retry_counters(&self) -> RetryCounters {
         self.counters
     }

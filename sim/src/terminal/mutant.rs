@@ -68,11 +68,14 @@ pub enum Mutant {
     /// Uses a CRL with an unknown critical CRL or entry extension, without a CRL number, or from
     /// an issuer whose keyUsage lacks cRLSign.
     IgnoreCrlExtensions,
+    /// A driver defect: connects to the card in shared mode, so any program on the machine can
+    /// send it commands during the tap (rule W11). The terminal itself is unchanged.
+    SharedConnect,
 }
 
 impl Mutant {
     /// Every mutant, in the order kill matrices list them.
-    pub const ALL: [Mutant; 29] = [
+    pub const ALL: [Mutant; 30] = [
         Self::SkipExpiry,
         Self::SkipCrl,
         Self::IgnoreHold,
@@ -102,6 +105,7 @@ impl Mutant {
         Self::NewestCrl,
         Self::CrlAnyAnchor,
         Self::IgnoreCrlExtensions,
+        Self::SharedConnect,
     ];
     /// The command line's name (`skip-expiry`, ...).
     pub fn name(self) -> &'static str {
@@ -135,6 +139,7 @@ impl Mutant {
             Self::NewestCrl => "newest-crl",
             Self::CrlAnyAnchor => "crl-any-anchor",
             Self::IgnoreCrlExtensions => "ignore-crl-extensions",
+            Self::SharedConnect => "shared-connect",
         }
     }
     /// The mutant of a command-line name.

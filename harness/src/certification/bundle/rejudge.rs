@@ -298,6 +298,7 @@ impl TapPlayer for RecordedPlayer {
                 claimed: Some(&played_report.outcome),
                 cas: &cas,
                 pin: &pin,
+                card_shared: evidence.card_held.as_deref().map(|held| held == "shared"),
             };
             self.violations = judge(&record, &mut self.challenges);
         }
