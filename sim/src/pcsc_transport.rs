@@ -119,21 +119,19 @@ pub enum Bystander {
 pub fn probe_as_bystander(reader: &str, serial: &std::sync::Mutex<()>) -> Bystander {
     let one_at_a_time = || serial.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let Ok(name) = CString::new(reader) else { return Bystander::Unknown };
-    let connected = {
+    let established = {
         let _one = one_at_a_time();
-        Context::establish(Scope::User).map(|context| {
-            let card = context.connect(&name, ShareMode::Shared, Protocols::ANY);
-            (context, card)
-        })
+        Context::establish(Scope::User)
     };
-    let (context, card) = match connected {
-        Ok((context, Ok(card))) => (context, card),
-        Ok((context, Err(error))) => {
+    let Ok(context) = established else { return Bystander::Unknown };
+    // The connect may wait for the command in flight: never while holding `serial`.
+    let card = match context.connect(&name, ShareMode::Shared, Protocols::ANY) {
+        Ok(card) => card,
+        Err(error) => {
             let _one = one_at_a_time();
             drop(context);
             return if error == pcsc::Error::SharingViolation { Bystander::RefusedConnect } else { Bystander::Unknown };
         }
-        Err(_) => return Bystander::Unknown,
     };
     let mut buffer = [0u8; 258];
     let outcome = match card.transmit(&BYSTANDER_PROBE, &mut buffer) {

@@ -304,6 +304,9 @@ impl TapPlayer for AdapterPlayer {
         let watch = std::sync::Arc::new(std::sync::Mutex::new(HoldingWatch::default()));
         let (mut program_ms, mut verdict_line, mut adapter_error, mut ran) = (0.0, None, None, false);
         let report = world.tap_with(spec, |card, _tap, _registry, _timeout| {
+            // The PIN counters as the card enters the field: what another program spends of them
+            // before the reader's exclusive session is put back (see `holding_watch`).
+            let at_insertion = card.retry_counters();
             slot.insert(card, presence);
             // After a removal fault the bridge reconnects; the next program waits for nothing.
             let ready = crate::play::pcsc::ready(&reader).map_err(WorldError::Adapter);
@@ -311,7 +314,7 @@ impl TapPlayer for AdapterPlayer {
             slot.start_recording(sequence);
             // While a command waits for its answer, its sender is connected: ask pcscd how
             // (rule W11), and keep another program's commands apart from the reader's.
-            slot.before_each_command(Some(holding_watch(&reader, &slot, &watch)));
+            slot.before_each_command(Some(holding_watch(&reader, &slot, &watch, at_insertion)));
             let envs = vec![
                 (env::READER, reader.clone()),
                 (env::CA_CERT, ca_path.clone()),
@@ -344,10 +347,6 @@ impl TapPlayer for AdapterPlayer {
             slot.before_each_command(None);
             seen = slot.take_recording();
             let watched = watch.lock().map(|watch| watch.clone()).unwrap_or_default();
-            // What another program did to the card after the reader let go is undone too.
-            if let Some(counters) = watched.after_reader {
-                slot.with_card(|card| card.restore_retry_counters(counters));
-            }
             // The probe answers within moments (refused, or its command answered); wait for it
             // a little so its outcome is this tap's.
             let probe_deadline = Instant::now() + Duration::from_millis(500);
@@ -369,7 +368,14 @@ impl TapPlayer for AdapterPlayer {
                 })
                 .collect();
             let report = result.map(|verdict| TapReport { outcome: verdict.into_outcome(selected, spec.consent), transcript, fault_fired });
-            (slot.take(), report)
+            // Out of the field first, so nothing more reaches it; then what another program did
+            // to it after the reader let go is undone.
+            let mut card = slot.take();
+            let after_reader = watch.lock().ok().and_then(|watch| watch.after_reader);
+            if let (Some(card), Some(counters)) = (card.as_mut(), after_reader) {
+                card.restore_retry_counters(counters);
+            }
+            (card, report)
         });
         // Late requests (a straggler of this program's) are strangers' from here on.
         self.server.end_tap();
@@ -411,7 +417,7 @@ impl TapPlayer for AdapterPlayer {
 #[derive(Debug, Clone, Default)]
 struct HoldingWatch {
     held: Vec<mynatap_sim::pcsc_transport::Holding>,
-    /// The counters as the card entered the field.
+    /// The counters as the card entered the field (before the harness's readiness probe).
     at_start: Option<mynatap_sim::card::RetryCounters>,
     /// The counters right after the reader's last exclusive command, once another program's
     /// command has come after it.
@@ -430,14 +436,17 @@ impl HoldingWatch {
     /// before its connect or after it let go); the harness's own probe command is never the
     /// reader's.
     fn split(&self, seen: Vec<SeenApdu>) -> (Vec<SeenApdu>, Vec<SeenApdu>) {
-        use mynatap_sim::pcsc_transport::{Holding, BYSTANDER_PROBE};
         let (mut reader, mut strangers) = (Vec::new(), Vec::new());
-        let exclusive = self.exclusive();
         for (index, apdu) in seen.into_iter().enumerate() {
-            let foreign = apdu.command == BYSTANDER_PROBE || (exclusive && self.held.get(index) == Some(&Holding::Shared));
-            if foreign { strangers.push(apdu) } else { reader.push(apdu) }
+            if self.foreign(index, &apdu) { strangers.push(apdu) } else { reader.push(apdu) }
         }
         (reader, strangers)
+    }
+
+    /// Whether the `index`-th command of the tap was not the reader's.
+    fn foreign(&self, index: usize, apdu: &SeenApdu) -> bool {
+        use mynatap_sim::pcsc_transport::{Holding, BYSTANDER_PROBE};
+        apdu.command == BYSTANDER_PROBE || (self.exclusive() && self.held.get(index) == Some(&Holding::Shared))
     }
 
     /// For W11: how the card was held against a bystander, judged from the probe: refused at the
@@ -451,8 +460,13 @@ impl HoldingWatch {
             Bystander::RefusedConnect => Some("exclusive"),
             Bystander::RefusedCommand => Some("transaction"),
             Bystander::Reached => {
+                // Between two of the reader's own commands: a bystander's (kept apart above) does
+                // not count, nor does one that came before the reader connected.
                 let landed = seen.iter().position(|apdu| apdu.command == BYSTANDER_PROBE)?;
-                seen.iter().skip(landed + 1).any(|apdu| apdu.command != BYSTANDER_PROBE).then_some("shared")
+                let own = |(index, apdu): (usize, &SeenApdu)| !self.foreign(index, apdu);
+                let before = seen.iter().enumerate().take(landed).any(own);
+                let after = seen.iter().enumerate().skip(landed + 1).any(own);
+                (before && after).then_some("shared")
             }
             Bystander::Unknown => None,
         }
@@ -463,18 +477,23 @@ impl HoldingWatch {
 /// probe at the first command, and, when the reader's exclusive session begins after another
 /// program's commands, puts the card's retry counters back as they were when it entered the
 /// field (another program's VERIFY must not spend the patient's tries).
-fn holding_watch(reader: &str, slot: &mynatap_sim::vpcd::CardSlot, watch: &std::sync::Arc<std::sync::Mutex<HoldingWatch>>) -> Box<dyn FnMut() + Send> {
+fn holding_watch(
+    reader: &str,
+    slot: &mynatap_sim::vpcd::CardSlot,
+    watch: &std::sync::Arc<std::sync::Mutex<HoldingWatch>>,
+    at_insertion: mynatap_sim::card::RetryCounters,
+) -> Box<dyn FnMut() + Send> {
     use mynatap_sim::pcsc_transport::Holding;
     let (reader, slot, watch) = (reader.to_owned(), slot.clone(), watch.clone());
     if let Ok(mut state) = watch.lock() {
-        *state = HoldingWatch { at_start: slot.with_card(|card| card.retry_counters()), ..HoldingWatch::default() };
+        *state = HoldingWatch { at_start: Some(at_insertion), ..HoldingWatch::default() };
     }
     Box::new(move || {
-        // Never wait here for the lock: its holder may be the bystander probe, whose connect
-        // waits for this very command's answer. Unknown (`Free`) then: the command is the reader's.
-        let holding = match crate::play::pcsc::PROBE.try_lock() {
-            Ok(_one_at_a_time) => mynatap_sim::pcsc_transport::holding(&reader).unwrap_or(Holding::Free),
-            Err(_) => Holding::Free,
+        // Whoever holds the lock never waits on a card meanwhile (the bystander probe takes it
+        // only to set up and release its context), so this cannot wait on this command's answer.
+        let holding = {
+            let _one_at_a_time = crate::play::pcsc::PROBE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            mynatap_sim::pcsc_transport::holding(&reader).unwrap_or(Holding::Free)
         };
         let Ok(mut state) = watch.lock() else { return };
         if state.probe.is_none() {
@@ -492,9 +511,11 @@ fn holding_watch(reader: &str, slot: &mynatap_sim::vpcd::CardSlot, watch: &std::
                 state.probe = Some(outcome);
             }
         }
-        let intruded = state.held.contains(&Holding::Shared);
         match holding {
-            Holding::Exclusive if !state.exclusive() && intruded => {
+            // The reader's exclusive session begins: whatever another program spent of the PIN
+            // tries since the card entered the field (seen here or not: before this hook was set)
+            // is put back. Nothing but the reader's own commands changes them legitimately.
+            Holding::Exclusive if !state.exclusive() => {
                 if let Some(counters) = state.at_start {
                     slot.with_card(|card| card.restore_retry_counters(counters));
                 }
