@@ -12,6 +12,7 @@ use crate::backend::QualificationValidity;
 use crate::card::surface::Forgery;
 use crate::contract::Contract;
 use crate::pki::{CertificateFault, KeyAlgorithm};
+use crate::service::{BackendFault, ServiceKind};
 use crate::profile::DeviceKind;
 
 pub use model::{Expected, Model};
@@ -256,50 +257,50 @@ impl TapFault {
         Self::CrlWithoutNumber,
     ];
 
-    /// As exploration's summary names it.
+    /// The back ends' fault this is, if it is not the device's (one vocabulary with
+    /// [`BackendFault`], which plays it in memory and over HTTP).
+    pub fn backend(self) -> Option<BackendFault> {
+        Some(match self {
+            Self::RemovedAtOnce | Self::CorruptSignature | Self::SignStatus6F00 => return None,
+            Self::CrlUnavailable => BackendFault::CrlUnavailable,
+            Self::CrlStale => BackendFault::CrlStale,
+            Self::CrlBadSignature => BackendFault::CrlBadSignature,
+            Self::EligibilityUnavailable => BackendFault::EligibilityUnavailable,
+            Self::EligibilityMalformed => BackendFault::EligibilityMalformed,
+            Self::CrlOtherKey => BackendFault::CrlOtherKey,
+            Self::CrlUnknownCriticalExtension => BackendFault::CrlUnknownCriticalExtension,
+            Self::CrlUnknownCriticalEntryExtension => BackendFault::CrlUnknownCriticalEntryExtension,
+            Self::CrlWithoutNumber => BackendFault::CrlWithoutNumber,
+        })
+    }
+
+    /// As exploration's summary names it (a back-end fault by its scenario kind).
     pub fn name(self) -> &'static str {
-        match self {
-            Self::RemovedAtOnce => "remove_after_0",
-            Self::CorruptSignature => "corrupt_sign",
-            Self::SignStatus6F00 => "wrong_status_sign",
-            Self::CrlUnavailable => "crl_unavailable",
-            Self::CrlStale => "crl_stale",
-            Self::CrlBadSignature => "crl_bad_signature",
-            Self::EligibilityUnavailable => "eligibility_unavailable",
-            Self::EligibilityMalformed => "eligibility_malformed",
-            Self::CrlOtherKey => "crl_other_key",
-            Self::CrlUnknownCriticalExtension => "crl_unknown_critical_extension",
-            Self::CrlUnknownCriticalEntryExtension => "crl_unknown_critical_entry_extension",
-            Self::CrlWithoutNumber => "crl_without_number",
+        match (self, self.backend()) {
+            (_, Some(backend)) => backend.kind(),
+            (Self::RemovedAtOnce, _) => "remove_after_0",
+            (Self::CorruptSignature, _) => "corrupt_sign",
+            (_, None) => "wrong_status_sign",
         }
     }
 
     /// The first contract version that defines the fault.
     pub fn since(self) -> Contract {
-        match self {
-            Self::RemovedAtOnce | Self::CorruptSignature | Self::SignStatus6F00 => Contract::V1_0,
-            Self::CrlOtherKey | Self::CrlUnknownCriticalExtension | Self::CrlUnknownCriticalEntryExtension | Self::CrlWithoutNumber => Contract::V1_3,
-            _ => Contract::V1_1,
+        match self.backend() {
+            None => Contract::V1_0,
+            Some(backend) if backend.crl_defect().is_some() => Contract::V1_3,
+            Some(_) => Contract::V1_1,
         }
     }
 
     /// A CRL the terminal cannot trust (fail closed: `service_unavailable`).
     pub fn spoils_the_crl(self) -> bool {
-        matches!(
-            self,
-            Self::CrlUnavailable
-                | Self::CrlStale
-                | Self::CrlBadSignature
-                | Self::CrlOtherKey
-                | Self::CrlUnknownCriticalExtension
-                | Self::CrlUnknownCriticalEntryExtension
-                | Self::CrlWithoutNumber
-        )
+        self.backend().is_some_and(|backend| backend.service() == ServiceKind::Crl)
     }
 
     /// A back-end fault (contract 1.1), not a device's.
     pub fn on_backend(self) -> bool {
-        !matches!(self, Self::RemovedAtOnce | Self::CorruptSignature | Self::SignStatus6F00)
+        self.backend().is_some()
     }
 
     /// Hits the sign command: it takes effect only on a tap that signs.

@@ -156,19 +156,11 @@ fn tap_fields(how: &TapHow, os: Option<DeviceKind>) -> String {
     out
 }
 
-fn fault_yaml(fault: TapFault) -> &'static str {
-    match fault {
-        TapFault::RemovedAtOnce => "{ kind: remove_after, apdus: 0 }",
-        TapFault::CorruptSignature => "{ kind: corrupt_response, command: sign }",
-        TapFault::SignStatus6F00 => "{ kind: wrong_status, command: sign, sw: \"6F00\" }",
-        TapFault::CrlUnavailable => "{ kind: crl_unavailable }",
-        TapFault::CrlStale => "{ kind: crl_stale }",
-        TapFault::CrlBadSignature => "{ kind: crl_bad_signature }",
-        TapFault::EligibilityUnavailable => "{ kind: eligibility_unavailable }",
-        TapFault::EligibilityMalformed => "{ kind: eligibility_malformed }",
-        TapFault::CrlOtherKey => "{ kind: crl_other_key }",
-        TapFault::CrlUnknownCriticalExtension => "{ kind: crl_unknown_critical_extension }",
-        TapFault::CrlUnknownCriticalEntryExtension => "{ kind: crl_unknown_critical_entry_extension }",
-        TapFault::CrlWithoutNumber => "{ kind: crl_without_number }",
+fn fault_yaml(fault: TapFault) -> String {
+    match (fault, fault.backend()) {
+        (_, Some(backend)) => format!("{{ kind: {} }}", backend.kind()),
+        (TapFault::RemovedAtOnce, _) => "{ kind: remove_after, apdus: 0 }".into(),
+        (TapFault::CorruptSignature, _) => "{ kind: corrupt_response, command: sign }".into(),
+        (_, None) => "{ kind: wrong_status, command: sign, sw: \"6F00\" }".into(),
     }
 }
