@@ -35,7 +35,8 @@ impl Contract {
 
     /// `"1"`, `"1.0"`, `"1.1"`, `"1.2"` or `"1.3"`.
     pub fn parse(text: &str) -> Option<Self> {
-        match text.trim() {
+        // Exactly as written: `"1.1 "` is a typo the file's author should hear about.
+        match text {
             "1" | "1.0" => Some(Self::V1_0),
             "1.1" => Some(Self::V1_1),
             "1.2" => Some(Self::V1_2),

@@ -62,6 +62,12 @@ impl Validator<'_> {
                     (Some(phone), _) => TapTarget::Phone(phone.clone()),
                     (None, person) => TapTarget::Card(person.clone().unwrap_or_default()),
                 };
+                if tap.auth.is_some() {
+                    self.since(&format!("{path}.auth"), "`auth`", Contract::V1_1)?;
+                }
+                if tap.face_match.is_some() {
+                    self.since(&format!("{path}.face_match"), "`face_match`", Contract::V1_1)?;
+                }
                 let face = match tap.auth.as_deref() {
                     None | Some("pin") => None,
                     Some("face") => Some(tap.face_match.unwrap_or(true)),
@@ -139,6 +145,7 @@ impl Validator<'_> {
                 Action::AdvanceClock(parts.into_iter().flatten().fold(Duration::ZERO, |a, b| a + b))
             }
             RawAction::Apdu(apdu) => {
+                self.since(&format!("{path}.apdu"), "the `apdu` step", Contract::V1_1)?;
                 self.device(&format!("{path}.apdu.device"), &apdu.device, people, phones)?;
                 let command = self.hex(&format!("{path}.apdu.send"), &apdu.send)?;
                 if command.len() < 4 || command.len() > MAX_COMMAND_LEN {
@@ -150,6 +157,7 @@ impl Validator<'_> {
                 Action::Apdu { device: apdu.device.clone(), command }
             }
             RawAction::Reset(reset) => {
+                self.since(&format!("{path}.reset"), "the `reset` step", Contract::V1_1)?;
                 self.device(&format!("{path}.reset.device"), &reset.device, people, phones)?;
                 Action::Reset { device: reset.device.clone() }
             }
@@ -291,6 +299,7 @@ impl Validator<'_> {
                 Ok(AnyFault::Device(Fault::Delay { target: target()?, ms }))
             }
             "backend_delay" => {
+                self.since(&format!("{path}.kind"), "the `backend_delay` fault", Contract::V1_1)?;
                 only(&["service", "ms"])?;
                 let text = raw.service.as_deref().ok_or_else(|| self.error(path, "backend_delay needs `service: crl` or `service: eligibility`"))?;
                 let service = ServiceKind::parse(text)
@@ -304,9 +313,8 @@ impl Validator<'_> {
             other => match BackendFault::WITHOUT_FIELDS.into_iter().find(|fault| fault.kind() == other) {
                 Some(fault) => {
                     only(&[])?;
-                    if fault.crl_defect().is_some() {
-                        self.since(&format!("{path}.kind"), &format!("the `{other}` fault"), Contract::V1_3)?;
-                    }
+                    let version = if fault.crl_defect().is_some() { Contract::V1_3 } else { Contract::V1_1 };
+                    self.since(&format!("{path}.kind"), &format!("the `{other}` fault"), version)?;
                     Ok(AnyFault::Backend(fault))
                 }
                 None => Err(self.error(

@@ -56,6 +56,10 @@ impl Validator<'_> {
     }
 
     pub(super) fn key_algorithm(&self, path: &str, text: Option<&str>) -> Result<Option<KeyAlgorithm>, LoadError> {
+        if text.is_some() {
+            // Keys are contract 1.1 (a 1.0 file has RSA cards and P-256 phones under an RSA CA).
+            self.since(path, &format!("`{}`", field_name(path)), Contract::V1_1)?;
+        }
         text.map(|text| {
             KeyAlgorithm::parse(text).ok_or_else(|| {
                 let known: Vec<&str> = KeyAlgorithm::ALL.iter().map(|algorithm| algorithm.name()).collect();
@@ -252,8 +256,19 @@ impl Validator<'_> {
                 card_cert_expires,
                 card_pin: self.pin(&format!("{path}.card.pin"), person.card.pin.as_ref())?,
                 card_key: self.key_algorithm(&format!("{path}.card.key"), person.card.key.as_deref())?,
-                security_code: self.security_code(&format!("{path}.card.security_code"), person.card.security_code.as_deref())?,
-                card_expires: person.card.expires.as_ref().map(|text| self.date(&format!("{path}.card.expires"), text)).transpose()?,
+                security_code: {
+                    if person.card.security_code.is_some() {
+                        self.since(&format!("{path}.card.security_code"), "`card.security_code`", Contract::V1_1)?;
+                    }
+                    self.security_code(&format!("{path}.card.security_code"), person.card.security_code.as_deref())?
+                },
+                card_expires: match &person.card.expires {
+                    Some(text) => {
+                        self.since(&format!("{path}.card.expires"), "`card.expires`", Contract::V1_1)?;
+                        Some(self.date(&format!("{path}.card.expires"), text)?)
+                    }
+                    None => None,
+                },
                 card_forgery: match &person.card.forgery {
                     Some(text) => {
                         self.since(&format!("{path}.card.forgery"), "`card.forgery`", Contract::V1_2)?;
@@ -343,6 +358,9 @@ impl Validator<'_> {
                     if timeout_ms == 0 || timeout_ms > 600_000 {
                         return Err(self.error(&format!("world.terminals[{i}].timeout_ms"), "expected 1 to 600000"));
                     }
+                    if terminal.backend_timeout_ms.is_some() {
+                        self.since(&format!("world.terminals[{i}].backend_timeout_ms"), "`backend_timeout_ms`", Contract::V1_1)?;
+                    }
                     let backend_timeout_ms = terminal.backend_timeout_ms.unwrap_or(DEFAULT_BACKEND_TIMEOUT_MS);
                     if backend_timeout_ms == 0 || backend_timeout_ms > 600_000 {
                         return Err(self.error(&format!("world.terminals[{i}].backend_timeout_ms"), "expected 1 to 600000"));
@@ -376,5 +394,16 @@ impl Validator<'_> {
         let mut known: Vec<&str> = set.iter().map(String::as_str).collect();
         known.sort_unstable();
         Err(self.error(path, format!("unknown {what} `{id}` (known: {})", if known.is_empty() { "none".into() } else { known.join(", ") })))
+    }
+}
+
+/// The field a path ends in, with its parent where that says more (`card.key` of
+/// `world.people[0].card.key`, `key` of `world.people[0].phones[1].key`), as messages name it.
+fn field_name(path: &str) -> String {
+    let parts: Vec<&str> = path.split('.').collect();
+    match parts.as_slice() {
+        [.., parent, last] if !parent.ends_with(']') => format!("{parent}.{last}"),
+        [.., last] => (*last).to_owned(),
+        [] => String::new(),
     }
 }

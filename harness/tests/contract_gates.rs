@@ -1,0 +1,48 @@
+//! A file that says which contract version it was written for may use nothing a later version
+//! added: each such field is a located error naming the field and the version that introduced it
+//! (docs/scenario-format.md, "mynatap's reading"). And the version is read exactly as written.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use mynatap_harness::scenario::{parse, requirement_ids, REQUIREMENTS_MD};
+
+const WORLD: &str = "world:\n  clock: 2026-04-01T09:00:00+09:00\n";
+
+fn load(contract: &str, world_extra: &str, person: &str, step: &str) -> Result<(), String> {
+    let source = format!(
+        "contract: \"{contract}\"\nid: gate\ntitle: gate\ncovers: [FLOW-4]\n{WORLD}{world_extra}  people:\n    - id: hanako\n      birth_date: 1990-05-12\n{person}steps:\n  - {step}\n"
+    );
+    parse(Path::new("gate.yaml"), &source, &requirement_ids(REQUIREMENTS_MD)).map(|_| ()).map_err(|error| error.to_string())
+}
+
+#[test]
+fn a_1_0_file_cannot_use_what_1_1_added_and_each_error_is_located() {
+    let cases: [(&str, &str, &str, &str); 9] = [
+        ("  ca_key: p256\n", "", "tap: { card: hanako }", "world.ca_key"),
+        ("", "      card: { key: p384 }\n", "tap: { card: hanako }", "card.key"),
+        ("", "      phones: [{ id: ph, os: android, key: rsa2048 }]\n", "tap: { phone: ph }", "key"),
+        ("", "      card: { security_code: \"1234\" }\n", "tap: { card: hanako }", "card.security_code"),
+        ("  terminals: [{ id: t, backend_timeout_ms: 100 }]\n", "", "tap: { card: hanako }", "backend_timeout_ms"),
+        ("", "", "tap: { card: hanako, auth: face }", "auth"),
+        ("", "", "apdu: { device: hanako, send: \"00A4040C\" }", "apdu"),
+        ("", "", "reset: { device: hanako }", "reset"),
+        ("", "", "tap: { card: hanako, fault: { kind: crl_unavailable } }", "crl_unavailable"),
+    ];
+    for (world, person, step, field) in cases {
+        let error = load("1.0", world, person, step).expect_err(field);
+        assert!(error.contains("is contract 1.1"), "{field}: {error}");
+        assert!(error.contains(field), "{field}: {error}");
+        assert!(error.contains("gate.yaml:"), "located: {error}");
+        // Under 1.1 (and the latest) the same file loads.
+        load("1.1", world, person, step).unwrap_or_else(|error| panic!("{field} under 1.1: {error}"));
+    }
+}
+
+#[test]
+fn the_version_is_read_exactly_as_written() {
+    let error = load("1.1 ", "", "", "tap: { card: hanako }").unwrap_err();
+    assert!(error.contains("unknown contract version `1.1 `"), "{error}");
+    load("1.1", "", "", "tap: { card: hanako }").unwrap();
+}
