@@ -377,8 +377,20 @@ def http_get(url, timeout):
     return status, body
 
 
+def backend_urls(env):
+    """The back ends' URLs: from MYNATAP_URLS_FILE (contract 1.3: the tap's token never sits in
+    the environment), else MYNATAP_CRL_URL and MYNATAP_ELIGIBILITY_URL (contract 1.1-1.2)."""
+    path = env.get("MYNATAP_URLS_FILE")
+    if path is None:
+        return env["MYNATAP_CRL_URL"], env["MYNATAP_ELIGIBILITY_URL"]
+    with open(path, encoding="utf-8") as file:
+        urls = json.load(file)
+    return urls["crl_url"], urls["eligibility_url"]
+
+
 def tap():
     env = os.environ
+    crl_base, eligibility_base = backend_urls(env)
     now = datetime.datetime.fromisoformat(env["MYNATAP_NOW"])
     # X.509 times have whole seconds: 23:59:59.900 still falls in a notAfter of 23:59:59.
     now_utc = now.astimezone(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -464,7 +476,7 @@ def tap():
 
     # Without a fresh CRL whose signature verifies, the revocation status is unknown: fail closed.
     # Each generation's CRL covers its own certificates: `?ca=K` names the K-th authority.
-    crl_url = env["MYNATAP_CRL_URL"] + (f"?ca={issuer_index + 1}" if len(anchors) > 1 else "")
+    crl_url = crl_base + (f"?ca={issuer_index + 1}" if len(anchors) > 1 else "")
     status, der = http_get(crl_url, backend_timeout)
     if status != 200:
         raise Rejected("service_unavailable", f"CRL fetch answered {status}")
@@ -543,7 +555,7 @@ REJECTED_VALIDITY = {"2": "insurance_expired", "3": "newer_qualification", "4": 
 
 def eligibility(env, certificate, now, backend_timeout, flags):
     """Only now, with a verified certificate and holder, ask the eligibility service."""
-    status, body = http_get(f"{env['MYNATAP_ELIGIBILITY_URL']}?serial={certificate.serial_number:X}", backend_timeout)
+    status, body = http_get(f"{backend_urls(env)[1]}?serial={certificate.serial_number:X}", backend_timeout)
     if status == 404:
         raise Rejected("not_registered")
     if status != 200:

@@ -15,10 +15,16 @@ pub mod env {
     /// A file holding every trusted authority's certificate, PEM, oldest generation first
     /// (contract 1.3; one certificate unless the world has generations).
     pub const CA_CERTS: &str = "MYNATAP_CA_CERTS";
-    /// Where to fetch the CRL (loopback HTTP); `?ca=K` the CRL of the K-th certificate of
+    /// Contract 1.3: a file (read-only, written fresh for each tap, readable by the reader
+    /// program alone) holding the tap's back-end URLs as JSON, `{"crl_url": ..., "eligibility_url":
+    /// ...}`: the URLs carry the tap's token, so they are kept out of the environment, which other
+    /// programs of the same user can read. `MYNATAP_CRL_URL` and `MYNATAP_ELIGIBILITY_URL` are then
+    /// not set.
+    pub const URLS_FILE: &str = "MYNATAP_URLS_FILE";
+    /// Contract 1.1-1.2: where to fetch the CRL (loopback HTTP); `?ca=K` the CRL of the K-th certificate of
     /// `MYNATAP_CA_CERTS` (1-based), without it the newest authority's.
     pub const CRL_URL: &str = "MYNATAP_CRL_URL";
-    /// Where to ask for eligibility (loopback HTTP; `/<serial>` appended).
+    /// Contract 1.1-1.2: where to ask for eligibility (loopback HTTP; `/<serial>` appended).
     pub const ELIGIBILITY_URL: &str = "MYNATAP_ELIGIBILITY_URL";
     /// The world's time (RFC 3339): judge validity by it, not the wall clock.
     pub const NOW: &str = "MYNATAP_NOW";

@@ -324,8 +324,8 @@ mod tests {
             _ => None,
         };
         let http = vec![
-            HttpRequest { sequence: 1000, path: "/crl".into(), serial: None, status: 200 },
-            HttpRequest { sequence: 1001, path: "/eligibility".into(), serial, status: 200 },
+            HttpRequest { sequence: 1000, path: "/crl".into(), serial: None, status: 200, stolen_by: None },
+            HttpRequest { sequence: 1001, path: "/eligibility".into(), serial, status: 200, stolen_by: None },
         ];
         (seen, http, report.outcome, world.registry().ca().public_key())
     }

@@ -131,6 +131,10 @@ struct Shared {
     log: Vec<HttpRequest>,
     /// Requests without the tap's token, kept up to [`MAX_STRANGERS`] a tap.
     strangers: Vec<HttpRequest>,
+    /// The process group of the running reader program, and what says whether a group is any
+    /// running reader's (a process escaped from a group is judged by it): a request with the
+    /// token from a process outside it is a thief's.
+    reader_group: Option<(u32, fn(u32) -> bool)>,
 }
 
 /// Stranger requests kept per tap: a flood is refused all the same, but not recorded without end.
@@ -158,11 +162,11 @@ impl BackendServer {
         let task = tokio::spawn({
             let shared = shared.clone();
             async move {
-                while let Ok((stream, _)) = listener.accept().await {
+                while let Ok((stream, peer)) = listener.accept().await {
                     let Ok(permit) = slots.clone().try_acquire_owned() else { continue };
                     let (shared, sequence) = (shared.clone(), sequence.clone());
                     tokio::spawn(async move {
-                        let _ = handle(stream, &shared, &sequence).await;
+                        let _ = handle(stream, peer, address, &shared, &sequence).await;
                         drop(permit);
                     });
                 }
@@ -193,7 +197,15 @@ impl BackendServer {
     }
     /// The tap is over: its token stops opening the back ends.
     pub fn end_tap(&self) {
-        self.lock().view.token.clear();
+        let mut shared = self.lock();
+        shared.view.token.clear();
+        shared.reader_group = None;
+    }
+
+    /// The reader program of this tap runs in the process group `leader`; `running` says whether
+    /// a group is any running reader program's.
+    pub fn set_reader_group(&self, leader: u32, running: fn(u32) -> bool) {
+        self.lock().reader_group = Some((leader, running));
     }
     /// The reader's requests since the last call.
     pub fn take_log(&self) -> Vec<HttpRequest> {
@@ -288,8 +300,8 @@ async fn read_head(stream: &mut TcpStream) -> Option<Result<Vec<u8>, Refusal>> {
     tokio::time::timeout(REQUEST_DEADLINE, read).await.ok().flatten()
 }
 
-async fn handle(mut stream: TcpStream, shared: &Mutex<Shared>, sequence: &Sequence) -> std::io::Result<()> {
-    let parsed = match read_head(&mut stream).await {
+async fn handle(mut stream: TcpStream, peer: SocketAddr, server: SocketAddr, shared: &Mutex<Shared>, sequence: &Sequence) -> std::io::Result<()> {
+    let mut parsed = match read_head(&mut stream).await {
         None => return Ok(()), // too slow, or gone: close without a word
         Some(Err(refusal)) => ParsedRequest { path: String::new(), request: Err(refusal), stranger: true },
         Some(Ok(head)) => {
@@ -297,6 +309,18 @@ async fn handle(mut stream: TcpStream, shared: &Mutex<Shared>, sequence: &Sequen
             parse_request(&head, &token)
         }
     };
+    // The token is right: whose process sent it? (Asked while the sender still holds its end.)
+    let mut stolen_by = None;
+    let group = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).reader_group;
+    if let (false, Some((leader, running))) = (parsed.stranger, group) {
+        let escaped = move |group: u32| !running(group);
+        let sender = tokio::task::spawn_blocking(move || super::peer::sender(peer, server, leader, &escaped)).await.unwrap_or(super::peer::Sender::Unknown);
+        if let super::peer::Sender::Other { pid } = sender {
+            stolen_by = Some(pid);
+            parsed.stranger = true;
+            parsed.request = Err(Refusal { status: 403, message: "this tap's token, sent by another program than the reader: logged as stolen" });
+        }
+    }
     let number = sequence.next();
     let (status, content_type, body, serial, delay) = {
         let guard = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -329,7 +353,7 @@ async fn handle(mut stream: TcpStream, shared: &Mutex<Shared>, sequence: &Sequen
     };
     {
         let mut guard = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let request = HttpRequest { sequence: number, path: parsed.path, serial, status };
+        let request = HttpRequest { sequence: number, path: parsed.path, serial, status, stolen_by };
         if !parsed.stranger {
             guard.log.push(request);
         } else if guard.strangers.len() < MAX_STRANGERS {

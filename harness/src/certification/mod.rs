@@ -4,8 +4,11 @@
 
 pub mod adapter;
 pub mod bundle;
+#[cfg(feature = "pcsc")]
+pub mod containment;
 pub mod evidence_rules;
 pub mod http_backend;
+mod peer;
 #[cfg(feature = "pcsc")]
 pub mod program;
 #[cfg(feature = "pcsc")]

@@ -14,6 +14,8 @@ use mynatap_sim::vpcd::{SeenApdu, Sequence, UserPresence};
 use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
 
 use super::adapter::{consent_json, env, tapped_and_selected, typed_pin, Verdict};
+use super::containment::{check_unchanged, end_group, private_dir, random_hex, write_fresh, Containment, HandedFile, ProcessGroup, ACTIVE_GROUPS};
+use mynatap_sim::contract::Contract;
 use super::http_backend::{BackendServer, BackendView};
 use crate::play::pcsc::PcscPlayer;
 use crate::play::evidence::{ApduSeen, HexBytes, TapEvidence};
@@ -21,6 +23,7 @@ use crate::play::{TapPlayer, Violation};
 use crate::scenario::Expectation;
 use super::wire_rules::{judge, TapRecord};
 
+pub use super::containment::contain_reader_programs;
 
 /// How a reader program is run.
 #[derive(Debug, Clone)]
@@ -32,46 +35,15 @@ pub struct ReaderProgram {
     /// Names of the harness's environment variables handed on (`--reader-env`); besides them the
     /// program gets only `PATH`, `HOME`, `LANG` and the contract's `MYNATAP_*` variables.
     pub pass_env: Vec<String>,
+    /// The contract version the reader declares: from 1.3 its back ends' URLs (and the tap's
+    /// token in them) are in a file of its own, never in its environment.
+    pub contract: Contract,
+    /// Whom it runs as.
+    pub containment: Containment,
 }
 
 /// What a reader program inherits of the harness's environment besides `--reader-env`.
 const INHERITED_ENV: [&str; 3] = ["PATH", "HOME", "LANG"];
-
-/// Process groups of reader programs whose tap is running (several with `--jobs`).
-static ACTIVE_GROUPS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
-
-/// Readies this process to run reader programs: it becomes the child subreaper (a descendant that
-/// leaves the program's process group with `setsid`, or double-forks, is reparented here, not to
-/// init, and is ended with its tap), and non-dumpable (`/proc/<harness>/environ`, `exe`, `fd` and
-/// `mem` are closed to same-user programs). Called once before the first tap.
-pub fn contain_reader_programs() {
-    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
-    let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
-}
-
-/// Kills and reaps every child of this process outside a running tap's process group: what a
-/// reader program left behind in a session of its own, reparented here (see
-/// [`contain_reader_programs`]).
-fn end_escaped_descendants() {
-    let me = std::process::id();
-    // Held through the scan: a reader program started meanwhile (another `--jobs` reader) is
-    // spawned and listed under this lock, so it is never taken for a leftover.
-    let active = ACTIVE_GROUPS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let Ok(entries) = std::fs::read_dir("/proc") else { return };
-    for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        // `pid (comm) state ppid pgrp ...`: comm may hold anything, so read after its `)`.
-        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-        let (Some(ppid), Some(pgrp)) = (fields.get(1).and_then(|f| f.parse::<u32>().ok()), fields.get(2).and_then(|f| f.parse::<u32>().ok())) else { continue };
-        if ppid == me && !active.contains(&pgrp)
-            && let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw)
-        {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
-        }
-    }
-}
 
 /// Plays taps against a reader program.
 #[derive(Debug)]
@@ -80,29 +52,43 @@ pub struct AdapterPlayer {
     server: BackendServer,
     sequence: Sequence,
     program: ReaderProgram,
-    /// A private folder (mode 0700, created exclusively) for the files handed to the program.
+    /// A private folder (mode 0700, created exclusively; 0750 to the reader user's group when
+    /// run as root) for the files handed to the program, written fresh for every tap.
     dir: PathBuf,
-    ca_path: PathBuf,
+    /// The card-surface CA's public key (the same for every tap).
+    surface_ca: Vec<u8>,
     challenges: HashSet<Vec<u8>>,
     violations: Vec<Violation>,
     evidence: Option<TapEvidence>,
 }
 
 impl AdapterPlayer {
-    /// Starts a bridge on `port` and the HTTP back ends; `ca_der` is written where the program
-    /// can read it (`MYNATAP_CA_CERT`).
-    pub fn start(reader: &crate::play::readers::VirtualReader, program: ReaderProgram, ca_der: &[u8]) -> Result<Self, String> {
-        let port = reader.port;
+    /// Starts a bridge on the reader's vpcd port and the HTTP back ends, and the private folder
+    /// of the files handed to the program (each tap writes them anew).
+    pub fn start(reader: &crate::play::readers::VirtualReader, program: ReaderProgram) -> Result<Self, String> {
         let player = PcscPlayer::start_reader(reader)?;
         let sequence = Sequence::default();
         let server = player.runtime().block_on(BackendServer::start(sequence.clone())).map_err(|e| format!("cannot serve the back ends: {e}"))?;
-        let dir = private_dir(port)?;
-        let ca_path = dir.join("ca.der");
-        std::fs::write(&ca_path, ca_der).map_err(|e| format!("cannot write {}: {e}", ca_path.display()))?;
+        let dir = private_dir(reader.port, program.containment.run_as())?;
         // The test card-surface CA's public key, in the card's encoding (MYNATAP_SURFACE_CA).
-        let surface = SurfaceAuthority::test().map_err(|e| format!("the test card-surface CA: {e}"))?;
-        std::fs::write(dir.join(SURFACE_CA_FILE), surface.ca_public_encoded()).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
-        Ok(Self { player, server, sequence, program, dir, ca_path, challenges: HashSet::new(), violations: Vec::new(), evidence: None })
+        let surface_ca = SurfaceAuthority::test().map_err(|e| format!("the test card-surface CA: {e}"))?.ca_public_encoded();
+        Ok(Self { player, server, sequence, program, dir, surface_ca, challenges: HashSet::new(), violations: Vec::new(), evidence: None })
+    }
+
+    /// Writes the tap's files afresh (see [`write_fresh`]): the trusted CA, every generation of
+    /// it, the card-surface CA, and (contract 1.3) the back ends' URLs with the tap's token.
+    fn hand_files(&self, world: &World, urls: Option<&str>) -> Result<Vec<HandedFile>, String> {
+        let run_as = self.program.containment.run_as();
+        let bundle: String = world.registry().cas().iter().map(|ca| crate::play::export::pem("CERTIFICATE", ca.certificate_der())).collect();
+        let mut files = vec![
+            write_fresh(env::CA_CERT, &self.dir.join("ca.der"), world.registry().ca().certificate_der(), run_as)?,
+            write_fresh(env::CA_CERTS, &self.dir.join(CA_CERTS_FILE), bundle.as_bytes(), run_as)?,
+            write_fresh(env::SURFACE_CA, &self.dir.join(SURFACE_CA_FILE), &self.surface_ca, run_as)?,
+        ];
+        if let Some(urls) = urls {
+            files.push(write_fresh(env::URLS_FILE, &self.dir.join(URLS_FILE), urls.as_bytes(), run_as)?);
+        }
+        Ok(files)
     }
 
     /// Starts a new run with `program` (the kill matrix certifies one mutant after another on one
@@ -115,15 +101,26 @@ impl AdapterPlayer {
     fn run_program(&self, envs: &[(&str, String)]) -> Result<Verdict, String> {
         use std::os::unix::process::CommandExt;
         // A clean environment: nothing of the harness's (a CI job's secrets) but what is named.
-        let inherited: Vec<(String, std::ffi::OsString)> = INHERITED_ENV
+        let mut inherited: Vec<(String, std::ffi::OsString)> = INHERITED_ENV
             .iter()
             .map(|name| (*name).to_owned())
             .chain(self.program.pass_env.iter().cloned())
             .filter_map(|name| std::env::var_os(&name).map(|value| (name, value)))
             .collect();
+        let run_as = self.program.containment.run_as();
+        if let Some(run_as) = run_as {
+            // Its own home, not the harness's.
+            inherited.retain(|(name, _)| name != "HOME");
+            inherited.push(("HOME".into(), run_as.home.clone().into()));
+        }
         // Spawned and listed as running under one lock (see `end_escaped_descendants`).
         let spawning = ACTIVE_GROUPS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut child = Command::new("sh")
+        let mut command = Command::new("sh");
+        if let Some(run_as) = run_as {
+            // Another user than the harness (root): /proc/<harness> and ptrace are closed to it.
+            command.uid(run_as.uid).gid(run_as.gid);
+        }
+        let mut child = command
             .arg("-c")
             .arg(format!("exec {}", self.program.command))
             .env_clear()
@@ -142,6 +139,8 @@ impl AdapterPlayer {
         spawning.push(pid);
         drop(spawning);
         let mut group = ProcessGroup { leader: pid, ended: false };
+        // The back ends tell the program's requests from a thief's by this group.
+        self.server.set_reader_group(pid, super::containment::is_active_group);
         // Read both pipes on their own threads so a chatty program cannot block on a full pipe.
         let mut stdout = child.stdout.take().ok_or("no stdout")?;
         let mut stderr = child.stderr.take().ok_or("no stderr")?;
@@ -182,75 +181,12 @@ impl AdapterPlayer {
     }
 }
 
-/// Kills the process group led by `leader` (every process a reader program started).
-fn end_group(leader: u32) {
-    if let Some(pid) = i32::try_from(leader).ok().and_then(rustix::process::Pid::from_raw) {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
-}
-
-/// The process group of a reader program (led by the pid), ended however the tap ends.
-struct ProcessGroup {
-    leader: u32,
-    ended: bool,
-}
-
-impl ProcessGroup {
-    /// Ends the tap's processes once (the program itself already waited for).
-    fn end(&mut self) {
-        if !self.ended {
-            self.ended = true;
-            end_tap_processes(self.leader);
-        }
-    }
-}
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        self.end();
-    }
-}
-
-/// Ends a tap's processes: the program's group, then whatever escaped it (once the program itself
-/// has been waited for, so only leftovers are reaped here).
-fn end_tap_processes(leader: u32) {
-    end_group(leader);
-    ACTIVE_GROUPS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|group| *group != leader);
-    // A member's descendant in a session of its own is reparented here only once that member has
-    // died: wait (briefly) until the group is gone, reaping what has been reparented meanwhile
-    // (a killed member reparented here stays in the group as a zombie until reaped).
-    let group = i32::try_from(leader).ok().and_then(rustix::process::Pid::from_raw);
-    for _ in 0..100 {
-        let gone = group.is_none_or(|group| rustix::process::test_kill_process_group(group).is_err());
-        end_escaped_descendants();
-        if gone {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 /// The file name of the card-surface CA key inside the player's private folder.
 const SURFACE_CA_FILE: &str = "surface-ca-public.bin";
 /// Every trusted authority's certificate, PEM, oldest generation first (`MYNATAP_CA_CERTS`).
 const CA_CERTS_FILE: &str = "ca-certs.pem";
-
-/// `N` bytes from the operating system's randomness, in hex: names and secrets nobody guesses.
-fn random_hex<const N: usize>() -> Result<String, String> {
-    let mut random = [0u8; N];
-    std::fs::File::open("/dev/urandom").and_then(|mut file| file.read_exact(&mut random)).map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
-    Ok(hex::encode(random))
-}
-
-/// A new folder only this user can enter, under the temporary folder, with a name nobody can
-/// guess beforehand: created exclusively, so a name already there (or a symlink planted in its
-/// place) is an error, never followed.
-fn private_dir(port: u16) -> Result<PathBuf, String> {
-    use std::os::unix::fs::DirBuilderExt;
-    let dir = std::env::temp_dir().join(format!("mynatap-{}-{port}-{}", std::process::id(), random_hex::<8>()?));
-    std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    Ok(dir)
-}
+/// The tap's back-end URLs, JSON (`MYNATAP_URLS_FILE`, contract 1.3).
+const URLS_FILE: &str = "urls.json";
 
 impl Drop for AdapterPlayer {
     fn drop(&mut self) {
@@ -290,16 +226,16 @@ impl TapPlayer for AdapterPlayer {
         let slot = self.player.slot.clone();
         let sequence = self.sequence.clone();
         let crl_url = if spec.backend_fault == Some(BackendFault::CrlUnavailable) { self.server.refused_crl_url() } else { self.server.crl_url() };
+        let eligibility_url = self.server.eligibility_url();
         // Each world has its CA (`world.ca_key` picks its algorithm): the program gets this one,
-        // and every generation of it in one PEM file, oldest first (contract 1.3).
-        std::fs::write(&self.ca_path, world.registry().ca().certificate_der())
-            .map_err(|e| WorldError::Adapter(format!("cannot write {}: {e}", self.ca_path.display())))?;
-        let bundle: String = world.registry().cas().iter().map(|ca| crate::play::export::pem("CERTIFICATE", ca.certificate_der())).collect();
-        let cas_path = self.dir.join(CA_CERTS_FILE);
-        std::fs::write(&cas_path, bundle).map_err(|e| WorldError::Adapter(format!("cannot write {}: {e}", cas_path.display())))?;
-        let cas_path = cas_path.display().to_string();
-        let (ca_path, eligibility_url) = (self.ca_path.display().to_string(), self.server.eligibility_url());
-        let surface_ca_path = self.dir.join(SURFACE_CA_FILE).display().to_string();
+        // and every generation of it in one PEM file, oldest first (contract 1.3). A reader of
+        // 1.3 finds its URLs (and the tap's token in them) in a file only it can read; a 1.2
+        // reader in its environment, as that contract says.
+        let urls_off_env = self.program.contract >= Contract::V1_3;
+        let urls_json = urls_off_env.then(|| serde_json::json!({ "crl_url": crl_url, "eligibility_url": eligibility_url }).to_string());
+        let handed = self.hand_files(world, urls_json.as_deref()).map_err(WorldError::Adapter)?;
+        let path_of = |variable: &str| handed.iter().find(|file| file.variable == variable).map(|file| file.path.display().to_string()).unwrap_or_default();
+        let (ca_path, cas_path, surface_ca_path, urls_path) = (path_of(env::CA_CERT), path_of(env::CA_CERTS), path_of(env::SURFACE_CA), path_of(env::URLS_FILE));
         let (mut seen, mut card_strangers, mut card_held) = (Vec::new(), Vec::new(), None);
         let watch = std::sync::Arc::new(std::sync::Mutex::new(HoldingWatch::default()));
         let (mut program_ms, mut verdict_line, mut adapter_error, mut ran) = (0.0, None, None, false);
@@ -315,12 +251,10 @@ impl TapPlayer for AdapterPlayer {
             // While a command waits for its answer, its sender is connected: ask pcscd how
             // (rule W11), and keep another program's commands apart from the reader's.
             slot.before_each_command(Some(holding_watch(&reader, &slot, &watch, at_insertion)));
-            let envs = vec![
+            let mut envs = vec![
                 (env::READER, reader.clone()),
                 (env::CA_CERT, ca_path.clone()),
                 (env::CA_CERTS, cas_path.clone()),
-                (env::CRL_URL, crl_url.clone()),
-                (env::ELIGIBILITY_URL, eligibility_url.clone()),
                 // Whole seconds, as X.509 times are: a reader comparing 23:59:59.900 with a notAfter
                 // of 23:59:59 to the sub-second is not wrong, and no clinic can tell.
                 (env::NOW, now.replace_nanosecond(0).unwrap_or(now).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
@@ -338,9 +272,18 @@ impl TapPlayer for AdapterPlayer {
                 (env::CONTRACT, contract.as_str().to_owned()),
                 (env::SURFACE_CA, surface_ca_path.clone()),
             ];
+            if urls_off_env {
+                envs.push((env::URLS_FILE, urls_path.clone()));
+            } else {
+                envs.push((env::CRL_URL, crl_url.clone()));
+                envs.push((env::ELIGIBILITY_URL, eligibility_url.clone()));
+            }
             ran = true;
             let program_started = Instant::now();
-            let result = ready.and_then(|()| self.run_program(&envs).map_err(WorldError::Adapter));
+            let result = ready
+                .and_then(|()| self.run_program(&envs).map_err(WorldError::Adapter))
+                // A verdict read from files the reader (or anyone) changed meanwhile is no verdict.
+                .and_then(|verdict| check_unchanged(&handed).map(|()| verdict).map_err(WorldError::Adapter));
             program_ms = program_started.elapsed().as_secs_f64() * 1000.0;
             verdict_line = result.as_ref().ok().map(Verdict::to_line);
             adapter_error = result.as_ref().err().map(ToString::to_string);
@@ -535,4 +478,40 @@ pub fn fingerprint(files: &[PathBuf]) -> String {
     let texts: Vec<(String, String)> =
         files.iter().map(|file| (file.display().to_string(), crate::scenario::builtin::source_of(file).map(|text| text.into_owned()).unwrap_or_default())).collect();
     super::verdict::fingerprint_of(&texts, [mynatap_sim::profile::CARD_YAML, mynatap_sim::profile::ANDROID_YAML, mynatap_sim::profile::IPHONE_YAML])
+}
+
+/// The SHA-256 of a file that identifies the certified program (`--reader-file`), read in full
+/// however large (a jar, an interpreter) without holding it in memory.
+pub fn identify(path: &std::path::Path) -> Result<crate::report::ProgramFile, String> {
+    use sha2::{Digest, Sha256};
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(buffer.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    let shown = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    Ok(crate::report::ProgramFile { path: shown.display().to_string(), sha256: hex::encode(hasher.finalize()) })
+}
+
+/// The executable a reader command runs (its first word past `VAR=value` assignments, looked up
+/// on `PATH` as the shell would), identified; none when the shell would not find one either
+/// (the taps then fail on their own).
+pub fn command_executable(command: &str) -> Result<Option<crate::report::ProgramFile>, String> {
+    let Some(first) = command.split_whitespace().find(|word| !word.contains('=')) else { return Ok(None) };
+    let first = first.trim_matches(|c| c == '\'' || c == '"');
+    let found = if first.contains('/') {
+        Some(PathBuf::from(first))
+    } else {
+        std::env::var_os("PATH").and_then(|path| std::env::split_paths(&path).map(|dir| dir.join(first)).find(|candidate| candidate.is_file()))
+    };
+    match found {
+        Some(path) if path.is_file() => identify(&path).map(Some).map_err(|e| format!("--reader-cmd: cannot read its executable {e}")),
+        _ => Ok(None),
+    }
 }

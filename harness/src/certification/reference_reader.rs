@@ -144,6 +144,23 @@ fn anchors() -> Result<Vec<Vec<u8>>, String> {
     Ok(anchors)
 }
 
+/// The back ends' URLs: from `MYNATAP_URLS_FILE` (contract 1.3), else the environment (1.1-1.2).
+fn backend_urls() -> Result<(String, String), String> {
+    #[derive(serde::Deserialize)]
+    struct Urls {
+        crl_url: String,
+        eligibility_url: String,
+    }
+    match std::env::var(env::URLS_FILE) {
+        Ok(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {path}: {e}", env::URLS_FILE))?;
+            let urls: Urls = serde_json::from_str(&text).map_err(|e| format!("{}: {path}: {e}", env::URLS_FILE))?;
+            Ok((urls.crl_url, urls.eligibility_url))
+        }
+        Err(_) => Ok((var(env::CRL_URL)?, var(env::ELIGIBILITY_URL)?)),
+    }
+}
+
 /// Runs one tap as the contract describes and returns the verdict line's content.
 pub fn run(mutant: Option<Mutant>) -> Result<Verdict, String> {
     let timeout_ms: u64 = var(env::TIMEOUT_MS)?.parse().map_err(|_| format!("{} is not a number", env::TIMEOUT_MS))?;
@@ -156,7 +173,8 @@ pub fn run(mutant: Option<Mutant>) -> Result<Verdict, String> {
     let selected: DeviceKind = var(env::SELECTED)?.parse()?;
     let smartphone = var(env::PHONE_SUPPORT)? == "true";
     let anchors = anchors()?;
-    let backends = HttpBackends { crl_url: var(env::CRL_URL)?, authorities: anchors.len(), eligibility_url: var(env::ELIGIBILITY_URL)?, timeout: Duration::from_millis(backend_timeout_ms) };
+    let (crl_url, eligibility_url) = backend_urls()?;
+    let backends = HttpBackends { crl_url, authorities: anchors.len(), eligibility_url, timeout: Duration::from_millis(backend_timeout_ms) };
     let config = TerminalConfig { id: "reference-reader".into(), smartphone, timeout_ms, backend_timeout_ms };
     // The card-surface CA as the harness hands it; without it no card surface can be trusted.
     let surface_ca = match std::env::var(env::SURFACE_CA) {

@@ -9,7 +9,7 @@ use time::Date;
 use super::statement::Statement;
 use super::waivers::Waiver;
 use crate::play::{ScenarioResult, Status};
-use crate::report::{CertificationInfo, StatementInfo, Summary};
+use crate::report::{CertificationInfo, Conditions, StatementInfo, Summary};
 
 /// The grade and its sentence for a run's counts; `paths` are the statement's claimed paths
 /// (`None`: no statement, every path).
@@ -87,6 +87,7 @@ pub fn partial_words(judged: usize, suite: usize) -> Option<String> {
 
 /// The certification part of a report. `suite_scenarios`: how many scenarios the whole suite
 /// holds (before any filter or shard).
+#[allow(clippy::too_many_arguments)]
 pub fn certification_info(
     results: &[ScenarioResult],
     statement: Option<&Statement>,
@@ -95,6 +96,7 @@ pub fn certification_info(
     fingerprint: &str,
     today: Date,
     suite_scenarios: usize,
+    conditions: &Conditions,
 ) -> CertificationInfo {
     let summary = Summary::of(results);
     let statement = statement.map(|statement| StatementInfo {
@@ -104,7 +106,12 @@ pub fn certification_info(
         key_algorithms: statement.key_algorithms.iter().map(|algorithm| algorithm.name().to_owned()).collect(),
     });
     let (verdict, mut verdict_text) = grade_text(&summary, statement.as_ref().map(|s| s.paths.as_slice()));
-    let partial = partial_words(results.len(), suite_scenarios);
+    let (words, cut_short) = conditions.words();
+    let partial = match (partial_words(results.len(), suite_scenarios), cut_short) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    };
+    verdict_text.push_str(&words);
     if let Some(words) = &partial {
         verdict_text = format!("{verdict_text}; {words}");
     }
@@ -117,6 +124,7 @@ pub fn certification_info(
         statement,
         flags,
         partial,
+        conditions: conditions.clone(),
     }
 }
 

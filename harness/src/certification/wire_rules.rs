@@ -187,8 +187,8 @@ mod tests {
     fn judged(face: bool, seen: &[SeenApdu]) -> Vec<&'static str> {
         let expect = Expectation::Succeed;
         let http = [
-            HttpRequest { sequence: 100, path: "/crl".into(), serial: None, status: 200 },
-            HttpRequest { sequence: 101, path: "/eligibility".into(), serial: Some(1), status: 200 },
+            HttpRequest { sequence: 100, path: "/crl".into(), serial: None, status: 200, stolen_by: None },
+            HttpRequest { sequence: 101, path: "/eligibility".into(), serial: Some(1), status: 200, stolen_by: None },
         ];
         let ca = any_key();
         let record = TapRecord { device: DeviceKind::Card, face, expect: &expect, backend_fault: None, seen, http: &http, contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234", card_shared: None };

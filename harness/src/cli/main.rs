@@ -163,9 +163,12 @@ pub(crate) struct ReportArgs {
     /// Run only scenarios whose id contains this.
     #[arg(long)]
     filter: Option<String>,
-    /// Seed of every key, serial and challenge: the same seed gives the same bytes.
-    #[arg(long, default_value_t = DEFAULT_SEED)]
-    seed: u64,
+    /// Seed of every key, serial and challenge and of the play order: the same seed gives the
+    /// same bytes [default: `run` 1; `certify` a secret drawn from the operating system, written
+    /// into the report and the bundle after the run; given to `certify`, the run is a replay and
+    /// its verdict says so].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Write every APDU each device saw and answered to DIR/<scenario id>.jsonl (time, tap,
     /// command, response), for `mynatap capture import` and `capture replay`.
     #[arg(long, value_name = "DIR")]
@@ -190,6 +193,11 @@ pub(crate) struct LoadedSuite {
 }
 
 impl ReportArgs {
+    /// `--seed`, or the default of commands that replay (`run`).
+    pub(crate) fn seed_or_default(&self) -> u64 {
+        self.seed.unwrap_or(DEFAULT_SEED)
+    }
+
     /// The report in the chosen format (colour only for a terminal).
     pub(crate) fn render(&self, run: &report::Run<'_>, requirements: &BTreeSet<String>) -> String {
         render(self.format, run, requirements, self.output.is_none() && std::io::stdout().is_terminal())
@@ -478,14 +486,14 @@ fn run(args: RunArgs) -> anyhow::Result<u8> {
     let (results, transport) = match args.transport {
         TransportName::Memory => {
             let make_player = || -> Box<dyn TapPlayer> { Box::new(MemoryPlayer) };
-            (play::run_suite(&suite, args.report.seed, jobs, &make_player, &on_done), "memory")
+            (play::run_suite(&suite, args.report.seed_or_default(), jobs, &make_player, &on_done), "memory")
         }
-        TransportName::Pcsc => (run_pcsc(&suite, args.report.seed, jobs.min(2), &on_done)?, "pcsc"),
+        TransportName::Pcsc => (run_pcsc(&suite, args.report.seed_or_default(), jobs.min(2), &on_done)?, "pcsc"),
     };
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let run = report::Run { results: &results, seed: args.report.seed, transport, suite: &label, certification: None };
+    let run = report::Run { results: &results, seed: args.report.seed_or_default(), transport, suite: &label, certification: None };
     let text = args.report.render(&run, &requirements);
     args.report.emit(&text, &results)?;
     Ok(Summary::of(&results).exit_code() as u8)

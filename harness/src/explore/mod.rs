@@ -131,6 +131,21 @@ pub fn scenario_of(life: &Life, id: &str, requirements: &BTreeSet<String>) -> Re
     Ok((yaml, scenario))
 }
 
+/// The first `count` lives of `seed` for `contract`, as a reader program is judged on them
+/// (keypad PINs only), each as `(file name, scenario text, loaded scenario)`: what a default
+/// certification plays among the scenario files, and what `bundle verify` generates again.
+pub fn generated_scenarios(seed: u64, contract: Contract, count: usize) -> Result<Vec<(String, String, Scenario)>, String> {
+    let requirements = requirement_ids(REQUIREMENTS_MD);
+    (0..count)
+        .map(|index| {
+            let id = life_id(seed, index);
+            let life = played_life(life_tree(seed, index, contract)?.current(), true);
+            let (yaml, scenario) = scenario_of(&life, &id, &requirements)?;
+            Ok((format!("{id}.yaml"), yaml, scenario))
+        })
+        .collect()
+}
+
 /// Plays one life: its scenario's result (a scenario that cannot be written or loaded is an
 /// error result, a bug of mynatap's generator or model).
 pub fn play_life(life: &Life, id: &str, seed: u64, requirements: &BTreeSet<String>, player: &mut dyn TapPlayer) -> ScenarioResult {

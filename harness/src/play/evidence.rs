@@ -15,6 +15,10 @@ pub struct HttpRequest {
     pub serial: Option<u64>,
     /// The HTTP status answered.
     pub status: u16,
+    /// The request carried the tap's token but came from a process outside the reader program's
+    /// tap (this pid): the token was stolen. Kept with the strangers' requests, never judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stolen_by: Option<u32>,
 }
 
 /// One APDU as the device saw it.

@@ -87,6 +87,12 @@ fn verdict_section(out: &mut String, run: &Run<'_>, summary: &Summary) {
         }
         let _ = writeln!(out, "<dt>Reader program</dt><dd><code>{}</code></dd>", escape(&certification.reader));
         let _ = writeln!(out, "<dt>Fingerprint</dt><dd><code>{}</code></dd>", escape(&certification.fingerprint));
+        for file in &certification.conditions.program {
+            let _ = writeln!(out, "<dt>Program file</dt><dd><code>{}</code> sha256:<code>{}</code></dd>", escape(&file.path), escape(&file.sha256));
+        }
+        if let Some(user) = &certification.conditions.reader_user {
+            let _ = writeln!(out, "<dt>Reader ran as</dt><dd><code>{}</code></dd>", escape(user));
+        }
         let _ = writeln!(out, "<dt>Waivers judged on</dt><dd>{}</dd>", escape(&certification.judged_on));
     }
     let _ = writeln!(out, "<dt>Suite</dt><dd>{}</dd><dt>Seed</dt><dd>{}</dd><dt>Transport</dt><dd>{}</dd></dl>", escape(run.suite), run.seed, escape(run.transport));

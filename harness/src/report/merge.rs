@@ -194,10 +194,19 @@ fn merge_certification(certifications: &[(&str, Option<CertificationInfo>)], sum
     }
     let paths = first.statement.as_ref().map(|s| s.paths.clone());
     let (verdict, mut verdict_text) = crate::certification::verdict::grade_text(summary, paths.as_deref());
+    // Each shard drew its own lives: the merged run played them all.
+    let mut conditions = first.conditions.clone();
+    if let crate::report::Lives::Added { count } = &mut conditions.lives {
+        *count = certifications.iter().filter_map(|(_, c)| match c.as_ref().map(|c| c.conditions.lives) {
+            Some(crate::report::Lives::Added { count }) => Some(count),
+            _ => None,
+        }).sum();
+    }
+    verdict_text.push_str(&conditions.words().0);
     if let Some(words) = partial {
         verdict_text = format!("{verdict_text}; {words}");
     }
-    Ok(Some(CertificationInfo { verdict, verdict_text, flags: flags.into_iter().collect(), partial: partial.map(str::to_owned), ..first }))
+    Ok(Some(CertificationInfo { verdict, verdict_text, flags: flags.into_iter().collect(), partial: partial.map(str::to_owned), conditions, ..first }))
 }
 
 fn merge_junit(inputs: &[Input<'_>], partial: bool) -> Result<Merged, MergeError> {

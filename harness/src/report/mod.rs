@@ -1,6 +1,7 @@
 //! Reports: text for people, JSON and JUnit XML for machines, one self-contained HTML page for a
 //! reader in a browser, the coverage matrix, and shards merged into one.
 
+mod conditions;
 pub mod html;
 pub mod json;
 pub mod junit;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::play::{ScenarioResult, Status};
 
+pub use conditions::{Conditions, Lives, ProgramFile};
 pub use html::html;
 pub use json::json;
 pub use junit::junit;
@@ -108,6 +110,10 @@ pub struct CertificationInfo {
     /// shards with `--partial`): how many of how many. The verdict speaks for those only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial: Option<String>,
+    /// How the run came about: its seed, its generated lives, the reader's containment, the
+    /// program's files (docs/certification.md).
+    #[serde(default)]
+    pub conditions: Conditions,
 }
 
 /// The reader's conformance statement, as reports show it.

@@ -70,6 +70,12 @@ pub fn text(run: &Run<'_>, requirements: &BTreeSet<String>, style: Style) -> Str
         }
         let _ = writeln!(out, "reader: {}", certification.reader);
         let _ = writeln!(out, "fingerprint: {}", certification.fingerprint);
+        for file in &certification.conditions.program {
+            let _ = writeln!(out, "program file: {} sha256:{}", file.path, file.sha256);
+        }
+        if let Some(user) = &certification.conditions.reader_user {
+            let _ = writeln!(out, "reader ran as: {user}");
+        }
     }
     out
 }
@@ -79,9 +85,13 @@ pub fn coverage_text(rows: &[CoverageRow], style: Style) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{:<8}  scenarios (last result)", "id");
     for row in rows {
-        let cells: Vec<String> = row
+        // Generated lives are many and named by number: counted, save the ones that did not pass.
+        let generated = |id: &str| id.starts_with("explore-");
+        let passing_lives = row.scenarios.iter().filter(|cell| generated(&cell.id) && cell.result == Status::Passed).count();
+        let mut cells: Vec<String> = row
             .scenarios
             .iter()
+            .filter(|cell| !(generated(&cell.id) && cell.result == Status::Passed))
             .map(|cell| {
                 let mark = match cell.result {
                     Status::Passed => style.paint("32", "pass"),
@@ -93,6 +103,9 @@ pub fn coverage_text(rows: &[CoverageRow], style: Style) -> String {
                 format!("{} ({mark})", cell.id)
             })
             .collect();
+        if passing_lives > 0 {
+            cells.push(format!("{passing_lives} generated {} ({})", if passing_lives == 1 { "life" } else { "lives" }, style.paint("32", "pass")));
+        }
         let listed = if cells.is_empty() { style.paint("31;1", "NOT COVERED") } else { cells.join(", ") };
         let _ = writeln!(out, "{:<8}  {listed}", row.requirement);
     }

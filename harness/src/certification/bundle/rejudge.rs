@@ -24,7 +24,7 @@ use crate::certification::waivers;
 use crate::certification::wire_rules::{judge, TapRecord};
 use crate::play::evidence::TapEvidence;
 use crate::play::{run_scenario, ScenarioResult, Status, TapPlayer, Violation};
-use crate::report::{Run, Summary};
+use crate::report::{Conditions, Lives, Run, Summary};
 use crate::scenario::{self, Expectation, Scenario};
 
 /// The statuses `results.json` records, by scenario id.
@@ -160,13 +160,6 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
         }
         suite_texts.push((file.original.clone(), text));
     }
-    if suite.label == crate::scenario::builtin::label() {
-        let builtin: Vec<(String, String)> =
-            crate::scenario::builtin::paths().iter().map(|path| (path.display().to_string(), crate::scenario::builtin::source_of(path).map(|t| t.into_owned()).unwrap_or_default())).collect();
-        if builtin != suite_texts {
-            return Err(tampered(INDEX, format!("names the suite `{}`, but its scenario files are not that suite's", suite.label)));
-        }
-    }
     let flags = apply_waivers(&mut results, &waivers, judged_on, &suite_ids);
 
     for (entry, result) in index.scenarios.iter().zip(&results) {
@@ -184,8 +177,45 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
     if recorded.len() != results.len() {
         return Err(tampered(RESULTS, format!("records {} scenarios; the bundle holds {}", recorded.len(), results.len())));
     }
-    if let Some(exploration) = &index.exploration {
-        super::exploration::check(exploration, index.seed, contract, &suite_texts, &results)?;
+    // How the run came about is the certifier's word, except what the evidence can show: the
+    // generated lives are generated again from the seed, the exploration's counts are checked.
+    let conditions: Conditions = match results_json.pointer("/certification/conditions") {
+        Some(value) => serde_json::from_value(value.clone()).map_err(|e| tampered(RESULTS, format!("/certification/conditions: {e}")))?,
+        None => return Err(tampered(RESULTS, "/certification/conditions: missing")),
+    };
+    let fixed = match (conditions.lives, &index.exploration) {
+        (Lives::Explored { requested, played, out_of_time }, Some(exploration)) => {
+            if (requested, played, out_of_time) != (exploration.lives_requested, exploration.lives, exploration.out_of_time) {
+                return Err(tampered(RESULTS, format!(
+                    "/certification/conditions/lives: records {requested} lives requested, {played} played{}, but {INDEX} records {}, {}{}",
+                    if out_of_time { ", out of time" } else { "" },
+                    exploration.lives_requested,
+                    exploration.lives,
+                    if exploration.out_of_time { ", out of time" } else { "" }
+                )));
+            }
+            super::exploration::check(exploration, index.seed, contract, &suite_texts, &results)?;
+            suite_texts.len()
+        }
+        (Lives::Explored { .. }, None) | (_, Some(_)) => return Err(tampered(RESULTS, "/certification/conditions/lives: does not say what bundle.json's exploration says")),
+        (Lives::Added { count }, None) => {
+            let at = suite_texts.len().checked_sub(count).ok_or_else(|| tampered(RESULTS, format!("/certification/conditions/lives: records {count} generated lives, but the suite holds {} files", suite_texts.len())))?;
+            let generated = crate::explore::generated_scenarios(index.seed, contract, count).map_err(VerifyError::Input)?;
+            for ((original, text), (file, yaml, _)) in suite_texts.iter().skip(at).zip(&generated) {
+                if *original != *file || text != yaml {
+                    return Err(tampered(original, format!("is not {file} as mynatap generates it from seed {} (contract {contract}): the generated lives were changed", index.seed)));
+                }
+            }
+            at
+        }
+        (Lives::FixedSuiteOnly, None) => suite_texts.len(),
+    };
+    if suite.label == crate::scenario::builtin::label() {
+        let builtin: Vec<(String, String)> =
+            crate::scenario::builtin::paths().iter().map(|path| (path.display().to_string(), crate::scenario::builtin::source_of(path).map(|t| t.into_owned()).unwrap_or_default())).collect();
+        if builtin.as_slice() != suite_texts.get(..fixed).unwrap_or_default() {
+            return Err(tampered(INDEX, format!("names the suite `{}`, but its scenario files are not that suite's", suite.label)));
+        }
     }
     let paths = statement.as_ref().map(|s| s.paths.iter().map(|p| p.name().to_owned()).collect::<Vec<_>>());
     let (verdict, _) = grade_text(&Summary::of(&results), paths.as_deref());
@@ -196,9 +226,10 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
     // certifier's word (nothing in the evidence can show it).
     let profile_texts = [&index.profiles.card, &index.profiles.android, &index.profiles.iphone].map(|file| read_text(dir, file));
     let [card, android, iphone] = profile_texts;
-    let fingerprint = fingerprint_of(&suite_texts, [&card?, &android?, &iphone?]);
+    // The fingerprint names the scenario files' suite; generated lives are new each run.
+    let fingerprint = fingerprint_of(suite_texts.get(..fixed).unwrap_or_default(), [&card?, &android?, &iphone?]);
     let reader = results_json.pointer("/certification/reader").and_then(Value::as_str).unwrap_or_default();
-    let info = certification_info(&results, statement.as_ref(), flags, reader, &fingerprint, judged_on, suite.files.len());
+    let info = certification_info(&results, statement.as_ref(), flags, reader, &fingerprint, judged_on, suite.files.len(), &conditions);
     let run = Run { results: &results, seed: index.seed, transport: crate::certification::TRANSPORT, suite: &suite.label, certification: Some(&info) };
     let json = crate::report::json(&run, &requirements);
     if json.as_bytes() != results_bytes.as_slice() {

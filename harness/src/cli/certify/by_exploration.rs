@@ -13,7 +13,8 @@ use mynatap_harness::play::TapPlayer;
 use mynatap_harness::report;
 use mynatap_sim::terminal::Mutant;
 
-use super::with_pcsc::{judged_on, read_statement, reader_contract, readers, start_players, Shared};
+use super::with_pcsc::{judged_on, program_conditions, read_statement, reader_contract, readers, run_seed, start_players, Shared};
+use mynatap_harness::report::{Conditions, Lives};
 use super::CertifyArgs;
 use crate::{render, requirements, Format, InputError};
 
@@ -31,7 +32,9 @@ pub(super) fn certify(args: &CertifyArgs) -> anyhow::Result<u8> {
     // The statement only chooses the contract here: lives are generated for it.
     let (statement, _) = read_statement(args)?;
     let contract = reader_contract(args.contract.as_deref(), statement.as_ref())?;
-    let mut plan = args.explore_flags.plan(count, args.report.seed, contract)?;
+    // The kill matrix is a self-test run in CI: a fixed seed unless one is given, so it repeats.
+    let seed = if args.mutants { args.report.seed_or_default() } else { run_seed(args.report.seed)? };
+    let mut plan = args.explore_flags.plan(count, seed, contract)?;
     plan.keep_results = args.bundle.is_some();
     plan.keypad_only = true;
     // Checked before the run, so a long exploration is not lost at its end.
@@ -42,20 +45,30 @@ pub(super) fn certify(args: &CertifyArgs) -> anyhow::Result<u8> {
     let today = judged_on(args.today.as_deref())?;
     let readers = readers(args.jobs)?;
     mynatap_harness::certification::program::contain_reader_programs();
-    let program_for = |command: String| ReaderProgram { command, tap_timeout: Duration::from_millis(args.tap_timeout_ms), pass_env: args.reader_env.clone() };
+    let (containment, conditions) = program_conditions(args, args.report.seed.is_some(), Lives::Explored { requested: count, played: 0, out_of_time: false })?;
+    let program_for = |command: String| ReaderProgram {
+        command,
+        tap_timeout: Duration::from_millis(args.tap_timeout_ms),
+        pass_env: args.reader_env.clone(),
+        contract,
+        containment: containment.clone(),
+    };
     if args.mutants {
         return kill_matrix(args, &plan, &readers, &program_for);
     }
     let reader_cmd = args.reader_cmd.clone().unwrap_or_default();
-    let players = start_players(&readers, &program_for(reader_cmd.clone()), plan.seed)?;
+    let players = start_players(&readers, &program_for(reader_cmd.clone()))?;
     let players: Vec<Box<dyn TapPlayer + Send>> = players.into_iter().map(|p| Box::new(p) as Box<dyn TapPlayer + Send>).collect();
     let exploration = mynatap_harness::explore::explore(&plan, players, &crate::explore::progress_printer(plan.count));
     let replay = format!("mynatap certify --seed {} --contract {} --reader-cmd '{}'", plan.seed, plan.contract, reader_cmd.replace('\'', "'\\''"));
     let (text, code) = crate::explore::report(&exploration, &args.explore_flags.out, &replay, "the reader program")?;
+    let conditions = Conditions { lives: Lives::Explored { requested: plan.count, played: exploration.lives, out_of_time: exploration.out_of_time }, ..conditions };
     let verdict = if code == 0 { "conformant on exploration" } else { "NOT conformant on exploration" };
-    outln!("{text}{verdict}: {} lives, seed {}, contract {}", exploration.lives, plan.seed, plan.contract);
+    let (words, partial) = conditions.words();
+    let partial = partial.map(|words| format!("; {words}")).unwrap_or_default();
+    outln!("{text}{verdict}{words}{partial}: seed {}, contract {}", plan.seed, plan.contract);
     if let (Some(dir), Some(key)) = (&args.bundle, &signing_key) {
-        let files = write_bundle(dir, key, &exploration, &reader_cmd, today)?;
+        let files = write_bundle(dir, key, &exploration, &reader_cmd, today, &conditions)?;
         note!("bundle: {files} files signed in {} (check with `mynatap bundle verify {} --public-key KEY.pub`)", dir.display(), dir.display());
     }
     Ok(code)
@@ -64,7 +77,7 @@ pub(super) fn certify(args: &CertifyArgs) -> anyhow::Result<u8> {
 /// The bundle of an exploration: every life played (its file, as generated again from the seed
 /// by `bundle verify`, and its evidence), the reports over them, and the exploration's record
 /// (counts, coverage, the shrunk failure's file and evidence).
-fn write_bundle(dir: &std::path::Path, key: &ed25519_dalek::SigningKey, exploration: &Exploration, reader_cmd: &str, today: time::Date) -> anyhow::Result<usize> {
+fn write_bundle(dir: &std::path::Path, key: &ed25519_dalek::SigningKey, exploration: &Exploration, reader_cmd: &str, today: time::Date, conditions: &Conditions) -> anyhow::Result<usize> {
     let plan = &exploration.plan;
     let requirements = requirements(None)?;
     let mut suite_files = Vec::with_capacity(exploration.results.len());
@@ -76,7 +89,7 @@ fn write_bundle(dir: &std::path::Path, key: &ed25519_dalek::SigningKey, explorat
     let profiles = [mynatap_sim::profile::CARD_YAML, mynatap_sim::profile::ANDROID_YAML, mynatap_sim::profile::IPHONE_YAML];
     let fingerprint = verdict::fingerprint_of(&suite_files, profiles);
     let results = &exploration.results;
-    let info = verdict::certification_info(results, None, Vec::new(), reader_cmd, &fingerprint, today, suite_files.len());
+    let info = verdict::certification_info(results, None, Vec::new(), reader_cmd, &fingerprint, today, suite_files.len(), conditions);
     let label = bundle::exploration_label(exploration.lives, plan.seed, plan.contract);
     let run = report::Run { results, seed: plan.seed, transport: TRANSPORT, suite: &label, certification: Some(&info) };
     let record = ExplorationIndex {
@@ -122,7 +135,7 @@ fn kill_matrix(args: &CertifyArgs, plan: &Plan, readers: &[mynatap_harness::play
     let command_of = |mutant: Mutant| format!("{} reference-reader --mutant {}", exe.display(), mutant.name());
     // One player per reader for the whole matrix, lent to each mutant's exploration in turn.
     let shared: Vec<Arc<Mutex<AdapterPlayer>>> =
-        start_players(readers, &program_for(command_of(Mutant::SkipExpiry)), plan.seed)?.into_iter().map(|player| Arc::new(Mutex::new(player))).collect();
+        start_players(readers, &program_for(command_of(Mutant::SkipExpiry)))?.into_iter().map(|player| Arc::new(Mutex::new(player))).collect();
     for mutant in Mutant::ALL {
         let command = command_of(mutant);
         for player in &shared {

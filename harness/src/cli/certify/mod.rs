@@ -64,9 +64,30 @@ pub(crate) struct CertifyArgs {
     /// exploration alone.
     #[arg(long, value_name = "N")]
     explore: Option<usize>,
+    /// Generated lives a certification of scenario files plays among them, drawn from the run's
+    /// secret seed (docs/certification.md, "An unpredictable run").
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_LIVES, conflicts_with_all = ["explore", "fixed_suite_only"])]
+    generated_lives: usize,
+    /// Play the scenario files alone, without generated lives: the verdict says "fixed suite
+    /// only" (a reader that looks verdicts up could pass such a run).
+    #[arg(long, conflicts_with = "explore")]
+    fixed_suite_only: bool,
+    /// As root, run reader programs as this user, so they cannot read the harness's memory or
+    /// environment [default: nobody]. `root` runs them as root: the verdict then says
+    /// containment was reduced. Ignored unless mynatap runs as root.
+    #[arg(long, value_name = "NAME")]
+    reader_user: Option<String>,
+    /// A file that identifies the certified program (a jar, a script, a library; repeatable):
+    /// its SHA-256 is recorded in the report and the bundle, beside the command's executable's.
+    #[arg(long = "reader-file", value_name = "PATH")]
+    reader_files: Vec<PathBuf>,
     #[command(flatten)]
     explore_flags: crate::explore::ExploreFlags,
 }
+
+/// Generated lives a default certification plays among the scenario files: about 100 taps, a
+/// few seconds for a reader program that answers a tap in tens of milliseconds.
+const DEFAULT_LIVES: usize = 32;
 
 #[cfg(not(feature = "pcsc"))]
 pub(crate) fn certify(_: CertifyArgs) -> anyhow::Result<u8> {
@@ -106,7 +127,8 @@ mod with_pcsc {
     use mynatap_harness::certification::{bundle, verdict, waivers};
     use mynatap_harness::play::readers::{configured, VirtualReader};
     use mynatap_harness::play::{self, Entry, ScenarioResult, Status, Suite, TapPlayer};
-    use mynatap_harness::report::{self, Summary};
+    use mynatap_harness::certification::containment::Containment;
+    use mynatap_harness::report::{self, Conditions, Lives, Summary};
     use mynatap_sim::terminal::Mutant;
     use mynatap_sim::world::Profiles;
 
@@ -132,10 +154,46 @@ mod with_pcsc {
         Ok(configured.into_iter().take(jobs).collect())
     }
 
-    pub(super) fn start_players(readers: &[VirtualReader], program: &ReaderProgram, seed: u64) -> anyhow::Result<Vec<AdapterPlayer>> {
-        // The default CA until the first tap writes its world's own.
-        let ca = mynatap_sim::pki::CertificateAuthority::trusted(seed, mynatap_sim::pki::KeyAlgorithm::Rsa2048)?;
-        readers.iter().map(|reader| AdapterPlayer::start(reader, program.clone(), ca.certificate_der()).map_err(|e| InputError(e).into())).collect()
+    pub(super) fn start_players(readers: &[VirtualReader], program: &ReaderProgram) -> anyhow::Result<Vec<AdapterPlayer>> {
+        readers.iter().map(|reader| AdapterPlayer::start(reader, program.clone()).map_err(|e| InputError(e).into())).collect()
+    }
+
+    /// The run's seed: `--seed`, or a secret drawn from the operating system that no reader
+    /// program can learn before the run is over (docs/certification.md, "An unpredictable run").
+    pub(super) fn run_seed(given: Option<u64>) -> anyhow::Result<u64> {
+        match given {
+            Some(seed) => Ok(seed),
+            None => {
+                let mut bytes = [0u8; 8];
+                std::fs::File::open("/dev/urandom")
+                    .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut bytes))
+                    .map_err(|e| InputError(format!("cannot draw the run's secret seed from /dev/urandom: {e}")))?;
+                Ok(u64::from_le_bytes(bytes))
+            }
+        }
+    }
+
+    /// What the reader programs run as, and the certified program's identifying files.
+    pub(super) fn program_conditions(args: &CertifyArgs, seed_given: bool, lives: Lives) -> anyhow::Result<(Containment, Conditions)> {
+        let containment = Containment::choose(args.reader_user.as_deref()).map_err(InputError)?;
+        if args.reader_user.is_some() && containment == Containment::OwnUser {
+            note!("--reader-user is ignored: mynatap does not run as root, reader programs run as its own user");
+        }
+        let mut program = Vec::new();
+        if let Some(command) = &args.reader_cmd {
+            program.extend(mynatap_harness::certification::program::command_executable(command).map_err(InputError)?);
+        }
+        for path in &args.reader_files {
+            program.push(mynatap_harness::certification::program::identify(path).map_err(|e| InputError(format!("--reader-file {e}")))?);
+        }
+        let conditions = Conditions {
+            seed_given,
+            lives,
+            reader_user: containment.run_as().map(|run_as| run_as.name.clone()),
+            containment_reduced: containment == Containment::Root,
+            program,
+        };
+        Ok((containment, conditions))
     }
 
     /// Plays the suite against the program on every reader at once.
@@ -284,15 +342,26 @@ mod with_pcsc {
             bundle::ensure_empty(dir).map_err(InputError)?;
         }
         let reader_cmd = args.reader_cmd.clone().unwrap_or_default();
-        let program = ReaderProgram { command: reader_cmd.clone(), tap_timeout: Duration::from_millis(args.tap_timeout_ms), pass_env: args.reader_env.clone() };
         let contract = reader_contract(args.contract.as_deref(), statement.as_ref())?;
-        let (suite, outside) = apply_statement(loaded.suite, statement.as_ref(), contract);
-        let players = start_players(&readers, &program, args.report.seed)?;
-        let played = certify_with(players, &suite, args.report.seed);
+        let seed = run_seed(args.report.seed)?;
+        let lives = if args.fixed_suite_only { 0 } else { args.generated_lives };
+        let (containment, conditions) = program_conditions(&args, args.report.seed.is_some(), if lives == 0 { Lives::FixedSuiteOnly } else { Lives::Added { count: lives } })?;
+        let program = ReaderProgram { command: reader_cmd.clone(), tap_timeout: Duration::from_millis(args.tap_timeout_ms), pass_env: args.reader_env.clone(), contract, containment };
+        // The generated lives join the scenario files: played in the one order the seed draws.
+        let generated = mynatap_harness::explore::generated_scenarios(seed, contract, lives).map_err(InputError)?;
+        let mut suite = loaded.suite;
+        let mut life_files = Vec::with_capacity(generated.len());
+        for (file, text, scenario) in generated {
+            suite.entries.push(Entry::Loaded(Box::new(scenario)));
+            life_files.push((file, text));
+        }
+        let (suite, outside) = apply_statement(suite, statement.as_ref(), contract);
+        let players = start_players(&readers, &program)?;
+        let played = certify_with(players, &suite, seed);
         let mut results = in_suite_order(played, outside);
         let flags = verdict::apply_waivers(&mut results, &waivers, today, &loaded.ids);
-        let info = verdict::certification_info(&results, statement.as_ref(), flags, &reader_cmd, &fingerprint, today, loaded.files.len());
-        let run = report::Run { results: &results, seed: args.report.seed, transport: TRANSPORT, suite: &loaded.label, certification: Some(&info) };
+        let info = verdict::certification_info(&results, statement.as_ref(), flags, &reader_cmd, &fingerprint, today, loaded.files.len() + life_files.len(), &conditions);
+        let run = report::Run { results: &results, seed, transport: TRANSPORT, suite: &loaded.label, certification: Some(&info) };
         let text = args.report.render(&run, &requirements);
         args.report.emit(&text, &results)?;
         let summary = Summary::of(&results);
@@ -309,6 +378,9 @@ mod with_pcsc {
             program_ms / 1000.0,
             around.get(around.len() / 2).copied().unwrap_or_default()
         );
+        if summary.failed + summary.errors > 0 {
+            note!("seed {seed}: `--seed {seed}` replays this run (its order and its generated lives)");
+        }
         let mut code = verdict::exit_code(&summary);
         if let Some(baseline) = &args.baseline {
             let changes = bundle::compare_with_baseline(baseline, &results).map_err(InputError)?;
@@ -323,17 +395,19 @@ mod with_pcsc {
             }
         }
         if let (Some(dir), Some(key)) = (&args.bundle, &signing_key) {
-            let suite_files: Vec<(String, String)> = loaded
+            let mut suite_files: Vec<(String, String)> = loaded
                 .files
                 .iter()
                 .map(|path| mynatap_harness::scenario::builtin::source_of(path).map(|text| (path.display().to_string(), text.into_owned())))
                 .collect::<Result<_, _>>()
                 .map_err(|e| InputError(format!("cannot read a scenario file for the bundle: {e}")))?;
+            // The generated lives last: `bundle verify` generates them again from the seed.
+            suite_files.extend(life_files);
             let input = bundle::BundleInput {
                 results: &results,
                 report_html: &render(Format::Html, &run, &requirements, false),
                 results_json: &render(Format::Json, &run, &requirements, false),
-                seed: args.report.seed,
+                seed,
                 suite_label: &loaded.label,
                 suite_files: &suite_files,
                 judged_on: today,
@@ -353,12 +427,17 @@ mod with_pcsc {
     /// a time, each on its own reader.
     fn kill_matrix(loaded: &LoadedSuite, args: &CertifyArgs, readers: &[VirtualReader], fingerprint: &str, started: Instant) -> anyhow::Result<u8> {
         let exe = std::env::current_exe().context("cannot find this program to run its reference reader")?;
+        // A self-test of the suite, run in CI: a fixed seed unless one is given, so it repeats.
+        let seed = args.report.seed_or_default();
+        let containment = Containment::choose(args.reader_user.as_deref()).map_err(InputError)?;
         let program_of = |mutant: Mutant| ReaderProgram {
             command: format!("{} reference-reader --mutant {}", exe.display(), mutant.name()),
             tap_timeout: Duration::from_millis(args.tap_timeout_ms),
             pass_env: args.reader_env.clone(),
+            contract: mynatap_sim::contract::Contract::LATEST,
+            containment: containment.clone(),
         };
-        let players = start_players(readers, &program_of(Mutant::SkipExpiry), args.report.seed)?;
+        let players = start_players(readers, &program_of(Mutant::SkipExpiry))?;
         let next = AtomicUsize::new(0);
         let rows: Mutex<Vec<(usize, Vec<String>)>> = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
@@ -371,7 +450,7 @@ mod with_pcsc {
                             player.begin_run(program_of(mutant));
                         }
                         let make_player = || -> Box<dyn TapPlayer> { Box::new(Shared(player.clone())) };
-                        let caught: Vec<String> = play::run_suite_prebuilt(&loaded.suite, args.report.seed, 1, &make_player, &|_| {})
+                        let caught: Vec<String> = play::run_suite_prebuilt(&loaded.suite, seed, 1, &make_player, &|_| {})
                             .into_iter()
                             .filter(|result| result.status != Status::Passed)
                             .map(|result| {
