@@ -76,7 +76,7 @@ fn a_reader_without_the_iphone_path_is_conformant_for_what_it_claims() {
     let certification = &run.report["certification"];
     assert_eq!(certification["verdict"], "conformant", "{}", run.printed);
     let sentence = certification["verdict_text"].as_str().unwrap();
-    assert!(sentence.starts_with("conformant for android, card-pin, card-face; ") && sentence.ends_with("scenarios not applicable"), "{sentence}");
+    assert!(sentence.starts_with("conformant for android, card-pin, card-face; ") && sentence.ends_with("scenarios not applicable; with 32 generated lives"), "{sentence}");
     let scenarios = run.report["scenarios"].as_array().unwrap();
     let status = |id: &str| scenarios.iter().find(|s| s["id"] == id).map(|s| s["status"].as_str().unwrap().to_owned()).unwrap();
     // Every iPhone scenario is not applicable, with the reason; Android and card ones were played.
@@ -87,7 +87,9 @@ fn a_reader_without_the_iphone_path_is_conformant_for_what_it_claims() {
     assert_eq!(status("physical-card-pin"), "passed");
     assert_eq!(status("face-recognition"), "passed");
     let not_applicable = run.report["summary"]["not_applicable"].as_u64().unwrap();
-    assert!((5..50).contains(&not_applicable), "{not_applicable}");
+    // The iPhone scenarios, and the generated lives that need an iPhone.
+    assert!((5..90).contains(&not_applicable), "{not_applicable}");
+    assert!(scenarios.iter().filter(|s| s["id"].as_str().unwrap().starts_with("explore-")).count() == 32, "the generated lives are in the report");
     assert_eq!(run.report["summary"]["failed"], 0);
     assert!(sentence.contains(&format!("{not_applicable} scenarios not applicable")), "{sentence}");
     // Played on both readers.
@@ -210,7 +212,7 @@ fn waivers_grade_the_verdict_and_a_baseline_lists_regressions() {
     let scenarios = ["scenarios/expired-certificate.yaml", "scenarios/android-verified.yaml", "scenarios/physical-card-pin.yaml"];
     let certify = |waivers: Option<&Path>, extra: &[&str]| {
         let mut command = mynatap();
-        command.args(["certify", "--reader-cmd", &reference_reader(Some("skip-expiry")), "--today", "2026-11-25", "--format", "json"]).args(scenarios).args(extra);
+        command.args(["certify", "--fixed-suite-only", "--reader-cmd", &reference_reader(Some("skip-expiry")), "--today", "2026-11-25", "--format", "json"]).args(scenarios).args(extra);
         if let Some(waivers) = waivers {
             command.arg("--waivers").arg(waivers);
         }
@@ -231,7 +233,7 @@ fn waivers_grade_the_verdict_and_a_baseline_lists_regressions() {
     let (code, report, printed) = certify(Some(&waivers), &[]);
     assert_eq!(code, Some(0), "{printed}");
     assert_eq!(report["certification"]["verdict"], "conformant with waivers", "{printed}");
-    assert_eq!(report["certification"]["verdict_text"], "conformant with waivers (1 waived)");
+    assert_eq!(report["certification"]["verdict_text"], "conformant with waivers (1 waived); fixed suite only");
     let expired = report["scenarios"].as_array().unwrap().iter().find(|s| s["id"] == "expired-certificate").unwrap();
     assert_eq!(expired["status"], "waived");
     assert!(expired["note"].as_str().unwrap().contains("ticket CR-7"));
@@ -293,7 +295,9 @@ fn re_signed_bundles_that_lie_do_not_verify() {
     assert_eq!(run.code, Some(0), "{}", run.printed);
     // Every field results.json states, edited and signed again.
     type Edit = Box<dyn Fn(&mut Value)>;
-    let edits: [(&str, &str, Edit); 8] = [
+    let edits: [(&str, &str, Edit); 10] = [
+        ("fixed-only", "/certification/conditions/lives", Box::new(|r| r["certification"]["conditions"]["lives"] = Value::from("fixed_suite_only"))),
+        ("fewer-lives", "/certification/conditions/lives", Box::new(|r| r["certification"]["conditions"]["lives"]["added"]["count"] = Value::from(3))),
         ("judged-on", "/certification/judged_on", Box::new(|r| r["certification"]["judged_on"] = Value::from("2020-01-01"))),
         ("seed", "/seed", Box::new(|r| r["seed"] = Value::from(1))),
         ("summary", "/summary/passed", Box::new(|r| r["summary"]["passed"] = Value::from(r["summary"]["passed"].as_u64().unwrap() + 1))),

@@ -153,13 +153,13 @@ fn certify_explore_passes_the_reference_reader_and_finds_a_mutant() {
     assert!(Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&key).arg("-out").arg(&public_key).status().unwrap().success());
     let certify = |reader: &str, lives: &str, bundle: &str| {
         let mut command = mynatap();
-        command.args(["certify", "--explore", lives, "--jobs", "2", "--shrink-limit", "120", "--out", out.to_str().unwrap(), "--reader-cmd", reader]);
+        command.args(["certify", "--seed", "20250919", "--explore", lives, "--jobs", "2", "--shrink-limit", "120", "--out", out.to_str().unwrap(), "--reader-cmd", reader]);
         command.arg("--bundle").arg(out.join(bundle)).arg("--signing-key").arg(&key).output().unwrap()
     };
     let verify = |bundle: &Path| mynatap().args(["bundle", "verify"]).arg(bundle).arg("--public-key").arg(&public_key).output().unwrap();
     let honest = certify(&format!("{exe} reference-reader"), "25", "honest");
     assert_eq!(honest.status.code(), Some(0), "{}", text(&honest));
-    assert!(String::from_utf8_lossy(&honest.stdout).contains("conformant on exploration: 25 lives"), "{}", text(&honest));
+    assert!(String::from_utf8_lossy(&honest.stdout).contains("conformant on exploration; 25 of 25 lives played; seed given (a replay, not a fresh draw): seed 20250919"), "{}", text(&honest));
     // The bundle holds every life and is judged again; lives that are not the seed's do not verify.
     let verified = verify(&out.join("honest"));
     assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
@@ -176,6 +176,28 @@ fn certify_explore_passes_the_reference_reader_and_finds_a_mutant() {
     let refused = verify(&forged);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     assert!(text(&refused).contains("is not life 0 of seed 20250919"), "{}", text(&refused));
+    // A run that played 25 lives cannot be made to read as more: the counts the index records
+    // are the verdict's, and a run cut short by its budget says "partial".
+    let overstated = out.join("overstated");
+    assert!(Command::new("cp").arg("-r").arg(out.join("honest")).arg(&overstated).status().unwrap().success());
+    let edit = |file: &Path, change: &dyn Fn(&mut serde_json::Value)| {
+        let mut value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        change(&mut value);
+        std::fs::write(file, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+    };
+    edit(&overstated.join("bundle.json"), &|index| {
+        index["exploration"]["lives_requested"] = 1000.into();
+        index["exploration"]["out_of_time"] = true.into();
+    });
+    sign_again(&overstated, &key);
+    let refused = verify(&overstated);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("results.json: /certification/conditions/lives: records 25 lives requested"), "{}", text(&refused));
+    edit(&overstated.join("results.json"), &|report| report["certification"]["conditions"]["lives"]["explored"] = serde_json::json!({"requested": 1000, "played": 25, "out_of_time": true}));
+    sign_again(&overstated, &key);
+    let refused = verify(&overstated);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("/certification/partial: records nothing, but the evidence gives \"partial: 25 of 1000 lives played (the time budget ran out)\""), "{}", text(&refused));
     let mutant = certify(&format!("{exe} reference-reader --mutant ignore-hold"), "200", "mutant");
     assert_eq!(mutant.status.code(), Some(1), "{}", text(&mutant));
     let verified = verify(&out.join("mutant"));
@@ -190,8 +212,8 @@ fn certify_explore_passes_the_reference_reader_and_finds_a_mutant() {
     let steps = std::fs::read_to_string(&file).unwrap().lines().filter(|line| line.starts_with("  - ")).count();
     assert!(steps <= 5, "shrunk to {steps} steps:\n{}", std::fs::read_to_string(&file).unwrap());
     assert!(printed.contains(&format!("replay: mynatap certify --seed 20250919 --contract 1.3 --reader-cmd '{exe} reference-reader --mutant ignore-hold' {}", file.display())), "{printed}");
-    let replay = mynatap().args(["certify", "--reader-cmd", &format!("{exe} reference-reader --mutant ignore-hold"), file.to_str().unwrap()]).output().unwrap();
+    let replay = mynatap().args(["certify", "--fixed-suite-only", "--reader-cmd", &format!("{exe} reference-reader --mutant ignore-hold"), file.to_str().unwrap()]).output().unwrap();
     assert_eq!(replay.status.code(), Some(1), "{}", text(&replay));
-    let honest_replay = mynatap().args(["certify", "--reader-cmd", &format!("{exe} reference-reader"), file.to_str().unwrap()]).output().unwrap();
+    let honest_replay = mynatap().args(["certify", "--fixed-suite-only", "--reader-cmd", &format!("{exe} reference-reader"), file.to_str().unwrap()]).output().unwrap();
     assert_eq!(honest_replay.status.code(), Some(0), "{}", text(&honest_replay));
 }

@@ -172,7 +172,7 @@ fn broken_reader_programs_are_adapter_errors_and_the_run_goes_on() {
     ] {
         let started = Instant::now();
         let run = mynatap()
-            .args(["certify", "--reader-cmd", program, "--tap-timeout-ms", "1500", suite.to_str().unwrap(), "scenarios/iphone-verified.yaml"])
+            .args(["certify", "--fixed-suite-only", "--reader-cmd", program, "--tap-timeout-ms", "1500", suite.to_str().unwrap(), "scenarios/iphone-verified.yaml"])
             .output()
             .unwrap();
         let printed = text(&run);
@@ -283,7 +283,7 @@ fn nothing_a_reader_program_starts_outlives_its_tap() {
     for (program, code) in [(&answers, 0), (&hangs, 1)] {
         let started = Instant::now();
         let run = mynatap()
-            .args(["certify", "--reader-cmd", program.to_str().unwrap(), "--tap-timeout-ms", "1500", "--reader-env", "MYNATAP_TEST_PASSED_ON", "scenarios/iphone-verified.yaml"])
+            .args(["certify", "--fixed-suite-only", "--reader-cmd", program.to_str().unwrap(), "--tap-timeout-ms", "1500", "--reader-env", "MYNATAP_TEST_PASSED_ON", "scenarios/iphone-verified.yaml"])
             .env("MYNATAP_TEST_SECRET", "a CI secret")
             .env("MYNATAP_TEST_PASSED_ON", "yes")
             .output()
@@ -303,6 +303,9 @@ fn nothing_a_reader_program_starts_outlives_its_tap() {
         let allowed = name.starts_with("MYNATAP_") && *name != "MYNATAP_TEST_SECRET" || ["PATH", "HOME", "LANG", "PWD", "SHLVL", "_", "OLDPWD"].contains(name);
         assert!(allowed, "the reader program was given `{name}`:\n{environment}");
     }
+    // A 1.3 reader's URLs carry the tap's token: never in its environment, which other
+    // programs of its user can read; in a file only it can read.
+    assert!(names.contains(&"MYNATAP_URLS_FILE") && !environment.contains("http://"), "{environment}");
     let _ = std::fs::remove_file(env_file);
     let _ = std::fs::remove_file(answers);
     let _ = std::fs::remove_file(hangs);
@@ -316,7 +319,8 @@ fn malformed_http_during_a_tap_does_not_stop_it_being_judged() {
     // bounded time, and the tap is then judged as usual.
     let hostile = r#"
 import os, socket, sys, time
-address, token = os.environ["MYNATAP_CRL_URL"][len("http://"):].split("/")[:2]
+import json
+address, token = json.load(open(os.environ["MYNATAP_URLS_FILE"]))["crl_url"][len("http://"):].split("/")[:2]
 host, port = address.split(":")
 t = token.encode()
 def ask(data, keep_open=False):
@@ -339,7 +343,7 @@ assert all(seconds < 3 for _, seconds in results), results
     std::fs::write(&hostile_path, hostile).unwrap();
     let program = script("hostile-then-reads", &format!("/usr/bin/python3 {} || exit 7\nexec {} reference-reader", hostile_path.display(), env!("CARGO_BIN_EXE_mynatap")));
     let run = mynatap()
-        .args(["certify", "--reader-cmd", program.to_str().unwrap(), "scenarios/iphone-verified.yaml", "scenarios/backend-crl-stale.yaml"])
+        .args(["certify", "--fixed-suite-only", "--reader-cmd", program.to_str().unwrap(), "scenarios/iphone-verified.yaml", "scenarios/backend-crl-stale.yaml"])
         .output()
         .unwrap();
     let printed = text(&run);

@@ -135,6 +135,8 @@ struct Shared {
     /// running reader's (a process escaped from a group is judged by it): a request with the
     /// token from a process outside it is a thief's.
     reader_group: Option<(u32, fn(u32) -> bool)>,
+    /// Requests with the token are checked for their sender ([`BackendServer::judge_senders`]).
+    judge_senders: bool,
 }
 
 /// Stranger requests kept per tap: a flood is refused all the same, but not recorded without end.
@@ -200,6 +202,12 @@ impl BackendServer {
         let mut shared = self.lock();
         shared.view.token.clear();
         shared.reader_group = None;
+    }
+
+    /// From now on a request with the tap's token is the reader program's only if a process of
+    /// its tap sent it (see [`Self::set_reader_group`]); otherwise it is logged as stolen.
+    pub fn judge_senders(&self) {
+        self.lock().judge_senders = true;
     }
 
     /// The reader program of this tap runs in the process group `leader`; `running` says whether
@@ -310,12 +318,26 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, server: SocketAddr, sha
         }
     };
     // The token is right: whose process sent it? (Asked while the sender still holds its end.)
+    // Before the reader program runs, or after, no request is its.
     let mut stolen_by = None;
-    let group = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).reader_group;
-    if let (false, Some((leader, running))) = (parsed.stranger, group) {
+    let (judge, group) = {
+        let guard = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        (guard.judge_senders, guard.reader_group)
+    };
+    if judge && !parsed.stranger {
+        let (leader, running) = match group {
+            Some((leader, running)) => (Some(leader), running),
+            None => (None, (|_| true) as fn(u32) -> bool),
+        };
         let escaped = move |group: u32| !running(group);
         let sender = tokio::task::spawn_blocking(move || super::peer::sender(peer, server, leader, &escaped)).await.unwrap_or(super::peer::Sender::Unknown);
-        if let super::peer::Sender::Other { pid } = sender {
+        let thief = match sender {
+            super::peer::Sender::Other { pid } => Some(pid),
+            super::peer::Sender::Gone => Some(0),
+            super::peer::Sender::Unknown if leader.is_none() => Some(0),
+            super::peer::Sender::Reader | super::peer::Sender::Unknown => None,
+        };
+        if let Some(pid) = thief {
             stolen_by = Some(pid);
             parsed.stranger = true;
             parsed.request = Err(Refusal { status: 403, message: "this tap's token, sent by another program than the reader: logged as stolen" });

@@ -7,35 +7,82 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sender {
     /// A process of the reader program's tap: in its process group, or escaped from it (a child
-    /// of this process in a session of its own, see `program::contain_reader_programs`).
+    /// of this process in a session of its own, see `containment::contain_reader_programs`).
     Reader,
-    /// A process outside the reader program's tap: the token was stolen.
+    /// A process outside the reader program's tap (this pid): the token was stolen.
     Other {
         /// Its process id.
         pid: u32,
     },
-    /// The connection's owner was not found (gone, or hidden from this user): given the benefit
-    /// of the doubt, as the reader's.
+    /// The connection was closed before its request was answered: no HTTP client of a reader
+    /// does that, a spoiler sending with a stolen token and leaving might.
+    Gone,
+    /// `/proc` could not tell (unreadable, or the sender's descriptors hidden from this user):
+    /// given the benefit of the doubt, as the reader's.
     Unknown,
 }
 
 /// The sender of the connection `client -> server` (both on this machine), judged against the
-/// reader program whose process group is led by `leader`; `escaped` says whether a process whose
-/// parent is this one and whose group is `group` is a reader's leftover (not another reader's).
-pub fn sender(client: SocketAddr, server: SocketAddr, leader: u32, escaped: &dyn Fn(u32) -> bool) -> Sender {
-    let Some(inode) = socket_inode(client, server) else { return Sender::Unknown };
+/// reader program whose process group is led by `leader` (`None`: no reader program runs, so
+/// no process is the reader's); `escaped` says whether a child of this process in the group it
+/// names is a reader's leftover (not another running reader's).
+pub fn sender(client: SocketAddr, server: SocketAddr, leader: Option<u32>, escaped: &dyn Fn(u32) -> bool) -> Sender {
+    let (SocketAddr::V4(client), SocketAddr::V4(server)) = (client, server) else { return Sender::Unknown };
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else { return Sender::Unknown };
+    // A closed connection lingers a while with inode 0.
+    let Some(inode) = find_inode(&table, &v4_field(client), &v4_field(server)).filter(|inode| *inode != 0) else { return Sender::Gone };
     let me = std::process::id();
     let processes = processes();
-    let of_reader = |process: &Process| process.pgrp == leader || (process.ppid == me && process.pid != me && escaped(process.pgrp));
+    let of_reader = |process: &Process| leader.is_some_and(|leader| process.pgrp == leader || (process.ppid == me && process.pid != me && escaped(process.pgrp)));
     // The reader's own processes first: the common case costs only their descriptors.
     let (readers, others): (Vec<&Process>, Vec<&Process>) = processes.iter().partition(|process| of_reader(process));
-    if readers.iter().any(|process| holds(process.pid, inode)) {
-        return Sender::Reader;
+    let mut hidden = false;
+    for process in &readers {
+        match holds(process.pid, inode) {
+            Some(true) => return Sender::Reader,
+            Some(false) => {}
+            None => hidden = true,
+        }
     }
-    match others.iter().find(|process| process.pid != me && holds(process.pid, inode)) {
+    if hidden {
+        return Sender::Unknown;
+    }
+    match others.iter().find(|process| process.pid != me && holds(process.pid, inode) == Some(true)) {
         Some(process) => Sender::Other { pid: process.pid },
         None => Sender::Unknown,
     }
+}
+
+/// Whether any process of the process group `leader` holds a connected Unix socket: a PC/SC
+/// client (libpcsclite talks to pcscd over one) must, so a group without one sent no command.
+/// False when no process of the group is found (it has exited, or has not started).
+pub fn group_holds_unix_connection(leader: u32) -> bool {
+    let inodes: Vec<u64> = processes().iter().filter(|process| process.pgrp == leader).flat_map(|process| socket_inodes(process.pid)).collect();
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else { return true };
+    connected_unix_inodes(&table).any(|inode| inodes.contains(&inode))
+}
+
+/// The inodes of connected sockets in `/proc/net/unix` (`Num RefCount Protocol Flags Type St
+/// Inode Path`; state `03` is connected).
+fn connected_unix_inodes(table: &str) -> impl Iterator<Item = u64> + '_ {
+    table.lines().skip(1).filter_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(5) == Some(&"03")).then(|| fields.get(6)?.parse().ok()).flatten()
+    })
+}
+
+/// The inodes of the sockets process `pid` holds.
+fn socket_inodes(pid: u32) -> Vec<u64> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    fds.flatten()
+        .filter_map(|fd| {
+            let target = std::fs::read_link(fd.path()).ok()?;
+            target.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        })
+        .collect()
 }
 
 #[derive(Debug)]
@@ -60,21 +107,15 @@ fn processes() -> Vec<Process> {
         .collect()
 }
 
-/// Whether process `pid` has the socket `inode` among its descriptors.
-fn holds(pid: u32, inode: u64) -> bool {
+/// Whether process `pid` has the socket `inode` among its descriptors (`None`: they cannot be
+/// read by this user; a process that has exited holds nothing).
+fn holds(pid: u32, inode: u64) -> Option<bool> {
     let wanted = format!("socket:[{inode}]");
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
-    fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == wanted.as_str()))
-}
-
-/// The inode of the client's end of `client -> server`, from `/proc/net/tcp` (or `tcp6`).
-fn socket_inode(client: SocketAddr, server: SocketAddr) -> Option<u64> {
-    let (table, local, remote) = match (client, server) {
-        (SocketAddr::V4(client), SocketAddr::V4(server)) => ("/proc/net/tcp", v4_field(client), v4_field(server)),
-        _ => return None,
-    };
-    let text = std::fs::read_to_string(table).ok()?;
-    find_inode(&text, &local, &remote)
+    match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        Ok(fds) => Some(fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == wanted.as_str()))),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => None,
+        Err(_) => Some(false),
+    }
 }
 
 /// An IPv4 socket address as `/proc/net/tcp` writes it: the address's bytes in the host's order,
@@ -104,14 +145,27 @@ mod tests {
     }
 
     #[test]
+    fn connected_unix_sockets_are_read_from_the_table() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n0000000000000000: 00000002 00000000 00010000 0001 01 1111 /run/pcscd/pcscd.comm\n0000000000000000: 00000003 00000000 00000000 0001 03 2222\n";
+        assert_eq!(connected_unix_inodes(table).collect::<Vec<_>>(), [2222]);
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        drop(a);
+        assert!(!group_holds_unix_connection(u32::MAX), "no such group");
+    }
+
+    #[test]
     fn a_connection_of_this_process_is_found_and_is_not_a_readers() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let server = listener.local_addr().unwrap();
         let client = std::net::TcpStream::connect(server).unwrap();
         let (_accepted, peer) = listener.accept().unwrap();
         assert_eq!(peer, client.local_addr().unwrap());
-        assert!(socket_inode(peer, server).is_some(), "the connection is in /proc/net/tcp");
         // This process holds the client's end, but is never taken for the thief (it is the harness).
-        assert_eq!(sender(peer, server, u32::MAX, &|_| false), Sender::Unknown);
+        assert_eq!(sender(peer, server, Some(u32::MAX), &|_| false), Sender::Unknown);
+        // A connection nobody holds any more.
+        drop(client);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let gone: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(sender(gone, server, None, &|_| false), Sender::Gone);
     }
 }

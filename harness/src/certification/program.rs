@@ -57,6 +57,8 @@ pub struct AdapterPlayer {
     dir: PathBuf,
     /// The card-surface CA's public key (the same for every tap).
     surface_ca: Vec<u8>,
+    /// The running program's process group (0: none runs).
+    leader: std::sync::Arc<std::sync::atomic::AtomicU32>,
     challenges: HashSet<Vec<u8>>,
     violations: Vec<Violation>,
     evidence: Option<TapEvidence>,
@@ -69,10 +71,11 @@ impl AdapterPlayer {
         let player = PcscPlayer::start_reader(reader)?;
         let sequence = Sequence::default();
         let server = player.runtime().block_on(BackendServer::start(sequence.clone())).map_err(|e| format!("cannot serve the back ends: {e}"))?;
+        server.judge_senders();
         let dir = private_dir(reader.port, program.containment.run_as())?;
         // The test card-surface CA's public key, in the card's encoding (MYNATAP_SURFACE_CA).
         let surface_ca = SurfaceAuthority::test().map_err(|e| format!("the test card-surface CA: {e}"))?.ca_public_encoded();
-        Ok(Self { player, server, sequence, program, dir, surface_ca, challenges: HashSet::new(), violations: Vec::new(), evidence: None })
+        Ok(Self { player, server, sequence, program, dir, surface_ca, leader: Default::default(), challenges: HashSet::new(), violations: Vec::new(), evidence: None })
     }
 
     /// Writes the tap's files afresh (see [`write_fresh`]): the trusted CA, every generation of
@@ -141,6 +144,7 @@ impl AdapterPlayer {
         let mut group = ProcessGroup { leader: pid, ended: false };
         // The back ends tell the program's requests from a thief's by this group.
         self.server.set_reader_group(pid, super::containment::is_active_group);
+        self.leader.store(pid, std::sync::atomic::Ordering::Relaxed);
         // Read both pipes on their own threads so a chatty program cannot block on a full pipe.
         let mut stdout = child.stdout.take().ok_or("no stdout")?;
         let mut stderr = child.stderr.take().ok_or("no stderr")?;
@@ -162,6 +166,7 @@ impl AdapterPlayer {
         let status = match exit.recv_timeout(self.program.tap_timeout) {
             Ok(status) => status.map_err(|e| format!("cannot wait for the program: {e}"))?,
             Err(_) => {
+                self.leader.store(0, std::sync::atomic::Ordering::Relaxed);
                 end_group(pid);
                 let _ = waiter.join();
                 group.end();
@@ -169,7 +174,8 @@ impl AdapterPlayer {
             }
         };
         // The tap is over: whatever the program left running goes too (and lets go of its pipes),
-        // in its group or escaped from it.
+        // in its group or escaped from it. A command from now on is not its.
+        self.leader.store(0, std::sync::atomic::Ordering::Relaxed);
         group.end();
         let stdout = out.join().unwrap_or_default();
         let stderr = err.join().unwrap_or_default();
@@ -238,6 +244,9 @@ impl TapPlayer for AdapterPlayer {
         let (ca_path, cas_path, surface_ca_path, urls_path) = (path_of(env::CA_CERT), path_of(env::CA_CERTS), path_of(env::SURFACE_CA), path_of(env::URLS_FILE));
         let (mut seen, mut card_strangers, mut card_held) = (Vec::new(), Vec::new(), None);
         let watch = std::sync::Arc::new(std::sync::Mutex::new(HoldingWatch::default()));
+        // The program's process group once it runs (0 until then: no command is its).
+        let leader = self.leader.clone();
+        leader.store(0, std::sync::atomic::Ordering::Relaxed);
         let (mut program_ms, mut verdict_line, mut adapter_error, mut ran) = (0.0, None, None, false);
         let report = world.tap_with(spec, |card, _tap, _registry, _timeout| {
             // The PIN counters as the card enters the field: what another program spends of them
@@ -250,7 +259,7 @@ impl TapPlayer for AdapterPlayer {
             slot.start_recording(sequence);
             // While a command waits for its answer, its sender is connected: ask pcscd how
             // (rule W11), and keep another program's commands apart from the reader's.
-            slot.before_each_command(Some(holding_watch(&reader, &slot, &watch, at_insertion)));
+            slot.before_each_command(Some(holding_watch(&reader, &slot, &watch, at_insertion, &leader)));
             let mut envs = vec![
                 (env::READER, reader.clone()),
                 (env::CA_CERT, ca_path.clone()),
@@ -367,6 +376,12 @@ struct HoldingWatch {
     after_reader: Option<mynatap_sim::card::RetryCounters>,
     /// The bystander probe, started at the reader's first command.
     probe: Option<std::sync::Arc<std::sync::Mutex<Option<mynatap_sim::pcsc_transport::Bystander>>>>,
+    /// For each command: whether the reader program could have sent it (it was running and
+    /// connected to pcscd, or held the card exclusively). A program that never connected (a
+    /// tap it rightly leaves alone) is never given a bystander's commands.
+    reader_could: Vec<bool>,
+    /// The reader program was once seen connected to pcscd in this tap.
+    reader_connected: bool,
 }
 
 impl HoldingWatch {
@@ -389,7 +404,7 @@ impl HoldingWatch {
     /// Whether the `index`-th command of the tap was not the reader's.
     fn foreign(&self, index: usize, apdu: &SeenApdu) -> bool {
         use mynatap_sim::pcsc_transport::{Holding, BYSTANDER_PROBE};
-        apdu.command == BYSTANDER_PROBE || (self.exclusive() && self.held.get(index) == Some(&Holding::Shared))
+        apdu.command == BYSTANDER_PROBE || (self.exclusive() && self.held.get(index) == Some(&Holding::Shared)) || self.reader_could.get(index) == Some(&false)
     }
 
     /// For W11: how the card was held against a bystander, judged from the probe: refused at the
@@ -425,9 +440,10 @@ fn holding_watch(
     slot: &mynatap_sim::vpcd::CardSlot,
     watch: &std::sync::Arc<std::sync::Mutex<HoldingWatch>>,
     at_insertion: mynatap_sim::card::RetryCounters,
+    leader: &std::sync::Arc<std::sync::atomic::AtomicU32>,
 ) -> Box<dyn FnMut() + Send> {
     use mynatap_sim::pcsc_transport::Holding;
-    let (reader, slot, watch) = (reader.to_owned(), slot.clone(), watch.clone());
+    let (reader, slot, watch, leader) = (reader.to_owned(), slot.clone(), watch.clone(), leader.clone());
     if let Ok(mut state) = watch.lock() {
         *state = HoldingWatch { at_start: Some(at_insertion), ..HoldingWatch::default() };
     }
@@ -439,7 +455,13 @@ fn holding_watch(
             mynatap_sim::pcsc_transport::holding(&reader).unwrap_or(Holding::Free)
         };
         let Ok(mut state) = watch.lock() else { return };
-        if state.probe.is_none() {
+        // Exclusive: no one but the reader (the harness's own probes aside). Otherwise the reader
+        // could have sent it only if it runs and is connected to pcscd (asked once a tap).
+        let group = leader.load(std::sync::atomic::Ordering::Relaxed);
+        let could = holding == Holding::Exclusive || (group != 0 && (state.reader_connected || super::peer::group_holds_unix_connection(group)));
+        state.reader_connected |= could && holding != Holding::Exclusive;
+        state.reader_could.push(could);
+        if state.probe.is_none() && could {
             // The reader is connected now (its command waits): try to reach the card beside it,
             // on another thread, since the probe's own command waits for this one's answer.
             let outcome = std::sync::Arc::new(std::sync::Mutex::new(None));

@@ -16,7 +16,8 @@ pub struct HttpRequest {
     /// The HTTP status answered.
     pub status: u16,
     /// The request carried the tap's token but came from a process outside the reader program's
-    /// tap (this pid): the token was stolen. Kept with the strangers' requests, never judged.
+    /// tap (this pid; 0: it had closed its connection, or no reader program ran): the token was
+    /// stolen. Kept with the strangers' requests, never judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stolen_by: Option<u32>,
 }

@@ -183,6 +183,18 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
         Some(value) => serde_json::from_value(value.clone()).map_err(|e| tampered(RESULTS, format!("/certification/conditions: {e}")))?,
         None => return Err(tampered(RESULTS, "/certification/conditions: missing")),
     };
+    // A generated life's file is named by the seed: the count the conditions state is checked
+    // against the suite's files before the lives themselves are.
+    let life_prefix = format!("explore-{}-", index.seed);
+    let generated_files = suite_texts.iter().filter(|(original, _)| original.starts_with(&life_prefix)).count();
+    let stated = match conditions.lives {
+        Lives::Added { count } => count,
+        Lives::FixedSuiteOnly => 0,
+        Lives::Explored { .. } => generated_files,
+    };
+    if stated != generated_files {
+        return Err(tampered(RESULTS, format!("/certification/conditions/lives: records {stated} generated lives, but the suite holds {generated_files}")));
+    }
     let fixed = match (conditions.lives, &index.exploration) {
         (Lives::Explored { requested, played, out_of_time }, Some(exploration)) => {
             if (requested, played, out_of_time) != (exploration.lives_requested, exploration.lives, exploration.out_of_time) {

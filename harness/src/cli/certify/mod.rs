@@ -378,6 +378,17 @@ mod with_pcsc {
             program_ms / 1000.0,
             around.get(around.len() / 2).copied().unwrap_or_default()
         );
+        let stolen: Vec<u32> = taps.iter().flat_map(|tap| tap.strangers.iter()).filter_map(|request| request.stolen_by).collect();
+        if !stolen.is_empty() {
+            let mut pids: Vec<String> = stolen.iter().map(|pid| if *pid == 0 { "unknown".to_owned() } else { pid.to_string() }).collect();
+            pids.sort();
+            pids.dedup();
+            note!(
+                "{} request(s) came with a tap's token from another program than the reader (pid {}): the token was stolen; logged with the strangers' requests, never judged",
+                stolen.len(),
+                pids.join(", ")
+            );
+        }
         if summary.failed + summary.errors > 0 {
             note!("seed {seed}: `--seed {seed}` replays this run (its order and its generated lives)");
         }
