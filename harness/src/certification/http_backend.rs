@@ -125,6 +125,9 @@ pub fn parse_request(head: &[u8], token: &str) -> ParsedRequest {
     ParsedRequest { path: path.chars().take(256).collect(), request, stranger: false }
 }
 
+/// A reader program's process group, and what says whether a group is any running reader's.
+type ReaderGroup = (u32, fn(u32) -> bool);
+
 #[derive(Debug, Default)]
 struct Shared {
     view: BackendView,
@@ -134,7 +137,7 @@ struct Shared {
     /// The process group of the running reader program, and what says whether a group is any
     /// running reader's (a process escaped from a group is judged by it): a request with the
     /// token from a process outside it is a thief's.
-    reader_group: Option<(u32, fn(u32) -> bool)>,
+    reader_group: Option<ReaderGroup>,
     /// Requests with the token are checked for their sender ([`BackendServer::judge_senders`]).
     judge_senders: bool,
 }

@@ -69,7 +69,7 @@ enum Command {
     /// Graded: conformant, conformant with waivers, not conformant. Exit 0: conformant (with
     /// waivers or not); 1: not conformant, or a regression against --baseline; 2: input or
     /// set-up error. Needs the `pcsc` feature.
-    Certify(certify::CertifyArgs),
+    Certify(Box<certify::CertifyArgs>),
     /// Explore: generate N lives (people, cards, phones of every key kind, CRLs of any size,
     /// faults, clocks at day, month and year edges), play them in memory on the built-in terminal
     /// and judge every step against the rules model; shrink the first disagreement to the
@@ -415,7 +415,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Card(args) => card(args),
         Command::ServeCard(args) => serve::serve_card(args),
         Command::Tap(args) => tap(args),
-        Command::Certify(args) => certify::certify(args),
+        Command::Certify(args) => certify::certify(*args),
         Command::Explore(args) => explore::explore(args),
         Command::Capture(command) => capture::capture(command),
         Command::Bundle(command) => suite::bundle(command),
