@@ -2,11 +2,13 @@
 """A reader program for `mynatap certify`, written in Python with pyscard and cryptography.
 
 It follows the adapter contract of docs/certification.md: the tap's facts come in environment
-variables, the card is reached over PC/SC, the back ends over HTTP, and the verdict leaves as one
-JSON line on stdout. Nothing here is mynatap code: it shows the contract is language-neutral.
+variables (or, with --session, as one JSON line per tap on stdin), the card is reached over
+PC/SC, the back ends over HTTP, and the verdict leaves as one JSON line on stdout. Nothing here is
+mynatap code: it shows the contract is language-neutral.
 
 Debian: apt-get install python3-pyscard python3-cryptography   (for /usr/bin/python3)
 Run:    mynatap certify --reader-cmd '/usr/bin/python3 examples/python-reader/reader.py'
+        mynatap certify --reader-session '/usr/bin/python3 examples/python-reader/reader.py --session'
 """
 
 import calendar
@@ -214,6 +216,12 @@ class Card:
                     raise Rejected("card_removed", str(error)) from error
                 time.sleep(0.01)
 
+    def close(self):
+        try:
+            self.connection.disconnect()
+        except (NoCardException, CardConnectionException):
+            pass
+
     def send(self, apdu):
         """Sends one APDU; returns (data, sw). A late or missing answer means the card is gone."""
         started = time.monotonic()
@@ -388,8 +396,7 @@ def backend_urls(env):
     return urls["crl_url"], urls["eligibility_url"]
 
 
-def tap():
-    env = os.environ
+def tap(env):
     crl_base, eligibility_base = backend_urls(env)
     now = datetime.datetime.fromisoformat(env["MYNATAP_NOW"])
     # X.509 times have whole seconds: 23:59:59.900 still falls in a notAfter of 23:59:59.
@@ -403,6 +410,15 @@ def tap():
     anchors = trusted_authorities(env)
 
     card = Card(env["MYNATAP_READER"], timeout_ms)
+    try:
+        return judge_card(env, card, now, now_utc, selected, backend_timeout, anchors, crl_base)
+    finally:
+        # Let go of the card at once: a long-running reader must not hold it past its verdict.
+        card.close()
+
+
+def judge_card(env, card, now, now_utc, selected, backend_timeout, anchors, crl_base):
+    """FLOW-2 to FLOW-5 on a connected card."""
     card.expect_ok([0x00, 0xA4, 0x04, 0x0C, len(JPKI_AID)] + JPKI_AID, "SELECT JPKI")
     # FLOW-2: the token label says what the device is.
     card.select_file(TOKEN_INFO)
@@ -587,12 +603,26 @@ def eligibility(env, certificate, now, backend_timeout, flags):
     return verdict
 
 
-def main():
+def verdict_of(env):
     try:
-        verdict = tap()
+        return tap(env)
     except Rejected as rejection:
-        verdict = {"outcome": "rejected", "reason": rejection.reason}
-    print(json.dumps(verdict), flush=True)
+        return {"outcome": "rejected", "reason": rejection.reason}
+
+
+def main():
+    if "--session" not in sys.argv[1:]:
+        # Process mode: one tap, told by the environment.
+        print(json.dumps(verdict_of(os.environ)), flush=True)
+        return 0
+    # Session mode: a request line per tap (the same variables, as a JSON object), a verdict
+    # line each, until stdin ends. What a tap learns is not kept for the next.
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        print(json.dumps(verdict_of(request)), flush=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ mod peer;
 pub mod program;
 #[cfg(feature = "pcsc")]
 pub mod reference_reader;
+#[cfg(feature = "pcsc")]
+mod session;
 pub mod statement;
 pub mod verdict;
 pub mod waivers;

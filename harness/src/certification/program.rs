@@ -40,6 +40,9 @@ pub struct ReaderProgram {
     pub contract: Contract,
     /// Whom it runs as.
     pub containment: Containment,
+    /// Session mode (`--reader-session`): started once per virtual reader, asked for each tap
+    /// with a request line on its stdin (see [`super::session`]).
+    pub session: bool,
 }
 
 /// What a reader program inherits of the harness's environment besides `--reader-env`.
@@ -59,6 +62,8 @@ pub struct AdapterPlayer {
     surface_ca: Vec<u8>,
     /// The running program's process group (0: none runs).
     leader: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    /// Session mode: the running session, started at the first tap and after a failed one.
+    session: std::sync::Mutex<Option<super::session::Session>>,
     challenges: HashSet<Vec<u8>>,
     violations: Vec<Violation>,
     evidence: Option<TapEvidence>,
@@ -75,7 +80,7 @@ impl AdapterPlayer {
         let dir = private_dir(reader.port, program.containment.run_as())?;
         // The test card-surface CA's public key, in the card's encoding (MYNATAP_SURFACE_CA).
         let surface_ca = SurfaceAuthority::test().map_err(|e| format!("the test card-surface CA: {e}"))?.ca_public_encoded();
-        Ok(Self { player, server, sequence, program, dir, surface_ca, leader: Default::default(), challenges: HashSet::new(), violations: Vec::new(), evidence: None })
+        Ok(Self { player, server, sequence, program, dir, surface_ca, leader: Default::default(), session: std::sync::Mutex::new(None), challenges: HashSet::new(), violations: Vec::new(), evidence: None })
     }
 
     /// Writes the tap's files afresh (see [`write_fresh`]): the trusted CA, every generation of
@@ -98,12 +103,13 @@ impl AdapterPlayer {
     /// reader): challenges seen so far are forgotten, rule W2 judges each run on its own.
     pub fn begin_run(&mut self, program: ReaderProgram) {
         self.program = program;
+        *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         self.challenges.clear();
     }
 
-    fn run_program(&self, envs: &[(&str, String)]) -> Result<Verdict, String> {
-        use std::os::unix::process::CommandExt;
-        // A clean environment: nothing of the harness's (a CI job's secrets) but what is named.
+    /// What the program inherits: a clean environment, nothing of the harness's (a CI job's
+    /// secrets) but what is named, and (run as another user) that user's home.
+    fn inherited_env(&self) -> Vec<(String, std::ffi::OsString)> {
         let mut inherited: Vec<(String, std::ffi::OsString)> = INHERITED_ENV
             .iter()
             .map(|name| (*name).to_owned())
@@ -116,6 +122,38 @@ impl AdapterPlayer {
             inherited.retain(|(name, _)| name != "HOME");
             inherited.push(("HOME".into(), run_as.home.clone().into()));
         }
+        inherited
+    }
+
+    /// Session mode: asks the session (started first if none runs) with one request line holding
+    /// `envs` as a JSON object, and reads its verdict line. A failed tap ends the session; the
+    /// next tap starts it again.
+    fn ask_session(&self, envs: &[(&str, String)]) -> Result<Verdict, String> {
+        let mut slot = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(super::session::Session::start(&self.program.command, &self.inherited_env(), self.program.containment.run_as())?);
+        }
+        let Some(session) = slot.as_mut() else { return Err("no session".into()) };
+        let leader = session.leader();
+        self.server.set_reader_group(leader, super::containment::is_active_group);
+        self.leader.store(leader, std::sync::atomic::Ordering::Relaxed);
+        let mut request = serde_json::Map::new();
+        request.insert("mynatap_session".into(), super::session::SESSION_PROTOCOL.into());
+        for (name, value) in envs {
+            request.insert((*name).to_owned(), value.clone().into());
+        }
+        let result = session.ask(&serde_json::Value::Object(request).to_string(), self.program.tap_timeout).and_then(|line| Verdict::parse(&line));
+        self.leader.store(0, std::sync::atomic::Ordering::Relaxed);
+        if result.is_err() {
+            *slot = None;
+        }
+        result
+    }
+
+    fn run_program(&self, envs: &[(&str, String)]) -> Result<Verdict, String> {
+        use std::os::unix::process::CommandExt;
+        let inherited = self.inherited_env();
+        let run_as = self.program.containment.run_as();
         // Spawned and listed as running under one lock (see `end_escaped_descendants`).
         let spawning = ACTIVE_GROUPS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut command = Command::new("sh");
@@ -237,7 +275,8 @@ impl TapPlayer for AdapterPlayer {
         // and every generation of it in one PEM file, oldest first (contract 1.3). A reader of
         // 1.3 finds its URLs (and the tap's token in them) in a file only it can read; a 1.2
         // reader in its environment, as that contract says.
-        let urls_off_env = self.program.contract >= Contract::V1_3;
+        // A session's request line is its alone: the URLs go in it.
+        let urls_off_env = !self.program.session && self.program.contract >= Contract::V1_3;
         let urls_json = urls_off_env.then(|| serde_json::json!({ "crl_url": crl_url, "eligibility_url": eligibility_url }).to_string());
         let handed = self.hand_files(world, urls_json.as_deref()).map_err(WorldError::Adapter)?;
         let path_of = |variable: &str| handed.iter().find(|file| file.variable == variable).map(|file| file.path.display().to_string()).unwrap_or_default();
@@ -290,7 +329,7 @@ impl TapPlayer for AdapterPlayer {
             ran = true;
             let program_started = Instant::now();
             let result = ready
-                .and_then(|()| self.run_program(&envs).map_err(WorldError::Adapter))
+                .and_then(|()| if self.program.session { self.ask_session(&envs) } else { self.run_program(&envs) }.map_err(WorldError::Adapter))
                 // A verdict read from files the reader (or anyone) changed meanwhile is no verdict.
                 .and_then(|verdict| check_unchanged(&handed).map(|()| verdict).map_err(WorldError::Adapter));
             program_ms = program_started.elapsed().as_secs_f64() * 1000.0;

@@ -17,8 +17,12 @@ use mynatap_sim::transport::{Transport, TransportError};
 use crate::certification::adapter::{env, parse_consent, Verdict};
 use crate::certification::http_backend::{get, GetError};
 
-fn var(name: &str) -> Result<String, String> {
-    std::env::var(name).map_err(|_| format!("{name} is not set (run me through `mynatap certify`)"))
+/// Where a tap's variables come from: the environment (process mode) or the request line
+/// (session mode).
+type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn var(vars: Vars<'_>, name: &str) -> Result<String, String> {
+    vars(name).ok_or_else(|| format!("{name} is not set (run me through `mynatap certify`)"))
 }
 
 /// The back ends over HTTP, fetched afresh on every tap. Every failure is a [`ServiceError`]:
@@ -130,10 +134,10 @@ impl Transport for ReconnectOnRemoval {
 
 /// The trusted authorities as DER: every certificate of `MYNATAP_CA_CERTS` (contract 1.3), or
 /// the one of `MYNATAP_CA_CERT` from an older harness.
-fn anchors() -> Result<Vec<Vec<u8>>, String> {
+fn anchors(vars: Vars<'_>) -> Result<Vec<Vec<u8>>, String> {
     use der::Encode;
-    let Ok(path) = std::env::var(env::CA_CERTS) else {
-        return Ok(vec![std::fs::read(var(env::CA_CERT)?).map_err(|e| format!("{}: {e}", env::CA_CERT))?]);
+    let Some(path) = vars(env::CA_CERTS) else {
+        return Ok(vec![std::fs::read(var(vars, env::CA_CERT)?).map_err(|e| format!("{}: {e}", env::CA_CERT))?]);
     };
     let pem = std::fs::read(&path).map_err(|e| format!("{}: {path}: {e}", env::CA_CERTS))?;
     let chain = x509_cert::Certificate::load_pem_chain(&pem).map_err(|e| format!("{}: {path}: {e}", env::CA_CERTS))?;
@@ -145,68 +149,93 @@ fn anchors() -> Result<Vec<Vec<u8>>, String> {
 }
 
 /// The back ends' URLs: from `MYNATAP_URLS_FILE` (contract 1.3), else the environment (1.1-1.2).
-fn backend_urls() -> Result<(String, String), String> {
+fn backend_urls(vars: Vars<'_>) -> Result<(String, String), String> {
     #[derive(serde::Deserialize)]
     struct Urls {
         crl_url: String,
         eligibility_url: String,
     }
-    match std::env::var(env::URLS_FILE) {
-        Ok(path) => {
+    match vars(env::URLS_FILE) {
+        Some(path) => {
             let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {path}: {e}", env::URLS_FILE))?;
             let urls: Urls = serde_json::from_str(&text).map_err(|e| format!("{}: {path}: {e}", env::URLS_FILE))?;
             Ok((urls.crl_url, urls.eligibility_url))
         }
-        Err(_) => Ok((var(env::CRL_URL)?, var(env::ELIGIBILITY_URL)?)),
+        None => Ok((var(vars, env::CRL_URL)?, var(vars, env::ELIGIBILITY_URL)?)),
     }
 }
 
-/// Runs one tap as the contract describes and returns the verdict line's content.
+/// Runs one tap as the contract describes, told by the environment (process mode), and returns
+/// the verdict line's content.
 pub fn run(mutant: Option<Mutant>) -> Result<Verdict, String> {
-    let timeout_ms: u64 = var(env::TIMEOUT_MS)?.parse().map_err(|_| format!("{} is not a number", env::TIMEOUT_MS))?;
+    run_with(&|name| std::env::var(name).ok(), mutant)
+}
+
+/// Session mode: one request line in on stdin (a JSON object of the tap's variables), one
+/// verdict line out on stdout, until stdin ends. A tap it cannot play ends the session with the
+/// error (the harness starts it again for the next tap).
+pub fn serve_session(mutant: Option<Mutant>) -> Result<(), String> {
+    use std::io::{BufRead, Write};
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let line = line.map_err(|e| format!("cannot read the request: {e}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let request: std::collections::HashMap<String, serde_json::Value> = serde_json::from_str(&line).map_err(|e| format!("not a request line ({e})"))?;
+        let vars = |name: &str| request.get(name).and_then(|value| value.as_str().map(str::to_owned));
+        let verdict = run_with(&vars, mutant)?;
+        writeln!(stdout, "{}", verdict.to_line()).and_then(|()| stdout.flush()).map_err(|e| format!("cannot answer: {e}"))?;
+    }
+    Ok(())
+}
+
+fn run_with(vars: Vars<'_>, mutant: Option<Mutant>) -> Result<Verdict, String> {
+    let timeout_ms: u64 = var(vars, env::TIMEOUT_MS)?.parse().map_err(|_| format!("{} is not a number", env::TIMEOUT_MS))?;
     // Older harnesses did not pass it: the terminal's default then.
-    let backend_timeout_ms: u64 = match std::env::var(env::BACKEND_TIMEOUT_MS) {
-        Ok(text) => text.parse().map_err(|_| format!("{} is not a number", env::BACKEND_TIMEOUT_MS))?,
-        Err(_) => DEFAULT_BACKEND_TIMEOUT_MS,
+    let backend_timeout_ms: u64 = match vars(env::BACKEND_TIMEOUT_MS) {
+        Some(text) => text.parse().map_err(|_| format!("{} is not a number", env::BACKEND_TIMEOUT_MS))?,
+        None => DEFAULT_BACKEND_TIMEOUT_MS,
     };
-    let now = time::OffsetDateTime::parse(&var(env::NOW)?, &time::format_description::well_known::Rfc3339).map_err(|e| format!("{}: {e}", env::NOW))?;
-    let selected: DeviceKind = var(env::SELECTED)?.parse()?;
-    let smartphone = var(env::PHONE_SUPPORT)? == "true";
-    let anchors = anchors()?;
-    let (crl_url, eligibility_url) = backend_urls()?;
+    let now = time::OffsetDateTime::parse(&var(vars, env::NOW)?, &time::format_description::well_known::Rfc3339).map_err(|e| format!("{}: {e}", env::NOW))?;
+    let selected: DeviceKind = var(vars, env::SELECTED)?.parse()?;
+    let smartphone = var(vars, env::PHONE_SUPPORT)? == "true";
+    let anchors = anchors(vars)?;
+    let (crl_url, eligibility_url) = backend_urls(vars)?;
     let backends = HttpBackends { crl_url, authorities: anchors.len(), eligibility_url, timeout: Duration::from_millis(backend_timeout_ms) };
     let config = TerminalConfig { id: "reference-reader".into(), smartphone, timeout_ms, backend_timeout_ms };
     // The card-surface CA as the harness hands it; without it no card surface can be trusted.
-    let surface_ca = match std::env::var(env::SURFACE_CA) {
-        Ok(path) => {
+    let surface_ca = match vars(env::SURFACE_CA) {
+        Some(path) => {
             let bytes = std::fs::read(&path).map_err(|e| format!("{}: {path}: {e}", env::SURFACE_CA))?;
             Some(parse_card_encoding(&bytes).ok_or_else(|| format!("{}: {path} is not an RSA-2048 key in the card's 90/91 encoding", env::SURFACE_CA))?)
         }
-        Err(_) => None,
+        None => None,
     };
     let anchors: Vec<&[u8]> = anchors.iter().map(Vec::as_slice).collect();
     let mut terminal = Terminal::with_anchors(config, &anchors, fresh_seed()).map_err(|e| e.to_string())?.with_mutant(mutant).with_surface_ca(surface_ca);
     let request = TapRequest {
         selected,
-        pin: std::env::var(env::PIN).unwrap_or_default(),
-        consent: parse_consent(&std::env::var(env::CONSENT).unwrap_or_default()),
+        pin: vars(env::PIN).unwrap_or_default(),
+        consent: parse_consent(&vars(env::CONSENT).unwrap_or_default()),
         now,
-        auth: match std::env::var(env::CARD_AUTH).as_deref() {
-            Ok("face") => CardAuth::Face {
-                surface: std::env::var(env::CARD_SURFACE).unwrap_or_default(),
-                face_match: std::env::var(env::FACE_MATCH).as_deref() == Ok("true"),
+        auth: match vars(env::CARD_AUTH).as_deref() {
+            Some("face") => CardAuth::Face {
+                surface: vars(env::CARD_SURFACE).unwrap_or_default(),
+                face_match: vars(env::FACE_MATCH).as_deref() == Some("true"),
             },
             _ => CardAuth::Pin,
         },
         // A harness older than 1.2 sends no contract: its rules (no grace) then.
-        contract: std::env::var(env::CONTRACT).ok().and_then(|text| Contract::parse(&text)).unwrap_or(Contract::V1_1),
+        contract: vars(env::CONTRACT).and_then(|text| Contract::parse(&text)).unwrap_or(Contract::V1_1),
     };
     let tap = terminal.start_tap(request);
     if !smartphone && selected != DeviceKind::Card && mutant != Some(Mutant::IgnorePhoneSupport) {
         // FLOW-1: the phone path is not offered; the card is never touched.
         return Ok(Verdict::NotOffered);
     }
-    let reader = var(env::READER)?;
+    let reader = var(vars, env::READER)?;
     let timeout = Duration::from_millis(timeout_ms);
     // The card is the reader's alone during its tap (contract 1.3, rule W11); the defect lets any
     // program on the machine in beside it.

@@ -99,6 +99,10 @@ enum Command {
         /// accept-stale-crl, eligibility-fail-open, retry-after-removal.
         #[arg(long)]
         mutant: Option<String>,
+        /// Session mode (`certify --reader-session`): read a request line per tap on stdin,
+        /// answer a verdict line on stdout, until stdin ends.
+        #[arg(long)]
+        session: bool,
     },
 }
 
@@ -422,7 +426,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Report(command) => suite::report(command),
         Command::Suite(command) => suite::suite(command),
         Command::World(command) => world::world(command),
-        Command::ReferenceReader { mutant } => certify::reference_reader(mutant),
+        Command::ReferenceReader { mutant, session } => certify::reference_reader(mutant, session),
         Command::BenchTap(args) => mynatap_harness::play::bench_tap::run(args.transport == TransportName::Pcsc, args.taps, args.os.device())
             .map_err(|e| InputError(e).into())
             .map(|report| {

@@ -43,6 +43,10 @@ pub struct ProgramFile {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Conditions {
+    /// The reader program ran in session mode (`--reader-session`): one program per virtual
+    /// reader, asked for each tap on its stdin.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub session: bool,
     /// `--seed` was given: the run replays a seed someone knew, it is not a fresh draw.
     pub seed_given: bool,
     /// Generated lives played.

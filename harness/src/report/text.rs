@@ -73,6 +73,9 @@ pub fn text(run: &Run<'_>, requirements: &BTreeSet<String>, style: Style) -> Str
         for file in &certification.conditions.program {
             let _ = writeln!(out, "program file: {} sha256:{}", file.path, file.sha256);
         }
+        if certification.conditions.session {
+            let _ = writeln!(out, "reader mode: session (one program per virtual reader, a request line per tap)");
+        }
         if let Some(user) = &certification.conditions.reader_user {
             let _ = writeln!(out, "reader ran as: {user}");
         }

@@ -52,15 +52,16 @@ pub(super) fn certify(args: &CertifyArgs) -> anyhow::Result<u8> {
         pass_env: args.reader_env.clone(),
         contract,
         containment: containment.clone(),
+        session: false,
     };
     if args.mutants {
         return kill_matrix(args, &plan, &readers, &program_for);
     }
-    let reader_cmd = args.reader_cmd.clone().unwrap_or_default();
-    let players = start_players(&readers, &program_for(reader_cmd.clone()))?;
+    let (reader_cmd, session) = args.reader();
+    let players = start_players(&readers, &ReaderProgram { session, ..program_for(reader_cmd.clone()) })?;
     let players: Vec<Box<dyn TapPlayer + Send>> = players.into_iter().map(|p| Box::new(p) as Box<dyn TapPlayer + Send>).collect();
     let exploration = mynatap_harness::explore::explore(&plan, players, &crate::explore::progress_printer(plan.count));
-    let replay = format!("mynatap certify --seed {} --contract {} --reader-cmd '{}'", plan.seed, plan.contract, reader_cmd.replace('\'', "'\\''"));
+    let replay = format!("mynatap certify --seed {} --contract {} {}", plan.seed, plan.contract, args.reader_flag());
     let (text, code) = crate::explore::report(&exploration, &args.explore_flags.out, &replay, "the reader program")?;
     let conditions = Conditions { lives: Lives::Explored { requested: plan.count, played: exploration.lives, out_of_time: exploration.out_of_time }, ..conditions };
     let verdict = if code == 0 { "conformant on exploration" } else { "NOT conformant on exploration" };

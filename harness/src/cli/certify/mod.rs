@@ -12,11 +12,16 @@ use crate::InputError;
 #[derive(Args, Debug)]
 pub(crate) struct CertifyArgs {
     /// The reader program, run once per tap with `sh -c 'exec …'` (quote it as one argument).
-    #[arg(long, required_unless_present = "mutants")]
+    #[arg(long, required_unless_present_any = ["mutants", "reader_session"], conflicts_with = "reader_session")]
     reader_cmd: Option<String>,
+    /// Session mode: the reader program, started once per virtual reader with `sh -c 'exec …'`,
+    /// asked for each tap with one JSON line on its stdin, answering with one verdict line on its
+    /// stdout (docs/certification.md, "Session mode").
+    #[arg(long, value_name = "COMMAND")]
+    reader_session: Option<String>,
     /// Certify every mutant of the reference reader and print the kill matrix; exit 1 if any
     /// mutant is certified conformant (a hole in the suite).
-    #[arg(long, conflicts_with = "reader_cmd")]
+    #[arg(long, conflicts_with_all = ["reader_cmd", "reader_session"])]
     mutants: bool,
     #[command(flatten)]
     report: ReportArgs,
@@ -85,6 +90,23 @@ pub(crate) struct CertifyArgs {
     explore_flags: crate::explore::ExploreFlags,
 }
 
+#[cfg_attr(not(feature = "pcsc"), allow(dead_code))]
+impl CertifyArgs {
+    /// The reader program's command, and whether it runs in session mode.
+    fn reader(&self) -> (String, bool) {
+        match (&self.reader_cmd, &self.reader_session) {
+            (_, Some(session)) => (session.clone(), true),
+            (command, None) => (command.clone().unwrap_or_default(), false),
+        }
+    }
+
+    /// The flag that names the reader program, as a replay command writes it.
+    fn reader_flag(&self) -> String {
+        let (command, session) = self.reader();
+        format!("{} '{}'", if session { "--reader-session" } else { "--reader-cmd" }, command.replace('\'', "'\\''"))
+    }
+}
+
 /// Generated lives a default certification plays among the scenario files: about 100 taps, a
 /// few seconds for a reader program that answers a tap in tens of milliseconds.
 const DEFAULT_LIVES: usize = 32;
@@ -95,7 +117,7 @@ pub(crate) fn certify(_: CertifyArgs) -> anyhow::Result<u8> {
 }
 
 #[cfg(not(feature = "pcsc"))]
-pub(crate) fn reference_reader(_: Option<String>) -> anyhow::Result<u8> {
+pub(crate) fn reference_reader(_: Option<String>, _: bool) -> anyhow::Result<u8> {
     Err(InputError(crate::NO_PCSC.into()).into())
 }
 
@@ -180,13 +202,14 @@ mod with_pcsc {
             note!("--reader-user is ignored: mynatap does not run as root, reader programs run as its own user");
         }
         let mut program = Vec::new();
-        if let Some(command) = &args.reader_cmd {
+        if let (command, _) = args.reader() && !command.is_empty() {
             program.extend(mynatap_harness::certification::program::command_executable(command).map_err(InputError)?);
         }
         for path in &args.reader_files {
             program.push(mynatap_harness::certification::program::identify(path).map_err(|e| InputError(format!("--reader-file {e}")))?);
         }
         let conditions = Conditions {
+            session: args.reader_session.is_some(),
             seed_given,
             lives,
             reader_user: containment.run_as().map(|run_as| run_as.name.clone()),
@@ -341,12 +364,12 @@ mod with_pcsc {
         if let Some(dir) = &args.bundle {
             bundle::ensure_empty(dir).map_err(InputError)?;
         }
-        let reader_cmd = args.reader_cmd.clone().unwrap_or_default();
+        let (reader_cmd, session) = args.reader();
         let contract = reader_contract(args.contract.as_deref(), statement.as_ref())?;
         let seed = run_seed(args.report.seed)?;
         let lives = if args.fixed_suite_only { 0 } else { args.generated_lives };
         let (containment, conditions) = program_conditions(&args, args.report.seed.is_some(), if lives == 0 { Lives::FixedSuiteOnly } else { Lives::Added { count: lives } })?;
-        let program = ReaderProgram { command: reader_cmd.clone(), tap_timeout: Duration::from_millis(args.tap_timeout_ms), pass_env: args.reader_env.clone(), contract, containment };
+        let program = ReaderProgram { command: reader_cmd.clone(), tap_timeout: Duration::from_millis(args.tap_timeout_ms), pass_env: args.reader_env.clone(), contract, containment, session };
         // The generated lives join the scenario files: played in the one order the seed draws.
         let generated = mynatap_harness::explore::generated_scenarios(seed, contract, lives).map_err(InputError)?;
         let mut suite = loaded.suite;
@@ -390,7 +413,7 @@ mod with_pcsc {
             );
         }
         if summary.failed + summary.errors > 0 {
-            note!("seed {seed}: `--seed {seed}` replays this run (its order and its generated lives)");
+            note!("seed {seed}: `mynatap certify --seed {seed} {}` replays this run (its order and its generated lives)", args.reader_flag());
         }
         let mut code = verdict::exit_code(&summary);
         if let Some(baseline) = &args.baseline {
@@ -447,6 +470,7 @@ mod with_pcsc {
             pass_env: args.reader_env.clone(),
             contract: mynatap_sim::contract::Contract::LATEST,
             containment: containment.clone(),
+            session: false,
         };
         let players = start_players(readers, &program_of(Mutant::SkipExpiry))?;
         let next = AtomicUsize::new(0);
@@ -507,11 +531,14 @@ mod with_pcsc {
         Ok(if survivors > 0 || rows.len() != Mutant::ALL.len() { 1 } else { 0 })
     }
 
-    pub(crate) fn reference_reader(mutant: Option<String>) -> anyhow::Result<u8> {
+    pub(crate) fn reference_reader(mutant: Option<String>, session: bool) -> anyhow::Result<u8> {
         let mutant = match mutant.as_deref() {
             Some(name) => Some(Mutant::parse(name).ok_or_else(|| InputError(format!("--mutant: unknown mutant `{name}`")))?),
             None => None,
         };
+        if session {
+            return mynatap_harness::certification::reference_reader::serve_session(mutant).map(|()| 0).map_err(|error| InputError(error).into());
+        }
         match mynatap_harness::certification::reference_reader::run(mutant) {
             Ok(verdict) => {
                 outln!("{}", verdict.to_line());
