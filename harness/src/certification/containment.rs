@@ -52,6 +52,7 @@ pub(super) fn end_group(leader: u32) {
 }
 
 /// The process group of a reader program (led by the pid), ended however the tap ends.
+#[derive(Debug)]
 pub(super) struct ProcessGroup {
     pub(super) leader: u32,
     pub(super) ended: bool,

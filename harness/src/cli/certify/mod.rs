@@ -203,7 +203,7 @@ mod with_pcsc {
         }
         let mut program = Vec::new();
         if let (command, _) = args.reader() && !command.is_empty() {
-            program.extend(mynatap_harness::certification::program::command_executable(command).map_err(InputError)?);
+            program.extend(mynatap_harness::certification::program::command_executable(&command).map_err(InputError)?);
         }
         for path in &args.reader_files {
             program.push(mynatap_harness::certification::program::identify(path).map_err(|e| InputError(format!("--reader-file {e}")))?);
