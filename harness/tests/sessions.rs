@@ -32,6 +32,7 @@ fn the_reference_reader_in_session_mode_is_conformant_on_the_suite_and_its_lives
     assert_eq!(run.status.code(), Some(0), "{printed}");
     assert!(printed.contains("certification: conformant") && printed.contains("with 32 generated lives"), "{printed}");
     assert!(printed.contains("reader mode: session"), "{printed}");
+    assert!(printed.contains("patient's wait over") && printed.contains("first APDU -> verdict median"), "{printed}");
     eprintln!("session mode, whole suite and 32 lives on 2 readers: {:.1} s", started.elapsed().as_secs_f64());
     // A mutant is caught in session mode as in process mode.
     let mutant = format!("{} reference-reader --session --mutant skip-crl", env!("CARGO_BIN_EXE_mynatap"));

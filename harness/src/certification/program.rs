@@ -287,6 +287,7 @@ impl TapPlayer for AdapterPlayer {
         let leader = self.leader.clone();
         leader.store(0, std::sync::atomic::Ordering::Relaxed);
         let (mut program_ms, mut verdict_line, mut adapter_error, mut ran) = (0.0, None, None, false);
+        let (mut presented_at, mut answered_at, mut first_command): (Option<Instant>, Option<Instant>, Option<Instant>) = (None, None, None);
         let report = world.tap_with(spec, |card, _tap, _registry, _timeout| {
             // The PIN counters as the card enters the field: what another program spends of them
             // before the reader's exclusive session is put back (see `holding_watch`).
@@ -328,11 +329,13 @@ impl TapPlayer for AdapterPlayer {
             }
             ran = true;
             let program_started = Instant::now();
+            presented_at = Some(program_started);
             let result = ready
                 .and_then(|()| if self.program.session { self.ask_session(&envs) } else { self.run_program(&envs) }.map_err(WorldError::Adapter))
                 // A verdict read from files the reader (or anyone) changed meanwhile is no verdict.
                 .and_then(|verdict| check_unchanged(&handed).map(|()| verdict).map_err(WorldError::Adapter));
             program_ms = program_started.elapsed().as_secs_f64() * 1000.0;
+            answered_at = Some(Instant::now());
             verdict_line = result.as_ref().ok().map(Verdict::to_line);
             adapter_error = result.as_ref().err().map(ToString::to_string);
             slot.before_each_command(None);
@@ -345,6 +348,7 @@ impl TapPlayer for AdapterPlayer {
                 std::thread::sleep(Duration::from_millis(2));
             }
             card_held = watched.card_held(&seen);
+            first_command = watched.first_command;
             (seen, card_strangers) = watched.split(std::mem::take(&mut seen));
             let fault_fired = slot.fault_fired();
             let transcript = seen
@@ -372,6 +376,10 @@ impl TapPlayer for AdapterPlayer {
         self.server.end_tap();
         let http = self.server.take_log();
         let strangers = self.server.take_strangers();
+        // The patient's wait (a verdict only: an adapter error has none).
+        let ms = |from: Instant, to: Instant| to.saturating_duration_since(from).as_secs_f64() * 1000.0;
+        let presented_to_first_apdu_ms = presented_at.zip(first_command).map(|(presented, first)| ms(presented, first));
+        let first_apdu_to_verdict_ms = first_command.zip(answered_at.filter(|_| verdict_line.is_some())).map(|(first, answered)| ms(first, answered));
         self.evidence = ran.then(|| TapEvidence {
             step: 0,
             reader: self.player.reader().to_owned(),
@@ -385,6 +393,8 @@ impl TapPlayer for AdapterPlayer {
             strangers,
             card_held: card_held.map(str::to_owned),
             card_strangers: card_strangers.iter().map(|apdu| ApduSeen { sequence: apdu.sequence, command: apdu.command.clone(), response: apdu.response.clone().map(HexBytes) }).collect(),
+            presented_to_first_apdu_ms,
+            first_apdu_to_verdict_ms,
         });
         if let Ok(played) = &report {
             let record = TapRecord { device, face: spec.face.is_some(), expect, backend_fault: spec.backend_fault, seen: &seen, http: &http, contract, claimed: Some(&played.outcome), cas: &cas, pin: &pin, card_shared: card_held.map(|held| held == "shared") };
@@ -421,6 +431,8 @@ struct HoldingWatch {
     reader_could: Vec<bool>,
     /// The reader program was once seen connected to pcscd in this tap.
     reader_connected: bool,
+    /// When the reader's first command reached the card.
+    first_command: Option<Instant>,
 }
 
 impl HoldingWatch {
@@ -500,6 +512,9 @@ fn holding_watch(
         let could = holding == Holding::Exclusive || (group != 0 && (state.reader_connected || super::peer::group_holds_unix_connection(group)));
         state.reader_connected |= could && holding != Holding::Exclusive;
         state.reader_could.push(could);
+        if could && state.first_command.is_none() {
+            state.first_command = Some(Instant::now());
+        }
         if state.probe.is_none() && could {
             // The reader is connected now (its command waits): try to reach the card beside it,
             // on another thread, since the probe's own command waits for this one's answer.

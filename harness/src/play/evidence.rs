@@ -102,4 +102,93 @@ pub struct TapEvidence {
     /// the card's retry counters is undone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub card_strangers: Vec<ApduSeen>,
+    /// The patient's wait, first part: from the card presented (in the field, the request
+    /// handed to the reader) to the reader's first APDU, in milliseconds (`None`: it sent none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presented_to_first_apdu_ms: Option<f64>,
+    /// The patient's wait, second part: from the reader's first APDU to its verdict line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_apdu_to_verdict_ms: Option<f64>,
+}
+
+/// The patient's wait over many taps: median and 95th percentile of each part, in ms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PatientsWait {
+    /// Taps with a first APDU.
+    pub taps: usize,
+    /// Card presented -> first APDU: (median, p95).
+    pub to_first_apdu: (f64, f64),
+    /// First APDU -> verdict: (median, p95).
+    pub to_verdict: (f64, f64),
+}
+
+impl PatientsWait {
+    /// Over `taps` (`None`: no tap reached the card).
+    pub fn of<'a>(taps: impl Iterator<Item = &'a TapEvidence>) -> Option<Self> {
+        let (mut first, mut verdict) = (Vec::new(), Vec::new());
+        for tap in taps {
+            if let (Some(a), Some(b)) = (tap.presented_to_first_apdu_ms, tap.first_apdu_to_verdict_ms) {
+                first.push(a);
+                verdict.push(b);
+            }
+        }
+        if first.is_empty() {
+            return None;
+        }
+        Some(Self { taps: first.len(), to_first_apdu: median_p95(&mut first), to_verdict: median_p95(&mut verdict) })
+    }
+
+    /// As reports print it.
+    pub fn line(&self) -> String {
+        format!(
+            "patient's wait over {} taps: card presented -> first APDU median {:.1} ms, p95 {:.1} ms; first APDU -> verdict median {:.1} ms, p95 {:.1} ms (the card is in the field when the reader is asked: pcscd's 400 ms polling of the virtual reader is not in these figures)",
+            self.taps, self.to_first_apdu.0, self.to_first_apdu.1, self.to_verdict.0, self.to_verdict.1
+        )
+    }
+}
+
+/// Median and 95th percentile (nearest rank) of `values`.
+fn median_p95(values: &mut [f64]) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let at = |fraction: f64| {
+        let rank = ((fraction * values.len() as f64).ceil() as usize).clamp(1, values.len());
+        values.get(rank - 1).copied().unwrap_or_default()
+    };
+    (at(0.5), at(0.95))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn tap(first: Option<f64>, verdict: Option<f64>) -> TapEvidence {
+        TapEvidence {
+            step: 1,
+            reader: String::new(),
+            verdict: None,
+            adapter_error: None,
+            program_ms: 0.0,
+            tap_ms: 0.0,
+            fault_fired: None,
+            apdus: Vec::new(),
+            http: Vec::new(),
+            strangers: Vec::new(),
+            card_held: None,
+            card_strangers: Vec::new(),
+            presented_to_first_apdu_ms: first,
+            first_apdu_to_verdict_ms: verdict,
+        }
+    }
+
+    #[test]
+    fn the_patients_wait_is_median_and_p95_over_taps_that_reached_the_card() {
+        assert_eq!(PatientsWait::of([tap(None, None)].iter()), None);
+        let taps: Vec<TapEvidence> = (1..=20).map(|n| tap(Some(f64::from(n)), Some(f64::from(n) * 10.0))).chain([tap(None, Some(1.0))]).collect();
+        let wait = PatientsWait::of(taps.iter()).unwrap();
+        assert_eq!(wait.taps, 20);
+        assert_eq!(wait.to_first_apdu, (10.0, 19.0));
+        assert_eq!(wait.to_verdict, (100.0, 190.0));
+        assert!(wait.line().contains("400 ms polling"), "{}", wait.line());
+    }
 }

@@ -210,6 +210,9 @@ fn latency_section(out: &mut String, results: &[ScenarioResult]) {
         program / count,
         (total - program).max(0.0) / count
     );
+    if let Some(wait) = crate::play::evidence::PatientsWait::of(taps.iter().map(|(_, e)| *e)) {
+        let _ = writeln!(out, "<p id=\"patients-wait\">{}</p>", escape(&wait.line()));
+    }
     let (bar, gap, height, left, bottom) = (8.0, 2.0, 220.0, 48.0, 20.0);
     let max = taps.iter().map(|(_, e)| e.tap_ms.max(e.program_ms)).fold(1.0_f64, f64::max);
     let width = left + count * (bar + gap) + 10.0;

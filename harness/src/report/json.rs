@@ -31,6 +31,24 @@ pub struct JsonReport<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     /// The certification's verdict and particulars (`certify` only).
     pub certification: Option<&'a CertificationInfo>,
+    /// The patient's wait over the reader program's taps (`certify` only), in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patients_wait: Option<WaitJson>,
+}
+
+/// The patient's wait as the JSON report writes it.
+#[derive(Debug, Serialize)]
+pub struct WaitJson {
+    /// Taps that reached the card.
+    pub taps: usize,
+    /// Card presented -> the reader's first APDU: median, ms.
+    pub presented_to_first_apdu_median_ms: f64,
+    /// ... 95th percentile, ms.
+    pub presented_to_first_apdu_p95_ms: f64,
+    /// The reader's first APDU -> its verdict line: median, ms.
+    pub first_apdu_to_verdict_median_ms: f64,
+    /// ... 95th percentile, ms.
+    pub first_apdu_to_verdict_p95_ms: f64,
 }
 
 /// The run as the JSON report (pretty, newline-terminated).
@@ -46,6 +64,13 @@ pub fn json(run: &Run<'_>, requirements: &BTreeSet<String>) -> String {
         scenarios: run.results,
         coverage: coverage(requirements, run.results),
         certification: run.certification,
+        patients_wait: crate::play::evidence::PatientsWait::of(run.results.iter().flat_map(|r| r.evidence.iter())).map(|wait| WaitJson {
+            taps: wait.taps,
+            presented_to_first_apdu_median_ms: wait.to_first_apdu.0,
+            presented_to_first_apdu_p95_ms: wait.to_first_apdu.1,
+            first_apdu_to_verdict_median_ms: wait.to_verdict.0,
+            first_apdu_to_verdict_p95_ms: wait.to_verdict.1,
+        }),
     };
     let mut text = serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     text.push('\n');

@@ -70,6 +70,9 @@ pub fn text(run: &Run<'_>, requirements: &BTreeSet<String>, style: Style) -> Str
         }
         let _ = writeln!(out, "reader: {}", certification.reader);
         let _ = writeln!(out, "fingerprint: {}", certification.fingerprint);
+        if let Some(wait) = crate::play::evidence::PatientsWait::of(run.results.iter().flat_map(|r| r.evidence.iter())) {
+            let _ = writeln!(out, "{}", wait.line());
+        }
         for file in &certification.conditions.program {
             let _ = writeln!(out, "program file: {} sha256:{}", file.path, file.sha256);
         }
