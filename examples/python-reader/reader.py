@@ -600,6 +600,16 @@ def eligibility(env, certificate, now, backend_timeout, flags):
         verdict.update(flags)
         if copay is not None:
             verdict["copay"] = copay
+    if env.get("MYNATAP_CONTRACT", "1.1") >= "1.3":
+        # What the clinic's screen is given: the names exactly as the answer has them (never
+        # through Shift_JIS), and the consent recorded (nothing in the card's grace, FLOW-5).
+        for field, element in (("name", "Name"), ("kana", "NameKana")):
+            if isinstance(record.get(element), str):
+                verdict[field] = record[element]
+        chosen = json.loads(env.get("MYNATAP_CONSENT") or "{}")
+        every = bool(chosen.get("all"))
+        recorded = {key: not flags.get("grace") and (every or bool(chosen.get(key))) for key in ("medication", "checkups", "surgery")}
+        verdict["consent"] = recorded
     return verdict
 
 

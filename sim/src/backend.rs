@@ -181,12 +181,17 @@ pub struct InsuranceRecord {
     pub validity: QualificationValidity,
     /// The co-payment ratio (`InsuredPartialContributionRatio`), in per cent.
     pub copay_percent: u8,
+    /// The insured person's name as the insurer holds it (`Name`; contract 1.3), any Unicode:
+    /// what the clinic's screen must show, code point for code point.
+    pub name: Option<String>,
+    /// The name in katakana (`NameKana`; contract 1.3).
+    pub kana: Option<String>,
 }
 
 impl InsuranceRecord {
     /// A valid record with the usual 30 % co-payment.
     pub fn valid(person: &str, insurer: &str, valid_from: Date, valid_until: Date) -> Self {
-        Self { person: person.into(), insurer: insurer.into(), valid_from, valid_until, validity: QualificationValidity::Valid, copay_percent: 30 }
+        Self { person: person.into(), insurer: insurer.into(), valid_from, valid_until, validity: QualificationValidity::Valid, copay_percent: 30, name: None, kana: None }
     }
 }
 
@@ -234,6 +239,11 @@ pub struct PersonSpec {
     /// Which trusted authority issued the card's first certificate (contract 1.3,
     /// `card.generation`: 1 is the oldest); `None`: the newest, as every later certificate.
     pub card_ca_generation: Option<usize>,
+    /// The name and its katakana the eligibility answer gives (contract 1.3,
+    /// `insurance.name`, `insurance.kana`).
+    pub insured_name: Option<String>,
+    /// See `insured_name`.
+    pub insured_kana: Option<String>,
 }
 
 /// How a phone's certificate is issued, beyond the phone itself (contract 1.3).
@@ -269,6 +279,8 @@ impl PersonSpec {
             copay_percent: 30,
             card_certificate_fault: None,
             card_ca_generation: None,
+            insured_name: None,
+            insured_kana: None,
         }
     }
 }
@@ -574,6 +586,8 @@ impl Registry {
         let record = InsuranceRecord {
             validity: spec.insurance_status,
             copay_percent: spec.copay_percent,
+            name: spec.insured_name.clone(),
+            kana: spec.insured_kana.clone(),
             ..InsuranceRecord::valid(&spec.id, &spec.insurer, spec.insurance_valid_from, spec.insurance_valid_until)
         };
         let serial = self.new_serial();

@@ -71,6 +71,15 @@ pub enum Verdict {
         /// 1.2: the co-payment ratio of the eligibility answer, in per cent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         copay: Option<u8>,
+        /// 1.3: the insured person's name as the eligibility answer gave it (`Name`), unchanged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// 1.3: the name in katakana (`NameKana`), unchanged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kana: Option<String>,
+        /// 1.3: what the terminal recorded of FLOW-5 (nothing in the card's grace).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        consent: Option<ConsentLine>,
     },
     /// The tap is refused, with the contract's reason.
     Rejected {
@@ -90,6 +99,9 @@ impl Verdict {
                 grace: Some(verified.grace),
                 expiring_soon: Some(verified.expiring_soon),
                 copay: Some(verified.copay()),
+                name: verified.record.name.clone(),
+                kana: verified.record.kana.clone(),
+                consent: Some(ConsentLine::of(verified.consent)),
             },
             Outcome::Rejected { reason, .. } => Self::Rejected { reason: reason.as_str().to_owned() },
             Outcome::NotOffered => Self::NotOffered,
@@ -120,20 +132,30 @@ impl Verdict {
     }
 
     /// The verdict in the simulator's terms, so the runner judges it like any other tap.
-    pub fn into_outcome(self, device: DeviceKind, consent: Consent) -> Outcome {
+    /// `consent` is the patient's choice of the tap: what a verdict judged by a contract before
+    /// 1.3 is taken to have recorded (its line could not say); from 1.3 what the line says
+    /// (nothing, when it says nothing).
+    pub fn into_outcome(self, device: DeviceKind, consent: Consent, contract: mynatap_sim::contract::Contract) -> Outcome {
         match self {
-            Self::Verified { insurer, grace, expiring_soon, copay } => Outcome::Verified(Verified {
+            Self::Verified { insurer, grace, expiring_soon, copay, name, kana, consent: said } => Outcome::Verified(Verified {
                 device,
                 certificate_serial: String::new(),
                 insurer: insurer.clone(),
                 // What the program said; a co-payment it did not report matches no expectation.
                 record: mynatap_sim::backend::InsuranceRecord {
                     copay_percent: copay.unwrap_or(0),
+                    name,
+                    kana,
                     ..mynatap_sim::backend::InsuranceRecord::valid("", &insurer, time::Date::MIN, time::Date::MAX)
                 },
-                // The terminal records no consent in the grace (what the program recorded is not
-                // on the verdict line).
-                consent: if grace == Some(true) { Consent::default() } else { consent },
+                consent: match said {
+                    Some(line) if contract >= mynatap_sim::contract::Contract::V1_3 => line.consent(),
+                    None if contract >= mynatap_sim::contract::Contract::V1_3 => Consent::default(),
+                    // Before 1.3 the line had no consent: the terminal records none in the grace,
+                    // the patient's choice otherwise.
+                    _ if grace == Some(true) => Consent::default(),
+                    _ => consent,
+                },
                 grace: grace.unwrap_or(false),
                 expiring_soon: expiring_soon.unwrap_or(false),
             }),
@@ -178,6 +200,30 @@ pub fn consent_json(consent: &Consent) -> String {
     serde_json::to_string(consent).unwrap_or_else(|_| "{}".into())
 }
 
+/// The consent on a verdict line (contract 1.3): all three answers, as the terminal recorded them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentLine {
+    /// Medication history shared.
+    pub medication: bool,
+    /// Health checkups shared.
+    pub checkups: bool,
+    /// Surgery history shared.
+    pub surgery: bool,
+}
+
+impl ConsentLine {
+    /// As the terminal recorded it.
+    pub fn of(consent: Consent) -> Self {
+        Self { medication: consent.medication, checkups: consent.checkups, surgery: consent.surgery }
+    }
+
+    /// In the simulator's terms.
+    pub fn consent(self) -> Consent {
+        Consent { medication: self.medication, checkups: self.checkups, surgery: self.surgery }
+    }
+}
+
 /// Reads `MYNATAP_CONSENT` (missing or unreadable fields: not shared).
 pub fn parse_consent(text: &str) -> Consent {
     #[derive(Deserialize, Default)]
@@ -201,10 +247,18 @@ mod tests {
     fn verdict_lines() {
         assert_eq!(
             Verdict::parse("{\"outcome\":\"verified\",\"insurer\":\"06132013\"}\n").unwrap(),
-            Verdict::Verified { insurer: "06132013".into(), grace: None, expiring_soon: None, copay: None }
+            Verdict::Verified { insurer: "06132013".into(), grace: None, expiring_soon: None, copay: None, name: None, kana: None, consent: None }
         );
         let graced = Verdict::parse("{\"outcome\":\"verified\",\"insurer\":\"1\",\"grace\":true,\"copay\":20}").unwrap();
-        assert_eq!(graced, Verdict::Verified { insurer: "1".into(), grace: Some(true), expiring_soon: None, copay: Some(20) });
+        assert_eq!(graced, Verdict::Verified { insurer: "1".into(), grace: Some(true), expiring_soon: None, copay: Some(20), name: None, kana: None, consent: None });
+        // 1.3: names pass unchanged, astral planes and variation selectors included; the consent
+        // has all three answers and nothing else.
+        let named = Verdict::parse("{\"outcome\":\"verified\",\"insurer\":\"1\",\"name\":\"髙﨑 𠮷子\",\"kana\":\"タカサキ\",\"consent\":{\"medication\":true,\"checkups\":false,\"surgery\":false}}").unwrap();
+        let Verdict::Verified { name, consent, .. } = &named else { panic!("{named:?}") };
+        assert_eq!(name.as_deref(), Some("髙﨑 𠮷子"));
+        assert_eq!(*consent, Some(ConsentLine { medication: true, checkups: false, surgery: false }));
+        assert!(Verdict::parse("{\"outcome\":\"verified\",\"insurer\":\"1\",\"consent\":{\"medication\":true}}").is_err(), "all three answers");
+        assert_eq!(Verdict::parse(&named.to_line()).unwrap(), named);
         assert!(Verdict::parse("{\"outcome\":\"verified\",\"insurer\":\"1\",\"graced\":true}").is_err(), "unknown fields are refused");
         assert_eq!(Verdict::parse("{\"outcome\":\"not_offered\"}").unwrap(), Verdict::NotOffered);
         assert!(Verdict::parse("{\"outcome\":\"rejected\",\"reason\":\"sad\"}").unwrap_err().contains("unknown reason"));

@@ -268,6 +268,12 @@ struct RecordJson<'a> {
     /// The qualification's last day, `YYYYMMDD`.
     #[serde(rename = "InsuredCardExpirationDate")]
     insured_card_expiration_date: String,
+    /// 1.3: the insured person's name, as the insurer holds it (any Unicode).
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    /// 1.3: the name in katakana.
+    #[serde(rename = "NameKana", skip_serializing_if = "Option::is_none")]
+    name_kana: Option<&'a str>,
 }
 
 impl<'a> RecordJson<'a> {
@@ -284,6 +290,8 @@ impl<'a> RecordJson<'a> {
             insured_partial_contribution_ratio: format!("{:03}", record.copay_percent),
             qualification_date: compact(record.valid_from),
             insured_card_expiration_date: compact(record.valid_until),
+            name: record.name.as_deref(),
+            name_kana: record.kana.as_deref(),
         }
     }
 }

@@ -362,7 +362,7 @@ impl TapPlayer for AdapterPlayer {
                         .ok_or(mynatap_sim::transport::TransportError::CardRemoved),
                 })
                 .collect();
-            let report = result.map(|verdict| TapReport { outcome: verdict.into_outcome(selected, spec.consent), transcript, fault_fired });
+            let report = result.map(|verdict| TapReport { outcome: verdict.into_outcome(selected, spec.consent, contract), transcript, fault_fired });
             // Out of the field first, so nothing more reaches it; then what another program did
             // to it after the reader let go is undone.
             let mut card = slot.take();

@@ -67,6 +67,11 @@ impl Backends for HttpBackends {
             validity: Option<String>,
             #[serde(rename = "InsuredPartialContributionRatio", default)]
             ratio: Option<String>,
+            /// 1.3.
+            #[serde(rename = "Name", default)]
+            name: Option<String>,
+            #[serde(rename = "NameKana", default)]
+            kana: Option<String>,
         }
         let malformed = |why: String| EligibilityError::Service(ServiceError::Malformed(why));
         match self.get(&format!("{}?serial={serial:X}", self.eligibility_url)).map_err(EligibilityError::Service)? {
@@ -80,7 +85,7 @@ impl Backends for HttpBackends {
                     None => 30,
                     Some(ratio) => ratio.parse().map_err(|_| malformed(format!("InsuredPartialContributionRatio `{ratio}` is not a number")))?,
                 };
-                Ok(InsuranceRecord { validity, copay_percent, ..InsuranceRecord::valid(&record.person, &record.insurer, record.valid_from, record.valid_until) })
+                Ok(InsuranceRecord { validity, copay_percent, name: record.name, kana: record.kana, ..InsuranceRecord::valid(&record.person, &record.insurer, record.valid_from, record.valid_until) })
             }
             (404, _) => Err(EligibilityError::NotRegistered),
             (status, _) => Err(EligibilityError::Service(ServiceError::Unavailable(format!("HTTP {status}")))),
@@ -246,5 +251,30 @@ fn run_with(vars: Vars<'_>, mutant: Option<Mutant>) -> Result<Verdict, String> {
     } else {
         run_tap(tap, &mut { transport }, &backends, None)
     };
-    Ok(Verdict::from_outcome(&outcome))
+    Ok(report_defects(Verdict::from_outcome(&outcome), mutant))
+}
+
+/// What the reporting mutants do to the verdict on its way to the clinic's screen.
+fn report_defects(verdict: Verdict, mutant: Option<Mutant>) -> Verdict {
+    match (verdict, mutant) {
+        (Verdict::Verified { insurer, grace, expiring_soon, copay, name, kana, .. }, Some(Mutant::DropConsent)) => {
+            Verdict::Verified { insurer, grace, expiring_soon, copay, name, kana, consent: None }
+        }
+        (Verdict::Verified { insurer, grace, expiring_soon, copay, name, kana, consent }, Some(Mutant::ShiftJisName)) => {
+            Verdict::Verified { insurer, grace, expiring_soon, copay, name: name.map(|n| through_shift_jis(&n)), kana: kana.map(|k| through_shift_jis(&k)), consent }
+        }
+        (verdict, _) => verdict,
+    }
+}
+
+/// `text` encoded in Shift_JIS (Windows-31J, as clinic systems use it) and decoded again: what
+/// it cannot hold becomes ●, as on the screens the survey's clinics reported.
+fn through_shift_jis(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        let mut buffer = [0u8; 4];
+        let (_, _, unmappable) = encoding_rs::SHIFT_JIS.encode(c.encode_utf8(&mut buffer));
+        out.push(if unmappable { '●' } else { c });
+    }
+    out
 }

@@ -560,7 +560,7 @@ fn judge_tap(expect: &Expectation, outcome: &Outcome, transcript: Vec<Exchange>)
             let same = expect.outcome == outcome.name() && expect.reason == outcome.reason();
             match outcome {
                 Outcome::Verified(verified) if same => {
-                    match expect.verified_mismatch(&verified.insurer, verified.consent, verified.grace, verified.expiring_soon, verified.copay()) {
+                    match expect.verified_mismatch(verified) {
                         None => true,
                         Some(why) => {
                             actual = format!("verified, {why}");

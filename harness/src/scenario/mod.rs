@@ -227,21 +227,41 @@ pub struct TapExpect {
     pub expiring_soon: Option<bool>,
     /// 1.2: the co-payment ratio, in per cent.
     pub copay: Option<u8>,
+    /// 1.3: the insured person's name as the eligibility answer gave it, code point for code
+    /// point.
+    pub name: Option<String>,
+    /// 1.3: the name in katakana, likewise.
+    pub kana: Option<String>,
+}
+
+/// How `actual` differs from `expected`, a name: the code points of `expected` it lost (a name
+/// passed through Shift_JIS loses what JIS X 0208 lacks), or where it differs otherwise.
+fn name_mismatch(field: &str, expected: Option<&str>, actual: Option<&str>) -> Option<String> {
+    let expected = expected?;
+    let Some(actual) = actual else { return Some(format!("no {field}, expected `{expected}`")) };
+    if expected == actual {
+        return None;
+    }
+    let lost: Vec<String> = expected.chars().filter(|c| !actual.contains(*c)).map(|c| format!("U+{:04X} {c}", u32::from(c))).collect();
+    let what = if lost.is_empty() { String::new() } else { format!(" (lost {})", lost.join(", ")) };
+    Some(format!("{field} `{actual}`, expected `{expected}`{what}"))
 }
 
 impl TapExpect {
     /// Why a verified tap's details differ from these, or `None` when they match (only what
     /// the expectation names is compared).
-    pub fn verified_mismatch(&self, insurer: &str, consent: Consent, grace: bool, expiring_soon: bool, copay: u8) -> Option<String> {
+    pub fn verified_mismatch(&self, verified: &mynatap_sim::terminal::Verified) -> Option<String> {
         fn differs<T: PartialEq + std::fmt::Display>(name: &str, expected: Option<T>, actual: T) -> Option<String> {
             expected.filter(|expected| *expected != actual).map(|expected| format!("{name} {actual}, expected {expected}"))
         }
         let wrong: Vec<String> = [
-            differs("insurer", self.insurer.as_deref(), insurer),
-            differs("consent", self.consent, consent),
-            differs("grace", self.grace, grace),
-            differs("expiring_soon", self.expiring_soon, expiring_soon),
-            differs("copay", self.copay, copay),
+            differs("insurer", self.insurer.as_deref(), verified.insurer.as_str()),
+            differs("consent", self.consent, verified.consent),
+            differs("grace", self.grace, verified.grace),
+            differs("expiring_soon", self.expiring_soon, verified.expiring_soon),
+            differs("copay", self.copay, verified.copay()),
+            name_mismatch("name", self.name.as_deref(), verified.record.name.as_deref()),
+            name_mismatch("kana", self.kana.as_deref(), verified.record.kana.as_deref()),
         ]
         .into_iter()
         .flatten()
@@ -270,6 +290,12 @@ impl fmt::Display for TapExpect {
         }
         if let Some(copay) = self.copay {
             write!(f, ", copay {copay}")?;
+        }
+        if let Some(name) = &self.name {
+            write!(f, ", name {name}")?;
+        }
+        if let Some(kana) = &self.kana {
+            write!(f, ", kana {kana}")?;
         }
         Ok(())
     }

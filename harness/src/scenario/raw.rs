@@ -131,6 +131,11 @@ pub struct RawInsurance {
     pub arrives: Option<String>,
     /// 1.2: the co-payment ratio in per cent: 10, 20 or 30 (default 30).
     pub copay: Option<u8>,
+    /// 1.3: the insured person's name as the eligibility answer gives it (`Name`), any Unicode
+    /// (characters outside JIS X 0208 included): a verified verdict carries it unchanged.
+    pub name: Option<String>,
+    /// 1.3: the name in katakana (`NameKana`).
+    pub kana: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -412,6 +417,11 @@ pub struct RawExpect {
     pub expiring_soon: Option<bool>,
     /// 1.2, with `verified`: the co-payment ratio reported, in per cent.
     pub copay: Option<u8>,
+    /// 1.3, with `verified`: the insured person's name reported, exactly as the eligibility
+    /// answer gave it.
+    pub name: Option<String>,
+    /// 1.3, with `verified`: the name in katakana reported, exactly.
+    pub kana: Option<String>,
     /// Other actions: the error code the action must fail with.
     #[serde(default)]
     #[schemars(schema_with = "super::schema::error_code")]

@@ -363,6 +363,8 @@ impl Validator<'_> {
                 ("grace", raw.grace.is_some()),
                 ("expiring_soon", raw.expiring_soon.is_some()),
                 ("copay", raw.copay.is_some()),
+                ("name", raw.name.is_some()),
+                ("kana", raw.kana.is_some()),
             ];
             if let Some((name, _)) = verified_only.iter().find(|(_, given)| *given)
                 && outcome != "verified"
@@ -371,7 +373,8 @@ impl Validator<'_> {
             }
             for (name, given) in verified_only.iter().skip(2) {
                 if *given {
-                    self.since(&format!("{path}.{name}"), &format!("`expect.{name}`"), Contract::V1_2)?;
+                    let version = if matches!(*name, "name" | "kana") { Contract::V1_3 } else { Contract::V1_2 };
+                    self.since(&format!("{path}.{name}"), &format!("`expect.{name}`"), version)?;
                 }
             }
             if let Some(copay) = raw.copay {
@@ -386,6 +389,8 @@ impl Validator<'_> {
                 grace: raw.grace,
                 expiring_soon: raw.expiring_soon,
                 copay: raw.copay,
+                name: raw.name,
+                kana: raw.kana,
             }));
         }
         if raw.outcome.is_some()
@@ -395,6 +400,8 @@ impl Validator<'_> {
             || raw.grace.is_some()
             || raw.expiring_soon.is_some()
             || raw.copay.is_some()
+            || raw.name.is_some()
+            || raw.kana.is_some()
         {
             return Err(self.error(&path, format!("`{}` expects only `error: <code>`", action.name())));
         }

@@ -12,6 +12,9 @@ use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS;
 use mynatap_sim::transport::{CommandKind, FaultTarget};
 use mynatap_sim::world::TapTarget;
+
+/// Longest name (or katakana) a scenario gives, in characters.
+const MAX_NAME_CHARS: usize = 100;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
@@ -137,6 +140,21 @@ impl Validator<'_> {
             return Ok(copay);
         }
         Err(self.error(path, format!("expected a co-payment ratio of 10, 20 or 30 (per cent), got {copay}")))
+    }
+
+    /// A name of the eligibility answer (1.3): 1 to 100 characters, no control characters; any
+    /// other Unicode, outside JIS X 0208 and variation sequences included.
+    pub(super) fn insured_name(&self, path: &str, what: &str, text: Option<&str>) -> Result<Option<String>, LoadError> {
+        let Some(text) = text else { return Ok(None) };
+        self.since(path, what, Contract::V1_3)?;
+        let count = text.chars().count();
+        if count == 0 || count > MAX_NAME_CHARS {
+            return Err(self.error(path, format!("expected 1 to {MAX_NAME_CHARS} characters, got {count}")));
+        }
+        if let Some(control) = text.chars().find(|c| c.is_control()) {
+            return Err(self.error(path, format!("a control character (U+{:04X}) has no place in a name", u32::from(control))));
+        }
+        Ok(Some(text.to_owned()))
     }
 
     pub(super) fn scenario(&mut self, raw: RawScenario) -> Result<Scenario, LoadError> {
@@ -313,6 +331,8 @@ impl Validator<'_> {
                     }
                     None => 30,
                 },
+                insured_name: self.insured_name(&format!("{path}.insurance.name"), "`insurance.name`", person.insurance.name.as_deref())?,
+                insured_kana: self.insured_name(&format!("{path}.insurance.kana"), "`insurance.kana`", person.insurance.kana.as_deref())?,
             };
             let mut phones = Vec::new();
             for (j, phone) in person.phones.iter().enumerate() {

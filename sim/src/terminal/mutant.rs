@@ -71,11 +71,18 @@ pub enum Mutant {
     /// A driver defect: connects to the card in shared mode, so any program on the machine can
     /// send it commands during the tap (rule W11). The terminal itself is unchanged.
     SharedConnect,
+    /// A reporting defect: leaves the recorded consent (FLOW-5) off the verdict the clinic's
+    /// screen is given. The terminal itself is unchanged.
+    DropConsent,
+    /// A reporting defect: passes the insured person's name and kana through Shift_JIS on the
+    /// way to the clinic's screen, so characters outside it (𠮷, a variation selector) become ●.
+    /// The terminal itself is unchanged.
+    ShiftJisName,
 }
 
 impl Mutant {
     /// Every mutant, in the order kill matrices list them.
-    pub const ALL: [Mutant; 30] = [
+    pub const ALL: [Mutant; 32] = [
         Self::SkipExpiry,
         Self::SkipCrl,
         Self::IgnoreHold,
@@ -106,6 +113,8 @@ impl Mutant {
         Self::CrlAnyAnchor,
         Self::IgnoreCrlExtensions,
         Self::SharedConnect,
+        Self::DropConsent,
+        Self::ShiftJisName,
     ];
     /// The command line's name (`skip-expiry`, ...).
     pub fn name(self) -> &'static str {
@@ -140,6 +149,8 @@ impl Mutant {
             Self::CrlAnyAnchor => "crl-any-anchor",
             Self::IgnoreCrlExtensions => "ignore-crl-extensions",
             Self::SharedConnect => "shared-connect",
+            Self::DropConsent => "drop-consent",
+            Self::ShiftJisName => "shift-jis-name",
         }
     }
     /// The mutant of a command-line name.

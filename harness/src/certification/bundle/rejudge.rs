@@ -320,7 +320,7 @@ impl TapPlayer for RecordedPlayer {
                 .collect();
             let report = match (&evidence.verdict, &evidence.adapter_error) {
                 (Some(line), _) => Verdict::parse(line)
-                    .map(|verdict| TapReport { outcome: verdict.into_outcome(selected, spec.consent), transcript, fault_fired: evidence.fault_fired })
+                    .map(|verdict| TapReport { outcome: verdict.into_outcome(selected, spec.consent, contract), transcript, fault_fired: evidence.fault_fired })
                     .map_err(WorldError::Adapter),
                 (None, Some(error)) => Err(WorldError::Adapter(error.clone())),
                 (None, None) => Err(WorldError::Adapter("the record has neither a verdict nor an error".into())),
