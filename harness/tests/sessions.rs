@@ -93,3 +93,23 @@ fn a_session_that_fails_a_tap_is_started_again_for_the_next() {
         assert!(started >= 2, "{name}: the session was started {started} time(s)");
     }
 }
+
+/// The JDK-only example reader (examples/java-reader), compiled with javac, in both modes.
+#[test]
+fn the_java_example_reader_is_conformant_in_both_modes() {
+    let _lock = exclusive();
+    let build = scratch_dir("java-reader");
+    let compiled = std::process::Command::new("javac").arg("-d").arg(&build).arg(root().join("examples/java-reader/Reader.java")).output().unwrap();
+    assert!(compiled.status.success(), "javac: {}", text(&compiled));
+    let java = format!("java -cp {} Reader", build.display());
+    let scenarios = ["scenarios/android-verified.yaml", "scenarios/what-the-screen-is-given.yaml", "scenarios/face-recognition.yaml", "scenarios/crl-faults.yaml", "scenarios/certificate-profile-usage.yaml"];
+    let started = Instant::now();
+    let session = mynatap().args(["certify", "--generated-lives", "8", "--reader-session", &format!("{java} --session")]).args(scenarios).output().unwrap();
+    assert_eq!(session.status.code(), Some(0), "{}", text(&session));
+    assert!(text(&session).contains("certification: conformant; with 8 generated lives"), "{}", text(&session));
+    eprintln!("java reader, session mode: {:.1} s", started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let process = mynatap().args(["certify", "--fixed-suite-only", "--reader-cmd", &java]).args(&scenarios[..2]).output().unwrap();
+    assert_eq!(process.status.code(), Some(0), "{}", text(&process));
+    eprintln!("java reader, process mode: {:.1} s", started.elapsed().as_secs_f64());
+}

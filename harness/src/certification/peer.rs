@@ -29,8 +29,13 @@ pub enum Sender {
 pub fn sender(client: SocketAddr, server: SocketAddr, leader: Option<u32>, escaped: &dyn Fn(u32) -> bool) -> Sender {
     let (SocketAddr::V4(client), SocketAddr::V4(server)) = (client, server) else { return Sender::Unknown };
     let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else { return Sender::Unknown };
+    // A client on a dual-stack IPv6 socket (a JVM's default) is in `tcp6`, as ::ffff:127.0.0.1.
+    let found = find_inode(&table, &v4_field(client), &v4_field(server)).or_else(|| {
+        let table = std::fs::read_to_string("/proc/net/tcp6").ok()?;
+        find_inode(&table, &v4_mapped_field(client), &v4_mapped_field(server))
+    });
     // A closed connection lingers a while with inode 0.
-    let Some(inode) = find_inode(&table, &v4_field(client), &v4_field(server)).filter(|inode| *inode != 0) else { return Sender::Gone };
+    let Some(inode) = found.filter(|inode| *inode != 0) else { return Sender::Gone };
     let me = std::process::id();
     let processes = processes();
     let of_reader = |process: &Process| leader.is_some_and(|leader| process.pgrp == leader || (process.ppid == me && process.pid != me && escaped(process.pgrp)));
@@ -127,6 +132,14 @@ fn v4_field(address: std::net::SocketAddrV4) -> String {
     format!("{:08X}:{:04X}", u32::from_ne_bytes(address.ip().octets()), address.port())
 }
 
+/// An IPv4 socket address as `/proc/net/tcp6` writes it, mapped (`::ffff:a.b.c.d`): four 32-bit
+/// words, each in the host's order.
+fn v4_mapped_field(address: std::net::SocketAddrV4) -> String {
+    let mapped = address.ip().to_ipv6_mapped().octets();
+    let words: String = mapped.chunks_exact(4).map(|word| format!("{:08X}", u32::from_ne_bytes([word[0], word[1], word[2], word[3]]))).collect();
+    format!("{words}:{:04X}", address.port())
+}
+
 /// The inode of the row whose local and remote addresses are these (`sl local rem st ... inode`).
 fn find_inode(table: &str, local: &str, remote: &str) -> Option<u64> {
     table.lines().skip(1).find_map(|line| {
@@ -153,6 +166,15 @@ mod tests {
         assert_eq!(connected_unix_inodes(table).collect::<Vec<_>>(), [2222]);
         #[cfg(feature = "pcsc")]
         assert!(!group_holds_unix_connection(u32::MAX), "no such group");
+    }
+
+    #[test]
+    fn mapped_addresses_read_as_tcp6_writes_them() {
+        let address: std::net::SocketAddrV4 = "127.0.0.1:8080".parse().unwrap();
+        // On a little-endian machine, as /proc shows ::ffff:127.0.0.1.
+        if cfg!(target_endian = "little") {
+            assert_eq!(v4_mapped_field(address), "0000000000000000FFFF00000100007F:1F90");
+        }
     }
 
     #[test]

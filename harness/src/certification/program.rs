@@ -343,8 +343,10 @@ impl TapPlayer for AdapterPlayer {
             let watched = watch.lock().map(|watch| watch.clone()).unwrap_or_default();
             // The probe answers within moments (refused, or its command answered); wait for it
             // a little so its outcome is this tap's.
+            // A probe held off this long is waiting on the reader's transaction: no need to wait
+            // for pcscd to let it through once the transaction is over.
             let probe_deadline = Instant::now() + Duration::from_millis(500);
-            while watched.probe.as_ref().is_some_and(|probe| probe.lock().is_ok_and(|outcome| outcome.is_none())) && Instant::now() < probe_deadline {
+            while watched.probe_pending() && Instant::now() < probe_deadline {
                 std::thread::sleep(Duration::from_millis(2));
             }
             card_held = watched.card_held(&seen);
@@ -377,7 +379,9 @@ impl TapPlayer for AdapterPlayer {
         let http = self.server.take_log();
         let strangers = self.server.take_strangers();
         // The patient's wait (a verdict only: an adapter error has none).
-        let ms = |from: Instant, to: Instant| to.saturating_duration_since(from).as_secs_f64() * 1000.0;
+        // In whole microseconds: a short decimal reads back as the same f64, so `bundle verify`
+        // computes the same medians from the evidence files.
+        let ms = |from: Instant, to: Instant| (to.saturating_duration_since(from).as_secs_f64() * 1_000_000.0).round() / 1000.0;
         let presented_to_first_apdu_ms = presented_at.zip(first_command).map(|(presented, first)| ms(presented, first));
         let first_apdu_to_verdict_ms = first_command.zip(answered_at.filter(|_| verdict_line.is_some())).map(|(first, answered)| ms(first, answered));
         self.evidence = ran.then(|| TapEvidence {
@@ -423,8 +427,11 @@ struct HoldingWatch {
     /// The counters right after the reader's last exclusive command, once another program's
     /// command has come after it.
     after_reader: Option<mynatap_sim::card::RetryCounters>,
-    /// The bystander probe, started at the reader's first command.
-    probe: Option<std::sync::Arc<std::sync::Mutex<Option<mynatap_sim::pcsc_transport::Bystander>>>>,
+    /// The bystander probe, started at the reader's first command: what it met, and how long
+    /// it took.
+    probe: Option<std::sync::Arc<std::sync::Mutex<Option<(mynatap_sim::pcsc_transport::Bystander, Duration)>>>>,
+    /// When the probe started.
+    probe_started: Option<Instant>,
     /// For each command: whether the reader program could have sent it (it was running and
     /// connected to pcscd, or held the card exclusively). A program that never connected (a
     /// tap it rightly leaves alone) is never given a bystander's commands.
@@ -464,15 +471,26 @@ impl HoldingWatch {
     /// after the reader's last command proves nothing.
     fn card_held(&self, seen: &[SeenApdu]) -> Option<&'static str> {
         use mynatap_sim::pcsc_transport::{Bystander, BYSTANDER_PROBE};
-        let outcome = self.probe.as_ref().and_then(|probe| probe.lock().ok().and_then(|outcome| *outcome))?;
+        if self.probe_pending() && self.probe_held_off() {
+            // Still waiting on the reader: pcscd holds its command back while a transaction is
+            // held (its client library retries every 100 ms until the transaction ends).
+            return Some("transaction");
+        }
+        let (outcome, took) = self.probe.as_ref().and_then(|probe| probe.lock().ok().and_then(|outcome| *outcome))?;
         match outcome {
             Bystander::RefusedConnect => Some("exclusive"),
             Bystander::RefusedCommand => Some("transaction"),
             Bystander::Reached => {
                 // Between two of the reader's own commands: a bystander's (kept apart above) does
                 // not count, nor does one that came before the reader connected.
-                let landed = seen.iter().position(|apdu| apdu.command == BYSTANDER_PROBE)?;
                 let own = |(index, apdu): (usize, &SeenApdu)| !self.foreign(index, apdu);
+                let landed = seen.iter().position(|apdu| apdu.command == BYSTANDER_PROBE);
+                // Held back until after the reader's last command: a transaction kept it out.
+                let after_all = landed.is_none_or(|landed| !seen.iter().enumerate().skip(landed + 1).any(own));
+                if took >= PROBE_HELD_OFF && after_all {
+                    return Some("transaction");
+                }
+                let landed = landed?;
                 let before = seen.iter().enumerate().take(landed).any(own);
                 let after = seen.iter().enumerate().skip(landed + 1).any(own);
                 (before && after).then_some("shared")
@@ -480,7 +498,21 @@ impl HoldingWatch {
             Bystander::Unknown => None,
         }
     }
+
+    /// The probe started and has not concluded yet.
+    fn probe_pending(&self) -> bool {
+        self.probe.as_ref().is_some_and(|probe| probe.lock().is_ok_and(|outcome| outcome.is_none()))
+    }
+
+    /// The probe has waited at least [`PROBE_HELD_OFF`].
+    fn probe_held_off(&self) -> bool {
+        self.probe_started.is_some_and(|started| started.elapsed() >= PROBE_HELD_OFF)
+    }
 }
+
+/// A probe that reaches a card nobody holds answers within milliseconds; one held back this long
+/// met a transaction (pcsc-lite queues a command behind another client's transaction).
+const PROBE_HELD_OFF: Duration = Duration::from_millis(25);
 
 /// The hook run before each command of a tap: records how the card is held, starts the bystander
 /// probe at the first command, and, when the reader's exclusive session begins after another
@@ -520,14 +552,16 @@ fn holding_watch(
             // on another thread, since the probe's own command waits for this one's answer.
             let outcome = std::sync::Arc::new(std::sync::Mutex::new(None));
             let (probe_outcome, probe_reader) = (outcome.clone(), reader.clone());
+            let at = Instant::now();
             let started = std::thread::Builder::new().name("bystander probe".into()).spawn(move || {
                 let met = mynatap_sim::pcsc_transport::probe_as_bystander(&probe_reader, &crate::play::pcsc::PROBE);
                 if let Ok(mut slot) = probe_outcome.lock() {
-                    *slot = Some(met);
+                    *slot = Some((met, at.elapsed()));
                 }
             });
             if started.is_ok() {
                 state.probe = Some(outcome);
+                state.probe_started = Some(at);
             }
         }
         match holding {
