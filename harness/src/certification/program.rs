@@ -64,6 +64,8 @@ pub struct AdapterPlayer {
     leader: std::sync::Arc<std::sync::atomic::AtomicU32>,
     /// Session mode: the running session, started at the first tap and after a failed one.
     session: std::sync::Mutex<Option<super::session::Session>>,
+    /// The last probed tap found the card held by a transaction (see `probe_this_tap`).
+    held_by_transaction: bool,
     challenges: HashSet<Vec<u8>>,
     violations: Vec<Violation>,
     evidence: Option<TapEvidence>,
@@ -80,7 +82,7 @@ impl AdapterPlayer {
         let dir = private_dir(reader.port, program.containment.run_as())?;
         // The test card-surface CA's public key, in the card's encoding (MYNATAP_SURFACE_CA).
         let surface_ca = SurfaceAuthority::test().map_err(|e| format!("the test card-surface CA: {e}"))?.ca_public_encoded();
-        Ok(Self { player, server, sequence, program, dir, surface_ca, leader: Default::default(), session: std::sync::Mutex::new(None), challenges: HashSet::new(), violations: Vec::new(), evidence: None })
+        Ok(Self { player, server, sequence, program, dir, surface_ca, leader: Default::default(), session: std::sync::Mutex::new(None), held_by_transaction: false, challenges: HashSet::new(), violations: Vec::new(), evidence: None })
     }
 
     /// Writes the tap's files afresh (see [`write_fresh`]): the trusted CA, every generation of
@@ -104,7 +106,21 @@ impl AdapterPlayer {
     pub fn begin_run(&mut self, program: ReaderProgram) {
         self.program = program;
         *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.held_by_transaction = false;
         self.challenges.clear();
+    }
+
+    /// Whether the bystander probe (rule W11) runs in this tap. Against a reader found holding the
+    /// card by a transaction a probe waits for pcscd to let it through (up to 100 ms of its
+    /// polling after the reader lets go): such a reader is probed on one tap in eight, drawn at
+    /// random from the operating system (it cannot tell which). Every other reader on every tap
+    /// (an exclusive connect refuses the probe at once, a shared one lets it in at once).
+    fn probe_this_tap(&self) -> bool {
+        if !self.held_by_transaction {
+            return true;
+        }
+        let mut byte = [0u8; 1];
+        std::fs::File::open("/dev/urandom").and_then(|mut file| file.read_exact(&mut byte)).map_or(true, |()| byte[0] < 32)
     }
 
     /// What the program inherits: a clean environment, nothing of the harness's (a CI job's
@@ -283,6 +299,8 @@ impl TapPlayer for AdapterPlayer {
         let (ca_path, cas_path, surface_ca_path, urls_path) = (path_of(env::CA_CERT), path_of(env::CA_CERTS), path_of(env::SURFACE_CA), path_of(env::URLS_FILE));
         let (mut seen, mut card_strangers, mut card_held) = (Vec::new(), Vec::new(), None);
         let watch = std::sync::Arc::new(std::sync::Mutex::new(HoldingWatch::default()));
+        let probe = self.probe_this_tap();
+        let mut held_by_transaction = self.held_by_transaction;
         // The program's process group once it runs (0 until then: no command is its).
         let leader = self.leader.clone();
         leader.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -299,7 +317,7 @@ impl TapPlayer for AdapterPlayer {
             slot.start_recording(sequence);
             // While a command waits for its answer, its sender is connected: ask pcscd how
             // (rule W11), and keep another program's commands apart from the reader's.
-            slot.before_each_command(Some(holding_watch(&reader, &slot, &watch, at_insertion, &leader)));
+            slot.before_each_command(Some(holding_watch(&reader, &slot, &watch, at_insertion, &leader, probe)));
             let mut envs = vec![
                 (env::READER, reader.clone()),
                 (env::CA_CERT, ca_path.clone()),
@@ -350,6 +368,9 @@ impl TapPlayer for AdapterPlayer {
                 std::thread::sleep(Duration::from_millis(2));
             }
             card_held = watched.card_held(&seen);
+            if watched.probe_wanted {
+                held_by_transaction = card_held == Some("transaction");
+            }
             first_command = watched.first_command;
             (seen, card_strangers) = watched.split(std::mem::take(&mut seen));
             let fault_fired = slot.fault_fired();
@@ -375,6 +396,7 @@ impl TapPlayer for AdapterPlayer {
             (card, report)
         });
         // Late requests (a straggler of this program's) are strangers' from here on.
+        self.held_by_transaction = held_by_transaction;
         self.server.end_tap();
         let http = self.server.take_log();
         let strangers = self.server.take_strangers();
@@ -432,6 +454,8 @@ struct HoldingWatch {
     probe: Option<std::sync::Arc<std::sync::Mutex<Option<(mynatap_sim::pcsc_transport::Bystander, Duration)>>>>,
     /// When the probe started.
     probe_started: Option<Instant>,
+    /// This tap is probed (see `AdapterPlayer::probe_this_tap`).
+    probe_wanted: bool,
     /// For each command: whether the reader program could have sent it (it was running and
     /// connected to pcscd, or held the card exclusively). A program that never connected (a
     /// tap it rightly leaves alone) is never given a bystander's commands.
@@ -524,11 +548,12 @@ fn holding_watch(
     watch: &std::sync::Arc<std::sync::Mutex<HoldingWatch>>,
     at_insertion: mynatap_sim::card::RetryCounters,
     leader: &std::sync::Arc<std::sync::atomic::AtomicU32>,
+    probe: bool,
 ) -> Box<dyn FnMut() + Send> {
     use mynatap_sim::pcsc_transport::Holding;
     let (reader, slot, watch, leader) = (reader.to_owned(), slot.clone(), watch.clone(), leader.clone());
     if let Ok(mut state) = watch.lock() {
-        *state = HoldingWatch { at_start: Some(at_insertion), ..HoldingWatch::default() };
+        *state = HoldingWatch { at_start: Some(at_insertion), probe_wanted: probe, ..HoldingWatch::default() };
     }
     Box::new(move || {
         // Whoever holds the lock never waits on a card meanwhile (the bystander probe takes it
@@ -547,7 +572,7 @@ fn holding_watch(
         if could && state.first_command.is_none() {
             state.first_command = Some(Instant::now());
         }
-        if state.probe.is_none() && could {
+        if state.probe_wanted && state.probe.is_none() && could {
             // The reader is connected now (its command waits): try to reach the card beside it,
             // on another thread, since the probe's own command waits for this one's answer.
             let outcome = std::sync::Arc::new(std::sync::Mutex::new(None));
