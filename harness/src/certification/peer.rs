@@ -136,7 +136,7 @@ fn v4_field(address: std::net::SocketAddrV4) -> String {
 /// words, each in the host's order.
 fn v4_mapped_field(address: std::net::SocketAddrV4) -> String {
     let mapped = address.ip().to_ipv6_mapped().octets();
-    let words: String = mapped.chunks_exact(4).map(|word| format!("{:08X}", u32::from_ne_bytes([word[0], word[1], word[2], word[3]]))).collect();
+    let words: String = mapped.chunks_exact(4).filter_map(|word| <[u8; 4]>::try_from(word).ok()).map(|word| format!("{:08X}", u32::from_ne_bytes(word))).collect();
     format!("{words}:{:04X}", address.port())
 }
 

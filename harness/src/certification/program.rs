@@ -41,7 +41,7 @@ pub struct ReaderProgram {
     /// Whom it runs as.
     pub containment: Containment,
     /// Session mode (`--reader-session`): started once per virtual reader, asked for each tap
-    /// with a request line on its stdin (see [`super::session`]).
+    /// with a request line on its stdin (docs/certification.md, "Session mode").
     pub session: bool,
 }
 
@@ -451,7 +451,7 @@ struct HoldingWatch {
     after_reader: Option<mynatap_sim::card::RetryCounters>,
     /// The bystander probe, started at the reader's first command: what it met, and how long
     /// it took.
-    probe: Option<std::sync::Arc<std::sync::Mutex<Option<(mynatap_sim::pcsc_transport::Bystander, Duration)>>>>,
+    probe: Option<ProbeOutcome>,
     /// When the probe started.
     probe_started: Option<Instant>,
     /// This tap is probed (see `AdapterPlayer::probe_this_tap`).
@@ -533,6 +533,9 @@ impl HoldingWatch {
         self.probe_started.is_some_and(|started| started.elapsed() >= PROBE_HELD_OFF)
     }
 }
+
+/// Where the bystander probe's thread leaves what it met and how long it took.
+type ProbeOutcome = std::sync::Arc<std::sync::Mutex<Option<(mynatap_sim::pcsc_transport::Bystander, Duration)>>>;
 
 /// A probe that reaches a card nobody holds answers within milliseconds; one held back this long
 /// met a transaction (pcsc-lite queues a command behind another client's transaction).
