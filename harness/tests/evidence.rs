@@ -57,7 +57,7 @@ fn rules_named(result: &Value) -> String {
 fn readers_that_print_the_verdict_without_the_work_are_not_conformant() {
     let _lock = exclusive();
     let dir = scratch_dir("evidence");
-    let verdict = r#"{"outcome":"verified","insurer":"06132013","copay":30,"grace":false,"expiring_soon":false}"#;
+    let verdict = r#"{"outcome":"verified","insurer":"06132013","copay":30,"grace":false,"expiring_soon":false,"consent":{"medication":true,"checkups":true,"surgery":true}}"#;
     // The cheat: no APDU, no request; the line the scenario expects.
     let parrot = script(&dir, "parrot.sh", &format!("echo '{verdict}'"));
     let (code, result, printed) = certify(&parrot, "scenarios/android-verified.yaml");
