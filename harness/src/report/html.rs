@@ -186,6 +186,8 @@ fn failures_section(out: &mut String, results: &[ScenarioResult]) {
             let _ = writeln!(out, "<p>HTTP transcript:</p><pre>{shown}</pre>");
             let said = evidence.verdict.as_deref().or(evidence.adapter_error.as_deref()).unwrap_or_default();
             let _ = writeln!(out, "<p>Reader program said: <code>{}</code> ({:.1} ms)</p>", escape(said), evidence.program_ms);
+            let first = rules.first().copied().unwrap_or(failure.actual.as_str());
+            let _ = writeln!(out, "<p>The tap as a picture (commands and requests in the order the card and the back ends saw them):</p>{}", super::timeline::svg(evidence, Some(first)));
         }
         let _ = writeln!(out, "</section>");
     }

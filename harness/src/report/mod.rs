@@ -7,6 +7,7 @@ pub mod json;
 pub mod junit;
 pub mod merge;
 pub mod text;
+mod timeline;
 
 use std::collections::BTreeSet;
 
