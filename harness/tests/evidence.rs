@@ -83,6 +83,11 @@ fn readers_that_print_the_verdict_without_the_work_are_not_conformant() {
     let named = rules_named(&result);
     assert!(!named.contains("E1-certificate-read-whole"), "the certificate was read: {named}");
     assert!(named.contains("E3-signature-verifies") && named.contains("E5-eligibility-asked-for-the-certificate"), "{named}");
+    // The HTML report draws that tap: the commands it did send, decoded, and the first broken rule.
+    let html = mynatap().args(["certify", "--fixed-suite-only", "--format", "html", "--reader-cmd", half.to_str().unwrap(), "scenarios/android-verified.yaml"]).output().unwrap();
+    let page = String::from_utf8_lossy(&html.stdout);
+    assert!(page.contains("<svg class=\"timeline\"") && page.contains("SELECT JPKI") && page.contains("READ BINARY at 0, 256 bytes"), "{page}");
+    assert!(page.contains("first broken: E3-signature-verifies"), "{page}");
     // A rejection needs its justification too: revoked without the CRL.
     let revoked = script(&dir, "says-revoked.sh", r#"echo '{"outcome":"rejected","reason":"certificate_revoked"}'"#);
     let scenario = dir.join("revoked.yaml");
