@@ -7,15 +7,15 @@ use std::path::Path;
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     println!("cargo::rerun-if-changed={}", dir.display());
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .filter(|name| name.ends_with(".yaml"))
-                .collect()
-        })
-        .unwrap_or_default();
+    // A binary without its suite would certify nothing and say so only at run time: stop here.
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(error) => panic!("cannot read the conformance suite in {}: {error} (the build embeds it)", dir.display()),
+    };
+    let mut names: Vec<String> = entries.filter_map(Result::ok).map(|entry| entry.file_name().to_string_lossy().into_owned()).filter(|name| name.ends_with(".yaml")).collect();
+    if names.is_empty() {
+        panic!("no scenario (*.yaml) in {}: the build embeds the conformance suite from there", dir.display());
+    }
     names.sort();
     let mut out = String::from("&[\n");
     for name in &names {

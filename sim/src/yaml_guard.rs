@@ -60,7 +60,14 @@ fn refusal(line: usize, column: usize, message: impl Into<String>) -> YamlRefusa
 impl Scanner {
     fn scan(mut self, text: &str) -> Result<(), YamlRefusal> {
         for (index, line) in text.split('\n').enumerate() {
-            self.scan_line(index + 1, line.strip_suffix('\r').unwrap_or(line))?;
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            // YAML holds text: a control character (a NUL from a binary file, an escape) is
+            // named where it is, not where the parser gives up.
+            if let Some((at, control)) = line.char_indices().find(|(_, c)| c.is_control() && *c != '\t') {
+                let column = line.get(..at).map_or(1, |before| before.chars().count() + 1);
+                return Err(refusal(index + 1, column, format!("a control character (U+{:04X}) in the file: YAML files hold text", u32::from(control))));
+            }
+            self.scan_line(index + 1, line)?;
         }
         Ok(())
     }
@@ -206,6 +213,14 @@ mod tests {
         assert_eq!(plain_words("invalid type: string \"x\", expected i64"), "expected a whole number, got string \"x\"");
         assert_eq!(plain_words("invalid type: integer `99999999999999999999` as u128, expected u64"), "expected a whole number, 0 or more, got integer `99999999999999999999` (too large)");
         assert_eq!(plain_words("unknown field `x`, expected one of `a`"), "unknown field `x`, expected one of `a`");
+    }
+
+    #[test]
+    fn a_control_character_is_named_where_it_is() {
+        let refused = check("id: x\ntitle: \"a\u{0}b\"\n").unwrap_err();
+        assert_eq!((refused.line, refused.column), (2, 10), "{refused:?}");
+        assert!(refused.message.contains("U+0000"), "{refused:?}");
+        assert_eq!(check("id: x\r\ntitle:\tt\n"), Ok(()), "CR LF and tabs are text");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use mynatap_sim::card::Card;
 use mynatap_sim::credential::demo_card;
-use mynatap_sim::pki::derive_key;
+use mynatap_sim::pki::{rsa_pool, KeyAlgorithm, SigningKey};
 use mynatap_sim::profile::{DeviceKind, Profile};
 use mynatap_sim::strategies::{jpki_command, profile};
 use proptest::collection::vec;
@@ -14,8 +14,27 @@ use proptest::prelude::*;
 
 const SEED: u64 = 99;
 
-fn key_bytes() -> Vec<[u8; 32]> {
-    ["demo:auth", "demo:sign"].iter().map(|label| derive_key(SEED, label).to_bytes().into()).collect()
+/// The secret parts of the card's two keys, as the card's key algorithm has them: the ECDSA
+/// scalars, or for RSA (the physical card) the first 32 bytes of the private exponent and of
+/// each prime. Any of them in a response is a leak.
+fn key_bytes(algorithm: KeyAlgorithm) -> Vec<Vec<u8>> {
+    use rsa::traits::PrivateKeyParts;
+    let mut secrets = Vec::new();
+    for (label, slot) in [("demo:auth", rsa_pool::FIRST_DEVICE_SLOT), ("demo:sign", rsa_pool::FIRST_DEVICE_SLOT + 1)] {
+        match SigningKey::derive(algorithm, SEED, label, slot).unwrap() {
+            SigningKey::P256(key) => secrets.push(key.to_bytes().to_vec()),
+            SigningKey::P384(key) => secrets.push(key.to_bytes().to_vec()),
+            SigningKey::Rsa(key) => {
+                let private: &rsa::RsaPrivateKey = key.as_ref().as_ref();
+                secrets.push(private.d().to_be_bytes()[..32].to_vec());
+                for prime in private.primes() {
+                    secrets.push(prime.to_be_bytes()[..32].to_vec());
+                }
+            }
+        }
+    }
+    assert!(!secrets.is_empty() && secrets.iter().all(|secret| secret.len() == 32 || secret.len() == 48));
+    secrets.iter().map(|secret| secret[..32].to_vec()).collect()
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -35,7 +54,7 @@ fn pokes() -> impl Strategy<Value = Vec<Poke>> {
 }
 
 fn check(mut card: Card, pokes: &[Poke]) -> Result<(), TestCaseError> {
-    let keys = key_bytes();
+    let keys = key_bytes(card.profile().key);
     let pin_device = card.profile().unlock == mynatap_sim::profile::Unlock::Pin;
     let iphone = card.profile().device == DeviceKind::Iphone;
     // What the card's contract says is unlocked, tracked from the outside.
@@ -118,9 +137,9 @@ proptest! {
     fn any_valid_profile_variant_is_robust(profile in profile(), pokes in pokes()) {
         let digits = usize::from(profile.auth_pin.digits);
         let pin = "1234567890123456"[..digits].to_owned();
+        let keys = key_bytes(profile.key);
         let card = demo_card(profile, SEED, &pin).unwrap();
         // Invariants that hold whatever the PIN policy: no panic, no key material, counters only via VERIFY.
-        let keys = key_bytes();
         let mut card = card;
         for poke in &pokes {
             if let Poke::Apdu(command) = poke {

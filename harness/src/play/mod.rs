@@ -78,6 +78,11 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The 1-based line of the first top-level (unindented) key `key` in a YAML text.
+fn top_level_line(text: &str, key: &str) -> Option<usize> {
+    text.lines().position(|line| line.starts_with(key)).map(|index| index + 1)
+}
+
 /// Loads every file; a file that fails is kept as [`Entry::Broken`] and the rest still load.
 /// A second file with an id already seen is broken too.
 pub fn load_suite(files: &[PathBuf], requirements: &BTreeSet<String>, filter: Option<&str>) -> Suite {
@@ -90,9 +95,11 @@ pub fn load_suite(files: &[PathBuf], requirements: &BTreeSet<String>, filter: Op
                     continue;
                 }
                 if let Some(first) = seen.get(&loaded.id) {
+                    // Located at the file's own `id:` line, where the fix goes.
+                    let line = crate::scenario::builtin::source_of(file).ok().and_then(|text| top_level_line(&text, "id:")).unwrap_or(1);
                     entries.push(Entry::Broken(LoadError {
                         file: file.clone(),
-                        line: 1,
+                        line,
                         column: 1,
                         message: format!("id: duplicate scenario id `{}` (also in {})", loaded.id, first.display()),
                     }));

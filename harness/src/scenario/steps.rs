@@ -126,7 +126,7 @@ impl Validator<'_> {
             }
             RawAction::RenewCard(r) => {
                 self.known(&format!("{path}.renew_card.person"), "person", &r.person, people)?;
-                let cert_expires = r.cert_expires.as_ref().map(|d| self.date(&format!("{path}.renew_card.cert_expires"), d)).transpose()?;
+                let cert_expires = r.cert_expires.as_ref().map(|d| self.certificate_end(&format!("{path}.renew_card.cert_expires"), d)).transpose()?;
                 Action::RenewCard { person: r.person.clone(), cert_expires }
             }
             RawAction::RegisterInsurance(r) => {

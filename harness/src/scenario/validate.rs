@@ -134,6 +134,17 @@ impl Validator<'_> {
         })
     }
 
+    /// A certificate's last day: a date from which a certificate issued five years before (the
+    /// issuance of a world that starts after it) still starts in 1970 or later, as X.509 times
+    /// on this side can.
+    pub(super) fn certificate_end(&self, path: &str, text: &str) -> Result<Date, LoadError> {
+        let date = self.date(path, text)?;
+        if date.year() < 1975 {
+            return Err(self.error(path, format!("{date} is too early: a certificate's last day is from 1975-01-01 on (it was issued up to five years before, and certificates here start in 1970 at the earliest)")));
+        }
+        Ok(date)
+    }
+
     /// A co-payment ratio: 10, 20 or 30 per cent.
     pub(super) fn copay(&self, path: &str, copay: u8) -> Result<u8, LoadError> {
         if COPAY_PERCENTS.contains(&copay) {
@@ -249,7 +260,7 @@ impl Validator<'_> {
                 return Err(self.error(&format!("{path}.birth_date"), format!("born {birth_date}, after the world's date {today}: nobody is born yet")));
             }
             let card_cert_expires = match &person.card.cert_expires {
-                Some(text) => self.date(&format!("{path}.card.cert_expires"), text)?,
+                Some(text) => self.certificate_end(&format!("{path}.card.cert_expires"), text)?,
                 None => mynatap_sim::clock::add_years(today, 5),
             };
             let valid_until = match &person.insurance.valid_until {
@@ -341,6 +352,17 @@ impl Validator<'_> {
                     return Err(self.error(&format!("{phone_path}.id"), format!("duplicate phone id `{}`", phone.id)));
                 }
                 let mut pin = self.pin(&format!("{phone_path}.pin"), phone.pin.as_ref())?;
+                // Nobody can add a card to a phone once its certificate has ended (Q18, its grace
+                // included: the grace is the card's alone).
+                if !phone.forged && spec.card_cert_expires < today {
+                    return Err(self.error(
+                        &format!("{phone_path}.id"),
+                        format!(
+                            "the card of `{}` ended on {} (`card.cert_expires`), before the world's date {today}: no phone can hold it (card_not_valid). Give the card a later `cert_expires`, or add the phone with an `add_phone` step and `expect: {{ error: card_not_valid }}`",
+                            person.id, spec.card_cert_expires
+                        ),
+                    ));
+                }
                 // A world phone is an `add_phone` done before the scenario starts: an iPhone's PIN
                 // is the card-info PIN typed then, which must be the card's (wrong_card_info_pin).
                 if phone.os.device() == DeviceKind::Iphone && !phone.forged {
