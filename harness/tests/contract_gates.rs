@@ -46,3 +46,22 @@ fn the_version_is_read_exactly_as_written() {
     assert!(error.contains("unknown contract version `1.1 `"), "{error}");
     load("1.1", "", "", "tap: { card: hanako }").unwrap();
 }
+
+/// What the world itself would refuse (a certificate that could never be valid, a phone holding
+/// an ended card), names and encodings the 1.3 contract reads, each a located error at load.
+#[test]
+fn what_a_world_would_refuse_is_located_and_names_are_1_3() {
+    let error = load("1.3", "", "      card: { cert_expires: 1969-12-31 }\n", "tap: { card: hanako }").unwrap_err();
+    assert!(error.contains("gate.yaml:10:") && error.contains("card.cert_expires") && error.contains("too early"), "{error}");
+    let error = load("1.3", "", "      card: { cert_expires: 2026-02-01 }\n      phones: [{ id: ph, os: android }]\n", "tap: { phone: ph }").unwrap_err();
+    assert!(error.contains("gate.yaml:11:") && error.contains("phones[0].id") && error.contains("card_not_valid"), "{error}");
+    // The card itself, in its grace, still loads and taps (its grace is the card's alone).
+    load("1.3", "", "      card: { cert_expires: 2026-02-01 }\n", "tap: { card: hanako }").unwrap();
+    // Names outside JIS X 0208 load unchanged under 1.3, and are a located error under 1.2.
+    let person = "      insurance: { name: \"髙﨑 𠮷子\", kana: \"タカサキ ヨシコ\" }\n";
+    load("1.3", "", person, "tap: { card: hanako }\n    expect: { outcome: verified, name: \"髙﨑 𠮷子\" }").unwrap();
+    let error = load("1.2", "", person, "tap: { card: hanako }").unwrap_err();
+    assert!(error.contains("insurance.name") && error.contains("is contract 1.3"), "{error}");
+    let error = load("1.3", "", "      insurance: { name: \"a\\u0007b\" }\n", "tap: { card: hanako }").unwrap_err();
+    assert!(error.contains("control character"), "{error}");
+}
