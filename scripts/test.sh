@@ -86,6 +86,13 @@ export MYNATAP_JPKI_CLI="$tools/bin/jpki-cli"
 echo "== cargo test (workspace, with PC/SC)"
 cargo test --workspace --locked "${features[@]}"
 
+echo "== clippy (every target, every feature; a warning is an error)"
+if cargo clippy --version >/dev/null 2>&1; then
+  cargo clippy --locked -q --workspace --all-targets --features mynatap-harness/pcsc,mynatap-sim/pcsc,mynatap-sim/proptest -- -D warnings
+else
+  echo "clippy is not installed here (rustup component add clippy): skipped"
+fi
+
 echo "== API docs (broken intra-doc links and HTML are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --lib -p mynatap-sim -p mynatap-harness \
   --features mynatap-harness/pcsc,mynatap-sim/pcsc,mynatap-sim/proptest

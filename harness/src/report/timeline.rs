@@ -66,7 +66,7 @@ fn decode_request(path: &str) -> String {
 fn decode_response(response: Option<&[u8]>) -> String {
     match response.and_then(|bytes| bytes.split_last_chunk::<2>()) {
         None => "no answer (the card left)".into(),
-        Some((data, sw)) if data.is_empty() => format!("{:04X}", u16::from_be_bytes(*sw)),
+        Some(([], sw)) => format!("{:04X}", u16::from_be_bytes(*sw)),
         Some((data, sw)) => format!("{:04X}, {} bytes", u16::from_be_bytes(*sw), data.len()),
     }
 }
