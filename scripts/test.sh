@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(pcscd vsmartcard-vpcd libpcsclite-dev pkgconf gcc opensc pcsc-tools openssl valgrind python3 python3-pyscard python3-cryptography python3-jsonschema python3-yaml chromium)
+packages=(pcscd vsmartcard-vpcd libpcsclite-dev libssl-dev pkgconf gcc opensc pcsc-tools openssl valgrind python3 python3-pyscard python3-cryptography python3-jsonschema python3-yaml chromium)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -94,6 +94,104 @@ fn crypto_floor_certificate_only() -> impl FnMut() {
     move || assert!(ca_key.verify_x509(&algorithm, black_box(&tbs), &certificate_signature))
 }
 
+/// The same operations through OpenSSL (system libssl, via the `openssl` crate): the floor a
+/// tap's cryptography could reach. Keys of the same kinds; the certificate's verify is an
+/// RSA-2048 PKCS#1 v1.5 verify over a SHA-256 of a TBS of the same size.
+mod openssl_floor {
+    use std::hint::black_box;
+
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::ecdsa::EcdsaSig;
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::rsa::{Padding, Rsa};
+    use openssl::sign::{Signer, Verifier};
+
+    /// The DigestInfo prefix of SHA-256 (what the card signs: prefix and digest, raw).
+    const SHA256_PREFIX: [u8; 19] = [0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
+
+    /// One RSA-2048 PKCS#1 v1.5 verify of a certificate-sized TBS under the CA's key.
+    fn certificate_verify() -> impl FnMut() {
+        let ca = PKey::from_rsa(Rsa::generate(2048).expect("CA key")).expect("pkey");
+        let tbs = vec![0x5a_u8; 1100];
+        let mut signer = Signer::new(MessageDigest::sha256(), &ca).expect("signer");
+        let signature = signer.sign_oneshot_to_vec(&tbs).expect("sign");
+        move || {
+            let mut verifier = Verifier::new(MessageDigest::sha256(), &ca).expect("verifier");
+            assert!(verifier.verify_oneshot(&signature, black_box(&tbs)).expect("verify"));
+        }
+    }
+
+    /// The card's (or card surface's) RSA-2048 operation pair: a raw PKCS#1 v1.5 signature over a
+    /// DigestInfo, and its verify.
+    fn rsa_sign_and_verify() -> impl FnMut() {
+        let key = Rsa::generate(2048).expect("card key");
+        let public = Rsa::from_public_components(key.n().to_owned().expect("n"), key.e().to_owned().expect("e")).expect("public");
+        let mut digest_info = SHA256_PREFIX.to_vec();
+        digest_info.extend([0x11_u8; 32]);
+        move || {
+            let mut signature = vec![0u8; 256];
+            key.private_encrypt(black_box(&digest_info), &mut signature, Padding::PKCS1).expect("sign");
+            let mut recovered = vec![0u8; 256];
+            let length = public.public_decrypt(&signature, &mut recovered, Padding::PKCS1).expect("verify");
+            assert_eq!(recovered.get(..length), Some(digest_info.as_slice()));
+        }
+    }
+
+    /// One RSA-2048 verify of a DigestInfo signature (the card-surface checks).
+    fn rsa_verify() -> impl FnMut() {
+        let key = Rsa::generate(2048).expect("key");
+        let public = Rsa::from_public_components(key.n().to_owned().expect("n"), key.e().to_owned().expect("e")).expect("public");
+        let mut digest_info = SHA256_PREFIX.to_vec();
+        digest_info.extend([0x22_u8; 32]);
+        let mut signature = vec![0u8; 256];
+        key.private_encrypt(&digest_info, &mut signature, Padding::PKCS1).expect("sign");
+        move || {
+            let mut recovered = vec![0u8; 256];
+            let length = public.public_decrypt(black_box(&signature), &mut recovered, Padding::PKCS1).expect("verify");
+            assert_eq!(recovered.get(..length), Some(digest_info.as_slice()));
+        }
+    }
+
+    /// Android: the phone's P-256 signature of the challenge's digest and its verify, and the
+    /// certificate's verify under the RSA-2048 CA.
+    pub fn android() -> impl FnMut() {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("P-256");
+        let key = EcKey::generate(&group).expect("phone key");
+        let point = key.public_key().to_owned(&group).expect("point");
+        let public = EcKey::from_public_key(&group, &point).expect("public");
+        let digest = [0x33_u8; 32];
+        let mut certificate = certificate_verify();
+        move || {
+            let signature = EcdsaSig::sign(black_box(&digest), &key).expect("sign");
+            assert!(signature.verify(&digest, &public).expect("verify"));
+            certificate();
+        }
+    }
+
+    /// The physical card, PIN path: its RSA-2048 signature and the verify, the certificate's.
+    pub fn card() -> impl FnMut() {
+        let (mut signature, mut certificate) = (rsa_sign_and_verify(), certificate_verify());
+        move || {
+            signature();
+            certificate();
+        }
+    }
+
+    /// The physical card, face path: the card-surface certificate and the card face verified,
+    /// the card's own key challenged (a signature and its verify), the certificate's verify.
+    pub fn card_face() -> impl FnMut() {
+        let (mut surface_certificate, mut card_face, mut challenge, mut certificate) = (rsa_verify(), rsa_verify(), rsa_sign_and_verify(), certificate_verify());
+        move || {
+            surface_certificate();
+            card_face();
+            challenge();
+            certificate();
+        }
+    }
+}
+
 fn tap_to_verify(c: &mut Criterion) {
     let mut group = c.benchmark_group("tap_to_verify");
     let mut world = world_with_phone(DeviceKind::Android, 0);
@@ -102,6 +200,8 @@ fn tap_to_verify(c: &mut Criterion) {
     group.bench_function("memory_tap_android", |b| b.iter(|| black_box(world.tap(&phone).expect("tap"))));
     let mut floor = crypto_floor(KeyAlgorithm::P256);
     group.bench_function("crypto_floor_android_p256", |b| b.iter(&mut floor));
+    let mut floor = openssl_floor::android();
+    group.bench_function("openssl_floor_android_p256", |b| b.iter(&mut floor));
 
     // The physical card: RSA-2048, PIN path.
     let card = TapSpec::card("hanako");
@@ -109,6 +209,8 @@ fn tap_to_verify(c: &mut Criterion) {
     group.bench_function("memory_tap_card_rsa2048", |b| b.iter(|| black_box(world.tap(&card).expect("tap"))));
     let mut floor = crypto_floor(KeyAlgorithm::Rsa2048);
     group.bench_function("crypto_floor_card_rsa2048", |b| b.iter(&mut floor));
+    let mut floor = openssl_floor::card();
+    group.bench_function("openssl_floor_card_rsa2048", |b| b.iter(&mut floor));
 
     // The physical card by face recognition: the card-surface checks instead of PIN and signature.
     let face = TapSpec { face: Some(true), ..TapSpec::card("hanako") };
@@ -116,6 +218,8 @@ fn tap_to_verify(c: &mut Criterion) {
     group.bench_function("memory_tap_card_face", |b| b.iter(|| black_box(world.tap(&face).expect("tap"))));
     let mut floor = crypto_floor_face();
     group.bench_function("crypto_floor_card_face", |b| b.iter(&mut floor));
+    let mut floor = openssl_floor::card_face();
+    group.bench_function("openssl_floor_card_face", |b| b.iter(&mut floor));
     group.finish();
 }
 
