@@ -82,6 +82,8 @@ public final class Reader {
     /** The tap ends with a rejection reason of the scenario format. */
     static final class Rejected extends Exception {
         final String reason;
+        /** The card left the field (not a late answer): the patient may hold it again. */
+        boolean removal;
 
         Rejected(String reason, String detail) {
             super(reason + ": " + detail);
@@ -127,15 +129,8 @@ public final class Reader {
         final CardChannel channel;
         final long timeoutMs;
 
-        Device(String readerName, long timeoutMs) throws Rejected {
+        Device(CardTerminal terminal, long timeoutMs) throws Rejected {
             this.timeoutMs = timeoutMs;
-            CardTerminal terminal;
-            try {
-                terminal = TerminalFactory.getDefault().terminals().getTerminal(readerName);
-            } catch (RuntimeException e) {
-                throw new Rejected("card_removed", "no PC/SC: " + e);
-            }
-            if (terminal == null) throw new Rejected("card_removed", "no reader " + readerName);
             // The card is this reader's alone during the tap (contract 1.3): javax.smartcardio
             // connects shared, so hold a transaction for the whole tap. Another client may hold it
             // for a moment (a probe): try again for up to two seconds.
@@ -170,7 +165,9 @@ public final class Reader {
                 response = channel.transmit(new CommandAPDU(apdu));
             } catch (CardException | IllegalStateException | IllegalArgumentException e) {
                 // A card that left mid-command answers nothing (not even a status word).
-                throw new Rejected("card_removed", e.toString());
+                Rejected removed = new Rejected("card_removed", e.toString());
+                removed.removal = true;
+                throw removed;
             }
             if ((System.nanoTime() - started) / 1_000_000 > timeoutMs) throw new Rejected("card_removed", "no response within the timeout");
             return response;
@@ -250,8 +247,41 @@ public final class Reader {
             return verdict;
         }
         List<X509Certificate> anchors = trustedAuthorities(env);
-        try (Device card = new Device(env.get("MYNATAP_READER"), timeoutMs)) {
-            return judgeCard(env, card, now, selected, backendTimeout, anchors, urls);
+        CardTerminal terminal = terminal(env.get("MYNATAP_READER"));
+        // Contract 1.3: the card may arrive after the request. A card in the field then is the
+        // last patient's, left lying: wait for it to go, and for this tap's to arrive.
+        if ("after_request".equals(env.get("MYNATAP_CARD_ARRIVAL"))) {
+            if (!waitFor(terminal, false, 5000) || !waitFor(terminal, true, 5000)) throw new Rejected("card_removed", "no card arrived");
+        }
+        long againMs = Long.parseLong(env.getOrDefault("MYNATAP_CARD_AGAIN_MS", "0"));
+        while (true) {
+            try (Device card = new Device(terminal, timeoutMs)) {
+                return judgeCard(env, card, now, selected, backendTimeout, anchors, urls);
+            } catch (Rejected rejected) {
+                // Pulled away mid-tap: the patient may hold it again within the window; the flow
+                // then starts over on the new arrival (a new connection, a fresh challenge).
+                if (!rejected.removal || againMs == 0 || !waitFor(terminal, false, againMs) || !waitFor(terminal, true, againMs)) throw rejected;
+            }
+        }
+    }
+
+    static CardTerminal terminal(String readerName) throws Rejected {
+        CardTerminal terminal;
+        try {
+            terminal = TerminalFactory.getDefault().terminals().getTerminal(readerName);
+        } catch (RuntimeException e) {
+            throw new Rejected("card_removed", "no PC/SC: " + e);
+        }
+        if (terminal == null) throw new Rejected("card_removed", "no reader " + readerName);
+        return terminal;
+    }
+
+    /** Waits up to `ms` for a card to be present (or absent); false when it did not come (or go). */
+    static boolean waitFor(CardTerminal terminal, boolean present, long ms) {
+        try {
+            return present ? terminal.waitForCardPresent(ms) : terminal.waitForCardAbsent(ms);
+        } catch (CardException e) {
+            return false;
         }
     }
 

@@ -29,7 +29,18 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from smartcard.Exceptions import CardConnectionException, NoCardException
 from smartcard.System import readers
-from smartcard.scard import SCARD_SHARE_EXCLUSIVE
+from smartcard.scard import (
+    SCARD_E_TIMEOUT,
+    SCARD_S_SUCCESS,
+    SCARD_SCOPE_USER,
+    SCARD_SHARE_EXCLUSIVE,
+    SCARD_STATE_CHANGED,
+    SCARD_STATE_PRESENT,
+    SCARD_STATE_UNAWARE,
+    SCardEstablishContext,
+    SCardGetStatusChange,
+    SCardReleaseContext,
+)
 
 JPKI_AID = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01]
 TOKEN_INFO, AUTH_CERT, AUTH_PIN, AUTH_KEY = [0x00, 0x06], [0x00, 0x0A], [0x00, 0x18], [0x00, 0x17]
@@ -187,9 +198,37 @@ def issuing_authority(anchors, certificate):
 class Rejected(Exception):
     """The tap ends with a rejection reason of the scenario format."""
 
-    def __init__(self, reason, detail=""):
+    def __init__(self, reason, detail="", removal=False):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+        # The card left the field (not a late answer): the patient may hold it again.
+        self.removal = removal
+
+
+def wait_for(reader_name, present, seconds):
+    """Waits up to `seconds` until a card is in `reader_name` (or none is); False if not."""
+    hresult, context = SCardEstablishContext(SCARD_SCOPE_USER)
+    if hresult != SCARD_S_SUCCESS:
+        return False
+    try:
+        deadline = time.monotonic() + seconds
+        states = [(reader_name, SCARD_STATE_UNAWARE)]
+        while True:
+            hresult, found = SCardGetStatusChange(context, 0, states)
+            if hresult != SCARD_S_SUCCESS:
+                return False
+            state = found[0][1]
+            if bool(state & SCARD_STATE_PRESENT) == present:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            states = [(reader_name, state & ~SCARD_STATE_CHANGED)]
+            hresult, _ = SCardGetStatusChange(context, int(left * 1000), states)
+            if hresult not in (SCARD_S_SUCCESS, SCARD_E_TIMEOUT):
+                return False
+    finally:
+        SCardReleaseContext(context)
 
 
 class Card:
@@ -228,7 +267,7 @@ class Card:
         try:
             data, sw1, sw2 = self.connection.transmit(apdu)
         except (NoCardException, CardConnectionException) as error:
-            raise Rejected("card_removed", str(error)) from error
+            raise Rejected("card_removed", str(error), removal=True) from error
         if time.monotonic() - started > self.timeout:
             raise Rejected("card_removed", "no response within the timeout")
         return bytes(data), (sw1 << 8) | sw2
@@ -409,12 +448,25 @@ def tap(env):
         return {"outcome": "not_offered"}
     anchors = trusted_authorities(env)
 
-    card = Card(env["MYNATAP_READER"], timeout_ms)
-    try:
-        return judge_card(env, card, now, now_utc, selected, backend_timeout, anchors, crl_base)
-    finally:
-        # Let go of the card at once: a long-running reader must not hold it past its verdict.
-        card.close()
+    reader = env["MYNATAP_READER"]
+    # Contract 1.3: the card may arrive after the request. A card in the field then is the last
+    # patient's, left lying: wait for it to go, and for this tap's to arrive.
+    if env.get("MYNATAP_CARD_ARRIVAL") == "after_request":
+        if not (wait_for(reader, False, 5.0) and wait_for(reader, True, 5.0)):
+            raise Rejected("card_removed", "no card arrived")
+    again = int(env.get("MYNATAP_CARD_AGAIN_MS", "0")) / 1000.0
+    while True:
+        card = Card(reader, timeout_ms)
+        try:
+            return judge_card(env, card, now, now_utc, selected, backend_timeout, anchors, crl_base)
+        except Rejected as rejected:
+            # Pulled away mid-tap: the patient may hold it again within the window; the flow then
+            # starts over on the new arrival (a new connection, a fresh challenge).
+            if not (rejected.removal and again > 0 and wait_for(reader, False, again) and wait_for(reader, True, again)):
+                raise
+        finally:
+            # Let go of the card at once: a long-running reader must not hold it past its verdict.
+            card.close()
 
 
 def judge_card(env, card, now, now_utc, selected, backend_timeout, anchors, crl_base):

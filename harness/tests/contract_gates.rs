@@ -65,3 +65,27 @@ fn what_a_world_would_refuse_is_located_and_names_are_1_3() {
     let error = load("1.3", "", "      insurance: { name: \"a\\u0007b\" }\n", "tap: { card: hanako }").unwrap_err();
     assert!(error.contains("control character"), "{error}");
 }
+
+/// The card as a patient moves it (1.3): each field needs 1.3, and what cannot happen (held again
+/// without a removal, a movement without an arrival, the next patient not awaited while a card
+/// lies in the field) is a located error naming the field.
+#[test]
+fn card_movements_are_1_3_and_what_cannot_happen_is_located() {
+    let error = load("1.2", "", "", "tap: { card: hanako, arrives: after_request }").unwrap_err();
+    assert!(error.contains("`arrives` is contract 1.3") && error.contains("gate.yaml:11:"), "{error}");
+    load("1.3", "", "", "tap: { card: hanako, arrives: after_request }").unwrap();
+    let error = load("1.3", "", "", "tap: { card: hanako, arrives: later }").unwrap_err();
+    assert!(error.contains("unknown arrival `later`") && error.contains("before_request or after_request"), "{error}");
+    let error = load("1.3", "", "", "tap: { card: hanako, arrives: after_request, held_again: true }").unwrap_err();
+    assert!(error.contains("held_again") && error.contains("remove_after"), "{error}");
+    let error = load("1.3", "", "", "tap: { card: hanako, held_again: true, fault: { kind: remove_after, apdus: 2 } }").unwrap_err();
+    assert!(error.contains("held_again") && error.contains("say when it arrives"), "{error}");
+    let error = load("1.3", "", "", "tap: { card: hanako, stays: true }").unwrap_err();
+    assert!(error.contains("stays") && error.contains("say when it arrives"), "{error}");
+    load("1.3", "", "", "tap: { card: hanako, arrives: after_request, held_again: true, fault: { kind: remove_after, apdus: 2 } }").unwrap();
+    // After a card left lying, the next tap must await its own card, whatever steps lie between.
+    let two = |second: &str| load("1.3", "", "", &format!("tap: {{ card: hanako, arrives: after_request, stays: true }}\n  - advance_clock: {{ days: 1 }}\n  - {second}"));
+    let error = two("tap: { card: hanako }").unwrap_err();
+    assert!(error.contains("steps[2].tap") && error.contains("stays in the field") && error.contains("gate.yaml:13:"), "{error}");
+    two("tap: { card: hanako, arrives: after_request }").unwrap();
+}

@@ -102,7 +102,13 @@ pub fn run_tap<T: Transport + ?Sized>(
             }
             Action::FetchCrl { issuer } => tap.on_crl(backends.crl(issuer)),
             Action::QueryEligibility { serial } => tap.on_eligibility(backends.eligibility(serial)),
-            Action::Done(_) => break,
+            Action::Done(_) => {
+                if !(tap.card_left() && transport.held_again()) {
+                    break;
+                }
+                // The patient holds the card again: the flow starts over on it (a fresh challenge).
+                tap = tap.start_over();
+            }
         }
     }
     tap.into_outcome().unwrap_or(Outcome::Rejected { reason: crate::terminal::Reason::ProtocolError, detail: "tap ended without outcome".into() })
@@ -126,7 +132,13 @@ pub async fn run_tap_async<T: AsyncTransport + ?Sized>(
                 tap.on_eligibility(backends.eligibility(serial));
                 continue;
             }
-            Action::Done(_) => break,
+            Action::Done(_) => {
+                if !(tap.card_left() && transport.held_again().await) {
+                    break;
+                }
+                tap = tap.start_over();
+                continue;
+            }
         };
         let response = transport.transmit(&command).await;
         record(transcript.as_deref_mut(), &command, &response);

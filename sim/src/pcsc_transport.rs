@@ -168,6 +168,40 @@ pub fn wait_for_card(reader: &str, wait: Duration) -> Result<(), TransportError>
     }
 }
 
+/// Waits until pcscd reports `reader` empty (the card has left the field), up to `wait`.
+/// `serial` is held while the PC/SC context is set up and released (see
+/// [`probe_as_bystander`]), never while waiting.
+pub fn wait_for_no_card(reader: &str, wait: Duration, serial: &std::sync::Mutex<()>) -> Result<(), TransportError> {
+    let one_at_a_time = || serial.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let name = CString::new(reader).map_err(|_| TransportError::NoReader { message: "reader name has a NUL byte".into() })?;
+    let context = {
+        let _one = one_at_a_time();
+        Context::establish(Scope::User).map_err(map_error)?
+    };
+    let deadline = Instant::now() + wait;
+    let mut states = [ReaderState::new(name, State::UNAWARE)];
+    let outcome = loop {
+        if let Err(error) = context.get_status_change(Duration::ZERO, &mut states) {
+            break Err(map_error(error));
+        }
+        if !states[0].event_state().contains(State::PRESENT) {
+            break Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break Err(TransportError::NoReader { message: format!("the card in `{reader}` was still there after {} ms", wait.as_millis()) });
+        }
+        states[0].sync_current_state();
+        match context.get_status_change(left, &mut states) {
+            Ok(()) | Err(pcsc::Error::Timeout) => {}
+            Err(error) => break Err(map_error(error)),
+        }
+    };
+    let _one = one_at_a_time();
+    drop(context);
+    outcome
+}
+
 impl PcscTransport {
     /// Connects to the card in `reader` (or in the first reader holding one) with
     /// `SCARD_SHARE_EXCLUSIVE`, as a terminal holds the card through a tap so no other program on

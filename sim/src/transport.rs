@@ -49,6 +49,14 @@ pub trait Transport {
     fn atr(&mut self) -> Result<Vec<u8>, TransportError>;
     /// Whether a card is in the field.
     fn card_present(&mut self) -> bool;
+    /// After the card left the field: whether the patient holds it again (contract 1.3,
+    /// `held_again`). When it is, the card is back, powered up afresh, and the terminal starts
+    /// over; asked once per removal.
+    fn held_again(&mut self) -> bool {
+        false
+    }
+    /// Powers the card off and on (nothing selected or verified; retry counters kept).
+    fn power_cycle(&mut self) {}
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
@@ -61,6 +69,12 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     fn card_present(&mut self) -> bool {
         (**self).card_present()
     }
+    fn held_again(&mut self) -> bool {
+        (**self).held_again()
+    }
+    fn power_cycle(&mut self) {
+        (**self).power_cycle()
+    }
 }
 
 /// The async twin of [`Transport`].
@@ -72,6 +86,10 @@ pub trait AsyncTransport {
     async fn atr(&mut self) -> Result<Vec<u8>, TransportError>;
     /// Whether a card is in the field.
     async fn card_present(&mut self) -> bool;
+    /// See [`Transport::held_again`].
+    async fn held_again(&mut self) -> bool {
+        false
+    }
 }
 
 /// The hot path: the card answers in the caller's thread.
@@ -96,6 +114,12 @@ impl Transport for DirectTransport<'_> {
     }
     fn card_present(&mut self) -> bool {
         true
+    }
+    fn power_cycle(&mut self) {
+        // The person's Face ID on the phone outlasts the field (as the vpcd bridge keeps it).
+        let unlocked = self.card.user_verified();
+        self.card.reset();
+        self.card.set_user_verified(unlocked);
     }
 }
 
@@ -302,17 +326,29 @@ pub struct FaultPlan {
     targeted: bool,
     /// What the terminal received changed because of the fault.
     took_effect: bool,
+    /// After a removal the card was held again (contract 1.3): it is in the field once more.
+    returned: bool,
 }
 
 impl FaultPlan {
     /// A plan for one tap (`None`: no fault).
     pub fn new(fault: Option<Fault>) -> Self {
-        Self { fault, sent: 0, targeted: false, took_effect: false }
+        Self { fault, sent: 0, targeted: false, took_effect: false, returned: false }
     }
 
     /// Whether the card is still in the field.
     pub fn card_present(&self) -> bool {
-        !matches!(self.fault, Some(Fault::RemoveAfter { apdus }) if self.sent >= apdus)
+        self.returned || !matches!(self.fault, Some(Fault::RemoveAfter { apdus }) if self.sent >= apdus)
+    }
+
+    /// The removed card is held again: from now on it answers every command as it comes.
+    /// Returns false (and changes nothing) unless the card had left the field.
+    pub fn hold_again(&mut self) -> bool {
+        if self.card_present() {
+            return false;
+        }
+        self.returned = true;
+        true
     }
 
     /// What to do with the next command (counts it).
@@ -393,12 +429,20 @@ pub struct Faulty<T> {
     inner: T,
     plan: FaultPlan,
     timeout_ms: u64,
+    /// A removed card is held again (contract 1.3, `held_again`).
+    held_again: bool,
 }
 
 impl<T> Faulty<T> {
     /// `inner` with `fault` applied, delays judged against `timeout_ms` without sleeping.
     pub fn new(inner: T, fault: Option<Fault>, timeout_ms: u64) -> Self {
-        Self { inner, plan: FaultPlan::new(fault), timeout_ms }
+        Self { inner, plan: FaultPlan::new(fault), timeout_ms, held_again: false }
+    }
+    /// With `held_again`, a card removed by the fault is held again once the terminal has met
+    /// the removal ([`Transport::held_again`]).
+    pub fn held_again(mut self, held_again: bool) -> Self {
+        self.held_again = held_again;
+        self
     }
     /// The wrapped transport.
     pub fn into_inner(self) -> T {
@@ -426,6 +470,13 @@ impl<T: Transport> Transport for Faulty<T> {
     }
     fn card_present(&mut self) -> bool {
         self.plan.card_present() && self.inner.card_present()
+    }
+    fn held_again(&mut self) -> bool {
+        if self.held_again && self.plan.hold_again() {
+            self.inner.power_cycle();
+            return true;
+        }
+        false
     }
 }
 
@@ -457,5 +508,9 @@ impl<T: AsyncTransport> AsyncTransport for Faulty<T> {
     }
     async fn card_present(&mut self) -> bool {
         self.plan.card_present() && self.inner.card_present().await
+    }
+    async fn held_again(&mut self) -> bool {
+        // The card's task keeps its state: the terminal starts over with a SELECT all the same.
+        self.held_again && self.plan.hold_again()
     }
 }

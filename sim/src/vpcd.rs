@@ -65,6 +65,10 @@ pub enum VpcdError {
     /// middle of an APDU, as a card process that dies does.
     #[error("the card left the field")]
     Removed,
+    /// The harness took the card out of the field ([`CardSlot::leave_field`]): the bridge closed
+    /// its connection between commands, which pcscd reports as a removal at its next poll.
+    #[error("the card was taken out of the field")]
+    LeftField,
 }
 
 /// What one frame from vpcd asks.
@@ -158,6 +162,10 @@ struct SlotState {
     /// Counts the hooks set, so one taken out to run is not put back over a newer one (or over
     /// its removal).
     before_command_set: u64,
+    /// Whether a card removed by a `remove_after` fault comes back by itself after
+    /// [`REMOVAL_PAUSE`] (true: 1.2 taps, and `held_again`), or stays out until
+    /// [`CardSlot::enter_field`].
+    removal_returns: bool,
 }
 
 impl std::fmt::Debug for SlotState {
@@ -189,9 +197,10 @@ pub struct SeenApdu {
     pub response: Option<Vec<u8>>,
 }
 
-/// The card a bridge serves, shared with whoever decides what is tapped.
+/// The card a bridge serves, shared with whoever decides what is tapped, and whether it is in
+/// the field: the bridge is connected to vpcd (pcscd sees a card) only while it is.
 #[derive(Debug, Clone)]
-pub struct CardSlot(Arc<Mutex<SlotState>>);
+pub struct CardSlot(Arc<Mutex<SlotState>>, Arc<tokio::sync::watch::Sender<bool>>);
 
 /// What the bridge tells an observer (logs, `serve-card --record`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,7 +224,37 @@ impl CardSlot {
     /// A slot holding `card` (or none: answers `6F 00` and `default_atr`), with Face ID / Touch ID as `presence`.
     pub fn new(card: Option<Card>, presence: UserPresence, default_atr: Vec<u8>) -> Self {
         let atr = card.as_ref().map_or(default_atr, |card| card.atr().to_vec());
-        Self(Arc::new(Mutex::new(SlotState { card, presence, atr, fault: None, recording: None, sequence: Sequence::default(), answered: 0, before_command: None, before_command_set: 0 })))
+        let state = SlotState { card, presence, atr, fault: None, recording: None, sequence: Sequence::default(), answered: 0, before_command: None, before_command_set: 0, removal_returns: true };
+        Self(Arc::new(Mutex::new(state)), Arc::new(tokio::sync::watch::Sender::new(true)))
+    }
+
+    /// Takes the slot out of the field: the bridge closes its vpcd connection (between commands)
+    /// and stays away until [`enter_field`](Self::enter_field). pcscd reports the removal at its
+    /// next poll (about 0.4 s).
+    pub fn leave_field(&self) {
+        self.1.send_replace(false);
+    }
+
+    /// Puts the slot in the field: the bridge connects to vpcd, which pcscd reports as an arrival
+    /// at its next poll.
+    pub fn enter_field(&self) {
+        self.1.send_replace(true);
+    }
+
+    /// Whether the slot is in the field.
+    pub fn in_field(&self) -> bool {
+        *self.1.borrow()
+    }
+
+    /// Whether a card removed by a `remove_after` fault comes back by itself after a pause
+    /// (the default), or stays out of the field until [`enter_field`](Self::enter_field).
+    pub fn removal_returns(&self, returns: bool) {
+        self.lock().removal_returns = returns;
+    }
+
+    /// How many commands were recorded so far (see [`start_recording`](Self::start_recording)).
+    pub fn recorded(&self) -> usize {
+        self.lock().recording.as_ref().map_or(0, Vec::len)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
@@ -251,6 +290,14 @@ impl CardSlot {
     /// gone (a bridge with reconnect comes back at pcscd's next poll).
     pub fn set_fault(&self, fault: Option<crate::transport::Fault>) {
         self.lock().fault = fault.map(|fault| FaultPlan::new(Some(fault)));
+    }
+
+    /// The card its `remove_after` fault took out of the field is held again: from now on it
+    /// answers every command (the fault still counts as taken effect).
+    pub fn hold_again(&self) {
+        if let Some(plan) = self.lock().fault.as_mut() {
+            plan.hold_again();
+        }
     }
 
     /// Starts recording what the card sees, numbered with `sequence`.
@@ -362,10 +409,17 @@ fn quickack(stream: &TcpStream) {
 /// Serves the slot's card on one vpcd connection until vpcd goes away or sends a bad frame.
 pub async fn serve(mut stream: TcpStream, slot: CardSlot, observer: Option<&ApduObserver>) -> Result<(), VpcdError> {
     let mut payload = Vec::with_capacity(512);
+    let mut field = slot.1.subscribe();
     loop {
         quickack(&stream);
         let mut header = [0u8; 2];
-        match stream.read_exact(&mut header).await {
+        let read = tokio::select! {
+            read = stream.read_exact(&mut header) => read,
+            // Taken out of the field between commands: the connection goes (a half-read header
+            // goes with it, as a card leaving mid-frame would).
+            _ = field.wait_for(|in_field| !*in_field) => return Err(VpcdError::LeftField),
+        };
+        match read {
             Ok(_) => {}
             Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Err(VpcdError::Closed),
             Err(error) => return Err(VpcdError::Io(error)),
@@ -405,7 +459,12 @@ pub async fn serve(mut stream: TcpStream, slot: CardSlot, observer: Option<&Apdu
 /// (100 ms doubling to 5 s) for as long as the caller lets the future run.
 pub async fn run(address: &str, slot: CardSlot, reconnect: bool, observer: Option<&ApduObserver>) -> Result<(), VpcdError> {
     let mut backoff = Duration::from_millis(100);
+    let mut field = slot.1.subscribe();
     loop {
+        // Out of the field: no connection, so pcscd sees no card, until the harness puts it back.
+        if field.wait_for(|in_field| *in_field).await.is_err() {
+            return Ok(());
+        }
         let result = match connect(address).await {
             Ok(stream) => {
                 backoff = Duration::from_millis(100);
@@ -417,10 +476,16 @@ pub async fn run(address: &str, slot: CardSlot, reconnect: bool, observer: Optio
         match result {
             Ok(()) => return Ok(()),
             Err(VpcdError::Removed) if reconnect => {
-                // Stay out of the field long enough for pcscd to see the reader empty.
-                tracing::info!("card removed; back in the field shortly");
-                tokio::time::sleep(REMOVAL_PAUSE).await;
+                if slot.lock().removal_returns {
+                    // Stay out of the field long enough for pcscd to see the reader empty.
+                    tracing::info!("card removed; back in the field shortly");
+                    tokio::time::sleep(REMOVAL_PAUSE).await;
+                } else {
+                    tracing::info!("card removed; out of the field until it is presented again");
+                    slot.leave_field();
+                }
             }
+            Err(VpcdError::LeftField) => tracing::info!("card taken out of the field"),
             Err(error) if reconnect => {
                 tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "vpcd session ended");
                 tokio::time::sleep(backoff).await;

@@ -244,3 +244,25 @@ fn challenges_are_fresh_and_transcripts_replay_exactly() {
     let mut b = world();
     assert_eq!(b.tap(&TapSpec::phone("hanako-android")).unwrap().transcript, first.transcript, "same seed, same bytes");
 }
+
+/// Contract 1.3: a device pulled away mid-tap and held again. The terminal meets the removal,
+/// starts over on the device back in the field (SELECT first, a fresh challenge) and the tap is
+/// judged on the second hold; without `held_again` the removal is final. Both transports agree.
+#[test]
+fn a_device_held_again_starts_the_flow_over() {
+    use mynatap_sim::world::{Arrival, CardMoves};
+    let fault = Some(Fault::RemoveAfter { apdus: 5 });
+    let moves = CardMoves { arrives: Some(Arrival::AfterRequest), held_again: true, stays: false };
+    let held_again = TapSpec { fault, moves, ..TapSpec::phone("hanako-android") };
+    assert_eq!(both(world, &held_again).name(), "verified");
+    let mut direct = world();
+    let report = direct.tap(&held_again).unwrap();
+    assert_eq!(report.fault_fired, Some(true));
+    let selects: Vec<usize> = report.transcript.iter().enumerate().filter(|(_, e)| e.command.starts_with(&[0x00, 0xA4, 0x04])).map(|(i, _)| i).collect();
+    assert_eq!(selects, vec![0, 6], "the second hold starts with the SELECT again: {selects:?}");
+    assert!(report.transcript[5].response.is_err(), "the sixth command met the removal");
+    let signs: Vec<&Vec<u8>> = report.transcript.iter().filter(|e| e.command.get(1) == Some(&0x2A)).map(|e| &e.command).collect();
+    assert_eq!(signs.len(), 1, "one signature, on the second hold");
+    let removed = TapSpec { fault, moves: CardMoves { held_again: false, ..moves }, ..TapSpec::phone("hanako-android") };
+    assert_eq!(reason(&both(world, &removed)), Some("card_removed"));
+}

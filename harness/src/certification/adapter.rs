@@ -49,6 +49,13 @@ pub mod env {
     /// The contract version the tap is judged by (`1.1`, `1.2`): the rules a reader follows
     /// where versions differ (1.2: the physical card's grace after expiry).
     pub const CONTRACT: &str = "MYNATAP_CONTRACT";
+    /// Contract 1.3: where this tap's card is when the reader is asked: `in_field` (read it now)
+    /// or `after_request` (wait for it to arrive; a card in the field now was left there after
+    /// an earlier verdict and is not this tap's).
+    pub const CARD_ARRIVAL: &str = "MYNATAP_CARD_ARRIVAL";
+    /// Contract 1.3: how long after the card leaves the field mid-tap the patient may hold it
+    /// again, in milliseconds (`0`: a removal is final; answer `card_removed`).
+    pub const CARD_AGAIN_MS: &str = "MYNATAP_CARD_AGAIN_MS";
     /// The path of the trusted card-surface CA's public key, in the card's `90`/`91` encoding
     /// (265 bytes): what the card-surface certificate `00 04` must verify under (face path).
     pub const SURFACE_CA: &str = "MYNATAP_SURFACE_CA";

@@ -344,6 +344,8 @@ mod tests {
             cas: std::slice::from_ref(ca),
             pin: "1234",
             card_shared: None,
+            held_again: false,
+            left_in_field: &[],
         };
         require(&record, claimed, std::slice::from_ref(ca)).into_iter().map(|v| v.rule).collect()
     }
@@ -411,7 +413,7 @@ mod tests {
         assert_eq!(rules_broken(&spec, &wrong, &[], &rejected(Reason::PinBlocked), &ca), [rules::CARD_ANSWERED_PIN]);
         assert_eq!(rules_broken(&spec, &[], &[], &rejected(Reason::WrongDeviceType), &ca), [rules::TOKEN_READ]);
         let expect = Expectation::Succeed;
-        let unsent = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &[], http: &[], contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "12", card_shared: None };
+        let unsent = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &[], http: &[], contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "12", card_shared: None, held_again: false, left_in_field: &[] };
         assert!(require(&unsent, &rejected(Reason::WrongPin), std::slice::from_ref(&ca)).is_empty(), "a 2-digit PIN is wrong without asking the card");
         assert!(rules_broken(&spec, &seen, &[], &rejected(Reason::WrongDeviceType), &ca).is_empty());
         assert!(rules_broken(&spec, &[], &[], &rejected(Reason::CardRemoved), &ca).is_empty(), "a removal is judged by its fault");

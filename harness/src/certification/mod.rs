@@ -5,6 +5,8 @@
 pub mod adapter;
 pub mod bundle;
 #[cfg(feature = "pcsc")]
+pub mod card_moves;
+#[cfg(feature = "pcsc")]
 pub mod containment;
 pub mod evidence_rules;
 pub mod http_backend;

@@ -21,7 +21,9 @@ use crate::play::pcsc::PcscPlayer;
 use crate::play::evidence::{ApduSeen, HexBytes, TapEvidence};
 use crate::play::{TapPlayer, Violation};
 use crate::scenario::Expectation;
-use super::wire_rules::{judge, TapRecord};
+use super::wire_rules::{judge_evidence, TapContext};
+use super::card_moves;
+use mynatap_sim::world::Arrival;
 
 pub use super::containment::contain_reader_programs;
 
@@ -66,6 +68,8 @@ pub struct AdapterPlayer {
     session: std::sync::Mutex<Option<super::session::Session>>,
     /// The last probed tap found the card held by a transaction (see `probe_this_tap`).
     held_by_transaction: bool,
+    /// The last tap's card lies in the field still (`stays`, contract 1.3).
+    left_lying: bool,
     challenges: HashSet<Vec<u8>>,
     violations: Vec<Violation>,
     evidence: Option<TapEvidence>,
@@ -82,7 +86,7 @@ impl AdapterPlayer {
         let dir = private_dir(reader.port, program.containment.run_as())?;
         // The test card-surface CA's public key, in the card's encoding (MYNATAP_SURFACE_CA).
         let surface_ca = SurfaceAuthority::test().map_err(|e| format!("the test card-surface CA: {e}"))?.ca_public_encoded();
-        Ok(Self { player, server, sequence, program, dir, surface_ca, leader: Default::default(), session: std::sync::Mutex::new(None), held_by_transaction: false, challenges: HashSet::new(), violations: Vec::new(), evidence: None })
+        Ok(Self { player, server, sequence, program, dir, surface_ca, leader: Default::default(), session: std::sync::Mutex::new(None), held_by_transaction: false, left_lying: false, challenges: HashSet::new(), violations: Vec::new(), evidence: None })
     }
 
     /// Writes the tap's files afresh (see [`write_fresh`]): the trusted CA, every generation of
@@ -107,6 +111,7 @@ impl AdapterPlayer {
         self.program = program;
         *self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         self.held_by_transaction = false;
+        self.left_lying = false;
         self.challenges.clear();
     }
 
@@ -306,14 +311,40 @@ impl TapPlayer for AdapterPlayer {
         leader.store(0, std::sync::atomic::Ordering::Relaxed);
         let (mut program_ms, mut verdict_line, mut adapter_error, mut ran) = (0.0, None, None, false);
         let (mut presented_at, mut answered_at, mut first_command): (Option<Instant>, Option<Instant>, Option<Instant>) = (None, None, None);
+        let moves = spec.moves;
+        // A card left lying in the field by the last tap (`stays`), and whether this tap leaves one.
+        let left_lying = std::mem::take(&mut self.left_lying);
+        let (mut lying_after, mut left_in_field) = (false, Vec::new());
+        let presentation = card_moves::Presentation::new();
         let report = world.tap_with(spec, |card, _tap, _registry, _timeout| {
             // The PIN counters as the card enters the field: what another program spends of them
             // before the reader's exclusive session is put back (see `holding_watch`).
             let at_insertion = card.retry_counters();
-            slot.insert(card, presence);
-            // After a removal fault the bridge reconnects; the next program waits for nothing.
-            let ready = crate::play::pcsc::ready(&reader).map_err(WorldError::Adapter);
-            slot.set_fault(spec.fault);
+            // A removal in an event tap keeps the card out until the harness presents it again.
+            slot.removal_returns(!moves.with_events());
+            let (ready, to_present) = match moves.arrives {
+                Some(Arrival::AfterRequest) => {
+                    // The field is empty when the reader is asked, or holds the card left lying.
+                    let emptied = if left_lying {
+                        Ok(())
+                    } else {
+                        drop(slot.take());
+                        card_moves::take_away(&slot, &reader)
+                    };
+                    (emptied.map_err(WorldError::Adapter), Some(card))
+                }
+                arrives => {
+                    // Before the request: a visible removal of what was there and an arrival
+                    // (1.3), or the card put in without an event (1.2).
+                    let emptied = if arrives.is_some() { card_moves::take_away(&slot, &reader) } else { Ok(()) };
+                    slot.insert(card, presence);
+                    slot.enter_field();
+                    // After a removal fault the bridge reconnects; the next program waits for nothing.
+                    let ready = emptied.and_then(|()| crate::play::pcsc::ready(&reader)).map_err(WorldError::Adapter);
+                    slot.set_fault(spec.fault);
+                    (ready, None)
+                }
+            };
             slot.start_recording(sequence);
             // While a command waits for its answer, its sender is connected: ask pcscd how
             // (rule W11), and keep another program's commands apart from the reader's.
@@ -339,6 +370,10 @@ impl TapPlayer for AdapterPlayer {
                 (env::CONTRACT, contract.as_str().to_owned()),
                 (env::SURFACE_CA, surface_ca_path.clone()),
             ];
+            if contract >= Contract::V1_3 {
+                envs.push((env::CARD_ARRIVAL, card_moves::arrival_word(&moves).to_owned()));
+                envs.push((env::CARD_AGAIN_MS, card_moves::card_again_ms(&moves).to_string()));
+            }
             if urls_off_env {
                 envs.push((env::URLS_FILE, urls_path.clone()));
             } else {
@@ -347,11 +382,30 @@ impl TapPlayer for AdapterPlayer {
             }
             ran = true;
             let program_started = Instant::now();
-            presented_at = Some(program_started);
-            let result = ready
-                .and_then(|()| if self.program.session { self.ask_session(&envs) } else { self.run_program(&envs) }.map_err(WorldError::Adapter))
-                // A verdict read from files the reader (or anyone) changed meanwhile is no verdict.
-                .and_then(|verdict| check_unchanged(&handed).map(|()| verdict).map_err(WorldError::Adapter));
+            let done = std::sync::atomic::AtomicBool::new(false);
+            let asked = std::thread::scope(|scope| {
+                // A card presented after the request arrives while the reader waits for it.
+                let presenter = to_present.map(|card| scope.spawn(|| presentation.present(&slot, &reader, card, presence, spec.fault, left_lying)));
+                let again = moves.held_again.then(|| scope.spawn(|| card_moves::hold_again_after_removal(&slot, &reader, &done)));
+                let asked = ready.and_then(|()| if self.program.session { self.ask_session(&envs) } else { self.run_program(&envs) }.map_err(WorldError::Adapter));
+                done.store(true, std::sync::atomic::Ordering::Relaxed);
+                let asked = match again.map(|again| again.join()) {
+                    Some(Ok(Err(error))) => Err(WorldError::Adapter(format!("the harness could not hold the card again: {error}"))),
+                    _ => asked,
+                };
+                match presenter.map(|presenter| presenter.join()) {
+                    None | Some(Ok(Ok(()))) => asked,
+                    Some(Ok(Err(failed))) => {
+                        let (error, card) = *failed;
+                        slot.insert(card, presence);
+                        Err(WorldError::Adapter(format!("the harness could not present the card: {error}")))
+                    }
+                    Some(Err(_)) => Err(WorldError::Task("the card's presenter failed".into())),
+                }
+            });
+            presented_at = Some(presentation.presented_at.lock().ok().and_then(|at| *at).unwrap_or(program_started));
+            // A verdict read from files the reader (or anyone) changed meanwhile is no verdict.
+            let result = asked.and_then(|verdict| check_unchanged(&handed).map(|()| verdict).map_err(WorldError::Adapter));
             program_ms = program_started.elapsed().as_secs_f64() * 1000.0;
             answered_at = Some(Instant::now());
             verdict_line = result.as_ref().ok().map(Verdict::to_line);
@@ -372,7 +426,11 @@ impl TapPlayer for AdapterPlayer {
                 held_by_transaction = card_held == Some("transaction");
             }
             first_command = watched.first_command;
+            // The first commands, up to the card left lying taken away, went to that card.
+            let lying_count = presentation.to_card_left_lying.lock().map(|count| *count).unwrap_or(0);
+            let to_lying: HashSet<u64> = seen.iter().take(lying_count).map(|apdu| apdu.sequence).collect();
             (seen, card_strangers) = watched.split(std::mem::take(&mut seen));
+            (left_in_field, seen) = std::mem::take(&mut seen).into_iter().partition(|apdu| to_lying.contains(&apdu.sequence));
             let fault_fired = slot.fault_fired();
             let transcript = seen
                 .iter()
@@ -393,8 +451,19 @@ impl TapPlayer for AdapterPlayer {
             if let (Some(card), Some(counters)) = (card.as_mut(), after_reader) {
                 card.restore_retry_counters(counters);
             }
+            if moves.stays {
+                // It lies in the field still (a copy: the world keeps the device), answering a
+                // reader that takes it for the next patient's.
+                if let Some(card) = &card {
+                    slot.insert(card.clone(), presence);
+                }
+                lying_after = true;
+            } else if moves.with_events() {
+                slot.leave_field();
+            }
             (card, report)
         });
+        self.left_lying = lying_after;
         // Late requests (a straggler of this program's) are strangers' from here on.
         self.held_by_transaction = held_by_transaction;
         self.server.end_tap();
@@ -421,10 +490,12 @@ impl TapPlayer for AdapterPlayer {
             card_strangers: card_strangers.iter().map(|apdu| ApduSeen { sequence: apdu.sequence, command: apdu.command.clone(), response: apdu.response.clone().map(HexBytes) }).collect(),
             presented_to_first_apdu_ms,
             first_apdu_to_verdict_ms,
+            left_in_field: left_in_field.iter().map(|apdu| ApduSeen { sequence: apdu.sequence, command: apdu.command.clone(), response: apdu.response.clone().map(HexBytes) }).collect(),
+            arrived_after_request: moves.arrives == Some(Arrival::AfterRequest),
         });
-        if let Ok(played) = &report {
-            let record = TapRecord { device, face: spec.face.is_some(), expect, backend_fault: spec.backend_fault, seen: &seen, http: &http, contract, claimed: Some(&played.outcome), cas: &cas, pin: &pin, card_shared: card_held.map(|held| held == "shared") };
-            self.violations = judge(&record, &mut self.challenges);
+        if let (Ok(played), Some(evidence)) = (&report, &self.evidence) {
+            let tap = TapContext { device, spec, expect, contract, cas: &cas, pin: &pin };
+            self.violations = judge_evidence(evidence, &tap, &played.outcome, &mut self.challenges);
         }
         report
     }

@@ -8,7 +8,7 @@ use mynatap_sim::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, Quali
 use mynatap_sim::contract::Contract;
 use mynatap_sim::pki::card_verifiable::parse_card_encoding;
 use mynatap_sim::driver::{run_tap, Backends};
-use mynatap_sim::pcsc_transport::PcscTransport;
+use mynatap_sim::pcsc_transport::{wait_for_no_card, PcscTransport};
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS;
 use mynatap_sim::terminal::{crl_number, CardAuth, Mutant, TapRequest, Terminal, TerminalConfig};
@@ -137,6 +137,50 @@ impl Transport for ReconnectOnRemoval {
     }
 }
 
+/// How long the reader waits for a card left lying to go, and for the tap's card to arrive.
+const ARRIVAL_WAIT: Duration = Duration::from_secs(5);
+
+/// This reader sets up its PC/SC contexts on one thread only.
+static NO_OTHER_THREAD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The card's connection, with a second chance (contract 1.3): when the card leaves the field
+/// mid-tap and `again` is not zero, the reader waits that long for the patient to hold it again,
+/// connects anew and the terminal starts over.
+struct HeldAgain {
+    reader: String,
+    inner: Option<PcscTransport>,
+    again: Duration,
+    timeout: Duration,
+}
+
+impl Transport for HeldAgain {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let result = self.inner.as_mut().map_or(Err(TransportError::CardRemoved), |inner| inner.transmit(command));
+        if matches!(result, Err(TransportError::CardRemoved)) {
+            // The handle is dead: never sent anything again.
+            drop(self.inner.take());
+        }
+        result
+    }
+    fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
+        self.inner.as_mut().map_or(Err(TransportError::CardRemoved), Transport::atr)
+    }
+    fn card_present(&mut self) -> bool {
+        self.inner.as_mut().is_some_and(Transport::card_present)
+    }
+    fn held_again(&mut self) -> bool {
+        if self.again.is_zero() || self.inner.is_some() {
+            return false;
+        }
+        // Gone first (pcscd notices at its next poll), then back: a new arrival, a new handle.
+        if wait_for_no_card(&self.reader, self.again, &NO_OTHER_THREAD).is_err() {
+            return false;
+        }
+        self.inner = PcscTransport::connect(Some(&self.reader), self.again, self.timeout).ok();
+        self.inner.is_some()
+    }
+}
+
 /// The trusted authorities as DER: every certificate of `MYNATAP_CA_CERTS` (contract 1.3), or
 /// the one of `MYNATAP_CA_CERT` from an older harness.
 fn anchors(vars: Vars<'_>) -> Result<Vec<Vec<u8>>, String> {
@@ -173,7 +217,7 @@ fn backend_urls(vars: Vars<'_>) -> Result<(String, String), String> {
 /// Runs one tap as the contract describes, told by the environment (process mode), and returns
 /// the verdict line's content.
 pub fn run(mutant: Option<Mutant>) -> Result<Verdict, String> {
-    run_with(&|name| std::env::var(name).ok(), mutant)
+    run_with(&|name| std::env::var(name).ok(), mutant, &mut None)
 }
 
 /// Session mode: one request line in on stdin (a JSON object of the tap's variables), one
@@ -183,6 +227,8 @@ pub fn serve_session(mutant: Option<Mutant>) -> Result<(), String> {
     use std::io::{BufRead, Write};
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout();
+    // The `stale-handle` defect keeps its connection from one tap to the next.
+    let mut kept = None;
     for line in stdin.lock().lines() {
         let line = line.map_err(|e| format!("cannot read the request: {e}"))?;
         if line.trim().is_empty() {
@@ -190,13 +236,13 @@ pub fn serve_session(mutant: Option<Mutant>) -> Result<(), String> {
         }
         let request: std::collections::HashMap<String, serde_json::Value> = serde_json::from_str(&line).map_err(|e| format!("not a request line ({e})"))?;
         let vars = |name: &str| request.get(name).and_then(|value| value.as_str().map(str::to_owned));
-        let verdict = run_with(&vars, mutant)?;
+        let verdict = run_with(&vars, mutant, &mut kept)?;
         writeln!(stdout, "{}", verdict.to_line()).and_then(|()| stdout.flush()).map_err(|e| format!("cannot answer: {e}"))?;
     }
     Ok(())
 }
 
-fn run_with(vars: Vars<'_>, mutant: Option<Mutant>) -> Result<Verdict, String> {
+fn run_with(vars: Vars<'_>, mutant: Option<Mutant>, kept: &mut Option<PcscTransport>) -> Result<Verdict, String> {
     let timeout_ms: u64 = var(vars, env::TIMEOUT_MS)?.parse().map_err(|_| format!("{} is not a number", env::TIMEOUT_MS))?;
     // Older harnesses did not pass it: the terminal's default then.
     let backend_timeout_ms: u64 = match vars(env::BACKEND_TIMEOUT_MS) {
@@ -242,14 +288,38 @@ fn run_with(vars: Vars<'_>, mutant: Option<Mutant>) -> Result<Verdict, String> {
     }
     let reader = var(vars, env::READER)?;
     let timeout = Duration::from_millis(timeout_ms);
+    // Contract 1.3: the card may arrive after the request, and come back after a removal.
+    let after_request = vars(env::CARD_ARRIVAL).as_deref() == Some("after_request");
+    let again = Duration::from_millis(vars(env::CARD_AGAIN_MS).and_then(|text| text.parse().ok()).unwrap_or(0));
     // The card is the reader's alone during its tap (contract 1.3, rule W11); the defect lets any
     // program on the machine in beside it.
     let connect = if mutant == Some(Mutant::SharedConnect) { PcscTransport::connect_shared } else { PcscTransport::connect };
-    let transport = connect(Some(&reader), Duration::from_secs(2), timeout).map_err(|e| e.to_string())?;
+    let transport = match kept.take() {
+        Some(stale) if mutant == Some(Mutant::StaleHandle) => stale,
+        _ => {
+            let wait = match mutant {
+                // Does not wait for the card: whatever is (not) in the field at the request.
+                Some(Mutant::ReadsBeforeArrival) => Duration::ZERO,
+                _ if after_request => ARRIVAL_WAIT,
+                _ => Duration::from_secs(2),
+            };
+            if after_request && mutant != Some(Mutant::ReadsBeforeArrival) && mutant != Some(Mutant::LeftInFieldAsNewPatient) {
+                // A card in the field at the request is the last patient's, left lying: wait for
+                // it to go; this tap's card is the next to arrive.
+                wait_for_no_card(&reader, ARRIVAL_WAIT, &NO_OTHER_THREAD).map_err(|e| e.to_string())?;
+            }
+            connect(Some(&reader), wait, timeout).map_err(|e| e.to_string())?
+        }
+    };
     let outcome = if mutant == Some(Mutant::RetryAfterRemoval) {
         run_tap(tap, &mut ReconnectOnRemoval { reader, inner: Some(transport), timeout }, &backends, None)
+    } else if mutant == Some(Mutant::StaleHandle) {
+        let mut transport = transport;
+        let outcome = run_tap(tap, &mut transport, &backends, None);
+        *kept = Some(transport);
+        outcome
     } else {
-        run_tap(tap, &mut { transport }, &backends, None)
+        run_tap(tap, &mut HeldAgain { reader, inner: Some(transport), again, timeout }, &backends, None)
     };
     Ok(report_defects(Verdict::from_outcome(&outcome), mutant))
 }

@@ -172,10 +172,24 @@ pub fn beyond_contract(scenario: &Scenario, reader: Contract) -> Option<String> 
 /// Why a reader program is not judged on `scenario`, or `None`: it needs a later contract than
 /// the reader declares, a path or key the statement does not claim, or it types a PIN no
 /// terminal keypad produces ([`beyond_keypad`]).
-pub fn not_judged(scenario: &Scenario, reader: Contract, statement: Option<&Statement>, profiles: &mynatap_sim::world::Profiles) -> Option<String> {
+/// `session`: the reader runs in session mode (card events need one).
+pub fn not_judged(scenario: &Scenario, reader: Contract, statement: Option<&Statement>, profiles: &mynatap_sim::world::Profiles, session: bool) -> Option<String> {
     beyond_contract(scenario, reader)
         .or_else(|| statement.and_then(|statement| statement.outside(&needs(scenario, profiles))))
         .or_else(|| beyond_keypad(scenario))
+        .or_else(|| if session { None } else { beyond_process_mode(scenario) })
+}
+
+/// A tap that moves the card as a patient does (contract 1.3: `arrives`, `held_again`, `stays`)
+/// needs a reader that runs between taps and waits for the card: session mode. In process mode
+/// the program starts after the card is in the field, so such a scenario is not judged.
+pub fn beyond_process_mode(scenario: &Scenario) -> Option<String> {
+    scenario.steps.iter().find_map(|step| match &step.action {
+        crate::scenario::Action::Tap(tap) if tap.moves.with_events() => {
+            Some(format!("step {} moves the card as a patient does (arrival, removal): card events are judged in session mode (`--reader-session`)", step.index))
+        }
+        _ => None,
+    })
 }
 
 /// A tap typing a PIN that is not 4 digits (empty, 80 digits, letters): the built-in terminal is

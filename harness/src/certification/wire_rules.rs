@@ -40,6 +40,9 @@ pub mod rules {
     pub const NO_PIN_IN_FACE_MODE: &str = "W10-no-pin-in-face-mode";
     /// W11 (contract 1.3): the reader holds the card exclusively while it works with it.
     pub const CARD_HELD_EXCLUSIVELY: &str = "W11-card-held-exclusively";
+    /// W12 (contract 1.3): no command to a card left in the field after an earlier verdict: the
+    /// reader waits for this tap's card to arrive.
+    pub const ONLY_THE_ARRIVING_CARD: &str = "W12-no-command-to-a-card-left-in-the-field";
 }
 
 /// What one tap left on the wires, and what it was meant to be.
@@ -69,6 +72,54 @@ pub struct TapRecord<'a> {
     /// `Some(true)` a bystander's command was answered between the reader's, `Some(false)` it was
     /// refused (exclusive connection or transaction), `None` nothing to conclude.
     pub card_shared: Option<bool>,
+    /// The tap's card was held again after its removal (contract 1.3): the flow may start over.
+    pub held_again: bool,
+    /// The reader's commands to a card left in the field by an earlier tap, before this tap's
+    /// card arrived (contract 1.3): not part of this tap's flow.
+    pub left_in_field: &'a [SeenApdu],
+}
+
+/// What a tap was meant to be, beside its evidence.
+#[derive(Debug)]
+pub struct TapContext<'a> {
+    /// The kind of device tapped.
+    pub device: DeviceKind,
+    /// The scenario's tap.
+    pub spec: &'a mynatap_sim::world::TapSpec,
+    /// What the scenario expects of it.
+    pub expect: &'a Expectation,
+    /// The contract it is judged by.
+    pub contract: Contract,
+    /// Every trusted authority of the world.
+    pub cas: &'a [PublicKey],
+    /// What the patient typed.
+    pub pin: &'a str,
+}
+
+/// Judges a tap from its evidence: the one place a [`TapRecord`] is made of it, used by
+/// `certify` as it plays the tap and by `bundle verify` as it replays the bundle, so both judge
+/// alike.
+pub fn judge_evidence(evidence: &crate::play::evidence::TapEvidence, tap: &TapContext<'_>, claimed: &Outcome, challenges: &mut HashSet<Vec<u8>>) -> Vec<Violation> {
+    let seen_of = |apdus: &[crate::play::evidence::ApduSeen]| -> Vec<SeenApdu> {
+        apdus.iter().map(|a| SeenApdu { sequence: a.sequence, command: a.command.clone(), response: a.response.as_ref().map(|r| r.0.clone()) }).collect()
+    };
+    let (seen, left_in_field) = (seen_of(&evidence.apdus), seen_of(&evidence.left_in_field));
+    let record = TapRecord {
+        device: tap.device,
+        face: tap.spec.face.is_some(),
+        expect: tap.expect,
+        backend_fault: tap.spec.backend_fault,
+        seen: &seen,
+        http: &evidence.http,
+        contract: tap.contract,
+        claimed: Some(claimed),
+        cas: tap.cas,
+        pin: tap.pin,
+        card_shared: evidence.card_held.as_deref().map(|held| held == "shared"),
+        held_again: tap.spec.moves.held_again,
+        left_in_field: &left_in_field,
+    };
+    judge(&record, challenges)
 }
 
 /// The rules one tap broke, wire rules then evidence rules (`evidence_rules`). `challenges` holds
@@ -88,6 +139,16 @@ fn forbidden(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Viol
         violations.push(Violation {
             rule: rules::CARD_HELD_EXCLUSIVELY,
             evidence: "a bystander's command reached the card between the reader's: any program on the machine could have sent it anything during the tap (connect with SCARD_SHARE_EXCLUSIVE, or hold a transaction)".into(),
+        });
+    }
+    if let Some(first) = tap.left_in_field.first() {
+        violations.push(Violation {
+            rule: rules::ONLY_THE_ARRIVING_CARD,
+            evidence: format!(
+                "{} command(s) to the card left in the field after an earlier verdict, before this tap's card arrived (first {}): a card lying on the reader is not the next patient's",
+                tap.left_in_field.len(),
+                hex::encode_upper(&first.command)
+            ),
         });
     }
     // A request the service refused (bad serial, bad method) asked about nobody: not a query.
@@ -162,6 +223,8 @@ fn forbidden(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Viol
             _ => {}
         }
         match apdu.response.as_deref() {
+            // Held again (1.3): the flow starts over on the card back in the field.
+            None if tap.held_again => pin_verifies = 0,
             None => removed = true,
             Some([.., 0x63, 0xC0] | [.., 0x69, 0x84]) if !matches!(target, Selected::CardSurface(_) | Selected::CardInfo(_)) => blocked = true,
             _ => {}
@@ -191,7 +254,7 @@ mod tests {
             HttpRequest { sequence: 101, path: "/eligibility".into(), serial: Some(1), status: 200, stolen_by: None },
         ];
         let ca = any_key();
-        let record = TapRecord { device: DeviceKind::Card, face, expect: &expect, backend_fault: None, seen, http: &http, contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234", card_shared: None };
+        let record = TapRecord { device: DeviceKind::Card, face, expect: &expect, backend_fault: None, seen, http: &http, contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234", card_shared: None, held_again: false, left_in_field: &[] };
         judge(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect()
     }
 
@@ -236,8 +299,29 @@ mod tests {
         for (command, fresh) in [(&digest_info, true), (&other, true), (&digest_info, false)] {
             let seen = [apdu(1, command, "9000")];
             let ca = any_key();
-            let record = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &seen, http: &[], contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234", card_shared: None };
+            let record = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &seen, http: &[], contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234", card_shared: None, held_again: false, left_in_field: &[] };
             assert_eq!(judge(&record, &mut challenges).is_empty(), fresh, "{command}");
         }
+    }
+
+    /// W12: commands to a card left lying in the field are named; a card held again after a
+    /// removal may be read again from the start (W7 and W6 count per hold), one never held again
+    /// may not.
+    #[test]
+    fn a_card_left_lying_and_a_card_held_again() {
+        let expect = Expectation::Succeed;
+        let ca = any_key();
+        let lying = [apdu(1, "00A4040C0AD392F000260100000001", "9000")];
+        let record = TapRecord { device: DeviceKind::Android, face: false, expect: &expect, backend_fault: None, seen: &[], http: &[], contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234", card_shared: None, held_again: false, left_in_field: &lying };
+        assert_eq!(judge(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect::<Vec<_>>(), vec![rules::ONLY_THE_ARRIVING_CARD]);
+        let mut seen = vec![apdu(2, "00A4020C020018", "9000"), apdu(3, "002000800431323334", "9000")];
+        seen.push(SeenApdu { sequence: 4, command: hex::decode("00A4020C02000A").unwrap(), response: None });
+        seen.extend([apdu(5, "00A4020C020018", "9000"), apdu(6, "002000800431323334", "9000")]);
+        let judged = |held_again: bool| {
+            let record = TapRecord { device: DeviceKind::Android, face: false, expect: &expect, backend_fault: None, seen: &seen, http: &[], contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234", card_shared: None, held_again, left_in_field: &[] };
+            judge(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect::<Vec<_>>()
+        };
+        assert_eq!(judged(true), Vec::<&str>::new());
+        assert_eq!(judged(false), vec![rules::NO_APDU_AFTER_REMOVAL]);
     }
 }

@@ -96,7 +96,7 @@ enum Command {
         /// Build in a deliberate defect (certification self-test): skip-expiry, skip-crl,
         /// ignore-hold, skip-signature, accept-any-ca, ignore-phone-support, ignore-os-choice,
         /// reuse-challenge, query-before-checks, verify-pin-on-iphone, retry-pin, crl-fail-open,
-        /// accept-stale-crl, eligibility-fail-open, retry-after-removal, ... (all 32:
+        /// accept-stale-crl, eligibility-fail-open, retry-after-removal, ... (all 35:
         /// docs/certification.md, "Mutants"), shared-connect, drop-consent, shift-jis-name.
         #[arg(long)]
         mutant: Option<String>,

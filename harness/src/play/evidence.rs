@@ -109,6 +109,14 @@ pub struct TapEvidence {
     /// The patient's wait, second part: from the reader's first APDU to its verdict line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_apdu_to_verdict_ms: Option<f64>,
+    /// Contract 1.3: the reader's commands to a card left in the field by an earlier tap, before
+    /// this tap's card arrived (rule W12).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_in_field: Vec<ApduSeen>,
+    /// Contract 1.3: the card arrived after the reader was asked (a PC/SC arrival): its wait
+    /// to the first APDU includes pcscd's polling of the virtual reader.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub arrived_after_request: bool,
 }
 
 /// The patient's wait over many taps: median and 95th percentile of each part, in ms.
@@ -120,28 +128,39 @@ pub struct PatientsWait {
     pub to_first_apdu: (f64, f64),
     /// First APDU -> verdict: (median, p95).
     pub to_verdict: (f64, f64),
+    /// Taps whose card arrived after the request (contract 1.3), apart: their count and card
+    /// presented -> first APDU (median, p95), pcscd's polling included.
+    pub arrivals: Option<(usize, (f64, f64))>,
 }
 
 impl PatientsWait {
     /// Over `taps` (`None`: no tap reached the card).
     pub fn of<'a>(taps: impl Iterator<Item = &'a TapEvidence>) -> Option<Self> {
-        let (mut first, mut verdict) = (Vec::new(), Vec::new());
+        let (mut first, mut verdict, mut arrived) = (Vec::new(), Vec::new(), Vec::new());
         for tap in taps {
-            if let (Some(a), Some(b)) = (tap.presented_to_first_apdu_ms, tap.first_apdu_to_verdict_ms) {
-                first.push(a);
-                verdict.push(b);
+            match (tap.presented_to_first_apdu_ms, tap.first_apdu_to_verdict_ms) {
+                (Some(a), Some(_)) if tap.arrived_after_request => arrived.push(a),
+                (Some(a), Some(b)) => {
+                    first.push(a);
+                    verdict.push(b);
+                }
+                _ => {}
             }
         }
+        let arrivals = (!arrived.is_empty()).then(|| (arrived.len(), median_p95(&mut arrived)));
         if first.is_empty() {
             return None;
         }
-        Some(Self { taps: first.len(), to_first_apdu: median_p95(&mut first), to_verdict: median_p95(&mut verdict) })
+        Some(Self { taps: first.len(), to_first_apdu: median_p95(&mut first), to_verdict: median_p95(&mut verdict), arrivals })
     }
 
     /// As reports print it.
     pub fn line(&self) -> String {
+        let arrivals = self.arrivals.map_or(String::new(), |(taps, (median, p95))| {
+            format!("; {taps} taps whose card arrived after the request apart: card presented -> first APDU median {median:.1} ms, p95 {p95:.1} ms (pcscd's 400 ms polling of the virtual reader included)")
+        });
         format!(
-            "patient's wait over {} taps: card presented -> first APDU median {:.1} ms, p95 {:.1} ms; first APDU -> verdict median {:.1} ms, p95 {:.1} ms (the card is in the field when the reader is asked: pcscd's 400 ms polling of the virtual reader is not in these figures)",
+            "patient's wait over {} taps: card presented -> first APDU median {:.1} ms, p95 {:.1} ms; first APDU -> verdict median {:.1} ms, p95 {:.1} ms (the card is in the field when the reader is asked: pcscd's 400 ms polling of the virtual reader is not in these figures){arrivals}",
             self.taps, self.to_first_apdu.0, self.to_first_apdu.1, self.to_verdict.0, self.to_verdict.1
         )
     }
@@ -178,6 +197,8 @@ mod tests {
             card_strangers: Vec::new(),
             presented_to_first_apdu_ms: first,
             first_apdu_to_verdict_ms: verdict,
+            left_in_field: Vec::new(),
+            arrived_after_request: false,
         }
     }
 
@@ -190,5 +211,11 @@ mod tests {
         assert_eq!(wait.to_first_apdu, (10.0, 19.0));
         assert_eq!(wait.to_verdict, (100.0, 190.0));
         assert!(wait.line().contains("400 ms polling"), "{}", wait.line());
+        // A card arriving after the request waits on pcscd's polling: reported apart.
+        let mut arrived = tap(Some(450.0), Some(20.0));
+        arrived.arrived_after_request = true;
+        let wait = PatientsWait::of(taps.iter().chain([&arrived])).unwrap();
+        assert_eq!((wait.taps, wait.arrivals), (20, Some((1, (450.0, 450.0)))));
+        assert!(wait.line().contains("1 taps whose card arrived after the request apart"), "{}", wait.line());
     }
 }

@@ -80,7 +80,12 @@ impl PcscPlayer {
         if self.raw.is_none() {
             let (target, card) = world.lend_device(device)?;
             // Raw steps play a device in a person's hand: Face ID done, as `World::raw_exchange`.
+            if !self.slot.in_field() {
+                // Taken away by an event tap: pcscd must see it gone before it comes back.
+                let _ = mynatap_sim::pcsc_transport::wait_for_no_card(&self.reader, PRESENCE_WAIT, &PROBE);
+            }
             self.slot.insert(card, UserPresence::Yes);
+            self.slot.enter_field();
             self.raw_open(world, target)?;
         }
         match self.raw.as_mut() {
@@ -113,32 +118,48 @@ const RAW_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) static PROBE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Waits until an APDU really goes through `reader`: presence alone can be pcscd's stale view of
-/// a card from an earlier bridge that has just gone.
+/// a card from an earlier bridge that has just gone. A card held exclusively by some program for
+/// a second on end is an error (in session mode: the reader kept it past its last verdict).
 pub fn ready(reader: &str) -> Result<(), String> {
+    use mynatap_sim::pcsc_transport::{holding, Holding};
     use mynatap_sim::transport::Transport;
-    let deadline = std::time::Instant::now() + PRESENCE_WAIT;
+    let started = std::time::Instant::now();
+    let deadline = started + PRESENCE_WAIT;
+    let mut held_since: Option<std::time::Instant> = None;
     loop {
         // One probe at a time in this process: libpcsclite crashed (a general protection fault in
         // the transport's worker, seen under `certify --mutants --jobs 2`) when two threads set
-        // up and released their contexts at once. Short waits, so the other reader's probe is
-        // held up for a moment at most.
+        // up and released their contexts at once. Nothing waits under the lock: the other
+        // reader's commands need it too (their holding is asked before each).
         let attempt = {
             let _one_at_a_time = PROBE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            wait_for_card(reader, Duration::from_millis(200)).and_then(|()| {
-                let mut transport = PcscTransport::connect(Some(reader), Duration::from_millis(500), Duration::from_millis(500))?;
-                let answer = transport.transmit(&[0x00, 0xA4, 0x04, 0x0C]);
-                drop(transport);
-                answer
-            })
+            match holding(reader) {
+                Ok(Holding::Exclusive) => Err(mynatap_sim::transport::TransportError::ReaderBusy),
+                _ => wait_for_card(reader, Duration::ZERO).and_then(|()| {
+                    let mut transport = PcscTransport::connect(Some(reader), Duration::ZERO, Duration::from_millis(500))?;
+                    let answer = transport.transmit(&[0x00, 0xA4, 0x04, 0x0C]);
+                    drop(transport);
+                    answer
+                }),
+            }
         };
+        let now = std::time::Instant::now();
         match attempt {
             Ok(_) => return Ok(()),
-            Err(error) if std::time::Instant::now() >= deadline => return Err(error.to_string()),
-            // pcscd notices a new vpcd card within milliseconds; poll often, not long.
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            Err(mynatap_sim::transport::TransportError::ReaderBusy) if now.duration_since(*held_since.get_or_insert(now)) >= HELD_TOO_LONG => {
+                return Err(format!("the card in `{reader}` has been held exclusively by another program for {} ms: a reader must let go of the card after each verdict", HELD_TOO_LONG.as_millis()));
+            }
+            Err(mynatap_sim::transport::TransportError::ReaderBusy) => {}
+            Err(error) if now >= deadline => return Err(error.to_string()),
+            Err(_) => held_since = None,
         }
+        // pcscd notices a new vpcd card within milliseconds; poll often, not long.
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// How long the card may be held exclusively by another program when a tap begins.
+const HELD_TOO_LONG: Duration = Duration::from_secs(1);
 
 impl Drop for PcscPlayer {
     fn drop(&mut self) {
@@ -177,19 +198,46 @@ impl TapPlayer for PcscPlayer {
     fn tap(&mut self, world: &mut World, spec: &TapSpec, _: &crate::scenario::Expectation) -> Result<TapReport, WorldError> {
         let presence = if spec.user_verified { UserPresence::Yes } else { UserPresence::No };
         let (slot, reader, times) = (&self.slot, &self.reader, &mut self.apdu_times);
+        let moves = spec.moves;
         world.tap_with(spec, |card, tap, backends, timeout_ms| {
+            // Contract 1.3: a card arriving after the request is taken away first (a removal
+            // pcscd reports), then presented while the terminal waits for it.
+            let after_request = moves.arrives == Some(mynatap_sim::world::Arrival::AfterRequest);
+            // Out of the field after an event tap: pcscd must see it gone before it comes back.
+            let emptied = if moves.with_events() || !slot.in_field() {
+                slot.leave_field();
+                mynatap_sim::pcsc_transport::wait_for_no_card(reader, PRESENCE_WAIT, &PROBE).map_err(WorldError::from)
+            } else {
+                Ok(())
+            };
             slot.insert(card, presence);
-            let report = PcscTransport::connect(Some(reader), PRESENCE_WAIT, Duration::from_millis(timeout_ms))
-                .map_err(WorldError::from)
-                .map(|transport| {
+            if !after_request {
+                slot.enter_field();
+            }
+            let report = std::thread::scope(|scope| {
+                let presenter = after_request.then(|| {
+                    scope.spawn(|| {
+                        std::thread::sleep(Duration::from_millis(100));
+                        slot.enter_field();
+                    })
+                });
+                let report = emptied.and_then(|()| PcscTransport::connect(Some(reader), PRESENCE_WAIT, Duration::from_millis(timeout_ms)).map_err(WorldError::from)).map(|transport| {
                     let mut transcript = Vec::new();
-                    let mut transport = Faulty::new(Timed { inner: transport, times }, spec.fault, timeout_ms);
+                    let mut transport = Faulty::new(Timed { inner: transport, times }, spec.fault, timeout_ms).held_again(moves.held_again);
                     let outcome = run_tap(tap, &mut transport, backends, Some(&mut transcript));
                     let fault_fired = transport.fault_fired();
                     // Disconnect (and so reset) before the card leaves the slot.
                     drop(transport);
                     TapReport { outcome, transcript, fault_fired }
                 });
+                if let Some(presenter) = presenter {
+                    let _ = presenter.join();
+                }
+                report
+            });
+            if moves.with_events() && !moves.stays {
+                slot.leave_field();
+            }
             (slot.take(), report)
         })
     }

@@ -49,6 +49,20 @@ pub struct WaitJson {
     pub first_apdu_to_verdict_median_ms: f64,
     /// ... 95th percentile, ms.
     pub first_apdu_to_verdict_p95_ms: f64,
+    /// Contract 1.3: taps whose card arrived after the request, apart (not in the figures above).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arrivals: Option<ArrivalsJson>,
+}
+
+/// The wait of taps whose card arrived after the request (pcscd's polling included).
+#[derive(Debug, Serialize)]
+pub struct ArrivalsJson {
+    /// Such taps that reached the card.
+    pub taps: usize,
+    /// Card presented -> the reader's first APDU: median, ms.
+    pub presented_to_first_apdu_median_ms: f64,
+    /// ... 95th percentile, ms.
+    pub presented_to_first_apdu_p95_ms: f64,
 }
 
 /// The run as the JSON report (pretty, newline-terminated).
@@ -70,6 +84,7 @@ pub fn json(run: &Run<'_>, requirements: &BTreeSet<String>) -> String {
             presented_to_first_apdu_p95_ms: wait.to_first_apdu.1,
             first_apdu_to_verdict_median_ms: wait.to_verdict.0,
             first_apdu_to_verdict_p95_ms: wait.to_verdict.1,
+            arrivals: wait.arrivals.map(|(taps, (median, p95))| ArrivalsJson { taps, presented_to_first_apdu_median_ms: median, presented_to_first_apdu_p95_ms: p95 }),
         }),
     };
     let mut text = serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));

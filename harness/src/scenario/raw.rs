@@ -282,6 +282,15 @@ pub struct RawTap {
     pub auth: Option<String>,
     /// With `auth: face`: whether the camera's face is the card's. Default true.
     pub face_match: Option<bool>,
+    /// 1.3: the device arrives as a PC/SC event, `before_request` (while the reader is busy) or
+    /// `after_request` (once it waits). Default: in the field already, no event (1.2).
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::arrives")]
+    pub arrives: Option<String>,
+    /// 1.3: after its `remove_after` fault the same device is held again at once.
+    pub held_again: Option<bool>,
+    /// 1.3: the device stays in the field after its verdict.
+    pub stays: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]

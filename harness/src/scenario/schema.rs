@@ -69,6 +69,10 @@ pub(super) fn auth(_: &mut SchemaGenerator) -> Schema {
     optional_one_of(vec!["pin", "face"])
 }
 
+pub(super) fn arrives(_: &mut SchemaGenerator) -> Schema {
+    optional_one_of(vec!["before_request", "after_request"])
+}
+
 pub(super) fn fault_kind(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "enum": FAULT_KINDS })
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use mynatap_sim::service::{BackendFault, ServiceKind};
 use mynatap_sim::terminal::{Consent, Reason};
 use mynatap_sim::transport::{CommandKind, Fault, FaultTarget};
-use mynatap_sim::world::{TapSpec, TapTarget};
+use mynatap_sim::world::{Arrival, CardMoves, TapSpec, TapTarget};
 use time::Duration;
 
 use super::raw::*;
@@ -25,6 +25,31 @@ pub(super) enum AnyFault {
 const MAX_BACKEND_DELAY_MS: u64 = 60_000;
 
 impl Validator<'_> {
+    /// A tap's `arrives`, `held_again` and `stays` (contract 1.3).
+    fn card_moves(&self, path: &str, tap: &RawTap, fault: Option<Fault>) -> Result<CardMoves, LoadError> {
+        let arrives = match tap.arrives.as_deref() {
+            None => None,
+            Some("before_request") => Some(Arrival::BeforeRequest),
+            Some("after_request") => Some(Arrival::AfterRequest),
+            Some(other) => return Err(self.error(&format!("{path}.arrives"), format!("unknown arrival `{other}` (expected before_request or after_request)"))),
+        };
+        for (field, given) in [("arrives", arrives.is_some()), ("held_again", tap.held_again.is_some()), ("stays", tap.stays.is_some())] {
+            if given {
+                self.since(&format!("{path}.{field}"), &format!("`{field}`"), Contract::V1_3)?;
+            }
+        }
+        let moves = CardMoves { arrives, held_again: tap.held_again == Some(true), stays: tap.stays == Some(true) };
+        if moves.held_again && !matches!(fault, Some(Fault::RemoveAfter { .. })) {
+            return Err(self.error(&format!("{path}.held_again"), "`held_again` follows a removal: give the tap a `fault: { kind: remove_after, apdus: N }`"));
+        }
+        for (field, used) in [("held_again", moves.held_again), ("stays", moves.stays)] {
+            if used && arrives.is_none() {
+                return Err(self.error(&format!("{path}.{field}"), format!("`{field}` moves the card as a patient does: say when it arrives (`arrives: after_request` or `before_request`)")));
+            }
+        }
+        Ok(moves)
+    }
+
     pub(super) fn action(
         &self,
         path: &str,
@@ -87,7 +112,9 @@ impl Validator<'_> {
                 {
                     return Err(self.error(&format!("{path}.fault.command"), "a face tap makes no signature, so this fault could never take effect: aim it at `select`, `read` or `verify`"));
                 }
+                let moves = self.card_moves(&path, tap, fault)?;
                 Action::Tap(TapSpec {
+                    moves,
                     target,
                     terminal: tap.terminal.clone(),
                     user_verified: tap.user_verified.unwrap_or(true),

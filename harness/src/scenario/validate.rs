@@ -199,6 +199,8 @@ impl Validator<'_> {
         // Each phone's OS as the steps go, to refuse faults an iPhone tap can never reach.
         let mut phone_os: HashMap<String, DeviceKind> =
             world.people.iter().flat_map(|p| p.phones.iter().map(|phone| (phone.id.clone(), phone.os))).collect();
+        // The step whose card was left in the field (`stays`): the next tap must wait for its own.
+        let mut left_in_field: Option<String> = None;
         for (i, step) in raw.steps.into_iter().enumerate() {
             let path = format!("steps[{i}]");
             let line = self.locator.find(&path).line;
@@ -226,6 +228,19 @@ impl Validator<'_> {
                     &format!("{path}.tap.user_verified"),
                     "`user_verified` is Face ID / Touch ID on an iPhone (FLOW-3); an Android phone's holder types the PIN at the terminal (`pin`)",
                 ));
+            }
+            if let Action::Tap(spec) = &action {
+                if let Some(left) = left_in_field.take()
+                    && spec.moves.arrives != Some(mynatap_sim::world::Arrival::AfterRequest)
+                {
+                    return Err(self.error(
+                        &format!("{path}.tap"),
+                        format!("the card of {left} stays in the field (`stays: true`): this tap's card can only arrive after the request, once that one is taken away (`arrives: after_request`)"),
+                    ));
+                }
+                if spec.moves.stays {
+                    left_in_field = Some(path.clone());
+                }
             }
             if let Action::AdvanceClock(by) = &action {
                 clock = mynatap_sim::clock::checked_add(clock, *by).ok_or_else(|| {

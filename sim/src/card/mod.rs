@@ -20,6 +20,7 @@ use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use crate::profile::{FileId, Profile, Unlock};
 
 /// Keys and PINs. Never printed, never returned.
+#[derive(Clone)]
 struct Secrets {
     auth_key: SigningKey,
     sign_key: SigningKey,
@@ -115,6 +116,7 @@ struct Volatile {
 }
 
 /// One virtual secure element.
+#[derive(Clone)]
 pub struct Card {
     profile: Arc<Profile>,
     secrets: Secrets,

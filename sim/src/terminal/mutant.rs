@@ -78,11 +78,20 @@ pub enum Mutant {
     /// way to the clinic's screen, so characters outside it (𠮷, a variation selector) become ●.
     /// The terminal itself is unchanged.
     ShiftJisName,
+    /// A driver defect (session mode): keeps its card connection from one tap to the next, so
+    /// after the card left and the next one arrived it talks to a handle pcscd has closed.
+    StaleHandle,
+    /// A driver defect: does not wait for the card to arrive (contract 1.3, `after_request`):
+    /// connects at once, and fails when the field is still empty.
+    ReadsBeforeArrival,
+    /// A driver defect: takes a card left lying in the field after its verdict for the next
+    /// patient's, instead of waiting for it to go and the next to arrive (rule W12).
+    LeftInFieldAsNewPatient,
 }
 
 impl Mutant {
     /// Every mutant, in the order kill matrices list them.
-    pub const ALL: [Mutant; 32] = [
+    pub const ALL: [Mutant; 35] = [
         Self::SkipExpiry,
         Self::SkipCrl,
         Self::IgnoreHold,
@@ -115,6 +124,9 @@ impl Mutant {
         Self::SharedConnect,
         Self::DropConsent,
         Self::ShiftJisName,
+        Self::StaleHandle,
+        Self::ReadsBeforeArrival,
+        Self::LeftInFieldAsNewPatient,
     ];
     /// The command line's name (`skip-expiry`, ...).
     pub fn name(self) -> &'static str {
@@ -151,6 +163,9 @@ impl Mutant {
             Self::SharedConnect => "shared-connect",
             Self::DropConsent => "drop-consent",
             Self::ShiftJisName => "shift-jis-name",
+            Self::StaleHandle => "stale-handle",
+            Self::ReadsBeforeArrival => "reads-before-arrival",
+            Self::LeftInFieldAsNewPatient => "left-in-field-as-new-patient",
         }
     }
     /// The mutant of a command-line name.

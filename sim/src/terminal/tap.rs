@@ -73,6 +73,8 @@ pub struct Tap<'t> {
     certificate_len: usize,
     subject: Option<Subject>,
     challenge: [u8; 32],
+    /// The card left the field in the middle of the flow (not a timeout: the transport said so).
+    left_field: bool,
     outcome: Option<Outcome>,
     /// `query-before-checks`: the eligibility answer obtained before any check.
     early_eligibility: Option<Result<InsuranceRecord, EligibilityError>>,
@@ -109,6 +111,7 @@ impl<'t> Tap<'t> {
             certificate_len: 0,
             subject: None,
             challenge,
+            left_field: false,
             outcome: None,
             early_eligibility: None,
             retried_pin: false,
@@ -146,6 +149,18 @@ impl<'t> Tap<'t> {
     /// The outcome, once [`Action::Done`] was reached.
     pub fn into_outcome(self) -> Option<Outcome> {
         self.outcome
+    }
+
+    /// The tap ended because the card left the field (the transport said so).
+    pub fn card_left(&self) -> bool {
+        self.left_field
+    }
+
+    /// The same request again from the start, with a fresh challenge: the patient held the card
+    /// again after it left the field (contract 1.3, `held_again`).
+    pub fn start_over(self) -> Tap<'t> {
+        let Tap { terminal, request, .. } = self;
+        terminal.start_tap(request)
     }
 
     #[cfg(feature = "mutants")]
@@ -202,7 +217,10 @@ impl<'t> Tap<'t> {
         }
         let bytes = match response {
             Ok(bytes) => bytes,
-            Err(TransportError::CardRemoved) => return self.reject(Reason::CardRemoved, format!("card left the field during {}", self.command_name)),
+            Err(TransportError::CardRemoved) => {
+                self.left_field = true;
+                return self.reject(Reason::CardRemoved, format!("card left the field during {}", self.command_name));
+            }
             Err(TransportError::Timeout { ms }) => {
                 return self.reject(Reason::CardRemoved, format!("no response to {} within {ms} ms", self.command_name));
             }
@@ -210,6 +228,7 @@ impl<'t> Tap<'t> {
         };
         // vpcd answers an empty response when the card dies mid-command: the card is gone.
         let Ok(response) = ResponseApdu::decode(bytes) else {
+            self.left_field = true;
             return self.reject(Reason::CardRemoved, format!("empty response to {}", self.command_name));
         };
         self.advance(&response);

@@ -159,6 +159,38 @@ pub struct TapSpec {
     pub backend_fault: Option<BackendFault>,
     /// Card taps: `Some(face_match)` for face recognition (FLOW-3 without a PIN), `None` for the PIN.
     pub face: Option<bool>,
+    /// How the device enters and leaves the field around the tap (contract 1.3).
+    pub moves: CardMoves,
+}
+
+/// When the tapped device enters the field, as a patient moves it (contract 1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Presented (a PC/SC arrival) before the reader is asked: it came while the reader was busy.
+    BeforeRequest,
+    /// Presented after the reader was asked and began to wait for it.
+    AfterRequest,
+}
+
+/// How a patient moves the device around one tap (contract 1.3). The default is the 1.2 tap:
+/// the device is in the field when the reader is asked, put there without a PC/SC event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CardMoves {
+    /// When the device arrives, as a PC/SC event (`None`: in the field already, no event).
+    pub arrives: Option<Arrival>,
+    /// After a `remove_after` fault the same device is held again at once, and the tap is judged
+    /// on the second hold (the terminal starts over).
+    pub held_again: bool,
+    /// The device stays in the field after its verdict (the next tap's device arrives only once
+    /// it is taken away).
+    pub stays: bool,
+}
+
+impl CardMoves {
+    /// The tap meets the card as PC/SC events (arrival, removal) rather than already present.
+    pub fn with_events(&self) -> bool {
+        self.arrives.is_some()
+    }
 }
 
 impl TapSpec {
@@ -174,6 +206,7 @@ impl TapSpec {
             fault: None,
             backend_fault: None,
             face: None,
+            moves: CardMoves::default(),
         }
     }
     /// A plain tap of `person`'s physical card by PIN.
@@ -483,7 +516,7 @@ impl World {
         let fault = spec.fault;
         self.tap_with(spec, |mut card, tap, backends, timeout_ms| {
             let mut transcript = Vec::new();
-            let mut transport = Faulty::new(DirectTransport::new(&mut card), fault, timeout_ms);
+            let mut transport = Faulty::new(DirectTransport::new(&mut card), fault, timeout_ms).held_again(spec.moves.held_again);
             let outcome = run_tap(tap, &mut transport, backends, Some(&mut transcript));
             let fault_fired = transport.fault_fired();
             (Some(card), Ok(TapReport { outcome, transcript, fault_fired }))
@@ -527,7 +560,7 @@ impl World {
         let (channel, task) = ChannelTransport::spawn(card, StdDuration::from_millis(timeout_ms.saturating_mul(4).max(1)));
         let mut transcript = Vec::new();
         let tap = terminal.start_tap(request);
-        let mut transport = Faulty::new(channel, spec.fault, timeout_ms);
+        let mut transport = Faulty::new(channel, spec.fault, timeout_ms).held_again(spec.moves.held_again);
         let outcome = run_tap_async(tap, &mut transport, &backends, Some(&mut transcript)).await;
         let fault_fired = transport.fault_fired();
         drop(transport);

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use mynatap_sim::driver::{Exchange, Response};
 use mynatap_sim::profile::Profile;
 use mynatap_sim::transport::TransportError;
-use mynatap_sim::vpcd::SeenApdu;
 use mynatap_sim::world::{Profiles, TapReport, TapSpec, World, WorldError};
 use serde_json::Value;
 
@@ -21,7 +20,7 @@ use crate::certification::statement::{judged_by, not_judged, Statement};
 use mynatap_sim::contract::Contract;
 use crate::certification::verdict::{apply_waivers, certification_info, fingerprint_of, grade_text};
 use crate::certification::waivers;
-use crate::certification::wire_rules::{judge, TapRecord};
+use crate::certification::wire_rules::{judge_evidence, TapContext};
 use crate::play::evidence::TapEvidence;
 use crate::play::{run_scenario, ScenarioResult, Status, TapPlayer, Violation};
 use crate::report::{Conditions, Lives, Run, Summary};
@@ -94,6 +93,8 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
         None => Contract::LATEST,
     };
 
+    // Card events are judged only in session mode (see `not_judged`).
+    let session = results_json.pointer("/certification/conditions/session").and_then(Value::as_bool).unwrap_or(false);
     // Each scenario, loaded from the bundle, with its evidence.
     let mut loaded: Vec<(usize, Scenario, ScenarioEvidence)> = Vec::new();
     let mut results: Vec<Option<ScenarioResult>> = vec![None; index.scenarios.len()];
@@ -104,7 +105,7 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
         match scenario::parse(Path::new(&entry.original), &text, &requirements) {
             Ok(scenario) => {
                 let mut scenario = scenario;
-                let why = not_judged(&scenario, contract, statement.as_ref(), &profiles);
+                let why = not_judged(&scenario, contract, statement.as_ref(), &profiles, session);
                 if let Some(why) = why {
                     if let Some(slot) = results.get_mut(position) {
                         *slot = Some(ScenarioResult::not_applicable(&scenario, why));
@@ -329,21 +330,8 @@ impl TapPlayer for RecordedPlayer {
             (Some(card), report)
         });
         if let (Ok(played_report), Some(evidence)) = (&report, &played) {
-            let seen: Vec<SeenApdu> = evidence.apdus.iter().map(|a| SeenApdu { sequence: a.sequence, command: a.command.clone(), response: a.response.as_ref().map(|r| r.0.clone()) }).collect();
-            let record = TapRecord {
-                device,
-                face: spec.face.is_some(),
-                expect,
-                backend_fault: spec.backend_fault,
-                seen: &seen,
-                http: &evidence.http,
-                contract,
-                claimed: Some(&played_report.outcome),
-                cas: &cas,
-                pin: &pin,
-                card_shared: evidence.card_held.as_deref().map(|held| held == "shared"),
-            };
-            self.violations = judge(&record, &mut self.challenges);
+            let tap = TapContext { device, spec, expect, contract, cas: &cas, pin: &pin };
+            self.violations = judge_evidence(evidence, &tap, &played_report.outcome, &mut self.challenges);
         }
         report
     }

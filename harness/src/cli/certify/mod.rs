@@ -274,13 +274,13 @@ mod with_pcsc {
     /// Splits the suite by the reader's contract version and statement: what to play (each
     /// scenario judged by the older of its own and the reader's version), and the not-applicable
     /// results by position.
-    fn apply_statement(suite: Suite, statement: Option<&Statement>, contract: Contract) -> (Suite, Vec<(usize, ScenarioResult)>) {
+    fn apply_statement(suite: Suite, statement: Option<&Statement>, contract: Contract, session: bool) -> (Suite, Vec<(usize, ScenarioResult)>) {
         let profiles = Profiles::default();
         let (mut entries, mut outside) = (Vec::new(), Vec::new());
         for (position, entry) in suite.entries.into_iter().enumerate() {
             match entry {
                 Entry::Loaded(mut scenario) => {
-                    let why = not_judged(&scenario, contract, statement, &profiles);
+                    let why = not_judged(&scenario, contract, statement, &profiles, session);
                     match why {
                         Some(why) => outside.push((position, ScenarioResult::not_applicable(&scenario, why))),
                         None => {
@@ -378,7 +378,7 @@ mod with_pcsc {
             suite.entries.push(Entry::Loaded(Box::new(scenario)));
             life_files.push((file, text));
         }
-        let (suite, outside) = apply_statement(suite, statement.as_ref(), contract);
+        let (suite, outside) = apply_statement(suite, statement.as_ref(), contract, session);
         let players = start_players(&readers, &program)?;
         let played = certify_with(players, &suite, seed);
         let mut results = in_suite_order(played, outside);
@@ -464,13 +464,14 @@ mod with_pcsc {
         // A self-test of the suite, run in CI: a fixed seed unless one is given, so it repeats.
         let seed = args.report.seed_or_default();
         let containment = Containment::choose(args.reader_user.as_deref()).map_err(InputError)?;
+        // In session mode, as a clinic's reader runs: the card-event defects show only there.
         let program_of = |mutant: Mutant| ReaderProgram {
-            command: format!("{} reference-reader --mutant {}", exe.display(), mutant.name()),
+            command: format!("{} reference-reader --session --mutant {}", exe.display(), mutant.name()),
             tap_timeout: Duration::from_millis(args.tap_timeout_ms),
             pass_env: args.reader_env.clone(),
             contract: mynatap_sim::contract::Contract::LATEST,
             containment: containment.clone(),
-            session: false,
+            session: true,
         };
         let players = start_players(readers, &program_of(Mutant::SkipExpiry))?;
         let next = AtomicUsize::new(0);
