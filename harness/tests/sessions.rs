@@ -47,11 +47,17 @@ fn the_python_example_reader_in_session_mode_is_conformant() {
     let run = mynatap()
         .args(["certify", "--generated-lives", "8", "--reader-session", &reader])
         .args(["scenarios/android-verified.yaml", "scenarios/physical-card-pin.yaml", "scenarios/face-recognition.yaml", "scenarios/revoked-device.yaml", "scenarios/ca-generations.yaml"])
+        .args(CARD_EVENTS)
         .output()
         .unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     assert!(text(&run).contains("certification: conformant; with 8 generated lives"), "{}", text(&run));
+    assert!(text(&run).contains("taps whose card arrived after the request apart"), "{}", text(&run));
 }
+
+/// The scenarios that move the card as a patient does (contract 1.3): arrival after the request,
+/// the next patient, held again after a removal, left lying in the field.
+const CARD_EVENTS: [&str; 3] = ["scenarios/card-events-arrival-and-next-patient.yaml", "scenarios/card-events-held-again.yaml", "scenarios/card-events-left-in-field.yaml"];
 
 #[test]
 fn a_session_that_fails_a_tap_is_started_again_for_the_next() {
@@ -104,12 +110,14 @@ fn the_java_example_reader_is_conformant_in_both_modes() {
     let java = format!("java -cp {} Reader", build.display());
     let scenarios = ["scenarios/android-verified.yaml", "scenarios/what-the-screen-is-given.yaml", "scenarios/face-recognition.yaml", "scenarios/crl-faults.yaml", "scenarios/certificate-profile-usage.yaml"];
     let started = Instant::now();
-    let session = mynatap().args(["certify", "--generated-lives", "8", "--reader-session", &format!("{java} --session")]).args(scenarios).output().unwrap();
+    let session = mynatap().args(["certify", "--generated-lives", "8", "--reader-session", &format!("{java} --session")]).args(scenarios).args(CARD_EVENTS).output().unwrap();
     assert_eq!(session.status.code(), Some(0), "{}", text(&session));
     assert!(text(&session).contains("certification: conformant; with 8 generated lives"), "{}", text(&session));
     eprintln!("java reader, session mode: {:.1} s", started.elapsed().as_secs_f64());
     let started = Instant::now();
-    let process = mynatap().args(["certify", "--fixed-suite-only", "--reader-cmd", &java]).args(&scenarios[..2]).output().unwrap();
+    let process = mynatap().args(["certify", "--fixed-suite-only", "--reader-cmd", &java]).args(&scenarios[..2]).arg(CARD_EVENTS[1]).output().unwrap();
     assert_eq!(process.status.code(), Some(0), "{}", text(&process));
+    // Card events need a reader that runs between taps: in process mode they are not judged.
+    assert!(text(&process).contains("1 scenario not applicable") && text(&process).contains("card events are judged in session mode"), "{}", text(&process));
     eprintln!("java reader, process mode: {:.1} s", started.elapsed().as_secs_f64());
 }

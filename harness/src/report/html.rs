@@ -59,6 +59,7 @@ pub fn html(run: &Run<'_>, requirements: &BTreeSet<String>) -> String {
     coverage_section(&mut out, requirements, run.results);
     failures_section(&mut out, run.results);
     latency_section(&mut out, run.results);
+    every_tap_section(&mut out, run.results);
     let _ = writeln!(out, "<footer><p>mynatap {} · seed {} · transport {}</p></footer></body></html>", env!("CARGO_PKG_VERSION"), run.seed, escape(run.transport));
     out
 }
@@ -190,6 +191,35 @@ fn failures_section(out: &mut String, results: &[ScenarioResult]) {
             let _ = writeln!(out, "<p>The tap as a picture (commands and requests in the order the card and the back ends saw them):</p>{}", super::timeline::svg(evidence, Some(first)));
         }
         let _ = writeln!(out, "</section>");
+    }
+}
+
+/// Most taps drawn on demand: every tap of a reader program behind a `<details>` the reader
+/// opens (the failing ones are drawn open above). A run with more taps than this lists none, so
+/// a report of a long exploration stays small: rerun the scenario with `--filter ID`.
+const MOST_TAPS_DRAWN: usize = 600;
+
+/// Every tap of a reader program as a picture, closed until asked for.
+fn every_tap_section(out: &mut String, results: &[ScenarioResult]) {
+    let taps: Vec<(&ScenarioResult, &TapEvidence)> = results.iter().flat_map(|r| r.evidence.iter().map(move |e| (r, e))).collect();
+    if taps.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "<h2 id=\"every-tap\">Every tap</h2>");
+    if taps.len() > MOST_TAPS_DRAWN {
+        let _ = writeln!(out, "<p>{} taps: more than the {MOST_TAPS_DRAWN} this report draws. Certify the scenario alone (<code>--filter ID</code>) to see its taps.</p>", taps.len());
+        return;
+    }
+    for (result, evidence) in taps {
+        let said = evidence.verdict.as_deref().or(evidence.adapter_error.as_deref()).unwrap_or("no verdict");
+        let _ = writeln!(
+            out,
+            "<details><summary>{} step {}: {}</summary>{}</details>",
+            escape(&result.id),
+            evidence.step,
+            escape(&said.chars().take(120).collect::<String>()),
+            super::timeline::svg(evidence, None)
+        );
     }
 }
 

@@ -11,6 +11,8 @@ use super::junit::xml_escape as escape;
 /// One event of the tap, in the order the card and the back ends saw them.
 enum Event<'a> {
     Apdu { command: &'a [u8], response: Option<&'a [u8]> },
+    /// A command to a card left lying in the field by an earlier tap (rule W12).
+    ToCardLeftLying { command: &'a [u8], response: Option<&'a [u8]> },
     Http { path: &'a str, status: u16 },
 }
 
@@ -79,6 +81,7 @@ pub fn svg(evidence: &TapEvidence, broken: Option<&str>) -> String {
         .iter()
         .map(|apdu| (apdu.sequence, Event::Apdu { command: &apdu.command, response: apdu.response.as_ref().map(|r| r.0.as_slice()) }))
         .chain(evidence.http.iter().map(|request| (request.sequence, Event::Http { path: &request.path, status: request.status })))
+        .chain(evidence.left_in_field.iter().map(|apdu| (apdu.sequence, Event::ToCardLeftLying { command: &apdu.command, response: apdu.response.as_ref().map(|r| r.0.as_slice()) })))
         .collect();
     events.sort_by_key(|(sequence, _)| *sequence);
     let (card, reader, backends, row, top) = (90.0, 330.0, 570.0, 26.0, 46.0);
@@ -88,7 +91,8 @@ pub fn svg(evidence: &TapEvidence, broken: Option<&str>) -> String {
     for (x, name) in [(card, "card (PC/SC)"), (reader, "reader program"), (backends, "back ends (HTTP)")] {
         let _ = writeln!(out, "<text x=\"{x}\" y=\"14\" text-anchor=\"middle\" font-weight=\"bold\">{name}</text><line x1=\"{x}\" y1=\"20\" x2=\"{x}\" y2=\"{height:.0}\" stroke=\"#bbb\" stroke-dasharray=\"4 3\"/>");
     }
-    let _ = writeln!(out, "<text x=\"{card}\" y=\"{:.0}\" text-anchor=\"middle\" fill=\"#1a7f37\">card enters the field</text>", top - 8.0);
+    let entering = if evidence.arrived_after_request { "card arrives after the request (a PC/SC arrival)" } else { "card in the field when the reader is asked" };
+    let _ = writeln!(out, "<text x=\"{card}\" y=\"{:.0}\" text-anchor=\"middle\" fill=\"#1a7f37\">{entering}</text>", top - 8.0);
     for (index, (sequence, event)) in events.iter().enumerate() {
         let y = top + row * (index as f64 + 0.5);
         let (to, label, answer, colour) = match event {
@@ -96,6 +100,7 @@ pub fn svg(evidence: &TapEvidence, broken: Option<&str>) -> String {
                 let colour = if *command == [0x80, 0xFE, 0x4D, 0x59, 0x00].as_slice() { "#999" } else { "#1e6bb8" };
                 (card, decode_command(command), decode_response(*response), colour)
             }
+            Event::ToCardLeftLying { command, response } => (card, format!("to the card left lying: {}", decode_command(command)), decode_response(*response), "#cf222e"),
             Event::Http { path, status } => (backends, decode_request(path), status.to_string(), "#8250df"),
         };
         let anchor = if to < reader { "end" } else { "start" };
