@@ -166,6 +166,9 @@ struct SlotState {
     /// [`REMOVAL_PAUSE`] (true: 1.2 taps, and `held_again`), or stays out until
     /// [`CardSlot::enter_field`].
     removal_returns: bool,
+    /// Counts the bridge's connections to vpcd and their ends: unchanged, the card pcscd reached
+    /// last is still this slot's, in the field all along.
+    connections: u64,
 }
 
 impl std::fmt::Debug for SlotState {
@@ -224,7 +227,7 @@ impl CardSlot {
     /// A slot holding `card` (or none: answers `6F 00` and `default_atr`), with Face ID / Touch ID as `presence`.
     pub fn new(card: Option<Card>, presence: UserPresence, default_atr: Vec<u8>) -> Self {
         let atr = card.as_ref().map_or(default_atr, |card| card.atr().to_vec());
-        let state = SlotState { card, presence, atr, fault: None, recording: None, sequence: Sequence::default(), answered: 0, before_command: None, before_command_set: 0, removal_returns: true };
+        let state = SlotState { card, presence, atr, fault: None, recording: None, sequence: Sequence::default(), answered: 0, before_command: None, before_command_set: 0, removal_returns: true, connections: 0 };
         Self(Arc::new(Mutex::new(state)), Arc::new(tokio::sync::watch::Sender::new(true)))
     }
 
@@ -250,6 +253,12 @@ impl CardSlot {
     /// (the default), or stays out of the field until [`enter_field`](Self::enter_field).
     pub fn removal_returns(&self, returns: bool) {
         self.lock().removal_returns = returns;
+    }
+
+    /// How many times the bridge has connected to vpcd or lost its connection (each an arrival or
+    /// a removal to pcscd).
+    pub fn connections(&self) -> u64 {
+        self.lock().connections
     }
 
     /// How many commands were recorded so far (see [`start_recording`](Self::start_recording)).
@@ -335,7 +344,8 @@ impl CardSlot {
         }
     }
 
-    fn atr(&self) -> Vec<u8> {
+    /// The ATR the slot answers (its card's, or the last card's).
+    pub fn atr(&self) -> Vec<u8> {
         self.lock().atr.clone()
     }
 
@@ -468,8 +478,13 @@ pub async fn run(address: &str, slot: CardSlot, reconnect: bool, observer: Optio
         let result = match connect(address).await {
             Ok(stream) => {
                 backoff = Duration::from_millis(100);
+                slot.lock().connections += 1;
                 tracing::info!(address, "connected to vpcd");
-                serve(stream, slot.clone(), observer).await
+                let served = serve(stream, slot.clone(), observer).await;
+                // Gone (a removal, the field left, vpcd closed): counted at once, not at the
+                // next connection, so nobody takes the card for there meanwhile.
+                slot.lock().connections += 1;
+                served
             }
             Err(error) => Err(error),
         };

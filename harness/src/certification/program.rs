@@ -70,6 +70,9 @@ pub struct AdapterPlayer {
     held_by_transaction: bool,
     /// The last tap's card lies in the field still (`stays`, contract 1.3).
     left_lying: bool,
+    /// The bridge's connection count and the card's ATR when the card was last proven
+    /// reachable through pcscd.
+    ready_at: Option<(u64, Vec<u8>)>,
     challenges: HashSet<Vec<u8>>,
     violations: Vec<Violation>,
     evidence: Option<TapEvidence>,
@@ -86,7 +89,7 @@ impl AdapterPlayer {
         let dir = private_dir(reader.port, program.containment.run_as())?;
         // The test card-surface CA's public key, in the card's encoding (MYNATAP_SURFACE_CA).
         let surface_ca = SurfaceAuthority::test().map_err(|e| format!("the test card-surface CA: {e}"))?.ca_public_encoded();
-        Ok(Self { player, server, sequence, program, dir, surface_ca, leader: Default::default(), session: std::sync::Mutex::new(None), held_by_transaction: false, left_lying: false, challenges: HashSet::new(), violations: Vec::new(), evidence: None })
+        Ok(Self { player, server, sequence, program, dir, surface_ca, leader: Default::default(), session: std::sync::Mutex::new(None), held_by_transaction: false, left_lying: false, ready_at: None, challenges: HashSet::new(), violations: Vec::new(), evidence: None })
     }
 
     /// Writes the tap's files afresh (see [`write_fresh`]): the trusted CA, every generation of
@@ -289,6 +292,7 @@ impl TapPlayer for AdapterPlayer {
         };
         let reader = self.player.reader().to_owned();
         let slot = self.player.slot.clone();
+        let watcher = self.player.watch.clone();
         let sequence = self.sequence.clone();
         let crl_url = if spec.backend_fault == Some(BackendFault::CrlUnavailable) { self.server.refused_crl_url() } else { self.server.crl_url() };
         let eligibility_url = self.server.eligibility_url();
@@ -315,6 +319,8 @@ impl TapPlayer for AdapterPlayer {
         // A card left lying in the field by the last tap (`stays`), and whether this tap leaves one.
         let left_lying = std::mem::take(&mut self.left_lying);
         let (mut lying_after, mut left_in_field) = (false, Vec::new());
+        // The bridge's connection count when an APDU last went through `ready` (see there).
+        let (ready_at, mut ready_after) = (self.ready_at.take(), None);
         let presentation = card_moves::Presentation::new();
         let report = world.tap_with(spec, |card, _tap, _registry, _timeout| {
             // The PIN counters as the card enters the field: what another program spends of them
@@ -336,11 +342,21 @@ impl TapPlayer for AdapterPlayer {
                 arrives => {
                     // Before the request: a visible removal of what was there and an arrival
                     // (1.3), or the card put in without an event (1.2).
-                    let emptied = if arrives.is_some() { card_moves::take_away(&slot, &reader) } else { Ok(()) };
+                    // After a removal (the bridge reconnected, or is about to) the card is taken
+                    // out until pcscd has seen it gone, and comes back as an arrival it sees: a
+                    // reader never meets pcscd's view of the card changing under it.
+                    let removed_since = ready_at.as_ref().is_some_and(|(connections, _)| *connections != slot.connections());
+                    let emptied = if arrives.is_some() || removed_since { card_moves::take_away(&slot, &reader) } else { Ok(()) };
                     slot.insert(card, presence);
                     slot.enter_field();
                     // After a removal fault the bridge reconnects; the next program waits for nothing.
-                    let ready = emptied.and_then(|()| crate::play::pcsc::ready(&reader)).map_err(WorldError::Adapter);
+                    // A bridge connected all along since an APDU last went through needs no new
+                    // proof (it costs about 11 ms a tap), only that nobody holds the card.
+                    // A card of another ATR is another card to pcscd: `ready` resets it, so pcscd
+                    // reads its ATR (a reader that left the last card unreset would meet the old one).
+                    let proven = arrives.is_none() && ready_at.as_ref() == Some(&(slot.connections(), slot.atr())) && slot.in_field() && !crate::play::pcsc::held_exclusively(&watcher);
+                    let ready = emptied.and_then(|()| if proven { Ok(()) } else { crate::play::pcsc::ready(&reader, &watcher) }).map_err(WorldError::Adapter);
+                    ready_after = ready.is_ok().then(|| (slot.connections(), slot.atr()));
                     slot.set_fault(spec.fault);
                     (ready, None)
                 }
@@ -348,7 +364,7 @@ impl TapPlayer for AdapterPlayer {
             slot.start_recording(sequence);
             // While a command waits for its answer, its sender is connected: ask pcscd how
             // (rule W11), and keep another program's commands apart from the reader's.
-            slot.before_each_command(Some(holding_watch(&reader, &slot, &watch, at_insertion, &leader, probe)));
+            slot.before_each_command(Some(holding_watch(&reader, &watcher, &slot, &watch, at_insertion, &leader, probe)));
             let mut envs = vec![
                 (env::READER, reader.clone()),
                 (env::CA_CERT, ca_path.clone()),
@@ -464,6 +480,7 @@ impl TapPlayer for AdapterPlayer {
             (card, report)
         });
         self.left_lying = lying_after;
+        self.ready_at = ready_after;
         // Late requests (a straggler of this program's) are strangers' from here on.
         self.held_by_transaction = held_by_transaction;
         self.server.end_tap();
@@ -618,6 +635,7 @@ const PROBE_HELD_OFF: Duration = Duration::from_millis(25);
 /// field (another program's VERIFY must not spend the patient's tries).
 fn holding_watch(
     reader: &str,
+    watcher: &std::sync::Arc<mynatap_sim::pcsc_transport::ReaderWatch>,
     slot: &mynatap_sim::vpcd::CardSlot,
     watch: &std::sync::Arc<std::sync::Mutex<HoldingWatch>>,
     at_insertion: mynatap_sim::card::RetryCounters,
@@ -625,17 +643,13 @@ fn holding_watch(
     probe: bool,
 ) -> Box<dyn FnMut() + Send> {
     use mynatap_sim::pcsc_transport::Holding;
-    let (reader, slot, watch, leader) = (reader.to_owned(), slot.clone(), watch.clone(), leader.clone());
+    let (reader, watcher, slot, watch, leader) = (reader.to_owned(), watcher.clone(), slot.clone(), watch.clone(), leader.clone());
     if let Ok(mut state) = watch.lock() {
         *state = HoldingWatch { at_start: Some(at_insertion), probe_wanted: probe, ..HoldingWatch::default() };
     }
     Box::new(move || {
-        // Whoever holds the lock never waits on a card meanwhile (the bystander probe takes it
-        // only to set up and release its context), so this cannot wait on this command's answer.
-        let holding = {
-            let _one_at_a_time = crate::play::pcsc::PROBE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            mynatap_sim::pcsc_transport::holding(&reader).unwrap_or(Holding::Free)
-        };
+        // On the player's own context, kept open: no context is set up or released here.
+        let holding = watcher.holding().unwrap_or(Holding::Free);
         let Ok(mut state) = watch.lock() else { return };
         // Exclusive: no one but the reader (the harness's own probes aside). Otherwise the reader
         // could have sent it only if it runs and is connected to pcscd (asked once a tap).

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use mynatap_sim::driver::run_tap;
-use mynatap_sim::pcsc_transport::{wait_for_card, PcscTransport};
+use mynatap_sim::pcsc_transport::PcscTransport;
 use mynatap_sim::transport::Faulty;
 use mynatap_sim::vpcd::{self, CardSlot, UserPresence};
 use mynatap_sim::transport::Transport;
@@ -27,6 +27,8 @@ pub struct PcscPlayer {
     pub apdu_times: Vec<Duration>,
     /// The device in the field for raw APDU steps, and the connection to it.
     raw: Option<(TapTarget, PcscTransport)>,
+    /// The reader's state on a context kept open (asked before every command under certify).
+    pub(crate) watch: std::sync::Arc<mynatap_sim::pcsc_transport::ReaderWatch>,
 }
 
 impl PcscPlayer {
@@ -54,12 +56,13 @@ impl PcscPlayer {
             let slot = slot.clone();
             async move { vpcd::run(&address, slot, true, None).await }
         });
-        ready(&reader).map_err(|e| format!("{e}: is pcscd running with vsmartcard-vpcd (reader `{reader}`, port {port})? scripts/test.sh starts it"))?;
+        let watch = std::sync::Arc::new(mynatap_sim::pcsc_transport::ReaderWatch::new(&reader, &PROBE).map_err(|e| format!("cannot watch `{reader}`: {e}: is pcscd running? scripts/test.sh starts it"))?);
+        ready(&reader, &watch).map_err(|e| format!("{e}: is pcscd running with vsmartcard-vpcd (reader `{reader}`, port {port})? scripts/test.sh starts it"))?;
         // The probe that went through must have reached this slot, not another process's card.
         if slot.answered() == 0 {
             return Err(crate::play::occupancy::occupied_message(&reader, port));
         }
-        Ok(Self { runtime, slot, reader, bridge, apdu_times: Vec::new(), raw: None })
+        Ok(Self { runtime, slot, reader, bridge, apdu_times: Vec::new(), raw: None, watch })
     }
 
     /// The PC/SC reader's name.
@@ -117,45 +120,47 @@ const RAW_TIMEOUT: Duration = Duration::from_secs(5);
 /// Held by the probe of [`ready`]: one at a time in this process.
 pub(crate) static PROBE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Waits until an APDU really goes through `reader`: presence alone can be pcscd's stale view of
-/// a card from an earlier bridge that has just gone. A card held exclusively by some program for
-/// a second on end is an error (in session mode: the reader kept it past its last verdict).
-pub fn ready(reader: &str) -> Result<(), String> {
-    use mynatap_sim::pcsc_transport::{holding, Holding};
-    use mynatap_sim::transport::Transport;
+/// Waits until an APDU really goes through `reader` (on `watch`'s context): presence alone can be
+/// pcscd's stale view of a card from an earlier bridge that has just gone. A card held
+/// exclusively by some program for a second on end is an error (in session mode: the reader
+/// kept it past its last verdict).
+pub fn ready(reader: &str, watch: &mynatap_sim::pcsc_transport::ReaderWatch) -> Result<(), String> {
+    use mynatap_sim::pcsc_transport::Holding;
+    use mynatap_sim::transport::TransportError;
     let started = std::time::Instant::now();
     let deadline = started + PRESENCE_WAIT;
     let mut held_since: Option<std::time::Instant> = None;
     loop {
-        // One probe at a time in this process: libpcsclite crashed (a general protection fault in
-        // the transport's worker, seen under `certify --mutants --jobs 2`) when two threads set
-        // up and released their contexts at once. Nothing waits under the lock: the other
-        // reader's commands need it too (their holding is asked before each).
-        let attempt = {
-            let _one_at_a_time = PROBE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            match holding(reader) {
-                Ok(Holding::Exclusive) => Err(mynatap_sim::transport::TransportError::ReaderBusy),
-                _ => wait_for_card(reader, Duration::ZERO).and_then(|()| {
-                    let mut transport = PcscTransport::connect(Some(reader), Duration::ZERO, Duration::from_millis(500))?;
-                    let answer = transport.transmit(&[0x00, 0xA4, 0x04, 0x0C]);
-                    drop(transport);
-                    answer
-                }),
-            }
+        // On a context kept open: nothing is set up or released, so no lock is taken (see `PROBE`).
+        let attempt = match watch.holding() {
+            Ok(Holding::Exclusive) => Err(TransportError::ReaderBusy),
+            _ => match watch.present() {
+                Ok(true) => watch.reach(&[0x00, 0xA4, 0x04, 0x0C]),
+                Ok(false) => Err(TransportError::NoReader { message: format!("no card in `{reader}` after {} ms", PRESENCE_WAIT.as_millis()) }),
+                Err(error) => Err(error),
+            },
         };
         let now = std::time::Instant::now();
         match attempt {
             Ok(_) => return Ok(()),
-            Err(mynatap_sim::transport::TransportError::ReaderBusy) if now.duration_since(*held_since.get_or_insert(now)) >= HELD_TOO_LONG => {
+            Err(TransportError::ReaderBusy) if now.duration_since(*held_since.get_or_insert(now)) >= HELD_TOO_LONG => {
                 return Err(format!("the card in `{reader}` has been held exclusively by another program for {} ms: a reader must let go of the card after each verdict", HELD_TOO_LONG.as_millis()));
             }
-            Err(mynatap_sim::transport::TransportError::ReaderBusy) => {}
+            Err(TransportError::ReaderBusy) => {}
             Err(error) if now >= deadline => return Err(error.to_string()),
             Err(_) => held_since = None,
         }
         // pcscd notices a new vpcd card within milliseconds; poll often, not long.
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+
+/// Whether some program holds the card exclusively right now (an error counts as held: the
+/// caller then proves the card reachable the long way, with [`ready`]).
+pub fn held_exclusively(watch: &mynatap_sim::pcsc_transport::ReaderWatch) -> bool {
+    use mynatap_sim::pcsc_transport::Holding;
+    !matches!(watch.holding(), Ok(Holding::Free | Holding::Shared))
 }
 
 /// How long the card may be held exclusively by another program when a tap begins.
