@@ -345,7 +345,7 @@ impl TapPlayer for AdapterPlayer {
                     // After a removal (the bridge reconnected, or is about to) the card is taken
                     // out until pcscd has seen it gone, and comes back as an arrival it sees: a
                     // reader never meets pcscd's view of the card changing under it.
-                    let removed_since = ready_at.as_ref().is_some_and(|(connections, _)| *connections != slot.connections());
+                    let removed_since = !slot.in_field() || ready_at.as_ref().is_some_and(|(connections, _)| *connections != slot.connections());
                     let emptied = if arrives.is_some() || removed_since { card_moves::take_away(&slot, &reader) } else { Ok(()) };
                     slot.insert(card, presence);
                     slot.enter_field();
