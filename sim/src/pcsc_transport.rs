@@ -201,24 +201,11 @@ pub fn probe_as_bystander(reader: &str, serial: &std::sync::Mutex<()>) -> Bystan
 
 /// Waits until a card is present in `reader`, up to `wait`.
 pub fn wait_for_card(reader: &str, wait: Duration) -> Result<(), TransportError> {
-    let context = Context::establish(Scope::User).map_err(map_error)?;
     let name = CString::new(reader).map_err(|_| TransportError::NoReader { message: "reader name has a NUL byte".into() })?;
-    let deadline = Instant::now() + wait;
-    let mut states = [ReaderState::new(name, State::UNAWARE)];
-    loop {
-        context.get_status_change(Duration::ZERO, &mut states).map_err(map_error)?;
-        if states[0].event_state().contains(State::PRESENT) && !states[0].event_state().contains(State::MUTE) {
-            return Ok(());
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(TransportError::NoReader { message: format!("no card in `{reader}` after {} ms", wait.as_millis()) });
-        }
-        states[0].sync_current_state();
-        match context.get_status_change(left, &mut states) {
-            Ok(()) | Err(pcsc::Error::Timeout) => {}
-            Err(error) => return Err(map_error(error)),
-        }
+    let context = Context::establish(Scope::User).map_err(map_error)?;
+    match wait_until(&context, name, wait, |state| state.contains(State::PRESENT) && !state.contains(State::MUTE))? {
+        true => Ok(()),
+        false => Err(TransportError::NoReader { message: format!("no card in `{reader}` after {} ms", wait.as_millis()) }),
     }
 }
 
@@ -232,28 +219,34 @@ pub fn wait_for_no_card(reader: &str, wait: Duration, serial: &std::sync::Mutex<
         let _one = one_at_a_time();
         Context::establish(Scope::User).map_err(map_error)?
     };
+    let gone = wait_until(&context, name, wait, |state| !state.contains(State::PRESENT));
+    let _one = one_at_a_time();
+    drop(context);
+    match gone? {
+        true => Ok(()),
+        false => Err(TransportError::NoReader { message: format!("the card in `{reader}` was still there after {} ms", wait.as_millis()) }),
+    }
+}
+
+/// Waits on `context` until the reader's state meets `wanted`, up to `wait`: whether it did.
+fn wait_until(context: &Context, name: CString, wait: Duration, wanted: impl Fn(State) -> bool) -> Result<bool, TransportError> {
     let deadline = Instant::now() + wait;
     let mut states = [ReaderState::new(name, State::UNAWARE)];
-    let outcome = loop {
-        if let Err(error) = context.get_status_change(Duration::ZERO, &mut states) {
-            break Err(map_error(error));
-        }
-        if !states[0].event_state().contains(State::PRESENT) {
-            break Ok(());
+    loop {
+        context.get_status_change(Duration::ZERO, &mut states).map_err(map_error)?;
+        if wanted(states[0].event_state()) {
+            return Ok(true);
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            break Err(TransportError::NoReader { message: format!("the card in `{reader}` was still there after {} ms", wait.as_millis()) });
+            return Ok(false);
         }
         states[0].sync_current_state();
         match context.get_status_change(left, &mut states) {
             Ok(()) | Err(pcsc::Error::Timeout) => {}
-            Err(error) => break Err(map_error(error)),
+            Err(error) => return Err(map_error(error)),
         }
-    };
-    let _one = one_at_a_time();
-    drop(context);
-    outcome
+    }
 }
 
 impl PcscTransport {
