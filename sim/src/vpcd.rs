@@ -156,12 +156,14 @@ struct SlotState {
     /// Command APDUs answered so far: lets a harness check that the card pcscd reaches is this
     /// slot's and not another process's on the same reader.
     answered: u64,
-    /// Run before every command is answered, outside the slot's lock: while a command waits,
-    /// whoever sent it is connected to the card (certification looks at how it holds it).
+    /// Run before every recorded command is answered, outside the slot's lock: while a command
+    /// waits, whoever sent it is connected to the card (certification looks at how it holds it).
     before_command: Option<Box<dyn FnMut() + Send>>,
-    /// Counts the hooks set, so one taken out to run is not put back over a newer one (or over
-    /// its removal).
-    before_command_set: u64,
+    /// Counts recordings started and ended. A command is recorded only if the recording it met
+    /// when it arrived is still the current one after its hook ran, so the hook ran exactly once
+    /// for every recorded command, in order (a hook's notes and the recording line up one to
+    /// one), and a hook taken out to run is never put back over a newer one.
+    recording_generation: u64,
     /// Whether a card removed by a `remove_after` fault comes back by itself after
     /// [`REMOVAL_PAUSE`] (true: 1.2 taps, and `held_again`), or stays out until
     /// [`CardSlot::enter_field`].
@@ -227,7 +229,7 @@ impl CardSlot {
     /// A slot holding `card` (or none: answers `6F 00` and `default_atr`), with Face ID / Touch ID as `presence`.
     pub fn new(card: Option<Card>, presence: UserPresence, default_atr: Vec<u8>) -> Self {
         let atr = card.as_ref().map_or(default_atr, |card| card.atr().to_vec());
-        let state = SlotState { card, presence, atr, fault: None, recording: None, sequence: Sequence::default(), answered: 0, before_command: None, before_command_set: 0, removal_returns: true, connections: 0 };
+        let state = SlotState { card, presence, atr, fault: None, recording: None, sequence: Sequence::default(), answered: 0, before_command: None, recording_generation: 0, removal_returns: true, connections: 0 };
         Self(Arc::new(Mutex::new(state)), Arc::new(tokio::sync::watch::Sender::new(true)))
     }
 
@@ -309,19 +311,15 @@ impl CardSlot {
         }
     }
 
-    /// Starts recording what the card sees, numbered with `sequence`.
-    pub fn start_recording(&self, sequence: Sequence) {
+    /// Starts recording what the card sees, numbered with `sequence`, and runs `hook` just before
+    /// each recorded command is answered (while its sender is connected to the card and waits).
+    /// Both start together: every recorded command had the hook run for it, in order.
+    pub fn start_recording(&self, sequence: Sequence, hook: Option<Box<dyn FnMut() + Send>>) {
         let mut state = self.lock();
         state.sequence = sequence;
         state.recording = Some(Vec::new());
-    }
-
-    /// Runs `hook` just before each command is answered (while its sender is connected to the
-    /// card and waits), until replaced; `None` removes it.
-    pub fn before_each_command(&self, hook: Option<Box<dyn FnMut() + Send>>) {
-        let mut state = self.lock();
         state.before_command = hook;
-        state.before_command_set += 1;
+        state.recording_generation += 1;
     }
 
     /// Works on the card in the slot, if there is one.
@@ -329,9 +327,12 @@ impl CardSlot {
         self.lock().card.as_mut().map(work)
     }
 
-    /// Stops recording and returns what was seen.
+    /// Stops recording (and its hook) and returns what was seen.
     pub fn take_recording(&self) -> Vec<SeenApdu> {
-        self.lock().recording.take().unwrap_or_default()
+        let mut state = self.lock();
+        state.before_command = None;
+        state.recording_generation += 1;
+        state.recording.take().unwrap_or_default()
     }
 
     /// Resets the card in the slot (a power cycle), keeping the person's Face ID.
@@ -356,18 +357,20 @@ impl CardSlot {
     }
 
     fn answer(&self, apdu: &[u8]) -> (Vec<u8>, Option<Duration>) {
-        let (hook, set) = {
+        let (hook, generation) = {
             let mut state = self.lock();
-            (state.before_command.take(), state.before_command_set)
+            (state.before_command.take(), state.recording_generation)
         };
         if let Some(mut hook) = hook {
             hook();
             let mut state = self.lock();
-            if state.before_command_set == set {
+            if state.recording_generation == generation {
                 state.before_command = Some(hook);
             }
         }
         let mut state = self.lock();
+        // A recording started or ended while this command waited: it belongs to neither.
+        let recorded = state.recording_generation == generation;
         state.answered += 1;
         let presence = state.presence.active(Instant::now());
         let decision = state.fault.as_mut().map_or(FaultDecision::Pass { hit: false }, |plan| plan.before(apdu));
@@ -391,7 +394,7 @@ impl CardSlot {
                 }
             }
         };
-        if state.recording.is_some() {
+        if recorded && state.recording.is_some() {
             let sequence = state.sequence.next();
             let seen = SeenApdu { sequence, command: apdu.to_vec(), response: (!response.is_empty()).then(|| response.clone()) };
             if let Some(recording) = state.recording.as_mut() {
@@ -562,6 +565,44 @@ mod tests {
         assert!(matches!(error, VpcdError::FrameTooLong(65_535)), "{error}");
         // The Face ID window survives the power-on reset.
         assert!(slot.take().unwrap().user_verified());
+    }
+
+    /// Commands keep coming while recordings start and end (a bystander between two taps): every
+    /// recorded command had the recording's hook run for it, so what the hook noted and what was
+    /// recorded line up one to one (one more hook run at most: a command in flight as the
+    /// recording ended, recorded nowhere).
+    #[test]
+    fn a_recording_and_its_hook_line_up_under_racing_commands() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let card = demo_card(Profile::builtin(DeviceKind::Iphone), 1, "1234").unwrap();
+        let slot = CardSlot::new(Some(card), UserPresence::No, vec![0x3B, 0x00]);
+        let done = Arc::new(AtomicBool::new(false));
+        let sender = std::thread::spawn({
+            let (slot, done) = (slot.clone(), done.clone());
+            move || {
+                while !done.load(Ordering::Relaxed) {
+                    let _ = slot.answer(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18]);
+                }
+            }
+        });
+        for _ in 0..2000 {
+            let hooked = Arc::new(AtomicUsize::new(0));
+            let counter = hooked.clone();
+            slot.start_recording(
+                Sequence::default(),
+                Some(Box::new(move || {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    std::thread::yield_now();
+                })),
+            );
+            std::thread::yield_now();
+            let recorded = slot.take_recording().len();
+            let hooked = hooked.load(Ordering::SeqCst);
+            assert!(recorded <= hooked && hooked <= recorded + 1, "{recorded} recorded, hook ran {hooked} times");
+        }
+        done.store(true, Ordering::Relaxed);
+        sender.join().unwrap();
     }
 
     #[tokio::test]

@@ -361,10 +361,9 @@ impl TapPlayer for AdapterPlayer {
                     (ready, None)
                 }
             };
-            slot.start_recording(sequence);
             // While a command waits for its answer, its sender is connected: ask pcscd how
             // (rule W11), and keep another program's commands apart from the reader's.
-            slot.before_each_command(Some(holding_watch(&reader, &watcher, &slot, &watch, at_insertion, &leader, probe)));
+            slot.start_recording(sequence, Some(holding_watch(&reader, &watcher, &slot, &watch, at_insertion, &leader, probe)));
             let mut envs = vec![
                 (env::READER, reader.clone()),
                 (env::CA_CERT, ca_path.clone()),
@@ -426,7 +425,6 @@ impl TapPlayer for AdapterPlayer {
             answered_at = Some(Instant::now());
             verdict_line = result.as_ref().ok().map(Verdict::to_line);
             adapter_error = result.as_ref().err().map(ToString::to_string);
-            slot.before_each_command(None);
             seen = slot.take_recording();
             let watched = watch.lock().map(|watch| watch.clone()).unwrap_or_default();
             // The probe answers within moments (refused, or its command answered); wait for it
