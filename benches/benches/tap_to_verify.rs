@@ -59,7 +59,7 @@ fn crypto_floor_face() -> impl FnMut() {
         security_code: "2285".into(),
         sex: "1".into(),
         my_number: "123456789018".into(),
-        card_key: card_encoding(&rsa_key.as_ref().as_ref().to_public_key()),
+        card_key: card_encoding(&rsa_key.public_key()),
     };
     let files = surface.files(&authority, None).expect("surface files");
     let certificate = CvCertificate::parse(&files.certificate).expect("card-surface certificate");

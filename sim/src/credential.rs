@@ -121,7 +121,7 @@ fn surface_credential(seed: u64, request: &IssueRequest<'_>, printed: &Printed) 
         security_code: printed.security_code.clone(),
         sex: request.holder_info.sex.clone(),
         my_number: request.holder_info.my_number.clone(),
-        card_key: card_encoding(&rsa_key.as_ref().as_ref().to_public_key()),
+        card_key: card_encoding(&rsa_key.public_key()),
     };
     let authority = if printed.forgery == Some(Forgery::UnknownSurfaceCa) { SurfaceAuthority::unknown()? } else { SurfaceAuthority::test()? };
     let files = Arc::new(LazySurfaceFiles::new(surface, authority, printed.forgery));

@@ -25,7 +25,7 @@ fn key_bytes(algorithm: KeyAlgorithm) -> Vec<Vec<u8>> {
             SigningKey::P256(key) => secrets.push(key.to_bytes().to_vec()),
             SigningKey::P384(key) => secrets.push(key.to_bytes().to_vec()),
             SigningKey::Rsa(key) => {
-                let private: &rsa::PrivateKey = key.as_ref().as_ref();
+                let private: &rsa::PrivateKey = key.private();
                 secrets.push(private.d().to_be_bytes()[..32].to_vec());
                 for prime in private.primes() {
                     secrets.push(prime.to_be_bytes()[..32].to_vec());

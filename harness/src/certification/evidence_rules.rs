@@ -283,7 +283,7 @@ fn card_surface_proven(shown: &Shown<'_>, contract: Contract, verdict: &str, nee
     if !shown.answered(Selected::CardSurface(card_surface::CERTIFICATE), 0xB0).iter().any(|answer| answer.ends_with(&[0x90, 0x00])) {
         need(rules::CARD_SURFACE_CHECKED, format!("{verdict} on a face tap with no READ of the card-surface certificate (00 04) answered"));
     }
-    let card_key = mynatap_sim::card::surface::find_entry(entries.leading(), 0x24).and_then(parse_card_encoding).map(PublicKey::Rsa);
+    let card_key = mynatap_sim::card::surface::find_entry(entries.leading(), 0x24).and_then(parse_card_encoding).map(PublicKey::rsa);
     let answered = shown.signs(true).iter().any(|(data, answer)| {
         answer.ends_with(&[0x90, 0x00]) && card_key.as_ref().is_some_and(|key| key.verify_card_signature(data, answer.get(..answer.len() - 2).unwrap_or_default()))
     });

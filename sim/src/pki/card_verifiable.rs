@@ -7,13 +7,13 @@
 
 use std::sync::{Arc, OnceLock};
 
-use rsa::pkcs1v15::SigningKey as RsaSigningKey;
 use rsa::traits::PublicKeyParts;
 use rsa::{BoxedUint, Pkcs1v15Sign};
 use sha2::{Digest, Sha256};
 
 use super::keys::SHA256_DIGEST_INFO_PREFIX;
-use super::{rsa_pool, PkiError};
+use super::rsa_pool::{self, PoolKey};
+use super::PkiError;
 use crate::tlv::{push_tlv, split_tlv};
 
 /// A 16-byte key id as the card writes it: seven digits, two bytes, three digits, padding.
@@ -126,8 +126,8 @@ impl CvCertificate {
 /// A card-surface hierarchy: the CA, the signer it certifies in every card's `00 04`, and that
 /// certificate. Keys stay inside; only signatures and public keys come out.
 pub struct SurfaceAuthority {
-    ca: Arc<RsaSigningKey<Sha256>>,
-    signer: Arc<RsaSigningKey<Sha256>>,
+    ca: Arc<PoolKey>,
+    signer: Arc<PoolKey>,
     certificate: Vec<u8>,
 }
 
@@ -194,17 +194,16 @@ impl SurfaceAuthority {
     }
 }
 
-fn public(key: &RsaSigningKey<Sha256>) -> rsa::PublicKey {
-    key.as_ref().to_public_key()
+fn public(key: &PoolKey) -> rsa::PublicKey {
+    key.public_key()
 }
 
-fn sign_sha256(key: &RsaSigningKey<Sha256>, message: &[u8]) -> Result<Vec<u8>, PkiError> {
-    let digest_info = [SHA256_DIGEST_INFO_PREFIX.as_slice(), &Sha256::digest(message)].concat();
-    sign_raw(key, &digest_info)
+fn sign_sha256(key: &PoolKey, message: &[u8]) -> Result<Vec<u8>, PkiError> {
+    key.sign_sha256(message)
 }
 
-fn sign_raw(key: &RsaSigningKey<Sha256>, digest_info: &[u8]) -> Result<Vec<u8>, PkiError> {
-    key.as_ref().sign(Pkcs1v15Sign::new_unprefixed(), digest_info).map_err(|e| PkiError::Key(format!("card-surface signature: {e}")))
+fn sign_raw(key: &PoolKey, digest_info: &[u8]) -> Result<Vec<u8>, PkiError> {
+    key.sign_unprefixed(digest_info)
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use der::Encode;
-use rsa::pkcs1v15::SigningKey as RsaSigningKey;
 use rsa::traits::PublicKeyParts;
 use rsa::Pkcs1v15Sign;
 use serde::{Deserialize, Serialize};
@@ -16,7 +15,9 @@ use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use spki::{DecodePublicKey, SubjectPublicKeyInfoOwned};
 use x509_cert::builder::Builder;
 
-use super::{rsa_pool, PkiError};
+use super::accel::{sha256_digest_info, Scheme, Verifier};
+use super::rsa_pool::{self, PoolKey};
+use super::PkiError;
 
 /// The DigestInfo prefix of SHA-256 (RFC 8017 section 9.2, note 1): what the physical card's
 /// sign command expects before the 32-byte hash.
@@ -102,7 +103,7 @@ pub enum SignError {
 #[derive(Clone)]
 pub enum SigningKey {
     /// An RSA-2048 key from the pool.
-    Rsa(Arc<RsaSigningKey<Sha256>>),
+    Rsa(Arc<PoolKey>),
     /// An ECDSA P-256 key.
     P256(p256::ecdsa::SigningKey),
     /// An ECDSA P-384 key.
@@ -139,23 +140,22 @@ impl SigningKey {
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
         match self {
-            Self::Rsa(key) => PublicKey::Rsa(key.as_ref().as_ref().to_public_key()),
-            Self::P256(key) => PublicKey::P256(*key.verifying_key()),
-            Self::P384(key) => PublicKey::P384(*key.verifying_key()),
+            Self::Rsa(key) => PublicKey::rsa(key.public_key()),
+            Self::P256(key) => PublicKey::P256(Accelerated::of(*key.verifying_key())),
+            Self::P384(key) => PublicKey::P384(Accelerated::of(*key.verifying_key())),
         }
     }
 
     /// The card's sign command. RSA: PKCS#1 v1.5 type-1 padding over `data` as given (a
-    /// DigestInfo of any hash, as real clients send; at most the modulus less 11 bytes), no
-    /// blinding (the card is deterministic). ECDSA: `data` is the digest (RFC 6979, `r || s`).
+    /// DigestInfo of any hash, as real clients send; at most the modulus less 11 bytes): the
+    /// same data always gives the same bytes. ECDSA: `data` is the digest (RFC 6979, `r || s`).
     pub fn sign_card_data(&self, data: &[u8]) -> Result<Vec<u8>, SignError> {
         match self {
             Self::Rsa(key) => {
-                let private = key.as_ref().as_ref();
-                if data.is_empty() || data.len() + 11 > private.size() {
+                if data.is_empty() || data.len() + 11 > key.private().size() {
                     return Err(SignError::Length(data.len()));
                 }
-                private.sign(Pkcs1v15Sign::new_unprefixed(), data).map_err(|_| SignError::Refused)
+                key.sign_unprefixed(data).map_err(|_| SignError::Refused)
             }
             Self::P256(key) => {
                 if !(20..=64).contains(&data.len()) {
@@ -177,7 +177,7 @@ impl SigningKey {
     /// The SubjectPublicKeyInfo a certificate for this key carries.
     pub fn spki(&self) -> Result<SubjectPublicKeyInfoOwned, PkiError> {
         Ok(match self {
-            Self::Rsa(key) => SubjectPublicKeyInfoOwned::from_key(&key.as_ref().as_ref().to_public_key())?,
+            Self::Rsa(key) => SubjectPublicKeyInfoOwned::from_key(&key.public_key())?,
             Self::P256(key) => SubjectPublicKeyInfoOwned::from_key(key.verifying_key())?,
             Self::P384(key) => SubjectPublicKeyInfoOwned::from_key(key.verifying_key())?,
         })
@@ -185,9 +185,14 @@ impl SigningKey {
 
     /// Signs an X.509 structure (certificate or CRL) with this key: sha256WithRSAEncryption,
     /// ecdsa-with-SHA256 (P-256) or ecdsa-with-SHA384 (P-384).
-    pub fn build<B: Builder>(&self, builder: B) -> Result<B::Output, PkiError> {
+    pub fn build<B: Builder>(&self, mut builder: B) -> Result<B::Output, PkiError> {
         Ok(match self {
-            Self::Rsa(key) => builder.build::<_, rsa::pkcs1v15::Signature>(key.as_ref())?,
+            Self::Rsa(key) => {
+                // Signed by AWS-LC: the same bytes RustCrypto's signer would make, faster.
+                let signed_part = builder.finalize(key.signing_key())?;
+                let signature = der::asn1::BitString::from_bytes(&key.sign_sha256(&signed_part)?)?;
+                builder.assemble(signature, key.signing_key())?
+            }
             Self::P256(key) => builder.build::<_, p256::ecdsa::DerSignature>(key)?,
             Self::P384(key) => builder.build::<_, p384::ecdsa::DerSignature>(key)?,
         })
@@ -209,7 +214,7 @@ impl SigningKey {
     pub fn sign_x509(&self, message: &[u8]) -> Result<(spki::AlgorithmIdentifierOwned, Vec<u8>), PkiError> {
         let refused = |_| PkiError::Key("the key refused to sign".into());
         let signature = match self {
-            Self::Rsa(key) => key.as_ref().as_ref().sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message)).map_err(|_| PkiError::Key("the key refused to sign".into()))?,
+            Self::Rsa(key) => key.sign_sha256(message)?,
             Self::P256(key) => {
                 let signature: p256::ecdsa::Signature = key.sign_prehash(&Sha256::digest(message)).map_err(refused)?;
                 signature.to_der().as_bytes().to_vec()
@@ -226,7 +231,7 @@ impl SigningKey {
     pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, PkiError> {
         use rsa::pkcs8::EncodePrivateKey;
         let document = match self {
-            Self::Rsa(key) => key.as_ref().as_ref().to_pkcs8_der(),
+            Self::Rsa(key) => key.private().to_pkcs8_der(),
             Self::P256(key) => key.to_pkcs8_der(),
             Self::P384(key) => key.to_pkcs8_der(),
         };
@@ -238,14 +243,55 @@ impl SigningKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicKey {
     /// An RSA-2048 public key.
-    Rsa(rsa::PublicKey),
+    Rsa(Accelerated<rsa::PublicKey>),
     /// An ECDSA P-256 public key.
-    P256(p256::ecdsa::VerifyingKey),
+    P256(Accelerated<p256::ecdsa::VerifyingKey>),
     /// An ECDSA P-384 public key.
-    P384(p384::ecdsa::VerifyingKey),
+    P384(Accelerated<p384::ecdsa::VerifyingKey>),
+}
+
+/// A public key as RustCrypto reads it, with AWS-LC's parse of it beside (made on first use):
+/// verifies go through AWS-LC wherever it has the call, through RustCrypto otherwise.
+#[derive(Debug, Clone)]
+pub struct Accelerated<K> {
+    key: K,
+    fast: Verifier,
+}
+
+impl<K> Accelerated<K> {
+    fn new(key: K, spki_der: &[u8]) -> Self {
+        Self { key, fast: Verifier::new(spki_der) }
+    }
+}
+
+impl<K> std::ops::Deref for Accelerated<K> {
+    type Target = K;
+    fn deref(&self) -> &K {
+        &self.key
+    }
+}
+
+impl<K: PartialEq> PartialEq for Accelerated<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl<K: Eq> Eq for Accelerated<K> {}
+
+impl<K: spki::EncodePublicKey> Accelerated<K> {
+    fn of(key: K) -> Self {
+        let der = key.to_public_key_der().map(|der| der.as_bytes().to_vec()).unwrap_or_default();
+        Self::new(key, &der)
+    }
 }
 
 impl PublicKey {
+    /// An RSA public key (from the card's own encoding, or a pool key).
+    pub fn rsa(key: rsa::PublicKey) -> Self {
+        Self::Rsa(Accelerated::of(key))
+    }
+
     /// Reads a certificate's SubjectPublicKeyInfo (untrusted bytes): `None` for any other
     /// algorithm, curve or an RSA modulus other than 2048 bits.
     pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Option<Self> {
@@ -253,13 +299,13 @@ impl PublicKey {
         match spki.algorithm.oid.to_string().as_str() {
             OID_RSA_ENCRYPTION => {
                 let key = rsa::PublicKey::from_public_key_der(&der).ok()?;
-                (key.size() == 256).then_some(Self::Rsa(key))
+                (key.size() == 256).then(|| Self::Rsa(Accelerated::new(key, &der)))
             }
             OID_EC_PUBLIC_KEY => {
                 let curve = spki.algorithm.parameters.as_ref()?.decode_as::<der::asn1::ObjectIdentifier>().ok()?;
                 match curve.to_string().as_str() {
-                    OID_SECP256R1 => p256::ecdsa::VerifyingKey::from_public_key_der(&der).ok().map(Self::P256),
-                    OID_SECP384R1 => p384::ecdsa::VerifyingKey::from_public_key_der(&der).ok().map(Self::P384),
+                    OID_SECP256R1 => p256::ecdsa::VerifyingKey::from_public_key_der(&der).ok().map(|key| Self::P256(Accelerated::new(key, &der))),
+                    OID_SECP384R1 => p384::ecdsa::VerifyingKey::from_public_key_der(&der).ok().map(|key| Self::P384(Accelerated::new(key, &der))),
                     _ => None,
                 }
             }
@@ -279,15 +325,7 @@ impl PublicKey {
     /// Checks the sign command's answer against the SHA-256 digest of the challenge the
     /// terminal sent (as [`KeyAlgorithm::sign_command_data`] framed it).
     pub fn verify_challenge(&self, digest: &[u8; 32], signature: &[u8]) -> bool {
-        match self {
-            Self::Rsa(key) => signature.len() == key.size() && key.verify(Pkcs1v15Sign::new::<Sha256>(), digest, signature).is_ok(),
-            Self::P256(key) => {
-                p256::ecdsa::Signature::from_slice(signature).is_ok_and(|signature| key.verify_prehash(digest, &signature).is_ok())
-            }
-            Self::P384(key) => {
-                p384::ecdsa::Signature::from_slice(signature).is_ok_and(|signature| key.verify_prehash(digest, &signature).is_ok())
-            }
-        }
+        self.verify_card_signature(&self.algorithm().sign_command_data(digest), signature)
     }
 
     /// Checks the card's answer to a sign command whose data was `data` as sent (RSA: a
@@ -295,13 +333,28 @@ impl PublicKey {
     /// [`SigningKey::sign_card_data`] makes, so a transcript can be checked without knowing which
     /// challenge or hash the reader chose.
     pub fn verify_card_signature(&self, data: &[u8], signature: &[u8]) -> bool {
+        // AWS-LC where it has the call (a SHA-256 DigestInfo, a 32-byte digest); RustCrypto for
+        // any other length, which it truncates or pads as ECDSA says.
         match self {
-            Self::Rsa(key) => signature.len() == key.size() && key.verify(Pkcs1v15Sign::new_unprefixed(), data, signature).is_ok(),
+            Self::Rsa(key) => {
+                signature.len() == key.size()
+                    && sha256_digest_info(data)
+                        .and_then(|digest| key.fast.digest(Scheme::RsaSha256, digest, signature))
+                        .unwrap_or_else(|| key.verify(Pkcs1v15Sign::new_unprefixed(), data, signature).is_ok())
+            }
             Self::P256(key) => {
-                p256::ecdsa::Signature::from_slice(signature).is_ok_and(|signature| key.verify_prehash(data, &signature).is_ok())
+                let Ok(signature) = p256::ecdsa::Signature::from_slice(signature) else { return false };
+                (data.len() == 32)
+                    .then(|| key.fast.digest(Scheme::P256Sha256Fixed, data, &signature.to_bytes()))
+                    .flatten()
+                    .unwrap_or_else(|| key.verify_prehash(data, &signature).is_ok())
             }
             Self::P384(key) => {
-                p384::ecdsa::Signature::from_slice(signature).is_ok_and(|signature| key.verify_prehash(data, &signature).is_ok())
+                let Ok(signature) = p384::ecdsa::Signature::from_slice(signature) else { return false };
+                (data.len() == 32)
+                    .then(|| key.fast.digest(Scheme::P384Sha256Asn1, data, signature.to_der().as_bytes()))
+                    .flatten()
+                    .unwrap_or_else(|| key.verify_prehash(data, &signature).is_ok())
             }
         }
     }
@@ -309,6 +362,24 @@ impl PublicKey {
     /// Checks an X.509 signature (of a certificate or CRL) made with this key. `algorithm` is
     /// the signatureAlgorithm OID as text; a combination the key cannot make is false.
     pub fn verify_x509(&self, algorithm: &str, message: &[u8], signature: &[u8]) -> bool {
+        let scheme = match (self, algorithm) {
+            (Self::Rsa(key), OID_SHA256_WITH_RSA) if signature.len() == key.size() => Scheme::RsaSha256,
+            (Self::P256(_), OID_ECDSA_WITH_SHA256) => Scheme::P256Sha256Asn1,
+            (Self::P256(_), OID_ECDSA_WITH_SHA384) => Scheme::P256Sha384Asn1,
+            (Self::P384(_), OID_ECDSA_WITH_SHA256) => Scheme::P384Sha256Asn1,
+            (Self::P384(_), OID_ECDSA_WITH_SHA384) => Scheme::P384Sha384Asn1,
+            _ => return false,
+        };
+        let fast = match self {
+            Self::Rsa(key) => key.fast.message(scheme, message, signature),
+            Self::P256(key) => key.fast.message(scheme, message, signature),
+            Self::P384(key) => key.fast.message(scheme, message, signature),
+        };
+        fast.unwrap_or_else(|| self.verify_x509_rustcrypto(algorithm, message, signature))
+    }
+
+    /// [`PublicKey::verify_x509`] by RustCrypto alone (for a key AWS-LC could not take).
+    fn verify_x509_rustcrypto(&self, algorithm: &str, message: &[u8], signature: &[u8]) -> bool {
         let ecdsa_digest = || -> Option<Vec<u8>> {
             match algorithm {
                 OID_ECDSA_WITH_SHA256 => Some(Sha256::digest(message).to_vec()),
@@ -353,6 +424,29 @@ mod tests {
             assert!(public.verify_card_signature(&data, &signature), "{algorithm}");
             assert!(!public.verify_card_signature(&algorithm.sign_command_data(&other), &signature), "{algorithm}");
             assert_eq!(PublicKey::from_spki(&key.spki().unwrap()), Some(public), "{algorithm}");
+        }
+    }
+
+    /// AWS-LC and RustCrypto say yes to the same X.509 signatures and no to the same spoiled
+    /// ones, for every key algorithm and both digests an authority may name.
+    #[test]
+    fn aws_lc_and_rustcrypto_judge_x509_signatures_alike() {
+        let message = b"tbsCertificate".repeat(40);
+        for algorithm in KeyAlgorithm::ALL {
+            let key = SigningKey::derive(algorithm, 11, "x509", 3).unwrap();
+            let (identifier, signature) = key.sign_x509(&message).unwrap();
+            let public = key.public_key();
+            let mut spoiled = signature.clone();
+            let last = spoiled.len() - 1;
+            spoiled[last] ^= 1;
+            let mut other = message.clone();
+            other[0] ^= 1;
+            for oid in [identifier.oid.to_string(), OID_SHA256_WITH_RSA.into(), OID_ECDSA_WITH_SHA256.into(), OID_ECDSA_WITH_SHA384.into()] {
+                for (text, bytes) in [(&message, &signature), (&message, &spoiled), (&other, &signature)] {
+                    assert_eq!(public.verify_x509(&oid, text, bytes), public.verify_x509_rustcrypto(&oid, text, bytes), "{algorithm} {oid}");
+                }
+            }
+            assert!(public.verify_x509(&identifier.oid.to_string(), &message, &signature), "{algorithm}");
         }
     }
 

@@ -6,6 +6,7 @@
 //! deterministic (RFC 6979; PKCS#1 v1.5), so one seed gives byte-identical certificates and CRLs
 //! on every run and every machine.
 
+pub mod accel;
 pub mod card_verifiable;
 pub mod crl_fault;
 pub mod keys;

@@ -14,7 +14,55 @@ use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs1v15::SigningKey as RsaSigningKey;
 use sha2::Sha256;
 
+use super::accel::{sha256_digest_info, RsaSigner};
 use super::{derive_rng, PkiError};
+
+/// A pool key, held twice: by RustCrypto (encodings, X.509 building, the rare data AWS-LC has
+/// no call for) and by AWS-LC (every signature of a SHA-256 DigestInfo: the card's answers and
+/// the authorities' certificates and CRLs). Both make the same bytes.
+pub struct PoolKey {
+    signing: RsaSigningKey<Sha256>,
+    fast: RsaSigner,
+}
+
+impl std::fmt::Debug for PoolKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PoolKey(<secret>)")
+    }
+}
+
+impl PoolKey {
+    /// RustCrypto's signing key (X.509 builders take it).
+    pub fn signing_key(&self) -> &RsaSigningKey<Sha256> {
+        &self.signing
+    }
+
+    /// RustCrypto's private key (encodings; tests that look for leaked key material).
+    pub fn private(&self) -> &rsa::PrivateKey {
+        self.signing.as_ref()
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> rsa::PublicKey {
+        self.private().to_public_key()
+    }
+
+    /// PKCS#1 v1.5 type-1 padding over `data` as given (a DigestInfo of any hash), deterministic:
+    /// AWS-LC for a SHA-256 DigestInfo, RustCrypto for anything else.
+    pub fn sign_unprefixed(&self, data: &[u8]) -> Result<Vec<u8>, PkiError> {
+        let refused = || PkiError::Key("the key refused to sign".into());
+        match sha256_digest_info(data) {
+            Some(digest) => self.fast.sign_sha256_digest(digest).ok_or_else(refused),
+            None => self.private().sign(rsa::Pkcs1v15Sign::new_unprefixed(), data).map_err(|_| refused()),
+        }
+    }
+
+    /// sha256WithRSAEncryption over `message` (certificates, CRLs, card-surface records).
+    pub fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
+        use sha2::Digest;
+        self.fast.sign_sha256_digest(&Sha256::digest(message)).ok_or_else(|| PkiError::Key("the key refused to sign".into()))
+    }
+}
 
 /// How many keys the pool holds.
 pub const POOL_SIZE: usize = 32;
@@ -31,16 +79,16 @@ pub const FIRST_DEVICE_SLOT: usize = 2;
 static POOL_DER: &[u8] = include_bytes!("../../../fixtures/keys/rsa2048-pool.der");
 
 /// Keys parsed on first use (parsing checks the key, about a millisecond each).
-static KEYS: [OnceLock<Arc<RsaSigningKey<Sha256>>>; POOL_SIZE] = [const { OnceLock::new() }; POOL_SIZE];
+static KEYS: [OnceLock<Arc<PoolKey>>; POOL_SIZE] = [const { OnceLock::new() }; POOL_SIZE];
 
 /// The pool key at `slot` of `seed`'s order.
-pub fn key(seed: u64, slot: usize) -> Result<Arc<RsaSigningKey<Sha256>>, PkiError> {
+pub fn key(seed: u64, slot: usize) -> Result<Arc<PoolKey>, PkiError> {
     key_at((offset(seed) + slot) % POOL_SIZE)
 }
 
 /// The pool key at a fixed `index`, whatever the seed: for authorities that stand outside any one
 /// world (the test card-surface CA, whose public key ships as a fixture).
-pub fn key_at(index: usize) -> Result<Arc<RsaSigningKey<Sha256>>, PkiError> {
+pub fn key_at(index: usize) -> Result<Arc<PoolKey>, PkiError> {
     let cell = KEYS.get(index).ok_or_else(|| PkiError::Key(format!("RSA pool index {index} out of range")))?;
     if let Some(key) = cell.get() {
         return Ok(key.clone());
@@ -51,7 +99,8 @@ pub fn key_at(index: usize) -> Result<Arc<RsaSigningKey<Sha256>>, PkiError> {
         ))
     })?;
     let private = rsa::PrivateKey::from_pkcs1_der(der).map_err(|e| PkiError::Key(format!("RSA pool key {index}: {e}")))?;
-    Ok(cell.get_or_init(|| Arc::new(RsaSigningKey::new(private))).clone())
+    let fast = RsaSigner::from_pkcs1_der(der).ok_or_else(|| PkiError::Key(format!("RSA pool key {index}: AWS-LC refused it")))?;
+    Ok(cell.get_or_init(|| Arc::new(PoolKey { signing: RsaSigningKey::new(private), fast })).clone())
 }
 
 /// Where `seed`'s keys start in the pool.

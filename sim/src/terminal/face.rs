@@ -176,7 +176,7 @@ impl Tap<'_> {
             return self.reject(Reason::CardNotGenuine, format!("the card did not answer the challenge of its own key ({})", response.sw));
         }
         let digest: [u8; 32] = Sha256::digest(self.challenge()).into();
-        let answered = self.card_key.as_ref().is_some_and(|key| PublicKey::Rsa(key.clone()).verify_challenge(&digest, &response.data));
+        let answered = self.card_key.as_ref().is_some_and(|key| PublicKey::rsa(key.clone()).verify_challenge(&digest, &response.data));
         if !answered {
             return self.reject(Reason::CardNotGenuine, "the card's answer to the challenge does not verify with the key in its records: a copy of the files on another chip");
         }
