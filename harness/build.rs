@@ -12,7 +12,8 @@ fn main() {
         Ok(entries) => entries,
         Err(error) => panic!("cannot read the conformance suite in {}: {error} (the build embeds it)", dir.display()),
     };
-    let mut names: Vec<String> = entries.filter_map(Result::ok).map(|entry| entry.file_name().to_string_lossy().into_owned()).filter(|name| name.ends_with(".yaml")).collect();
+    let mut names: Vec<String> =
+        entries.filter_map(Result::ok).map(|entry| entry.file_name().to_string_lossy().into_owned()).filter(|name| name.ends_with(".yaml")).collect();
     if names.is_empty() {
         panic!("no scenario (*.yaml) in {}: the build embeds the conformance suite from there", dir.display());
     }

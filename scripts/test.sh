@@ -83,6 +83,14 @@ if [ ! -x "$tools/bin/jpki-cli" ]; then
 fi
 export MYNATAP_JPKI_CLI="$tools/bin/jpki-cli"
 
+echo "== rustfmt (rustfmt.toml; a file rustfmt would change is an error: run \`cargo fmt --all\`)"
+if ! cargo fmt --version >/dev/null 2>&1; then rustup component add rustfmt >/dev/null 2>&1 || true; fi
+if cargo fmt --version >/dev/null 2>&1; then
+  cargo fmt --all --check
+else
+  echo "rustfmt is not installed here and could not be added (rustup component add rustfmt): skipped"
+fi
+
 echo "== cargo test (workspace, with PC/SC)"
 cargo test --workspace --locked "${features[@]}"
 

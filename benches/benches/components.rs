@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use std::hint::black_box;
 use std::path::PathBuf;
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use mynatap_harness::play::{discover, load_suite, run_suite, MemoryPlayer, TapPlayer};
-use mynatap_harness::scenario::{requirement_ids, REQUIREMENTS_MD};
+use criterion::{Criterion, criterion_group, criterion_main};
+use mynatap_harness::play::{MemoryPlayer, TapPlayer, discover, load_suite, run_suite};
+use mynatap_harness::scenario::{REQUIREMENTS_MD, requirement_ids};
 use mynatap_sim::apdu::{CommandApdu, ResponseApdu};
 use mynatap_sim::credential::demo_card;
 use mynatap_sim::profile::{DeviceKind, Profile};
@@ -76,9 +76,7 @@ fn suite(c: &mut Criterion) {
     let requirements: BTreeSet<String> = requirement_ids(REQUIREMENTS_MD);
     let suite = load_suite(&files, &requirements, None);
     let make_player = || -> Box<dyn TapPlayer> { Box::new(MemoryPlayer) };
-    group.bench_function(format!("{}_scenarios_one_thread", files.len()), |b| {
-        b.iter(|| run_suite(&suite, 1, 1, &make_player, &|_| {}))
-    });
+    group.bench_function(format!("{}_scenarios_one_thread", files.len()), |b| b.iter(|| run_suite(&suite, 1, 1, &make_player, &|_| {})));
     group.finish();
 }
 

@@ -6,25 +6,23 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use mynatap_sim::backend::PersonSpec;
-use mynatap_sim::card::surface::{find_entry, signed_groups, CardSurface};
-use mynatap_sim::pki::card_verifiable::{card_encoding, three_digest_info, verify_digest_info, CvCertificate, SurfaceAuthority};
+use mynatap_sim::card::surface::{CardSurface, find_entry, signed_groups};
+use mynatap_sim::pki::card_verifiable::{CvCertificate, SurfaceAuthority, card_encoding, three_digest_info, verify_digest_info};
 use mynatap_sim::pki::{CertificateAuthority, KeyAlgorithm, LeafRequest, PublicKey, SigningKey};
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::terminal::TerminalConfig;
 use mynatap_sim::world::{Profiles, TapSpec, World};
 use sha2::{Digest, Sha256};
-use x509_cert::der::{Decode, Encode};
 use time::macros::datetime;
+use x509_cert::der::{Decode, Encode};
 
 pub fn world_with_phone(os: DeviceKind, unrelated_revocations: usize) -> World {
     let now = datetime!(2026-04-01 09:00 +09:00);
     let mut world = World::new(1, now, Profiles::default()).expect("world");
     world.add_terminal(TerminalConfig { id: "clinic".into(), smartphone: true, timeout_ms: 500, backend_timeout_ms: 2000 }).expect("terminal");
-    world
-        .add_person(&PersonSpec::example("hanako"))
-        .expect("person");
+    world.add_person(&PersonSpec::example("hanako")).expect("person");
     world.add_initial_phone("hanako", "phone", (os, None), "1234", false).expect("phone");
     world.registry_mut().add_unrelated_revocations(unrelated_revocations, now).expect("revocations");
     world
@@ -85,7 +83,15 @@ fn crypto_floor_certificate_only() -> impl FnMut() {
     let ca = CertificateAuthority::trusted(1, KeyAlgorithm::Rsa2048).expect("ca");
     let device = SigningKey::derive(KeyAlgorithm::Rsa2048, 1, "bench-device", 5).expect("device key");
     let now = datetime!(2026-04-01 09:00 +09:00);
-    let request = LeafRequest { serial: 7, holder: "hanako", device: "card", not_before: now, not_after: now + time::Duration::days(365), subject_key: &device, fault: None };
+    let request = LeafRequest {
+        serial: 7,
+        holder: "hanako",
+        device: "card",
+        not_before: now,
+        not_after: now + time::Duration::days(365),
+        subject_key: &device,
+        fault: None,
+    };
     let certificate = x509_cert::Certificate::from_der(&ca.issue(&request).expect("leaf")).expect("parse");
     let tbs = certificate.tbs_certificate().to_der().expect("tbs");
     let algorithm = certificate.signature_algorithm().oid.to_string();
@@ -182,7 +188,8 @@ mod openssl_floor {
     /// The physical card, face path: the card-surface certificate and the card face verified,
     /// the card's own key challenged (a signature and its verify), the certificate's verify.
     pub fn card_face() -> impl FnMut() {
-        let (mut surface_certificate, mut card_face, mut challenge, mut certificate) = (rsa_verify(), rsa_verify(), rsa_sign_and_verify(), certificate_verify());
+        let (mut surface_certificate, mut card_face, mut challenge, mut certificate) =
+            (rsa_verify(), rsa_verify(), rsa_sign_and_verify(), certificate_verify());
         move || {
             surface_certificate();
             card_face();

@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use mynatap_harness::play::{discover, run_scenario, MemoryPlayer};
-use mynatap_harness::scenario::{load_file, requirement_ids, REQUIREMENTS_MD};
+use mynatap_harness::play::{MemoryPlayer, discover, run_scenario};
+use mynatap_harness::scenario::{REQUIREMENTS_MD, load_file, requirement_ids};
 use mynatap_sim::pki::DEFAULT_SEED;
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::world::Profiles;
@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let scenario = load_file(&file, &requirements).map_err(|e| e.to_string())?;
         let result = run_scenario(&scenario, DEFAULT_SEED, &Profiles::default(), &mut MemoryPlayer);
         for recorded in &result.transcripts {
-        let (step, transcript) = (recorded.step, &recorded.exchanges);
+            let (step, transcript) = (recorded.step, &recorded.exchanges);
             // The targets' first byte picks the device (card, Android, iPhone) and, with bit 7,
             // Face ID; read it off the token label the tap saw.
             let label = transcript.get(2).and_then(|e| e.response.as_ref().ok()).map(|r| String::from_utf8_lossy(&r.data).trim_end().to_owned());

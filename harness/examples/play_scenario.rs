@@ -7,9 +7,9 @@
 
 use std::path::PathBuf;
 
-use mynatap_harness::play::{run_scenario, MemoryPlayer, ScenarioResult, Status};
+use mynatap_harness::play::{MemoryPlayer, ScenarioResult, Status, run_scenario};
 use mynatap_harness::report::{self, Run, Style, Summary};
-use mynatap_harness::scenario::{load_file, requirement_ids, REQUIREMENTS_MD};
+use mynatap_harness::scenario::{REQUIREMENTS_MD, load_file, requirement_ids};
 use mynatap_sim::pki::DEFAULT_SEED;
 use mynatap_sim::world::Profiles;
 

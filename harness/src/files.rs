@@ -63,9 +63,12 @@ impl FileError {
     pub fn reason(&self) -> String {
         let text = self.to_string();
         match self {
-            Self::Io { path, .. } | Self::NotRegular { path } | Self::TooLarge { path, .. } | Self::Outside { path } | Self::Symlink { path } | Self::NotText { path } => {
-                text.strip_prefix(&format!("{}: ", path.display())).map(str::to_owned).unwrap_or(text)
-            }
+            Self::Io { path, .. }
+            | Self::NotRegular { path }
+            | Self::TooLarge { path, .. }
+            | Self::Outside { path }
+            | Self::Symlink { path }
+            | Self::NotText { path } => text.strip_prefix(&format!("{}: ", path.display())).map(str::to_owned).unwrap_or(text),
         }
     }
 }
@@ -77,11 +80,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FileError + '_ {
 /// Reads a regular file of at most `limit` bytes. Opening does not block (a FIFO would wait for
 /// a writer forever); anything but a regular file is refused before a byte is read.
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(io(path))?;
+    let file = OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path).map_err(io(path))?;
     let metadata = file.metadata().map_err(io(path))?;
     if !metadata.is_file() {
         return Err(FileError::NotRegular { path: path.to_owned() });
@@ -132,12 +131,7 @@ pub fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     if path.symlink_metadata().is_ok_and(|metadata| metadata.is_dir()) {
         return Err(FileError::NotRegular { path: path.to_owned() });
     }
-    let temporary = parent.join(format!(
-        ".{}.{}-{}.partial",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let temporary = parent.join(format!(".{}.{}-{}.partial", name.to_string_lossy(), std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
     let written = (|| {
         let mut file = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&temporary)?;
         file.write_all(bytes)?;

@@ -49,9 +49,9 @@
 #![deny(missing_docs)]
 
 pub mod capture;
-pub mod files;
 pub mod certification;
 pub mod explore;
+pub mod files;
 pub mod play;
 pub mod report;
 pub mod scenario;

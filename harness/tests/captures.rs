@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mynatap_harness::scenario::{parse, requirement_ids, REQUIREMENTS_MD};
+use mynatap_harness::scenario::{REQUIREMENTS_MD, parse, requirement_ids};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -117,7 +117,11 @@ fn unreadable_captures_are_exit_2_with_the_line() {
     assert!(text(&out).contains("LD_PRELOAD=libpcscspy.so.0"), "{}", text(&out));
     // No token label read and no --profile: the device kind is asked for.
     let unlabelled = dir.join("unlabelled.jsonl");
-    std::fs::write(&unlabelled, "{\"time\":\"2026-04-01T09:00:00+09:00\",\"tap\":\"1\",\"command\":\"00A4040C0AD392F00026010000000100\",\"response\":\"9000\"}\n").unwrap();
+    std::fs::write(
+        &unlabelled,
+        "{\"time\":\"2026-04-01T09:00:00+09:00\",\"tap\":\"1\",\"command\":\"00A4040C0AD392F00026010000000100\",\"response\":\"9000\"}\n",
+    )
+    .unwrap();
     let out = mynatap(&["capture", "import", &unlabelled.display().to_string()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("give --profile"), "{}", text(&out));
@@ -151,6 +155,8 @@ fn raw_steps_with_bad_input_are_located_errors() {
         assert!(error.starts_with(at) && error.contains(message), "{steps}: {error}");
     }
     // Spaces between bytes, a number for a status word, the card of a person: all fine.
-    let fine = load("  - apdu: { device: hanako, send: \"00 A4 04 0C 0A D3 92 F0 00 26 01 00 00 00 01 00\" }\n    expect: { sw: 9000, data: \"\" }\n  - reset: { device: phone }\n");
+    let fine = load(
+        "  - apdu: { device: hanako, send: \"00 A4 04 0C 0A D3 92 F0 00 26 01 00 00 00 01 00\" }\n    expect: { sw: 9000, data: \"\" }\n  - reset: { device: phone }\n",
+    );
     assert!(fine.is_ok(), "{fine:?}");
 }

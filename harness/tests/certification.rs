@@ -55,7 +55,18 @@ fn no_iphone_run() -> &'static NoIphoneRun {
         let bundle = dir.join("bundle");
         let output = dir.join("report.json");
         let run = mynatap()
-            .args(["certify", "--reader-cmd", &reference_reader(None), "--statement", "examples/statements/no-iphone.yaml", "--jobs", "2", "--format", "json", "--output"])
+            .args([
+                "certify",
+                "--reader-cmd",
+                &reference_reader(None),
+                "--statement",
+                "examples/statements/no-iphone.yaml",
+                "--jobs",
+                "2",
+                "--format",
+                "json",
+                "--output",
+            ])
             .arg(&output)
             .arg("--bundle")
             .arg(&bundle)
@@ -76,7 +87,10 @@ fn a_reader_without_the_iphone_path_is_conformant_for_what_it_claims() {
     let certification = &run.report["certification"];
     assert_eq!(certification["verdict"], "conformant", "{}", run.printed);
     let sentence = certification["verdict_text"].as_str().unwrap();
-    assert!(sentence.starts_with("conformant for android, card-pin, card-face; ") && sentence.ends_with("scenarios not applicable; with 32 generated lives"), "{sentence}");
+    assert!(
+        sentence.starts_with("conformant for android, card-pin, card-face; ") && sentence.ends_with("scenarios not applicable; with 32 generated lives"),
+        "{sentence}"
+    );
     let scenarios = run.report["scenarios"].as_array().unwrap();
     let status = |id: &str| scenarios.iter().find(|s| s["id"] == id).map(|s| s["status"].as_str().unwrap().to_owned()).unwrap();
     // Every iPhone scenario is not applicable, with the reason; Android and card ones were played.
@@ -154,12 +168,20 @@ fn the_signed_bundle_verifies_and_names_any_file_changed_after_signing() {
     // A certifier who edits a transcript and signs again is caught by judging the evidence again.
     let (code, printed) = lie(run, "resigned", |bundle| {
         edit_json(&bundle.join("evidence/expired-certificate.json"), |record| {
-            let tap = record["taps"].as_array_mut().unwrap().iter_mut().find(|tap| tap["verdict"].as_str().is_some_and(|v| v.contains("certificate_expired"))).unwrap();
+            let tap = record["taps"]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .find(|tap| tap["verdict"].as_str().is_some_and(|v| v.contains("certificate_expired")))
+                .unwrap();
             tap["verdict"] = Value::from("{\"outcome\":\"verified\",\"insurer\":\"06132013\"}");
         });
     });
     assert_eq!(code, Some(1), "{printed}");
-    assert!(printed.contains("evidence/expired-certificate.json: judged again, scenario `expired-certificate` is failed, but results.json records passed"), "{printed}");
+    assert!(
+        printed.contains("evidence/expired-certificate.json: judged again, scenario `expired-certificate` is failed, but results.json records passed"),
+        "{printed}"
+    );
 
     let (code, printed) = verify(&run.dir.join("no-such-bundle"), &run.public_key);
     assert_eq!(code, Some(2), "{printed}");
@@ -176,7 +198,17 @@ fn the_html_report_renders_in_headless_chromium_with_the_verdict_first() {
     let chromium = |extra: &[&str]| {
         let profile = scratch_dir("chromium-profile");
         let output = Command::new("chromium")
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1280,900"])
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1280,900",
+            ])
             .arg(format!("--user-data-dir={}", profile.display()))
             .args(extra)
             .arg(format!("file://{}", page.display()))
@@ -212,7 +244,10 @@ fn waivers_grade_the_verdict_and_a_baseline_lists_regressions() {
     let scenarios = ["scenarios/expired-certificate.yaml", "scenarios/android-verified.yaml", "scenarios/physical-card-pin.yaml"];
     let certify = |waivers: Option<&Path>, extra: &[&str]| {
         let mut command = mynatap();
-        command.args(["certify", "--fixed-suite-only", "--reader-cmd", &reference_reader(Some("skip-expiry")), "--today", "2026-11-25", "--format", "json"]).args(scenarios).args(extra);
+        command
+            .args(["certify", "--fixed-suite-only", "--reader-cmd", &reference_reader(Some("skip-expiry")), "--today", "2026-11-25", "--format", "json"])
+            .args(scenarios)
+            .args(extra);
         if let Some(waivers) = waivers {
             command.arg("--waivers").arg(waivers);
         }

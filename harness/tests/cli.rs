@@ -83,10 +83,23 @@ fn malformed_files_exit_2_with_file_line_column() {
     assert_input_error("unknown-field.yaml", &good.replace("title:", "titel:"), "unknown field `titel`", "2:1");
     assert_input_error("unknown-phone.yaml", &good.replace("tap: { phone: hanako-android", "tap: { phone: ghost"), "unknown phone `ghost`", "13:12");
     assert_input_error("missing-expect.yaml", &good.replace("expect: { outcome: verified }", "expect:"), "`expect` has no value", "14:5");
-    assert_input_error("two-actions.yaml", &good.replace("  - report_lost: { phone: hanako-android }\n", "  - report_lost: { phone: hanako-android }\n    resume: { phone: hanako-android }\n"), "exactly one action key", "13:5");
+    assert_input_error(
+        "two-actions.yaml",
+        &good.replace("  - report_lost: { phone: hanako-android }\n", "  - report_lost: { phone: hanako-android }\n    resume: { phone: hanako-android }\n"),
+        "exactly one action key",
+        "13:5",
+    );
     assert_input_error("unknown-step.yaml", &good.replace("report_lost:", "report_stolen:"), "unknown field `report_stolen`", "12:5");
     assert_input_error("bad-reason.yaml", &good.replace("outcome: verified", "outcome: rejected, reason: sad"), "unknown reason `sad`", "14:34");
-    assert_input_error("dup-phone.yaml", &good.replace("        - { id: hanako-android, os: android }\n", "        - { id: hanako-android, os: android }\n        - { id: hanako-android, os: iphone }\n"), "duplicate phone id", "11:13");
+    assert_input_error(
+        "dup-phone.yaml",
+        &good.replace(
+            "        - { id: hanako-android, os: android }\n",
+            "        - { id: hanako-android, os: android }\n        - { id: hanako-android, os: iphone }\n",
+        ),
+        "duplicate phone id",
+        "11:13",
+    );
 }
 
 /// Inputs the loader once accepted and then crashed on or played silently (issue: edge cases of
@@ -140,7 +153,9 @@ fn a_fault_that_never_fires_fails_the_step() {
     let text = stdout(&run);
     assert!(text.contains("actual:   verified without the fault"), "{text}");
     assert!(text.contains("{ kind: corrupt_response, apdu: 99 } never took effect"), "{text}");
-    let reached = unreached.replace("corrupt_response, apdu: 99", "wrong_status, apdu: 2, sw: \"6F00\"").replace("outcome: verified", "outcome: rejected, reason: protocol_error");
+    let reached = unreached
+        .replace("corrupt_response, apdu: 99", "wrong_status, apdu: 2, sw: \"6F00\"")
+        .replace("outcome: verified", "outcome: rejected, reason: protocol_error");
     let run = mynatap(&["run", scratch("reached-fault.yaml", &reached).to_str().unwrap()]);
     assert_eq!(run.status.code(), Some(0), "{}", stdout(&run));
 }
@@ -281,4 +296,3 @@ fn malformed_profile_names_the_field() {
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("jpki.auth_key"));
 }
-

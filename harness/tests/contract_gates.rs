@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use mynatap_harness::scenario::{parse, requirement_ids, REQUIREMENTS_MD};
+use mynatap_harness::scenario::{REQUIREMENTS_MD, parse, requirement_ids};
 
 const WORLD: &str = "world:\n  clock: 2026-04-01T09:00:00+09:00\n";
 
@@ -84,7 +84,9 @@ fn card_movements_are_1_3_and_what_cannot_happen_is_located() {
     assert!(error.contains("stays") && error.contains("say when it arrives"), "{error}");
     load("1.3", "", "", "tap: { card: hanako, arrives: after_request, held_again: true, fault: { kind: remove_after, apdus: 2 } }").unwrap();
     // After a card left lying, the next tap must await its own card, whatever steps lie between.
-    let two = |second: &str| load("1.3", "", "", &format!("tap: {{ card: hanako, arrives: after_request, stays: true }}\n  - advance_clock: {{ days: 1 }}\n  - {second}"));
+    let two = |second: &str| {
+        load("1.3", "", "", &format!("tap: {{ card: hanako, arrives: after_request, stays: true }}\n  - advance_clock: {{ days: 1 }}\n  - {second}"))
+    };
     let error = two("tap: { card: hanako }").unwrap_err();
     assert!(error.contains("steps[2].tap") && error.contains("stays in the field") && error.contains("gate.yaml:13:"), "{error}");
     two("tap: { card: hanako, arrives: after_request }").unwrap();

@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use mynatap_harness::play::pcsc::PcscPlayer;
-use mynatap_harness::play::{discover, run_scenario, MemoryPlayer, ScenarioResult, Status, TapPlayer};
-use mynatap_harness::scenario::{load_file, requirement_ids, Action, Expectation, Scenario, REQUIREMENTS_MD};
+use mynatap_harness::play::{MemoryPlayer, ScenarioResult, Status, TapPlayer, discover, run_scenario};
+use mynatap_harness::scenario::{Action, Expectation, REQUIREMENTS_MD, Scenario, load_file, requirement_ids};
 use mynatap_sim::pki::DEFAULT_SEED;
 use mynatap_sim::transport::Fault;
 use mynatap_sim::world::{Profiles, TapReport, TapSpec, World, WorldError};

@@ -84,7 +84,10 @@ fn readers_that_print_the_verdict_without_the_work_are_not_conformant() {
     assert!(!named.contains("E1-certificate-read-whole"), "the certificate was read: {named}");
     assert!(named.contains("E3-signature-verifies") && named.contains("E5-eligibility-asked-for-the-certificate"), "{named}");
     // The HTML report draws that tap: the commands it did send, decoded, and the first broken rule.
-    let html = mynatap().args(["certify", "--fixed-suite-only", "--format", "html", "--reader-cmd", half.to_str().unwrap(), "scenarios/android-verified.yaml"]).output().unwrap();
+    let html = mynatap()
+        .args(["certify", "--fixed-suite-only", "--format", "html", "--reader-cmd", half.to_str().unwrap(), "scenarios/android-verified.yaml"])
+        .output()
+        .unwrap();
     let page = String::from_utf8_lossy(&html.stdout);
     assert!(page.contains("<svg class=\"timeline\"") && page.contains("SELECT JPKI") && page.contains("READ BINARY at 0, 256 bytes"), "{page}");
     assert!(page.contains("first broken: E3-signature-verifies"), "{page}");
@@ -106,13 +109,23 @@ fn a_bystander_querying_the_back_ends_changes_no_verdict() {
     // The reader is the reference reader; it writes down its URLs so the bystander finds the port.
     // (Readers may run as another user than this test's: the folder is everyone's.)
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    let reader = script(&dir, "reader.sh", &format!("sed 's/.*\"eligibility_url\":\"\\([^\"]*\\)\".*/\\1/' \"$MYNATAP_URLS_FILE\" >> {}\nexec {} reference-reader", urls.display(), env!("CARGO_BIN_EXE_mynatap")));
+    let reader = script(
+        &dir,
+        "reader.sh",
+        &format!(
+            "sed 's/.*\"eligibility_url\":\"\\([^\"]*\\)\".*/\\1/' \"$MYNATAP_URLS_FILE\" >> {}\nexec {} reference-reader",
+            urls.display(),
+            env!("CARGO_BIN_EXE_mynatap")
+        ),
+    );
     let done = AtomicBool::new(false);
     let answered = AtomicUsize::new(0);
     let run = std::thread::scope(|scope| {
         scope.spawn(|| {
             while !done.load(Ordering::Relaxed) {
-                let address = std::fs::read_to_string(&urls).ok().and_then(|text| text.lines().last().and_then(|url| url.strip_prefix("http://")?.split('/').next().map(str::to_owned)));
+                let address = std::fs::read_to_string(&urls)
+                    .ok()
+                    .and_then(|text| text.lines().last().and_then(|url| url.strip_prefix("http://")?.split('/').next().map(str::to_owned)));
                 if let Some(address) = address {
                     // What a bystander guesses: the paths without the tap's secret, a serial.
                     for path in ["/eligibility?serial=01", "/crl", "/0000/eligibility?serial=01"] {
@@ -132,7 +145,16 @@ fn a_bystander_querying_the_back_ends_changes_no_verdict() {
             }
         });
         let run = mynatap()
-            .args(["certify", "--fixed-suite-only", "--reader-cmd", reader.to_str().unwrap(), "scenarios/android-verified.yaml", "scenarios/revoked-device.yaml", "scenarios/not-registered.yaml", "scenarios/second-phone-added.yaml"])
+            .args([
+                "certify",
+                "--fixed-suite-only",
+                "--reader-cmd",
+                reader.to_str().unwrap(),
+                "scenarios/android-verified.yaml",
+                "scenarios/revoked-device.yaml",
+                "scenarios/not-registered.yaml",
+                "scenarios/second-phone-added.yaml",
+            ])
             .output()
             .unwrap();
         done.store(true, Ordering::Relaxed);

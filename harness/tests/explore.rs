@@ -8,10 +8,10 @@ mod support;
 
 use std::time::Duration;
 
-use mynatap_harness::explore::{explore, life_tree, play_life, Plan};
-use mynatap_harness::play::{load_suite, run_scenario, run_suite, MemoryPlayer, Status, TapPlayer};
+use mynatap_harness::explore::{Plan, explore, life_tree, play_life};
+use mynatap_harness::play::{MemoryPlayer, Status, TapPlayer, load_suite, run_scenario, run_suite};
 use mynatap_harness::scenario::builtin;
-use mynatap_harness::scenario::{parse, requirement_ids, Expectation};
+use mynatap_harness::scenario::{Expectation, parse, requirement_ids};
 use mynatap_sim::contract::Contract;
 use mynatap_sim::terminal::{Outcome, Reason};
 use mynatap_sim::world::{Profiles, TapReport, TapSpec, World, WorldError};
@@ -153,13 +153,32 @@ fn certify_explore_passes_the_reference_reader_and_finds_a_mutant() {
     assert!(Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&key).arg("-out").arg(&public_key).status().unwrap().success());
     let certify = |reader: &str, lives: &str, bundle: &str| {
         let mut command = mynatap();
-        command.args(["certify", "--seed", "20250919", "--explore", lives, "--jobs", "2", "--shrink-limit", "120", "--out", out.to_str().unwrap(), "--reader-cmd", reader]);
+        command.args([
+            "certify",
+            "--seed",
+            "20250919",
+            "--explore",
+            lives,
+            "--jobs",
+            "2",
+            "--shrink-limit",
+            "120",
+            "--out",
+            out.to_str().unwrap(),
+            "--reader-cmd",
+            reader,
+        ]);
         command.arg("--bundle").arg(out.join(bundle)).arg("--signing-key").arg(&key).output().unwrap()
     };
     let verify = |bundle: &Path| mynatap().args(["bundle", "verify"]).arg(bundle).arg("--public-key").arg(&public_key).output().unwrap();
     let honest = certify(&format!("{exe} reference-reader"), "25", "honest");
     assert_eq!(honest.status.code(), Some(0), "{}", text(&honest));
-    assert!(String::from_utf8_lossy(&honest.stdout).contains("conformant on exploration; 25 of 25 lives played; seed given (a replay, not a fresh draw): seed 20250919"), "{}", text(&honest));
+    assert!(
+        String::from_utf8_lossy(&honest.stdout)
+            .contains("conformant on exploration; 25 of 25 lives played; seed given (a replay, not a fresh draw): seed 20250919"),
+        "{}",
+        text(&honest)
+    );
     // The bundle holds every life and is judged again; lives that are not the seed's do not verify.
     let verified = verify(&out.join("honest"));
     assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
@@ -193,11 +212,18 @@ fn certify_explore_passes_the_reference_reader_and_finds_a_mutant() {
     let refused = verify(&overstated);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     assert!(text(&refused).contains("results.json: /certification/conditions/lives: records 25 lives requested"), "{}", text(&refused));
-    edit(&overstated.join("results.json"), &|report| report["certification"]["conditions"]["lives"]["explored"] = serde_json::json!({"requested": 1000, "played": 25, "out_of_time": true}));
+    edit(&overstated.join("results.json"), &|report| {
+        report["certification"]["conditions"]["lives"]["explored"] = serde_json::json!({"requested": 1000, "played": 25, "out_of_time": true})
+    });
     sign_again(&overstated, &key);
     let refused = verify(&overstated);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
-    assert!(text(&refused).contains("/certification/partial: records nothing, but the evidence gives \"partial: 25 of 1000 lives played (the time budget ran out)\""), "{}", text(&refused));
+    assert!(
+        text(&refused)
+            .contains("/certification/partial: records nothing, but the evidence gives \"partial: 25 of 1000 lives played (the time budget ran out)\""),
+        "{}",
+        text(&refused)
+    );
     let mutant = certify(&format!("{exe} reference-reader --mutant ignore-hold"), "200", "mutant");
     assert_eq!(mutant.status.code(), Some(1), "{}", text(&mutant));
     let verified = verify(&out.join("mutant"));
@@ -211,9 +237,19 @@ fn certify_explore_passes_the_reference_reader_and_finds_a_mutant() {
     let file = std::fs::read_dir(&out).unwrap().map(|entry| entry.unwrap().path()).find(|path| path.extension().is_some_and(|e| e == "yaml")).unwrap();
     let steps = std::fs::read_to_string(&file).unwrap().lines().filter(|line| line.starts_with("  - ")).count();
     assert!(steps <= 5, "shrunk to {steps} steps:\n{}", std::fs::read_to_string(&file).unwrap());
-    assert!(printed.contains(&format!("replay: mynatap certify --seed 20250919 --contract 1.3 --reader-cmd '{exe} reference-reader --mutant ignore-hold' {}", file.display())), "{printed}");
-    let replay = mynatap().args(["certify", "--fixed-suite-only", "--reader-cmd", &format!("{exe} reference-reader --mutant ignore-hold"), file.to_str().unwrap()]).output().unwrap();
+    assert!(
+        printed.contains(&format!(
+            "replay: mynatap certify --seed 20250919 --contract 1.3 --reader-cmd '{exe} reference-reader --mutant ignore-hold' {}",
+            file.display()
+        )),
+        "{printed}"
+    );
+    let replay = mynatap()
+        .args(["certify", "--fixed-suite-only", "--reader-cmd", &format!("{exe} reference-reader --mutant ignore-hold"), file.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(replay.status.code(), Some(1), "{}", text(&replay));
-    let honest_replay = mynatap().args(["certify", "--fixed-suite-only", "--reader-cmd", &format!("{exe} reference-reader"), file.to_str().unwrap()]).output().unwrap();
+    let honest_replay =
+        mynatap().args(["certify", "--fixed-suite-only", "--reader-cmd", &format!("{exe} reference-reader"), file.to_str().unwrap()]).output().unwrap();
     assert_eq!(honest_replay.status.code(), Some(0), "{}", text(&honest_replay));
 }

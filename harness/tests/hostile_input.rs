@@ -250,7 +250,8 @@ fn scenario_with(clock: &str, people: &str, steps: &str) -> String {
     format!("id: case\ntitle: case\ncovers: [FLOW-1]\nworld:\n  clock: {clock}\n  people:\n{people}steps:\n{steps}")
 }
 
-const HANAKO: &str = "    - id: hanako\n      birth_date: 1990-05-12\n      card: { card_info_pin: \"5678\" }\n      phones:\n        - { id: droid, os: android }\n";
+const HANAKO: &str =
+    "    - id: hanako\n      birth_date: 1990-05-12\n      card: { card_info_pin: \"5678\" }\n      phones:\n        - { id: droid, os: android }\n";
 
 #[test]
 fn what_a_later_step_would_refuse_is_a_located_error_at_load() {
@@ -296,7 +297,11 @@ fn a_fault_that_changes_nothing_the_terminal_receives_never_took_effect() {
         assert!(text(&out).contains("never took effect"), "{fault}: {}", text(&out));
     }
     // The same kinds where they change the answer take effect.
-    let yaml = scenario_with(clock, HANAKO, "  - tap: { phone: droid, fault: { kind: wrong_status, apdu: 1, sw: \"6A82\" } }\n    expect: { outcome: rejected, reason: protocol_error }\n");
+    let yaml = scenario_with(
+        clock,
+        HANAKO,
+        "  - tap: { phone: droid, fault: { kind: wrong_status, apdu: 1, sw: \"6A82\" } }\n    expect: { outcome: rejected, reason: protocol_error }\n",
+    );
     let out = run_file(&scenario_file(&dir, "case.yaml", &yaml));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }

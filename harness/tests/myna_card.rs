@@ -12,11 +12,11 @@ mod support;
 use std::time::Duration;
 
 use myna_card::ap::surface::SurfaceAp;
-use myna_card::data::{verification_code_b, Date, RsaPublicKey};
+use myna_card::data::{Date, RsaPublicKey, verification_code_b};
 use myna_card::{Card, Error, Pin, StatusWord, Transmit};
 use mynatap_sim::pcsc_transport::PcscTransport;
 use mynatap_sim::transport::Transport;
-use support::{exclusive, root, ServedCard, READER};
+use support::{READER, ServedCard, exclusive, root};
 
 /// mynatap's PC/SC transport under myna-card's card layer.
 struct ThroughPcscd(PcscTransport);

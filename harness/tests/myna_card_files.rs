@@ -120,9 +120,7 @@ fn our_certificate_has_the_test_cards_extension_set() {
 
 /// The attribute types of a name, in order, and the length of each value: the name's shape.
 fn name_shape(name: &x509_cert::name::Name) -> Vec<(String, usize)> {
-    name.iter()
-        .map(|attribute| (attribute.oid.to_string(), attribute.value.value().len()))
-        .collect()
+    name.iter().map(|attribute| (attribute.oid.to_string(), attribute.value.value().len())).collect()
 }
 
 /// Subject and issuer have the test card's shapes: the subject is `C=JP, CN=<23-character opaque

@@ -19,7 +19,8 @@ fn root() -> PathBuf {
 /// it checks keyUsage and extendedKeyUsage only where present, takes a CA certificate as a client
 /// certificate, and checks neither the serial's sign and size nor the time encoding. The docs
 /// list these as the checks a reader adds to its validator.
-const OPENSSL_LEAVES_TO_THE_READER: [&str; 6] = ["no_key_usage", "ca_leaf", "serial_zero", "serial_negative", "serial_too_long", "generalized_time_before_2050"];
+const OPENSSL_LEAVES_TO_THE_READER: [&str; 6] =
+    ["no_key_usage", "ca_leaf", "serial_zero", "serial_negative", "serial_too_long", "generalized_time_before_2050"];
 /// The same for Java's PKIX validator alone (keyUsage and extendedKeyUsage of the target are the
 /// application's to check, through the certificate's getters).
 const PKIX_LEAVES_TO_THE_READER: [&str; 8] = [
@@ -50,7 +51,12 @@ struct Device {
 
 fn crl_faults(dir: &Path) -> Vec<(String, String)> {
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("world.json")).unwrap()).unwrap();
-    index["crl_faults"].as_array().unwrap().iter().map(|fault| (fault["name"].as_str().unwrap().to_owned(), fault["fault"].as_str().unwrap().to_owned())).collect()
+    index["crl_faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|fault| (fault["name"].as_str().unwrap().to_owned(), fault["fault"].as_str().unwrap().to_owned()))
+        .collect()
 }
 
 fn crl_sign(dir: &Path) -> bool {
@@ -120,7 +126,12 @@ fn openssl_and_java_pkix_judge_every_certificate_of_the_suite_as_the_contract_do
     let export = Command::new(env!("CARGO_BIN_EXE_mynatap")).args(["world", "export", "scenarios", "--out"]).arg(&out).current_dir(root()).output().unwrap();
     assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
     let classes = out.join("judge-classes");
-    let javac = Command::new("javac").arg("-d").arg(&classes).arg(root().join("harness/tests/judges/PkixJudge.java")).output().expect("javac is installed by scripts/test.sh");
+    let javac = Command::new("javac")
+        .arg("-d")
+        .arg(&classes)
+        .arg(root().join("harness/tests/judges/PkixJudge.java"))
+        .output()
+        .expect("javac is installed by scripts/test.sh");
     assert!(javac.status.success(), "{}", String::from_utf8_lossy(&javac.stderr));
 
     let mut judged = 0;
@@ -160,9 +171,13 @@ fn openssl_and_java_pkix_judge_every_certificate_of_the_suite_as_the_contract_do
                 if careful != "service_unavailable" {
                     disagreements.push(format!("{at}: Java (careful) says {careful}, the contract service_unavailable"));
                 }
-                for (engine, verdict, allowed, why) in [("openssl", openssl.as_str(), &OPENSSL_LEAVES_CRL_CHECKS[..], why.as_str()), ("java-pkix", pkix.as_str(), &PKIX_LEAVES_CRL_CHECKS[..], "")] {
+                for (engine, verdict, allowed, why) in
+                    [("openssl", openssl.as_str(), &OPENSSL_LEAVES_CRL_CHECKS[..], why.as_str()), ("java-pkix", pkix.as_str(), &PKIX_LEAVES_CRL_CHECKS[..], "")]
+                {
                     match verdict {
-                        "valid" if allowed.contains(&fault.as_str()) => left_to_the_reader.entry(if engine == "openssl" { "openssl-crl" } else { "java-pkix-crl" }).or_default().push(fault.clone()),
+                        "valid" if allowed.contains(&fault.as_str()) => {
+                            left_to_the_reader.entry(if engine == "openssl" { "openssl-crl" } else { "java-pkix-crl" }).or_default().push(fault.clone())
+                        }
                         "valid" => disagreements.push(format!("{at}: {engine} takes the CRL ({why}), the contract fails closed")),
                         _ => {}
                     }
@@ -182,7 +197,10 @@ fn openssl_and_java_pkix_judge_every_certificate_of_the_suite_as_the_contract_do
             }
             // OpenSSL reports the CRL's failure before the certificate's expiry; the contract
             // (and Java) take expiry first. Without the CRL OpenSSL must say expired.
-            if openssl == "service_unavailable" && device.expected == "certificate_expired" && openssl_verdict(&world, &device.name, unix_time, None).0 == "certificate_expired" {
+            if openssl == "service_unavailable"
+                && device.expected == "certificate_expired"
+                && openssl_verdict(&world, &device.name, unix_time, None).0 == "certificate_expired"
+            {
                 openssl = "certificate_expired".into();
             }
             let (pkix, careful, detail) = java.get(&device.name).cloned().unwrap_or_default();
@@ -190,7 +208,9 @@ fn openssl_and_java_pkix_judge_every_certificate_of_the_suite_as_the_contract_do
             if careful != device.expected {
                 disagreements.push(format!("{at}: Java (careful) says {careful} ({detail}), the contract {}", device.expected));
             }
-            for (engine, verdict, allowed, why) in [("openssl", &openssl, &OPENSSL_LEAVES_TO_THE_READER[..], &why), ("java-pkix", &pkix, &PKIX_LEAVES_TO_THE_READER[..], &detail)] {
+            for (engine, verdict, allowed, why) in
+                [("openssl", &openssl, &OPENSSL_LEAVES_TO_THE_READER[..], &why), ("java-pkix", &pkix, &PKIX_LEAVES_TO_THE_READER[..], &detail)]
+            {
                 if same(verdict, &device.expected) {
                     continue;
                 }

@@ -13,8 +13,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{exclusive, mynatap, root, scratch_dir, text, ServedCard, READER, SELECT_JPKI};
-
+use support::{READER, SELECT_JPKI, ServedCard, exclusive, mynatap, root, scratch_dir, text};
 
 fn opensc(apdus: &[&str]) -> String {
     let mut command = Command::new("opensc-tool");
@@ -172,7 +171,16 @@ fn broken_reader_programs_are_adapter_errors_and_the_run_goes_on() {
     ] {
         let started = Instant::now();
         let run = mynatap()
-            .args(["certify", "--fixed-suite-only", "--reader-cmd", program, "--tap-timeout-ms", "1500", suite.to_str().unwrap(), "scenarios/iphone-verified.yaml"])
+            .args([
+                "certify",
+                "--fixed-suite-only",
+                "--reader-cmd",
+                program,
+                "--tap-timeout-ms",
+                "1500",
+                suite.to_str().unwrap(),
+                "scenarios/iphone-verified.yaml",
+            ])
             .output()
             .unwrap();
         let printed = text(&run);
@@ -195,7 +203,19 @@ fn every_mutant_of_the_reference_reader_is_caught() {
     assert_eq!(run.status.code(), Some(0), "{printed}");
     let count = mynatap_sim::terminal::Mutant::ALL.len();
     assert!(printed.contains(&format!("{count} mutants: {count} killed, 0 survived")), "{printed}");
-    for mutant in ["skip-expiry", "skip-crl", "ignore-hold", "skip-signature", "accept-any-ca", "ignore-phone-support", "ignore-os-choice", "reuse-challenge", "query-before-checks", "verify-pin-on-iphone", "retry-pin"] {
+    for mutant in [
+        "skip-expiry",
+        "skip-crl",
+        "ignore-hold",
+        "skip-signature",
+        "accept-any-ca",
+        "ignore-phone-support",
+        "ignore-os-choice",
+        "reuse-challenge",
+        "query-before-checks",
+        "verify-pin-on-iphone",
+        "retry-pin",
+    ] {
         assert!(printed.lines().any(|line| line.starts_with(mutant) && !line.contains("SURVIVED")), "{mutant}: {printed}");
     }
     // The back-end and removal defects, each caught by the scenario written for it.
@@ -283,7 +303,17 @@ fn nothing_a_reader_program_starts_outlives_its_tap() {
     for (program, code) in [(&answers, 0), (&hangs, 1)] {
         let started = Instant::now();
         let run = mynatap()
-            .args(["certify", "--fixed-suite-only", "--reader-cmd", program.to_str().unwrap(), "--tap-timeout-ms", "1500", "--reader-env", "MYNATAP_TEST_PASSED_ON", "scenarios/iphone-verified.yaml"])
+            .args([
+                "certify",
+                "--fixed-suite-only",
+                "--reader-cmd",
+                program.to_str().unwrap(),
+                "--tap-timeout-ms",
+                "1500",
+                "--reader-env",
+                "MYNATAP_TEST_PASSED_ON",
+                "scenarios/iphone-verified.yaml",
+            ])
             .env("MYNATAP_TEST_SECRET", "a CI secret")
             .env("MYNATAP_TEST_PASSED_ON", "yes")
             .output()
@@ -341,9 +371,19 @@ assert all(seconds < 3 for _, seconds in results), results
 "#;
     let hostile_path = std::env::temp_dir().join(format!("mynatap-test-{}-hostile.py", std::process::id()));
     std::fs::write(&hostile_path, hostile).unwrap();
-    let program = script("hostile-then-reads", &format!("/usr/bin/python3 {} || exit 7\nexec {} reference-reader", hostile_path.display(), env!("CARGO_BIN_EXE_mynatap")));
+    let program = script(
+        "hostile-then-reads",
+        &format!("/usr/bin/python3 {} || exit 7\nexec {} reference-reader", hostile_path.display(), env!("CARGO_BIN_EXE_mynatap")),
+    );
     let run = mynatap()
-        .args(["certify", "--fixed-suite-only", "--reader-cmd", program.to_str().unwrap(), "scenarios/iphone-verified.yaml", "scenarios/backend-crl-stale.yaml"])
+        .args([
+            "certify",
+            "--fixed-suite-only",
+            "--reader-cmd",
+            program.to_str().unwrap(),
+            "scenarios/iphone-verified.yaml",
+            "scenarios/backend-crl-stale.yaml",
+        ])
         .output()
         .unwrap();
     let printed = text(&run);
@@ -395,14 +435,14 @@ fn a_reader_declaring_contract_1_1_is_judged_by_1_1() {
 fn opensc_pkcs11_signs_with_the_rsa_card_and_openssl_verifies() {
     let _lock = exclusive();
     let _card = ServedCard::start(&["--profile", "card"]);
-    let module = ["/usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so", "/usr/lib/aarch64-linux-gnu/pkcs11/opensc-pkcs11.so", "/usr/lib/pkcs11/opensc-pkcs11.so"]
-        .into_iter()
-        .find(|path| std::path::Path::new(path).exists())
-        .expect("opensc-pkcs11.so (package opensc) must be installed");
+    let module =
+        ["/usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so", "/usr/lib/aarch64-linux-gnu/pkcs11/opensc-pkcs11.so", "/usr/lib/pkcs11/opensc-pkcs11.so"]
+            .into_iter()
+            .find(|path| std::path::Path::new(path).exists())
+            .expect("opensc-pkcs11.so (package opensc) must be installed");
     let scratch = std::env::temp_dir().join(format!("mynatap-opensc-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
-    let (data, signature, certificate, public_key) =
-        (scratch.join("data.txt"), scratch.join("sig.bin"), scratch.join("cert.pem"), scratch.join("pub.pem"));
+    let (data, signature, certificate, public_key) = (scratch.join("data.txt"), scratch.join("sig.bin"), scratch.join("cert.pem"), scratch.join("pub.pem"));
     std::fs::write(&data, b"tap-to-verify challenge").unwrap();
     let name = Command::new("opensc-tool").args(["-r", READER, "-n"]).output().unwrap();
     assert!(text(&name).contains("jpki"), "{}", text(&name));
@@ -420,7 +460,10 @@ fn opensc_pkcs11_signs_with_the_rsa_card_and_openssl_verifies() {
     let signed = pkcs11("1234", &signature);
     assert!(signed.status.success(), "{}", text(&signed));
     assert_eq!(std::fs::read(&signature).unwrap().len(), 256, "an RSA-2048 signature");
-    let key = Command::new("openssl").args(["x509", "-in", certificate.to_str().unwrap(), "-pubkey", "-noout", "-out", public_key.to_str().unwrap()]).output().unwrap();
+    let key = Command::new("openssl")
+        .args(["x509", "-in", certificate.to_str().unwrap(), "-pubkey", "-noout", "-out", public_key.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(key.status.success(), "{}", text(&key));
     let verified = Command::new("openssl")
         .args(["dgst", "-sha256", "-verify", public_key.to_str().unwrap(), "-signature", signature.to_str().unwrap(), data.to_str().unwrap()])
@@ -540,7 +583,10 @@ fn certify_records_every_scenario_and_the_recordings_replay() {
     assert_eq!(certify.status.code(), Some(0), "{}", text(&certify));
     let android = dir.join("android-verified.jsonl");
     let recorded = std::fs::read_to_string(&android).unwrap();
-    assert!(recorded.lines().all(|line| line.contains("\"tap\":\"android-verified#1\"") && line.contains("\"time\":\"2026-04-01T09:00:00+09:00\"")), "{recorded}");
+    assert!(
+        recorded.lines().all(|line| line.contains("\"tap\":\"android-verified#1\"") && line.contains("\"time\":\"2026-04-01T09:00:00+09:00\"")),
+        "{recorded}"
+    );
     import_run_replay(&android, "android", &dir);
 }
 
@@ -599,13 +645,14 @@ fn a_pcsc_spy_capture_of_a_c_reader_imports_runs_and_replays() {
 /// change. A reader that connects shared is caught by W11 (the `shared-connect` mutant).
 #[test]
 fn a_bystander_cannot_reach_the_card_of_an_exclusive_reader() {
-    use mynatap_sim::pcsc_transport::{holding, Holding, PcscTransport};
+    use mynatap_sim::pcsc_transport::{Holding, PcscTransport, holding};
     use mynatap_sim::transport::{Transport, TransportError};
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let _lock = exclusive();
     // PIN tries counted to the last one, and taps that must be rejected (W1, W6 would show any
     // command of the bystander's taken for the reader's).
-    let scenarios = ["scenarios/android-pin-blocked.yaml", "scenarios/physical-card-pin.yaml", "scenarios/iphone-verified.yaml", "scenarios/revoked-device.yaml"];
+    let scenarios =
+        ["scenarios/android-pin-blocked.yaml", "scenarios/physical-card-pin.yaml", "scenarios/iphone-verified.yaml", "scenarios/revoked-device.yaml"];
     let (done, refused, reached) = (AtomicBool::new(false), AtomicUsize::new(0), AtomicUsize::new(0));
     let run = std::thread::scope(|scope| {
         scope.spawn(|| {

@@ -38,7 +38,10 @@ fn the_schema_accepts_what_the_loader_accepts_and_refuses_what_it_refuses() {
     files.extend(std::fs::read_dir(&export).unwrap().map(|entry| entry.unwrap().path()));
     for capture in ["mynatap-served-card-face-tap.jsonl", "pcsc-spy-android-c-client-tap.log"] {
         let imported = dir.join(format!("{capture}.yaml"));
-        let out = mynatap().args(["capture", "import", root().join("fixtures/captures").join(capture).to_str().unwrap(), "--output", imported.to_str().unwrap()]).output().unwrap();
+        let out = mynatap()
+            .args(["capture", "import", root().join("fixtures/captures").join(capture).to_str().unwrap(), "--output", imported.to_str().unwrap()])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         files.push(imported);
     }

@@ -46,7 +46,13 @@ fn the_python_example_reader_in_session_mode_is_conformant() {
     let reader = format!("/usr/bin/python3 {} --session", root().join("examples/python-reader/reader.py").display());
     let run = mynatap()
         .args(["certify", "--generated-lives", "8", "--reader-session", &reader])
-        .args(["scenarios/android-verified.yaml", "scenarios/physical-card-pin.yaml", "scenarios/face-recognition.yaml", "scenarios/revoked-device.yaml", "scenarios/ca-generations.yaml"])
+        .args([
+            "scenarios/android-verified.yaml",
+            "scenarios/physical-card-pin.yaml",
+            "scenarios/face-recognition.yaml",
+            "scenarios/revoked-device.yaml",
+            "scenarios/ca-generations.yaml",
+        ])
         .args(CARD_EVENTS)
         .output()
         .unwrap();
@@ -57,7 +63,8 @@ fn the_python_example_reader_in_session_mode_is_conformant() {
 
 /// The scenarios that move the card as a patient does (contract 1.3): arrival after the request,
 /// the next patient, held again after a removal, left lying in the field.
-const CARD_EVENTS: [&str; 3] = ["scenarios/card-events-arrival-and-next-patient.yaml", "scenarios/card-events-held-again.yaml", "scenarios/card-events-left-in-field.yaml"];
+const CARD_EVENTS: [&str; 3] =
+    ["scenarios/card-events-arrival-and-next-patient.yaml", "scenarios/card-events-held-again.yaml", "scenarios/card-events-left-in-field.yaml"];
 
 #[test]
 fn a_session_that_fails_a_tap_is_started_again_for_the_next() {
@@ -94,7 +101,10 @@ fn a_session_that_fails_a_tap_is_started_again_for_the_next() {
         assert!(printed.contains("adapter_error") && printed.contains(expected), "{name}: {printed}");
         // Three scenarios judged, and at most the failed one (or the one that met the stray
         // line) failed: the sessions after it answered.
-        assert!(printed.contains("3 scenarios: 2 passed, 1 failed") || (name == "two-lines" && printed.contains("3 scenarios: 1 passed, 2 failed")), "{name}: {printed}");
+        assert!(
+            printed.contains("3 scenarios: 2 passed, 1 failed") || (name == "two-lines" && printed.contains("3 scenarios: 1 passed, 2 failed")),
+            "{name}: {printed}"
+        );
         let started = std::fs::read_to_string(&starts).unwrap().lines().count();
         assert!(started >= 2, "{name}: the session was started {started} time(s)");
     }
@@ -108,9 +118,20 @@ fn the_java_example_reader_is_conformant_in_both_modes() {
     let compiled = std::process::Command::new("javac").arg("-d").arg(&build).arg(root().join("examples/java-reader/Reader.java")).output().unwrap();
     assert!(compiled.status.success(), "javac: {}", text(&compiled));
     let java = format!("java -cp {} Reader", build.display());
-    let scenarios = ["scenarios/android-verified.yaml", "scenarios/what-the-screen-is-given.yaml", "scenarios/face-recognition.yaml", "scenarios/crl-faults.yaml", "scenarios/certificate-profile-usage.yaml"];
+    let scenarios = [
+        "scenarios/android-verified.yaml",
+        "scenarios/what-the-screen-is-given.yaml",
+        "scenarios/face-recognition.yaml",
+        "scenarios/crl-faults.yaml",
+        "scenarios/certificate-profile-usage.yaml",
+    ];
     let started = Instant::now();
-    let session = mynatap().args(["certify", "--generated-lives", "8", "--reader-session", &format!("{java} --session")]).args(scenarios).args(CARD_EVENTS).output().unwrap();
+    let session = mynatap()
+        .args(["certify", "--generated-lives", "8", "--reader-session", &format!("{java} --session")])
+        .args(scenarios)
+        .args(CARD_EVENTS)
+        .output()
+        .unwrap();
     assert_eq!(session.status.code(), Some(0), "{}", text(&session));
     assert!(text(&session).contains("certification: conformant; with 8 generated lives"), "{}", text(&session));
     eprintln!("java reader, session mode: {:.1} s", started.elapsed().as_secs_f64());

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use mynatap_harness::explore::play_life;
 use mynatap_harness::play::{MemoryPlayer, Status};
-use mynatap_harness::scenario::{requirement_ids, REQUIREMENTS_MD};
+use mynatap_harness::scenario::{REQUIREMENTS_MD, requirement_ids};
 use mynatap_sim::contract::Contract;
 use mynatap_sim::life::{Expected, Life, Step, TapHow};
 use mynatap_sim::strategies::life;
@@ -64,12 +64,14 @@ fn every_certificate_starts_before_it_ends(life: &Life) -> Result<(), TestCaseEr
     use der::Decode;
     let requirements: BTreeSet<String> = requirement_ids(REQUIREMENTS_MD);
     let yaml = life.scenario_yaml("never-valid", "a generated life");
-    let scenario = mynatap_harness::scenario::parse(std::path::Path::new("never-valid.yaml"), &yaml, &requirements).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let scenario =
+        mynatap_harness::scenario::parse(std::path::Path::new("never-valid.yaml"), &yaml, &requirements).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let world = mynatap_harness::play::world_before_first_step(&scenario, 7).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let certificates = world.device_certificates();
     prop_assert!(!certificates.is_empty());
     for (device, der) in certificates {
-        let certificate = x509_cert::Certificate::from_der(&der.unwrap()).map_err(|_| TestCaseError::reject("a certificate outside RFC 5280 (a profile fault)"));
+        let certificate =
+            x509_cert::Certificate::from_der(&der.unwrap()).map_err(|_| TestCaseError::reject("a certificate outside RFC 5280 (a profile fault)"));
         let Ok(certificate) = certificate else { continue };
         let validity = certificate.tbs_certificate().validity();
         let (not_before, not_after) = (validity.not_before.to_unix_duration(), validity.not_after.to_unix_duration());

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use mynatap_harness::play::{run_scenario, MemoryPlayer, Status};
-use mynatap_harness::scenario::{load_file, requirement_ids, REQUIREMENTS_MD};
+use mynatap_harness::play::{MemoryPlayer, Status, run_scenario};
+use mynatap_harness::scenario::{REQUIREMENTS_MD, load_file, requirement_ids};
 use mynatap_sim::pki::DEFAULT_SEED;
 use mynatap_sim::world::Profiles;
 

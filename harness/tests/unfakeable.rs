@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use support::{exclusive, mynatap, scratch_dir, text};
 
-const SCENARIOS: [&str; 4] = ["scenarios/android-verified.yaml", "scenarios/revoked-device.yaml", "scenarios/not-registered.yaml", "scenarios/physical-card-pin.yaml"];
+const SCENARIOS: [&str; 4] =
+    ["scenarios/android-verified.yaml", "scenarios/revoked-device.yaml", "scenarios/not-registered.yaml", "scenarios/physical-card-pin.yaml"];
 
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -57,7 +58,8 @@ fn a_reader_that_looks_verdicts_up_passes_only_a_run_it_can_predict() {
             counter = counter.display()
         ),
     );
-    let certify = |reader: &Path, extra: &[&str]| mynatap().args(["certify", "--reader-cmd", reader.to_str().unwrap()]).args(extra).args(SCENARIOS).output().unwrap();
+    let certify =
+        |reader: &Path, extra: &[&str]| mynatap().args(["certify", "--reader-cmd", reader.to_str().unwrap()]).args(extra).args(SCENARIOS).output().unwrap();
     let learnt = certify(&learn, &["--seed", "7", "--fixed-suite-only"]);
     assert_eq!(learnt.status.code(), Some(0), "{}", text(&learnt));
     // Given the seed and no generated lives, the lookup is certified: the attack works when
@@ -73,7 +75,12 @@ fn a_reader_that_looks_verdicts_up_passes_only_a_run_it_can_predict() {
     assert!(text(&default).contains("not conformant") && text(&default).contains("with 32 generated lives"), "{}", text(&default));
     assert!(!text(&default).contains("seed given"), "{}", text(&default));
     // Two default runs draw two seeds.
-    let seed_of = |output: &std::process::Output| text(output).lines().find_map(|line| line.strip_prefix("mynatap run: ").and_then(|rest| rest.split("seed ").nth(1)?.split(',').next().map(str::to_owned))).unwrap();
+    let seed_of = |output: &std::process::Output| {
+        text(output)
+            .lines()
+            .find_map(|line| line.strip_prefix("mynatap run: ").and_then(|rest| rest.split("seed ").nth(1)?.split(',').next().map(str::to_owned)))
+            .unwrap()
+    };
     let again = certify(&PathBuf::from(env!("CARGO_BIN_EXE_mynatap")), &["--fixed-suite-only"]);
     assert_ne!(seed_of(&default), seed_of(&again), "{}", text(&again));
 }
@@ -95,7 +102,9 @@ fn a_stolen_token_changes_no_verdict_and_is_logged_as_stolen() {
                     }
                     let Ok(urls) = std::fs::read_to_string(entry.path().join("urls.json")) else { continue };
                     let Ok(urls) = serde_json::from_str::<serde_json::Value>(&urls) else { continue };
-                    for url in [urls["crl_url"].as_str().unwrap_or_default().to_owned(), format!("{}?serial=01", urls["eligibility_url"].as_str().unwrap_or_default())] {
+                    for url in
+                        [urls["crl_url"].as_str().unwrap_or_default().to_owned(), format!("{}?serial=01", urls["eligibility_url"].as_str().unwrap_or_default())]
+                    {
                         let Some((address, path)) = url.strip_prefix("http://").and_then(|rest| rest.split_once('/')) else { continue };
                         if let Ok(mut stream) = std::net::TcpStream::connect(address) {
                             use std::io::{Read, Write};
@@ -159,11 +168,17 @@ open(sys.argv[1], "a").write(" ".join(found) + "\n")
         assert!(found.contains(closed), "{closed}: {found}");
     }
     // Told to run readers as root, it does, and says containment was reduced.
-    let run = mynatap().args(["certify", "--fixed-suite-only", "--reader-user", "root", "--reader-cmd", &reference_reader(), "scenarios/android-verified.yaml"]).output().unwrap();
+    let run = mynatap()
+        .args(["certify", "--fixed-suite-only", "--reader-user", "root", "--reader-cmd", &reference_reader(), "scenarios/android-verified.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     assert!(text(&run).contains("containment reduced (the reader ran as root)"), "{}", text(&run));
     // A user that does not exist is refused before anything runs.
-    let run = mynatap().args(["certify", "--reader-user", "no-such-user-here", "--reader-cmd", &reference_reader(), "scenarios/android-verified.yaml"]).output().unwrap();
+    let run = mynatap()
+        .args(["certify", "--reader-user", "no-such-user-here", "--reader-cmd", &reference_reader(), "scenarios/android-verified.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(run.status.code(), Some(2), "{}", text(&run));
     assert!(text(&run).contains("no such user"), "{}", text(&run));
 }
@@ -174,8 +189,15 @@ fn files_handed_to_the_reader_are_its_to_read_not_to_change() {
     let dir = shared_dir("handed-files");
     // A reader (as the harness's own user, or root told so) that rewrites its CA file: the tap
     // is an adapter error naming the file.
-    let reader = script(&dir, "reader.sh", &format!("chmod u+w \"$MYNATAP_CA_CERT\" 2>/dev/null; printf x >> \"$MYNATAP_CA_CERT\" 2>/dev/null\nexec {}", reference_reader()));
-    let run = mynatap().args(["certify", "--fixed-suite-only", "--reader-user", "root", "--reader-cmd", reader.to_str().unwrap(), "scenarios/android-verified.yaml"]).output().unwrap();
+    let reader = script(
+        &dir,
+        "reader.sh",
+        &format!("chmod u+w \"$MYNATAP_CA_CERT\" 2>/dev/null; printf x >> \"$MYNATAP_CA_CERT\" 2>/dev/null\nexec {}", reference_reader()),
+    );
+    let run = mynatap()
+        .args(["certify", "--fixed-suite-only", "--reader-user", "root", "--reader-cmd", reader.to_str().unwrap(), "scenarios/android-verified.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(run.status.code(), Some(1), "{}", text(&run));
     assert!(text(&run).contains("MYNATAP_CA_CERT") && text(&run).contains("was changed during the tap"), "{}", text(&run));
 }

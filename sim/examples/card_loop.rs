@@ -13,14 +13,7 @@ use mynatap_sim::profile::{DeviceKind, Profile};
 
 /// SELECT the JPKI application, SELECT and READ the token info file (`00 06`), SELECT the
 /// authentication PIN, VERIFY a wrong PIN (`63 C2`: two tries left), then the right one.
-const SESSION: [&str; 6] = [
-    "00A4040C0AD392F000260100000001",
-    "00A4020C020006",
-    "00B0000020",
-    "00A4020C020018",
-    "002000800439393939",
-    "002000800431323334",
-];
+const SESSION: [&str; 6] = ["00A4040C0AD392F000260100000001", "00A4020C020006", "00B0000020", "00A4020C020018", "002000800439393939", "002000800431323334"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A physical card of seed 1 whose user-authentication PIN is 1234.

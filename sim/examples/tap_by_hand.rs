@@ -12,8 +12,8 @@ use mynatap_sim::credential::demo_card;
 use mynatap_sim::pki::{CertificateAuthority, KeyAlgorithm};
 use mynatap_sim::profile::{DeviceKind, Profile};
 use mynatap_sim::terminal::{Action, CardAuth, Consent, Outcome, TapRequest, Terminal, TerminalConfig};
-use time::macros::{date, datetime};
 use time::Duration;
+use time::macros::{date, datetime};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seed = 1;
@@ -26,7 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut terminal = Terminal::new(config, ca.certificate_der(), seed)?;
 
     // FLOW-1..3: the patient chose the physical card and typed the PIN.
-    let request = TapRequest { selected: DeviceKind::Card, pin: "1234".into(), consent: Consent::default(), now, auth: CardAuth::Pin, contract: Contract::LATEST };
+    let request =
+        TapRequest { selected: DeviceKind::Card, pin: "1234".into(), consent: Consent::default(), now, auth: CardAuth::Pin, contract: Contract::LATEST };
     let mut tap = terminal.start_tap(request);
     let outcome = loop {
         match tap.next_action() {

@@ -333,9 +333,7 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     for token in text.split(|c: char| c.is_whitespace() || c == ':').filter(|token| !token.is_empty()) {
         if token.len() % 2 != 0 {
             let shown: String = token.chars().take(16).collect();
-            return Err(format!(
-                "`{shown}` after {digits} hex digits has an odd number of digits: spaces and colons may stand only between whole bytes"
-            ));
+            return Err(format!("`{shown}` after {digits} hex digits has an odd number of digits: spaces and colons may stand only between whole bytes"));
         }
         bytes.extend(hex::decode(token).map_err(|e| format!("not hex: {e}"))?);
         digits += token.len();

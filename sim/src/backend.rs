@@ -12,7 +12,7 @@ use crate::card::surface::Forgery;
 use crate::card::{CardCredential, HolderInfo};
 use crate::clock;
 use crate::credential::{self, IssueRequest, Printed};
-use crate::pki::{derive_rng, rsa_pool, CertificateAuthority, CertificateFault, CrlDefect, CrlEntry, KeyAlgorithm, PkiError, RevocationReason};
+use crate::pki::{CertificateAuthority, CertificateFault, CrlDefect, CrlEntry, KeyAlgorithm, PkiError, RevocationReason, derive_rng, rsa_pool};
 use crate::profile::DeviceKind;
 
 /// Why a registry action failed. `code()` is the scenario format's error code.
@@ -191,7 +191,16 @@ pub struct InsuranceRecord {
 impl InsuranceRecord {
     /// A valid record with the usual 30 % co-payment.
     pub fn valid(person: &str, insurer: &str, valid_from: Date, valid_until: Date) -> Self {
-        Self { person: person.into(), insurer: insurer.into(), valid_from, valid_until, validity: QualificationValidity::Valid, copay_percent: 30, name: None, kana: None }
+        Self {
+            person: person.into(),
+            insurer: insurer.into(),
+            valid_from,
+            valid_until,
+            validity: QualificationValidity::Valid,
+            copay_percent: 30,
+            name: None,
+            kana: None,
+        }
     }
 }
 
@@ -434,7 +443,8 @@ impl Registry {
     /// (oldest first; contract 1.3 `world.ca_generations`). The newest issues every certificate a
     /// step asks for; each authority signs its own CRL, listing its own certificates.
     pub fn with_generations(seed: u64, now: OffsetDateTime, keys: &[KeyAlgorithm]) -> Result<Self, RegistryError> {
-        let cas = keys.iter().enumerate().map(|(index, key)| CertificateAuthority::generation(seed, *key, index + 1, keys.len())).collect::<Result<Vec<_>, _>>()?;
+        let cas =
+            keys.iter().enumerate().map(|(index, key)| CertificateAuthority::generation(seed, *key, index + 1, keys.len())).collect::<Result<Vec<_>, _>>()?;
         if cas.is_empty() {
             return Err(RegistryError::Pki("a registry needs at least one authority".into()));
         }
@@ -511,7 +521,9 @@ impl Registry {
         let ca = self.cas.get(issuer).unwrap_or_else(|| self.ca());
         let forger;
         let signer = match defect {
-            CrlDefect::OtherKey if self.cas.len() > 1 => self.cas.get(if issuer + 1 < self.cas.len() { issuer + 1 } else { issuer.saturating_sub(1) }).unwrap_or(ca),
+            CrlDefect::OtherKey if self.cas.len() > 1 => {
+                self.cas.get(if issuer + 1 < self.cas.len() { issuer + 1 } else { issuer.saturating_sub(1) }).unwrap_or(ca)
+            }
             CrlDefect::OtherKey => {
                 forger = CertificateAuthority::forged(self.seed, self.ca().algorithm())?;
                 &forger
@@ -726,8 +738,15 @@ impl Registry {
             self.revoke(serial, RevocationReason::Superseded, now);
         }
         let generation = self.phones.get(phone_id).map_or(0, |phone| phone.generation + 1);
-        let (credential, serial) =
-            self.issue_phone_credential((false, issuance), person_id, &format!("phone:{phone_id}:{generation}"), (os, key), phone_pin, (card_expires, birth_date), now)?;
+        let (credential, serial) = self.issue_phone_credential(
+            (false, issuance),
+            person_id,
+            &format!("phone:{phone_id}:{generation}"),
+            (os, key),
+            phone_pin,
+            (card_expires, birth_date),
+            now,
+        )?;
         self.phones.insert(phone_id.to_owned(), Phone { os, holder: Some(person_id.to_owned()), serial, generation });
         if let Some(person) = self.people.get_mut(person_id) {
             person.phone = Some(phone_id.to_owned());
@@ -752,8 +771,15 @@ impl Registry {
         if self.forged_ca.is_none() {
             self.forged_ca = Some(CertificateAuthority::forged(self.seed, self.ca().algorithm())?);
         }
-        let (credential, _) =
-            self.issue_phone_credential((true, Issuance { fault: certificate, generation: None }), person_id, &format!("forged:{phone_id}"), (os, key), phone_pin, (card_expires, birth_date), now)?;
+        let (credential, _) = self.issue_phone_credential(
+            (true, Issuance { fault: certificate, generation: None }),
+            person_id,
+            &format!("forged:{phone_id}"),
+            (os, key),
+            phone_pin,
+            (card_expires, birth_date),
+            now,
+        )?;
         Ok(credential)
     }
 
@@ -904,12 +930,7 @@ impl Registry {
     /// Revokes the certificates of every phone holding this person's card. The phones keep
     /// holding the (now useless) card until it is added again, as the real ones do.
     fn invalidate_phones(&mut self, person_id: &str, reason: RevocationReason, now: OffsetDateTime) {
-        let serials: Vec<u64> = self
-            .phones
-            .values()
-            .filter(|phone| phone.holder.as_deref() == Some(person_id))
-            .map(|phone| phone.serial)
-            .collect();
+        let serials: Vec<u64> = self.phones.values().filter(|phone| phone.holder.as_deref() == Some(person_id)).map(|phone| phone.serial).collect();
         for serial in serials {
             // A suspension becomes a revocation.
             if self.revoked.get(&serial).is_some_and(|entry| entry.reason == RevocationReason::CertificateHold) {
@@ -944,8 +965,7 @@ impl Registry {
     /// Every certificate serial the eligibility service would answer for on `today`, with its
     /// answer (for serving the service outside the process).
     pub fn eligibility_table(&self, today: Date) -> HashMap<u64, InsuranceRecord> {
-        self.holders.keys().filter_map(|serial| self.eligibility(*serial, today).ok().map(|record| (*serial, record)))
-            .collect()
+        self.holders.keys().filter_map(|serial| self.eligibility(*serial, today).ok().map(|record| (*serial, record))).collect()
     }
 
     /// Test and report helpers: the phone a person's card is on, and a phone's current serial.

@@ -48,9 +48,7 @@ pub fn local_date(now: OffsetDateTime) -> Date {
 /// `date` plus whole years; 29 February becomes 28 February in a common year.
 pub fn add_years(date: Date, years: i32) -> Date {
     let year = date.year().saturating_add(years);
-    Date::from_calendar_date(year, date.month(), date.day())
-        .or_else(|_| Date::from_calendar_date(year, Month::February, 28))
-        .unwrap_or(date)
+    Date::from_calendar_date(year, date.month(), date.day()).or_else(|_| Date::from_calendar_date(year, Month::February, 28)).unwrap_or(date)
 }
 
 /// The first day on which someone born on `birth_date` is `years` old, in Japan's reckoning
@@ -63,9 +61,7 @@ pub fn add_years(date: Date, years: i32) -> Date {
 /// version of this function counting the eve in the birth year, which made them 15 a day early).
 pub fn first_day_of_age(birth_date: Date, years: i32) -> Date {
     let year = birth_date.year().saturating_add(years);
-    Date::from_calendar_date(year, birth_date.month(), birth_date.day())
-        .or_else(|_| Date::from_calendar_date(year, Month::March, 1))
-        .unwrap_or(birth_date)
+    Date::from_calendar_date(year, birth_date.month(), birth_date.day()).or_else(|_| Date::from_calendar_date(year, Month::March, 1)).unwrap_or(birth_date)
 }
 
 /// `date` as the card's files and printed fields write it: `YYYYMMDD`.
@@ -141,33 +137,33 @@ mod tests {
 
     #[test]
     fn dates_are_read_in_japan() {
-        assert_eq!(local_date(datetime!(2026-03-31 15:30 UTC)), date!(2026-04-01));
-        assert_eq!(end_of_day(date!(2030-05-12)), datetime!(2030-05-12 14:59:59 UTC));
-        assert_eq!(add_years(date!(2012-02-29), 15), date!(2027-02-28));
-        assert_eq!(first_day_of_age(date!(2012-02-29), 15), date!(2027-03-01));
-        assert_eq!(first_day_of_age(date!(2012-02-29), 16), date!(2028-02-29));
-        assert_eq!(first_day_of_age(date!(1990-05-12), 15), date!(2005-05-12));
-        assert_eq!(first_day_of_age(date!(2000-03-01), 15), date!(2015-03-01));
+        assert_eq!(local_date(datetime!(2026-03-31 15:30 UTC)), date!(2026 - 04 - 01));
+        assert_eq!(end_of_day(date!(2030 - 05 - 12)), datetime!(2030-05-12 14:59:59 UTC));
+        assert_eq!(add_years(date!(2012 - 02 - 29), 15), date!(2027 - 02 - 28));
+        assert_eq!(first_day_of_age(date!(2012 - 02 - 29), 15), date!(2027 - 03 - 01));
+        assert_eq!(first_day_of_age(date!(2012 - 02 - 29), 16), date!(2028 - 02 - 29));
+        assert_eq!(first_day_of_age(date!(1990 - 05 - 12), 15), date!(2005 - 05 - 12));
+        assert_eq!(first_day_of_age(date!(2000 - 03 - 01), 15), date!(2015 - 03 - 01));
         // The eve of a 1 March anniversary in a leap year is 29 February: still 14 then.
-        assert_eq!(first_day_of_age(date!(2013-03-01), 15), date!(2028-03-01));
-        let last = end_of_day(date!(2030-05-12));
+        assert_eq!(first_day_of_age(date!(2013 - 03 - 01), 15), date!(2028 - 03 - 01));
+        let last = end_of_day(date!(2030 - 05 - 12));
         assert!(valid_through(last, datetime!(2030-05-12 23:59:59.900 +09:00)));
         assert!(!valid_through(last, datetime!(2030-05-13 00:00 +09:00)));
     }
 
     #[test]
     fn grace_runs_to_the_end_of_the_third_month_after_expiry() {
-        assert_eq!(grace_last_day(date!(2025-11-10)), date!(2026-02-28));
-        assert_eq!(grace_last_day(date!(2025-11-30)), date!(2026-02-28));
-        assert_eq!(grace_last_day(date!(2027-11-01)), date!(2028-02-29), "leap year");
-        assert_eq!(grace_last_day(date!(2026-01-31)), date!(2026-04-30));
-        assert_eq!(grace_last_day(date!(2026-10-15)), date!(2027-01-31), "over the year's end");
-        assert_eq!(grace_last_day(date!(2026-12-31)), date!(2027-03-31));
-        assert_eq!(expiring_soon_from(date!(2026-05-31)), date!(2026-02-28));
-        assert_eq!(expiring_soon_from(date!(2028-05-31)), date!(2028-02-29));
-        assert_eq!(expiring_soon_from(date!(2026-06-15)), date!(2026-03-15));
-        assert_eq!(expiring_soon_from(date!(2026-02-10)), date!(2025-11-10), "over the year's start");
-        let last = end_of_day(date!(2025-11-10));
+        assert_eq!(grace_last_day(date!(2025 - 11 - 10)), date!(2026 - 02 - 28));
+        assert_eq!(grace_last_day(date!(2025 - 11 - 30)), date!(2026 - 02 - 28));
+        assert_eq!(grace_last_day(date!(2027 - 11 - 01)), date!(2028 - 02 - 29), "leap year");
+        assert_eq!(grace_last_day(date!(2026 - 01 - 31)), date!(2026 - 04 - 30));
+        assert_eq!(grace_last_day(date!(2026 - 10 - 15)), date!(2027 - 01 - 31), "over the year's end");
+        assert_eq!(grace_last_day(date!(2026 - 12 - 31)), date!(2027 - 03 - 31));
+        assert_eq!(expiring_soon_from(date!(2026 - 05 - 31)), date!(2026 - 02 - 28));
+        assert_eq!(expiring_soon_from(date!(2028 - 05 - 31)), date!(2028 - 02 - 29));
+        assert_eq!(expiring_soon_from(date!(2026 - 06 - 15)), date!(2026 - 03 - 15));
+        assert_eq!(expiring_soon_from(date!(2026 - 02 - 10)), date!(2025 - 11 - 10), "over the year's start");
+        let last = end_of_day(date!(2025 - 11 - 10));
         assert_eq!(expiry_standing(last, datetime!(2025-08-09 23:59:59 +09:00)), ExpiryStanding::Valid);
         assert_eq!(expiry_standing(last, datetime!(2025-08-10 00:00 +09:00)), ExpiryStanding::ExpiringSoon);
         assert_eq!(expiry_standing(last, datetime!(2025-11-10 23:59:59.900 +09:00)), ExpiryStanding::ExpiringSoon);

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 use crate::card::surface::{CardSurface, Forgery, LazySurfaceFiles};
-use crate::clock::yyyymmdd;
-use crate::pki::card_verifiable::card_encoding;
 use crate::card::{Card, CardCredential, HolderInfo, SurfaceCredential};
+use crate::clock::yyyymmdd;
 use crate::pki::card_verifiable::SurfaceAuthority;
-use crate::pki::{rsa_pool, CertificateAuthority, CertificateFault, KeyAlgorithm, LazyCertificate, LeafRequest, PkiError, SigningKey};
+use crate::pki::card_verifiable::card_encoding;
+use crate::pki::{CertificateAuthority, CertificateFault, KeyAlgorithm, LazyCertificate, LeafRequest, PkiError, SigningKey, rsa_pool};
 use crate::profile::{DeviceKind, Profile};
 
 /// What to issue for one device.
@@ -70,15 +70,10 @@ pub fn issue(ca: &CertificateAuthority, trusted_ca_der: &[u8], seed: u64, reques
     let auth_key = SigningKey::derive(request.key, seed, &format!("{}:auth", request.key_label), auth_slot)?;
     let sign_key = SigningKey::derive(request.key, seed, &format!("{}:sign", request.key_label), sign_slot)?;
     let leaf = |serial, key: &SigningKey, device: &str, fault| -> Result<Arc<LazyCertificate>, PkiError> {
-        LazyCertificate::new(ca, &LeafRequest {
-            serial,
-            holder: request.holder,
-            device,
-            not_before: request.not_before,
-            not_after: request.not_after,
-            subject_key: key,
-            fault,
-        })
+        LazyCertificate::new(
+            ca,
+            &LeafRequest { serial, holder: request.holder, device, not_before: request.not_before, not_after: request.not_after, subject_key: key, fault },
+        )
         .map(Arc::new)
     };
     let auth_cert = leaf(request.auth_serial, &auth_key, request.device.as_str(), request.auth_fault)?;
@@ -202,7 +197,11 @@ fn demo_credential_printed(device: DeviceKind, key: KeyAlgorithm, seed: u64, pin
         sign_password: "ABC123",
         card_info_pin: pin,
         holder_info: HolderInfo { birth_date: yyyymmdd(printed.birth_date), ..sample_holder() },
-        printed: (device == DeviceKind::Card).then(|| Printed { security_code: printed.security_code.clone(), expires: yyyymmdd(printed.expires), forgery: printed.forgery }),
+        printed: (device == DeviceKind::Card).then(|| Printed {
+            security_code: printed.security_code.clone(),
+            expires: yyyymmdd(printed.expires),
+            forgery: printed.forgery,
+        }),
         auth_fault: None,
     };
     issue(&ca, ca.certificate_der(), seed, &request)

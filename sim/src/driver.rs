@@ -78,21 +78,13 @@ impl std::fmt::Display for Exchange {
 
 fn record(transcript: Option<&mut Vec<Exchange>>, command: &[u8], response: &Result<Vec<u8>, TransportError>) {
     if let Some(transcript) = transcript {
-        transcript.push(Exchange {
-            command: command.to_vec(),
-            response: response.as_ref().map(|bytes| Response::from_bytes(bytes)).map_err(Clone::clone),
-        });
+        transcript.push(Exchange { command: command.to_vec(), response: response.as_ref().map(|bytes| Response::from_bytes(bytes)).map_err(Clone::clone) });
     }
 }
 
 /// Runs a tap to its outcome over a blocking transport. With `transcript`, every exchange is
 /// recorded in order.
-pub fn run_tap<T: Transport + ?Sized>(
-    mut tap: Tap<'_>,
-    transport: &mut T,
-    backends: &impl Backends,
-    mut transcript: Option<&mut Vec<Exchange>>,
-) -> Outcome {
+pub fn run_tap<T: Transport + ?Sized>(mut tap: Tap<'_>, transport: &mut T, backends: &impl Backends, mut transcript: Option<&mut Vec<Exchange>>) -> Outcome {
     loop {
         match tap.next_action() {
             Action::Transmit(command) => {

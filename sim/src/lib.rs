@@ -39,6 +39,8 @@ pub mod contract;
 pub mod credential;
 pub mod driver;
 pub mod life;
+#[cfg(feature = "pcsc")]
+pub mod pcsc_transport;
 pub mod pki;
 pub mod profile;
 pub mod service;
@@ -48,7 +50,5 @@ pub mod terminal;
 pub mod tlv;
 pub mod transport;
 pub mod vpcd;
-#[cfg(feature = "pcsc")]
-pub mod pcsc_transport;
 pub mod world;
 pub mod yaml_guard;

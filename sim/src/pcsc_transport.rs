@@ -17,9 +17,7 @@ use crate::transport::{Transport, TransportError};
 fn map_error(error: pcsc::Error) -> TransportError {
     use pcsc::Error as E;
     match error {
-        E::RemovedCard | E::NoSmartcard | E::NotTransacted | E::ResetCard | E::UnpoweredCard | E::UnresponsiveCard => {
-            TransportError::CardRemoved
-        }
+        E::RemovedCard | E::NoSmartcard | E::NotTransacted | E::ResetCard | E::UnpoweredCard | E::UnresponsiveCard => TransportError::CardRemoved,
         E::Timeout => TransportError::Timeout { ms: 0 },
         E::NoService | E::ServiceStopped => TransportError::NoReader { message: "pcscd is not running (start it: pcscd, as root)".into() },
         E::NoReadersAvailable => TransportError::NoReader { message: "pcscd knows no reader".into() },

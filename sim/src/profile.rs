@@ -6,9 +6,9 @@
 
 use std::fmt;
 
+use crate::pki::KeyAlgorithm;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
-use crate::pki::KeyAlgorithm;
 
 /// The kind of device a profile models. Its token label tells a terminal which it is (FLOW-2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
@@ -104,9 +104,7 @@ impl<'de> Deserialize<'de> for FileId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         let bytes = crate::apdu::parse_hex(&text).map_err(|e| de::Error::custom(format!("expected a file id of 4 hex digits: {e}")))?;
-        let id: [u8; 2] = bytes
-            .try_into()
-            .map_err(|_| de::Error::custom(format!("expected a file id of 4 hex digits, got `{text}`")))?;
+        let id: [u8; 2] = bytes.try_into().map_err(|_| de::Error::custom(format!("expected a file id of 4 hex digits, got `{text}`")))?;
         Ok(FileId(id))
     }
 }
@@ -257,7 +255,6 @@ pub struct Profile {
     pub key: KeyAlgorithm,
 }
 
-
 /// A profile that failed to load: the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{origin}: {message}")]
@@ -366,11 +363,7 @@ mod tests {
 
     #[test]
     fn builtin_profiles_load_and_carry_their_labels() {
-        for (device, label) in [
-            (DeviceKind::Card, "JPKIAPICCTOKEN2"),
-            (DeviceKind::Android, "JPKIAPGPSETOKEN"),
-            (DeviceKind::Iphone, "JPKIAPIOSTOKEN"),
-        ] {
+        for (device, label) in [(DeviceKind::Card, "JPKIAPICCTOKEN2"), (DeviceKind::Android, "JPKIAPGPSETOKEN"), (DeviceKind::Iphone, "JPKIAPIOSTOKEN")] {
             let profile = Profile::builtin(device);
             assert_eq!(profile.device, device);
             assert_eq!(profile.token_label, label);

@@ -8,8 +8,8 @@
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use crate::pki::CrlDefect;
 use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, Registry, RegistryError, ServiceError};
+use crate::pki::CrlDefect;
 
 /// How long a terminal waits for a back-end answer unless its settings say otherwise.
 pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 2000;
@@ -219,9 +219,7 @@ impl Backends for FaultyBackends<'_> {
         }
         match self.fault {
             Some(BackendFault::EligibilityUnavailable) => Err(EligibilityError::Service(ServiceError::Unavailable("HTTP 503".into()))),
-            Some(BackendFault::EligibilityMalformed) => {
-                Err(EligibilityError::Service(ServiceError::Malformed("the body is not an insurance record".into())))
-            }
+            Some(BackendFault::EligibilityMalformed) => Err(EligibilityError::Service(ServiceError::Malformed("the body is not an insurance record".into()))),
             _ => self.registry.eligibility(serial, crate::clock::local_date(self.now)),
         }
     }

@@ -37,7 +37,7 @@ use crate::profile::{DeviceKind, Profile, Unlock};
 
 mod lives;
 
-pub use lives::{life, person, step, PersonDraft};
+pub use lives::{PersonDraft, life, person, step};
 
 /// Any well-formed command APDU, short or extended.
 pub fn command_apdu() -> impl Strategy<Value = CommandApdu> {
@@ -66,11 +66,7 @@ pub fn jpki_command(right_pin: &'static str) -> impl Strategy<Value = Vec<u8>> {
         Just([0x00, 0x02]),
         any::<[u8; 2]>(),
     ];
-    let aid = prop_oneof![
-        Just(hex_bytes("D392F000260100000001")),
-        Just(hex_bytes("D39210003100010104 08")),
-        vec(any::<u8>(), 0..16),
-    ];
+    let aid = prop_oneof![Just(hex_bytes("D392F000260100000001")), Just(hex_bytes("D39210003100010104 08")), vec(any::<u8>(), 0..16),];
     let pin = prop_oneof![Just(right_pin.as_bytes().to_vec()), Just(b"ABC123".to_vec()), vec(any::<u8>(), 0..8)];
     let command = prop_oneof![
         aid.prop_map(|aid| CommandApdu::new(0, 0xA4, 4, 0x0C).with_data(aid)),
@@ -102,4 +98,3 @@ pub fn profile() -> impl Strategy<Value = Profile> {
         profile
     })
 }
-

@@ -44,7 +44,8 @@ pub enum VpcdError {
         /// Where vpcd was expected.
         address: String,
         /// Why the connection failed.
-        #[source] source: std::io::Error,
+        #[source]
+        source: std::io::Error,
     },
     #[error("vpcd closed the connection")]
     /// vpcd closed the connection.
@@ -175,7 +176,11 @@ struct SlotState {
 
 impl std::fmt::Debug for SlotState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlotState").field("card", &self.card.is_some()).field("answered", &self.answered).field("before_command", &self.before_command.is_some()).finish()
+        f.debug_struct("SlotState")
+            .field("card", &self.card.is_some())
+            .field("answered", &self.answered)
+            .field("before_command", &self.before_command.is_some())
+            .finish()
     }
 }
 
@@ -229,7 +234,19 @@ impl CardSlot {
     /// A slot holding `card` (or none: answers `6F 00` and `default_atr`), with Face ID / Touch ID as `presence`.
     pub fn new(card: Option<Card>, presence: UserPresence, default_atr: Vec<u8>) -> Self {
         let atr = card.as_ref().map_or(default_atr, |card| card.atr().to_vec());
-        let state = SlotState { card, presence, atr, fault: None, recording: None, sequence: Sequence::default(), answered: 0, before_command: None, recording_generation: 0, removal_returns: true, connections: 0 };
+        let state = SlotState {
+            card,
+            presence,
+            atr,
+            fault: None,
+            recording: None,
+            sequence: Sequence::default(),
+            answered: 0,
+            before_command: None,
+            recording_generation: 0,
+            removal_returns: true,
+            connections: 0,
+        };
         Self(Arc::new(Mutex::new(state)), Arc::new(tokio::sync::watch::Sender::new(true)))
     }
 
@@ -573,8 +590,8 @@ mod tests {
     /// recording ended, recorded nowhere).
     #[test]
     fn a_recording_and_its_hook_line_up_under_racing_commands() {
-        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         let card = demo_card(Profile::builtin(DeviceKind::Iphone), 1, "1234").unwrap();
         let slot = CardSlot::new(Some(card), UserPresence::No, vec![0x3B, 0x00]);
         let done = Arc::new(AtomicBool::new(false));

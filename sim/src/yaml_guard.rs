@@ -125,7 +125,9 @@ impl Scanner {
                     return Err(refusal(
                         number,
                         column + 1,
-                        format!("{what} starts a value here: anchors, aliases and tags are not read; write the value out (quote it if the character is meant as text)"),
+                        format!(
+                            "{what} starts a value here: anchors, aliases and tags are not read; write the value out (quote it if the character is meant as text)"
+                        ),
                     ));
                 }
                 '"' if expect_node => {
@@ -211,7 +213,10 @@ mod tests {
         assert_eq!(plain_words("invalid type: integer `3`, expected struct RawTap"), "expected a map of fields, got integer `3`");
         assert_eq!(plain_words("invalid type: integer `-1`, expected usize"), "expected a whole number, 0 or more, got integer `-1`");
         assert_eq!(plain_words("invalid type: string \"x\", expected i64"), "expected a whole number, got string \"x\"");
-        assert_eq!(plain_words("invalid type: integer `99999999999999999999` as u128, expected u64"), "expected a whole number, 0 or more, got integer `99999999999999999999` (too large)");
+        assert_eq!(
+            plain_words("invalid type: integer `99999999999999999999` as u128, expected u64"),
+            "expected a whole number, 0 or more, got integer `99999999999999999999` (too large)"
+        );
         assert_eq!(plain_words("unknown field `x`, expected one of `a`"), "unknown field `x`, expected one of `a`");
     }
 

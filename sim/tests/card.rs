@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use der::{Decode, Encode};
-use mynatap_sim::apdu::{parse_hex, StatusWord};
+use mynatap_sim::apdu::{StatusWord, parse_hex};
 use mynatap_sim::card::Card;
 use mynatap_sim::credential::demo_card;
 use mynatap_sim::pki::{CertificateAuthority, DEFAULT_SEED};
@@ -98,10 +98,7 @@ fn android_needs_its_pin_for_the_certificate_and_the_signature() {
     assert_eq!(status, 0x9000);
     assert_eq!(signature.len(), 64);
     let certificate = Certificate::from_der(&der).unwrap();
-    let key = VerifyingKey::from_sec1_bytes(
-        certificate.tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes(),
-    )
-    .unwrap();
+    let key = VerifyingKey::from_sec1_bytes(certificate.tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes()).unwrap();
     let signature = Signature::from_slice(&signature).unwrap();
     assert!(key.verify_prehash(&Sha256::digest(b"challenge"), &signature).is_ok());
 }
@@ -171,10 +168,7 @@ fn three_wrong_then_right_gives_the_documented_sequence() {
     let mut physical = card(DeviceKind::Card);
     sw(&mut physical, SELECT_JPKI);
     sw(&mut physical, "00A4020C020018");
-    let answers: Vec<u16> = ["0439393939", "0439393939", "0439393939", "0431323334"]
-        .iter()
-        .map(|pin| sw(&mut physical, &format!("00200080{pin}")))
-        .collect();
+    let answers: Vec<u16> = ["0439393939", "0439393939", "0439393939", "0431323334"].iter().map(|pin| sw(&mut physical, &format!("00200080{pin}"))).collect();
     assert_eq!(answers, vec![0x63C2, 0x63C1, 0x63C0, 0x6984]);
 }
 

@@ -6,7 +6,7 @@
 
 use mynatap_sim::card::Card;
 use mynatap_sim::credential::demo_card;
-use mynatap_sim::pki::{rsa_pool, KeyAlgorithm, SigningKey};
+use mynatap_sim::pki::{KeyAlgorithm, SigningKey, rsa_pool};
 use mynatap_sim::profile::{DeviceKind, Profile};
 use mynatap_sim::strategies::{jpki_command, profile};
 use proptest::collection::vec;

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use mynatap_sim::credential::demo_card;
-use mynatap_sim::pki::card_verifiable::{SurfaceAuthority, SURFACE_CA_KEY_ID};
-use mynatap_sim::pki::{rsa_pool, CertificateAuthority, CrlEntry, KeyAlgorithm, RevocationReason, DEFAULT_SEED};
+use mynatap_sim::pki::card_verifiable::{SURFACE_CA_KEY_ID, SurfaceAuthority};
+use mynatap_sim::pki::{CertificateAuthority, CrlEntry, DEFAULT_SEED, KeyAlgorithm, RevocationReason, rsa_pool};
 use mynatap_sim::profile::{DeviceKind, Profile};
 use time::macros::datetime;
 

@@ -71,7 +71,7 @@ fn an_expired_card_was_issued_five_years_before_its_last_day() {
     let now = time::macros::datetime!(2028-03-01 00:00 +09:00);
     let mut registry = Registry::new(7, now, KeyAlgorithm::P256).unwrap();
     let mut spec = PersonSpec::example("hanako");
-    spec.card_cert_expires = time::macros::date!(2027-11-30);
+    spec.card_cert_expires = time::macros::date!(2027 - 11 - 30);
     spec.card_key = Some(KeyAlgorithm::P256);
     let card = registry.add_person(&spec, now).unwrap();
     let (not_before, not_after) = validity(card.auth_cert.der().unwrap());

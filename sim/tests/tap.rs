@@ -8,8 +8,8 @@ use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::terminal::{Outcome, Reason, TerminalConfig};
 use mynatap_sim::transport::{CommandKind, Fault, FaultTarget};
 use mynatap_sim::world::{Profiles, TapSpec, World};
-use time::macros::{date, datetime};
 use time::Duration;
+use time::macros::{date, datetime};
 
 fn person(id: &str) -> PersonSpec {
     PersonSpec::example(id)
@@ -185,20 +185,11 @@ fn card_removed_mid_tap() {
 
 #[test]
 fn corrupted_responses() {
-    let on_sign = TapSpec {
-        fault: Some(Fault::CorruptResponse { target: FaultTarget::Command(CommandKind::Sign) }),
-        ..TapSpec::phone("hanako-android")
-    };
+    let on_sign = TapSpec { fault: Some(Fault::CorruptResponse { target: FaultTarget::Command(CommandKind::Sign) }), ..TapSpec::phone("hanako-android") };
     assert_eq!(reason(&both(world, &on_sign)), Some("signature_invalid"));
-    let on_read = TapSpec {
-        fault: Some(Fault::CorruptResponse { target: FaultTarget::Command(CommandKind::Read) }),
-        ..TapSpec::phone("hanako-android")
-    };
+    let on_read = TapSpec { fault: Some(Fault::CorruptResponse { target: FaultTarget::Command(CommandKind::Read) }), ..TapSpec::phone("hanako-android") };
     assert_eq!(reason(&both(world, &on_read)), Some("protocol_error"));
-    let wrong_sw = TapSpec {
-        fault: Some(Fault::WrongStatus { target: FaultTarget::Apdu(2), sw: 0x6F00 }),
-        ..TapSpec::phone("hanako-android")
-    };
+    let wrong_sw = TapSpec { fault: Some(Fault::WrongStatus { target: FaultTarget::Apdu(2), sw: 0x6F00 }), ..TapSpec::phone("hanako-android") };
     assert_eq!(reason(&both(world, &wrong_sw)), Some("protocol_error"));
 }
 
@@ -237,9 +228,7 @@ fn challenges_are_fresh_and_transcripts_replay_exactly() {
     let mut a = world();
     let first = a.tap(&TapSpec::phone("hanako-android")).unwrap();
     let second = a.tap(&TapSpec::phone("hanako-android")).unwrap();
-    let sign = |report: &mynatap_sim::world::TapReport| {
-        report.transcript.iter().find(|e| e.command.get(1) == Some(&0x2A)).unwrap().command.clone()
-    };
+    let sign = |report: &mynatap_sim::world::TapReport| report.transcript.iter().find(|e| e.command.get(1) == Some(&0x2A)).unwrap().command.clone();
     assert_ne!(sign(&first), sign(&second), "a fresh challenge every tap");
     let mut b = world();
     assert_eq!(b.tap(&TapSpec::phone("hanako-android")).unwrap().transcript, first.transcript, "same seed, same bytes");

@@ -115,7 +115,8 @@ impl Selection {
         if self.in_application(&card_surface::AID) {
             return "card surface (personal): length of a full first chunk only";
         }
-        if in_jpki && offset == 0
+        if in_jpki
+            && offset == 0
             && let Some(header @ [0x30, _]) = data.get(..2)
         {
             // A certificate: a DER SEQUENCE with a two-byte length, whoever it names.

@@ -4,7 +4,7 @@
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::terminal::{card_surface, jpki};
 
-use super::fields::{command_data, Selection};
+use super::fields::{Selection, command_data};
 use super::{Capture, Event};
 use crate::scenario::MAX_STEPS;
 use serde_yaml::{Mapping, Value};
@@ -104,11 +104,16 @@ pub fn scenario(capture: &Capture, options: &Options) -> Result<String, String> 
     }
     // Each device's PIN: the option, else the first its sessions verified, else 1234.
     let pin_of = |kind: DeviceKind| -> String {
-        options.pin.clone().or_else(|| sessions.iter().zip(&kinds).filter(|(_, k)| **k == kind).find_map(|(session, _)| inspect(session.events).pin)).unwrap_or_else(|| "1234".into())
+        options
+            .pin
+            .clone()
+            .or_else(|| sessions.iter().zip(&kinds).filter(|(_, k)| **k == kind).find_map(|(session, _)| inspect(session.events).pin))
+            .unwrap_or_else(|| "1234".into())
     };
     let number_b = inspect(&capture.events).number_b;
     let file_name = capture.file.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    let id = options.id.clone().unwrap_or_else(|| format!("capture-{}", slug(capture.file.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default().as_ref())));
+    let id =
+        options.id.clone().unwrap_or_else(|| format!("capture-{}", slug(capture.file.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default().as_ref())));
     let mut used: Vec<DeviceKind> = Vec::new();
     for kind in &kinds {
         if !used.contains(kind) {
@@ -148,7 +153,16 @@ pub fn scenario(capture: &Capture, options: &Options) -> Result<String, String> 
         0 => String::new(),
         n => format!(", {n} transmit(s) that got no answer left out"),
     };
-    comment(&mut out, "", &format!("Imported by `mynatap capture import` from {file_name} ({}): {} command(s), {} reset(s){skipped}.", capture.format.name(), capture.exchanges(), capture.resets()));
+    comment(
+        &mut out,
+        "",
+        &format!(
+            "Imported by `mynatap capture import` from {file_name} ({}): {} command(s), {} reset(s){skipped}.",
+            capture.format.name(),
+            capture.exchanges(),
+            capture.resets()
+        ),
+    );
     comment(&mut out, "", "Every step keeps the recorded status word; response data only where every device of the kind answers");
     comment(&mut out, "", "the same (the token label, empty answers), else a length or a DER header (docs/captures.md).");
     comment(&mut out, "", "The world is made up: only the device kinds, their PINs (and number B) come from the capture.");

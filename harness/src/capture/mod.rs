@@ -133,11 +133,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Capture, CaptureError> {
         return Err(CaptureError { file: file.to_owned(), line: 0, message: "the file is empty: no capture in it".into() });
     }
     let first = text.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or_default();
-    let (format, parsed) = if first.starts_with('{') {
-        (Format::Record, record::parse(text))
-    } else {
-        (Format::PcscSpy, spy::parse(text))
-    };
+    let (format, parsed) = if first.starts_with('{') { (Format::Record, record::parse(text)) } else { (Format::PcscSpy, spy::parse(text)) };
     let (mut events, skipped) = parsed.map_err(|(line, message)| CaptureError { file: file.to_owned(), line, message })?;
     // A reset after the last command changes nothing a replay could see.
     while matches!(events.last(), Some(Event::Reset { .. })) {

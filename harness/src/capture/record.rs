@@ -6,7 +6,7 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::{push_reset, Event};
+use super::{Event, push_reset};
 
 /// One line of a recording.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,7 +91,8 @@ pub fn parse(text: &str) -> Result<(Vec<Event>, Vec<String>), (usize, String)> {
         if text.trim().is_empty() {
             continue;
         }
-        let line: Line = serde_json::from_str(text).map_err(|e| (number, format!("not a recording line ({e}); expected {{\"time\", \"tap\", \"command\", \"response\"}}")))?;
+        let line: Line = serde_json::from_str(text)
+            .map_err(|e| (number, format!("not a recording line ({e}); expected {{\"time\", \"tap\", \"command\", \"response\"}}")))?;
         if tap.as_ref().is_some_and(|previous| *previous != line.tap) {
             push_reset(&mut events, number);
         }
@@ -133,7 +134,9 @@ mod tests {
         assert!(matches!(events[1], Event::Reset { line: 3 }));
         assert_eq!(skipped.len(), 1);
         assert_eq!(parse("{\"time\": 1}\n").unwrap_err().0, 1);
-        assert!(parse("{\"time\":\"2026-04-01T00:00:00Z\",\"tap\":\"1\",\"command\":\"00B0\",\"response\":\"9000\"}").unwrap_err().1.contains("shorter than 4"));
+        assert!(
+            parse("{\"time\":\"2026-04-01T00:00:00Z\",\"tap\":\"1\",\"command\":\"00B0\",\"response\":\"9000\"}").unwrap_err().1.contains("shorter than 4")
+        );
         let bad_time = parse("{\"time\":\"yesterday\",\"tap\":\"1\",\"command\":\"00B00000\",\"response\":\"9000\"}").unwrap_err();
         assert!(bad_time.1.contains("not an RFC 3339 time"), "{bad_time:?}");
     }

@@ -95,7 +95,14 @@ pub fn replay(capture: &Capture, card: &mut Card, user_verified: bool) -> Replay
             let kept = selection.keep(command, response);
             let answered = card.process_bytes(command);
             if let Some(why) = kept.expect.mismatch(&answered) {
-                result.differences.push(Difference { number, line: *line, command: command.clone(), recorded: response.clone(), answered, why: format!("{why} ({})", kept.note) });
+                result.differences.push(Difference {
+                    number,
+                    line: *line,
+                    command: command.clone(),
+                    recorded: response.clone(),
+                    answered,
+                    why: format!("{why} ({})", kept.note),
+                });
             }
         }
     }

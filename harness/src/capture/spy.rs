@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::{push_reset, Event};
+use super::{Event, push_reset};
 
 /// What one thread's lines are in the middle of.
 #[derive(Debug, Default)]
@@ -106,7 +106,10 @@ pub fn parse(text: &str) -> Result<(Vec<Event>, Vec<String>), (usize, String)> {
         if body.starts_with("SCard") && !body.contains(' ') {
             let opened = calls.insert(thread.to_owned(), Call { name: body.to_owned(), line: number, ..Call::default() });
             if let Some(open) = opened.filter(|call| call.name == "SCardTransmit") {
-                return Err((open.line, format!("SCardTransmit without its result line (`=> ...`) before the next call at line {number}: the capture is cut or garbled")));
+                return Err((
+                    open.line,
+                    format!("SCardTransmit without its result line (`=> ...`) before the next call at line {number}: the capture is cut or garbled"),
+                ));
             }
             continue;
         }

@@ -166,7 +166,9 @@ impl Verdict {
                 grace: grace.unwrap_or(false),
                 expiring_soon: expiring_soon.unwrap_or(false),
             }),
-            Self::Rejected { reason } => Outcome::Rejected { reason: Reason::parse(&reason).unwrap_or(Reason::ProtocolError), detail: "from the reader program".into() },
+            Self::Rejected { reason } => {
+                Outcome::Rejected { reason: Reason::parse(&reason).unwrap_or(Reason::ProtocolError), detail: "from the reader program".into() }
+            }
             Self::NotOffered => Outcome::NotOffered,
         }
     }
@@ -257,7 +259,10 @@ mod tests {
             Verdict::Verified { insurer: "06132013".into(), grace: None, expiring_soon: None, copay: None, name: None, kana: None, consent: None }
         );
         let graced = Verdict::parse("{\"outcome\":\"verified\",\"insurer\":\"1\",\"grace\":true,\"copay\":20}").unwrap();
-        assert_eq!(graced, Verdict::Verified { insurer: "1".into(), grace: Some(true), expiring_soon: None, copay: Some(20), name: None, kana: None, consent: None });
+        assert_eq!(
+            graced,
+            Verdict::Verified { insurer: "1".into(), grace: Some(true), expiring_soon: None, copay: Some(20), name: None, kana: None, consent: None }
+        );
         // 1.3: names pass unchanged, astral planes and variation selectors included; the consent
         // has all three answers and nothing else.
         let named = Verdict::parse("{\"outcome\":\"verified\",\"insurer\":\"1\",\"name\":\"髙﨑 𠮷子\",\"kana\":\"タカサキ\",\"consent\":{\"medication\":true,\"checkups\":false,\"surgery\":false}}").unwrap();

@@ -19,7 +19,7 @@ use crate::play::evidence::{HexBytes, TapEvidence};
 use crate::play::{ScenarioResult, Status};
 use crate::scenario::builtin;
 
-pub use exploration::{suite_label as exploration_label, ExplorationIndex, ShrunkIndex};
+pub use exploration::{ExplorationIndex, ShrunkIndex, suite_label as exploration_label};
 pub use rejudge::rejudge;
 
 /// The bundle format (`mynatap_bundle` in `bundle.json`).
@@ -180,15 +180,20 @@ const MAX_KEY_BYTES: u64 = 16 * 1024;
 /// Reads the certifier's private key: PKCS#8 PEM, as `openssl genpkey -algorithm ed25519` writes.
 pub fn signing_key(file: &Path) -> Result<SigningKey, String> {
     let text = crate::files::read_text(file, MAX_KEY_BYTES).map_err(|e| format!("--signing-key {e}"))?;
-    SigningKey::from_pkcs8_pem(&text)
-        .map_err(|e| format!("--signing-key {}: not an Ed25519 private key in PKCS#8 PEM ({e}); make one with `openssl genpkey -algorithm ed25519 -out key.pem`", file.display()))
+    SigningKey::from_pkcs8_pem(&text).map_err(|e| {
+        format!(
+            "--signing-key {}: not an Ed25519 private key in PKCS#8 PEM ({e}); make one with `openssl genpkey -algorithm ed25519 -out key.pem`",
+            file.display()
+        )
+    })
 }
 
 /// Reads a public key: SPKI PEM, as `openssl pkey -pubout` writes.
 pub fn verifying_key(file: &Path) -> Result<VerifyingKey, String> {
     let text = crate::files::read_text(file, MAX_KEY_BYTES).map_err(|e| format!("--public-key {e}"))?;
-    VerifyingKey::from_public_key_pem(&text)
-        .map_err(|e| format!("--public-key {}: not an Ed25519 public key in SPKI PEM ({e}); make one with `openssl pkey -in key.pem -pubout -out key.pub`", file.display()))
+    VerifyingKey::from_public_key_pem(&text).map_err(|e| {
+        format!("--public-key {}: not an Ed25519 public key in SPKI PEM ({e}); make one with `openssl pkey -in key.pem -pubout -out key.pub`", file.display())
+    })
 }
 
 /// A file name made of an id: letters, digits, `.`, `_`, `-` (anything else becomes `_`).

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use mynatap_sim::card::Card;
 use mynatap_sim::pcsc_transport::wait_for_no_card;
-use mynatap_sim::transport::TransportError;
 use mynatap_sim::transport::Fault;
+use mynatap_sim::transport::TransportError;
 use mynatap_sim::vpcd::{CardSlot, UserPresence};
 use mynatap_sim::world::{Arrival, CardMoves};
 
@@ -66,7 +66,15 @@ impl Presentation {
     /// Run on a thread of its own while the reader is asked: waits, takes a card left lying in
     /// the field away (`left_lying`), then puts `card` in and presents it. On failure the card
     /// comes back with the reason.
-    pub fn present(&self, slot: &CardSlot, reader: &str, card: Card, presence: UserPresence, fault: Option<Fault>, left_lying: bool) -> Result<(), Box<(String, Card)>> {
+    pub fn present(
+        &self,
+        slot: &CardSlot,
+        reader: &str,
+        card: Card,
+        presence: UserPresence,
+        fault: Option<Fault>,
+        left_lying: bool,
+    ) -> Result<(), Box<(String, Card)>> {
         if left_lying {
             std::thread::sleep(LEFT_LYING);
             if let Err(error) = take_away(slot, reader) {

@@ -34,7 +34,8 @@ fn end_escaped_descendants() {
         // `pid (comm) state ppid pgrp ...`: comm may hold anything, so read after its `)`.
         let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
         let (Some(ppid), Some(pgrp)) = (fields.get(1).and_then(|f| f.parse::<u32>().ok()), fields.get(2).and_then(|f| f.parse::<u32>().ok())) else { continue };
-        if ppid == me && !active.contains(&pgrp)
+        if ppid == me
+            && !active.contains(&pgrp)
             && let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw)
         {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
@@ -42,7 +43,6 @@ fn end_escaped_descendants() {
         }
     }
 }
-
 
 /// Kills the process group led by `leader` (every process a reader program started).
 pub(super) fn end_group(leader: u32) {
@@ -92,7 +92,6 @@ fn end_tap_processes(leader: u32) {
         std::thread::sleep(Duration::from_millis(2));
     }
 }
-
 
 /// `N` bytes from the operating system's randomness, in hex: names and secrets nobody guesses.
 pub(super) fn random_hex<const N: usize>() -> Result<String, String> {

@@ -8,13 +8,13 @@
 use der::Decode;
 use mynatap_sim::contract::Contract;
 use mynatap_sim::pki::card_verifiable::parse_card_encoding;
-use mynatap_sim::pki::{serial_to_u64, PublicKey};
+use mynatap_sim::pki::{PublicKey, serial_to_u64};
 use mynatap_sim::service::ServiceKind;
-use mynatap_sim::terminal::{card_surface, jpki, Outcome, Reason};
+use mynatap_sim::terminal::{Outcome, Reason, card_surface, jpki};
 use mynatap_sim::vpcd::SeenApdu;
 use x509_cert::Certificate;
 
-use super::wire::{der_length, targets, FileRead, Selected};
+use super::wire::{FileRead, Selected, der_length, targets};
 use super::wire_rules::TapRecord;
 use crate::play::Violation;
 
@@ -90,7 +90,11 @@ impl<'a> Shown<'a> {
     /// The sign commands sent to `application` and the card's answers: (data, answer).
     fn signs(&self, to_card_surface: bool) -> Vec<(Vec<u8>, &'a [u8])> {
         self.commands()
-            .filter(|(apdu, target)| apdu.command.get(1) == Some(&0x2A) && matches!(target, Selected::CardSurface(_)) == to_card_surface && matches!(target, Selected::Jpki(_) | Selected::CardSurface(_)))
+            .filter(|(apdu, target)| {
+                apdu.command.get(1) == Some(&0x2A)
+                    && matches!(target, Selected::CardSurface(_)) == to_card_surface
+                    && matches!(target, Selected::Jpki(_) | Selected::CardSurface(_))
+            })
             .filter_map(|(apdu, _)| {
                 let data = mynatap_sim::apdu::CommandApdu::decode(&apdu.command).ok()?.data;
                 Some((data, apdu.response.as_deref()?))
@@ -104,10 +108,7 @@ impl<'a> Shown<'a> {
     }
 
     fn answered(&self, target: Selected, ins: u8) -> Vec<&'a [u8]> {
-        self.commands()
-            .filter(|(apdu, at)| *at == target && apdu.command.get(1) == Some(&ins))
-            .filter_map(|(apdu, _)| apdu.response.as_deref())
-            .collect()
+        self.commands().filter(|(apdu, at)| *at == target && apdu.command.get(1) == Some(&ins)).filter_map(|(apdu, _)| apdu.response.as_deref()).collect()
     }
 }
 
@@ -143,7 +144,10 @@ pub fn require(tap: &TapRecord<'_>, claimed: &Outcome, cas: &[PublicKey]) -> Vec
         let asked: Vec<u64> = shown.requests("/eligibility").filter_map(|r| r.serial).collect();
         match shown.serial() {
             Some(serial) if asked.contains(&serial) => {}
-            Some(serial) => need(rules::ELIGIBILITY_ASKED, format!("{verdict} with no eligibility query for the certificate's serial {serial:X} (asked: {})", hex_list(&asked))),
+            Some(serial) => need(
+                rules::ELIGIBILITY_ASKED,
+                format!("{verdict} with no eligibility query for the certificate's serial {serial:X} (asked: {})", hex_list(&asked)),
+            ),
             None => need(rules::ELIGIBILITY_ASKED, format!("{verdict}: no certificate read whose serial an eligibility query could be for")),
         }
     };
@@ -154,7 +158,8 @@ pub fn require(tap: &TapRecord<'_>, claimed: &Outcome, cas: &[PublicKey]) -> Vec
             let key = shown.key();
             let signs = shown.signs(false);
             let verifies = signs.iter().any(|(data, answer)| {
-                answer.ends_with(&[0x90, 0x00]) && key.as_ref().is_some_and(|key| key.verify_card_signature(data, answer.get(..answer.len() - 2).unwrap_or_default()))
+                answer.ends_with(&[0x90, 0x00])
+                    && key.as_ref().is_some_and(|key| key.verify_card_signature(data, answer.get(..answer.len() - 2).unwrap_or_default()))
             });
             if !verifies {
                 let why = match (signs.len(), &key) {
@@ -285,14 +290,18 @@ fn card_surface_proven(shown: &Shown<'_>, contract: Contract, verdict: &str, nee
     }
     let card_key = mynatap_sim::card::surface::find_entry(entries.leading(), 0x24).and_then(parse_card_encoding).map(PublicKey::rsa);
     let answered = shown.signs(true).iter().any(|(data, answer)| {
-        answer.ends_with(&[0x90, 0x00]) && card_key.as_ref().is_some_and(|key| key.verify_card_signature(data, answer.get(..answer.len() - 2).unwrap_or_default()))
+        answer.ends_with(&[0x90, 0x00])
+            && card_key.as_ref().is_some_and(|key| key.verify_card_signature(data, answer.get(..answer.len() - 2).unwrap_or_default()))
     });
     if !answered {
-        let why = if card_key.is_none() { "the card face read holds no card key (DF 24) to check an answer with" } else { "no challenge to the card's own key (80 2A 00 00) was answered with a signature that verifies" };
+        let why = if card_key.is_none() {
+            "the card face read holds no card key (DF 24) to check an answer with"
+        } else {
+            "no challenge to the card's own key (80 2A 00 00) was answered with a signature that verifies"
+        };
         need(rules::CARD_SURFACE_CHECKED, format!("{verdict} on a face tap: {why}"));
     }
 }
-
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -317,7 +326,11 @@ mod tests {
             .transcript
             .iter()
             .enumerate()
-            .map(|(at, exchange)| SeenApdu { sequence: at as u64, command: exchange.command.clone(), response: exchange.response.as_ref().ok().map(|r| r.to_bytes()) })
+            .map(|(at, exchange)| SeenApdu {
+                sequence: at as u64,
+                command: exchange.command.clone(),
+                response: exchange.response.as_ref().ok().map(|r| r.to_bytes()),
+            })
             .collect();
         let serial = match &report.outcome {
             Outcome::Verified(verified) => u64::from_str_radix(&verified.certificate_serial, 16).ok(),
@@ -413,7 +426,21 @@ mod tests {
         assert_eq!(rules_broken(&spec, &wrong, &[], &rejected(Reason::PinBlocked), &ca), [rules::CARD_ANSWERED_PIN]);
         assert_eq!(rules_broken(&spec, &[], &[], &rejected(Reason::WrongDeviceType), &ca), [rules::TOKEN_READ]);
         let expect = Expectation::Succeed;
-        let unsent = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &[], http: &[], contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "12", card_shared: None, held_again: false, left_in_field: &[] };
+        let unsent = TapRecord {
+            device: DeviceKind::Card,
+            face: false,
+            expect: &expect,
+            backend_fault: None,
+            seen: &[],
+            http: &[],
+            contract: Contract::LATEST,
+            claimed: None,
+            cas: std::slice::from_ref(&ca),
+            pin: "12",
+            card_shared: None,
+            held_again: false,
+            left_in_field: &[],
+        };
         assert!(require(&unsent, &rejected(Reason::WrongPin), std::slice::from_ref(&ca)).is_empty(), "a 2-digit PIN is wrong without asking the card");
         assert!(rules_broken(&spec, &seen, &[], &rejected(Reason::WrongDeviceType), &ca).is_empty());
         assert!(rules_broken(&spec, &[], &[], &rejected(Reason::CardRemoved), &ca).is_empty(), "a removal is judged by its fault");

@@ -85,7 +85,8 @@ pub struct ParsedRequest {
 /// refused with a 4xx, and a path without the token is a stranger's. Pure, so it is fuzzed on its
 /// own (fuzz target `http_request`).
 pub fn parse_request(head: &[u8], token: &str) -> ParsedRequest {
-    let refuse = |path: &str, status, message| ParsedRequest { path: path.chars().take(256).collect(), request: Err(Refusal { status, message }), stranger: true };
+    let refuse =
+        |path: &str, status, message| ParsedRequest { path: path.chars().take(256).collect(), request: Err(Refusal { status, message }), stranger: true };
     let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let Ok(line) = std::str::from_utf8(head.get(..line_end).unwrap_or_default()) else {
         return refuse("", 400, "request line is not UTF-8");
@@ -455,8 +456,8 @@ pub fn get(url: &str, timeout: Duration) -> Result<(u16, Vec<u8>), GetError> {
     let rest = url.strip_prefix("http://").ok_or_else(|| failed("only http:// URLs".into()))?;
     let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(host, path)| (host, format!("/{path}")));
     let address: SocketAddr = host.parse().map_err(|_| failed("expected host:port".into()))?;
-    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)
-        .map_err(|e| if timed_out(&e) { GetError::TimedOut } else { failed(e.to_string()) })?;
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&address, timeout).map_err(|e| if timed_out(&e) { GetError::TimedOut } else { failed(e.to_string()) })?;
     stream.set_write_timeout(Some(timeout)).map_err(|e| failed(e.to_string()))?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").map_err(|e| failed(e.to_string()))?;
     let mut response = Vec::new();

@@ -20,8 +20,8 @@ mod session;
 pub mod statement;
 pub mod verdict;
 pub mod waivers;
-pub mod wire_rules;
 mod wire;
+pub mod wire_rules;
 
 /// How a certification's reports name their transport.
 pub const TRANSPORT: &str = "pcsc (vpcd) + http, reader program";

@@ -38,7 +38,8 @@ pub fn sender(client: SocketAddr, server: SocketAddr, leader: Option<u32>, escap
     let Some(inode) = found.filter(|inode| *inode != 0) else { return Sender::Gone };
     let me = std::process::id();
     let processes = processes();
-    let of_reader = |process: &Process| leader.is_some_and(|leader| process.pgrp == leader || (process.ppid == me && process.pid != me && escaped(process.pgrp)));
+    let of_reader =
+        |process: &Process| leader.is_some_and(|leader| process.pgrp == leader || (process.ppid == me && process.pid != me && escaped(process.pgrp)));
     // The reader's own processes first: the common case costs only their descriptors.
     let (readers, others): (Vec<&Process>, Vec<&Process>) = processes.iter().partition(|process| of_reader(process));
     let mut hidden = false;
@@ -136,7 +137,8 @@ fn v4_field(address: std::net::SocketAddrV4) -> String {
 /// words, each in the host's order.
 fn v4_mapped_field(address: std::net::SocketAddrV4) -> String {
     let mapped = address.ip().to_ipv6_mapped().octets();
-    let words: String = mapped.chunks_exact(4).filter_map(|word| <[u8; 4]>::try_from(word).ok()).map(|word| format!("{:08X}", u32::from_ne_bytes(word))).collect();
+    let words: String =
+        mapped.chunks_exact(4).filter_map(|word| <[u8; 4]>::try_from(word).ok()).map(|word| format!("{:08X}", u32::from_ne_bytes(word))).collect();
     format!("{words}:{:04X}", address.port())
 }
 

@@ -9,20 +9,20 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mynatap_sim::pki::card_verifiable::SurfaceAuthority;
-use mynatap_sim::service::{crl_answer, BackendFault, CrlAnswerError};
+use mynatap_sim::service::{BackendFault, CrlAnswerError, crl_answer};
 use mynatap_sim::vpcd::{SeenApdu, Sequence, UserPresence};
 use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
 
-use super::adapter::{consent_json, env, tapped_and_selected, typed_pin, Verdict};
-use super::containment::{check_unchanged, end_group, private_dir, random_hex, write_fresh, Containment, HandedFile, ProcessGroup, ACTIVE_GROUPS};
-use mynatap_sim::contract::Contract;
+use super::adapter::{Verdict, consent_json, env, tapped_and_selected, typed_pin};
+use super::card_moves;
+use super::containment::{ACTIVE_GROUPS, Containment, HandedFile, ProcessGroup, check_unchanged, end_group, private_dir, random_hex, write_fresh};
 use super::http_backend::{BackendServer, BackendView};
-use crate::play::pcsc::PcscPlayer;
+use super::wire_rules::{TapContext, judge_evidence};
 use crate::play::evidence::{ApduSeen, HexBytes, TapEvidence};
+use crate::play::pcsc::PcscPlayer;
 use crate::play::{TapPlayer, Violation};
 use crate::scenario::Expectation;
-use super::wire_rules::{judge_evidence, TapContext};
-use super::card_moves;
+use mynatap_sim::contract::Contract;
 use mynatap_sim::world::Arrival;
 
 pub use super::containment::contain_reader_programs;
@@ -89,7 +89,22 @@ impl AdapterPlayer {
         let dir = private_dir(reader.port, program.containment.run_as())?;
         // The test card-surface CA's public key, in the card's encoding (MYNATAP_SURFACE_CA).
         let surface_ca = SurfaceAuthority::test().map_err(|e| format!("the test card-surface CA: {e}"))?.ca_public_encoded();
-        Ok(Self { player, server, sequence, program, dir, surface_ca, leader: Default::default(), session: std::sync::Mutex::new(None), held_by_transaction: false, left_lying: false, ready_at: None, challenges: HashSet::new(), violations: Vec::new(), evidence: None })
+        Ok(Self {
+            player,
+            server,
+            sequence,
+            program,
+            dir,
+            surface_ca,
+            leader: Default::default(),
+            session: std::sync::Mutex::new(None),
+            held_by_transaction: false,
+            left_lying: false,
+            ready_at: None,
+            challenges: HashSet::new(),
+            violations: Vec::new(),
+            evidence: None,
+        })
     }
 
     /// Writes the tap's files afresh (see [`write_fresh`]): the trusted CA, every generation of
@@ -268,7 +283,8 @@ impl TapPlayer for AdapterPlayer {
         self.evidence = None;
         let tap_started = Instant::now();
         let now = world.now();
-        let config = world.terminal_config(spec.terminal.as_deref()).cloned().ok_or_else(|| WorldError::UnknownTerminal(spec.terminal.clone().unwrap_or_default()))?;
+        let config =
+            world.terminal_config(spec.terminal.as_deref()).cloned().ok_or_else(|| WorldError::UnknownTerminal(spec.terminal.clone().unwrap_or_default()))?;
         // Each authority's distribution point (one unless the world has generations).
         let mut crls = Vec::with_capacity(world.registry().cas().len());
         for issuer in 0..world.registry().cas().len() {
@@ -280,7 +296,12 @@ impl TapPlayer for AdapterPlayer {
         }
         // A new secret each tap: only this tap's program knows its URLs (docs/certification.md).
         let token = random_hex::<16>().map_err(WorldError::Adapter)?;
-        self.server.set_view(BackendView { crls, records: world.registry().eligibility_table(mynatap_sim::clock::local_date(now)), fault: spec.backend_fault, token });
+        self.server.set_view(BackendView {
+            crls,
+            records: world.registry().eligibility_table(mynatap_sim::clock::local_date(now)),
+            fault: spec.backend_fault,
+            token,
+        });
         let (device, selected) = tapped_and_selected(world, spec)?;
         let contract = world.contract();
         let cas: Vec<_> = world.registry().cas().iter().map(|ca| ca.public_key()).collect();
@@ -305,7 +326,8 @@ impl TapPlayer for AdapterPlayer {
         let urls_json = urls_off_env.then(|| serde_json::json!({ "crl_url": crl_url, "eligibility_url": eligibility_url }).to_string());
         let handed = self.hand_files(world, urls_json.as_deref()).map_err(WorldError::Adapter)?;
         let path_of = |variable: &str| handed.iter().find(|file| file.variable == variable).map(|file| file.path.display().to_string()).unwrap_or_default();
-        let (ca_path, cas_path, surface_ca_path, urls_path) = (path_of(env::CA_CERT), path_of(env::CA_CERTS), path_of(env::SURFACE_CA), path_of(env::URLS_FILE));
+        let (ca_path, cas_path, surface_ca_path, urls_path) =
+            (path_of(env::CA_CERT), path_of(env::CA_CERTS), path_of(env::SURFACE_CA), path_of(env::URLS_FILE));
         let (mut seen, mut card_strangers, mut card_held) = (Vec::new(), Vec::new(), None);
         let watch = std::sync::Arc::new(std::sync::Mutex::new(HoldingWatch::default()));
         let probe = self.probe_this_tap();
@@ -354,7 +376,10 @@ impl TapPlayer for AdapterPlayer {
                     // proof (it costs about 11 ms a tap), only that nobody holds the card.
                     // A card of another ATR is another card to pcscd: `ready` resets it, so pcscd
                     // reads its ATR (a reader that left the last card unreset would meet the old one).
-                    let proven = arrives.is_none() && ready_at.as_ref() == Some(&(slot.connections(), slot.atr())) && slot.in_field() && !crate::play::pcsc::held_exclusively(&watcher);
+                    let proven = arrives.is_none()
+                        && ready_at.as_ref() == Some(&(slot.connections(), slot.atr()))
+                        && slot.in_field()
+                        && !crate::play::pcsc::held_exclusively(&watcher);
                     let ready = emptied.and_then(|()| if proven { Ok(()) } else { crate::play::pcsc::ready(&reader, &watcher) }).map_err(WorldError::Adapter);
                     ready_after = ready.is_ok().then(|| (slot.connections(), slot.atr()));
                     slot.set_fault(spec.fault);
@@ -402,7 +427,8 @@ impl TapPlayer for AdapterPlayer {
                 // A card presented after the request arrives while the reader waits for it.
                 let presenter = to_present.map(|card| scope.spawn(|| presentation.present(&slot, &reader, card, presence, spec.fault, left_lying)));
                 let again = moves.held_again.then(|| scope.spawn(|| card_moves::hold_again_after_removal(&slot, &reader, &done)));
-                let asked = ready.and_then(|()| if self.program.session { self.ask_session(&envs) } else { self.run_program(&envs) }.map_err(WorldError::Adapter));
+                let asked =
+                    ready.and_then(|()| if self.program.session { self.ask_session(&envs) } else { self.run_program(&envs) }.map_err(WorldError::Adapter));
                 done.store(true, std::sync::atomic::Ordering::Relaxed);
                 let asked = match again.map(|again| again.join()) {
                     Some(Ok(Err(error))) => Err(WorldError::Adapter(format!("the harness could not hold the card again: {error}"))),
@@ -498,14 +524,23 @@ impl TapPlayer for AdapterPlayer {
             program_ms,
             tap_ms: tap_started.elapsed().as_secs_f64() * 1000.0,
             fault_fired: report.as_ref().ok().and_then(|r| r.fault_fired),
-            apdus: seen.iter().map(|apdu| ApduSeen { sequence: apdu.sequence, command: apdu.command.clone(), response: apdu.response.clone().map(HexBytes) }).collect(),
+            apdus: seen
+                .iter()
+                .map(|apdu| ApduSeen { sequence: apdu.sequence, command: apdu.command.clone(), response: apdu.response.clone().map(HexBytes) })
+                .collect(),
             http: http.clone(),
             strangers,
             card_held: card_held.map(str::to_owned),
-            card_strangers: card_strangers.iter().map(|apdu| ApduSeen { sequence: apdu.sequence, command: apdu.command.clone(), response: apdu.response.clone().map(HexBytes) }).collect(),
+            card_strangers: card_strangers
+                .iter()
+                .map(|apdu| ApduSeen { sequence: apdu.sequence, command: apdu.command.clone(), response: apdu.response.clone().map(HexBytes) })
+                .collect(),
             presented_to_first_apdu_ms,
             first_apdu_to_verdict_ms,
-            left_in_field: left_in_field.iter().map(|apdu| ApduSeen { sequence: apdu.sequence, command: apdu.command.clone(), response: apdu.response.clone().map(HexBytes) }).collect(),
+            left_in_field: left_in_field
+                .iter()
+                .map(|apdu| ApduSeen { sequence: apdu.sequence, command: apdu.command.clone(), response: apdu.response.clone().map(HexBytes) })
+                .collect(),
             arrived_after_request: moves.arrives == Some(Arrival::AfterRequest),
         });
         if let (Ok(played), Some(evidence)) = (&report, &self.evidence) {
@@ -571,7 +606,7 @@ impl HoldingWatch {
 
     /// Whether the `index`-th command of the tap was not the reader's.
     fn foreign(&self, index: usize, apdu: &SeenApdu) -> bool {
-        use mynatap_sim::pcsc_transport::{Holding, BYSTANDER_PROBE};
+        use mynatap_sim::pcsc_transport::{BYSTANDER_PROBE, Holding};
         apdu.command == BYSTANDER_PROBE || (self.exclusive() && self.held.get(index) == Some(&Holding::Shared)) || self.reader_could.get(index) == Some(&false)
     }
 
@@ -580,7 +615,7 @@ impl HoldingWatch {
     /// reader's commands (shared: any program could have sent anything). A probe that landed
     /// after the reader's last command proves nothing.
     fn card_held(&self, seen: &[SeenApdu]) -> Option<&'static str> {
-        use mynatap_sim::pcsc_transport::{Bystander, BYSTANDER_PROBE};
+        use mynatap_sim::pcsc_transport::{BYSTANDER_PROBE, Bystander};
         if self.probe_pending() && self.probe_held_off() {
             // Still waiting on the reader: pcscd holds its command back while a transaction is
             // held (its client library retries every 100 ms until the transaction ends).
@@ -696,8 +731,10 @@ fn holding_watch(
 /// SHA-256 over what a certification ran: every scenario file of the suite and the profiles, in
 /// order (see [`super::verdict::fingerprint_of`]).
 pub fn fingerprint(files: &[PathBuf]) -> String {
-    let texts: Vec<(String, String)> =
-        files.iter().map(|file| (file.display().to_string(), crate::scenario::builtin::source_of(file).map(|text| text.into_owned()).unwrap_or_default())).collect();
+    let texts: Vec<(String, String)> = files
+        .iter()
+        .map(|file| (file.display().to_string(), crate::scenario::builtin::source_of(file).map(|text| text.into_owned()).unwrap_or_default()))
+        .collect();
     super::verdict::fingerprint_of(&texts, [mynatap_sim::profile::CARD_YAML, mynatap_sim::profile::ANDROID_YAML, mynatap_sim::profile::IPHONE_YAML])
 }
 

@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use mynatap_sim::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, QualificationValidity, ServiceError};
 use mynatap_sim::contract::Contract;
+use mynatap_sim::driver::{Backends, run_tap};
+use mynatap_sim::pcsc_transport::{PcscTransport, wait_for_no_card};
 use mynatap_sim::pki::card_verifiable::parse_card_encoding;
-use mynatap_sim::driver::{run_tap, Backends};
-use mynatap_sim::pcsc_transport::{wait_for_no_card, PcscTransport};
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS;
-use mynatap_sim::terminal::{crl_number, CardAuth, Mutant, TapRequest, Terminal, TerminalConfig};
+use mynatap_sim::terminal::{CardAuth, Mutant, TapRequest, Terminal, TerminalConfig, crl_number};
 use mynatap_sim::transport::{Transport, TransportError};
 
-use crate::certification::adapter::{env, parse_consent, Verdict};
-use crate::certification::http_backend::{get, GetError};
+use crate::certification::adapter::{Verdict, env, parse_consent};
+use crate::certification::http_backend::{GetError, get};
 
 /// Where a tap's variables come from: the environment (process mode) or the request line
 /// (session mode).
@@ -85,7 +85,13 @@ impl Backends for HttpBackends {
                     None => 30,
                     Some(ratio) => ratio.parse().map_err(|_| malformed(format!("InsuredPartialContributionRatio `{ratio}` is not a number")))?,
                 };
-                Ok(InsuranceRecord { validity, copay_percent, name: record.name, kana: record.kana, ..InsuranceRecord::valid(&record.person, &record.insurer, record.valid_from, record.valid_until) })
+                Ok(InsuranceRecord {
+                    validity,
+                    copay_percent,
+                    name: record.name,
+                    kana: record.kana,
+                    ..InsuranceRecord::valid(&record.person, &record.insurer, record.valid_from, record.valid_until)
+                })
             }
             (404, _) => Err(EligibilityError::NotRegistered),
             (status, _) => Err(EligibilityError::Service(ServiceError::Unavailable(format!("HTTP {status}")))),
@@ -272,10 +278,9 @@ fn run_with(vars: Vars<'_>, mutant: Option<Mutant>, kept: &mut Option<PcscTransp
         consent: parse_consent(&vars(env::CONSENT).unwrap_or_default()),
         now,
         auth: match vars(env::CARD_AUTH).as_deref() {
-            Some("face") => CardAuth::Face {
-                surface: vars(env::CARD_SURFACE).unwrap_or_default(),
-                face_match: vars(env::FACE_MATCH).as_deref() == Some("true"),
-            },
+            Some("face") => {
+                CardAuth::Face { surface: vars(env::CARD_SURFACE).unwrap_or_default(), face_match: vars(env::FACE_MATCH).as_deref() == Some("true") }
+            }
             _ => CardAuth::Pin,
         },
         // A harness older than 1.2 sends no contract: its rules (no grace) then.
@@ -330,9 +335,15 @@ fn report_defects(verdict: Verdict, mutant: Option<Mutant>) -> Verdict {
         (Verdict::Verified { insurer, grace, expiring_soon, copay, name, kana, .. }, Some(Mutant::DropConsent)) => {
             Verdict::Verified { insurer, grace, expiring_soon, copay, name, kana, consent: None }
         }
-        (Verdict::Verified { insurer, grace, expiring_soon, copay, name, kana, consent }, Some(Mutant::ShiftJisName)) => {
-            Verdict::Verified { insurer, grace, expiring_soon, copay, name: name.map(|n| through_shift_jis(&n)), kana: kana.map(|k| through_shift_jis(&k)), consent }
-        }
+        (Verdict::Verified { insurer, grace, expiring_soon, copay, name, kana, consent }, Some(Mutant::ShiftJisName)) => Verdict::Verified {
+            insurer,
+            grace,
+            expiring_soon,
+            copay,
+            name: name.map(|n| through_shift_jis(&n)),
+            kana: kana.map(|k| through_shift_jis(&k)),
+            consent,
+        },
         (verdict, _) => verdict,
     }
 }

@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::containment::{ProcessGroup, RunAs, ACTIVE_GROUPS};
+use super::containment::{ACTIVE_GROUPS, ProcessGroup, RunAs};
 
 /// The session protocol's version (`mynatap_session` of every request line).
 pub const SESSION_PROTOCOL: &str = "1";
@@ -132,7 +132,9 @@ impl Session {
         match self.lines.recv_timeout(timeout) {
             Ok(Ok(line)) => Ok(line),
             Ok(Err(error)) => Err(format!("{error}{}{}", self.exit_status(), self.stderr_tail())),
-            Err(RecvTimeoutError::Timeout) => Err(format!("answered no line within its {} ms budget; the session is ended and started again for the next tap", timeout.as_millis())),
+            Err(RecvTimeoutError::Timeout) => {
+                Err(format!("answered no line within its {} ms budget; the session is ended and started again for the next tap", timeout.as_millis()))
+            }
             Err(RecvTimeoutError::Disconnected) => Err(format!("the session program ended{}{}", self.exit_status(), self.stderr_tail())),
         }
     }

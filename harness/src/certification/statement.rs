@@ -125,7 +125,8 @@ impl Statement {
         }
         let mut key_algorithms = BTreeSet::new();
         for (index, name) in raw.key_algorithms.iter().enumerate() {
-            let algorithm = KeyAlgorithm::parse(name).ok_or_else(|| error(format!("key_algorithms[{index}]: unknown algorithm `{name}`; expected rsa2048, p256 or p384")))?;
+            let algorithm = KeyAlgorithm::parse(name)
+                .ok_or_else(|| error(format!("key_algorithms[{index}]: unknown algorithm `{name}`; expected rsa2048, p256 or p384")))?;
             key_algorithms.insert(algorithm);
         }
         if paths.is_empty() || key_algorithms.is_empty() {
@@ -173,7 +174,13 @@ pub fn beyond_contract(scenario: &Scenario, reader: Contract) -> Option<String> 
 /// the reader declares, a path or key the statement does not claim, or it types a PIN no
 /// terminal keypad produces ([`beyond_keypad`]).
 /// `session`: the reader runs in session mode (card events need one).
-pub fn not_judged(scenario: &Scenario, reader: Contract, statement: Option<&Statement>, profiles: &mynatap_sim::world::Profiles, session: bool) -> Option<String> {
+pub fn not_judged(
+    scenario: &Scenario,
+    reader: Contract,
+    statement: Option<&Statement>,
+    profiles: &mynatap_sim::world::Profiles,
+    session: bool,
+) -> Option<String> {
     beyond_contract(scenario, reader)
         .or_else(|| statement.and_then(|statement| statement.outside(&needs(scenario, profiles))))
         .or_else(|| beyond_keypad(scenario))
@@ -185,9 +192,10 @@ pub fn not_judged(scenario: &Scenario, reader: Contract, statement: Option<&Stat
 /// the program starts after the card is in the field, so such a scenario is not judged.
 pub fn beyond_process_mode(scenario: &Scenario) -> Option<String> {
     scenario.steps.iter().find_map(|step| match &step.action {
-        crate::scenario::Action::Tap(tap) if tap.moves.with_events() => {
-            Some(format!("step {} moves the card as a patient does (arrival, removal): card events are judged in session mode (`--reader-session`)", step.index))
-        }
+        crate::scenario::Action::Tap(tap) if tap.moves.with_events() => Some(format!(
+            "step {} moves the card as a patient does (arrival, removal): card events are judged in session mode (`--reader-session`)",
+            step.index
+        )),
         _ => None,
     })
 }
@@ -198,11 +206,13 @@ pub fn beyond_process_mode(scenario: &Scenario) -> Option<String> {
 /// judged on such scenarios (docs/certification.md).
 pub fn beyond_keypad(scenario: &Scenario) -> Option<String> {
     scenario.steps.iter().find_map(|step| match &step.action {
-        crate::scenario::Action::Tap(tap) => tap
-            .pin
-            .as_deref()
-            .filter(|pin| pin.len() != 4 || !pin.bytes().all(|b| b.is_ascii_digit()))
-            .map(|pin| format!("step {} types the PIN `{}`, which no terminal keypad produces (a JPKI PIN is 4 digits)", step.index, pin.chars().take(12).collect::<String>())),
+        crate::scenario::Action::Tap(tap) => tap.pin.as_deref().filter(|pin| pin.len() != 4 || !pin.bytes().all(|b| b.is_ascii_digit())).map(|pin| {
+            format!(
+                "step {} types the PIN `{}`, which no terminal keypad produces (a JPKI PIN is 4 digits)",
+                step.index,
+                pin.chars().take(12).collect::<String>()
+            )
+        }),
         _ => None,
     })
 }

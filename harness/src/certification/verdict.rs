@@ -181,7 +181,8 @@ mod tests {
     fn a_waiver_covers_a_failure_until_it_expires_and_is_flagged_when_idle() {
         let ids: BTreeSet<String> = ["a", "b", "c"].map(String::from).into();
         let mut results = vec![result("a", Status::Failed), result("b", Status::Failed), result("c", Status::Passed)];
-        let waivers = [waiver("a", date!(2027 - 01 - 01)), waiver("b", date!(2026 - 01 - 01)), waiver("c", date!(2027 - 01 - 01)), waiver("zz", date!(2027 - 01 - 01))];
+        let waivers =
+            [waiver("a", date!(2027 - 01 - 01)), waiver("b", date!(2026 - 01 - 01)), waiver("c", date!(2027 - 01 - 01)), waiver("zz", date!(2027 - 01 - 01))];
         let flags = apply_waivers(&mut results, &waivers, date!(2026 - 11 - 25), &ids);
         assert_eq!(results.iter().map(|r| r.status).collect::<Vec<_>>(), [Status::Waived, Status::Failed, Status::Passed]);
         assert!(results.first().unwrap().note.as_deref().unwrap().contains("vendor ticket 7"));

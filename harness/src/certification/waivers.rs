@@ -95,7 +95,11 @@ mod tests {
         assert!(no_reason.message.contains("say why"), "{no_reason}");
         let bad_date = parse("w.yaml", "mynatap_waivers: 1\nwaivers:\n  - {scenario: a, reason: r, expires: 31/03/2027}\n").unwrap_err();
         assert!(bad_date.message.contains("expected a date YYYY-MM-DD"), "{bad_date}");
-        let twice = parse("w.yaml", "mynatap_waivers: 1\nwaivers:\n  - {scenario: a, reason: r, expires: 2027-03-31}\n  - {scenario: a, reason: s, expires: 2027-03-31}\n").unwrap_err();
+        let twice = parse(
+            "w.yaml",
+            "mynatap_waivers: 1\nwaivers:\n  - {scenario: a, reason: r, expires: 2027-03-31}\n  - {scenario: a, reason: s, expires: 2027-03-31}\n",
+        )
+        .unwrap_err();
         assert!(twice.message.contains("second waiver"), "{twice}");
         assert!(parse("w.yaml", "mynatap_waivers: 1\nwaivers: []\nextra: 1\n").unwrap_err().message.contains("unknown field"));
     }

@@ -4,15 +4,15 @@
 
 use std::collections::HashSet;
 
-use mynatap_sim::profile::DeviceKind;
-use mynatap_sim::service::{BackendFault, ServiceKind};
 use mynatap_sim::contract::Contract;
 use mynatap_sim::pki::PublicKey;
-use mynatap_sim::terminal::{card_info, card_surface, jpki, Outcome, Reason};
+use mynatap_sim::profile::DeviceKind;
+use mynatap_sim::service::{BackendFault, ServiceKind};
+use mynatap_sim::terminal::{Outcome, Reason, card_info, card_surface, jpki};
 use mynatap_sim::vpcd::SeenApdu;
 
+use super::wire::{Selected, succeeded, targets};
 use crate::certification::http_backend::HttpRequest;
-use super::wire::{targets, succeeded, Selected};
 use crate::play::Violation;
 use crate::scenario::Expectation;
 
@@ -99,7 +99,12 @@ pub struct TapContext<'a> {
 /// Judges a tap from its evidence: the one place a [`TapRecord`] is made of it, used by
 /// `certify` as it plays the tap and by `bundle verify` as it replays the bundle, so both judge
 /// alike.
-pub fn judge_evidence(evidence: &crate::play::evidence::TapEvidence, tap: &TapContext<'_>, claimed: &Outcome, challenges: &mut HashSet<Vec<u8>>) -> Vec<Violation> {
+pub fn judge_evidence(
+    evidence: &crate::play::evidence::TapEvidence,
+    tap: &TapContext<'_>,
+    claimed: &Outcome,
+    challenges: &mut HashSet<Vec<u8>>,
+) -> Vec<Violation> {
     let seen_of = |apdus: &[crate::play::evidence::ApduSeen]| -> Vec<SeenApdu> {
         apdus.iter().map(|a| SeenApdu { sequence: a.sequence, command: a.command.clone(), response: a.response.as_ref().map(|r| r.0.clone()) }).collect()
     };
@@ -156,8 +161,7 @@ fn forbidden(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Viol
     // Only the eligibility service's own answer can reject a tap after a query: not
     // registered, expired insurance, or the service failing under an eligibility fault.
     let eligibility_fault = tap.backend_fault.is_some_and(|fault| fault.service() == ServiceKind::Eligibility);
-    let rejected_by_eligibility =
-        |reason: Reason| reason.from_eligibility_answer() || (reason == Reason::ServiceUnavailable && eligibility_fault);
+    let rejected_by_eligibility = |reason: Reason| reason.from_eligibility_answer() || (reason == Reason::ServiceUnavailable && eligibility_fault);
     let must_reject_on_certificate = matches!(tap.expect, Expectation::Tap(expect) if expect.reason.is_some_and(|reason| !rejected_by_eligibility(reason)));
     if must_reject_on_certificate && let Some(query) = eligibility.first() {
         violations.push(Violation { rule: rules::PRIVACY, evidence: format!("eligibility query {} for a tap that must be rejected", query.path) });
@@ -175,7 +179,11 @@ fn forbidden(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Viol
             (signed || number_b) && apdu.sequence < query.sequence && succeeded(apdu)
         });
         if !proven {
-            let evidence = if tap.face { "eligibility queried before the card accepted verification number B" } else { "eligibility queried before any signature over a challenge" };
+            let evidence = if tap.face {
+                "eligibility queried before the card accepted verification number B"
+            } else {
+                "eligibility queried before any signature over a challenge"
+            };
             violations.push(Violation { rule: rules::SIGNATURE_BEFORE_ELIGIBILITY, evidence: evidence.into() });
         }
     }
@@ -217,7 +225,8 @@ fn forbidden(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Viol
                 let lc = usize::from(apdu.command.get(4).copied().unwrap_or(0));
                 let data = apdu.command.get(5..apdu.command.len().min(5 + lc)).unwrap_or_default().to_vec();
                 if !challenges.insert(data.clone()) {
-                    violations.push(Violation { rule: rules::FRESH_CHALLENGE, evidence: format!("sign data {} seen before in this run", hex::encode_upper(data)) });
+                    violations
+                        .push(Violation { rule: rules::FRESH_CHALLENGE, evidence: format!("sign data {} seen before in this run", hex::encode_upper(data)) });
                 }
             }
             _ => {}
@@ -254,7 +263,21 @@ mod tests {
             HttpRequest { sequence: 101, path: "/eligibility".into(), serial: Some(1), status: 200, stolen_by: None },
         ];
         let ca = any_key();
-        let record = TapRecord { device: DeviceKind::Card, face, expect: &expect, backend_fault: None, seen, http: &http, contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234", card_shared: None, held_again: false, left_in_field: &[] };
+        let record = TapRecord {
+            device: DeviceKind::Card,
+            face,
+            expect: &expect,
+            backend_fault: None,
+            seen,
+            http: &http,
+            contract: Contract::LATEST,
+            claimed: None,
+            cas: std::slice::from_ref(&ca),
+            pin: "1234",
+            card_shared: None,
+            held_again: false,
+            left_in_field: &[],
+        };
         judge(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect()
     }
 
@@ -299,7 +322,21 @@ mod tests {
         for (command, fresh) in [(&digest_info, true), (&other, true), (&digest_info, false)] {
             let seen = [apdu(1, command, "9000")];
             let ca = any_key();
-            let record = TapRecord { device: DeviceKind::Card, face: false, expect: &expect, backend_fault: None, seen: &seen, http: &[], contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234", card_shared: None, held_again: false, left_in_field: &[] };
+            let record = TapRecord {
+                device: DeviceKind::Card,
+                face: false,
+                expect: &expect,
+                backend_fault: None,
+                seen: &seen,
+                http: &[],
+                contract: Contract::LATEST,
+                claimed: None,
+                cas: std::slice::from_ref(&ca),
+                pin: "1234",
+                card_shared: None,
+                held_again: false,
+                left_in_field: &[],
+            };
             assert_eq!(judge(&record, &mut challenges).is_empty(), fresh, "{command}");
         }
     }
@@ -312,13 +349,41 @@ mod tests {
         let expect = Expectation::Succeed;
         let ca = any_key();
         let lying = [apdu(1, "00A4040C0AD392F000260100000001", "9000")];
-        let record = TapRecord { device: DeviceKind::Android, face: false, expect: &expect, backend_fault: None, seen: &[], http: &[], contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234", card_shared: None, held_again: false, left_in_field: &lying };
+        let record = TapRecord {
+            device: DeviceKind::Android,
+            face: false,
+            expect: &expect,
+            backend_fault: None,
+            seen: &[],
+            http: &[],
+            contract: Contract::LATEST,
+            claimed: None,
+            cas: std::slice::from_ref(&ca),
+            pin: "1234",
+            card_shared: None,
+            held_again: false,
+            left_in_field: &lying,
+        };
         assert_eq!(judge(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect::<Vec<_>>(), vec![rules::ONLY_THE_ARRIVING_CARD]);
         let mut seen = vec![apdu(2, "00A4020C020018", "9000"), apdu(3, "002000800431323334", "9000")];
         seen.push(SeenApdu { sequence: 4, command: hex::decode("00A4020C02000A").unwrap(), response: None });
         seen.extend([apdu(5, "00A4020C020018", "9000"), apdu(6, "002000800431323334", "9000")]);
         let judged = |held_again: bool| {
-            let record = TapRecord { device: DeviceKind::Android, face: false, expect: &expect, backend_fault: None, seen: &seen, http: &[], contract: Contract::LATEST, claimed: None, cas: std::slice::from_ref(&ca), pin: "1234", card_shared: None, held_again, left_in_field: &[] };
+            let record = TapRecord {
+                device: DeviceKind::Android,
+                face: false,
+                expect: &expect,
+                backend_fault: None,
+                seen: &seen,
+                http: &[],
+                contract: Contract::LATEST,
+                claimed: None,
+                cas: std::slice::from_ref(&ca),
+                pin: "1234",
+                card_shared: None,
+                held_again,
+                left_in_field: &[],
+            };
             judge(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect::<Vec<_>>()
         };
         assert_eq!(judged(true), Vec::<&str>::new());

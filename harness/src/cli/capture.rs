@@ -7,7 +7,7 @@ use mynatap_harness::capture::{self, import, replay};
 use mynatap_sim::credential::demo_card;
 use mynatap_sim::pki::DEFAULT_SEED;
 
-use crate::{load_profile, CardArgs, InputError, ProfileName};
+use crate::{CardArgs, InputError, ProfileName, load_profile};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum CaptureCommand {

@@ -30,4 +30,3 @@ macro_rules! outln {
 macro_rules! note {
     ($($arg:tt)*) => { $crate::console::stderr(format_args!("{}\n", format_args!($($arg)*))) };
 }
-

@@ -147,7 +147,14 @@ pub(crate) fn report(exploration: &Exploration, out: &Path, replay: &str, judge:
     let file = out.join(format!("{}.yaml", failure.id));
     mynatap_harness::files::write_output(&file, failure.yaml.as_bytes()).map_err(|e| InputError(format!("cannot write {e}")))?;
     let what = match (&failure.result.failure, &failure.result.error) {
-        (Some(step), _) => format!("step {} ({}) expected {}, got {}{}", step.step, step.action, step.expected, step.actual, if step.detail.is_empty() { String::new() } else { format!(" ({})", step.detail) }),
+        (Some(step), _) => format!(
+            "step {} ({}) expected {}, got {}{}",
+            step.step,
+            step.action,
+            step.expected,
+            step.actual,
+            if step.detail.is_empty() { String::new() } else { format!(" ({})", step.detail) }
+        ),
         (None, Some(error)) => format!("error: {error}"),
         (None, None) => "failed".to_owned(),
     };

@@ -7,18 +7,18 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use mynatap_harness::report::{self, Style, Summary};
 use mynatap_harness::play::{self, MemoryPlayer, TapPlayer};
+use mynatap_harness::report::{self, Style, Summary};
 use mynatap_harness::scenario;
 use mynatap_sim::pki::DEFAULT_SEED;
 use mynatap_sim::profile::{DeviceKind, Profile};
 
 #[macro_use]
 mod console;
-#[cfg(feature = "pcsc")]
-mod demo_backends;
 mod capture;
 mod certify;
+#[cfg(feature = "pcsc")]
+mod demo_backends;
 mod explore;
 mod serve;
 mod suite;
@@ -212,7 +212,8 @@ impl ReportArgs {
     /// recordings to `--record`.
     pub(crate) fn emit(&self, text: &str, results: &[play::ScenarioResult]) -> anyhow::Result<()> {
         if let Some(dir) = &self.record {
-            let written = mynatap_harness::capture::record::write_results(dir, results).with_context(|| format!("--record: cannot write in {}", dir.display()))?;
+            let written =
+                mynatap_harness::capture::record::write_results(dir, results).with_context(|| format!("--record: cannot write in {}", dir.display()))?;
             note!("recorded the APDUs of {written} scenario(s) in {}", dir.display());
         }
         match &self.output {
@@ -350,8 +351,9 @@ pub(crate) fn personalise(args: &CardArgs) -> anyhow::Result<mynatap_sim::card::
             .forgery
             .as_deref()
             .map(|name| {
-                mynatap_sim::card::surface::Forgery::parse(name)
-                    .ok_or_else(|| InputError(format!("--forgery: unknown kind `{name}` (expected photo_swapped, face_signature_invalid, unknown_surface_ca or clone)")))
+                mynatap_sim::card::surface::Forgery::parse(name).ok_or_else(|| {
+                    InputError(format!("--forgery: unknown kind `{name}` (expected photo_swapped, face_signature_invalid, unknown_surface_ca or clone)"))
+                })
             })
             .transpose()?,
     };
@@ -465,7 +467,9 @@ fn scenario_files(paths: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
     let paths = if paths.is_empty() { vec![PathBuf::from("scenarios")] } else { paths };
     let files = play::discover(&paths).map_err(InputError)?;
     if files.is_empty() {
-        return Err(InputError(format!("no scenario files (*.yaml) in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))).into());
+        return Err(
+            InputError(format!("no scenario files (*.yaml) in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))).into()
+        );
     }
     Ok(files)
 }
@@ -599,7 +603,12 @@ fn tap(args: TapArgs) -> anyhow::Result<u8> {
     };
     let backends = demo_backends::DemoBackends::new(args.seed, now)?;
     let mut terminal = Terminal::new(
-        TerminalConfig { id: "tap".into(), smartphone: true, timeout_ms: args.timeout_ms, backend_timeout_ms: mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS },
+        TerminalConfig {
+            id: "tap".into(),
+            smartphone: true,
+            timeout_ms: args.timeout_ms,
+            backend_timeout_ms: mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS,
+        },
         backends.ca_der(),
         args.seed ^ u64::try_from(now.unix_timestamp()).unwrap_or_default(),
     )?;
@@ -611,7 +620,14 @@ fn tap(args: TapArgs) -> anyhow::Result<u8> {
         Some(surface) => mynatap_sim::terminal::CardAuth::Face { surface: surface.clone(), face_match: true },
         None => mynatap_sim::terminal::CardAuth::Pin,
     };
-    let request = TapRequest { selected: args.os.device(), pin: args.pin.clone(), consent: Consent::default(), now, auth, contract: mynatap_sim::contract::Contract::LATEST };
+    let request = TapRequest {
+        selected: args.os.device(),
+        pin: args.pin.clone(),
+        consent: Consent::default(),
+        now,
+        auth,
+        contract: mynatap_sim::contract::Contract::LATEST,
+    };
     let mut transcript = Vec::new();
     let outcome = run_tap(terminal.start_tap(request), &mut transport, &backends, Some(&mut transcript));
     for exchange in &transcript {

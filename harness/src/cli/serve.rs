@@ -32,7 +32,6 @@ pub(crate) struct ServeCardArgs {
     record: Option<PathBuf>,
 }
 
-
 pub(crate) fn serve_card(args: ServeCardArgs) -> anyhow::Result<u8> {
     use mynatap_sim::vpcd::{CardSlot, UserPresence};
     let level = if args.verbose { "info" } else { "warn" };

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use mynatap_sim::life::{Life, Step, PHONES};
+use mynatap_sim::life::{Life, PHONES, Step};
 use serde::{Deserialize, Serialize};
 
 use crate::play::ScenarioResult;

@@ -8,8 +8,8 @@ mod shrink;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use mynatap_sim::contract::Contract;
@@ -24,8 +24,8 @@ use rand::Rng as _;
 pub use coverage::Coverage;
 pub use shrink::Shrunk;
 
-use crate::play::{run_scenario, ScenarioResult, Status, TapPlayer};
-use crate::scenario::{parse, requirement_ids, Scenario, REQUIREMENTS_MD};
+use crate::play::{ScenarioResult, Status, TapPlayer, run_scenario};
+use crate::scenario::{REQUIREMENTS_MD, Scenario, parse, requirement_ids};
 
 /// What to explore.
 #[derive(Debug, Clone)]
@@ -127,7 +127,8 @@ pub fn life_tree(seed: u64, index: usize, contract: Contract) -> Result<impl Val
 /// The life as a loaded scenario (its file name is `<id>.yaml`).
 pub fn scenario_of(life: &Life, id: &str, requirements: &BTreeSet<String>) -> Result<(String, Scenario), String> {
     let yaml = life.scenario_yaml(id, GENERATED_COMMENT);
-    let scenario = parse(&PathBuf::from(format!("{id}.yaml")), &yaml, requirements).map_err(|e| format!("mynatap wrote a scenario it cannot load (a bug): {e}\n{yaml}"))?;
+    let scenario = parse(&PathBuf::from(format!("{id}.yaml")), &yaml, requirements)
+        .map_err(|e| format!("mynatap wrote a scenario it cannot load (a bug): {e}\n{yaml}"))?;
     Ok((yaml, scenario))
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use mynatap_sim::life::Life;
 use proptest::strategy::ValueTree;
 
-use super::{disagrees, life_id, life_tree, play_life, scenario_of, Plan, Progress};
+use super::{Plan, Progress, disagrees, life_id, life_tree, play_life, scenario_of};
 use crate::play::{ScenarioResult, TapPlayer};
 
 /// The smallest failing life found, and where it came from.

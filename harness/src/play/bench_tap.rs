@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::timing::{summarize, Timed};
+use super::timing::{Timed, summarize};
 
 use mynatap_sim::backend::PersonSpec;
 use mynatap_sim::driver::run_tap;

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, Write};
 
-use mynatap_sim::apdu::{parse_hex, CommandApdu};
+use mynatap_sim::apdu::{CommandApdu, parse_hex};
 use mynatap_sim::card::Card;
 
 /// Longest line read (an extended APDU in hex with spaces is under 200 KiB).

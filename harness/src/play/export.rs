@@ -129,7 +129,8 @@ pub fn export_world(scenario: &Scenario, seed: u64, dir: &Path) -> Result<WorldE
     let mut devices = Vec::new();
     for (target, certificate) in world.device_certificates() {
         let der = certificate.map_err(|error| world_error(error.to_string()))?;
-        let certificate_serial = mynatap_sim::pki::parse_certificate(&der).ok().and_then(|c| mynatap_sim::pki::serial_to_u64(c.tbs_certificate().serial_number().as_bytes()));
+        let certificate_serial =
+            mynatap_sim::pki::parse_certificate(&der).ok().and_then(|c| mynatap_sim::pki::serial_to_u64(c.tbs_certificate().serial_number().as_bytes()));
         let (name, kind, fault, is_forged, serial) = match &target {
             TapTarget::Card(person) => {
                 let spec = scenario.world.people.iter().find(|p| &p.spec.id == person).map(|p| &p.spec);

@@ -7,10 +7,10 @@ pub mod card_pipe;
 pub mod evidence;
 pub mod export;
 pub mod occupancy;
+mod parallel;
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
 pub mod readers;
-mod parallel;
 pub mod shard;
 pub mod timing;
 
@@ -482,31 +482,29 @@ fn play_step(world: &mut World, step: &Step, player: &mut dyn TapPlayer) -> (Str
 
 fn play_action(world: &mut World, step: &Step, player: &mut dyn TapPlayer) -> (String, bool, String, Vec<Exchange>, Option<Outcome>) {
     let result = match &step.action {
-        Action::Tap(spec) => {
-            match player.tap(world, spec, &step.expect) {
-                Ok(report) => {
-                    if report.fault_fired == Some(false)
-                        && let Some(fault) = spec.fault
-                    {
-                        let actual = format!("{} without the fault", describe(&report.outcome));
-                        let detail = format!(
-                            "the fault {fault} never took effect: the tap sent {} command(s) and ended without the fault changing what the terminal received (a command the tap never sends, a corruption of an answer without data, a status word replaced by itself); it tests nothing: aim it at a command the tap sends whose answer it changes, e.g. `command: read`",
-                            report.transcript.len()
-                        );
-                        return (actual, false, detail, report.transcript, None);
-                    }
-                    let (actual, passed, detail, transcript) = judge_tap(&step.expect, &report.outcome, report.transcript);
-                    let violations = player.take_violations();
-                    if violations.is_empty() {
-                        return (actual, passed, detail, transcript, Some(report.outcome));
-                    }
-                    let rules: Vec<&str> = violations.iter().map(|v| v.rule).collect();
-                    let evidence: Vec<String> = violations.iter().map(|v| format!("{}: {}", v.rule, v.evidence)).collect();
-                    return (format!("{actual}, breaking rule {}", rules.join(", ")), false, evidence.join("; "), transcript, Some(report.outcome));
+        Action::Tap(spec) => match player.tap(world, spec, &step.expect) {
+            Ok(report) => {
+                if report.fault_fired == Some(false)
+                    && let Some(fault) = spec.fault
+                {
+                    let actual = format!("{} without the fault", describe(&report.outcome));
+                    let detail = format!(
+                        "the fault {fault} never took effect: the tap sent {} command(s) and ended without the fault changing what the terminal received (a command the tap never sends, a corruption of an answer without data, a status word replaced by itself); it tests nothing: aim it at a command the tap sends whose answer it changes, e.g. `command: read`",
+                        report.transcript.len()
+                    );
+                    return (actual, false, detail, report.transcript, None);
                 }
-                Err(error) => Err(error),
+                let (actual, passed, detail, transcript) = judge_tap(&step.expect, &report.outcome, report.transcript);
+                let violations = player.take_violations();
+                if violations.is_empty() {
+                    return (actual, passed, detail, transcript, Some(report.outcome));
+                }
+                let rules: Vec<&str> = violations.iter().map(|v| v.rule).collect();
+                let evidence: Vec<String> = violations.iter().map(|v| format!("{}: {}", v.rule, v.evidence)).collect();
+                return (format!("{actual}, breaking rule {}", rules.join(", ")), false, evidence.join("; "), transcript, Some(report.outcome));
             }
-        }
+            Err(error) => Err(error),
+        },
         Action::AddPhone { person, phone, os, key, pin } => world.add_phone(person, phone, (*os, *key), pin.as_deref()),
         Action::RemovePhone { phone } => world.remove_phone(phone),
         Action::ReportLost { phone } => world.report_lost(phone),
@@ -566,16 +564,14 @@ fn judge_tap(expect: &Expectation, outcome: &Outcome, transcript: Vec<Exchange>)
         Expectation::Tap(expect) => {
             let same = expect.outcome == outcome.name() && expect.reason == outcome.reason();
             match outcome {
-                Outcome::Verified(verified) if same => {
-                    match expect.verified_mismatch(verified) {
-                        None => true,
-                        Some(why) => {
-                            actual = format!("verified, {why}");
-                            detail = verified_summary(verified);
-                            false
-                        }
+                Outcome::Verified(verified) if same => match expect.verified_mismatch(verified) {
+                    None => true,
+                    Some(why) => {
+                        actual = format!("verified, {why}");
+                        detail = verified_summary(verified);
+                        false
                     }
-                }
+                },
                 _ => same,
             }
         }

@@ -67,7 +67,14 @@ pub fn vpcd_clients(port: u16) -> Vec<(u32, String)> {
         let holds = fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| inodes.iter().any(|inode| target.as_os_str() == inode.as_str())));
         if holds {
             let command = std::fs::read(process.path().join("cmdline"))
-                .map(|bytes| bytes.split(|b| *b == 0).filter(|part| !part.is_empty()).map(|part| String::from_utf8_lossy(part).into_owned()).collect::<Vec<_>>().join(" "))
+                .map(|bytes| {
+                    bytes
+                        .split(|b| *b == 0)
+                        .filter(|part| !part.is_empty())
+                        .map(|part| String::from_utf8_lossy(part).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
                 .unwrap_or_default();
             found.push((pid, command.chars().take(120).collect()));
         }

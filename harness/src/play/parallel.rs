@@ -8,7 +8,7 @@ use std::sync::{Condvar, Mutex};
 
 use mynatap_sim::world::{Profiles, World, WorldError};
 
-use super::{build_world, play_in_world, Entry, ScenarioResult, Suite, TapPlayer};
+use super::{Entry, ScenarioResult, Suite, TapPlayer, build_world, play_in_world};
 
 /// Runs the loaded scenarios on `jobs` threads; results come back in suite order. `on_done` is
 /// called as each scenario finishes (for progress bars).

@@ -6,8 +6,8 @@ use std::time::Duration;
 use mynatap_sim::driver::run_tap;
 use mynatap_sim::pcsc_transport::PcscTransport;
 use mynatap_sim::transport::Faulty;
-use mynatap_sim::vpcd::{self, CardSlot, UserPresence};
 use mynatap_sim::transport::Transport;
+use mynatap_sim::vpcd::{self, CardSlot, UserPresence};
 use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
 
 use super::timing::Timed;
@@ -56,8 +56,12 @@ impl PcscPlayer {
             let slot = slot.clone();
             async move { vpcd::run(&address, slot, true, None).await }
         });
-        let watch = std::sync::Arc::new(mynatap_sim::pcsc_transport::ReaderWatch::new(&reader, &PROBE).map_err(|e| format!("cannot watch `{reader}`: {e}: is pcscd running? scripts/test.sh starts it"))?);
-        ready(&reader, &watch).map_err(|e| format!("{e}: is pcscd running with vsmartcard-vpcd (reader `{reader}`, port {port})? scripts/test.sh starts it"))?;
+        let watch = std::sync::Arc::new(
+            mynatap_sim::pcsc_transport::ReaderWatch::new(&reader, &PROBE)
+                .map_err(|e| format!("cannot watch `{reader}`: {e}: is pcscd running? scripts/test.sh starts it"))?,
+        );
+        ready(&reader, &watch)
+            .map_err(|e| format!("{e}: is pcscd running with vsmartcard-vpcd (reader `{reader}`, port {port})? scripts/test.sh starts it"))?;
         // The probe that went through must have reached this slot, not another process's card.
         if slot.answered() == 0 {
             return Err(crate::play::occupancy::occupied_message(&reader, port));
@@ -144,7 +148,10 @@ pub fn ready(reader: &str, watch: &mynatap_sim::pcsc_transport::ReaderWatch) -> 
         match attempt {
             Ok(_) => return Ok(()),
             Err(TransportError::ReaderBusy) if now.duration_since(*held_since.get_or_insert(now)) >= HELD_TOO_LONG => {
-                return Err(format!("the card in `{reader}` has been held exclusively by another program for {} ms: a reader must let go of the card after each verdict", HELD_TOO_LONG.as_millis()));
+                return Err(format!(
+                    "the card in `{reader}` has been held exclusively by another program for {} ms: a reader must let go of the card after each verdict",
+                    HELD_TOO_LONG.as_millis()
+                ));
             }
             Err(TransportError::ReaderBusy) => {}
             Err(error) if now >= deadline => return Err(error.to_string()),
@@ -154,7 +161,6 @@ pub fn ready(reader: &str, watch: &mynatap_sim::pcsc_transport::ReaderWatch) -> 
         std::thread::sleep(Duration::from_millis(20));
     }
 }
-
 
 /// Whether some program holds the card exclusively right now (an error counts as held: the
 /// caller then proves the card reachable the long way, with [`ready`]).
@@ -226,15 +232,17 @@ impl TapPlayer for PcscPlayer {
                         slot.enter_field();
                     })
                 });
-                let report = emptied.and_then(|()| PcscTransport::connect(Some(reader), PRESENCE_WAIT, Duration::from_millis(timeout_ms)).map_err(WorldError::from)).map(|transport| {
-                    let mut transcript = Vec::new();
-                    let mut transport = Faulty::new(Timed { inner: transport, times }, spec.fault, timeout_ms).held_again(moves.held_again);
-                    let outcome = run_tap(tap, &mut transport, backends, Some(&mut transcript));
-                    let fault_fired = transport.fault_fired();
-                    // Disconnect (and so reset) before the card leaves the slot.
-                    drop(transport);
-                    TapReport { outcome, transcript, fault_fired }
-                });
+                let report = emptied
+                    .and_then(|()| PcscTransport::connect(Some(reader), PRESENCE_WAIT, Duration::from_millis(timeout_ms)).map_err(WorldError::from))
+                    .map(|transport| {
+                        let mut transcript = Vec::new();
+                        let mut transport = Faulty::new(Timed { inner: transport, times }, spec.fault, timeout_ms).held_again(moves.held_again);
+                        let outcome = run_tap(tap, &mut transport, backends, Some(&mut transcript));
+                        let fault_fired = transport.fault_fired();
+                        // Disconnect (and so reset) before the card leaves the slot.
+                        drop(transport);
+                        TapReport { outcome, transcript, fault_fired }
+                    });
                 if let Some(presenter) = presenter {
                     let _ = presenter.join();
                 }

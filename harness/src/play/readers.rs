@@ -54,7 +54,9 @@ pub fn parse_conf(texts: &[String]) -> Vec<VirtualReader> {
                     friendly = Some(value.trim_matches('"').to_owned());
                 }
                 "DEVICENAME" => {
-                    port = value.rsplit_once(':').and_then(|(_, p)| p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")).map_or_else(|| p.parse().ok(), |hex| u16::from_str_radix(hex, 16).ok()));
+                    port = value.rsplit_once(':').and_then(|(_, p)| {
+                        p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")).map_or_else(|| p.parse().ok(), |hex| u16::from_str_radix(hex, 16).ok())
+                    });
                 }
                 "LIBPATH" => vpcd = value.contains("vpcd"),
                 _ => {}
@@ -82,7 +84,9 @@ mod tests {
 
     #[test]
     fn each_vpcd_entry_gives_two_readers() {
-        let debian = "FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME   /dev/null:0x8C7B\nLIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID    0x8C7B\n".to_owned();
+        let debian =
+            "FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME   /dev/null:0x8C7B\nLIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID    0x8C7B\n"
+                .to_owned();
         let more = "FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME /dev/null:0x8C7D\nLIBPATH /usr/lib/pcsc/drivers/serial/libifdvpcd.so\n".to_owned();
         let other = "FRIENDLYNAME \"CCID\"\nDEVICENAME /dev/ttyS0\nLIBPATH /usr/lib/libccid.so\n".to_owned();
         let readers = parse_conf(&[debian, other, more]);

@@ -89,4 +89,3 @@ impl Conditions {
         (words, partial)
     }
 }
-

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 // The XML escape is valid HTML, for content and attribute values alike.
 use super::junit::xml_escape as escape;
-use super::{broken_rules, coverage, Run, Summary};
+use super::{Run, Summary, broken_rules, coverage};
 use crate::play::evidence::TapEvidence;
 use crate::play::{ScenarioResult, Status};
 
@@ -60,7 +60,8 @@ pub fn html(run: &Run<'_>, requirements: &BTreeSet<String>) -> String {
     failures_section(&mut out, run.results);
     latency_section(&mut out, run.results);
     every_tap_section(&mut out, run.results);
-    let _ = writeln!(out, "<footer><p>mynatap {} · seed {} · transport {}</p></footer></body></html>", env!("CARGO_PKG_VERSION"), run.seed, escape(run.transport));
+    let _ =
+        writeln!(out, "<footer><p>mynatap {} · seed {} · transport {}</p></footer></body></html>", env!("CARGO_PKG_VERSION"), run.seed, escape(run.transport));
     out
 }
 
@@ -76,7 +77,12 @@ fn verdict_section(out: &mut String, run: &Run<'_>, summary: &Summary) {
         }
         None => ("plain", summary.line()),
     };
-    let _ = writeln!(out, "<section id=\"verdict\" class=\"verdict {class}\"><h1 id=\"verdict-text\">{}</h1><p>{}</p></section>", escape(&headline), escape(&summary.line()));
+    let _ = writeln!(
+        out,
+        "<section id=\"verdict\" class=\"verdict {class}\"><h1 id=\"verdict-text\">{}</h1><p>{}</p></section>",
+        escape(&headline),
+        escape(&summary.line())
+    );
     let _ = writeln!(out, "<dl>");
     if let Some(certification) = run.certification {
         if let Some(statement) = &certification.statement {
@@ -96,7 +102,13 @@ fn verdict_section(out: &mut String, run: &Run<'_>, summary: &Summary) {
         }
         let _ = writeln!(out, "<dt>Waivers judged on</dt><dd>{}</dd>", escape(&certification.judged_on));
     }
-    let _ = writeln!(out, "<dt>Suite</dt><dd>{}</dd><dt>Seed</dt><dd>{}</dd><dt>Transport</dt><dd>{}</dd></dl>", escape(run.suite), run.seed, escape(run.transport));
+    let _ = writeln!(
+        out,
+        "<dt>Suite</dt><dd>{}</dd><dt>Seed</dt><dd>{}</dd><dt>Transport</dt><dd>{}</dd></dl>",
+        escape(run.suite),
+        run.seed,
+        escape(run.transport)
+    );
     if let Some(certification) = run.certification
         && !certification.flags.is_empty()
     {
@@ -109,7 +121,10 @@ fn verdict_section(out: &mut String, run: &Run<'_>, summary: &Summary) {
 }
 
 fn scenarios_section(out: &mut String, results: &[ScenarioResult]) {
-    let _ = writeln!(out, "<h2>Scenarios</h2><table id=\"scenarios\"><thead><tr><th>scenario</th><th>result</th><th>requirements</th><th>title / note</th></tr></thead><tbody>");
+    let _ = writeln!(
+        out,
+        "<h2>Scenarios</h2><table id=\"scenarios\"><thead><tr><th>scenario</th><th>result</th><th>requirements</th><th>title / note</th></tr></thead><tbody>"
+    );
     for result in results {
         let mut note = result.note.as_deref().map(|note| format!("<br><em>{}</em>", escape(note))).unwrap_or_default();
         for step in &result.steps {
@@ -133,7 +148,8 @@ fn scenarios_section(out: &mut String, results: &[ScenarioResult]) {
 fn coverage_section(out: &mut String, requirements: &BTreeSet<String>, results: &[ScenarioResult]) {
     let _ = writeln!(out, "<h2>Requirement coverage</h2><table id=\"coverage\"><thead><tr><th>requirement</th><th>scenarios</th></tr></thead><tbody>");
     for row in coverage(requirements, results) {
-        let cells: Vec<String> = row.scenarios.iter().map(|cell| format!("<span class=\"{}\">{}</span>", status_class(cell.result), escape(&cell.id))).collect();
+        let cells: Vec<String> =
+            row.scenarios.iter().map(|cell| format!("<span class=\"{}\">{}</span>", status_class(cell.result), escape(&cell.id))).collect();
         let listed = if cells.is_empty() { "<span class=\"failed\">not covered</span>".to_owned() } else { cells.join(", ") };
         let _ = writeln!(out, "<tr><td>{}</td><td>{listed}</td></tr>", escape(&row.requirement));
     }
@@ -148,7 +164,14 @@ fn failures_section(out: &mut String, results: &[ScenarioResult]) {
         return;
     }
     for result in failing {
-        let _ = writeln!(out, "<section class=\"failure\" id=\"failure-{}\"><h3><code>{}</code> <span class=\"{}\">{}</span></h3>", escape(&result.id), escape(&result.id), status_class(result.status), status_name(result.status));
+        let _ = writeln!(
+            out,
+            "<section class=\"failure\" id=\"failure-{}\"><h3><code>{}</code> <span class=\"{}\">{}</span></h3>",
+            escape(&result.id),
+            escape(&result.id),
+            status_class(result.status),
+            status_name(result.status)
+        );
         if let Some(note) = &result.note {
             let _ = writeln!(out, "<p><em>{}</em></p>", escape(note));
         }
@@ -178,17 +201,18 @@ fn failures_section(out: &mut String, results: &[ScenarioResult]) {
             let _ = writeln!(out, "<p>APDU transcript ({} APDUs):</p><pre>{}</pre>", lines.len(), lines.join("\n"));
         }
         if let Some(evidence) = result.evidence.iter().find(|evidence| evidence.step == failure.step) {
-            let lines: Vec<String> = evidence
-                .http
-                .iter()
-                .map(|request| format!("#{} GET {} -> {}", request.sequence, escape(&request.path), request.status))
-                .collect();
+            let lines: Vec<String> =
+                evidence.http.iter().map(|request| format!("#{} GET {} -> {}", request.sequence, escape(&request.path), request.status)).collect();
             let shown = if lines.is_empty() { "(no request)".to_owned() } else { lines.join("\n") };
             let _ = writeln!(out, "<p>HTTP transcript:</p><pre>{shown}</pre>");
             let said = evidence.verdict.as_deref().or(evidence.adapter_error.as_deref()).unwrap_or_default();
             let _ = writeln!(out, "<p>Reader program said: <code>{}</code> ({:.1} ms)</p>", escape(said), evidence.program_ms);
             let first = rules.first().copied().unwrap_or(failure.actual.as_str());
-            let _ = writeln!(out, "<p>The tap as a picture (commands and requests in the order the card and the back ends saw them):</p>{}", super::timeline::svg(evidence, Some(first)));
+            let _ = writeln!(
+                out,
+                "<p>The tap as a picture (commands and requests in the order the card and the back ends saw them):</p>{}",
+                super::timeline::svg(evidence, Some(first))
+            );
         }
         let _ = writeln!(out, "</section>");
     }
@@ -207,7 +231,11 @@ fn every_tap_section(out: &mut String, results: &[ScenarioResult]) {
     }
     let _ = writeln!(out, "<h2 id=\"every-tap\">Every tap</h2>");
     if taps.len() > MOST_TAPS_DRAWN {
-        let _ = writeln!(out, "<p>{} taps: more than the {MOST_TAPS_DRAWN} this report draws. Certify the scenario alone (<code>--filter ID</code>) to see its taps.</p>", taps.len());
+        let _ = writeln!(
+            out,
+            "<p>{} taps: more than the {MOST_TAPS_DRAWN} this report draws. Certify the scenario alone (<code>--filter ID</code>) to see its taps.</p>",
+            taps.len()
+        );
         return;
     }
     for (result, evidence) in taps {
@@ -254,7 +282,10 @@ fn latency_section(out: &mut String, results: &[ScenarioResult]) {
         height + bottom,
         height + bottom
     );
-    let _ = writeln!(out, "<line x1=\"{left}\" y1=\"0\" x2=\"{left}\" y2=\"{height}\" stroke=\"#999\"/><line x1=\"{left}\" y1=\"{height}\" x2=\"{width:.0}\" y2=\"{height}\" stroke=\"#999\"/>");
+    let _ = writeln!(
+        out,
+        "<line x1=\"{left}\" y1=\"0\" x2=\"{left}\" y2=\"{height}\" stroke=\"#999\"/><line x1=\"{left}\" y1=\"{height}\" x2=\"{width:.0}\" y2=\"{height}\" stroke=\"#999\"/>"
+    );
     let _ = writeln!(out, "<text x=\"2\" y=\"12\" font-size=\"11\">{max:.0} ms</text><text x=\"2\" y=\"{height}\" font-size=\"11\">0</text>");
     for (index, (id, evidence)) in taps.iter().enumerate() {
         let x = left + index as f64 * (bar + gap) + gap;
@@ -271,7 +302,11 @@ fn latency_section(out: &mut String, results: &[ScenarioResult]) {
             height - program_h
         );
     }
-    let _ = writeln!(out, "<text x=\"{left}\" y=\"{:.0}\" font-size=\"11\">taps in suite order (blue: the reader program; grey: the whole tap)</text></svg>", height + 15.0);
+    let _ = writeln!(
+        out,
+        "<text x=\"{left}\" y=\"{:.0}\" font-size=\"11\">taps in suite order (blue: the reader program; grey: the whole tap)</text></svg>",
+        height + 15.0
+    );
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::{coverage, CertificationInfo, CoverageRow, Run, Summary};
+use super::{CertificationInfo, CoverageRow, Run, Summary, coverage};
 use crate::play::ScenarioResult;
 
 /// The whole JSON report.
@@ -84,7 +84,11 @@ pub fn json(run: &Run<'_>, requirements: &BTreeSet<String>) -> String {
             presented_to_first_apdu_p95_ms: wait.to_first_apdu.1,
             first_apdu_to_verdict_median_ms: wait.to_verdict.0,
             first_apdu_to_verdict_p95_ms: wait.to_verdict.1,
-            arrivals: wait.arrivals.map(|(taps, (median, p95))| ArrivalsJson { taps, presented_to_first_apdu_median_ms: median, presented_to_first_apdu_p95_ms: p95 }),
+            arrivals: wait.arrivals.map(|(taps, (median, p95))| ArrivalsJson {
+                taps,
+                presented_to_first_apdu_median_ms: median,
+                presented_to_first_apdu_p95_ms: p95,
+            }),
         }),
     };
     let mut text = serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));

@@ -49,8 +49,11 @@ pub fn junit(run: &Run<'_>) -> String {
     for result in run.results {
         let _ = write!(out, r#"    <testcase classname="mynatap.scenarios" name="{}" file="{}""#, xml_escape(&result.id), xml_escape(&result.file));
         // Every verified tap's eligibility answer, grace and warning, for people reading CI.
-        let verified: Vec<String> =
-            result.steps.iter().filter_map(|step| step.verified.as_ref().map(|verified| format!("step {}: verified, {}", step.index, verified.line()))).collect();
+        let verified: Vec<String> = result
+            .steps
+            .iter()
+            .filter_map(|step| step.verified.as_ref().map(|verified| format!("step {}: verified, {}", step.index, verified.line())))
+            .collect();
         let system_out = if verified.is_empty() { String::new() } else { format!("      <system-out>{}</system-out>\n", xml_escape(&verified.join("\n"))) };
         let note = result.note.as_deref().unwrap_or_default();
         match (result.status, &result.failure, &result.error) {

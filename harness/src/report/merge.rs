@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::Value;
 
 use super::junit::xml_escape;
-use super::{coverage_of, CertificationInfo, Summary};
+use super::{CertificationInfo, Summary, coverage_of};
 use crate::play::Status;
 
 /// Largest report read (a whole-suite JSON report with transcripts is well under this).
@@ -77,7 +77,12 @@ pub fn merge(inputs: &[Input<'_>], partial: bool) -> Result<Merged, MergeError> 
     let is_json = |text: &str| text.trim_start().starts_with('{');
     let json = is_json(first.text);
     if let Some(other) = inputs.iter().find(|input| is_json(input.text) != json) {
-        return Err(MergeError(format!("{} is {} but {} is not: merge reports of one format", first.name, if json { "JSON" } else { "JUnit XML" }, other.name)));
+        return Err(MergeError(format!(
+            "{} is {} but {} is not: merge reports of one format",
+            first.name,
+            if json { "JSON" } else { "JUnit XML" },
+            other.name
+        )));
     }
     if json { merge_json(inputs, partial) } else { merge_junit(inputs, partial) }
 }
@@ -93,16 +98,25 @@ fn merge_json(inputs: &[Input<'_>], partial: bool) -> Result<Merged, MergeError>
     }
     let (first_name, first) = reports.first().cloned().ok_or_else(|| MergeError("no reports to merge".into()))?;
     // A shard's suite is `SUITE, shard K/N`: shards of one run share SUITE.
-    let suite_of = |report: &Value| report.get("suite").and_then(Value::as_str).map(|suite| suite.rsplit_once(", shard ").map_or(suite, |(base, _)| base).to_owned());
+    let suite_of =
+        |report: &Value| report.get("suite").and_then(Value::as_str).map(|suite| suite.rsplit_once(", shard ").map_or(suite, |(base, _)| base).to_owned());
     for (name, report) in &reports {
         if suite_of(report) != suite_of(&first) {
-            return Err(MergeError(format!("{name} and {first_name} are shards of different suites ({} vs {})", show(report.get("suite")), show(first.get("suite")))));
+            return Err(MergeError(format!(
+                "{name} and {first_name} are shards of different suites ({} vs {})",
+                show(report.get("suite")),
+                show(first.get("suite"))
+            )));
         }
     }
     for key in ["seed", "transport"] {
         for (name, report) in &reports {
             if report.get(key) != first.get(key) {
-                return Err(MergeError(format!("{name} and {first_name} differ in `{key}` ({} vs {}): shards of one run share it", show(report.get(key)), show(first.get(key)))));
+                return Err(MergeError(format!(
+                    "{name} and {first_name} differ in `{key}` ({} vs {}): shards of one run share it",
+                    show(report.get(key)),
+                    show(first.get(key))
+                )));
             }
         }
     }
@@ -135,10 +149,14 @@ fn merge_json(inputs: &[Input<'_>], partial: bool) -> Result<Merged, MergeError>
         }
     }
     // Checked after the overlap: the same shard given twice is named as such.
-    let labels: Vec<(&str, Option<String>)> = reports.iter().map(|(name, report)| (*name, report.get("suite").and_then(Value::as_str).map(str::to_owned))).collect();
+    let labels: Vec<(&str, Option<String>)> =
+        reports.iter().map(|(name, report)| (*name, report.get("suite").and_then(Value::as_str).map(str::to_owned))).collect();
     let partial = shard_set(&labels, partial)?;
     // The order of an unsharded run: by file, then id.
-    scenarios.sort_by(|a, b| (a.get("file").and_then(Value::as_str), a.get("id").and_then(Value::as_str)).cmp(&(b.get("file").and_then(Value::as_str), b.get("id").and_then(Value::as_str))));
+    scenarios.sort_by(|a, b| {
+        (a.get("file").and_then(Value::as_str), a.get("id").and_then(Value::as_str))
+            .cmp(&(b.get("file").and_then(Value::as_str), b.get("id").and_then(Value::as_str)))
+    });
     let rows: Vec<(String, Vec<String>, Status)> = scenarios
         .iter()
         .map(|s| {
@@ -175,7 +193,11 @@ fn show(value: Option<&Value>) -> String {
 }
 
 /// The verdict of the whole suite from the shards' certifications (same reader, same suite).
-fn merge_certification(certifications: &[(&str, Option<CertificationInfo>)], summary: &Summary, partial: Option<&str>) -> Result<Option<CertificationInfo>, MergeError> {
+fn merge_certification(
+    certifications: &[(&str, Option<CertificationInfo>)],
+    summary: &Summary,
+    partial: Option<&str>,
+) -> Result<Option<CertificationInfo>, MergeError> {
     let Some((first_name, Some(first))) = certifications.first().cloned() else {
         if let Some((name, _)) = certifications.iter().find(|(_, c)| c.is_some()) {
             return Err(MergeError(format!("{name} is a certification report and {} is not", certifications.first().map_or("", |c| c.0))));
@@ -187,7 +209,9 @@ fn merge_certification(certifications: &[(&str, Option<CertificationInfo>)], sum
         let Some(certification) = certification else {
             return Err(MergeError(format!("{first_name} is a certification report and {name} is not")));
         };
-        if (certification.reader.as_str(), certification.fingerprint.as_str(), &certification.statement) != (first.reader.as_str(), first.fingerprint.as_str(), &first.statement) {
+        if (certification.reader.as_str(), certification.fingerprint.as_str(), &certification.statement)
+            != (first.reader.as_str(), first.fingerprint.as_str(), &first.statement)
+        {
             return Err(MergeError(format!("{name} and {first_name} certify different readers, suites or statements")));
         }
         flags.extend(certification.flags.iter().cloned());
@@ -197,10 +221,13 @@ fn merge_certification(certifications: &[(&str, Option<CertificationInfo>)], sum
     // Each shard drew its own lives: the merged run played them all.
     let mut conditions = first.conditions.clone();
     if let crate::report::Lives::Added { count } = &mut conditions.lives {
-        *count = certifications.iter().filter_map(|(_, c)| match c.as_ref().map(|c| c.conditions.lives) {
-            Some(crate::report::Lives::Added { count }) => Some(count),
-            _ => None,
-        }).sum();
+        *count = certifications
+            .iter()
+            .filter_map(|(_, c)| match c.as_ref().map(|c| c.conditions.lives) {
+                Some(crate::report::Lives::Added { count }) => Some(count),
+                _ => None,
+            })
+            .sum();
     }
     verdict_text.push_str(&conditions.words().0);
     if let Some(words) = partial {
@@ -222,7 +249,8 @@ fn merge_junit(inputs: &[Input<'_>], partial: bool) -> Result<Merged, MergeError
         if !root.has_tag_name("testsuites") {
             return Err(MergeError(format!("{}: not a JUnit report (no <testsuites>)", input.name)));
         }
-        let suite = root.descendants().find(|node| node.has_tag_name("property") && node.attribute("name") == Some("suite")).and_then(|node| node.attribute("value"));
+        let suite =
+            root.descendants().find(|node| node.has_tag_name("property") && node.attribute("name") == Some("suite")).and_then(|node| node.attribute("value"));
         labels.push((input.name, suite.map(str::to_owned)));
         names.insert(root.attribute("name").unwrap_or("mynatap").to_owned());
         for node in root.descendants() {
@@ -272,7 +300,10 @@ mod tests {
     use super::*;
 
     fn json_report(ids: &[(&str, &str)], seed: u64) -> String {
-        let scenarios: Vec<Value> = ids.iter().map(|(id, status)| serde_json::json!({"id": id, "file": format!("scenarios/{id}.yaml"), "covers": ["FLOW-1"], "status": status})).collect();
+        let scenarios: Vec<Value> = ids
+            .iter()
+            .map(|(id, status)| serde_json::json!({"id": id, "file": format!("scenarios/{id}.yaml"), "covers": ["FLOW-1"], "status": status}))
+            .collect();
         serde_json::json!({"tool": "mynatap", "seed": seed, "transport": "memory", "suite": "scenarios/", "scenarios": scenarios, "coverage": [{"requirement": "FLOW-1", "scenarios": []}]}).to_string()
     }
 
@@ -301,14 +332,16 @@ mod tests {
 
     #[test]
     fn an_incomplete_set_of_shards_is_merged_only_as_partial() {
-        let shard = |k: usize, id: &str| json_report(&[(id, "passed")], 1).replace("\"suite\":\"scenarios/\"", &format!("\"suite\":\"scenarios/, shard {k}/3\""));
+        let shard =
+            |k: usize, id: &str| json_report(&[(id, "passed")], 1).replace("\"suite\":\"scenarios/\"", &format!("\"suite\":\"scenarios/, shard {k}/3\""));
         let (one, two, three) = (shard(1, "a"), shard(2, "b"), shard(3, "c"));
         let refused = merge(&[Input { name: "1.json", text: &one }, Input { name: "3.json", text: &three }], false).unwrap_err();
         assert!(refused.0.contains("shard 2/3 missing") && refused.0.contains("--partial"), "{refused}");
         let merged = merge(&[Input { name: "1.json", text: &one }, Input { name: "3.json", text: &three }], true).unwrap();
         let value: Value = serde_json::from_str(&merged.text).unwrap();
         assert_eq!(value["partial"], "partial: shards 1/3, 3/3 of 3 merged (2/3 missing)");
-        let whole = merge(&[Input { name: "1.json", text: &one }, Input { name: "2.json", text: &two }, Input { name: "3.json", text: &three }], false).unwrap();
+        let whole =
+            merge(&[Input { name: "1.json", text: &one }, Input { name: "2.json", text: &two }, Input { name: "3.json", text: &three }], false).unwrap();
         let value: Value = serde_json::from_str(&whole.text).unwrap();
         assert!(value.get("partial").is_none());
         assert_eq!(value["suite"], "scenarios/");

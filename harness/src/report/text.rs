@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use std::collections::BTreeSet;
 
-use super::{coverage, CoverageRow, Run, Style, Summary};
+use super::{CoverageRow, Run, Style, Summary, coverage};
 use crate::play::Status;
 
 /// The run: a line per scenario (failures with their evidence), the requirement coverage matrix,

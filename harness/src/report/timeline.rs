@@ -10,10 +10,19 @@ use super::junit::xml_escape as escape;
 
 /// One event of the tap, in the order the card and the back ends saw them.
 enum Event<'a> {
-    Apdu { command: &'a [u8], response: Option<&'a [u8]> },
+    Apdu {
+        command: &'a [u8],
+        response: Option<&'a [u8]>,
+    },
     /// A command to a card left lying in the field by an earlier tap (rule W12).
-    ToCardLeftLying { command: &'a [u8], response: Option<&'a [u8]> },
-    Http { path: &'a str, status: u16 },
+    ToCardLeftLying {
+        command: &'a [u8],
+        response: Option<&'a [u8]>,
+    },
+    Http {
+        path: &'a str,
+        status: u16,
+    },
 }
 
 /// What a command APDU asks, in the words of docs/protocol.md.
@@ -38,7 +47,11 @@ pub fn decode_command(command: &[u8]) -> String {
             };
             if name.is_empty() { format!("SELECT EF {high:02X}{low:02X}") } else { format!("SELECT EF {high:02X}{low:02X} ({name})") }
         }
-        [0x00, 0xB0, high, low, rest @ ..] => format!("READ BINARY at {}{}", (usize::from(*high) << 8) | usize::from(*low), rest.first().map(|le| format!(", {} bytes", if *le == 0 { 256 } else { usize::from(*le) })).unwrap_or_default()),
+        [0x00, 0xB0, high, low, rest @ ..] => format!(
+            "READ BINARY at {}{}",
+            (usize::from(*high) << 8) | usize::from(*low),
+            rest.first().map(|le| format!(", {} bytes", if *le == 0 { 256 } else { usize::from(*le) })).unwrap_or_default()
+        ),
         [0x00, 0x20, 0x00, 0x80, ..] => "VERIFY (PIN or number B)".into(),
         [0x80, 0x2A, 0x00, 0x80, ..] => "SIGN the challenge".into(),
         [0x80, 0x2A, 0x00, 0x00, ..] => "challenge the card's own key".into(),
@@ -81,17 +94,29 @@ pub fn svg(evidence: &TapEvidence, broken: Option<&str>) -> String {
         .iter()
         .map(|apdu| (apdu.sequence, Event::Apdu { command: &apdu.command, response: apdu.response.as_ref().map(|r| r.0.as_slice()) }))
         .chain(evidence.http.iter().map(|request| (request.sequence, Event::Http { path: &request.path, status: request.status })))
-        .chain(evidence.left_in_field.iter().map(|apdu| (apdu.sequence, Event::ToCardLeftLying { command: &apdu.command, response: apdu.response.as_ref().map(|r| r.0.as_slice()) })))
+        .chain(
+            evidence
+                .left_in_field
+                .iter()
+                .map(|apdu| (apdu.sequence, Event::ToCardLeftLying { command: &apdu.command, response: apdu.response.as_ref().map(|r| r.0.as_slice()) })),
+        )
         .collect();
     events.sort_by_key(|(sequence, _)| *sequence);
     let (card, reader, backends, row, top) = (90.0, 330.0, 570.0, 26.0, 46.0);
     let height = top + row * (events.len() as f64 + 3.0);
     let mut out = String::new();
-    let _ = writeln!(out, "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"660\" height=\"{height:.0}\" viewBox=\"0 0 660 {height:.0}\" role=\"img\" aria-label=\"the tap, command by command\" font-size=\"11\" font-family=\"sans-serif\">");
+    let _ = writeln!(
+        out,
+        "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"660\" height=\"{height:.0}\" viewBox=\"0 0 660 {height:.0}\" role=\"img\" aria-label=\"the tap, command by command\" font-size=\"11\" font-family=\"sans-serif\">"
+    );
     for (x, name) in [(card, "card (PC/SC)"), (reader, "reader program"), (backends, "back ends (HTTP)")] {
-        let _ = writeln!(out, "<text x=\"{x}\" y=\"14\" text-anchor=\"middle\" font-weight=\"bold\">{name}</text><line x1=\"{x}\" y1=\"20\" x2=\"{x}\" y2=\"{height:.0}\" stroke=\"#bbb\" stroke-dasharray=\"4 3\"/>");
+        let _ = writeln!(
+            out,
+            "<text x=\"{x}\" y=\"14\" text-anchor=\"middle\" font-weight=\"bold\">{name}</text><line x1=\"{x}\" y1=\"20\" x2=\"{x}\" y2=\"{height:.0}\" stroke=\"#bbb\" stroke-dasharray=\"4 3\"/>"
+        );
     }
-    let entering = if evidence.arrived_after_request { "card arrives after the request (a PC/SC arrival)" } else { "card in the field when the reader is asked" };
+    let entering =
+        if evidence.arrived_after_request { "card arrives after the request (a PC/SC arrival)" } else { "card in the field when the reader is asked" };
     let _ = writeln!(out, "<text x=\"{card}\" y=\"{:.0}\" text-anchor=\"middle\" fill=\"#1a7f37\">{entering}</text>", top - 8.0);
     for (index, (sequence, event)) in events.iter().enumerate() {
         let y = top + row * (index as f64 + 0.5);
@@ -100,7 +125,9 @@ pub fn svg(evidence: &TapEvidence, broken: Option<&str>) -> String {
                 let colour = if *command == [0x80, 0xFE, 0x4D, 0x59, 0x00].as_slice() { "#999" } else { "#1e6bb8" };
                 (card, decode_command(command), decode_response(*response), colour)
             }
-            Event::ToCardLeftLying { command, response } => (card, format!("to the card left lying: {}", decode_command(command)), decode_response(*response), "#cf222e"),
+            Event::ToCardLeftLying { command, response } => {
+                (card, format!("to the card left lying: {}", decode_command(command)), decode_response(*response), "#cf222e")
+            }
             Event::Http { path, status } => (backends, decode_request(path), status.to_string(), "#8250df"),
         };
         let anchor = if to < reader { "end" } else { "start" };
@@ -119,12 +146,24 @@ pub fn svg(evidence: &TapEvidence, broken: Option<&str>) -> String {
     }
     let end = top + row * (events.len() as f64 + 0.8);
     let said = evidence.verdict.as_deref().or(evidence.adapter_error.as_deref()).unwrap_or("no verdict");
-    let _ = writeln!(out, "<text x=\"{reader}\" y=\"{end:.0}\" text-anchor=\"middle\" font-weight=\"bold\">verdict: {}</text>", escape(&said.chars().take(90).collect::<String>()));
+    let _ = writeln!(
+        out,
+        "<text x=\"{reader}\" y=\"{end:.0}\" text-anchor=\"middle\" font-weight=\"bold\">verdict: {}</text>",
+        escape(&said.chars().take(90).collect::<String>())
+    );
     if let Some(broken) = broken {
-        let _ = writeln!(out, "<text x=\"{reader}\" y=\"{:.0}\" text-anchor=\"middle\" fill=\"#cf222e\">first broken: {}</text>", end + 16.0, escape(&broken.chars().take(90).collect::<String>()));
+        let _ = writeln!(
+            out,
+            "<text x=\"{reader}\" y=\"{:.0}\" text-anchor=\"middle\" fill=\"#cf222e\">first broken: {}</text>",
+            end + 16.0,
+            escape(&broken.chars().take(90).collect::<String>())
+        );
     }
     let _ = writeln!(out, "<text x=\"{card}\" y=\"{:.0}\" text-anchor=\"middle\" fill=\"#1a7f37\">card leaves the field</text>", end + 32.0);
-    let _ = writeln!(out, "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#444\"/></marker></defs></svg>");
+    let _ = writeln!(
+        out,
+        "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#444\"/></marker></defs></svg>"
+    );
     out
 }
 

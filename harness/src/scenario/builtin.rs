@@ -54,7 +54,12 @@ pub fn export(dir: &Path) -> Result<usize, String> {
         .map(|(name, _)| dir.join(name).display().to_string())
         .collect();
     if !clashes.is_empty() {
-        return Err(format!("{} file(s) in {} differ from the built-in suite and were not overwritten: {}; export into an empty folder", clashes.len(), dir.display(), clashes.join(", ")));
+        return Err(format!(
+            "{} file(s) in {} differ from the built-in suite and were not overwritten: {}; export into an empty folder",
+            clashes.len(),
+            dir.display(),
+            clashes.join(", ")
+        ));
     }
     for (name, text) in FILES {
         let path = dir.join(name);

@@ -441,7 +441,12 @@ pub fn load_file(path: &Path, requirements: &BTreeSet<String>) -> Result<Scenari
 /// Parses and validates scenario text (`file` is only for messages).
 pub fn parse(file: &Path, source: &str, requirements: &BTreeSet<String>) -> Result<Scenario, LoadError> {
     let source = mynatap_sim::yaml_guard::strip_bom(source);
-    mynatap_sim::yaml_guard::check(source).map_err(|refused| LoadError { file: file.to_owned(), line: refused.line, column: refused.column, message: refused.message })?;
+    mynatap_sim::yaml_guard::check(source).map_err(|refused| LoadError {
+        file: file.to_owned(),
+        line: refused.line,
+        column: refused.column,
+        message: refused.message,
+    })?;
     let raw: RawScenario = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(source)).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();

@@ -305,11 +305,7 @@ pub struct RawConsent {
 impl RawConsent {
     pub(super) fn resolve(&self) -> Consent {
         let all = self.all == Some(true);
-        Consent {
-            medication: all || self.medication == Some(true),
-            checkups: all || self.checkups == Some(true),
-            surgery: all || self.surgery == Some(true),
-        }
+        Consent { medication: all || self.medication == Some(true), checkups: all || self.checkups == Some(true), surgery: all || self.surgery == Some(true) }
     }
 }
 

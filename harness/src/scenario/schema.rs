@@ -6,7 +6,7 @@
 //! a phone of the world, the contract version a field needs) the loader still checks, with a
 //! file:line:column message.
 
-use schemars::{json_schema, Schema, SchemaGenerator};
+use schemars::{Schema, SchemaGenerator, json_schema};
 
 use mynatap_sim::backend::QualificationValidity;
 use mynatap_sim::card::surface::Forgery;

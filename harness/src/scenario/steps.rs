@@ -12,7 +12,7 @@ use super::raw::*;
 use super::validate::Validator;
 use mynatap_sim::apdu::MAX_COMMAND_LEN;
 
-use super::{Action, ApduExpect, Expectation, LoadError, TapExpect, ERROR_CODES};
+use super::{Action, ApduExpect, ERROR_CODES, Expectation, LoadError, TapExpect};
 use mynatap_sim::contract::Contract;
 
 /// A `fault:` on a tap: in the device's answers or in the back ends'.
@@ -44,7 +44,10 @@ impl Validator<'_> {
         }
         for (field, used) in [("held_again", moves.held_again), ("stays", moves.stays)] {
             if used && arrives.is_none() {
-                return Err(self.error(&format!("{path}.{field}"), format!("`{field}` moves the card as a patient does: say when it arrives (`arrives: after_request` or `before_request`)")));
+                return Err(self.error(
+                    &format!("{path}.{field}"),
+                    format!("`{field}` moves the card as a patient does: say when it arrives (`arrives: after_request` or `before_request`)"),
+                ));
             }
         }
         Ok(moves)
@@ -70,7 +73,10 @@ impl Validator<'_> {
                     return Err(self.error(&format!("{path}.os_selected"), "only a phone tap chooses a phone type"));
                 }
                 if tap.card.is_some() && tap.user_verified.is_some() {
-                    return Err(self.error(&format!("{path}.user_verified"), "`user_verified` is Face ID / Touch ID on an iPhone (FLOW-3); a card tap proves its holder with `pin` or `auth: face`"));
+                    return Err(self.error(
+                        &format!("{path}.user_verified"),
+                        "`user_verified` is Face ID / Touch ID on an iPhone (FLOW-3); a card tap proves its holder with `pin` or `auth: face`",
+                    ));
                 }
                 if let Some(terminal) = &tap.terminal {
                     self.known(&format!("{path}.terminal"), "terminal", terminal, terminals)?;
@@ -99,7 +105,9 @@ impl Validator<'_> {
                     Some(other) => return Err(self.error(&format!("{path}.auth"), format!("unknown auth `{other}` (expected pin or face)"))),
                 };
                 if face.is_some() && tap.phone.is_some() {
-                    return Err(self.error(&format!("{path}.auth"), "`auth: face` is the physical card's path (tap `card: <person>`); a phone has no card surface"));
+                    return Err(
+                        self.error(&format!("{path}.auth"), "`auth: face` is the physical card's path (tap `card: <person>`); a phone has no card surface")
+                    );
                 }
                 if face.is_none() && tap.face_match.is_some() {
                     return Err(self.error(&format!("{path}.face_match"), "`face_match` belongs to `auth: face`"));
@@ -107,10 +115,11 @@ impl Validator<'_> {
                 if face.is_some() && tap.pin.is_some() {
                     return Err(self.error(&format!("{path}.pin"), "no PIN is typed with `auth: face`"));
                 }
-                if face.is_some()
-                    && fault.and_then(|fault| fault.target()) == Some(FaultTarget::Command(CommandKind::Sign))
-                {
-                    return Err(self.error(&format!("{path}.fault.command"), "a face tap makes no signature, so this fault could never take effect: aim it at `select`, `read` or `verify`"));
+                if face.is_some() && fault.and_then(|fault| fault.target()) == Some(FaultTarget::Command(CommandKind::Sign)) {
+                    return Err(self.error(
+                        &format!("{path}.fault.command"),
+                        "a face tap makes no signature, so this fault could never take effect: aim it at `select`, `read` or `verify`",
+                    ));
                 }
                 let moves = self.card_moves(&path, tap, fault)?;
                 Action::Tap(TapSpec {
@@ -270,7 +279,10 @@ impl Validator<'_> {
                 .filter_map(|(name, answer)| (answer == Some(false)).then_some(name))
                 .collect();
             if !denied.is_empty() {
-                return Err(self.error(path, format!("`all: true` shares everything, yet `{}: false` says otherwise: give `all: true` alone, or each answer", denied.join("`, `"))));
+                return Err(self.error(
+                    path,
+                    format!("`all: true` shares everything, yet `{}: false` says otherwise: give `all: true` alone, or each answer", denied.join("`, `")),
+                ));
             }
         }
         Ok(raw.resolve())
@@ -281,9 +293,9 @@ impl Validator<'_> {
             match (raw.apdu, &raw.command) {
                 (Some(0), None) => Err(self.error(&format!("{path}.apdu"), "commands count from 1")),
                 (Some(n), None) => Ok(FaultTarget::Apdu(n)),
-                (None, Some(command)) => CommandKind::parse(command).map(FaultTarget::Command).ok_or_else(|| {
-                    self.error(&format!("{path}.command"), format!("unknown command `{command}` (expected select, read, verify or sign)"))
-                }),
+                (None, Some(command)) => CommandKind::parse(command)
+                    .map(FaultTarget::Command)
+                    .ok_or_else(|| self.error(&format!("{path}.command"), format!("unknown command `{command}` (expected select, read, verify or sign)"))),
                 _ => Err(self.error(path, "name the command hit with exactly one of `apdu: N` or `command: select|read|verify|sign`")),
             }
         };
@@ -344,10 +356,9 @@ impl Validator<'_> {
                     self.since(&format!("{path}.kind"), &format!("the `{other}` fault"), version)?;
                     Ok(AnyFault::Backend(fault))
                 }
-                None => Err(self.error(
-                    &format!("{path}.kind"),
-                    format!("unknown fault `{other}` (expected one of {})", super::schema::FAULT_KINDS.join(", ")),
-                )),
+                None => {
+                    Err(self.error(&format!("{path}.kind"), format!("unknown fault `{other}` (expected one of {})", super::schema::FAULT_KINDS.join(", "))))
+                }
             },
         }
     }
@@ -361,7 +372,8 @@ impl Validator<'_> {
             _ => {}
         }
         let Some(raw) = raw else { return Ok(Expectation::Succeed) };
-        let apdu_fields = [("sw", raw.sw.is_some()), ("data", raw.data.is_some()), ("data_len", raw.data_len.is_some()), ("data_prefix", raw.data_prefix.is_some())];
+        let apdu_fields =
+            [("sw", raw.sw.is_some()), ("data", raw.data.is_some()), ("data_len", raw.data_len.is_some()), ("data_prefix", raw.data_prefix.is_some())];
         if let Some((name, _)) = apdu_fields.iter().find(|(_, given)| *given) {
             return Err(self.error(&format!("{path}.expect.{name}"), format!("`{name}` belongs to an `apdu` step's expect, not `{}`", action.name())));
         }
@@ -378,8 +390,12 @@ impl Validator<'_> {
                 })?),
                 ("rejected", None) => return Err(self.error(&path, "`outcome: rejected` needs a `reason`")),
                 ("verified" | "not_offered", None) => None,
-                ("verified" | "not_offered", Some(_)) => return Err(self.error(&format!("{path}.reason"), format!("a `reason` goes only with `outcome: rejected`, not `{outcome}`"))),
-                (other, _) => return Err(self.error(&format!("{path}.outcome"), format!("unknown outcome `{other}` (expected verified, rejected or not_offered)"))),
+                ("verified" | "not_offered", Some(_)) => {
+                    return Err(self.error(&format!("{path}.reason"), format!("a `reason` goes only with `outcome: rejected`, not `{outcome}`")));
+                }
+                (other, _) => {
+                    return Err(self.error(&format!("{path}.outcome"), format!("unknown outcome `{other}` (expected verified, rejected or not_offered)")));
+                }
             };
             if let Some(reason) = reason {
                 self.since(&format!("{path}.reason"), &format!("reason `{reason}`"), Contract::introducing(reason))?;
@@ -457,17 +473,39 @@ pub(super) enum RawAction<'a> {
 
 pub(super) fn step_action<'a>(step: &'a RawStep, path: &str, validator: &Validator<'_>) -> Result<RawAction<'a>, LoadError> {
     let mut found: Vec<(&str, RawAction<'a>)> = Vec::new();
-    if let Some(a) = &step.tap { found.push(("tap", RawAction::Tap(a))); }
-    if let Some(a) = &step.add_phone { found.push(("add_phone", RawAction::AddPhone(a))); }
-    if let Some(a) = &step.remove_phone { found.push(("remove_phone", RawAction::RemovePhone(a))); }
-    if let Some(a) = &step.report_lost { found.push(("report_lost", RawAction::ReportLost(a))); }
-    if let Some(a) = &step.resume { found.push(("resume", RawAction::Resume(a))); }
-    if let Some(a) = &step.revoke_card { found.push(("revoke_card", RawAction::RevokeCard(a))); }
-    if let Some(a) = &step.renew_card { found.push(("renew_card", RawAction::RenewCard(a))); }
-    if let Some(a) = &step.register_insurance { found.push(("register_insurance", RawAction::RegisterInsurance(a))); }
-    if let Some(a) = &step.advance_clock { found.push(("advance_clock", RawAction::AdvanceClock(a))); }
-    if let Some(a) = &step.apdu { found.push(("apdu", RawAction::Apdu(a))); }
-    if let Some(a) = &step.reset { found.push(("reset", RawAction::Reset(a))); }
+    if let Some(a) = &step.tap {
+        found.push(("tap", RawAction::Tap(a)));
+    }
+    if let Some(a) = &step.add_phone {
+        found.push(("add_phone", RawAction::AddPhone(a)));
+    }
+    if let Some(a) = &step.remove_phone {
+        found.push(("remove_phone", RawAction::RemovePhone(a)));
+    }
+    if let Some(a) = &step.report_lost {
+        found.push(("report_lost", RawAction::ReportLost(a)));
+    }
+    if let Some(a) = &step.resume {
+        found.push(("resume", RawAction::Resume(a)));
+    }
+    if let Some(a) = &step.revoke_card {
+        found.push(("revoke_card", RawAction::RevokeCard(a)));
+    }
+    if let Some(a) = &step.renew_card {
+        found.push(("renew_card", RawAction::RenewCard(a)));
+    }
+    if let Some(a) = &step.register_insurance {
+        found.push(("register_insurance", RawAction::RegisterInsurance(a)));
+    }
+    if let Some(a) = &step.advance_clock {
+        found.push(("advance_clock", RawAction::AdvanceClock(a)));
+    }
+    if let Some(a) = &step.apdu {
+        found.push(("apdu", RawAction::Apdu(a)));
+    }
+    if let Some(a) = &step.reset {
+        found.push(("reset", RawAction::Reset(a)));
+    }
     match found.len() {
         1 => Ok(found.remove(0).1),
         0 => Err(validator.error(path, "a step needs one action key (tap, add_phone, remove_phone, report_lost, resume, revoke_card, renew_card, register_insurance, advance_clock, apdu, reset)")),
@@ -478,4 +516,3 @@ pub(super) fn step_action<'a>(step: &'a RawStep, path: &str, validator: &Validat
         }
     }
 }
-

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
-use mynatap_sim::backend::{QualificationValidity, COPAY_PERCENTS};
+use mynatap_sim::backend::{COPAY_PERCENTS, QualificationValidity};
 use mynatap_sim::card::surface::Forgery;
 use mynatap_sim::contract::Contract;
 use mynatap_sim::pki::{CertificateFault, KeyAlgorithm};
@@ -20,7 +20,7 @@ use time::{Date, OffsetDateTime};
 
 use super::raw::{RawScenario, RawWorld};
 use super::steps::step_action;
-use super::{Action, LoadError, PersonDef, PhoneDef, Scenario, Step, TerminalDef, WorldDef, MAX_STEPS};
+use super::{Action, LoadError, MAX_STEPS, PersonDef, PhoneDef, Scenario, Step, TerminalDef, WorldDef};
 use crate::scenario::locate::{Locator, Position};
 
 /// The world clock's range, as people read it in messages.
@@ -89,7 +89,10 @@ impl Validator<'_> {
             }
             return Ok(());
         }
-        Err(self.error(path, format!("{what} is contract {version}; this file says `contract: \"{}\"` (raise it, or leave `contract` out for the latest)", self.contract)))
+        Err(self.error(
+            path,
+            format!("{what} is contract {version}; this file says `contract: \"{}\"` (raise it, or leave `contract` out for the latest)", self.contract),
+        ))
     }
 
     /// `world.ca_generations` (contract 1.3): two or three keys, not with `ca_key`. Empty when
@@ -98,7 +101,10 @@ impl Validator<'_> {
         let Some(list) = &raw.ca_generations else { return Ok(Vec::new()) };
         self.since("world.ca_generations", "`world.ca_generations`", Contract::V1_3)?;
         if raw.ca_key.is_some() {
-            return Err(self.error("world.ca_key", "`ca_key` is the key of a world's one authority; with `ca_generations` each generation names its key: leave `ca_key` out"));
+            return Err(self.error(
+                "world.ca_key",
+                "`ca_key` is the key of a world's one authority; with `ca_generations` each generation names its key: leave `ca_key` out",
+            ));
         }
         if !(2..=3).contains(&list.len()) {
             return Err(self.error("world.ca_generations", format!("expected two or three generations (keys, oldest first), got {}", list.len())));
@@ -116,7 +122,10 @@ impl Validator<'_> {
         let Some(number) = generation else { return Ok(None) };
         self.since(path, "`generation`", Contract::V1_3)?;
         if generations == 0 {
-            return Err(self.error(path, "`generation` names one of `world.ca_generations`, and this world has one authority: give `world.ca_generations` or leave `generation` out"));
+            return Err(self.error(
+                path,
+                "`generation` names one of `world.ca_generations`, and this world has one authority: give `world.ca_generations` or leave `generation` out",
+            ));
         }
         if !(1..=generations).contains(&number) {
             return Err(self.error(path, format!("expected a generation from 1 (the oldest) to {generations}, got {number}")));
@@ -197,8 +206,7 @@ impl Validator<'_> {
         let mut steps = Vec::with_capacity(raw.steps.len());
         let mut clock = world.clock;
         // Each phone's OS as the steps go, to refuse faults an iPhone tap can never reach.
-        let mut phone_os: HashMap<String, DeviceKind> =
-            world.people.iter().flat_map(|p| p.phones.iter().map(|phone| (phone.id.clone(), phone.os))).collect();
+        let mut phone_os: HashMap<String, DeviceKind> = world.people.iter().flat_map(|p| p.phones.iter().map(|phone| (phone.id.clone(), phone.os))).collect();
         // The step whose card was left in the field (`stays`): the next tap must wait for its own.
         let mut left_in_field: Option<String> = None;
         for (i, step) in raw.steps.into_iter().enumerate() {
@@ -244,7 +252,15 @@ impl Validator<'_> {
             }
             if let Action::AdvanceClock(by) = &action {
                 clock = mynatap_sim::clock::checked_add(clock, *by).ok_or_else(|| {
-                    self.error(&format!("{path}.advance_clock"), format!("the clock would leave the range this simulator keeps ({} to {}): it stands at {}", CLOCK_RANGE.0, CLOCK_RANGE.1, clock.format(&Rfc3339).unwrap_or_default()))
+                    self.error(
+                        &format!("{path}.advance_clock"),
+                        format!(
+                            "the clock would leave the range this simulator keeps ({} to {}): it stands at {}",
+                            CLOCK_RANGE.0,
+                            CLOCK_RANGE.1,
+                            clock.format(&Rfc3339).unwrap_or_default()
+                        ),
+                    )
                 })?;
             }
             let expect = self.expect(&path, &action, step.expect)?;
@@ -395,7 +411,10 @@ impl Validator<'_> {
                 let certificate = self.certificate_fault(&format!("{phone_path}.certificate"), phone.certificate.as_deref())?;
                 let generation = self.generation(&format!("{phone_path}.generation"), phone.generation, ca_generations.len())?;
                 if generation.is_some() && phone.forged {
-                    return Err(self.error(&format!("{phone_path}.generation"), "a forged phone's certificate is the forger's, of no trusted generation: leave `generation` out"));
+                    return Err(self.error(
+                        &format!("{phone_path}.generation"),
+                        "a forged phone's certificate is the forger's, of no trusted generation: leave `generation` out",
+                    ));
                 }
                 phones.push(PhoneDef { id: phone.id.clone(), os: phone.os.device(), key, pin, forged: phone.forged, certificate, generation });
             }
@@ -434,7 +453,10 @@ impl Validator<'_> {
         let ca_generations = if ca_generations.is_empty() { vec![ca_key] } else { ca_generations };
         let revoked_elsewhere = match raw.revoked_elsewhere {
             Some(count) if count > MAX_REVOKED_ELSEWHERE => {
-                return Err(self.error("world.revoked_elsewhere", format!("expected 0 to {MAX_REVOKED_ELSEWHERE} (other people's revoked certificates on the CRL), got {count}")));
+                return Err(self.error(
+                    "world.revoked_elsewhere",
+                    format!("expected 0 to {MAX_REVOKED_ELSEWHERE} (other people's revoked certificates on the CRL), got {count}"),
+                ));
             }
             count => count.unwrap_or(0) as usize,
         };

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 static PCSCD: Mutex<()> = Mutex::new(());
 
@@ -90,4 +90,3 @@ impl Drop for ServedCard {
         std::thread::sleep(Duration::from_millis(600));
     }
 }
-

@@ -73,12 +73,8 @@ pub struct HolderInfo {
 impl HolderInfo {
     /// The BER-TLV basic-four-items file: `FF 20` holding `DF 21` (offsets) and `DF 22`..`DF 25`.
     pub fn basic_four_tlv(&self) -> Vec<u8> {
-        let items: [(u8, &[u8]); 4] = [
-            (0x22, self.name.as_bytes()),
-            (0x23, self.address.as_bytes()),
-            (0x24, self.birth_date.as_bytes()),
-            (0x25, self.sex.as_bytes()),
-        ];
+        let items: [(u8, &[u8]); 4] =
+            [(0x22, self.name.as_bytes()), (0x23, self.address.as_bytes()), (0x24, self.birth_date.as_bytes()), (0x25, self.sex.as_bytes())];
         let mut body = Vec::new();
         let mut offsets = Vec::new();
         // DF 21 holds the 2-byte offset of each item inside the template's value; it comes first,

@@ -341,7 +341,8 @@ impl Card {
     /// The card-surface files; a card without the application has none (its files cannot be
     /// selected), and a signer that fails is the card's technical problem.
     fn surface_files(&self) -> Result<&SurfaceFiles, StatusWord> {
-        static NONE: SurfaceFiles = SurfaceFiles { age_record: Vec::new(), card_face: Vec::new(), basic_data: Vec::new(), certificate: Vec::new(), my_number_image: Vec::new() };
+        static NONE: SurfaceFiles =
+            SurfaceFiles { age_record: Vec::new(), card_face: Vec::new(), basic_data: Vec::new(), certificate: Vec::new(), my_number_image: Vec::new() };
         match &self.surface {
             Some(lazy) => lazy.files().map_err(|_| StatusWord::TECHNICAL_PROBLEM),
             None => Ok(&NONE),
@@ -353,9 +354,7 @@ impl Card {
         let v = &self.volatile;
         match ef {
             Ef::TokenInfo => Ok(&self.token_info),
-            Ef::AuthCert if self.profile.auth_cert_needs_pin && !v.auth_verified => {
-                Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED)
-            }
+            Ef::AuthCert if self.profile.auth_cert_needs_pin && !v.auth_verified => Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
             Ef::AuthCert => self.auth_cert.der().map_err(|_| StatusWord::TECHNICAL_PROBLEM),
             Ef::AuthCaCert | Ef::SignCaCert => Ok(&self.ca_cert),
             // The signature certificate carries the holder's personal data: password first.
@@ -436,18 +435,10 @@ impl Card {
             return ResponseApdu::status(StatusWord::WRONG_LENGTH);
         }
         let (counter, max, secret, verified) = match pin {
-            PinRef::Auth => (
-                &mut self.counters.auth,
-                self.profile.auth_pin.max_tries,
-                &self.secrets.auth_pin,
-                &mut self.volatile.auth_verified,
-            ),
-            PinRef::SignPassword => (
-                &mut self.counters.sign_password,
-                self.profile.sign_password.max_tries,
-                &self.secrets.sign_password,
-                &mut self.volatile.sign_verified,
-            ),
+            PinRef::Auth => (&mut self.counters.auth, self.profile.auth_pin.max_tries, &self.secrets.auth_pin, &mut self.volatile.auth_verified),
+            PinRef::SignPassword => {
+                (&mut self.counters.sign_password, self.profile.sign_password.max_tries, &self.secrets.sign_password, &mut self.volatile.sign_verified)
+            }
             PinRef::CardInfo => (
                 &mut self.counters.card_info,
                 self.profile.card_info.as_ref().map_or(0, |app| app.pin_policy.max_tries),

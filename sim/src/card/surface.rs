@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
 
-use crate::pki::card_verifiable::{three_digest_info, SurfaceAuthority};
 use crate::pki::PkiError;
+use crate::pki::card_verifiable::{SurfaceAuthority, three_digest_info};
 use crate::tlv::{push_tlv, split_tlv};
 
 /// A small JPEG 2000 face (16x16 grey, an oval): test material, never a real person. The
@@ -92,10 +92,7 @@ pub fn era_yymmdd(gregorian: &str) -> String {
     let (Some(year), Some(month), Some(day)) = (parse(0..4), parse(4..6), parse(6..8)) else {
         return gregorian.get(2..8).unwrap_or_default().to_owned();
     };
-    let era_year = ERAS
-        .iter()
-        .find(|(_, (y, m, d))| (year, month, day) >= (*y, i32::from(*m), i32::from(*d)))
-        .map_or(year, |(first, _)| year - first + 1);
+    let era_year = ERAS.iter().find(|(_, (y, m, d))| (year, month, day) >= (*y, i32::from(*m), i32::from(*d))).map_or(year, |(first, _)| year - first + 1);
     format!("{:02}{month:02}{day:02}", era_year.rem_euclid(100))
 }
 
@@ -107,9 +104,7 @@ pub fn birth_dates_for_key(key: &str) -> Vec<time::Date> {
     let Ok(month) = time::Month::try_from(u8::try_from(month).unwrap_or(0)) else { return Vec::new() };
     ERAS.iter()
         .filter_map(|(first, _)| time::Date::from_calendar_date(first + era_year - 1, month, u8::try_from(day).ok()?).ok())
-        .filter(|date| {
-            key.get(..6) == Some(era_yymmdd(&crate::clock::yyyymmdd(*date)).as_str())
-        })
+        .filter(|date| key.get(..6) == Some(era_yymmdd(&crate::clock::yyyymmdd(*date)).as_str()))
         .collect()
 }
 
@@ -157,10 +152,7 @@ impl LazySurfaceFiles {
 
     /// The files, signed now if no one has read them before.
     pub fn files(&self) -> Result<&SurfaceFiles, PkiError> {
-        self.files
-            .get_or_init(|| self.surface.files(&self.authority, self.forgery).map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|e| PkiError::Key(e.clone()))
+        self.files.get_or_init(|| self.surface.files(&self.authority, self.forgery).map_err(|e| e.to_string())).as_ref().map_err(|e| PkiError::Key(e.clone()))
     }
 }
 
@@ -336,7 +328,7 @@ pub fn signed_groups(card_face: &[u8]) -> Option<[Vec<u8>; 3]> {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::pki::card_verifiable::{parse_card_encoding, verify_digest_info, verify_sha256, CvCertificate};
+    use crate::pki::card_verifiable::{CvCertificate, parse_card_encoding, verify_digest_info, verify_sha256};
 
     fn surface() -> CardSurface {
         let authority = SurfaceAuthority::test().unwrap();

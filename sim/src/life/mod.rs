@@ -12,8 +12,8 @@ use crate::backend::QualificationValidity;
 use crate::card::surface::Forgery;
 use crate::contract::Contract;
 use crate::pki::{CertificateFault, KeyAlgorithm};
-use crate::service::{BackendFault, ServiceKind};
 use crate::profile::DeviceKind;
+use crate::service::{BackendFault, ServiceKind};
 
 pub use model::{Expected, Model};
 

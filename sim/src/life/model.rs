@@ -113,9 +113,7 @@ pub struct Model<'l> {
 /// anniversary; for 29 February in a common year, 1 March.
 fn fifteenth_birthday(birth: Date) -> Date {
     let year = birth.year() + 15;
-    Date::from_calendar_date(year, birth.month(), birth.day())
-        .or_else(|_| Date::from_calendar_date(year, Month::March, 1))
-        .unwrap_or(Date::MAX)
+    Date::from_calendar_date(year, birth.month(), birth.day()).or_else(|_| Date::from_calendar_date(year, Month::March, 1)).unwrap_or(Date::MAX)
 }
 
 impl<'l> Model<'l> {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use time::format_description::well_known::Rfc3339;
 
-use super::{Advance, Expected, Life, PinTyped, Played, Step, TapFault, TapHow, FORGED_PHONE, PEOPLE, PHONES, TERMINAL};
+use super::{Advance, Expected, FORGED_PHONE, Life, PEOPLE, PHONES, PinTyped, Played, Step, TERMINAL, TapFault, TapHow};
 use crate::contract::Contract;
 use crate::profile::DeviceKind;
 

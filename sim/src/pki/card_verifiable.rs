@@ -11,9 +11,9 @@ use rsa::traits::PublicKeyParts;
 use rsa::{BoxedUint, Pkcs1v15Sign};
 use sha2::{Digest, Sha256};
 
+use super::PkiError;
 use super::keys::SHA256_DIGEST_INFO_PREFIX;
 use super::rsa_pool::{self, PoolKey};
-use super::PkiError;
 use crate::tlv::{push_tlv, split_tlv};
 
 /// A 16-byte key id as the card writes it: seven digits, two bytes, three digits, padding.
@@ -114,7 +114,13 @@ impl CvCertificate {
         }
         let (issuer, rest) = body.split_first_chunk::<16>()?;
         let (subject, key) = rest.split_first_chunk::<16>()?;
-        Some(Self { issuer_key_id: *issuer, subject_key_id: *subject, public_key: parse_card_encoding(key)?, signature: signature.to_vec(), body: body.to_vec() })
+        Some(Self {
+            issuer_key_id: *issuer,
+            subject_key_id: *subject,
+            public_key: parse_card_encoding(key)?,
+            signature: signature.to_vec(),
+            body: body.to_vec(),
+        })
     }
 
     /// Whether the certificate is signed by `ca` (SHA-256, PKCS#1 v1.5 over the body).
@@ -144,14 +150,19 @@ impl SurfaceAuthority {
     /// The test card-surface CA every terminal of a world trusts (`MYNATAP_SURFACE_CA`). Built once
     /// per process: it is the same for every seed.
     pub fn test() -> Result<Arc<Self>, PkiError> {
-        TEST.get_or_init(|| Self::build((SURFACE_CA_INDEX, SURFACE_CA_KEY_ID), (SURFACE_SIGNER_INDEX, SURFACE_SIGNER_KEY_ID)).map(Arc::new).map_err(|e| e.to_string()))
-            .clone()
-            .map_err(PkiError::Key)
+        TEST.get_or_init(|| {
+            Self::build((SURFACE_CA_INDEX, SURFACE_CA_KEY_ID), (SURFACE_SIGNER_INDEX, SURFACE_SIGNER_KEY_ID)).map(Arc::new).map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(PkiError::Key)
     }
 
     /// A hierarchy no terminal trusts, consistent in itself (forgery `unknown_surface_ca`).
     pub fn unknown() -> Result<Arc<Self>, PkiError> {
-        UNKNOWN.get_or_init(|| Self::build((UNKNOWN_CA_INDEX, UNKNOWN_CA_KEY_ID), (UNKNOWN_SIGNER_INDEX, UNKNOWN_SIGNER_KEY_ID)).map(Arc::new).map_err(|e| e.to_string()))
+        UNKNOWN
+            .get_or_init(|| {
+                Self::build((UNKNOWN_CA_INDEX, UNKNOWN_CA_KEY_ID), (UNKNOWN_SIGNER_INDEX, UNKNOWN_SIGNER_KEY_ID)).map(Arc::new).map_err(|e| e.to_string())
+            })
             .clone()
             .map_err(PkiError::Key)
     }

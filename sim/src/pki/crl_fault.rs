@@ -12,7 +12,7 @@ use x509_cert::crl::{CertificateList, RevokedCert};
 use x509_cert::ext::Extension;
 
 use super::profile::UNKNOWN_EXTENSION;
-use super::{serial_number, PkiError, SigningKey};
+use super::{PkiError, SigningKey, serial_number};
 
 /// How a served CRL breaks what a relying party may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

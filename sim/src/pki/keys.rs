@@ -7,17 +7,17 @@
 use std::sync::Arc;
 
 use der::Encode;
-use rsa::traits::PublicKeyParts;
+use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use rsa::Pkcs1v15Sign;
+use rsa::traits::PublicKeyParts;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha384};
-use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use spki::{DecodePublicKey, SubjectPublicKeyInfoOwned};
 use x509_cert::builder::Builder;
 
-use super::accel::{sha256_digest_info, Scheme, Verifier};
-use super::rsa_pool::{self, PoolKey};
 use super::PkiError;
+use super::accel::{Scheme, Verifier, sha256_digest_info};
+use super::rsa_pool::{self, PoolKey};
 
 /// The DigestInfo prefix of SHA-256 (RFC 8017 section 9.2, note 1): what the physical card's
 /// sign command expects before the 32-byte hash.
@@ -393,12 +393,10 @@ impl PublicKey {
                     && signature.len() == key.size()
                     && key.verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message), signature).is_ok()
             }
-            Self::P256(key) => ecdsa_digest().is_some_and(|digest| {
-                p256::ecdsa::DerSignature::from_bytes(signature).is_ok_and(|signature| key.verify_prehash(&digest, &signature).is_ok())
-            }),
-            Self::P384(key) => ecdsa_digest().is_some_and(|digest| {
-                p384::ecdsa::DerSignature::from_bytes(signature).is_ok_and(|signature| key.verify_prehash(&digest, &signature).is_ok())
-            }),
+            Self::P256(key) => ecdsa_digest()
+                .is_some_and(|digest| p256::ecdsa::DerSignature::from_bytes(signature).is_ok_and(|signature| key.verify_prehash(&digest, &signature).is_ok())),
+            Self::P384(key) => ecdsa_digest()
+                .is_some_and(|digest| p384::ecdsa::DerSignature::from_bytes(signature).is_ok_and(|signature| key.verify_prehash(&digest, &signature).is_ok())),
         }
     }
 }

@@ -79,7 +79,8 @@ mod tests {
         let ca = CertificateAuthority::trusted(7, KeyAlgorithm::P256).unwrap();
         let key = SigningKey::derive(KeyAlgorithm::P256, 7, "leaf", 0).unwrap();
         let now = OffsetDateTime::from_unix_timestamp(1_760_000_000).unwrap();
-        let request = LeafRequest { serial: 9, holder: "p1", device: "card", not_before: now, not_after: now + time::Duration::days(30), subject_key: &key, fault: None };
+        let request =
+            LeafRequest { serial: 9, holder: "p1", device: "card", not_before: now, not_after: now + time::Duration::days(30), subject_key: &key, fault: None };
         let lazy = LazyCertificate::new(&ca, &request).unwrap();
         assert_eq!(lazy.der().unwrap(), ca.issue(&request).unwrap().as_slice());
         let before_unix_time = OffsetDateTime::from_unix_timestamp(-1).unwrap();

@@ -24,22 +24,20 @@ use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 use spki::SubjectPublicKeyInfoRef;
 use time::OffsetDateTime;
+use x509_cert::Certificate;
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{CertificateBuilder, CrlBuilder};
 use x509_cert::certificate::TbsCertificate;
 use x509_cert::crl::RevokedCert;
 use x509_cert::ext::pkix::crl::CrlReason as X509CrlReason;
-use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, CrlNumber, KeyUsage, KeyUsages, SubjectKeyIdentifier,
-};
+use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlNumber, KeyUsage, KeyUsages, SubjectKeyIdentifier};
 use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
-use x509_cert::Certificate;
 
-pub use keys::{KeyAlgorithm, PublicKey, SignError, SigningKey};
 pub use crl_fault::CrlDefect;
+pub use keys::{KeyAlgorithm, PublicKey, SignError, SigningKey};
 pub use lazy::LazyCertificate;
 pub use profile::CertificateFault;
 
@@ -103,8 +101,7 @@ pub fn derive_key(seed: u64, label: &str) -> p256::ecdsa::SigningKey {
 /// Converts the world's time to an X.509 time (UTCTime until 2049, GeneralizedTime after).
 pub fn x509_time(at: OffsetDateTime) -> Result<Time, PkiError> {
     let seconds = u64::try_from(at.unix_timestamp()).map_err(|_| PkiError::Time(at.to_string()))?;
-    let date_time = DateTime::from_unix_duration(Duration::from_secs(seconds))
-        .map_err(|_| PkiError::Time(at.to_string()))?;
+    let date_time = DateTime::from_unix_duration(Duration::from_secs(seconds)).map_err(|_| PkiError::Time(at.to_string()))?;
     Ok(Time::from(date_time))
 }
 
@@ -202,10 +199,7 @@ pub struct CertificateAuthority {
 
 impl std::fmt::Debug for CertificateAuthority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertificateAuthority")
-            .field("subject", &self.certificate.tbs_certificate().subject().to_string())
-            .field("key", &"<secret>")
-            .finish()
+        f.debug_struct("CertificateAuthority").field("subject", &self.certificate.tbs_certificate().subject().to_string()).field("key", &"<secret>").finish()
     }
 }
 
@@ -308,13 +302,7 @@ impl CertificateAuthority {
     }
 
     /// Issues a full CRL (v2) with a CRL number, signed by this CA.
-    pub fn issue_crl(
-        &self,
-        number: u64,
-        this_update: OffsetDateTime,
-        next_update: OffsetDateTime,
-        entries: &[CrlEntry],
-    ) -> Result<Vec<u8>, PkiError> {
+    pub fn issue_crl(&self, number: u64, this_update: OffsetDateTime, next_update: OffsetDateTime, entries: &[CrlEntry]) -> Result<Vec<u8>, PkiError> {
         let crl_number = CrlNumber(Uint::new(&number.to_be_bytes())?);
         let issuer_name = self.certificate.tbs_certificate().subject().clone();
         let mut revoked = Vec::with_capacity(entries.len());
@@ -326,8 +314,8 @@ impl CertificateAuthority {
                 crl_entry_extensions: Some(vec![reason_ext]),
             });
         }
-        let mut builder = CrlBuilder::new_with_this_update(&self.certificate, crl_number, x509_time(this_update)?)?
-            .with_next_update(Some(x509_time(next_update)?));
+        let mut builder =
+            CrlBuilder::new_with_this_update(&self.certificate, crl_number, x509_time(this_update)?)?.with_next_update(Some(x509_time(next_update)?));
         if !revoked.is_empty() {
             builder = builder.with_certificates(revoked.into_iter());
         }
@@ -479,8 +467,10 @@ fn jpki_leaf_extensions(
         _ => Some(JPKI_TEST_POLICY),
     };
     if let Some(policy_identifier) = policy {
-        let cps = PolicyQualifierInfo { policy_qualifier_id: ID_QT_CPS, qualifier: Some(Any::encode_from(&Ia5String::new("http://cps.mynatap.invalid/cps.html")?)?) };
-        let mut policies = CertificatePolicies(vec![PolicyInformation { policy_identifier, policy_qualifiers: Some(vec![cps]) }]).to_extension(subject, &extensions)?;
+        let cps =
+            PolicyQualifierInfo { policy_qualifier_id: ID_QT_CPS, qualifier: Some(Any::encode_from(&Ia5String::new("http://cps.mynatap.invalid/cps.html")?)?) };
+        let mut policies =
+            CertificatePolicies(vec![PolicyInformation { policy_identifier, policy_qualifiers: Some(vec![cps]) }]).to_extension(subject, &extensions)?;
         policies.critical = true;
         extensions.push(policies);
     }
@@ -501,7 +491,10 @@ fn jpki_leaf_extensions(
         crl_issuer: None,
     };
     extensions.push(CrlDistributionPoints(vec![crl_point]).to_extension(subject, &extensions)?);
-    let ocsp = AccessDescription { access_method: ID_AD_OCSP, access_location: GeneralName::UniformResourceIdentifier(Ia5String::new("http://ocsp.mynatap.invalid")?) };
+    let ocsp = AccessDescription {
+        access_method: ID_AD_OCSP,
+        access_location: GeneralName::UniformResourceIdentifier(Ia5String::new("http://ocsp.mynatap.invalid")?),
+    };
     extensions.push(AuthorityInfoAccessSyntax(vec![ocsp]).to_extension(subject, &extensions)?);
     let issuer_ski = SubjectKeyIdentifier::try_from(issuer_spk)?;
     let authority = AuthorityKeyIdentifier {

@@ -10,10 +10,10 @@ use der::asn1::{Any, BitString, ObjectIdentifier};
 use der::{Decode, Encode, Tag, Tagged};
 use serde::Serialize;
 use spki::AlgorithmIdentifierOwned;
+use x509_cert::Certificate;
 use x509_cert::certificate::Version;
 use x509_cert::ext::pkix::{BasicConstraints, CertificatePolicies, ExtendedKeyUsage, KeyUsage, KeyUsages};
 use x509_cert::time::Time;
-use x509_cert::Certificate;
 
 use super::{PkiError, SigningKey};
 
@@ -256,7 +256,8 @@ pub fn violations(certificate: &Certificate) -> Vec<ProfileViolation> {
         violation(ProfileRule::Version, format!("version {:?}: a user-authentication certificate is X.509 v3", tbs.version()));
     }
     if tbs.signature() != certificate.signature_algorithm() {
-        let detail = format!("signature algorithm {} inside the certificate, {} outside (RFC 5280 4.1.1.2)", tbs.signature().oid, certificate.signature_algorithm().oid);
+        let detail =
+            format!("signature algorithm {} inside the certificate, {} outside (RFC 5280 4.1.1.2)", tbs.signature().oid, certificate.signature_algorithm().oid);
         violation(ProfileRule::SignatureAlgorithm, detail);
     }
     let serial = tbs.serial_number().as_bytes();
@@ -301,7 +302,10 @@ pub fn violations(certificate: &Certificate) -> Vec<ProfileViolation> {
         Some(Err(error)) => violation(ProfileRule::Policy, format!("certificatePolicies does not parse: {error}")),
         Some(Ok(policies)) if !policies.0.iter().any(|policy| policy.policy_identifier == USER_AUTHENTICATION_POLICY) => {
             let named: Vec<String> = policies.0.iter().map(|policy| policy.policy_identifier.to_string()).collect();
-            violation(ProfileRule::Policy, format!("certificate policies {} do not include the user-authentication policy {USER_AUTHENTICATION_POLICY}", named.join(", ")));
+            violation(
+                ProfileRule::Policy,
+                format!("certificate policies {} do not include the user-authentication policy {USER_AUTHENTICATION_POLICY}", named.join(", ")),
+            );
         }
         Some(Ok(_)) => {}
     }
@@ -335,7 +339,15 @@ mod tests {
             let ca = CertificateAuthority::trusted(3, ca_key).unwrap();
             let key = SigningKey::derive(KeyAlgorithm::P256, 3, "leaf", 0).unwrap();
             let now = OffsetDateTime::from_unix_timestamp(1_760_000_000).unwrap();
-            let request = |fault| LeafRequest { serial: 0x0123_4567_89AB_CDEF, holder: "p", device: "android", not_before: now, not_after: now + time::Duration::days(400), subject_key: &key, fault };
+            let request = |fault| LeafRequest {
+                serial: 0x0123_4567_89AB_CDEF,
+                holder: "p",
+                device: "android",
+                not_before: now,
+                not_after: now + time::Duration::days(400),
+                subject_key: &key,
+                fault,
+            };
             let good = Certificate::from_der(&ca.issue(&request(None)).unwrap()).unwrap();
             assert_eq!(violations(&good), vec![], "{ca_key}");
             for fault in CertificateFault::ALL {

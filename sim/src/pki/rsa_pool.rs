@@ -14,8 +14,8 @@ use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs1v15::SigningKey as RsaSigningKey;
 use sha2::Sha256;
 
-use super::accel::{sha256_digest_info, RsaSigner};
-use super::{derive_rng, PkiError};
+use super::accel::{RsaSigner, sha256_digest_info};
+use super::{PkiError, derive_rng};
 
 /// A pool key, held twice: by RustCrypto (encodings, X.509 building, the rare data AWS-LC has
 /// no call for) and by AWS-LC (every signature of a SHA-256 DigestInfo: the card's answers and

@@ -8,12 +8,11 @@ use proptest::option;
 use proptest::prelude::*;
 use time::{Date, Duration, Month, OffsetDateTime, Time};
 
-
 use crate::backend::QualificationValidity;
 use crate::card::surface::Forgery;
 use crate::clock;
 use crate::contract::Contract;
-use crate::life::{Advance, ForgedPhone, Life, PersonLife, PinTyped, Step, TapFault, TapHow, PEOPLE, PHONES};
+use crate::life::{Advance, ForgedPhone, Life, PEOPLE, PHONES, PersonLife, PinTyped, Step, TapFault, TapHow};
 use crate::pki::{CertificateFault, KeyAlgorithm};
 use crate::profile::DeviceKind;
 
@@ -156,11 +155,8 @@ pub fn person(contract: Contract) -> impl Strategy<Value = PersonDraft> {
     let card_key = if keys { key().boxed() } else { Just(KeyAlgorithm::Rsa2048).boxed() };
     let security_code = (0u16..10_000).prop_map(|code| format!("{code:04}"));
     let latest = contract >= Contract::V1_2;
-    let forgery = if latest {
-        prop_oneof![12 => Just(None), 1 => proptest::sample::select(Forgery::ALL.to_vec()).prop_map(Some)].boxed()
-    } else {
-        Just(None).boxed()
-    };
+    let forgery =
+        if latest { prop_oneof![12 => Just(None), 1 => proptest::sample::select(Forgery::ALL.to_vec()).prop_map(Some)].boxed() } else { Just(None).boxed() };
     let registered = prop_oneof![3 => Just(true), 1 => Just(false)];
     let valid_for = prop_oneof![3 => 30i64..900, 1 => 0i64..30];
     let status = if latest {
@@ -180,23 +176,15 @@ pub fn person(contract: Contract) -> impl Strategy<Value = PersonDraft> {
     // 1.3: a card whose first certificate breaks the profile, and the generation that issued it
     // (kept only where the life has that many generations).
     let strict = contract >= Contract::V1_3;
-    let certificate =
-        if strict { prop_oneof![10 => Just(None), 1 => proptest::sample::select(CertificateFault::ALL.to_vec()).prop_map(Some)].boxed() } else { Just(None).boxed() };
+    let certificate = if strict {
+        prop_oneof![10 => Just(None), 1 => proptest::sample::select(CertificateFault::ALL.to_vec()).prop_map(Some)].boxed()
+    } else {
+        Just(None).boxed()
+    };
     let generation = if strict { prop_oneof![2 => Just(None), 1 => (1usize..=3).prop_map(Some)].boxed() } else { Just(None).boxed() };
     ((birth, card_expires_in, card_key, security_code, forgery), (registered, valid_for, status, arrives_in, copay), (certificate, generation)).prop_map(
-        |((birth, card_expires_in, card_key, security_code, forgery), (registered, valid_for, status, arrives_in, copay), (certificate, generation))| PersonDraft {
-            birth,
-            card_expires_in,
-            card_key,
-            security_code,
-            forgery,
-            registered,
-            valid_for,
-            status,
-            arrives_in,
-            copay,
-            certificate,
-            generation,
+        |((birth, card_expires_in, card_key, security_code, forgery), (registered, valid_for, status, arrives_in, copay), (certificate, generation))| {
+            PersonDraft { birth, card_expires_in, card_key, security_code, forgery, registered, valid_for, status, arrives_in, copay, certificate, generation }
         },
     )
 }

@@ -10,7 +10,7 @@ use x509_cert::ext::pkix::crl::CrlReason;
 
 use super::Terminal;
 use crate::backend::CrlSnapshot;
-use crate::pki::{serial_to_u64, RevocationReason};
+use crate::pki::{RevocationReason, serial_to_u64};
 
 const OID_CRL_NUMBER: &str = "2.5.29.20";
 const OID_CRL_REASON: &str = "2.5.29.21";
@@ -72,7 +72,9 @@ impl Terminal {
                 return Err(format!("CRL has a critical extension {unknown} this terminal does not process (RFC 5280 5.2)"));
             }
             let entry_extensions = crl.tbs_cert_list.revoked_certificates.iter().flatten().flat_map(|entry| entry.crl_entry_extensions.iter().flatten());
-            if let Some(unknown) = entry_extensions.filter(|ext| ext.critical).map(|ext| ext.extn_id.to_string()).find(|oid| !UNDERSTOOD_ENTRY_EXTENSIONS.contains(&oid.as_str())) {
+            if let Some(unknown) =
+                entry_extensions.filter(|ext| ext.critical).map(|ext| ext.extn_id.to_string()).find(|oid| !UNDERSTOOD_ENTRY_EXTENSIONS.contains(&oid.as_str()))
+            {
                 return Err(format!("a CRL entry has a critical extension {unknown} this terminal does not process (RFC 5280 5.3)"));
             }
         }
@@ -93,7 +95,8 @@ impl Terminal {
             *slot = Some(CrlIndex { der: snapshot.der.clone(), next_update, entries });
         }
         Ok(())
-    }}
+    }
+}
 
 /// An X.509 time as an instant (whole seconds).
 pub(super) fn x509_instant(time: &x509_cert::time::Time) -> Option<OffsetDateTime> {

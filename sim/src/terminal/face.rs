@@ -4,12 +4,12 @@
 //! certificate without a PIN or a JPKI signature (docs/protocol.md).
 
 use super::tap::{Stage, Tap};
-use super::{jpki, CardAuth, Reason};
+use super::{CardAuth, Reason, jpki};
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use sha2::{Digest, Sha256};
 
-use crate::card::surface::{find_entry, signed_groups, JP2_SIGNATURE};
-use crate::pki::card_verifiable::{parse_card_encoding, three_digest_info, verify_digest_info, CvCertificate};
+use crate::card::surface::{JP2_SIGNATURE, find_entry, signed_groups};
+use crate::pki::card_verifiable::{CvCertificate, parse_card_encoding, three_digest_info, verify_digest_info};
 use crate::pki::{KeyAlgorithm, PublicKey};
 
 /// The card-surface confirmation application's public values: what a terminal uses, and what
@@ -178,7 +178,10 @@ impl Tap<'_> {
         let digest: [u8; 32] = Sha256::digest(self.challenge()).into();
         let answered = self.card_key.as_ref().is_some_and(|key| PublicKey::rsa(key.clone()).verify_challenge(&digest, &response.data));
         if !answered {
-            return self.reject(Reason::CardNotGenuine, "the card's answer to the challenge does not verify with the key in its records: a copy of the files on another chip");
+            return self.reject(
+                Reason::CardNotGenuine,
+                "the card's answer to the challenge does not verify with the key in its records: a copy of the files on another chip",
+            );
         }
         self.compare_face();
     }

@@ -14,12 +14,12 @@ use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 use time::OffsetDateTime;
-use x509_cert::name::Name;
 use x509_cert::Certificate;
+use x509_cert::name::Name;
 
 use crate::backend::InsuranceRecord;
 use crate::contract::Contract;
-use crate::pki::{derive_rng, PublicKey};
+use crate::pki::{PublicKey, derive_rng};
 use crate::profile::DeviceKind;
 
 /// Whether the terminal carries the deliberate defect `$name`. Only a build with the `mutants`
@@ -45,7 +45,7 @@ pub use crl::crl_number;
 pub use face::{card_info, card_surface};
 #[cfg(feature = "mutants")]
 pub use mutant::Mutant;
-pub use tap::{is_jpki_pin, Tap};
+pub use tap::{Tap, is_jpki_pin};
 
 use crl::CrlIndex;
 
@@ -440,7 +440,11 @@ impl Terminal {
         let challenges = derive_rng(seed, &format!("terminal:{}:challenges", config.id));
         // The test card-surface CA, the same for every world; a reader program is handed it.
         let surface_ca = crate::pki::card_verifiable::SurfaceAuthority::test().ok().map(|authority| authority.ca_public());
-        Ok(Self { crls: anchors.iter().map(|_| None).collect(), anchors, config, surface_ca,
+        Ok(Self {
+            crls: anchors.iter().map(|_| None).collect(),
+            anchors,
+            config,
+            surface_ca,
             challenges,
             #[cfg(feature = "mutants")]
             mutant: None,

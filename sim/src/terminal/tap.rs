@@ -8,13 +8,13 @@ use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 
 use super::crl::x509_instant;
-use super::{jpki, public_key, Action, CardAuth, Outcome, Reason, TapRequest, Terminal, Verified, MAX_CERTIFICATE_LEN};
+use super::{Action, CardAuth, MAX_CERTIFICATE_LEN, Outcome, Reason, TapRequest, Terminal, Verified, jpki, public_key};
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
-use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, ServiceError};
 use crate::backend::QualificationValidity;
+use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, ServiceError};
 use crate::clock::{self, ExpiryStanding};
 use crate::pki::profile::{self, ProfileRule};
-use crate::pki::{serial_to_u64, PublicKey, RevocationReason};
+use crate::pki::{PublicKey, RevocationReason, serial_to_u64};
 use crate::profile::DeviceKind;
 use crate::transport::TransportError;
 
@@ -296,10 +296,7 @@ impl<'t> Tap<'t> {
             return self.reject(Reason::ProtocolError, format!("unknown token label {label:?}"));
         };
         if device != self.request.selected && !mutant!(self, IgnoreOsChoice) {
-            return self.reject(
-                Reason::WrongDeviceType,
-                format!("patient chose {} but the device is {device} ({label})", self.request.selected),
-            );
+            return self.reject(Reason::WrongDeviceType, format!("patient chose {} but the device is {device} ({label})", self.request.selected));
         }
         self.device = device;
         match device {
@@ -459,16 +456,22 @@ impl<'t> Tap<'t> {
         let tbs = profile::signed_part(&self.certificate)?;
         let algorithm = certificate.signature_algorithm().oid.to_string();
         let hint = super::authority_key_id(certificate);
-        let mut candidates: Vec<usize> =
-            self.terminal.anchors.iter().enumerate().filter(|(_, anchor)| &anchor.name == certificate.tbs_certificate().issuer()).map(|(index, _)| index).collect();
+        let mut candidates: Vec<usize> = self
+            .terminal
+            .anchors
+            .iter()
+            .enumerate()
+            .filter(|(_, anchor)| &anchor.name == certificate.tbs_certificate().issuer())
+            .map(|(index, _)| index)
+            .collect();
         if mutant!(self, AnchorByName) {
             // The defect: the first anchor of the name is the issuer, whatever the key.
             candidates.truncate(1);
         }
         candidates.sort_by_key(|&index| self.terminal.anchors.get(index).is_none_or(|anchor| anchor.key_id.is_none() || anchor.key_id != hint));
-        candidates.into_iter().find(|&index| {
-            self.terminal.anchors.get(index).is_some_and(|anchor| anchor.key.verify_x509(&algorithm, &tbs, certificate.signature().raw_bytes()))
-        })
+        candidates
+            .into_iter()
+            .find(|&index| self.terminal.anchors.get(index).is_some_and(|anchor| anchor.key.verify_x509(&algorithm, &tbs, certificate.signature().raw_bytes())))
     }
 
     /// The anchor whose CRL this tap consults: the certificate's issuer.
@@ -500,7 +503,8 @@ impl<'t> Tap<'t> {
         let next = index.and_then(|index| index.next_update);
         let lapsed = next.is_none_or(|next| !clock::valid_through(next, self.request.now));
         if lapsed && !mutant!(self, AcceptStaleCrl) {
-            let detail = next.map_or("the CRL has no nextUpdate".to_owned(), |next| format!("the CRL is stale: its nextUpdate {next} is before {}", self.request.now));
+            let detail =
+                next.map_or("the CRL has no nextUpdate".to_owned(), |next| format!("the CRL is stale: its nextUpdate {next} is before {}", self.request.now));
             return self.reject(Reason::ServiceUnavailable, detail);
         }
         let serial = self.subject.as_ref().map_or(0, |subject| subject.serial);
@@ -553,15 +557,23 @@ impl<'t> Tap<'t> {
         let code = record.validity.code();
         match record.validity {
             QualificationValidity::Valid => {}
-            QualificationValidity::Invalid => return self.reject(Reason::InsuranceExpired, format!("the qualification is invalid (QualificationValidity {code})")),
+            QualificationValidity::Invalid => {
+                return self.reject(Reason::InsuranceExpired, format!("the qualification is invalid (QualificationValidity {code})"));
+            }
             QualificationValidity::Superseded => {
-                return self.reject(Reason::NewerQualification, format!("this qualification is invalid and a newer one exists (QualificationValidity {code}): ask for the new insurance"));
+                return self.reject(
+                    Reason::NewerQualification,
+                    format!("this qualification is invalid and a newer one exists (QualificationValidity {code}): ask for the new insurance"),
+                );
             }
             QualificationValidity::None if mutant!(self, NoQualificationAsUnregistered) => {
                 return self.reject(Reason::NotRegistered, "no qualification taken as no registration");
             }
             QualificationValidity::None => {
-                return self.reject(Reason::NoQualification, format!("no qualification on record (QualificationValidity {code}): the insurer's data may not have arrived yet"));
+                return self.reject(
+                    Reason::NoQualification,
+                    format!("no qualification on record (QualificationValidity {code}): the insurer's data may not have arrived yet"),
+                );
             }
             QualificationValidity::Multiple => return self.reject(Reason::MultipleRecords, format!("several records match (QualificationValidity {code})")),
         }

@@ -11,7 +11,7 @@ use time::{Date, Duration, OffsetDateTime};
 use crate::backend::{Issuance, PersonSpec, Registry, RegistryError};
 use crate::card::Card;
 use crate::contract::Contract;
-use crate::driver::{run_tap, run_tap_async, Exchange};
+use crate::driver::{Exchange, run_tap, run_tap_async};
 use crate::pki::KeyAlgorithm;
 use crate::profile::{DeviceKind, Profile};
 use crate::service::{BackendFault, FaultyBackends};
@@ -354,7 +354,14 @@ impl World {
 
     /// A phone the world starts with (`world.people[].phones`). `forged` phones carry a
     /// certificate from a CA the terminals do not trust. `key`: `None` is the profile's.
-    pub fn add_initial_phone(&mut self, person: &str, phone: &str, (os, key): (DeviceKind, Option<KeyAlgorithm>), pin: &str, forged: bool) -> Result<(), WorldError> {
+    pub fn add_initial_phone(
+        &mut self,
+        person: &str,
+        phone: &str,
+        (os, key): (DeviceKind, Option<KeyAlgorithm>),
+        pin: &str,
+        forged: bool,
+    ) -> Result<(), WorldError> {
         self.add_initial_phone_with(person, phone, (os, key), pin, forged, Issuance::default())
     }
 

@@ -9,8 +9,8 @@ use mynatap_sim::contract::Contract;
 use proptest::strategy::ValueTree;
 use serde::{Deserialize, Serialize};
 
-use super::{tampered, VerifyError, INDEX};
-use crate::explore::{life_id, life_tree, played_life, Coverage, GENERATED_COMMENT};
+use super::{INDEX, VerifyError, tampered};
+use crate::explore::{Coverage, GENERATED_COMMENT, life_id, life_tree, played_life};
 use crate::play::{ScenarioResult, Status};
 
 /// The exploration part of `bundle.json`.
@@ -61,9 +61,18 @@ pub fn suite_label(lives: usize, seed: u64, contract: Contract) -> String {
 
 /// Checks the exploration of a bundle whose results were just judged again. `suite` is the
 /// bundle's copy of every life file, `(original name, text)`, in order.
-pub(super) fn check(exploration: &ExplorationIndex, seed: u64, contract: Contract, suite: &[(String, String)], results: &[ScenarioResult]) -> Result<(), VerifyError> {
+pub(super) fn check(
+    exploration: &ExplorationIndex,
+    seed: u64,
+    contract: Contract,
+    suite: &[(String, String)],
+    results: &[ScenarioResult],
+) -> Result<(), VerifyError> {
     if suite.len() != exploration.lives || results.len() != exploration.lives {
-        return Err(tampered(INDEX, format!("records {} explored lives, but holds {} life files and {} results", exploration.lives, suite.len(), results.len())));
+        return Err(tampered(
+            INDEX,
+            format!("records {} explored lives, but holds {} life files and {} results", exploration.lives, suite.len(), results.len()),
+        ));
     }
     let by_id: BTreeMap<&str, &ScenarioResult> = results.iter().map(|result| (result.id.as_str(), result)).collect();
     let mut coverage = Coverage::default();
@@ -71,7 +80,10 @@ pub(super) fn check(exploration: &ExplorationIndex, seed: u64, contract: Contrac
         let id = life_id(seed, index);
         let life = played_life(life_tree(seed, index, contract).map_err(VerifyError::Input)?.current(), exploration.keypad_only);
         if *original != format!("{id}.yaml") || life.scenario_yaml(&id, GENERATED_COMMENT) != *text {
-            return Err(tampered(original, format!("is not life {index} of seed {seed} (contract {contract}) as mynatap generates it: the lives were changed")));
+            return Err(tampered(
+                original,
+                format!("is not life {index} of seed {seed} (contract {contract}) as mynatap generates it: the lives were changed"),
+            ));
         }
         let result = by_id.get(id.as_str()).ok_or_else(|| tampered(INDEX, format!("has no result for life `{id}`")))?;
         coverage.add(&life, result);
@@ -86,7 +98,10 @@ pub(super) fn check(exploration: &ExplorationIndex, seed: u64, contract: Contrac
         _ => {}
     }
     if !failed && !exploration.out_of_time && exploration.lives != exploration.lives_requested {
-        return Err(tampered(INDEX, format!("explored {} of {} lives with no failure and time left: lives are missing", exploration.lives, exploration.lives_requested)));
+        return Err(tampered(
+            INDEX,
+            format!("explored {} of {} lives with no failure and time left: lives are missing", exploration.lives, exploration.lives_requested),
+        ));
     }
     Ok(())
 }

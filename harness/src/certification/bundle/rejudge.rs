@@ -14,17 +14,17 @@ use mynatap_sim::transport::TransportError;
 use mynatap_sim::world::{Profiles, TapReport, TapSpec, World, WorldError};
 use serde_json::Value;
 
-use super::{read_bounded, tampered, Index, RawExchange, ScenarioEvidence, VerifyError, FORMAT_VERSION, INDEX, REPORT, RESULTS};
-use crate::certification::adapter::{tapped_and_selected, typed_pin, Verdict};
-use crate::certification::statement::{judged_by, not_judged, Statement};
-use mynatap_sim::contract::Contract;
+use super::{FORMAT_VERSION, INDEX, Index, REPORT, RESULTS, RawExchange, ScenarioEvidence, VerifyError, read_bounded, tampered};
+use crate::certification::adapter::{Verdict, tapped_and_selected, typed_pin};
+use crate::certification::statement::{Statement, judged_by, not_judged};
 use crate::certification::verdict::{apply_waivers, certification_info, fingerprint_of, grade_text};
 use crate::certification::waivers;
-use crate::certification::wire_rules::{judge_evidence, TapContext};
+use crate::certification::wire_rules::{TapContext, judge_evidence};
 use crate::play::evidence::TapEvidence;
-use crate::play::{run_scenario, ScenarioResult, Status, TapPlayer, Violation};
+use crate::play::{ScenarioResult, Status, TapPlayer, Violation, run_scenario};
 use crate::report::{Conditions, Lives, Run, Summary};
 use crate::scenario::{self, Expectation, Scenario};
+use mynatap_sim::contract::Contract;
 
 /// The statuses `results.json` records, by scenario id.
 pub(crate) fn recorded_statuses(report: &Value) -> Result<BTreeMap<String, Status>, String> {
@@ -33,7 +33,8 @@ pub(crate) fn recorded_statuses(report: &Value) -> Result<BTreeMap<String, Statu
         .iter()
         .map(|scenario| {
             let id = scenario.get("id").and_then(Value::as_str).ok_or("a scenario without an id")?;
-            let status: Status = scenario.get("status").cloned().and_then(|s| serde_json::from_value(s).ok()).ok_or_else(|| format!("`{id}`: no known status"))?;
+            let status: Status =
+                scenario.get("status").cloned().and_then(|s| serde_json::from_value(s).ok()).ok_or_else(|| format!("`{id}`: no known status"))?;
             Ok((id.to_owned(), status))
         })
         .collect()
@@ -67,7 +68,9 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
         )));
     }
     let Some(suite) = &index.suite else {
-        return Err(VerifyError::Input(format!("{INDEX}: no `suite` (a bundle from before suites were recorded): its fingerprint and completeness cannot be checked; certify again")));
+        return Err(VerifyError::Input(format!(
+            "{INDEX}: no `suite` (a bundle from before suites were recorded): its fingerprint and completeness cannot be checked; certify again"
+        )));
     };
     let results_bytes = read_bounded(dir, RESULTS).map_err(|e| tampered(RESULTS, format!("cannot read: {e}")))?;
     let results_json: Value = serde_json::from_slice(&results_bytes).map_err(|e| tampered(RESULTS, format!("not a JSON report: {e}")))?;
@@ -77,7 +80,8 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
         .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| tampered(RESULTS, "no certification verdict"))?;
-    let profiles = Profiles { card: profile(dir, &index.profiles.card)?, android: profile(dir, &index.profiles.android)?, iphone: profile(dir, &index.profiles.iphone)? };
+    let profiles =
+        Profiles { card: profile(dir, &index.profiles.card)?, android: profile(dir, &index.profiles.android)?, iphone: profile(dir, &index.profiles.iphone)? };
     let statement = match &index.statement {
         Some(file) => Some(Statement::parse(file, &read_text(dir, file)?).map_err(|e| tampered(file, e.to_string()))?),
         None => None,
@@ -86,7 +90,8 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
         Some(file) => waivers::parse(file, &read_text(dir, file)?).map_err(|e| tampered(file, e.to_string()))?,
         None => Vec::new(),
     };
-    let judged_on = time::Date::parse(&index.judged_on, time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| tampered(INDEX, "judged_on is not a date"))?;
+    let judged_on = time::Date::parse(&index.judged_on, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| tampered(INDEX, "judged_on is not a date"))?;
     let requirements = scenario::requirement_ids(scenario::REQUIREMENTS_MD);
     let contract = match &index.contract {
         Some(text) => Contract::parse(text).ok_or_else(|| tampered(INDEX, format!("contract `{text}` is not a known version")))?,
@@ -99,7 +104,8 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
     let mut loaded: Vec<(usize, Scenario, ScenarioEvidence)> = Vec::new();
     let mut results: Vec<Option<ScenarioResult>> = vec![None; index.scenarios.len()];
     for (position, entry) in index.scenarios.iter().enumerate() {
-        let evidence: ScenarioEvidence = serde_json::from_str(&read_text(dir, &entry.evidence)?).map_err(|e| tampered(&entry.evidence, format!("not an evidence file: {e}")))?;
+        let evidence: ScenarioEvidence =
+            serde_json::from_str(&read_text(dir, &entry.evidence)?).map_err(|e| tampered(&entry.evidence, format!("not an evidence file: {e}")))?;
         let text = read_text(dir, &entry.file)?;
         // Parsed under the path it ran from, so results and messages read as they did.
         match scenario::parse(Path::new(&entry.original), &text, &requirements) {
@@ -169,7 +175,12 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
             Some(status) => {
                 return Err(tampered(
                     &entry.evidence,
-                    format!("judged again, scenario `{}` is {}, but {RESULTS} records {}: the evidence does not support the result", result.id, status_name(result.status), status_name(*status)),
+                    format!(
+                        "judged again, scenario `{}` is {}, but {RESULTS} records {}: the evidence does not support the result",
+                        result.id,
+                        status_name(result.status),
+                        status_name(*status)
+                    ),
                 ));
             }
             None => return Err(tampered(RESULTS, format!("has no result for scenario `{}`", result.id))),
@@ -199,24 +210,34 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
     let fixed = match (conditions.lives, &index.exploration) {
         (Lives::Explored { requested, played, out_of_time }, Some(exploration)) => {
             if (requested, played, out_of_time) != (exploration.lives_requested, exploration.lives, exploration.out_of_time) {
-                return Err(tampered(RESULTS, format!(
-                    "/certification/conditions/lives: records {requested} lives requested, {played} played{}, but {INDEX} records {}, {}{}",
-                    if out_of_time { ", out of time" } else { "" },
-                    exploration.lives_requested,
-                    exploration.lives,
-                    if exploration.out_of_time { ", out of time" } else { "" }
-                )));
+                return Err(tampered(
+                    RESULTS,
+                    format!(
+                        "/certification/conditions/lives: records {requested} lives requested, {played} played{}, but {INDEX} records {}, {}{}",
+                        if out_of_time { ", out of time" } else { "" },
+                        exploration.lives_requested,
+                        exploration.lives,
+                        if exploration.out_of_time { ", out of time" } else { "" }
+                    ),
+                ));
             }
             super::exploration::check(exploration, index.seed, contract, &suite_texts, &results)?;
             suite_texts.len()
         }
-        (Lives::Explored { .. }, None) | (_, Some(_)) => return Err(tampered(RESULTS, "/certification/conditions/lives: does not say what bundle.json's exploration says")),
+        (Lives::Explored { .. }, None) | (_, Some(_)) => {
+            return Err(tampered(RESULTS, "/certification/conditions/lives: does not say what bundle.json's exploration says"));
+        }
         (Lives::Added { count }, None) => {
-            let at = suite_texts.len().checked_sub(count).ok_or_else(|| tampered(RESULTS, format!("/certification/conditions/lives: records {count} generated lives, but the suite holds {} files", suite_texts.len())))?;
+            let at = suite_texts.len().checked_sub(count).ok_or_else(|| {
+                tampered(RESULTS, format!("/certification/conditions/lives: records {count} generated lives, but the suite holds {} files", suite_texts.len()))
+            })?;
             let generated = crate::explore::generated_scenarios(index.seed, contract, count).map_err(VerifyError::Input)?;
             for ((original, text), (file, yaml, _)) in suite_texts.iter().skip(at).zip(&generated) {
                 if *original != *file || text != yaml {
-                    return Err(tampered(original, format!("is not {file} as mynatap generates it from seed {} (contract {contract}): the generated lives were changed", index.seed)));
+                    return Err(tampered(
+                        original,
+                        format!("is not {file} as mynatap generates it from seed {} (contract {contract}): the generated lives were changed", index.seed),
+                    ));
                 }
             }
             at
@@ -224,8 +245,10 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
         (Lives::FixedSuiteOnly, None) => suite_texts.len(),
     };
     if suite.label == crate::scenario::builtin::label() {
-        let builtin: Vec<(String, String)> =
-            crate::scenario::builtin::paths().iter().map(|path| (path.display().to_string(), crate::scenario::builtin::source_of(path).map(|t| t.into_owned()).unwrap_or_default())).collect();
+        let builtin: Vec<(String, String)> = crate::scenario::builtin::paths()
+            .iter()
+            .map(|path| (path.display().to_string(), crate::scenario::builtin::source_of(path).map(|t| t.into_owned()).unwrap_or_default()))
+            .collect();
         if builtin.as_slice() != suite_texts.get(..fixed).unwrap_or_default() {
             return Err(tampered(INDEX, format!("names the suite `{}`, but its scenario files are not that suite's", suite.label)));
         }
@@ -247,17 +270,27 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
     let json = crate::report::json(&run, &requirements);
     if json.as_bytes() != results_bytes.as_slice() {
         let again: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
-        return Err(tampered(RESULTS, match first_difference(&results_json, &again, String::new()) {
-            Some((at, recorded, computed)) => format!("{at}: records {recorded}, but the evidence gives {computed}"),
-            None => "holds the values the evidence gives, but not as mynatap writes them: rewritten after the run".to_owned(),
-        }));
+        return Err(tampered(
+            RESULTS,
+            match first_difference(&results_json, &again, String::new()) {
+                Some((at, recorded, computed)) => format!("{at}: records {recorded}, but the evidence gives {computed}"),
+                None => "holds the values the evidence gives, but not as mynatap writes them: rewritten after the run".to_owned(),
+            },
+        ));
     }
     let html = crate::report::html(&run, &requirements);
     let recorded_html = read_bounded(dir, REPORT).map_err(|e| tampered(REPORT, format!("cannot read: {e}")))?;
     if html.as_bytes() != recorded_html.as_slice() {
         let at = html.bytes().zip(recorded_html.iter()).position(|(a, b)| a != *b).unwrap_or_else(|| html.len().min(recorded_html.len()));
         let excerpt = |bytes: &[u8]| String::from_utf8_lossy(bytes.get(at..(at + 60).min(bytes.len())).unwrap_or_default()).into_owned();
-        return Err(tampered(REPORT, format!("differs from the report the evidence gives from byte {at}: `{}` where it should read `{}`", excerpt(&recorded_html), excerpt(html.as_bytes()))));
+        return Err(tampered(
+            REPORT,
+            format!(
+                "differs from the report the evidence gives from byte {at}: `{}` where it should read `{}`",
+                excerpt(&recorded_html),
+                excerpt(html.as_bytes())
+            ),
+        ));
     }
     Ok((results.len(), info.verdict_text))
 }
@@ -317,7 +350,10 @@ impl TapPlayer for RecordedPlayer {
             let transcript = evidence
                 .apdus
                 .iter()
-                .map(|apdu| Exchange { command: apdu.command.clone(), response: apdu.response.as_ref().map(|r| Response::from_bytes(&r.0)).ok_or(TransportError::CardRemoved) })
+                .map(|apdu| Exchange {
+                    command: apdu.command.clone(),
+                    response: apdu.response.as_ref().map(|r| Response::from_bytes(&r.0)).ok_or(TransportError::CardRemoved),
+                })
                 .collect();
             let report = match (&evidence.verdict, &evidence.adapter_error) {
                 (Some(line), _) => Verdict::parse(line)
@@ -343,7 +379,11 @@ impl TapPlayer for RecordedPlayer {
     fn raw_apdu(&mut self, _world: &mut World, _device: &str, command: &[u8]) -> Result<Vec<u8>, WorldError> {
         let recorded = self.raw.pop_front().ok_or_else(|| WorldError::Adapter("the bundle has no record of this raw APDU".into()))?;
         if recorded.command != command {
-            return Err(WorldError::Adapter(format!("the bundle's raw step sent {}, the scenario sends {}", hex::encode_upper(&recorded.command), hex::encode_upper(command))));
+            return Err(WorldError::Adapter(format!(
+                "the bundle's raw step sent {}, the scenario sends {}",
+                hex::encode_upper(&recorded.command),
+                hex::encode_upper(command)
+            )));
         }
         recorded.response.map(|r| r.0).ok_or(WorldError::Transport(TransportError::CardRemoved))
     }

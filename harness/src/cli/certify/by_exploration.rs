@@ -7,21 +7,23 @@ use std::time::Duration;
 use anyhow::Context;
 use mynatap_harness::certification::bundle::{self, ExplorationIndex, ShrunkIndex};
 use mynatap_harness::certification::program::{AdapterPlayer, ReaderProgram};
-use mynatap_harness::certification::{verdict, TRANSPORT};
-use mynatap_harness::explore::{life_id, life_tree, Exploration, Plan, GENERATED_COMMENT};
+use mynatap_harness::certification::{TRANSPORT, verdict};
+use mynatap_harness::explore::{Exploration, GENERATED_COMMENT, Plan, life_id, life_tree};
 use mynatap_harness::play::TapPlayer;
 use mynatap_harness::report;
 use mynatap_sim::terminal::Mutant;
 
-use super::with_pcsc::{judged_on, program_conditions, read_statement, reader_contract, readers, run_seed, start_players, Shared};
-use mynatap_harness::report::{Conditions, Lives};
 use super::CertifyArgs;
-use crate::{render, requirements, Format, InputError};
+use super::with_pcsc::{Shared, judged_on, program_conditions, read_statement, reader_contract, readers, run_seed, start_players};
+use crate::{Format, InputError, render, requirements};
+use mynatap_harness::report::{Conditions, Lives};
 
 pub(super) fn certify(args: &CertifyArgs) -> anyhow::Result<u8> {
     let count = args.explore.unwrap_or_default();
     if !args.report.paths.is_empty() || args.report.filter.is_some() || args.report.shard.is_some() {
-        return Err(InputError("--explore generates its own lives: scenario paths, --filter and --shard go with a certification of scenario files".into()).into());
+        return Err(
+            InputError("--explore generates its own lives: scenario paths, --filter and --shard go with a certification of scenario files".into()).into()
+        );
     }
     if args.baseline.is_some() || args.waivers.is_some() || args.report.record.is_some() {
         return Err(InputError("--explore records its result in its summary, the shrunk scenario file (--out) and --bundle; --baseline, --waivers and --record go with a certification of scenario files".into()).into());
@@ -63,7 +65,8 @@ pub(super) fn certify(args: &CertifyArgs) -> anyhow::Result<u8> {
     let exploration = mynatap_harness::explore::explore(&plan, players, &crate::explore::progress_printer(plan.count));
     let replay = format!("mynatap certify --seed {} --contract {} {}", plan.seed, plan.contract, args.reader_flag());
     let (text, code) = crate::explore::report(&exploration, &args.explore_flags.out, &replay, "the reader program")?;
-    let conditions = Conditions { lives: Lives::Explored { requested: plan.count, played: exploration.lives, out_of_time: exploration.out_of_time }, ..conditions };
+    let conditions =
+        Conditions { lives: Lives::Explored { requested: plan.count, played: exploration.lives, out_of_time: exploration.out_of_time }, ..conditions };
     let verdict = if code == 0 { "conformant on exploration" } else { "NOT conformant on exploration" };
     let (words, partial) = conditions.words();
     let partial = partial.map(|words| format!("; {words}")).unwrap_or_default();
@@ -78,7 +81,14 @@ pub(super) fn certify(args: &CertifyArgs) -> anyhow::Result<u8> {
 /// The bundle of an exploration: every life played (its file, as generated again from the seed
 /// by `bundle verify`, and its evidence), the reports over them, and the exploration's record
 /// (counts, coverage, the shrunk failure's file and evidence).
-fn write_bundle(dir: &std::path::Path, key: &ed25519_dalek::SigningKey, exploration: &Exploration, reader_cmd: &str, today: time::Date, conditions: &Conditions) -> anyhow::Result<usize> {
+fn write_bundle(
+    dir: &std::path::Path,
+    key: &ed25519_dalek::SigningKey,
+    exploration: &Exploration,
+    reader_cmd: &str,
+    today: time::Date,
+    conditions: &Conditions,
+) -> anyhow::Result<usize> {
     let plan = &exploration.plan;
     let requirements = requirements(None)?;
     let mut suite_files = Vec::with_capacity(exploration.results.len());
@@ -129,7 +139,12 @@ fn write_bundle(dir: &std::path::Path, key: &ed25519_dalek::SigningKey, explorat
 }
 
 /// The kill matrix by exploration alone: one mutant after another, each on every reader.
-fn kill_matrix(args: &CertifyArgs, plan: &Plan, readers: &[mynatap_harness::play::readers::VirtualReader], program_for: &dyn Fn(String) -> ReaderProgram) -> anyhow::Result<u8> {
+fn kill_matrix(
+    args: &CertifyArgs,
+    plan: &Plan,
+    readers: &[mynatap_harness::play::readers::VirtualReader],
+    program_for: &dyn Fn(String) -> ReaderProgram,
+) -> anyhow::Result<u8> {
     let exe = std::env::current_exe().context("cannot find this program to run its reference reader")?;
     let mut survivors = 0;
     let mut rows = String::from("kill matrix by exploration: mutant -> shrunk failure (steps, taps)\n");
@@ -151,7 +166,12 @@ fn kill_matrix(args: &CertifyArgs, plan: &Plan, readers: &[mynatap_harness::play
         let (_, code) = crate::explore::report(&exploration, &out, &replay, "the mutant")?;
         let row = match &exploration.failure {
             Some(failure) if code == 1 => {
-                let what = failure.result.failure.as_ref().map(|f| format!("step {} {}: expected {}, got {}", f.step, f.action, f.expected, f.actual)).unwrap_or_default();
+                let what = failure
+                    .result
+                    .failure
+                    .as_ref()
+                    .map(|f| format!("step {} {}: expected {}, got {}", f.step, f.action, f.expected, f.actual))
+                    .unwrap_or_default();
                 format!(
                     "{:<22} found in life {} after {} lives; shrunk to {} steps, {} taps ({}); {}\n",
                     mutant.name(),
@@ -171,7 +191,13 @@ fn kill_matrix(args: &CertifyArgs, plan: &Plan, readers: &[mynatap_harness::play
         note!("{}", row.trim_end());
         rows.push_str(&row);
     }
-    rows.push_str(&format!("{} mutants: {} found by exploration, {survivors} survived; seed {}, {} lives each at most\n", Mutant::ALL.len(), Mutant::ALL.len() - survivors, plan.seed, plan.count));
+    rows.push_str(&format!(
+        "{} mutants: {} found by exploration, {survivors} survived; seed {}, {} lives each at most\n",
+        Mutant::ALL.len(),
+        Mutant::ALL.len() - survivors,
+        plan.seed,
+        plan.count
+    ));
     out!("{rows}");
     Ok(if survivors > 0 { 1 } else { 0 })
 }

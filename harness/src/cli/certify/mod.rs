@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::ReportArgs;
 #[cfg(not(feature = "pcsc"))]
 use crate::InputError;
+use crate::ReportArgs;
 
 #[derive(Args, Debug)]
 pub(crate) struct CertifyArgs {
@@ -138,24 +138,24 @@ pub(crate) fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
 
 #[cfg(feature = "pcsc")]
 mod with_pcsc {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
     use anyhow::Context;
-    use mynatap_harness::certification::program::{fingerprint, AdapterPlayer, ReaderProgram};
-    use mynatap_harness::certification::statement::{judged_by, not_judged, Statement};
-    use mynatap_sim::contract::Contract;
-    use mynatap_harness::certification::{bundle, verdict, waivers};
-    use mynatap_harness::play::readers::{configured, VirtualReader};
-    use mynatap_harness::play::{self, Entry, ScenarioResult, Status, Suite, TapPlayer};
     use mynatap_harness::certification::containment::Containment;
+    use mynatap_harness::certification::program::{AdapterPlayer, ReaderProgram, fingerprint};
+    use mynatap_harness::certification::statement::{Statement, judged_by, not_judged};
+    use mynatap_harness::certification::{bundle, verdict, waivers};
+    use mynatap_harness::play::readers::{VirtualReader, configured};
+    use mynatap_harness::play::{self, Entry, ScenarioResult, Status, Suite, TapPlayer};
     use mynatap_harness::report::{self, Conditions, Lives, Summary};
+    use mynatap_sim::contract::Contract;
     use mynatap_sim::terminal::Mutant;
     use mynatap_sim::world::Profiles;
 
     use super::CertifyArgs;
-    use crate::{render, requirements, Format, InputError, LoadedSuite};
+    use crate::{Format, InputError, LoadedSuite, render, requirements};
 
     use mynatap_harness::certification::TRANSPORT;
 
@@ -202,7 +202,9 @@ mod with_pcsc {
             note!("--reader-user is ignored: mynatap does not run as root, reader programs run as its own user");
         }
         let mut program = Vec::new();
-        if let (command, _) = args.reader() && !command.is_empty() {
+        if let (command, _) = args.reader()
+            && !command.is_empty()
+        {
             program.extend(mynatap_harness::certification::program::command_executable(&command).map_err(InputError)?);
         }
         for path in &args.reader_files {
@@ -247,7 +249,12 @@ mod with_pcsc {
     }
 
     impl TapPlayer for Shared {
-        fn tap(&mut self, world: &mut mynatap_sim::world::World, spec: &mynatap_sim::world::TapSpec, expect: &mynatap_harness::scenario::Expectation) -> Result<mynatap_sim::world::TapReport, mynatap_sim::world::WorldError> {
+        fn tap(
+            &mut self,
+            world: &mut mynatap_sim::world::World,
+            spec: &mynatap_sim::world::TapSpec,
+            expect: &mynatap_harness::scenario::Expectation,
+        ) -> Result<mynatap_sim::world::TapReport, mynatap_sim::world::WorldError> {
             match self.0.lock() {
                 Ok(mut player) => player.tap(world, spec, expect),
                 Err(_) => Err(mynatap_sim::world::WorldError::Adapter("the reader's player failed in another thread".into())),
@@ -266,7 +273,12 @@ mod with_pcsc {
     struct NoReader;
 
     impl TapPlayer for NoReader {
-        fn tap(&mut self, _: &mut mynatap_sim::world::World, _: &mynatap_sim::world::TapSpec, _: &mynatap_harness::scenario::Expectation) -> Result<mynatap_sim::world::TapReport, mynatap_sim::world::WorldError> {
+        fn tap(
+            &mut self,
+            _: &mut mynatap_sim::world::World,
+            _: &mynatap_sim::world::TapSpec,
+            _: &mynatap_harness::scenario::Expectation,
+        ) -> Result<mynatap_sim::world::TapReport, mynatap_sim::world::WorldError> {
             Err(mynatap_sim::world::WorldError::Adapter("no virtual reader left for this job".into()))
         }
     }
@@ -303,7 +315,9 @@ mod with_pcsc {
             Some(text) => {
                 let version = crate::explore::contract_flag(Some(text))?;
                 match declared {
-                    Some(said) if said != version => Err(InputError(format!("--contract {version} disagrees with the statement's `contract: \"{said}\"`: give one"))),
+                    Some(said) if said != version => {
+                        Err(InputError(format!("--contract {version} disagrees with the statement's `contract: \"{said}\"`: give one")))
+                    }
                     _ => Ok(version),
                 }
             }
@@ -315,13 +329,16 @@ mod with_pcsc {
         let total = played.len() + outside.len();
         let mut outside = outside.into_iter().peekable();
         let mut played = played.into_iter();
-        (0..total).filter_map(|position| if outside.peek().is_some_and(|(at, _)| *at == position) { outside.next().map(|(_, r)| r) } else { played.next() }).collect()
+        (0..total)
+            .filter_map(|position| if outside.peek().is_some_and(|(at, _)| *at == position) { outside.next().map(|(_, r)| r) } else { played.next() })
+            .collect()
     }
 
     /// `--today`, or the wall clock's date: the day waivers are judged on.
     pub(super) fn judged_on(today: Option<&str>) -> Result<time::Date, InputError> {
         match today {
-            Some(text) => time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| InputError(format!("--today: expected YYYY-MM-DD, got `{text}`"))),
+            Some(text) => time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+                .map_err(|_| InputError(format!("--today: expected YYYY-MM-DD, got `{text}`"))),
             // The command line is the edge of the system: here the wall clock is read.
             None => Ok(time::OffsetDateTime::now_utc().date()),
         }
@@ -368,8 +385,16 @@ mod with_pcsc {
         let contract = reader_contract(args.contract.as_deref(), statement.as_ref())?;
         let seed = run_seed(args.report.seed)?;
         let lives = if args.fixed_suite_only { 0 } else { args.generated_lives };
-        let (containment, conditions) = program_conditions(&args, args.report.seed.is_some(), if lives == 0 { Lives::FixedSuiteOnly } else { Lives::Added { count: lives } })?;
-        let program = ReaderProgram { command: reader_cmd.clone(), tap_timeout: Duration::from_millis(args.tap_timeout_ms), pass_env: args.reader_env.clone(), contract, containment, session };
+        let (containment, conditions) =
+            program_conditions(&args, args.report.seed.is_some(), if lives == 0 { Lives::FixedSuiteOnly } else { Lives::Added { count: lives } })?;
+        let program = ReaderProgram {
+            command: reader_cmd.clone(),
+            tap_timeout: Duration::from_millis(args.tap_timeout_ms),
+            pass_env: args.reader_env.clone(),
+            contract,
+            containment,
+            session,
+        };
         // The generated lives join the scenario files: played in the one order the seed draws.
         let generated = mynatap_harness::explore::generated_scenarios(seed, contract, lives).map_err(InputError)?;
         let mut suite = loaded.suite;
@@ -383,7 +408,16 @@ mod with_pcsc {
         let played = certify_with(players, &suite, seed);
         let mut results = in_suite_order(played, outside);
         let flags = verdict::apply_waivers(&mut results, &waivers, today, &loaded.ids);
-        let info = verdict::certification_info(&results, statement.as_ref(), flags, &reader_cmd, &fingerprint, today, loaded.files.len() + life_files.len(), &conditions);
+        let info = verdict::certification_info(
+            &results,
+            statement.as_ref(),
+            flags,
+            &reader_cmd,
+            &fingerprint,
+            today,
+            loaded.files.len() + life_files.len(),
+            &conditions,
+        );
         let run = report::Run { results: &results, seed, transport: TRANSPORT, suite: &loaded.label, certification: Some(&info) };
         let text = args.report.render(&run, &requirements);
         args.report.emit(&text, &results)?;
@@ -419,7 +453,9 @@ mod with_pcsc {
         if let Some(baseline) = &args.baseline {
             let changes = bundle::compare_with_baseline(baseline, &results).map_err(InputError)?;
             let regressions = changes.iter().filter(|change| change.is_regression()).count();
-            let name = |status: Option<Status>| status.map_or_else(|| "absent".to_owned(), |s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default());
+            let name = |status: Option<Status>| {
+                status.map_or_else(|| "absent".to_owned(), |s| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+            };
             for change in &changes {
                 note!("baseline: {} {} -> {}{}", change.id, name(change.before), name(change.after), if change.is_regression() { "  REGRESSION" } else { "" });
             }
@@ -490,7 +526,13 @@ mod with_pcsc {
                             .into_iter()
                             .filter(|result| result.status != Status::Passed)
                             .map(|result| {
-                                let rules = result.failure.as_ref().map(|f| report::broken_rules(&f.actual).join(", ")).filter(|r| !r.is_empty()).map(|r| format!(" [{r}]")).unwrap_or_default();
+                                let rules = result
+                                    .failure
+                                    .as_ref()
+                                    .map(|f| report::broken_rules(&f.actual).join(", "))
+                                    .filter(|r| !r.is_empty())
+                                    .map(|r| format!(" [{r}]"))
+                                    .unwrap_or_default();
                                 format!("{}{rules}", result.id)
                             })
                             .collect();
