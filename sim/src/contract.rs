@@ -1,11 +1,10 @@
 //! The published versions of the scenario contract (docs/scenario-format.md) and what each one
-//! defines, so a file, or a reader, written for an older version is judged by that version.
+//! defines, so a file, or a reader, written for an older version is judged by that version; and
+//! the reasons a tap may be rejected for, each introduced by one version.
 
 use std::fmt;
 
 use serde::Serialize;
-
-use crate::terminal::Reason;
 
 /// A published version of the scenario contract. Later versions only add: what an older one
 /// defines keeps its meaning, except where docs/scenario-format.md says otherwise (1.2: the
@@ -83,6 +82,117 @@ impl Contract {
 }
 
 impl fmt::Display for Contract {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a tap was rejected: exactly the reasons of docs/scenario-format.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The certificate is past its last second (and, for the physical card, its grace).
+    CertificateExpired,
+    /// The certificate is on the CRL (revoked, superseded or deleted).
+    CertificateRevoked,
+    /// The certificate is on hold (Q20: the phone reported lost).
+    CertificateSuspended,
+    /// No insurance-use registration (SETUP-1).
+    NotRegistered,
+    /// The qualification is not valid today.
+    InsuranceExpired,
+    /// The iPhone's Face ID / Touch ID was not done (FLOW-3).
+    UserNotVerified,
+    /// The PIN typed is wrong (tries remain).
+    WrongPin,
+    /// The PIN is blocked.
+    PinBlocked,
+    /// The device is not the type the patient chose (FLOW-2).
+    WrongDeviceType,
+    /// The signature over the terminal's challenge does not verify.
+    SignatureInvalid,
+    /// The certificate is not issued by the trusted CA.
+    UntrustedCertificate,
+    /// The device left the field during the tap.
+    CardRemoved,
+    /// The device's answers break the protocol.
+    ProtocolError,
+    /// A back end gave no answer the terminal may trust (fail closed).
+    ServiceUnavailable,
+    /// The camera's face is not the card's (face path).
+    FaceNotMatched,
+    /// The eligibility answer: invalid, and a newer qualification exists (QualificationValidity 3).
+    NewerQualification,
+    /// The eligibility answer: no qualification (QualificationValidity 4), e.g. after a change of
+    /// job before the insurer's data arrives.
+    NoQualification,
+    /// The eligibility answer: several records match (QualificationValidity 5).
+    MultipleRecords,
+    /// The card-surface records do not verify under the trusted card-surface CA, or the card
+    /// fails the challenge of its own key (face path, contract 1.2).
+    CardNotGenuine,
+}
+
+impl Reason {
+    /// Every reason, in the contract's order.
+    pub const ALL: [Reason; 19] = [
+        Self::CertificateExpired,
+        Self::CertificateRevoked,
+        Self::CertificateSuspended,
+        Self::NotRegistered,
+        Self::InsuranceExpired,
+        Self::UserNotVerified,
+        Self::WrongPin,
+        Self::PinBlocked,
+        Self::WrongDeviceType,
+        Self::SignatureInvalid,
+        Self::UntrustedCertificate,
+        Self::CardRemoved,
+        Self::ProtocolError,
+        Self::ServiceUnavailable,
+        Self::FaceNotMatched,
+        Self::NewerQualification,
+        Self::NoQualification,
+        Self::MultipleRecords,
+        Self::CardNotGenuine,
+    ];
+    /// The scenario format's name (`certificate_expired`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CertificateExpired => "certificate_expired",
+            Self::CertificateRevoked => "certificate_revoked",
+            Self::CertificateSuspended => "certificate_suspended",
+            Self::NotRegistered => "not_registered",
+            Self::InsuranceExpired => "insurance_expired",
+            Self::UserNotVerified => "user_not_verified",
+            Self::WrongPin => "wrong_pin",
+            Self::PinBlocked => "pin_blocked",
+            Self::WrongDeviceType => "wrong_device_type",
+            Self::SignatureInvalid => "signature_invalid",
+            Self::UntrustedCertificate => "untrusted_certificate",
+            Self::CardRemoved => "card_removed",
+            Self::ProtocolError => "protocol_error",
+            Self::ServiceUnavailable => "service_unavailable",
+            Self::FaceNotMatched => "face_not_matched",
+            Self::NewerQualification => "newer_qualification",
+            Self::NoQualification => "no_qualification",
+            Self::MultipleRecords => "multiple_records",
+            Self::CardNotGenuine => "card_not_genuine",
+        }
+    }
+    /// The reason of a scenario name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == text)
+    }
+
+    /// Whether only the eligibility service's answer can give this reason (so the query that
+    /// precedes it is no breach of the privacy rule).
+    pub fn from_eligibility_answer(self) -> bool {
+        matches!(self, Self::NotRegistered | Self::InsuranceExpired | Self::NewerQualification | Self::NoQualification | Self::MultipleRecords)
+    }
+}
+
+impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

@@ -14,8 +14,8 @@ use mynatap_sim::terminal::{Outcome, Reason, card_surface, jpki};
 use mynatap_sim::vpcd::SeenApdu;
 use x509_cert::Certificate;
 
+use super::wire::TapRecord;
 use super::wire::{FileRead, Selected, der_length, targets};
-use super::wire_rules::TapRecord;
 use crate::play::Violation;
 
 /// Rule names, as reports print them.

@@ -10,6 +10,7 @@ pub mod card_moves;
 pub mod containment;
 pub mod evidence_rules;
 pub mod http_backend;
+pub mod judge;
 mod peer;
 #[cfg(feature = "pcsc")]
 pub mod program;

@@ -17,7 +17,7 @@ use super::adapter::{Verdict, consent_json, env, tapped_and_selected, typed_pin}
 use super::card_moves;
 use super::containment::{ACTIVE_GROUPS, Containment, HandedFile, ProcessGroup, check_unchanged, end_group, private_dir, random_hex, write_fresh};
 use super::http_backend::{BackendServer, BackendView};
-use super::wire_rules::{TapContext, judge_evidence};
+use super::judge::{TapContext, judge_evidence};
 use crate::play::evidence::{ApduSeen, HexBytes, TapEvidence};
 use crate::play::pcsc::PcscPlayer;
 use crate::play::{TapPlayer, Violation};

@@ -1,9 +1,50 @@
 //! What the card's wire shows of one tap: which application and file each command addressed,
 //! and a file's bytes as the card answered READ BINARY. Shared by the wire rules (what must never
-//! happen) and the evidence rules (what a verdict must rest on).
+//! happen) and the evidence rules (what a verdict must rest on), with the record they judge.
 
-use mynatap_sim::terminal::{card_info, card_surface, jpki};
+use mynatap_sim::contract::Contract;
+use mynatap_sim::pki::PublicKey;
+use mynatap_sim::profile::DeviceKind;
+use mynatap_sim::service::BackendFault;
+use mynatap_sim::terminal::{Outcome, card_info, card_surface, jpki};
 use mynatap_sim::vpcd::SeenApdu;
+
+use crate::certification::http_backend::HttpRequest;
+use crate::scenario::Expectation;
+
+/// What one tap left on the wires, and what it was meant to be.
+#[derive(Debug)]
+pub struct TapRecord<'a> {
+    /// The kind of device tapped.
+    pub device: DeviceKind,
+    /// The card's face path (FLOW-3 by face recognition).
+    pub face: bool,
+    /// What the scenario expects of the tap.
+    pub expect: &'a Expectation,
+    /// The tap's back-end fault, if any.
+    pub backend_fault: Option<BackendFault>,
+    /// Every APDU the device saw.
+    pub seen: &'a [SeenApdu],
+    /// Every HTTP request the back ends saw.
+    pub http: &'a [HttpRequest],
+    /// The contract the tap is judged by (the face path's card-surface checks are 1.2).
+    pub contract: Contract,
+    /// The reader's verdict, when it gave one: what the evidence rules hold it to.
+    pub claimed: Option<&'a Outcome>,
+    /// Every trusted authority of the world (generations of one name, oldest first).
+    pub cas: &'a [PublicKey],
+    /// What the patient typed (`MYNATAP_PIN`).
+    pub pin: &'a str,
+    /// Whether another program could reach the card during the reader's work with it:
+    /// `Some(true)` a bystander's command was answered between the reader's, `Some(false)` it was
+    /// refused (exclusive connection or transaction), `None` nothing to conclude.
+    pub card_shared: Option<bool>,
+    /// The tap's card was held again after its removal (contract 1.3): the flow may start over.
+    pub held_again: bool,
+    /// The reader's commands to a card left in the field by an earlier tap, before this tap's
+    /// card arrived (contract 1.3): not part of this tap's flow.
+    pub left_in_field: &'a [SeenApdu],
+}
 
 /// Which file of which application a command addresses (as far as the wire shows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,13 +5,11 @@
 use std::collections::HashSet;
 
 use mynatap_sim::contract::Contract;
-use mynatap_sim::pki::PublicKey;
 use mynatap_sim::profile::DeviceKind;
-use mynatap_sim::service::{BackendFault, ServiceKind};
-use mynatap_sim::terminal::{Outcome, Reason, card_info, card_surface, jpki};
-use mynatap_sim::vpcd::SeenApdu;
+use mynatap_sim::service::ServiceKind;
+use mynatap_sim::terminal::{Reason, card_info, card_surface, jpki};
 
-use super::wire::{Selected, succeeded, targets};
+use super::wire::{Selected, TapRecord, succeeded, targets};
 use crate::certification::http_backend::HttpRequest;
 use crate::play::Violation;
 use crate::scenario::Expectation;
@@ -45,100 +43,9 @@ pub mod rules {
     pub const ONLY_THE_ARRIVING_CARD: &str = "W12-no-command-to-a-card-left-in-the-field";
 }
 
-/// What one tap left on the wires, and what it was meant to be.
-#[derive(Debug)]
-pub struct TapRecord<'a> {
-    /// The kind of device tapped.
-    pub device: DeviceKind,
-    /// The card's face path (FLOW-3 by face recognition).
-    pub face: bool,
-    /// What the scenario expects of the tap.
-    pub expect: &'a Expectation,
-    /// The tap's back-end fault, if any.
-    pub backend_fault: Option<BackendFault>,
-    /// Every APDU the device saw.
-    pub seen: &'a [SeenApdu],
-    /// Every HTTP request the back ends saw.
-    pub http: &'a [HttpRequest],
-    /// The contract the tap is judged by (the face path's card-surface checks are 1.2).
-    pub contract: Contract,
-    /// The reader's verdict, when it gave one: what the evidence rules hold it to.
-    pub claimed: Option<&'a Outcome>,
-    /// Every trusted authority of the world (generations of one name, oldest first).
-    pub cas: &'a [PublicKey],
-    /// What the patient typed (`MYNATAP_PIN`).
-    pub pin: &'a str,
-    /// Whether another program could reach the card during the reader's work with it:
-    /// `Some(true)` a bystander's command was answered between the reader's, `Some(false)` it was
-    /// refused (exclusive connection or transaction), `None` nothing to conclude.
-    pub card_shared: Option<bool>,
-    /// The tap's card was held again after its removal (contract 1.3): the flow may start over.
-    pub held_again: bool,
-    /// The reader's commands to a card left in the field by an earlier tap, before this tap's
-    /// card arrived (contract 1.3): not part of this tap's flow.
-    pub left_in_field: &'a [SeenApdu],
-}
-
-/// What a tap was meant to be, beside its evidence.
-#[derive(Debug)]
-pub struct TapContext<'a> {
-    /// The kind of device tapped.
-    pub device: DeviceKind,
-    /// The scenario's tap.
-    pub spec: &'a mynatap_sim::world::TapSpec,
-    /// What the scenario expects of it.
-    pub expect: &'a Expectation,
-    /// The contract it is judged by.
-    pub contract: Contract,
-    /// Every trusted authority of the world.
-    pub cas: &'a [PublicKey],
-    /// What the patient typed.
-    pub pin: &'a str,
-}
-
-/// Judges a tap from its evidence: the one place a [`TapRecord`] is made of it, used by
-/// `certify` as it plays the tap and by `bundle verify` as it replays the bundle, so both judge
-/// alike.
-pub fn judge_evidence(
-    evidence: &crate::play::evidence::TapEvidence,
-    tap: &TapContext<'_>,
-    claimed: &Outcome,
-    challenges: &mut HashSet<Vec<u8>>,
-) -> Vec<Violation> {
-    let seen_of = |apdus: &[crate::play::evidence::ApduSeen]| -> Vec<SeenApdu> {
-        apdus.iter().map(|a| SeenApdu { sequence: a.sequence, command: a.command.clone(), response: a.response.as_ref().map(|r| r.0.clone()) }).collect()
-    };
-    let (seen, left_in_field) = (seen_of(&evidence.apdus), seen_of(&evidence.left_in_field));
-    let record = TapRecord {
-        device: tap.device,
-        face: tap.spec.face.is_some(),
-        expect: tap.expect,
-        backend_fault: tap.spec.backend_fault,
-        seen: &seen,
-        http: &evidence.http,
-        contract: tap.contract,
-        claimed: Some(claimed),
-        cas: tap.cas,
-        pin: tap.pin,
-        card_shared: evidence.card_held.as_deref().map(|held| held == "shared"),
-        held_again: tap.spec.moves.held_again,
-        left_in_field: &left_in_field,
-    };
-    judge(&record, challenges)
-}
-
-/// The rules one tap broke, wire rules then evidence rules (`evidence_rules`). `challenges` holds
-/// every sign command's data seen in this run.
-pub fn judge(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Violation> {
-    let mut violations = forbidden(tap, challenges);
-    if let Some(claimed) = tap.claimed {
-        violations.extend(super::evidence_rules::require(tap, claimed, tap.cas));
-    }
-    violations
-}
-
-/// The wire rules one tap broke.
-fn forbidden(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Violation> {
+/// The wire rules one tap broke (the evidence rules are [`super::evidence_rules::require`];
+/// [`super::judge`] applies both).
+pub(super) fn forbidden(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Violation> {
     let mut violations = Vec::new();
     if tap.contract >= Contract::V1_3 && tap.card_shared == Some(true) {
         violations.push(Violation {
@@ -246,6 +153,8 @@ fn forbidden(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) -> Vec<Viol
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use mynatap_sim::pki::PublicKey;
+    use mynatap_sim::vpcd::SeenApdu;
 
     fn apdu(sequence: u64, command: &str, response: &str) -> SeenApdu {
         SeenApdu { sequence, command: hex::decode(command).unwrap(), response: Some(hex::decode(response).unwrap()) }
@@ -278,7 +187,7 @@ mod tests {
             held_again: false,
             left_in_field: &[],
         };
-        judge(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect()
+        forbidden(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect()
     }
 
     const FACE_PATH: [(&str, &str); 6] = [
@@ -337,7 +246,7 @@ mod tests {
                 held_again: false,
                 left_in_field: &[],
             };
-            assert_eq!(judge(&record, &mut challenges).is_empty(), fresh, "{command}");
+            assert_eq!(forbidden(&record, &mut challenges).is_empty(), fresh, "{command}");
         }
     }
 
@@ -364,7 +273,7 @@ mod tests {
             held_again: false,
             left_in_field: &lying,
         };
-        assert_eq!(judge(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect::<Vec<_>>(), vec![rules::ONLY_THE_ARRIVING_CARD]);
+        assert_eq!(forbidden(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect::<Vec<_>>(), vec![rules::ONLY_THE_ARRIVING_CARD]);
         let mut seen = vec![apdu(2, "00A4020C020018", "9000"), apdu(3, "002000800431323334", "9000")];
         seen.push(SeenApdu { sequence: 4, command: hex::decode("00A4020C02000A").unwrap(), response: None });
         seen.extend([apdu(5, "00A4020C020018", "9000"), apdu(6, "002000800431323334", "9000")]);
@@ -384,7 +293,7 @@ mod tests {
                 held_again,
                 left_in_field: &[],
             };
-            judge(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect::<Vec<_>>()
+            forbidden(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect::<Vec<_>>()
         };
         assert_eq!(judged(true), Vec::<&str>::new());
         assert_eq!(judged(false), vec![rules::NO_APDU_AFTER_REMOVAL]);

@@ -471,48 +471,51 @@ pub(super) enum RawAction<'a> {
     Reset(&'a RawDeviceRef),
 }
 
-pub(super) fn step_action<'a>(step: &'a RawStep, path: &str, validator: &Validator<'_>) -> Result<RawAction<'a>, LoadError> {
-    let mut found: Vec<(&str, RawAction<'a>)> = Vec::new();
-    if let Some(a) = &step.tap {
-        found.push(("tap", RawAction::Tap(a)));
-    }
-    if let Some(a) = &step.add_phone {
-        found.push(("add_phone", RawAction::AddPhone(a)));
-    }
-    if let Some(a) = &step.remove_phone {
-        found.push(("remove_phone", RawAction::RemovePhone(a)));
-    }
-    if let Some(a) = &step.report_lost {
-        found.push(("report_lost", RawAction::ReportLost(a)));
-    }
-    if let Some(a) = &step.resume {
-        found.push(("resume", RawAction::Resume(a)));
-    }
-    if let Some(a) = &step.revoke_card {
-        found.push(("revoke_card", RawAction::RevokeCard(a)));
-    }
-    if let Some(a) = &step.renew_card {
-        found.push(("renew_card", RawAction::RenewCard(a)));
-    }
-    if let Some(a) = &step.register_insurance {
-        found.push(("register_insurance", RawAction::RegisterInsurance(a)));
-    }
-    if let Some(a) = &step.advance_clock {
-        found.push(("advance_clock", RawAction::AdvanceClock(a)));
-    }
-    if let Some(a) = &step.apdu {
-        found.push(("apdu", RawAction::Apdu(a)));
-    }
-    if let Some(a) = &step.reset {
-        found.push(("reset", RawAction::Reset(a)));
-    }
-    match found.len() {
-        1 => Ok(found.remove(0).1),
-        0 => Err(validator.error(path, "a step needs one action key (tap, add_phone, remove_phone, report_lost, resume, revoke_card, renew_card, register_insurance, advance_clock, apdu, reset)")),
-        _ => {
-            let names: Vec<&str> = found.iter().map(|(name, _)| *name).collect();
-            let second = names.get(1).copied().unwrap_or_default();
-            Err(validator.error(&format!("{path}.{second}"), format!("a step has exactly one action key, this one has {}", names.join(" and "))))
+impl Validator<'_> {
+    /// The step's one action key, or a located error naming what is missing or doubled.
+    pub(super) fn step_action<'a>(&self, step: &'a RawStep, path: &str) -> Result<RawAction<'a>, LoadError> {
+        let mut found: Vec<(&str, RawAction<'a>)> = Vec::new();
+        if let Some(a) = &step.tap {
+            found.push(("tap", RawAction::Tap(a)));
+        }
+        if let Some(a) = &step.add_phone {
+            found.push(("add_phone", RawAction::AddPhone(a)));
+        }
+        if let Some(a) = &step.remove_phone {
+            found.push(("remove_phone", RawAction::RemovePhone(a)));
+        }
+        if let Some(a) = &step.report_lost {
+            found.push(("report_lost", RawAction::ReportLost(a)));
+        }
+        if let Some(a) = &step.resume {
+            found.push(("resume", RawAction::Resume(a)));
+        }
+        if let Some(a) = &step.revoke_card {
+            found.push(("revoke_card", RawAction::RevokeCard(a)));
+        }
+        if let Some(a) = &step.renew_card {
+            found.push(("renew_card", RawAction::RenewCard(a)));
+        }
+        if let Some(a) = &step.register_insurance {
+            found.push(("register_insurance", RawAction::RegisterInsurance(a)));
+        }
+        if let Some(a) = &step.advance_clock {
+            found.push(("advance_clock", RawAction::AdvanceClock(a)));
+        }
+        if let Some(a) = &step.apdu {
+            found.push(("apdu", RawAction::Apdu(a)));
+        }
+        if let Some(a) = &step.reset {
+            found.push(("reset", RawAction::Reset(a)));
+        }
+        match found.len() {
+            1 => Ok(found.remove(0).1),
+            0 => Err(self.error(path, "a step needs one action key (tap, add_phone, remove_phone, report_lost, resume, revoke_card, renew_card, register_insurance, advance_clock, apdu, reset)")),
+            _ => {
+                let names: Vec<&str> = found.iter().map(|(name, _)| *name).collect();
+                let second = names.get(1).copied().unwrap_or_default();
+                Err(self.error(&format!("{path}.{second}"), format!("a step has exactly one action key, this one has {}", names.join(" and "))))
+            }
         }
     }
 }

@@ -19,7 +19,6 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
 use super::raw::{RawScenario, RawWorld};
-use super::steps::step_action;
 use super::{Action, LoadError, MAX_STEPS, PersonDef, PhoneDef, Scenario, Step, TerminalDef, WorldDef};
 use crate::scenario::locate::{Locator, Position};
 
@@ -213,7 +212,7 @@ impl Validator<'_> {
             let path = format!("steps[{i}]");
             let line = self.locator.find(&path).line;
             let user_verified_given = step.tap.as_ref().is_some_and(|tap| tap.user_verified.is_some());
-            let action = self.action(&path, step_action(&step, &path, self)?, &people, &mut phones, &terminals)?;
+            let action = self.action(&path, self.step_action(&step, &path)?, &people, &mut phones, &terminals)?;
             if let Action::AddPhone { phone, os, .. } = &action {
                 phone_os.entry(phone.clone()).or_insert(*os);
             }

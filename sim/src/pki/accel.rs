@@ -16,7 +16,10 @@ use aws_lc_rs::signature::{
     RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY, RSA_PKCS1_SHA256, RsaKeyPair, VerificationAlgorithm,
 };
 
-use super::keys::SHA256_DIGEST_INFO_PREFIX;
+/// The DigestInfo prefix of SHA-256 (RFC 8017 section 9.2, note 1): what the physical card's
+/// sign command expects before the 32-byte hash.
+pub const SHA256_DIGEST_INFO_PREFIX: [u8; 19] =
+    [0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
 
 /// The 32-byte SHA-256 digest inside `data`, when `data` is exactly a SHA-256 DigestInfo (what
 /// a terminal sends the card to sign, and what the card's signature covers).

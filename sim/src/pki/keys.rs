@@ -19,10 +19,7 @@ use super::PkiError;
 use super::accel::{Scheme, Verifier, sha256_digest_info};
 use super::rsa_pool::{self, PoolKey};
 
-/// The DigestInfo prefix of SHA-256 (RFC 8017 section 9.2, note 1): what the physical card's
-/// sign command expects before the 32-byte hash.
-pub const SHA256_DIGEST_INFO_PREFIX: [u8; 19] =
-    [0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
+pub use super::accel::SHA256_DIGEST_INFO_PREFIX;
 
 const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
 const OID_SHA256_WITH_RSA: &str = "1.2.840.113549.1.1.11";

@@ -16,10 +16,10 @@ use serde_json::Value;
 
 use super::{FORMAT_VERSION, INDEX, Index, REPORT, RESULTS, RawExchange, ScenarioEvidence, VerifyError, read_bounded, tampered};
 use crate::certification::adapter::{Verdict, tapped_and_selected, typed_pin};
+use crate::certification::judge::{TapContext, judge_evidence};
 use crate::certification::statement::{Statement, judged_by, not_judged};
 use crate::certification::verdict::{apply_waivers, certification_info, fingerprint_of, grade_text};
 use crate::certification::waivers;
-use crate::certification::wire_rules::{TapContext, judge_evidence};
 use crate::play::evidence::TapEvidence;
 use crate::play::{ScenarioResult, Status, TapPlayer, Violation, run_scenario};
 use crate::report::{Conditions, Lives, Run, Summary};
