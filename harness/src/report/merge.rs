@@ -180,6 +180,21 @@ fn merge_json(inputs: &[Input<'_>], partial: bool) -> Result<Merged, MergeError>
             Some(words) => object.insert("partial".into(), Value::from(words.clone())),
             None => object.remove("partial"),
         };
+        // A median of medians is no median: one shard's wait stands as it is; several are listed
+        // per shard (the whole run's figures need every tap, which reports do not keep).
+        let waits: Vec<(&str, &Value)> = reports.iter().filter_map(|(name, report)| report.get("patients_wait").map(|wait| (*name, wait))).collect();
+        object.remove("patients_wait");
+        object.remove("patients_wait_by_shard");
+        match waits.as_slice() {
+            [] => {}
+            [(_, wait)] => {
+                object.insert("patients_wait".into(), (*wait).clone());
+            }
+            several => {
+                let listed = several.iter().map(|(name, wait)| serde_json::json!({ "report": name, "patients_wait": wait })).collect();
+                object.insert("patients_wait_by_shard".into(), Value::Array(listed));
+            }
+        }
         if let Some(certification) = merge_certification(&certifications, &summary, partial.as_deref())? {
             object.insert("certification".into(), serde_json::to_value(certification).map_err(|e| MergeError(e.to_string()))?);
         }
@@ -317,6 +332,27 @@ mod tests {
         let ids: Vec<&str> = value["scenarios"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(value["coverage"][0]["scenarios"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn the_patients_wait_of_several_shards_is_listed_per_shard_never_taken_from_the_first() {
+        let with_wait = |ids: &[(&str, &str)], median: f64| {
+            let mut report: Value = serde_json::from_str(&json_report(ids, 1)).unwrap();
+            report["patients_wait"] = serde_json::json!({"taps": 3, "presented_to_first_apdu_median_ms": median});
+            report.to_string()
+        };
+        let (a, b, plain) = (with_wait(&[("a", "passed")], 1.5), with_wait(&[("b", "passed")], 9.0), json_report(&[("c", "passed")], 1));
+        let merged = merge(&[Input { name: "a.json", text: &a }, Input { name: "b.json", text: &b }, Input { name: "c.json", text: &plain }], false).unwrap();
+        let value: Value = serde_json::from_str(&merged.text).unwrap();
+        assert!(value.get("patients_wait").is_none(), "{value}");
+        let shards = value["patients_wait_by_shard"].as_array().unwrap();
+        assert_eq!(shards.len(), 2);
+        assert_eq!((shards[0]["report"].as_str(), shards[1]["patients_wait"]["presented_to_first_apdu_median_ms"].as_f64()), (Some("a.json"), Some(9.0)));
+        // One shard with a wait: it stands as it is.
+        let merged = merge(&[Input { name: "c.json", text: &plain }, Input { name: "b.json", text: &b }], false).unwrap();
+        let value: Value = serde_json::from_str(&merged.text).unwrap();
+        assert_eq!(value["patients_wait"]["presented_to_first_apdu_median_ms"].as_f64(), Some(9.0));
+        assert!(value.get("patients_wait_by_shard").is_none());
     }
 
     #[test]
