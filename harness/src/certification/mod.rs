@@ -9,6 +9,8 @@ pub mod card_moves;
 #[cfg(feature = "pcsc")]
 pub mod containment;
 pub mod evidence_rules;
+#[cfg(feature = "pcsc")]
+mod holding;
 pub mod http_backend;
 pub mod judge;
 mod peer;
