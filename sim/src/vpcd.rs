@@ -169,8 +169,8 @@ struct SlotState {
     /// [`REMOVAL_PAUSE`] (true: 1.2 taps, and `held_again`), or stays out until
     /// [`CardSlot::enter_field`].
     removal_returns: bool,
-    /// Counts the bridge's connections to vpcd and their ends: unchanged, the card pcscd reached
-    /// last is still this slot's, in the field all along.
+    /// Counts the bridge's connections to vpcd and their ends (a removal's as it is decided):
+    /// unchanged, the card pcscd reached last is still this slot's, in the field all along.
     connections: u64,
 }
 
@@ -392,7 +392,12 @@ impl CardSlot {
         let presence = state.presence.active(Instant::now());
         let decision = state.fault.as_mut().map_or(FaultDecision::Pass { hit: false }, |plan| plan.before(apdu));
         let (response, delay) = match (state.card.as_mut(), decision) {
-            (_, FaultDecision::Removed) => (Vec::new(), None),
+            (_, FaultDecision::Removed) => {
+                // The connection ends with this command: counted before its reader can learn of
+                // it (and start another tap), not once the bridge's task gets round to it.
+                state.connections += 1;
+                (Vec::new(), None)
+            }
             (None, _) => (NO_CARD_STATUS.to_vec(), None),
             (Some(card), FaultDecision::Pass { hit }) => {
                 if card.user_verified() != presence {
@@ -620,6 +625,23 @@ mod tests {
         }
         done.store(true, Ordering::Relaxed);
         sender.join().unwrap();
+    }
+
+    /// A reader learns of a removal from the empty answer; the harness starts the next tap as
+    /// soon as the reader's verdict is in, so the slot must already say the connection ended
+    /// (else that tap would take pcscd's stale "present" for the card: the Java reader's
+    /// `SCARD_E_NOT_TRANSACTED` once in a few thousand taps).
+    #[test]
+    fn a_removal_is_counted_as_it_is_decided() {
+        let card = demo_card(Profile::builtin(DeviceKind::Iphone), 1, "1234").unwrap();
+        let slot = CardSlot::new(Some(card), UserPresence::No, vec![0x3B, 0x00]);
+        slot.set_fault(Some(crate::transport::Fault::RemoveAfter { apdus: 1 }));
+        let select = [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18];
+        let before = slot.connections();
+        assert!(!slot.answer(&select).0.is_empty());
+        assert_eq!(slot.connections(), before, "a command answered is no removal");
+        assert!(slot.answer(&select).0.is_empty());
+        assert_ne!(slot.connections(), before, "the removal is counted before the bridge's task ends the connection");
     }
 
     #[tokio::test]
