@@ -146,10 +146,6 @@ fn holding_of(state: State) -> Holding {
     }
 }
 
-/// The command a bystander probe sends: an instruction no JPKI application knows (the card answers
-/// `6D 00` and changes nothing), so it cannot disturb the session it lands in.
-pub const BYSTANDER_PROBE: [u8; 5] = [0x80, 0xFE, 0x4D, 0x59, 0x00];
-
 /// What a bystander meets when it tries to reach the card another client is working with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bystander {
@@ -158,7 +154,7 @@ pub enum Bystander {
     /// It connects, but its command is refused: the holder is inside a transaction
     /// (`SCardBeginTransaction`, javax.smartcardio's `beginExclusive`).
     RefusedCommand,
-    /// Its command ([`BYSTANDER_PROBE`]) reached the card.
+    /// Its command ([`crate::vpcd::bystander_probe`]) reached the card.
     Reached,
     /// Nothing could be concluded (no card, pcscd gone).
     Unknown,
@@ -168,7 +164,7 @@ pub enum Bystander {
 /// and one harmless command, leaving the card as it is (no reset). `serial` is held while a
 /// PC/SC context is set up or released (libpcsclite does not take two threads doing that at
 /// once), never while the command waits for the card.
-pub fn probe_as_bystander(reader: &str, serial: &std::sync::Mutex<()>) -> Bystander {
+pub fn probe_as_bystander(reader: &str, serial: &std::sync::Mutex<()>, tag: u8) -> Bystander {
     let one_at_a_time = || serial.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let Ok(name) = CString::new(reader) else { return Bystander::Unknown };
     let established = {
@@ -186,7 +182,7 @@ pub fn probe_as_bystander(reader: &str, serial: &std::sync::Mutex<()>) -> Bystan
         }
     };
     let mut buffer = [0u8; 258];
-    let outcome = match card.transmit(&BYSTANDER_PROBE, &mut buffer) {
+    let outcome = match card.transmit(&crate::vpcd::bystander_probe(tag), &mut buffer) {
         Ok(_) => Bystander::Reached,
         Err(pcsc::Error::SharingViolation) => Bystander::RefusedCommand,
         Err(_) => Bystander::Unknown,

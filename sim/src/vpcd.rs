@@ -20,6 +20,19 @@ use crate::transport::{FaultDecision, FaultPlan};
 /// How long a removed card stays away: pcscd reports an idle reader empty within about 0.2 s.
 const REMOVAL_PAUSE: Duration = Duration::from_millis(600);
 
+/// The command the harness's bystander probe sends (rule W11): an instruction no JPKI application
+/// knows (the card answers `6D 00` and changes nothing). `tag` (P2) tells one tap's probe from
+/// another's: a probe held back by a reader's transaction may land in the next tap.
+pub const fn bystander_probe(tag: u8) -> [u8; 5] {
+    [0x80, 0xFE, 0x4D, tag, 0x00]
+}
+
+/// Whether `command` is a bystander probe's (of any tap): the harness's, never a reader's, and
+/// never counted by the tap's fault.
+pub fn is_bystander_probe(command: &[u8]) -> bool {
+    matches!(command, [0x80, 0xFE, 0x4D, _, 0x00])
+}
+
 /// Where vpcd listens for the card of `Virtual PCD 00 00`.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:35963";
 /// The reader name pcscd gives the card on `port` (35963 -> `00 00`, 35964 -> `00 01`).
@@ -159,7 +172,7 @@ struct SlotState {
     answered: u64,
     /// Run before every recorded command is answered, outside the slot's lock: while a command
     /// waits, whoever sent it is connected to the card (certification looks at how it holds it).
-    before_command: Option<Box<dyn FnMut() + Send>>,
+    before_command: Option<CommandHook>,
     /// Counts recordings started and ended. A command is recorded only if the recording it met
     /// when it arrived is still the current one after its hook ran, so the hook ran exactly once
     /// for every recorded command, in order (a hook's notes and the recording line up one to
@@ -206,6 +219,9 @@ pub struct SeenApdu {
     /// The response bytes (`None`: the card had left the field).
     pub response: Option<Vec<u8>>,
 }
+
+/// Run with each recorded command just before it is answered (see [`CardSlot::start_recording`]).
+pub type CommandHook = Box<dyn FnMut(&[u8]) + Send>;
 
 /// The card a bridge serves, shared with whoever decides what is tapped, and whether it is in
 /// the field: the bridge is connected to vpcd (pcscd sees a card) only while it is.
@@ -328,10 +344,10 @@ impl CardSlot {
         }
     }
 
-    /// Starts recording what the card sees, numbered with `sequence`, and runs `hook` just before
-    /// each recorded command is answered (while its sender is connected to the card and waits).
-    /// Both start together: every recorded command had the hook run for it, in order.
-    pub fn start_recording(&self, sequence: Sequence, hook: Option<Box<dyn FnMut() + Send>>) {
+    /// Starts recording what the card sees, numbered with `sequence`, and runs `hook` with each
+    /// recorded command just before it is answered (while its sender is connected to the card and
+    /// waits). Both start together: every recorded command had the hook run for it, in order.
+    pub fn start_recording(&self, sequence: Sequence, hook: Option<CommandHook>) {
         let mut state = self.lock();
         state.sequence = sequence;
         state.recording = Some(Vec::new());
@@ -379,7 +395,7 @@ impl CardSlot {
             (state.before_command.take(), state.recording_generation)
         };
         if let Some(mut hook) = hook {
-            hook();
+            hook(apdu);
             let mut state = self.lock();
             if state.recording_generation == generation {
                 state.before_command = Some(hook);
@@ -390,7 +406,11 @@ impl CardSlot {
         let recorded = state.recording_generation == generation;
         state.answered += 1;
         let presence = state.presence.active(Instant::now());
-        let decision = state.fault.as_mut().map_or(FaultDecision::Pass { hit: false }, |plan| plan.before(apdu));
+        // The harness's probe is no command of the reader's: the tap's fault does not count it.
+        let decision = match state.fault.as_mut() {
+            Some(plan) if !is_bystander_probe(apdu) => plan.before(apdu),
+            _ => FaultDecision::Pass { hit: false },
+        };
         let (response, delay) = match (state.card.as_mut(), decision) {
             (_, FaultDecision::Removed) => {
                 // The connection ends with this command: counted before its reader can learn of
@@ -613,7 +633,7 @@ mod tests {
             let counter = hooked.clone();
             slot.start_recording(
                 Sequence::default(),
-                Some(Box::new(move || {
+                Some(Box::new(move |_: &[u8]| {
                     counter.fetch_add(1, Ordering::SeqCst);
                     std::thread::yield_now();
                 })),
@@ -642,6 +662,23 @@ mod tests {
         assert_eq!(slot.connections(), before, "a command answered is no removal");
         assert!(slot.answer(&select).0.is_empty());
         assert_ne!(slot.connections(), before, "the removal is counted before the bridge's task ends the connection");
+    }
+
+    /// A probe held back by one tap's transaction may land in the next: that tap's fault must
+    /// not count it (it once fired a `remove_after` early), and the card answers it harmlessly.
+    #[test]
+    fn the_bystander_probe_is_no_command_the_fault_counts() {
+        let card = demo_card(Profile::builtin(DeviceKind::Iphone), 1, "1234").unwrap();
+        let slot = CardSlot::new(Some(card), UserPresence::No, vec![0x3B, 0x00]);
+        slot.set_fault(Some(crate::transport::Fault::RemoveAfter { apdus: 1 }));
+        let select = [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18];
+        for tag in [0x00, 0x59, 0xFF] {
+            assert!(is_bystander_probe(&bystander_probe(tag)));
+            assert_eq!(slot.answer(&bystander_probe(tag)).0, [0x6D, 0x00], "tag {tag:02X}");
+        }
+        assert!(!is_bystander_probe(&select) && !is_bystander_probe(&[0x80, 0xFE, 0x4D, 0x59]));
+        assert!(!slot.answer(&select).0.is_empty(), "the reader's first command is answered");
+        assert!(slot.answer(&select).0.is_empty(), "the card leaves after the reader's first command, the probes not counted");
     }
 
     #[tokio::test]

@@ -24,6 +24,8 @@ pub(super) struct HoldingWatch {
     probe_started: Option<Instant>,
     /// This tap is probed (see `AdapterPlayer::probe_this_tap`).
     pub(super) probe_wanted: bool,
+    /// The tag of this tap's probe command (see [`mynatap_sim::vpcd::bystander_probe`]).
+    probe_tag: u8,
     /// For each command: whether the reader program could have sent it (it was running and
     /// connected to pcscd, or held the card exclusively). A program that never connected (a
     /// tap it rightly leaves alone) is never given a bystander's commands.
@@ -53,8 +55,10 @@ impl HoldingWatch {
 
     /// Whether the `index`-th command of the tap was not the reader's.
     fn foreign(&self, index: usize, apdu: &SeenApdu) -> bool {
-        use mynatap_sim::pcsc_transport::{BYSTANDER_PROBE, Holding};
-        apdu.command == BYSTANDER_PROBE || (self.exclusive() && self.held.get(index) == Some(&Holding::Shared)) || self.reader_could.get(index) == Some(&false)
+        use mynatap_sim::pcsc_transport::Holding;
+        mynatap_sim::vpcd::is_bystander_probe(&apdu.command)
+            || (self.exclusive() && self.held.get(index) == Some(&Holding::Shared))
+            || self.reader_could.get(index) == Some(&false)
     }
 
     /// For W11: how the card was held against a bystander, judged from the probe: refused at the
@@ -62,7 +66,7 @@ impl HoldingWatch {
     /// reader's commands (shared: any program could have sent anything). A probe that landed
     /// after the reader's last command proves nothing.
     pub(super) fn card_held(&self, seen: &[SeenApdu]) -> Option<&'static str> {
-        use mynatap_sim::pcsc_transport::{BYSTANDER_PROBE, Bystander};
+        use mynatap_sim::pcsc_transport::Bystander;
         if self.probe_pending() && self.probe_held_off() {
             // Still waiting on the reader: pcscd holds its command back while a transaction is
             // held (its client library retries every 100 ms until the transaction ends).
@@ -76,7 +80,9 @@ impl HoldingWatch {
                 // Between two of the reader's own commands: a bystander's (kept apart above) does
                 // not count, nor does one that came before the reader connected.
                 let own = |(index, apdu): (usize, &SeenApdu)| !self.foreign(index, apdu);
-                let landed = seen.iter().position(|apdu| apdu.command == BYSTANDER_PROBE);
+                // This tap's probe: an earlier tap's, held back until now, says nothing of this one.
+                let own_probe = mynatap_sim::vpcd::bystander_probe(self.probe_tag);
+                let landed = seen.iter().position(|apdu| apdu.command == own_probe);
                 // Held back until after the reader's last command: a transaction kept it out.
                 let after_all = landed.is_none_or(|landed| !seen.iter().enumerate().skip(landed + 1).any(own));
                 if took >= PROBE_HELD_OFF && after_all {
@@ -97,7 +103,7 @@ impl HoldingWatch {
     }
 
     /// The probe has waited at least [`PROBE_HELD_OFF`].
-    fn probe_held_off(&self) -> bool {
+    pub(super) fn probe_held_off(&self) -> bool {
         self.probe_started.is_some_and(|started| started.elapsed() >= PROBE_HELD_OFF)
     }
 }
@@ -120,21 +126,23 @@ pub(super) fn holding_watch(
     watch: &std::sync::Arc<std::sync::Mutex<HoldingWatch>>,
     at_insertion: mynatap_sim::card::RetryCounters,
     leader: &std::sync::Arc<std::sync::atomic::AtomicU32>,
-    probe: bool,
-) -> Box<dyn FnMut() + Send> {
+    probe: Option<u8>,
+) -> mynatap_sim::vpcd::CommandHook {
     use mynatap_sim::pcsc_transport::Holding;
     let (reader, watcher, slot, watch, leader) = (reader.to_owned(), watcher.clone(), slot.clone(), watch.clone(), leader.clone());
     if let Ok(mut state) = watch.lock() {
-        *state = HoldingWatch { at_start: Some(at_insertion), probe_wanted: probe, ..HoldingWatch::default() };
+        *state = HoldingWatch { at_start: Some(at_insertion), probe_wanted: probe.is_some(), probe_tag: probe.unwrap_or(0), ..HoldingWatch::default() };
     }
-    Box::new(move || {
+    Box::new(move |command: &[u8]| {
         // On the player's own context, kept open: no context is set up or released here.
         let holding = watcher.holding().unwrap_or(Holding::Free);
         let Ok(mut state) = watch.lock() else { return };
-        // Exclusive: no one but the reader (the harness's own probes aside). Otherwise the reader
-        // could have sent it only if it runs and is connected to pcscd (asked once a tap).
+        // A probe's command (this tap's, or an earlier one's let through late) is the harness's.
+        // Exclusive: no one but the reader. Otherwise the reader could have sent it only if it
+        // runs and is connected to pcscd (asked once a tap).
         let group = leader.load(std::sync::atomic::Ordering::Relaxed);
-        let could = holding == Holding::Exclusive || (group != 0 && (state.reader_connected || super::peer::group_holds_unix_connection(group)));
+        let could = !mynatap_sim::vpcd::is_bystander_probe(command)
+            && (holding == Holding::Exclusive || (group != 0 && (state.reader_connected || super::peer::group_holds_unix_connection(group))));
         state.reader_connected |= could && holding != Holding::Exclusive;
         state.reader_could.push(could);
         if could && state.first_command.is_none() {
@@ -144,10 +152,10 @@ pub(super) fn holding_watch(
             // The reader is connected now (its command waits): try to reach the card beside it,
             // on another thread, since the probe's own command waits for this one's answer.
             let outcome = std::sync::Arc::new(std::sync::Mutex::new(None));
-            let (probe_outcome, probe_reader) = (outcome.clone(), reader.clone());
+            let (probe_outcome, probe_reader, tag) = (outcome.clone(), reader.clone(), state.probe_tag);
             let at = Instant::now();
             let started = std::thread::Builder::new().name("bystander probe".into()).spawn(move || {
-                let met = mynatap_sim::pcsc_transport::probe_as_bystander(&probe_reader, &crate::play::pcsc::PROBE);
+                let met = mynatap_sim::pcsc_transport::probe_as_bystander(&probe_reader, &crate::play::pcsc::PROBE, tag);
                 if let Ok(mut slot) = probe_outcome.lock() {
                     *slot = Some((met, at.elapsed()));
                 }
@@ -173,4 +181,44 @@ pub(super) fn holding_watch(
         }
         state.held.push(holding);
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use mynatap_sim::pcsc_transport::{Bystander, Holding};
+    use mynatap_sim::vpcd::bystander_probe;
+
+    fn seen(commands: &[Vec<u8>]) -> Vec<SeenApdu> {
+        commands.iter().enumerate().map(|(at, command)| SeenApdu { sequence: at as u64, command: command.clone(), response: Some(vec![0x90, 0x00]) }).collect()
+    }
+
+    /// A tap whose probe (tag 7) reached the card after `took`, over `commands` a connected,
+    /// shared reader sent.
+    fn watched(commands: &[Vec<u8>], took: Duration) -> HoldingWatch {
+        HoldingWatch {
+            held: vec![Holding::Shared; commands.len()],
+            reader_could: commands.iter().map(|command| !mynatap_sim::vpcd::is_bystander_probe(command)).collect(),
+            reader_connected: true,
+            probe: Some(std::sync::Arc::new(std::sync::Mutex::new(Some((Bystander::Reached, took))))),
+            probe_wanted: true,
+            probe_tag: 7,
+            ..HoldingWatch::default()
+        }
+    }
+
+    #[test]
+    fn only_this_taps_probe_between_the_readers_commands_makes_it_shared() {
+        let select = vec![0x00, 0xA4, 0x04, 0x0C];
+        let read = vec![0x00, 0xB0, 0x00, 0x00, 0x00];
+        let own = [select.clone(), bystander_probe(7).to_vec(), read.clone()];
+        assert_eq!(watched(&own, Duration::from_millis(2)).card_held(&seen(&own)), Some("shared"));
+        // An earlier tap's probe, let through late, lands among this tap's commands; this tap's
+        // own landed after the reader's last command, held back: a transaction.
+        let late = [select.clone(), bystander_probe(6).to_vec(), read.clone(), bystander_probe(7).to_vec()];
+        assert_eq!(watched(&late, Duration::from_millis(40)).card_held(&seen(&late)), Some("transaction"));
+        let split = watched(&late, Duration::from_millis(40)).split(seen(&late));
+        assert_eq!(split.0.iter().map(|apdu| apdu.command.clone()).collect::<Vec<_>>(), [select, read], "no probe is the reader's");
+    }
 }

@@ -69,6 +69,9 @@ pub struct AdapterPlayer {
     session: std::sync::Mutex<Option<super::session::Session>>,
     /// The last probed tap found the card held by a transaction (see `probe_this_tap`).
     held_by_transaction: bool,
+    /// The tag of the last probe's command (each probed tap's is new: one held back by a
+    /// transaction may land in the next tap).
+    probe_tag: u8,
     /// The last tap's card lies in the field still (`stays`, contract 1.3).
     left_lying: bool,
     /// The bridge's connection count and the card's ATR when the card was last proven
@@ -100,6 +103,7 @@ impl AdapterPlayer {
             leader: Default::default(),
             session: std::sync::Mutex::new(None),
             held_by_transaction: false,
+            probe_tag: 0,
             left_lying: false,
             ready_at: None,
             challenges: HashSet::new(),
@@ -331,7 +335,10 @@ impl TapPlayer for AdapterPlayer {
             (path_of(env::CA_CERT), path_of(env::CA_CERTS), path_of(env::SURFACE_CA), path_of(env::URLS_FILE));
         let (mut seen, mut card_strangers, mut card_held) = (Vec::new(), Vec::new(), None);
         let watch = std::sync::Arc::new(std::sync::Mutex::new(HoldingWatch::default()));
-        let probe = self.probe_this_tap();
+        let probe = self.probe_this_tap().then(|| {
+            self.probe_tag = self.probe_tag.wrapping_add(1);
+            self.probe_tag
+        });
         let mut held_by_transaction = self.held_by_transaction;
         // The program's process group once it runs (0 until then: no command is its).
         let leader = self.leader.clone();
@@ -454,17 +461,21 @@ impl TapPlayer for AdapterPlayer {
             adapter_error = result.as_ref().err().map(ToString::to_string);
             seen = slot.take_recording();
             let watched = watch.lock().map(|watch| watch.clone()).unwrap_or_default();
-            // The probe answers within moments (refused, or its command answered); wait for it
-            // a little so its outcome is this tap's.
-            // A probe held off this long is waiting on the reader's transaction: no need to wait
-            // for pcscd to let it through once the transaction is over.
+            // The probe answers within moments (refused, or its command answered); wait for it a
+            // little so its outcome is this tap's. Not for a reader already found holding a
+            // transaction: that keeps the probe out until it lets go, and pcscd lets the probe
+            // through up to 100 ms later. Its probe, still waiting, is taken for the transaction
+            // again (judged `transaction` once held off 25 ms, else not judged); it lands later,
+            // perhaps in the next tap, where it is nobody's command: its tag is not that tap's,
+            // and the tap's fault does not count it.
+            let known_holder = self.held_by_transaction;
             let probe_deadline = Instant::now() + Duration::from_millis(500);
-            while watched.probe_pending() && Instant::now() < probe_deadline {
+            while !known_holder && watched.probe_pending() && Instant::now() < probe_deadline {
                 std::thread::sleep(Duration::from_millis(2));
             }
             card_held = watched.card_held(&seen);
             if watched.probe_wanted {
-                held_by_transaction = card_held == Some("transaction");
+                held_by_transaction = card_held == Some("transaction") || (card_held.is_none() && known_holder && watched.probe_pending());
             }
             first_command = watched.first_command;
             // The first commands, up to the card left lying taken away, went to that card.

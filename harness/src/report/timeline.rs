@@ -55,7 +55,7 @@ pub fn decode_command(command: &[u8]) -> String {
         [0x00, 0x20, 0x00, 0x80, ..] => "VERIFY (PIN or number B)".into(),
         [0x80, 0x2A, 0x00, 0x80, ..] => "SIGN the challenge".into(),
         [0x80, 0x2A, 0x00, 0x00, ..] => "challenge the card's own key".into(),
-        [0x80, 0xFE, 0x4D, 0x59, 0x00] => "bystander probe (the harness, rule W11)".into(),
+        [0x80, 0xFE, 0x4D, _, 0x00] => "bystander probe (the harness, rule W11)".into(),
         _ => {
             let shown: String = hex::encode_upper(command.get(..command.len().min(8)).unwrap_or_default());
             format!("command {shown}{}", if command.len() > 8 { "…" } else { "" })
@@ -122,7 +122,7 @@ pub fn svg(evidence: &TapEvidence, broken: Option<&str>) -> String {
         let y = top + row * (index as f64 + 0.5);
         let (to, label, answer, colour) = match event {
             Event::Apdu { command, response } => {
-                let colour = if *command == [0x80, 0xFE, 0x4D, 0x59, 0x00].as_slice() { "#999" } else { "#1e6bb8" };
+                let colour = if mynatap_sim::vpcd::is_bystander_probe(command) { "#999" } else { "#1e6bb8" };
                 (card, decode_command(command), decode_response(*response), colour)
             }
             Event::ToCardLeftLying { command, response } => {
