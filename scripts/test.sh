@@ -97,6 +97,8 @@ cargo test --workspace --locked "${features[@]}"
 echo "== clippy (every target, every feature; a warning is an error)"
 if cargo clippy --version >/dev/null 2>&1; then
   cargo clippy --locked -q --workspace --all-targets --features mynatap-harness/pcsc,mynatap-sim/pcsc,mynatap-sim/proptest -- -D warnings
+  echo "== the harness as a library without its mutants (default-features = false)"
+  cargo clippy --locked -q -p mynatap-harness --lib --no-default-features --features pcsc -- -D warnings
 else
   echo "clippy is not installed here (rustup component add clippy): skipped"
 fi

@@ -114,6 +114,17 @@ impl ReaderWatch {
         Ok(state.contains(State::PRESENT) && !state.contains(State::MUTE))
     }
 
+    /// Whether pcscd reports a card it could not power (`SCARD_STATE_PRESENT | SCARD_STATE_MUTE`:
+    /// pcsc-lite's "swallowed" card, after a reset that failed because the card had gone). pcscd
+    /// powers it again only at a new insertion, so a card that came back before its next poll
+    /// saw it gone stays mute.
+    pub fn mute(&self) -> Result<bool, TransportError> {
+        let mut states = [ReaderState::new(self.name.clone(), State::UNAWARE)];
+        self.context.get_status_change(Duration::ZERO, &mut states).map_err(map_error)?;
+        let state = states[0].event_state();
+        Ok(state.contains(State::PRESENT) && state.contains(State::MUTE))
+    }
+
     /// Sends `command` to the card in a shared connection and lets go with a reset (pcscd then
     /// powers the card up afresh and reads its ATR): proof that a command reaches the card. For
     /// a harness's own card, which answers at once (a transmit has no deadline of its own).

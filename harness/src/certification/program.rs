@@ -388,7 +388,8 @@ impl TapPlayer for AdapterPlayer {
                         && ready_at.as_ref() == Some(&(slot.connections(), slot.atr()))
                         && slot.in_field()
                         && !crate::play::pcsc::held_exclusively(&watcher);
-                    let ready = emptied.and_then(|()| if proven { Ok(()) } else { crate::play::pcsc::ready(&reader, &watcher) }).map_err(WorldError::Adapter);
+                    let ready =
+                        emptied.and_then(|()| if proven { Ok(()) } else { crate::play::pcsc::ready(&reader, &watcher, &slot) }).map_err(WorldError::Adapter);
                     ready_after = ready.is_ok().then(|| (slot.connections(), slot.atr()));
                     slot.set_fault(spec.fault);
                     (ready, None)

@@ -60,7 +60,7 @@ impl PcscPlayer {
             mynatap_sim::pcsc_transport::ReaderWatch::new(&reader, &PROBE)
                 .map_err(|e| format!("cannot watch `{reader}`: {e}: is pcscd running? scripts/test.sh starts it"))?,
         );
-        ready(&reader, &watch)
+        ready(&reader, &watch, &slot)
             .map_err(|e| format!("{e}: is pcscd running with vsmartcard-vpcd (reader `{reader}`, port {port})? scripts/test.sh starts it"))?;
         // The probe that went through must have reached this slot, not another process's card.
         if slot.answered() == 0 {
@@ -127,14 +127,28 @@ pub(crate) static PROBE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Waits until an APDU really goes through `reader` (on `watch`'s context): presence alone can be
 /// pcscd's stale view of a card from an earlier bridge that has just gone. A card held
 /// exclusively by some program for a second on end is an error (in session mode: the reader
-/// kept it past its last verdict).
-pub fn ready(reader: &str, watch: &mynatap_sim::pcsc_transport::ReaderWatch) -> Result<(), String> {
+/// kept it past its last verdict). A card pcscd reports mute (it failed to reset it while the
+/// bridge was away, and never saw it leave) is taken out of `slot`'s field until pcscd sees it
+/// gone and put back, as a person would pull a card that does not answer and insert it again.
+pub fn ready(reader: &str, watch: &mynatap_sim::pcsc_transport::ReaderWatch, slot: &CardSlot) -> Result<(), String> {
     use mynatap_sim::pcsc_transport::Holding;
     use mynatap_sim::transport::TransportError;
     let started = std::time::Instant::now();
     let deadline = started + PRESENCE_WAIT;
     let mut held_since: Option<std::time::Instant> = None;
+    let mut mute_since: Option<std::time::Instant> = None;
     loop {
+        if watch.mute().unwrap_or(false) {
+            if mute_since.get_or_insert_with(std::time::Instant::now).elapsed() >= MUTE_BEFORE_REINSERTING {
+                slot.leave_field();
+                let gone = mynatap_sim::pcsc_transport::wait_for_no_card(reader, PRESENCE_WAIT, &PROBE);
+                slot.enter_field();
+                gone.map_err(|e| format!("`{reader}` reported a mute card, and did not see it taken out: {e}"))?;
+                mute_since = None;
+            }
+        } else {
+            mute_since = None;
+        }
         // On a context kept open: nothing is set up or released, so no lock is taken (see `PROBE`).
         let attempt = match watch.holding() {
             Ok(Holding::Exclusive) => Err(TransportError::ReaderBusy),
@@ -171,6 +185,10 @@ pub fn held_exclusively(watch: &mynatap_sim::pcsc_transport::ReaderWatch) -> boo
 
 /// How long the card may be held exclusively by another program when a tap begins.
 const HELD_TOO_LONG: Duration = Duration::from_secs(1);
+
+/// How long a mute card is left before it is taken out and put back (a reset pcscd is doing
+/// right now may still power it).
+const MUTE_BEFORE_REINSERTING: Duration = Duration::from_millis(200);
 
 impl Drop for PcscPlayer {
     fn drop(&mut self) {

@@ -37,14 +37,17 @@ macro_rules! mutant {
 
 mod crl;
 mod face;
-#[cfg(feature = "mutants")]
 mod mutant;
 mod tap;
 
 pub use crl::crl_number;
 pub use face::{card_info, card_surface};
-#[cfg(feature = "mutants")]
 pub use mutant::Mutant;
+
+/// Whether this build's terminal carries the deliberate defects (the `mutants` feature): without
+/// it a [`Mutant`] is a name only, and [`Terminal::with_mutant`] changes nothing, so the kill
+/// matrix refuses to run rather than report every mutant surviving.
+pub const MUTANTS_BUILT_IN: bool = cfg!(feature = "mutants");
 pub use tap::{Tap, is_jpki_pin};
 
 use crl::CrlIndex;
@@ -298,7 +301,7 @@ pub struct Terminal {
     /// The card-surface CA whose certificate the card's `00 04` must carry (face path).
     surface_ca: Option<rsa::PublicKey>,
     challenges: ChaCha20Rng,
-    #[cfg(feature = "mutants")]
+    #[cfg_attr(not(feature = "mutants"), allow(dead_code))]
     mutant: Option<Mutant>,
 }
 
@@ -332,15 +335,7 @@ impl Terminal {
         let challenges = derive_rng(seed, &format!("terminal:{}:challenges", config.id));
         // The test card-surface CA, the same for every world; a reader program is handed it.
         let surface_ca = crate::pki::card_verifiable::SurfaceAuthority::test().ok().map(|authority| authority.ca_public());
-        Ok(Self {
-            crls: anchors.iter().map(|_| None).collect(),
-            anchors,
-            config,
-            surface_ca,
-            challenges,
-            #[cfg(feature = "mutants")]
-            mutant: None,
-        })
+        Ok(Self { crls: anchors.iter().map(|_| None).collect(), anchors, config, surface_ca, challenges, mutant: None })
     }
 
     /// The terminal's settings.
@@ -355,8 +350,8 @@ impl Terminal {
         self
     }
 
-    /// Builds in a deliberate defect (certification self-tests only).
-    #[cfg(feature = "mutants")]
+    /// Builds in a deliberate defect (certification self-tests only; a build without the
+    /// `mutants` feature keeps the name and acts on none: see [`MUTANTS_BUILT_IN`]).
     pub fn with_mutant(mut self, mutant: Option<Mutant>) -> Self {
         self.mutant = mutant;
         self

@@ -157,6 +157,9 @@ mod with_pcsc {
     use super::CertifyArgs;
     use crate::{Format, InputError, LoadedSuite, render, requirements};
 
+    /// Why a build without the mutants cannot run them.
+    const WITHOUT_MUTANTS: &str = "this mynatap was built without the `mutants` feature, so the reference reader has no deliberate defects to certify: build it with the default features (`cargo build -p mynatap-harness --features pcsc`)";
+
     use mynatap_harness::certification::TRANSPORT;
 
     /// The first `jobs` virtual readers configured.
@@ -364,6 +367,9 @@ mod with_pcsc {
         let readers = readers(args.jobs)?;
         let started = Instant::now();
         mynatap_harness::certification::program::contain_reader_programs();
+        if args.mutants && !mynatap_sim::terminal::MUTANTS_BUILT_IN {
+            return Err(InputError(WITHOUT_MUTANTS.into()).into());
+        }
         if args.mutants {
             if args.report.record.is_some() || args.bundle.is_some() || args.baseline.is_some() || args.statement.is_some() || args.waivers.is_some() {
                 return Err(InputError("--mutants certifies the reference reader's mutants against the whole suite: --record, --bundle, --baseline, --statement and --waivers go with --reader-cmd".into()).into());
@@ -575,6 +581,9 @@ mod with_pcsc {
     }
 
     pub(crate) fn reference_reader(mutant: Option<String>, session: bool) -> anyhow::Result<u8> {
+        if mutant.is_some() && !mynatap_sim::terminal::MUTANTS_BUILT_IN {
+            return Err(InputError(WITHOUT_MUTANTS.into()).into());
+        }
         let mutant = match mutant.as_deref() {
             Some(name) => Some(Mutant::parse(name).ok_or_else(|| InputError(format!("--mutant: unknown mutant `{name}`")))?),
             None => None,
