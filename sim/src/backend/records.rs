@@ -1,0 +1,96 @@
+//! The eligibility answer: an insurance-use registration's record and its validity code.
+
+use super::*;
+
+/// The eligibility answer's validity code (`QualificationValidity` of the clinic system's result
+/// files, docs/protocol.md); the scenario format names them by `insurance.status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QualificationValidity {
+    /// 1: valid.
+    #[default]
+    Valid,
+    /// 2: invalid.
+    Invalid,
+    /// 3: invalid, and a newer qualification exists.
+    Superseded,
+    /// 4: no qualification (also what the insurer's lag after a change of job looks like).
+    None,
+    /// 5: several records match.
+    Multiple,
+}
+
+impl QualificationValidity {
+    /// Every validity code, in code order.
+    pub const ALL: [QualificationValidity; 5] = [Self::Valid, Self::Invalid, Self::Superseded, Self::None, Self::Multiple];
+
+    /// The code the public element carries (`"1"` to `"5"`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Valid => "1",
+            Self::Invalid => "2",
+            Self::Superseded => "3",
+            Self::None => "4",
+            Self::Multiple => "5",
+        }
+    }
+    /// The validity of a code (`"1"` to `"5"`).
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|validity| validity.code() == code)
+    }
+    /// The scenario format's `insurance.status` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Invalid => "invalid",
+            Self::Superseded => "superseded",
+            Self::None => "none",
+            Self::Multiple => "multiple",
+        }
+    }
+    /// The validity of a scenario `insurance.status` name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|validity| validity.name() == name)
+    }
+}
+
+/// The co-payment ratios a record may carry, in per cent.
+pub const COPAY_PERCENTS: [u8; 3] = [10, 20, 30];
+
+/// An insurance-use registration (SETUP-1) and the eligibility answer behind it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InsuranceRecord {
+    /// The person's id.
+    pub person: String,
+    /// The insurer number.
+    pub insurer: String,
+    /// The first day of the qualification.
+    pub valid_from: Date,
+    /// The last day of the qualification.
+    pub valid_until: Date,
+    /// The answer's validity code.
+    pub validity: QualificationValidity,
+    /// The co-payment ratio (`InsuredPartialContributionRatio`), in per cent.
+    pub copay_percent: u8,
+    /// The insured person's name as the insurer holds it (`Name`; contract 1.3), any Unicode:
+    /// what the clinic's screen must show, code point for code point.
+    pub name: Option<String>,
+    /// The name in katakana (`NameKana`; contract 1.3).
+    pub kana: Option<String>,
+}
+
+impl InsuranceRecord {
+    /// A valid record with the usual 30 % co-payment.
+    pub fn valid(person: &str, insurer: &str, valid_from: Date, valid_until: Date) -> Self {
+        Self {
+            person: person.into(),
+            insurer: insurer.into(),
+            valid_from,
+            valid_until,
+            validity: QualificationValidity::Valid,
+            copay_percent: 30,
+            name: None,
+            kana: None,
+        }
+    }
+}
