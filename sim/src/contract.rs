@@ -90,6 +90,7 @@ impl fmt::Display for Contract {
 /// Why a tap was rejected: exactly the reasons of docs/scenario-format.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Reason {
     /// The certificate is past its last second (and, for the physical card, its grace).
     CertificateExpired,

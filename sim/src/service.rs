@@ -47,6 +47,7 @@ impl ServiceKind {
 /// A fault in the back ends for one tap; the device answers normally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum BackendFault {
     /// The CRL cannot be fetched (connection refused / HTTP 503).
     CrlUnavailable,

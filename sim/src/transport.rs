@@ -14,6 +14,7 @@ use crate::card::Card;
 /// Why a transmit produced no response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[serde(tag = "error", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TransportError {
     #[error("card removed")]
     /// The card or phone left the field.
@@ -247,6 +248,7 @@ impl CommandKind {
 /// A fault injected into one tap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Fault {
     /// The phone leaves the field after this many command APDUs.
     /// How many commands are answered before the phone leaves.

@@ -4,6 +4,7 @@ use super::*;
 
 /// Why a registry action failed. `code()` is the scenario format's error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RegistryError {
     #[error("no person `{0}`")]
     /// The scenario names a person the world does not have.
@@ -101,6 +102,7 @@ impl From<PkiError> for RegistryError {
 /// Why a back-end service gave no answer the terminal may trust. A terminal fails closed on
 /// every one of them (reason `service_unavailable`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServiceError {
     /// Connection refused, HTTP 5xx, or no answer at all.
     #[error("unavailable: {0}")]
@@ -119,6 +121,7 @@ pub enum ServiceError {
 
 /// Whether the eligibility service knows a certificate's holder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EligibilityError {
     #[error("no insurance-use registration for this certificate (SETUP-1)")]
     /// SETUP-1 was not done for this certificate's holder.

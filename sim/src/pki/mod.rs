@@ -57,6 +57,7 @@ pub const SUBJECT_ID_LEN: usize = 23;
 
 #[derive(Debug, thiserror::Error)]
 /// Why a certificate, CRL or key could not be made.
+#[non_exhaustive]
 pub enum PkiError {
     #[error("DER encoding failed: {0}")]
     /// DER encoding failed.

@@ -241,6 +241,7 @@ pub struct TapRequest {
 
 #[derive(Debug, thiserror::Error)]
 /// Why a terminal could not be set up.
+#[non_exhaustive]
 pub enum TerminalError {
     #[error("trust anchor is not a DER certificate: {0}")]
     /// The trust anchor is not a DER certificate.

@@ -22,6 +22,7 @@ mod raw;
 
 #[derive(Debug, thiserror::Error)]
 /// Why a world step could not be played.
+#[non_exhaustive]
 pub enum WorldError {
     #[error(transparent)]
     /// The registry refused (its code is the scenario's error code).
