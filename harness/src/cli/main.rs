@@ -11,18 +11,22 @@ use mynatap_harness::play::{self, MemoryPlayer, TapPlayer};
 use mynatap_harness::report::{self, Style, Summary};
 use mynatap_harness::scenario;
 use mynatap_sim::pki::DEFAULT_SEED;
-use mynatap_sim::profile::{DeviceKind, Profile};
 
 #[macro_use]
 mod console;
 mod capture;
+mod card;
 mod certify;
 #[cfg(feature = "pcsc")]
 mod demo_backends;
 mod explore;
 mod serve;
 mod suite;
+mod tap;
 mod world;
+
+pub(crate) use card::{CardArgs, ProfileName, load_profile, personalise};
+use tap::TapArgs;
 
 #[derive(Parser, Debug)]
 #[command(name = "mynatap", version, about = "Reader-protocol simulator and conformance harness for the My Number insurance card on a smartphone")]
@@ -105,34 +109,6 @@ enum Command {
         #[arg(long)]
         session: bool,
     },
-}
-
-#[derive(clap::Args, Debug)]
-struct TapArgs {
-    /// PC/SC reader name [default: the first reader holding a card]
-    #[arg(long)]
-    reader: Option<String>,
-    /// The patient's FLOW-2 choice.
-    #[arg(long, value_enum, default_value_t = ProfileName::Android)]
-    os: ProfileName,
-    /// The PIN typed on the terminal (card and Android).
-    #[arg(long, default_value = "1234")]
-    pin: String,
-    /// Card only: face recognition instead of the PIN, with this verification number B (the
-    /// 14 digits a camera reads off the card: birth date YYMMDD, expiry year, security code;
-    /// the birth date with the Japanese era year, as the card has it: the demo card, born
-    /// 1990-05-12 (平成2), says 02051220300000). The face is taken to match.
-    #[arg(long, value_name = "DIGITS")]
-    surface: Option<String>,
-    /// Trust the test CA of this seed (the served phone's).
-    #[arg(long, default_value_t = DEFAULT_SEED)]
-    seed: u64,
-    /// How long to wait for each response.
-    #[arg(long, default_value_t = 500)]
-    timeout_ms: u64,
-    /// The world's time for validity checks, RFC 3339 [default: now]
-    #[arg(long)]
-    now: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -288,105 +264,6 @@ pub(crate) fn render(format: Format, run: &report::Run<'_>, requirements: &BTree
     }
 }
 
-#[derive(clap::Args, Debug)]
-pub(crate) struct CardArgs {
-    #[arg(long, value_enum, default_value_t = ProfileName::Android)]
-    profile: ProfileName,
-    /// Load the profile from this YAML file instead (a vendor's device).
-    #[arg(long)]
-    profile_file: Option<PathBuf>,
-    #[arg(long, default_value_t = DEFAULT_SEED)]
-    seed: u64,
-    /// The PIN the card or Android phone holds.
-    #[arg(long, default_value = "1234")]
-    pin: String,
-    /// iPhone: Face ID / Touch ID done, the key is open.
-    #[arg(long)]
-    user_verified: bool,
-    /// Card: the birth date printed on it (YYYY-MM-DD; the birth-date key and number B write it
-    /// with the Japanese era year).
-    #[arg(long, value_name = "YYYY-MM-DD", default_value = "1990-05-12")]
-    birth_date: String,
-    /// Card: its own expiry date printed on it (YYYY-MM-DD; the year is part of number B).
-    #[arg(long, value_name = "YYYY-MM-DD", default_value = "2030-09-19")]
-    expires: String,
-    /// Card: the 4-digit security code printed under the photo.
-    #[arg(long, value_name = "DIGITS", default_value = "0000")]
-    security_code: String,
-    /// Card: a forged or cloned card: photo_swapped, face_signature_invalid, unknown_surface_ca
-    /// or clone (docs/scenario-format.md, contract 1.2).
-    #[arg(long, value_name = "KIND")]
-    forgery: Option<String>,
-}
-
-impl CardArgs {
-    /// The printed fields at their defaults (for commands that make a card without those flags).
-    pub(crate) fn default_printed() -> Self {
-        Self {
-            profile: ProfileName::Card,
-            profile_file: None,
-            seed: DEFAULT_SEED,
-            pin: "1234".into(),
-            user_verified: false,
-            birth_date: "1990-05-12".into(),
-            expires: "2030-09-19".into(),
-            security_code: "0000".into(),
-            forgery: None,
-        }
-    }
-}
-
-/// Personalises the device `args` describe; for the physical card, says on stderr what is printed
-/// on it (number B and the birth-date key), as a person at a terminal would read them off it.
-pub(crate) fn personalise(args: &CardArgs) -> anyhow::Result<mynatap_sim::card::Card> {
-    let date = |flag: &str, text: &str| {
-        time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
-            .map_err(|_| InputError(format!("--{flag}: expected a date YYYY-MM-DD, got `{text}`")))
-    };
-    let printed = mynatap_sim::credential::DemoPrinted {
-        birth_date: date("birth-date", &args.birth_date)?,
-        expires: date("expires", &args.expires)?,
-        security_code: args.security_code.clone(),
-        forgery: args
-            .forgery
-            .as_deref()
-            .map(|name| {
-                mynatap_sim::card::surface::Forgery::parse(name).ok_or_else(|| {
-                    InputError(format!("--forgery: unknown kind `{name}` (expected photo_swapped, face_signature_invalid, unknown_surface_ca or clone)"))
-                })
-            })
-            .transpose()?,
-    };
-    if printed.security_code.len() != 4 || !printed.security_code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(InputError(format!("--security-code: expected the 4 digits printed on the card, got `{}`", printed.security_code)).into());
-    }
-    let profile = load_profile(args)?;
-    let is_card = profile.device == DeviceKind::Card;
-    let card = mynatap_sim::credential::demo_card_printed(profile, args.seed, &args.pin, &printed).context("cannot personalise the card")?;
-    if is_card {
-        let birth = mynatap_sim::card::surface::era_yymmdd(&mynatap_sim::clock::yyyymmdd(printed.birth_date));
-        note!("mynatap: printed on the card: number B {} (birth-date key {birth})", card.printed_number_b().unwrap_or_default());
-    }
-    Ok(card)
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub(crate) enum ProfileName {
-    Android,
-    Iphone,
-    Card,
-}
-
-impl ProfileName {
-    fn device(self) -> DeviceKind {
-        match self {
-            Self::Android => DeviceKind::Android,
-            Self::Iphone => DeviceKind::Iphone,
-            Self::Card => DeviceKind::Card,
-        }
-    }
-}
-
 /// A usage or input problem: exit 2.
 #[derive(Debug)]
 pub(crate) struct InputError(pub(crate) String);
@@ -419,9 +296,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             outln!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(0)
         }
-        Command::Card(args) => card(args),
+        Command::Card(args) => card::card(args),
         Command::ServeCard(args) => serve::serve_card(args),
-        Command::Tap(args) => tap(args),
+        Command::Tap(args) => tap::tap(args),
         Command::Certify(args) => certify::certify(*args),
         Command::Explore(args) => explore::explore(args),
         Command::Capture(command) => capture::capture(command),
@@ -542,13 +419,6 @@ fn coverage(paths: Vec<PathBuf>, requirements_path: Option<PathBuf>, seed: u64) 
     Ok(if rows.iter().any(|row| row.scenarios.is_empty()) { 1 } else { 0 })
 }
 
-fn card(args: CardArgs) -> anyhow::Result<u8> {
-    let mut card = personalise(&args)?;
-    let stdin = std::io::stdin();
-    mynatap_harness::play::card_pipe::serve(&mut card, args.user_verified, stdin.lock(), std::io::stdout().lock(), std::io::stderr().lock())?;
-    Ok(0)
-}
-
 #[cfg(feature = "pcsc")]
 fn run_pcsc(suite: &play::Suite, seed: u64, jobs: usize, on_done: &(dyn Fn(&play::ScenarioResult) + Sync)) -> anyhow::Result<Vec<play::ScenarioResult>> {
     use mynatap_harness::play::pcsc::PcscPlayer;
@@ -574,70 +444,3 @@ fn run_pcsc(_: &play::Suite, _: u64, _: usize, _: &(dyn Fn(&play::ScenarioResult
 
 #[cfg(not(feature = "pcsc"))]
 pub(crate) const NO_PCSC: &str = "this mynatap was built without PC/SC: build it with `cargo build --features pcsc` (needs libpcsclite-dev and pkgconf)";
-
-pub(crate) fn load_profile(args: &CardArgs) -> anyhow::Result<Profile> {
-    let profile = match &args.profile_file {
-        Some(path) => {
-            let text = mynatap_harness::files::read_text(path, 256 * 1024).map_err(|e| InputError(format!("cannot read profile {e}")))?;
-            Profile::from_yaml(&path.display().to_string(), &text).map_err(|e| InputError(e.to_string()))?
-        }
-        None => Profile::builtin(args.profile.device()),
-    };
-    let digits = usize::from(profile.auth_pin.digits);
-    if args.pin.len() != digits || !args.pin.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(InputError(format!("--pin: the {} profile's PIN has {digits} digits, got `{}`", profile.name, args.pin)).into());
-    }
-    Ok(profile)
-}
-
-#[cfg(feature = "pcsc")]
-fn tap(args: TapArgs) -> anyhow::Result<u8> {
-    use mynatap_sim::driver::run_tap;
-    use mynatap_sim::pcsc_transport::PcscTransport;
-    use mynatap_sim::terminal::{Consent, TapRequest, Terminal, TerminalConfig};
-    let now = match &args.now {
-        Some(text) => time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| InputError(format!("--now: expected RFC 3339 such as 2026-04-01T09:00:00+09:00, got `{text}`")))?,
-        // The command line is the edge of the system: here, and only here, the wall clock is read.
-        None => time::OffsetDateTime::now_utc(),
-    };
-    let backends = demo_backends::DemoBackends::new(args.seed, now)?;
-    let mut terminal = Terminal::new(
-        TerminalConfig {
-            id: "tap".into(),
-            smartphone: true,
-            timeout_ms: args.timeout_ms,
-            backend_timeout_ms: mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS,
-        },
-        backends.ca_der(),
-        args.seed ^ u64::try_from(now.unix_timestamp()).unwrap_or_default(),
-    )?;
-    let mut transport = PcscTransport::connect(args.reader.as_deref(), std::time::Duration::from_secs(2), std::time::Duration::from_millis(args.timeout_ms))
-        .map_err(|e| InputError(format!("reader `{}`: {e}", args.reader.as_deref().unwrap_or("(the first with a card)"))))?;
-    let atr = mynatap_sim::transport::Transport::atr(&mut transport).unwrap_or_default();
-    note!("reader: {}  ATR: {}", transport.reader(), hex::encode_upper(atr));
-    let auth = match &args.surface {
-        Some(surface) => mynatap_sim::terminal::CardAuth::Face { surface: surface.clone(), face_match: true },
-        None => mynatap_sim::terminal::CardAuth::Pin,
-    };
-    let request = TapRequest {
-        selected: args.os.device(),
-        pin: args.pin.clone(),
-        consent: Consent::default(),
-        now,
-        auth,
-        contract: mynatap_sim::contract::Contract::LATEST,
-    };
-    let mut transcript = Vec::new();
-    let outcome = run_tap(terminal.start_tap(request), &mut transport, &backends, Some(&mut transcript));
-    for exchange in &transcript {
-        note!("{exchange}");
-    }
-    outln!("{outcome}");
-    Ok(if matches!(outcome, mynatap_sim::terminal::Outcome::Verified(_)) { 0 } else { 1 })
-}
-
-#[cfg(not(feature = "pcsc"))]
-fn tap(_: TapArgs) -> anyhow::Result<u8> {
-    Err(InputError(NO_PCSC.into()).into())
-}
