@@ -108,9 +108,7 @@ impl ReaderWatch {
 
     /// Whether a card is present (not mute) right now.
     pub fn present(&self) -> Result<bool, TransportError> {
-        let mut states = [ReaderState::new(self.name.clone(), State::UNAWARE)];
-        self.context.get_status_change(Duration::ZERO, &mut states).map_err(map_error)?;
-        let state = states[0].event_state();
+        let state = self.event_state()?;
         Ok(state.contains(State::PRESENT) && !state.contains(State::MUTE))
     }
 
@@ -119,9 +117,7 @@ impl ReaderWatch {
     /// powers it again only at a new insertion, so a card that came back before its next poll
     /// saw it gone stays mute.
     pub fn mute(&self) -> Result<bool, TransportError> {
-        let mut states = [ReaderState::new(self.name.clone(), State::UNAWARE)];
-        self.context.get_status_change(Duration::ZERO, &mut states).map_err(map_error)?;
-        let state = states[0].event_state();
+        let state = self.event_state()?;
         Ok(state.contains(State::PRESENT) && state.contains(State::MUTE))
     }
 
@@ -139,11 +135,16 @@ impl ReaderWatch {
         }
     }
 
-    /// How the card is held right now (see [`holding`]).
-    pub fn holding(&self) -> Result<Holding, TransportError> {
+    /// pcscd's state of the reader right now, asked on the open context.
+    fn event_state(&self) -> Result<State, TransportError> {
         let mut states = [ReaderState::new(self.name.clone(), State::UNAWARE)];
         self.context.get_status_change(Duration::ZERO, &mut states).map_err(map_error)?;
-        Ok(holding_of(states[0].event_state()))
+        Ok(states[0].event_state())
+    }
+
+    /// How the card is held right now (see [`holding`]).
+    pub fn holding(&self) -> Result<Holding, TransportError> {
+        Ok(holding_of(self.event_state()?))
     }
 }
 
