@@ -72,7 +72,7 @@ else
   [ -S /run/pcscd/pcscd.comm ] || { echo "scripts/test.sh: pcscd did not start; see /tmp/mynatap-pcscd.log" >&2; exit 2; }
 fi
 
-features=(--features mynatap-harness/pcsc,mynatap-sim/pcsc)
+features=(--features mynatap-harness/pcsc,mynatap-drivers/pcsc)
 
 # jpki-cli (crates.io), a client written for real My Number cards, for the interop tests; built
 # once into target/tools (a debug build: about 40 s on 2 cores).
@@ -91,12 +91,17 @@ else
   echo "rustfmt is not installed here and could not be added (rustup component add rustfmt): skipped"
 fi
 
+echo "== the sans-IO core (mynatap-sim) links no async runtime, socket or PC/SC library"
+if cargo tree --locked -q -p mynatap-sim --all-features -e normal --prefix none | grep -E '^(tokio|mio|socket2|pcsc|pcsc-sys) '; then
+  echo "scripts/test.sh: mynatap-sim depends on the IO above; it belongs in mynatap-drivers (sim/drivers)" >&2
+  exit 1
+fi
 echo "== cargo test (workspace, with PC/SC)"
 cargo test --workspace --locked "${features[@]}"
 
 echo "== clippy (every target, every feature; a warning is an error)"
 if cargo clippy --version >/dev/null 2>&1; then
-  cargo clippy --locked -q --workspace --all-targets --features mynatap-harness/pcsc,mynatap-sim/pcsc,mynatap-sim/proptest -- -D warnings
+  cargo clippy --locked -q --workspace --all-targets --features mynatap-harness/pcsc,mynatap-drivers/pcsc,mynatap-sim/proptest -- -D warnings
   echo "== the harness as a library without its mutants (default-features = false)"
   cargo clippy --locked -q -p mynatap-harness --lib --no-default-features --features pcsc -- -D warnings
 else
@@ -104,18 +109,19 @@ else
 fi
 
 echo "== API docs (broken intra-doc links and HTML are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --lib -p mynatap-sim -p mynatap-harness \
-  --features mynatap-harness/pcsc,mynatap-sim/pcsc,mynatap-sim/proptest
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --lib -p mynatap-sim -p mynatap-drivers -p mynatap-harness \
+  --features mynatap-harness/pcsc,mynatap-drivers/pcsc,mynatap-sim/proptest
 
 echo "== library examples (README, "Use it as a library")"
 cargo run --locked -q -p mynatap-sim --example card_loop </dev/null
 cargo run --locked -q -p mynatap-sim --example tap_by_hand
 cargo run --locked -q -p mynatap-sim --example card_responses_property
-cargo run --locked -q -p mynatap-sim --features pcsc --example serve_over_vpcd
+cargo run --locked -q -p mynatap-drivers --features pcsc --example serve_over_vpcd
 cargo run --locked -q -p mynatap-harness --example play_scenario
 
-echo "== benches build"
+echo "== benches and fuzz targets build (the fuzz targets run with MYNATAP_FUZZ=1 only)"
 cargo check --locked -p mynatap-benches --benches
+cargo check --locked -q --manifest-path fuzz/Cargo.toml --bins
 
 echo "== instruction-count gate (callgrind; refresh on purpose: scripts/instruction-gate.sh --update)"
 scripts/instruction-gate.sh

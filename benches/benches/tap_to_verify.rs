@@ -8,7 +8,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mynatap_sim::backend::PersonSpec;
-use mynatap_sim::card::surface::{CardSurface, find_entry, signed_groups};
+use mynatap_sim::card::surface::CardSurface;
+use mynatap_sim::messages::surface::{find_entry, signed_groups};
 use mynatap_sim::pki::card_verifiable::{CvCertificate, SurfaceAuthority, card_encoding, three_digest_info, verify_digest_info};
 use mynatap_sim::pki::{CertificateAuthority, KeyAlgorithm, LeafRequest, PublicKey, SigningKey};
 use mynatap_sim::profile::DeviceKind;

@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     for _ in 0..200 {
         match tap.next_action() {
             Action::Done(_) => return,
-            Action::FetchCrl => tap.on_crl(Ok(crl.clone())),
+            Action::FetchCrl { .. } => tap.on_crl(Ok(crl.clone())),
             Action::QueryEligibility { .. } => tap.on_eligibility(Ok(InsuranceRecord::valid("p", "1", date!(2000 - 01 - 01), date!(2099 - 01 - 01)))),
             Action::Transmit(_) => match next_chunk(rest) {
                 Some((response, tail)) => {

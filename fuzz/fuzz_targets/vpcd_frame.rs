@@ -1,7 +1,7 @@
 //! The vpcd frame reader on arbitrary bytes: a stream of length-prefixed frames.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mynatap_sim::vpcd::{parse_length, Message};
+use mynatap_drivers::vpcd::{parse_length, Message};
 
 fuzz_target!(|data: &[u8]| {
     let mut rest = data;

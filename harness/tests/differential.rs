@@ -19,12 +19,12 @@ use mynatap_sim::pki::DEFAULT_SEED;
 use mynatap_sim::transport::Fault;
 use mynatap_sim::world::{Profiles, TapReport, TapSpec, World, WorldError};
 
-/// Taps through `World::tap_async`: the device in a tokio task behind a channel.
+/// Taps through `mynatap_drivers::channel::tap`: the device in a tokio task behind a channel.
 struct TokioPlayer(tokio::runtime::Runtime);
 
 impl TapPlayer for TokioPlayer {
     fn tap(&mut self, world: &mut World, spec: &TapSpec, _: &Expectation) -> Result<TapReport, WorldError> {
-        self.0.block_on(world.tap_async(spec))
+        mynatap_drivers::channel::tap(&self.0, world, spec)
     }
 }
 

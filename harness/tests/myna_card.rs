@@ -14,7 +14,7 @@ use std::time::Duration;
 use myna_card::ap::surface::SurfaceAp;
 use myna_card::data::{Date, RsaPublicKey, verification_code_b};
 use myna_card::{Card, Error, Pin, StatusWord, Transmit};
-use mynatap_sim::pcsc_transport::PcscTransport;
+use mynatap_drivers::pcsc_transport::PcscTransport;
 use mynatap_sim::transport::Transport;
 use support::{READER, ServedCard, exclusive, root};
 

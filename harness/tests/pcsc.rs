@@ -645,7 +645,7 @@ fn a_pcsc_spy_capture_of_a_c_reader_imports_runs_and_replays() {
 /// change. A reader that connects shared is caught by W11 (the `shared-connect` mutant).
 #[test]
 fn a_bystander_cannot_reach_the_card_of_an_exclusive_reader() {
-    use mynatap_sim::pcsc_transport::{Holding, PcscTransport, holding};
+    use mynatap_drivers::pcsc_transport::{Holding, PcscTransport, holding};
     use mynatap_sim::transport::{Transport, TransportError};
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let _lock = exclusive();

@@ -134,6 +134,15 @@ pub enum Reason {
     CardNotGenuine,
 }
 
+/// Read by the names of [`Reason::as_str`]; anything else is an error naming it (a reader
+/// program's verdict line is untrusted input).
+impl<'de> serde::Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Reason::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown reason `{text}`")))
+    }
+}
+
 impl Reason {
     /// Every reason, in the contract's order.
     pub const ALL: [Reason; 19] = [

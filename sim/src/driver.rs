@@ -4,7 +4,7 @@ use serde::Serialize;
 
 pub use crate::service::Backends;
 use crate::terminal::{Action, Outcome, Tap};
-use crate::transport::{AsyncTransport, Transport, TransportError};
+use crate::transport::{Transport, TransportError};
 
 /// One command and what came back, for transcripts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -76,7 +76,20 @@ impl std::fmt::Display for Exchange {
     }
 }
 
-fn record(transcript: Option<&mut Vec<Exchange>>, command: &[u8], response: &Result<Vec<u8>, TransportError>) {
+/// An APDU as the card saw it (recorded card-side, in a run's global order: the wire and
+/// evidence rules judge these). `response` is `None` when the card had left the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenApdu {
+    /// Its place in the run's global order.
+    pub sequence: u64,
+    /// The command bytes.
+    pub command: Vec<u8>,
+    /// The response bytes (`None`: the card had left the field).
+    pub response: Option<Vec<u8>>,
+}
+
+/// Appends one exchange to `transcript` when one is kept (every driver records the same way).
+pub fn record(transcript: Option<&mut Vec<Exchange>>, command: &[u8], response: &Result<Vec<u8>, TransportError>) {
     if let Some(transcript) = transcript {
         transcript.push(Exchange { command: command.to_vec(), response: response.as_ref().map(|bytes| Response::from_bytes(bytes)).map_err(Clone::clone) });
     }
@@ -102,39 +115,6 @@ pub fn run_tap<T: Transport + ?Sized>(mut tap: Tap<'_>, transport: &mut T, backe
                 tap = tap.start_over();
             }
         }
-    }
-    tap.into_outcome().unwrap_or(Outcome::Rejected { reason: crate::terminal::Reason::ProtocolError, detail: "tap ended without outcome".into() })
-}
-
-/// The async twin of [`run_tap`].
-pub async fn run_tap_async<T: AsyncTransport + ?Sized>(
-    mut tap: Tap<'_>,
-    transport: &mut T,
-    backends: &impl Backends,
-    mut transcript: Option<&mut Vec<Exchange>>,
-) -> Outcome {
-    loop {
-        let command = match tap.next_action() {
-            Action::Transmit(command) => command.to_vec(),
-            Action::FetchCrl { issuer } => {
-                tap.on_crl(backends.crl(issuer));
-                continue;
-            }
-            Action::QueryEligibility { serial } => {
-                tap.on_eligibility(backends.eligibility(serial));
-                continue;
-            }
-            Action::Done(_) => {
-                if !(tap.card_left() && transport.held_again().await) {
-                    break;
-                }
-                tap = tap.start_over();
-                continue;
-            }
-        };
-        let response = transport.transmit(&command).await;
-        record(transcript.as_deref_mut(), &command, &response);
-        tap.on_response(response.as_deref().map_err(Clone::clone));
     }
     tap.into_outcome().unwrap_or(Outcome::Rejected { reason: crate::terminal::Reason::ProtocolError, detail: "tap ended without outcome".into() })
 }

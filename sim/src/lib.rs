@@ -2,8 +2,10 @@
 //!
 //! The card ([`card`]) and the face-auth terminal ([`terminal`]) are state machines: bytes in,
 //! bytes out, no sockets, threads, clocks or randomness inside. Time and randomness are passed in
-//! (seeded), so every run replays exactly. Drivers around them live in [`driver`] and
-//! [`transport`]; [`world`] puts people, devices, terminals and back ends under one clock.
+//! (seeded), so every run replays exactly. This crate has no sockets, threads or async runtime at
+//! all: [`driver`] joins a tap to a blocking [`transport`] in a plain loop, and [`world`] puts
+//! people, devices, terminals and back ends under one clock. The drivers that do IO (vpcd, PC/SC,
+//! a card in a tokio task) are the crate `mynatap-drivers`.
 //!
 //! A world with one person and her Android phone, tapped at the clinic's terminal:
 //!
@@ -28,7 +30,8 @@
 //! ```
 //!
 //! More in `sim/examples/` (a card answering APDUs in a loop, a tap driven by hand through
-//! [`terminal::Tap::next_action`], a downstream property test, a card served over vpcd).
+//! [`terminal::Tap::next_action`], a downstream property test); a card served over vpcd is
+//! `sim/drivers/examples/serve_over_vpcd.rs`.
 #![deny(missing_docs)]
 
 pub mod apdu;
@@ -39,8 +42,7 @@ pub mod contract;
 pub mod credential;
 pub mod driver;
 pub mod life;
-#[cfg(feature = "pcsc")]
-pub mod pcsc_transport;
+pub mod messages;
 pub mod pki;
 pub mod profile;
 pub mod service;
@@ -49,6 +51,5 @@ pub mod strategies;
 pub mod terminal;
 pub mod tlv;
 pub mod transport;
-pub mod vpcd;
 pub mod world;
 pub mod yaml_guard;

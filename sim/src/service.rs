@@ -8,7 +8,8 @@
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use crate::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, Registry, RegistryError, ServiceError};
+use crate::backend::{Registry, RegistryError};
+use crate::messages::answers::{CrlSnapshot, EligibilityError, InsuranceRecord, ServiceError};
 use crate::pki::CrlDefect;
 
 /// How long a terminal waits for a back-end answer unless its settings say otherwise.

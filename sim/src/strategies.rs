@@ -1,7 +1,7 @@
 //! Proptest strategies for people testing their own code against mynatap (feature `proptest`).
 //!
 //! ```
-//! use mynatap_sim::contract::Contract;
+//! use mynatap_sim::contract::{Contract, Reason};
 //! use mynatap_sim::life::Expected;
 //! use mynatap_sim::strategies::{command_apdu, life};
 //! use proptest::prelude::*;
@@ -18,7 +18,7 @@
 //!     // what the rules model says it must come to; `scenario_yaml` writes it as a scenario file.
 //!     fn revoked_phones_never_verify(life in life(Contract::LATEST)) {
 //!         for played in life.expectations() {
-//!             if played.expected == Expected::Rejected("certificate_revoked") {
+//!             if played.expected == Expected::Rejected(Reason::CertificateRevoked) {
 //!                 prop_assert!(played.step.tap().is_some());
 //!             }
 //!         }

@@ -6,11 +6,11 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use mynatap_drivers::pcsc_transport::wait_for_no_card;
+use mynatap_drivers::vpcd::{CardSlot, UserPresence};
 use mynatap_sim::card::Card;
-use mynatap_sim::pcsc_transport::wait_for_no_card;
 use mynatap_sim::transport::Fault;
 use mynatap_sim::transport::TransportError;
-use mynatap_sim::vpcd::{CardSlot, UserPresence};
 use mynatap_sim::world::{Arrival, CardMoves};
 
 /// How long after the request line the card is presented: the reader has begun to wait by then.

@@ -7,11 +7,11 @@
 
 use der::Decode;
 use mynatap_sim::contract::Contract;
+use mynatap_sim::driver::SeenApdu;
 use mynatap_sim::pki::card_verifiable::parse_card_encoding;
 use mynatap_sim::pki::{PublicKey, serial_to_u64};
 use mynatap_sim::service::ServiceKind;
 use mynatap_sim::terminal::{Outcome, Reason, card_surface, jpki};
-use mynatap_sim::vpcd::SeenApdu;
 use x509_cert::Certificate;
 
 use super::wire::TapRecord;
@@ -288,7 +288,7 @@ fn card_surface_proven(shown: &Shown<'_>, contract: Contract, verdict: &str, nee
     if !shown.answered(Selected::CardSurface(card_surface::CERTIFICATE), 0xB0).iter().any(|answer| answer.ends_with(&[0x90, 0x00])) {
         need(rules::CARD_SURFACE_CHECKED, format!("{verdict} on a face tap with no READ of the card-surface certificate (00 04) answered"));
     }
-    let card_key = mynatap_sim::card::surface::find_entry(entries.leading(), 0x24).and_then(parse_card_encoding).map(PublicKey::rsa);
+    let card_key = mynatap_sim::messages::surface::find_entry(entries.leading(), 0x24).and_then(parse_card_encoding).map(PublicKey::rsa);
     let answered = shown.signs(true).iter().any(|(data, answer)| {
         answer.ends_with(&[0x90, 0x00])
             && card_key.as_ref().is_some_and(|key| key.verify_card_signature(data, answer.get(..answer.len() - 2).unwrap_or_default()))

@@ -4,14 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use mynatap_sim::vpcd::SeenApdu;
+use mynatap_sim::driver::SeenApdu;
 
 /// How the card was held at each command of a tap (pcscd's reader state while the command
 /// waited), the card's retry counters around the reader's own commands, and what a bystander met
 /// when the harness tried to reach the card as one (rule W11).
 #[derive(Debug, Clone, Default)]
 pub(super) struct HoldingWatch {
-    held: Vec<mynatap_sim::pcsc_transport::Holding>,
+    held: Vec<mynatap_drivers::pcsc_transport::Holding>,
     /// The counters as the card entered the field (before the harness's readiness probe).
     at_start: Option<mynatap_sim::card::RetryCounters>,
     /// The counters right after the reader's last exclusive command, once another program's
@@ -24,7 +24,7 @@ pub(super) struct HoldingWatch {
     probe_started: Option<Instant>,
     /// This tap is probed (see `AdapterPlayer::probe_this_tap`).
     pub(super) probe_wanted: bool,
-    /// The tag of this tap's probe command (see [`mynatap_sim::vpcd::bystander_probe`]).
+    /// The tag of this tap's probe command (see [`mynatap_drivers::vpcd::bystander_probe`]).
     probe_tag: u8,
     /// For each command: whether the reader program could have sent it (it was running and
     /// connected to pcscd, or held the card exclusively). A program that never connected (a
@@ -38,7 +38,7 @@ pub(super) struct HoldingWatch {
 
 impl HoldingWatch {
     fn exclusive(&self) -> bool {
-        self.held.contains(&mynatap_sim::pcsc_transport::Holding::Exclusive)
+        self.held.contains(&mynatap_drivers::pcsc_transport::Holding::Exclusive)
     }
 
     /// The reader's commands and another program's. A reader that held the card exclusively sent
@@ -55,8 +55,8 @@ impl HoldingWatch {
 
     /// Whether the `index`-th command of the tap was not the reader's.
     fn foreign(&self, index: usize, apdu: &SeenApdu) -> bool {
-        use mynatap_sim::pcsc_transport::Holding;
-        mynatap_sim::vpcd::is_bystander_probe(&apdu.command)
+        use mynatap_drivers::pcsc_transport::Holding;
+        mynatap_drivers::vpcd::is_bystander_probe(&apdu.command)
             || (self.exclusive() && self.held.get(index) == Some(&Holding::Shared))
             || self.reader_could.get(index) == Some(&false)
     }
@@ -66,7 +66,7 @@ impl HoldingWatch {
     /// reader's commands (shared: any program could have sent anything). A probe that landed
     /// after the reader's last command proves nothing.
     pub(super) fn card_held(&self, seen: &[SeenApdu]) -> Option<&'static str> {
-        use mynatap_sim::pcsc_transport::Bystander;
+        use mynatap_drivers::pcsc_transport::Bystander;
         if self.probe_pending() && self.probe_held_off() {
             // Still waiting on the reader: pcscd holds its command back while a transaction is
             // held (its client library retries every 100 ms until the transaction ends).
@@ -81,7 +81,7 @@ impl HoldingWatch {
                 // not count, nor does one that came before the reader connected.
                 let own = |(index, apdu): (usize, &SeenApdu)| !self.foreign(index, apdu);
                 // This tap's probe: an earlier tap's, held back until now, says nothing of this one.
-                let own_probe = mynatap_sim::vpcd::bystander_probe(self.probe_tag);
+                let own_probe = mynatap_drivers::vpcd::bystander_probe(self.probe_tag);
                 let landed = seen.iter().position(|apdu| apdu.command == own_probe);
                 // Held back until after the reader's last command: a transaction kept it out.
                 let after_all = landed.is_none_or(|landed| !seen.iter().enumerate().skip(landed + 1).any(own));
@@ -109,7 +109,7 @@ impl HoldingWatch {
 }
 
 /// Where the bystander probe's thread leaves what it met and how long it took.
-type ProbeOutcome = std::sync::Arc<std::sync::Mutex<Option<(mynatap_sim::pcsc_transport::Bystander, Duration)>>>;
+type ProbeOutcome = std::sync::Arc<std::sync::Mutex<Option<(mynatap_drivers::pcsc_transport::Bystander, Duration)>>>;
 
 /// A probe that reaches a card nobody holds answers within milliseconds; one held back this long
 /// met a transaction (pcsc-lite queues a command behind another client's transaction).
@@ -121,14 +121,14 @@ const PROBE_HELD_OFF: Duration = Duration::from_millis(25);
 /// field (another program's VERIFY must not spend the patient's tries).
 pub(super) fn holding_watch(
     reader: &str,
-    watcher: &std::sync::Arc<mynatap_sim::pcsc_transport::ReaderWatch>,
-    slot: &mynatap_sim::vpcd::CardSlot,
+    watcher: &std::sync::Arc<mynatap_drivers::pcsc_transport::ReaderWatch>,
+    slot: &mynatap_drivers::vpcd::CardSlot,
     watch: &std::sync::Arc<std::sync::Mutex<HoldingWatch>>,
     at_insertion: mynatap_sim::card::RetryCounters,
     leader: &std::sync::Arc<std::sync::atomic::AtomicU32>,
     probe: Option<u8>,
-) -> mynatap_sim::vpcd::CommandHook {
-    use mynatap_sim::pcsc_transport::Holding;
+) -> mynatap_drivers::vpcd::CommandHook {
+    use mynatap_drivers::pcsc_transport::Holding;
     let (reader, watcher, slot, watch, leader) = (reader.to_owned(), watcher.clone(), slot.clone(), watch.clone(), leader.clone());
     if let Ok(mut state) = watch.lock() {
         *state = HoldingWatch { at_start: Some(at_insertion), probe_wanted: probe.is_some(), probe_tag: probe.unwrap_or(0), ..HoldingWatch::default() };
@@ -141,7 +141,7 @@ pub(super) fn holding_watch(
         // Exclusive: no one but the reader. Otherwise the reader could have sent it only if it
         // runs and is connected to pcscd (asked once a tap).
         let group = leader.load(std::sync::atomic::Ordering::Relaxed);
-        let could = !mynatap_sim::vpcd::is_bystander_probe(command)
+        let could = !mynatap_drivers::vpcd::is_bystander_probe(command)
             && (holding == Holding::Exclusive || (group != 0 && (state.reader_connected || super::peer::group_holds_unix_connection(group))));
         state.reader_connected |= could && holding != Holding::Exclusive;
         state.reader_could.push(could);
@@ -155,7 +155,7 @@ pub(super) fn holding_watch(
             let (probe_outcome, probe_reader, tag) = (outcome.clone(), reader.clone(), state.probe_tag);
             let at = Instant::now();
             let started = std::thread::Builder::new().name("bystander probe".into()).spawn(move || {
-                let met = mynatap_sim::pcsc_transport::probe_as_bystander(&probe_reader, &crate::play::pcsc::PROBE, tag);
+                let met = mynatap_drivers::pcsc_transport::probe_as_bystander(&probe_reader, &crate::play::pcsc::PROBE, tag);
                 if let Ok(mut slot) = probe_outcome.lock() {
                     *slot = Some((met, at.elapsed()));
                 }
@@ -187,8 +187,8 @@ pub(super) fn holding_watch(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use mynatap_sim::pcsc_transport::{Bystander, Holding};
-    use mynatap_sim::vpcd::bystander_probe;
+    use mynatap_drivers::pcsc_transport::{Bystander, Holding};
+    use mynatap_drivers::vpcd::bystander_probe;
 
     fn seen(commands: &[Vec<u8>]) -> Vec<SeenApdu> {
         commands.iter().enumerate().map(|(at, command)| SeenApdu { sequence: at as u64, command: command.clone(), response: Some(vec![0x90, 0x00]) }).collect()
@@ -199,7 +199,7 @@ mod tests {
     fn watched(commands: &[Vec<u8>], took: Duration) -> HoldingWatch {
         HoldingWatch {
             held: vec![Holding::Shared; commands.len()],
-            reader_could: commands.iter().map(|command| !mynatap_sim::vpcd::is_bystander_probe(command)).collect(),
+            reader_could: commands.iter().map(|command| !mynatap_drivers::vpcd::is_bystander_probe(command)).collect(),
             reader_connected: true,
             probe: Some(std::sync::Arc::new(std::sync::Mutex::new(Some((Bystander::Reached, took))))),
             probe_wanted: true,

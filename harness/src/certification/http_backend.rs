@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mynatap_drivers::vpcd::Sequence;
 use mynatap_sim::backend::InsuranceRecord;
 use mynatap_sim::service::{BackendFault, ServiceKind};
-use mynatap_sim::vpcd::Sequence;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

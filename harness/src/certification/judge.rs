@@ -5,10 +5,10 @@
 use std::collections::HashSet;
 
 use mynatap_sim::contract::Contract;
+use mynatap_sim::driver::SeenApdu;
 use mynatap_sim::pki::PublicKey;
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::terminal::Outcome;
-use mynatap_sim::vpcd::SeenApdu;
 
 pub use super::wire::TapRecord;
 use crate::play::Violation;

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use mynatap_drivers::vpcd::{Sequence, UserPresence};
 use mynatap_sim::pki::card_verifiable::SurfaceAuthority;
 use mynatap_sim::service::{BackendFault, CrlAnswerError, crl_answer};
-use mynatap_sim::vpcd::{Sequence, UserPresence};
 use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
 
 use super::adapter::{Verdict, consent_json, env, tapped_and_selected, typed_pin};

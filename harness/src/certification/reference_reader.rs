@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use mynatap_drivers::pcsc_transport::{PcscTransport, wait_for_no_card};
 use mynatap_sim::backend::{CrlSnapshot, EligibilityError, InsuranceRecord, QualificationValidity, ServiceError};
 use mynatap_sim::contract::Contract;
 use mynatap_sim::driver::{Backends, run_tap};
-use mynatap_sim::pcsc_transport::{PcscTransport, wait_for_no_card};
 use mynatap_sim::pki::card_verifiable::parse_card_encoding;
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::service::DEFAULT_BACKEND_TIMEOUT_MS;

@@ -3,11 +3,11 @@
 //! happen) and the evidence rules (what a verdict must rest on), with the record they judge.
 
 use mynatap_sim::contract::Contract;
+use mynatap_sim::driver::SeenApdu;
 use mynatap_sim::pki::PublicKey;
 use mynatap_sim::profile::DeviceKind;
 use mynatap_sim::service::BackendFault;
 use mynatap_sim::terminal::{Outcome, card_info, card_surface, jpki};
-use mynatap_sim::vpcd::SeenApdu;
 
 use crate::certification::http_backend::HttpRequest;
 use crate::scenario::Expectation;

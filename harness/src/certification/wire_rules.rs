@@ -153,8 +153,8 @@ pub(super) fn forbidden(tap: &TapRecord<'_>, challenges: &mut HashSet<Vec<u8>>) 
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use mynatap_sim::driver::SeenApdu;
     use mynatap_sim::pki::PublicKey;
-    use mynatap_sim::vpcd::SeenApdu;
 
     fn apdu(sequence: u64, command: &str, response: &str) -> SeenApdu {
         SeenApdu { sequence, command: hex::decode(command).unwrap(), response: Some(hex::decode(response).unwrap()) }

@@ -5,8 +5,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use mynatap_drivers::vpcd::BridgeEvent;
 use mynatap_harness::capture::record::{Line, Recorder};
-use mynatap_sim::vpcd::BridgeEvent;
 
 use crate::CardArgs;
 
@@ -18,7 +18,7 @@ pub(crate) struct ServeCardArgs {
     #[arg(long)]
     user_verified_for: Option<u64>,
     /// Where vpcd listens (35963: `Virtual PCD 00 00`, 35964: `Virtual PCD 00 01`).
-    #[arg(long, default_value = mynatap_sim::vpcd::DEFAULT_ADDRESS)]
+    #[arg(long, default_value = mynatap_drivers::vpcd::DEFAULT_ADDRESS)]
     vpcd: String,
     /// Retry with backoff when vpcd is not there yet or goes away, instead of exiting.
     #[arg(long)]
@@ -33,7 +33,7 @@ pub(crate) struct ServeCardArgs {
 }
 
 pub(crate) fn serve_card(args: ServeCardArgs) -> anyhow::Result<u8> {
-    use mynatap_sim::vpcd::{CardSlot, UserPresence};
+    use mynatap_drivers::vpcd::{CardSlot, UserPresence};
     let level = if args.verbose { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)))
@@ -79,7 +79,7 @@ pub(crate) fn serve_card(args: ServeCardArgs) -> anyhow::Result<u8> {
     note!("mynatap serve-card: connecting to vpcd at {} (reader {}); Ctrl-C stops", args.vpcd, reader_for(&args.vpcd));
     let result = runtime.block_on(async {
         tokio::select! {
-            result = mynatap_sim::vpcd::run(&args.vpcd, slot, args.reconnect, Some(&log)) => result.map_err(anyhow::Error::from),
+            result = mynatap_drivers::vpcd::run(&args.vpcd, slot, args.reconnect, Some(&log)) => result.map_err(anyhow::Error::from),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     });
@@ -87,7 +87,7 @@ pub(crate) fn serve_card(args: ServeCardArgs) -> anyhow::Result<u8> {
 }
 
 fn reader_for(address: &str) -> String {
-    address.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).map_or_else(|| "?".into(), mynatap_sim::vpcd::reader_name)
+    address.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).map_or_else(|| "?".into(), mynatap_drivers::vpcd::reader_name)
 }
 
 /// The recording of a served card: a new tap at the first command after vpcd powered the card.

@@ -38,8 +38,8 @@ pub(crate) struct TapArgs {
 
 #[cfg(feature = "pcsc")]
 pub(crate) fn tap(args: TapArgs) -> anyhow::Result<u8> {
+    use mynatap_drivers::pcsc_transport::PcscTransport;
     use mynatap_sim::driver::run_tap;
-    use mynatap_sim::pcsc_transport::PcscTransport;
     use mynatap_sim::terminal::{Consent, TapRequest, Terminal, TerminalConfig};
     let now = match &args.now {
         Some(text) => time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)

@@ -562,7 +562,7 @@ fn judge_tap(expect: &Expectation, outcome: &Outcome, transcript: Vec<Exchange>)
         Expectation::Succeed => matches!(outcome, Outcome::Verified(_)),
         Expectation::Error(_) | Expectation::Apdu(_) => false,
         Expectation::Tap(expect) => {
-            let same = expect.outcome == outcome.name() && expect.reason == outcome.reason();
+            let same = expect.outcome == outcome.kind() && expect.reason == outcome.reason();
             match outcome {
                 Outcome::Verified(verified) if same => match expect.verified_mismatch(verified) {
                     None => true,

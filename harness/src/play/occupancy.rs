@@ -15,7 +15,7 @@ pub fn ensure_no_card(reader: &str, port: u16) -> Result<(), String> {
     use std::time::{Duration, Instant};
     let deadline = Instant::now() + STALE_PRESENCE_WAIT;
     loop {
-        let readers = mynatap_sim::pcsc_transport::list_readers().map_err(|e| e.to_string())?;
+        let readers = mynatap_drivers::pcsc_transport::list_readers().map_err(|e| e.to_string())?;
         let present = readers.iter().any(|(name, present)| name == reader && *present);
         if !present {
             return Ok(());

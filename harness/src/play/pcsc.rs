@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use mynatap_drivers::pcsc_transport::PcscTransport;
+use mynatap_drivers::vpcd::{self, CardSlot, UserPresence};
 use mynatap_sim::driver::run_tap;
-use mynatap_sim::pcsc_transport::PcscTransport;
 use mynatap_sim::transport::Faulty;
 use mynatap_sim::transport::Transport;
-use mynatap_sim::vpcd::{self, CardSlot, UserPresence};
 use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
 
 use super::timing::Timed;
@@ -28,7 +28,7 @@ pub struct PcscPlayer {
     /// The device in the field for raw APDU steps, and the connection to it.
     raw: Option<(TapTarget, PcscTransport)>,
     /// The reader's state on a context kept open (asked before every command under certify).
-    pub(crate) watch: std::sync::Arc<mynatap_sim::pcsc_transport::ReaderWatch>,
+    pub(crate) watch: std::sync::Arc<mynatap_drivers::pcsc_transport::ReaderWatch>,
 }
 
 impl PcscPlayer {
@@ -57,7 +57,7 @@ impl PcscPlayer {
             async move { vpcd::run(&address, slot, true, None).await }
         });
         let watch = std::sync::Arc::new(
-            mynatap_sim::pcsc_transport::ReaderWatch::new(&reader, &PROBE)
+            mynatap_drivers::pcsc_transport::ReaderWatch::new(&reader, &PROBE)
                 .map_err(|e| format!("cannot watch `{reader}`: {e}: is pcscd running? scripts/test.sh starts it"))?,
         );
         ready(&reader, &watch, &slot)
@@ -89,7 +89,7 @@ impl PcscPlayer {
             // Raw steps play a device in a person's hand: Face ID done, as `World::raw_exchange`.
             if !self.slot.in_field() {
                 // Taken away by an event tap: pcscd must see it gone before it comes back.
-                let _ = mynatap_sim::pcsc_transport::wait_for_no_card(&self.reader, PRESENCE_WAIT, &PROBE);
+                let _ = mynatap_drivers::pcsc_transport::wait_for_no_card(&self.reader, PRESENCE_WAIT, &PROBE);
             }
             self.slot.insert(card, UserPresence::Yes);
             self.slot.enter_field();
@@ -130,8 +130,8 @@ pub(crate) static PROBE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// kept it past its last verdict). A card pcscd reports mute (it failed to reset it while the
 /// bridge was away, and never saw it leave) is taken out of `slot`'s field until pcscd sees it
 /// gone and put back, as a person would pull a card that does not answer and insert it again.
-pub fn ready(reader: &str, watch: &mynatap_sim::pcsc_transport::ReaderWatch, slot: &CardSlot) -> Result<(), String> {
-    use mynatap_sim::pcsc_transport::Holding;
+pub fn ready(reader: &str, watch: &mynatap_drivers::pcsc_transport::ReaderWatch, slot: &CardSlot) -> Result<(), String> {
+    use mynatap_drivers::pcsc_transport::Holding;
     use mynatap_sim::transport::TransportError;
     let started = std::time::Instant::now();
     let deadline = started + PRESENCE_WAIT;
@@ -141,7 +141,7 @@ pub fn ready(reader: &str, watch: &mynatap_sim::pcsc_transport::ReaderWatch, slo
         if watch.mute().unwrap_or(false) {
             if mute_since.get_or_insert_with(std::time::Instant::now).elapsed() >= MUTE_BEFORE_REINSERTING {
                 slot.leave_field();
-                let gone = mynatap_sim::pcsc_transport::wait_for_no_card(reader, PRESENCE_WAIT, &PROBE);
+                let gone = mynatap_drivers::pcsc_transport::wait_for_no_card(reader, PRESENCE_WAIT, &PROBE);
                 slot.enter_field();
                 gone.map_err(|e| format!("`{reader}` reported a mute card, and did not see it taken out: {e}"))?;
                 mute_since = None;
@@ -178,8 +178,8 @@ pub fn ready(reader: &str, watch: &mynatap_sim::pcsc_transport::ReaderWatch, slo
 
 /// Whether some program holds the card exclusively right now (an error counts as held: the
 /// caller then proves the card reachable the long way, with [`ready`]).
-pub fn held_exclusively(watch: &mynatap_sim::pcsc_transport::ReaderWatch) -> bool {
-    use mynatap_sim::pcsc_transport::Holding;
+pub fn held_exclusively(watch: &mynatap_drivers::pcsc_transport::ReaderWatch) -> bool {
+    use mynatap_drivers::pcsc_transport::Holding;
     !matches!(watch.holding(), Ok(Holding::Free | Holding::Shared))
 }
 
@@ -235,7 +235,7 @@ impl TapPlayer for PcscPlayer {
             // Out of the field after an event tap: pcscd must see it gone before it comes back.
             let emptied = if moves.with_events() || !slot.in_field() {
                 slot.leave_field();
-                mynatap_sim::pcsc_transport::wait_for_no_card(reader, PRESENCE_WAIT, &PROBE).map_err(WorldError::from)
+                mynatap_drivers::pcsc_transport::wait_for_no_card(reader, PRESENCE_WAIT, &PROBE).map_err(WorldError::from)
             } else {
                 Ok(())
             };

@@ -122,7 +122,7 @@ pub fn svg(evidence: &TapEvidence, broken: Option<&str>) -> String {
         let y = top + row * (index as f64 + 0.5);
         let (to, label, answer, colour) = match event {
             Event::Apdu { command, response } => {
-                let colour = if mynatap_sim::vpcd::is_bystander_probe(command) { "#999" } else { "#1e6bb8" };
+                let colour = if mynatap_drivers::vpcd::is_bystander_probe(command) { "#999" } else { "#1e6bb8" };
                 (card, decode_command(command), decode_response(*response), colour)
             }
             Event::ToCardLeftLying { command, response } => {

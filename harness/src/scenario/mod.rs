@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use mynatap_sim::contract::Contract;
 use mynatap_sim::pki::KeyAlgorithm;
 use mynatap_sim::profile::DeviceKind;
-use mynatap_sim::terminal::{Consent, Reason};
+use mynatap_sim::terminal::{Consent, OutcomeKind, Reason};
 use mynatap_sim::world::TapSpec;
 use time::{Date, Duration, OffsetDateTime};
 
@@ -211,10 +211,10 @@ pub enum Expectation {
 }
 
 /// What a tap must come to (`expect` on a `tap`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TapExpect {
-    /// `verified`, `rejected` or `not_offered`.
-    pub outcome: String,
+    /// What the tap must come to.
+    pub outcome: OutcomeKind,
     /// The rejection's reason (`rejected` only).
     pub reason: Option<Reason>,
     /// The insurer number a verified tap must report.
@@ -272,7 +272,7 @@ impl TapExpect {
 
 impl fmt::Display for TapExpect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.outcome)?;
+        f.write_str(self.outcome.as_str())?;
         if let Some(reason) = self.reason {
             write!(f, ": {reason}")?;
         }

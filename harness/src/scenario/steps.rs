@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use mynatap_sim::service::{BackendFault, ServiceKind};
-use mynatap_sim::terminal::{Consent, Reason};
+use mynatap_sim::terminal::{Consent, OutcomeKind, Reason};
 use mynatap_sim::transport::{CommandKind, Fault, FaultTarget};
 use mynatap_sim::world::{Arrival, CardMoves, TapSpec, TapTarget};
 use time::Duration;
@@ -382,19 +382,18 @@ impl Validator<'_> {
             if raw.error.is_some() {
                 return Err(self.error(&format!("{path}.error"), "a tap expects an `outcome`, not an `error`"));
             }
-            let outcome = raw.outcome.ok_or_else(|| self.error(&path, "a tap's expect needs `outcome` (verified, rejected or not_offered)"))?;
-            let reason = match (outcome.as_str(), &raw.reason) {
-                ("rejected", Some(reason)) => Some(Reason::parse(reason).ok_or_else(|| {
+            let named = raw.outcome.ok_or_else(|| self.error(&path, "a tap's expect needs `outcome` (verified, rejected or not_offered)"))?;
+            let outcome = OutcomeKind::parse(&named)
+                .ok_or_else(|| self.error(&format!("{path}.outcome"), format!("unknown outcome `{named}` (expected verified, rejected or not_offered)")))?;
+            let reason = match (outcome, &raw.reason) {
+                (OutcomeKind::Rejected, Some(reason)) => Some(Reason::parse(reason).ok_or_else(|| {
                     let all: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
                     self.error(&format!("{path}.reason"), format!("unknown reason `{reason}` (expected one of {})", all.join(", ")))
                 })?),
-                ("rejected", None) => return Err(self.error(&path, "`outcome: rejected` needs a `reason`")),
-                ("verified" | "not_offered", None) => None,
-                ("verified" | "not_offered", Some(_)) => {
+                (OutcomeKind::Rejected, None) => return Err(self.error(&path, "`outcome: rejected` needs a `reason`")),
+                (OutcomeKind::Verified | OutcomeKind::NotOffered, None) => None,
+                (OutcomeKind::Verified | OutcomeKind::NotOffered, Some(_)) => {
                     return Err(self.error(&format!("{path}.reason"), format!("a `reason` goes only with `outcome: rejected`, not `{outcome}`")));
-                }
-                (other, _) => {
-                    return Err(self.error(&format!("{path}.outcome"), format!("unknown outcome `{other}` (expected verified, rejected or not_offered)")));
                 }
             };
             if let Some(reason) = reason {
@@ -410,7 +409,7 @@ impl Validator<'_> {
                 ("kana", raw.kana.is_some()),
             ];
             if let Some((name, _)) = verified_only.iter().find(|(_, given)| *given)
-                && outcome != "verified"
+                && outcome != OutcomeKind::Verified
             {
                 return Err(self.error(&format!("{path}.{name}"), format!("`{name}` goes only with `outcome: verified`")));
             }

@@ -1,4 +1,4 @@
-//! Why a registry action or a back-end service failed (the scenario format's error codes).
+//! Why a registry action failed (the scenario format's error codes).
 
 use super::*;
 
@@ -97,36 +97,4 @@ impl From<PkiError> for RegistryError {
     fn from(error: PkiError) -> Self {
         Self::Pki(error.to_string())
     }
-}
-
-/// Why a back-end service gave no answer the terminal may trust. A terminal fails closed on
-/// every one of them (reason `service_unavailable`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServiceError {
-    /// Connection refused, HTTP 5xx, or no answer at all.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
-    /// An answer that is not what the service promises (not a record, not a CRL).
-    #[error("malformed answer: {0}")]
-    Malformed(String),
-    /// The answer did not come within the terminal's back-end timeout.
-    #[error("no answer within {ms} ms")]
-    /// The back end did not answer within the timeout.
-    TimedOut {
-        /// The timeout that passed, in milliseconds.
-        ms: u64,
-    },
-}
-
-/// Whether the eligibility service knows a certificate's holder.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum EligibilityError {
-    #[error("no insurance-use registration for this certificate (SETUP-1)")]
-    /// SETUP-1 was not done for this certificate's holder.
-    NotRegistered,
-    #[error("eligibility service {0}")]
-    /// The service gave no answer the terminal may trust.
-    Service(ServiceError),
 }

@@ -2,7 +2,6 @@
 //! service (certificate -> insurance record). In-process; the world's time is passed in.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use rand::Rng;
 use rand_chacha::ChaCha20Rng;
@@ -18,13 +17,13 @@ use crate::profile::DeviceKind;
 mod devices;
 mod errors;
 mod people;
-mod records;
 mod revocation;
 
-pub use errors::{EligibilityError, RegistryError, ServiceError};
+pub use errors::RegistryError;
 pub use people::{Issuance, PersonSpec};
-pub use records::{COPAY_PERCENTS, InsuranceRecord, QualificationValidity};
-pub use revocation::CrlSnapshot;
+// What the registry answers is defined with the other messages, for the terminal to read
+// without importing the back end's simulator; re-exported here, where users look for it.
+pub use crate::messages::answers::{COPAY_PERCENTS, CrlSnapshot, EligibilityError, InsuranceRecord, QualificationValidity, ServiceError};
 
 #[derive(Debug)]
 struct Person {

@@ -2,16 +2,6 @@
 
 use super::*;
 
-/// The CRL as a distribution point hands it out: its number tells a terminal whether its cached
-/// copy is current without parsing the DER again.
-#[derive(Debug, Clone)]
-pub struct CrlSnapshot {
-    /// The CRL number (it grows with every change).
-    pub number: u64,
-    /// The CRL's DER.
-    pub der: Arc<[u8]>,
-}
-
 impl Registry {
     /// Every authority's certificate without cRLSign (contract 1.3 `world.crl_sign: false`): the
     /// same keys sign every certificate and CRL, but no relying party may trust such a CRL. Call

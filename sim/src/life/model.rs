@@ -13,7 +13,7 @@ use super::{Life, PinTyped, Step, TapFault, TapHow};
 use crate::backend::QualificationValidity;
 use crate::card::surface::Forgery;
 use crate::clock;
-use crate::contract::Contract;
+use crate::contract::{Contract, Reason};
 use crate::profile::DeviceKind;
 
 /// Tries of the user-authentication PIN, card and Android alike (fixtures/profiles).
@@ -37,7 +37,7 @@ pub enum Expected {
         copay: u8,
     },
     /// A rejected tap, with the contract's reason.
-    Rejected(&'static str),
+    Rejected(Reason),
     /// The terminal does not offer the phone path (Q16).
     NotOffered,
 }
@@ -49,7 +49,7 @@ impl Expected {
             Self::Ok => "ok".into(),
             Self::Error(code) => format!("error: {code}"),
             Self::Verified { .. } => "verified".into(),
-            Self::Rejected(reason) => format!("rejected: {reason}"),
+            Self::Rejected(reason) => format!("rejected: {}", reason.as_str()),
             Self::NotOffered => "not_offered".into(),
         }
     }
@@ -328,7 +328,7 @@ impl<'l> Model<'l> {
 
     /// The outcome, and the PIN counter it leaves (`None`: unchanged).
     fn judge_tap(&self, tapped: Tapped, how: &TapHow) -> Option<(Expected, Option<u8>)> {
-        let rejected = |reason: &'static str| Expected::Rejected(reason);
+        let rejected = Expected::Rejected;
         let fault = how.fault;
         let (os, credential) = match tapped {
             Tapped::Card(_) => (DeviceKind::Card, None),
@@ -357,19 +357,19 @@ impl<'l> Model<'l> {
             return None;
         }
         if fault == Some(TapFault::RemovedAtOnce) {
-            return Some((rejected("card_removed"), None));
+            return Some((rejected(Reason::CardRemoved), None));
         }
         // Whatever ends the flow before the sign command: a fault aimed at it never fires.
         let before_sign = |outcome: Expected, left: Option<u8>| if fault.is_some_and(TapFault::on_sign) { None } else { Some((outcome, left)) };
         if how.wrong_os && os != DeviceKind::Card {
-            return before_sign(rejected("wrong_device_type"), None);
+            return before_sign(rejected(Reason::WrongDeviceType), None);
         }
         if let Some(face_match) = face {
             if spec.forgery.is_some() && self.contract.card_surface_signed() {
-                return Some((rejected("card_not_genuine"), None));
+                return Some((rejected(Reason::CardNotGenuine), None));
             }
             if !face_match {
-                return Some((rejected("face_not_matched"), None));
+                return Some((rejected(Reason::FaceNotMatched), None));
             }
         }
         // FLOW-3 with a PIN: the card (PIN path) and Android.
@@ -381,20 +381,20 @@ impl<'l> Model<'l> {
                 Tapped::Phone(_) => credential?.pin_left,
             };
             match how.pin {
-                PinTyped::Malformed => return before_sign(rejected("wrong_pin"), None),
-                _ if left == 0 => return before_sign(rejected("pin_blocked"), None),
-                PinTyped::Wrong if left == 1 => return before_sign(rejected("pin_blocked"), Some(0)),
-                PinTyped::Wrong => return before_sign(rejected("wrong_pin"), Some(left - 1)),
+                PinTyped::Malformed => return before_sign(rejected(Reason::WrongPin), None),
+                _ if left == 0 => return before_sign(rejected(Reason::PinBlocked), None),
+                PinTyped::Wrong if left == 1 => return before_sign(rejected(Reason::PinBlocked), Some(0)),
+                PinTyped::Wrong => return before_sign(rejected(Reason::WrongPin), Some(left - 1)),
                 PinTyped::Right => pin_left = Some(PIN_TRIES),
             }
         }
         if credential.is_some_and(|credential| credential.forged) {
-            return before_sign(rejected("untrusted_certificate"), pin_left);
+            return before_sign(rejected(Reason::UntrustedCertificate), pin_left);
         }
         // 1.3: a card certificate that breaks the profile (the first one only: a renewal's is
         // the profile's) is untrusted before its validity or the CRL are asked.
         if matches!(tapped, Tapped::Card(_)) && person.card_faulty {
-            return before_sign(rejected("untrusted_certificate"), pin_left);
+            return before_sign(rejected(Reason::UntrustedCertificate), pin_left);
         }
         let (expires, revoked, held) = match credential {
             Some(credential) => (credential.expires, credential.revoked, credential.held),
@@ -407,51 +407,51 @@ impl<'l> Model<'l> {
             if os == DeviceKind::Card && self.contract.card_grace() && today <= clock::grace_last_day(expires) {
                 grace = true;
             } else {
-                return before_sign(rejected("certificate_expired"), pin_left);
+                return before_sign(rejected(Reason::CertificateExpired), pin_left);
             }
         }
         let expiring_soon = !grace && self.contract.card_grace() && today >= clock::expiring_soon_from(expires);
         if fault.is_some_and(TapFault::spoils_the_crl) {
-            return before_sign(rejected("service_unavailable"), pin_left);
+            return before_sign(rejected(Reason::ServiceUnavailable), pin_left);
         }
         if revoked {
-            return before_sign(rejected("certificate_revoked"), pin_left);
+            return before_sign(rejected(Reason::CertificateRevoked), pin_left);
         }
         if held {
-            return before_sign(rejected("certificate_suspended"), pin_left);
+            return before_sign(rejected(Reason::CertificateSuspended), pin_left);
         }
         if face.is_none() {
             let unlocked = os != DeviceKind::Iphone || !how.not_unlocked;
             match fault {
-                Some(TapFault::SignStatus6F00) => return Some((rejected("protocol_error"), pin_left)),
+                Some(TapFault::SignStatus6F00) => return Some((rejected(Reason::ProtocolError), pin_left)),
                 // An iPhone that refuses to sign answers no data: nothing to corrupt.
                 Some(TapFault::CorruptSignature) if !unlocked => return None,
-                _ if !unlocked => return Some((rejected("user_not_verified"), pin_left)),
-                Some(TapFault::CorruptSignature) => return Some((rejected("signature_invalid"), pin_left)),
+                _ if !unlocked => return Some((rejected(Reason::UserNotVerified), pin_left)),
+                Some(TapFault::CorruptSignature) => return Some((rejected(Reason::SignatureInvalid), pin_left)),
                 _ => {}
             }
             if os == DeviceKind::Card && spec.forgery == Some(Forgery::Clone) {
                 // The genuine certificate on another chip: its key does not answer.
-                return Some((rejected("signature_invalid"), pin_left));
+                return Some((rejected(Reason::SignatureInvalid), pin_left));
             }
         }
         if matches!(fault, Some(TapFault::EligibilityUnavailable | TapFault::EligibilityMalformed)) {
-            return Some((rejected("service_unavailable"), pin_left));
+            return Some((rejected(Reason::ServiceUnavailable), pin_left));
         }
         if !person.registered {
-            return Some((rejected("not_registered"), pin_left));
+            return Some((rejected(Reason::NotRegistered), pin_left));
         }
         let status = match spec.arrives {
             Some(arrives) if today < arrives => QualificationValidity::None,
             _ => spec.status,
         };
         let outcome = match status {
-            QualificationValidity::Invalid => rejected("insurance_expired"),
-            QualificationValidity::Superseded => rejected("newer_qualification"),
-            QualificationValidity::None => rejected("no_qualification"),
-            QualificationValidity::Multiple => rejected("multiple_records"),
+            QualificationValidity::Invalid => rejected(Reason::InsuranceExpired),
+            QualificationValidity::Superseded => rejected(Reason::NewerQualification),
+            QualificationValidity::None => rejected(Reason::NoQualification),
+            QualificationValidity::Multiple => rejected(Reason::MultipleRecords),
             // The record runs from the birth date (the format's default `valid_from`).
-            QualificationValidity::Valid if today < spec.birth_date || today > spec.valid_until => rejected("insurance_expired"),
+            QualificationValidity::Valid if today < spec.birth_date || today > spec.valid_until => rejected(Reason::InsuranceExpired),
             QualificationValidity::Valid => Expected::Verified { grace, expiring_soon, copay: spec.copay },
         };
         Some((outcome, pin_left))

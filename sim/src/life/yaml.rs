@@ -111,7 +111,7 @@ fn step_yaml(life: &Life, played: &Played<'_>) -> String {
     let expect = match &played.expected {
         Expected::Ok => String::new(),
         Expected::Error(code) => format!("\n    expect: {{ error: {code} }}"),
-        Expected::Rejected(reason) => format!("\n    expect: {{ outcome: rejected, reason: {reason} }}"),
+        Expected::Rejected(reason) => format!("\n    expect: {{ outcome: rejected, reason: {} }}", reason.as_str()),
         Expected::NotOffered => "\n    expect: { outcome: not_offered }".into(),
         Expected::Verified { grace, expiring_soon, copay } if life.contract >= Contract::V1_2 => {
             format!("\n    expect: {{ outcome: verified, grace: {grace}, expiring_soon: {expiring_soon}, copay: {copay} }}")

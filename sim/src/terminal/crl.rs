@@ -9,7 +9,7 @@ use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::crl::CrlReason;
 
 use super::Terminal;
-use crate::backend::CrlSnapshot;
+use crate::messages::answers::CrlSnapshot;
 use crate::pki::{RevocationReason, serial_to_u64};
 
 const OID_CRL_NUMBER: &str = "2.5.29.20";

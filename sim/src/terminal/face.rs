@@ -8,7 +8,7 @@ use super::{CardAuth, Reason, jpki};
 use crate::apdu::{CommandApdu, ResponseApdu, StatusWord};
 use sha2::{Digest, Sha256};
 
-use crate::card::surface::{JP2_SIGNATURE, find_entry, signed_groups};
+use crate::messages::surface::{JP2_SIGNATURE, find_entry, signed_groups};
 use crate::pki::card_verifiable::{CvCertificate, parse_card_encoding, three_digest_info, verify_digest_info};
 use crate::pki::{KeyAlgorithm, PublicKey};
 

@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::name::Name;
 
-use crate::backend::InsuranceRecord;
 use crate::contract::Contract;
+use crate::messages::answers::InsuranceRecord;
 use crate::pki::{PublicKey, derive_rng};
 use crate::profile::DeviceKind;
 
@@ -142,14 +142,53 @@ pub enum Outcome {
     NotOffered,
 }
 
-impl Outcome {
+/// What a tap came to, without its details: what a scenario's `expect.outcome` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    /// `verified`.
+    Verified,
+    /// `rejected` (with a [`Reason`]).
+    Rejected,
+    /// `not_offered` (Q16: no phone path at this terminal).
+    NotOffered,
+}
+
+impl OutcomeKind {
+    /// Every kind, in the contract's order.
+    pub const ALL: [OutcomeKind; 3] = [Self::Verified, Self::Rejected, Self::NotOffered];
     /// `verified`, `rejected` or `not_offered`.
-    pub fn name(&self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
-            Self::Verified(_) => "verified",
-            Self::Rejected { .. } => "rejected",
+            Self::Verified => "verified",
+            Self::Rejected => "rejected",
             Self::NotOffered => "not_offered",
         }
+    }
+    /// The kind a scenario or a verdict line names.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+impl fmt::Display for OutcomeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Outcome {
+    /// What the tap came to, without its details.
+    pub fn kind(&self) -> OutcomeKind {
+        match self {
+            Self::Verified(_) => OutcomeKind::Verified,
+            Self::Rejected { .. } => OutcomeKind::Rejected,
+            Self::NotOffered => OutcomeKind::NotOffered,
+        }
+    }
+    /// `verified`, `rejected` or `not_offered`.
+    pub fn name(&self) -> &'static str {
+        self.kind().as_str()
     }
     /// The rejection's reason, if rejected.
     pub fn reason(&self) -> Option<Reason> {

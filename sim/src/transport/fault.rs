@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{AsyncTransport, Transport, TransportError};
+use super::{Transport, TransportError};
 
 /// Which command a fault hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -274,6 +274,23 @@ impl<T> Faulty<T> {
     pub fn fault_fired(&self) -> Option<bool> {
         self.plan.fired()
     }
+    /// The wrapped transport, for a driver that layers the same faults over a transport of its
+    /// own kind (mynatap-drivers' async transports).
+    pub fn inner_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+    /// When the fault fires, for the same drivers.
+    pub fn plan_mut(&mut self) -> &mut FaultPlan {
+        &mut self.plan
+    }
+    /// The terminal's timeout the fault's delay is judged against.
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
+    }
+    /// Whether a removed card is held again (see [`Faulty::held_again`]).
+    pub fn holds_again(&self) -> bool {
+        self.held_again
+    }
 }
 
 impl<T: Transport> Transport for Faulty<T> {
@@ -299,40 +316,5 @@ impl<T: Transport> Transport for Faulty<T> {
             return true;
         }
         false
-    }
-}
-
-/// On an async transport a delay is real: the response is held back and the transport's own
-/// timeout decides.
-impl<T: AsyncTransport> AsyncTransport for Faulty<T> {
-    async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
-        match self.plan.before(command) {
-            FaultDecision::Removed => Err(TransportError::CardRemoved),
-            FaultDecision::Pass { hit: false } => self.inner.transmit(command).await,
-            FaultDecision::Pass { hit: true } => {
-                if let Some(delay) = self.plan.delay() {
-                    self.plan.mark_delayed();
-                    let timeout = Duration::from_millis(self.timeout_ms);
-                    let response = tokio::time::timeout(timeout, async {
-                        tokio::time::sleep(delay).await;
-                        self.inner.transmit(command).await
-                    })
-                    .await;
-                    return response.unwrap_or(Err(TransportError::Timeout { ms: self.timeout_ms }));
-                }
-                let response = self.inner.transmit(command).await?;
-                self.plan.apply(response, self.timeout_ms)
-            }
-        }
-    }
-    async fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
-        if self.plan.card_present() { self.inner.atr().await } else { Err(TransportError::CardRemoved) }
-    }
-    async fn card_present(&mut self) -> bool {
-        self.plan.card_present() && self.inner.card_present().await
-    }
-    async fn held_again(&mut self) -> bool {
-        // The card's task keeps its state: the terminal starts over with a SELECT all the same.
-        self.held_again && self.plan.hold_again()
     }
 }

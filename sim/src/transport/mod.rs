@@ -1,13 +1,9 @@
 //! Transports: how a terminal's command APDUs reach a card.
 //!
-//! One small trait ([`Transport`], and [`AsyncTransport`] for tokio), in-memory implementations
-//! over the same [`Card`] state machine, and a fault layer ([`Faulty`]) that wraps any transport
+//! One small trait ([`Transport`]), the in-memory implementation over the [`Card`] state machine, and a fault layer ([`Faulty`]) that wraps any transport
 //! to inject the faults of docs/scenario-format.md.
 
-use std::time::Duration;
-
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::card::Card;
 
@@ -82,21 +78,6 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     }
 }
 
-/// The async twin of [`Transport`].
-#[allow(async_fn_in_trait)]
-pub trait AsyncTransport {
-    /// Sends one command APDU and returns the raw response (data and status word).
-    async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError>;
-    /// The card's answer to reset.
-    async fn atr(&mut self) -> Result<Vec<u8>, TransportError>;
-    /// Whether a card is in the field.
-    async fn card_present(&mut self) -> bool;
-    /// See [`Transport::held_again`].
-    async fn held_again(&mut self) -> bool {
-        false
-    }
-}
-
 /// The hot path: the card answers in the caller's thread.
 #[derive(Debug)]
 pub struct DirectTransport<'c> {
@@ -125,68 +106,5 @@ impl Transport for DirectTransport<'_> {
         let unlocked = self.card.user_verified();
         self.card.reset();
         self.card.set_user_verified(unlocked);
-    }
-}
-
-enum CardRequest {
-    Apdu(Vec<u8>, oneshot::Sender<Vec<u8>>),
-    Atr(oneshot::Sender<Vec<u8>>),
-}
-
-/// The card in its own tokio task, behind a channel; dropping every handle ends the task, which
-/// hands the card back (with its retry counters) through the join handle.
-#[derive(Debug, Clone)]
-pub struct ChannelTransport {
-    requests: mpsc::Sender<CardRequest>,
-    timeout: Duration,
-}
-
-impl std::fmt::Debug for CardRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Apdu(command, _) => write!(f, "Apdu({})", hex::encode_upper(command)),
-            Self::Atr(_) => f.write_str("Atr"),
-        }
-    }
-}
-
-impl ChannelTransport {
-    /// Spawns the card task on the current tokio runtime.
-    pub fn spawn(mut card: Card, timeout: Duration) -> (Self, tokio::task::JoinHandle<Card>) {
-        let (requests, mut inbox) = mpsc::channel::<CardRequest>(4);
-        let task = tokio::spawn(async move {
-            while let Some(request) = inbox.recv().await {
-                // A requester that gave up (timeout) is no reason to stop serving.
-                match request {
-                    CardRequest::Apdu(command, reply) => drop(reply.send(card.process_bytes(&command))),
-                    CardRequest::Atr(reply) => drop(reply.send(card.atr().to_vec())),
-                }
-            }
-            card
-        });
-        (Self { requests, timeout }, task)
-    }
-
-    async fn ask(&self, request: CardRequest, reply: oneshot::Receiver<Vec<u8>>) -> Result<Vec<u8>, TransportError> {
-        self.requests.send(request).await.map_err(|_| TransportError::CardRemoved)?;
-        match tokio::time::timeout(self.timeout, reply).await {
-            Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err(_)) => Err(TransportError::CardRemoved),
-            Err(_) => Err(TransportError::Timeout { ms: self.timeout.as_millis() as u64 }),
-        }
-    }
-}
-
-impl AsyncTransport for ChannelTransport {
-    async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let (reply, answer) = oneshot::channel();
-        self.ask(CardRequest::Apdu(command.to_vec(), reply), answer).await
-    }
-    async fn atr(&mut self) -> Result<Vec<u8>, TransportError> {
-        let (reply, answer) = oneshot::channel();
-        self.ask(CardRequest::Atr(reply), answer).await
-    }
-    async fn card_present(&mut self) -> bool {
-        !self.requests.is_closed()
     }
 }

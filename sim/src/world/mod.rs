@@ -4,19 +4,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::backend::{Issuance, PersonSpec, Registry, RegistryError};
 use crate::card::Card;
 use crate::contract::Contract;
-use crate::driver::{Exchange, run_tap, run_tap_async};
+use crate::driver::{Exchange, run_tap};
 use crate::pki::KeyAlgorithm;
 use crate::profile::{DeviceKind, Profile};
 use crate::service::{BackendFault, FaultyBackends};
 use crate::terminal::{CardAuth, Consent, Outcome, Tap, TapRequest, Terminal, TerminalConfig, TerminalError};
-use crate::transport::{ChannelTransport, DirectTransport, Fault, Faulty};
+use crate::transport::{DirectTransport, Fault, Faulty};
 
 mod raw;
 
@@ -120,7 +119,7 @@ struct PhoneDevice {
     /// Its secure element's key algorithm, kept when the card is added again.
     key: KeyAlgorithm,
     pin: String,
-    /// `None` only while the card is lent to an async tap's task.
+    /// `None` only while the card is lent to a driver ([`World::tap_with`]).
     card: Option<Card>,
 }
 
@@ -553,27 +552,5 @@ impl World {
             None => return Err(WorldError::Task("the driver lost the tapped device".into())),
         }
         report
-    }
-
-    /// The same flow with the device in its own tokio task behind a channel. Delays are real.
-    pub async fn tap_async(&mut self, spec: &TapSpec) -> Result<TapReport, WorldError> {
-        let (terminal_id, card, request) = self.prepare(spec)?;
-        let Some(terminal) = self.terminals.get_mut(&terminal_id) else {
-            self.give_back(&spec.target, card);
-            return Err(WorldError::UnknownTerminal(terminal_id));
-        };
-        let (timeout_ms, backend_timeout_ms) = (terminal.config().timeout_ms, terminal.config().backend_timeout_ms);
-        let backends = FaultyBackends::new(&self.registry, spec.backend_fault, self.now, backend_timeout_ms);
-        // The channel's own deadline sits above the terminal's so the fault layer's decides.
-        let (channel, task) = ChannelTransport::spawn(card, StdDuration::from_millis(timeout_ms.saturating_mul(4).max(1)));
-        let mut transcript = Vec::new();
-        let tap = terminal.start_tap(request);
-        let mut transport = Faulty::new(channel, spec.fault, timeout_ms).held_again(spec.moves.held_again);
-        let outcome = run_tap_async(tap, &mut transport, &backends, Some(&mut transcript)).await;
-        let fault_fired = transport.fault_fired();
-        drop(transport);
-        let card = task.await.map_err(|e| WorldError::Task(e.to_string()))?;
-        self.give_back(&spec.target, card);
-        Ok(TapReport { outcome, transcript, fault_fired })
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use pcsc::{Context, Disposition, Protocols, ReaderState, Scope, ShareMode, State};
 
-use crate::transport::{Transport, TransportError};
+use mynatap_sim::transport::{Transport, TransportError};
 
 fn map_error(error: pcsc::Error) -> TransportError {
     use pcsc::Error as E;

@@ -201,8 +201,8 @@ pub async fn run(address: &str, slot: CardSlot, reconnect: bool, observer: Optio
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::credential::demo_card;
-    use crate::profile::{DeviceKind, Profile};
+    use mynatap_sim::credential::demo_card;
+    use mynatap_sim::profile::{DeviceKind, Profile};
     use tokio::net::TcpListener;
 
     /// A fake vpcd on loopback: talks to the bridge exactly as vpcd would.

@@ -3,17 +3,17 @@
 //! Needs pcscd running with the vsmartcard-vpcd driver (scripts/test.sh starts it) and the
 //! feature `pcsc`:
 //!
-//! `cargo run -p mynatap-sim --features pcsc --example serve_over_vpcd`
+//! `cargo run -p mynatap-drivers --features pcsc --example serve_over_vpcd`
 //!
 //! Give `--forever` to keep serving until Ctrl-C and talk to the card with another program.
 
 use std::time::Duration;
 
+use mynatap_drivers::pcsc_transport::PcscTransport;
+use mynatap_drivers::vpcd::{self, CardSlot, UserPresence};
 use mynatap_sim::credential::demo_card;
-use mynatap_sim::pcsc_transport::PcscTransport;
 use mynatap_sim::profile::{DeviceKind, Profile};
 use mynatap_sim::transport::Transport;
-use mynatap_sim::vpcd::{self, CardSlot, UserPresence};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let forever = std::env::args().any(|arg| arg == "--forever");

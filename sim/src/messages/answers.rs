@@ -1,6 +1,21 @@
-//! The eligibility answer: an insurance-use registration's record and its validity code.
+//! What the back ends answer a terminal: the CRL as its distribution point hands it out, the
+//! eligibility answer (an insurance-use registration's record and its validity code), and why a
+//! service gave no answer. The registry writes them, the terminal reads them, the harness serves
+//! them over HTTP: one definition for every side.
 
-use super::*;
+use std::sync::Arc;
+
+use time::Date;
+
+/// The CRL as a distribution point hands it out: its number tells a terminal whether its cached
+/// copy is current without parsing the DER again.
+#[derive(Debug, Clone)]
+pub struct CrlSnapshot {
+    /// The CRL number (it grows with every change).
+    pub number: u64,
+    /// The CRL's DER.
+    pub der: Arc<[u8]>,
+}
 
 /// The eligibility answer's validity code (`QualificationValidity` of the clinic system's result
 /// files, docs/protocol.md); the scenario format names them by `insurance.status`.
@@ -93,4 +108,36 @@ impl InsuranceRecord {
             kana: None,
         }
     }
+}
+
+/// Why a back-end service gave no answer the terminal may trust. A terminal fails closed on
+/// every one of them (reason `service_unavailable`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// Connection refused, HTTP 5xx, or no answer at all.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// An answer that is not what the service promises (not a record, not a CRL).
+    #[error("malformed answer: {0}")]
+    Malformed(String),
+    /// The answer did not come within the terminal's back-end timeout.
+    #[error("no answer within {ms} ms")]
+    /// The back end did not answer within the timeout.
+    TimedOut {
+        /// The timeout that passed, in milliseconds.
+        ms: u64,
+    },
+}
+
+/// Whether the eligibility service knows a certificate's holder.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EligibilityError {
+    #[error("no insurance-use registration for this certificate (SETUP-1)")]
+    /// SETUP-1 was not done for this certificate's holder.
+    NotRegistered,
+    #[error("eligibility service {0}")]
+    /// The service gave no answer the terminal may trust.
+    Service(ServiceError),
 }

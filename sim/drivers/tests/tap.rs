@@ -30,7 +30,7 @@ fn both(build: impl Fn() -> World, spec: &TapSpec) -> Outcome {
     let outcome = direct.tap(spec).unwrap().outcome;
     let mut channel = build();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    let async_outcome = runtime.block_on(channel.tap_async(spec)).unwrap().outcome;
+    let async_outcome = mynatap_drivers::channel::tap(&runtime, &mut channel, spec).unwrap().outcome;
     assert_eq!(outcome.name(), async_outcome.name(), "direct and tokio transports disagree");
     assert_eq!(outcome.reason(), async_outcome.reason(), "direct and tokio transports disagree");
     outcome

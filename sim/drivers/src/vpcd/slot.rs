@@ -4,8 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::card::Card;
-use crate::transport::{FaultDecision, FaultPlan};
+use mynatap_sim::card::Card;
+pub use mynatap_sim::driver::SeenApdu;
+use mynatap_sim::transport::{FaultDecision, FaultPlan};
 
 /// The command the harness's bystander probe sends (rule W11): an instruction no JPKI application
 /// knows (the card answers `6D 00` and changes nothing). `tag` (P2) tells one tap's probe from
@@ -96,17 +97,6 @@ impl Sequence {
     pub fn next(&self) -> u64 {
         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
-}
-
-/// An APDU as the card saw it. `response` is `None` when the card had left the field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeenApdu {
-    /// Its place in the run's global order.
-    pub sequence: u64,
-    /// The command bytes.
-    pub command: Vec<u8>,
-    /// The response bytes (`None`: the card had left the field).
-    pub response: Option<Vec<u8>>,
 }
 
 /// Run with each recorded command just before it is answered (see [`CardSlot::start_recording`]).
@@ -203,7 +193,7 @@ impl CardSlot {
     /// The card shows `fault` until it is taken out. At a `remove_after` fault the bridge drops
     /// its connection in the middle of the first command past the limit: to the reader the card is
     /// gone (a bridge with reconnect comes back at pcscd's next poll).
-    pub fn set_fault(&self, fault: Option<crate::transport::Fault>) {
+    pub fn set_fault(&self, fault: Option<mynatap_sim::transport::Fault>) {
         self.lock().fault = fault.map(|fault| FaultPlan::new(Some(fault)));
     }
 
@@ -322,8 +312,8 @@ impl CardSlot {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::credential::demo_card;
-    use crate::profile::{DeviceKind, Profile};
+    use mynatap_sim::credential::demo_card;
+    use mynatap_sim::profile::{DeviceKind, Profile};
 
     /// Commands keep coming while recordings start and end (a bystander between two taps): every
     /// recorded command had the recording's hook run for it, so what the hook noted and what was
@@ -371,7 +361,7 @@ mod tests {
     fn a_removal_is_counted_as_it_is_decided() {
         let card = demo_card(Profile::builtin(DeviceKind::Iphone), 1, "1234").unwrap();
         let slot = CardSlot::new(Some(card), UserPresence::No, vec![0x3B, 0x00]);
-        slot.set_fault(Some(crate::transport::Fault::RemoveAfter { apdus: 1 }));
+        slot.set_fault(Some(mynatap_sim::transport::Fault::RemoveAfter { apdus: 1 }));
         let select = [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18];
         let before = slot.connections();
         assert!(!slot.answer(&select).0.is_empty());
@@ -386,7 +376,7 @@ mod tests {
     fn the_bystander_probe_is_no_command_the_fault_counts() {
         let card = demo_card(Profile::builtin(DeviceKind::Iphone), 1, "1234").unwrap();
         let slot = CardSlot::new(Some(card), UserPresence::No, vec![0x3B, 0x00]);
-        slot.set_fault(Some(crate::transport::Fault::RemoveAfter { apdus: 1 }));
+        slot.set_fault(Some(mynatap_sim::transport::Fault::RemoveAfter { apdus: 1 }));
         let select = [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18];
         for tag in [0x00, 0x59, 0xFF] {
             assert!(is_bystander_probe(&bystander_probe(tag)));
