@@ -16,32 +16,34 @@ use x509_cert::Certificate;
 
 use super::wire::TapRecord;
 use super::wire::{FileRead, Selected, der_length, targets};
-use crate::play::Violation;
+use crate::play::{RuleId, Violation};
 
 /// Rule names, as reports print them.
 pub mod rules {
+    use crate::play::RuleId;
+
     /// E1: the authentication certificate was read whole.
-    pub const CERTIFICATE_READ: &str = "E1-certificate-read-whole";
+    pub const CERTIFICATE_READ: RuleId = RuleId::E1;
     /// E2: the certificate read chains to the trusted CA.
-    pub const CERTIFICATE_CHAINS: &str = "E2-certificate-chains-to-ca";
+    pub const CERTIFICATE_CHAINS: RuleId = RuleId::E2;
     /// E3: the device's signature over a challenge of the tap verifies.
-    pub const SIGNATURE_VERIFIES: &str = "E3-signature-verifies";
+    pub const SIGNATURE_VERIFIES: RuleId = RuleId::E3;
     /// E4: the CRL was fetched during the tap.
-    pub const CRL_FETCHED: &str = "E4-crl-fetched-in-tap";
+    pub const CRL_FETCHED: RuleId = RuleId::E4;
     /// E5: eligibility was asked for the certificate read.
-    pub const ELIGIBILITY_ASKED: &str = "E5-eligibility-asked-for-the-certificate";
+    pub const ELIGIBILITY_ASKED: RuleId = RuleId::E5;
     /// E6: a PIN verdict came from the card's VERIFY answer.
-    pub const CARD_ANSWERED_PIN: &str = "E6-pin-verdict-from-the-card";
+    pub const CARD_ANSWERED_PIN: RuleId = RuleId::E6;
     /// E7: the device type was read from the token file.
-    pub const TOKEN_READ: &str = "E7-device-type-from-token-file";
+    pub const TOKEN_READ: RuleId = RuleId::E7;
     /// E8: a user-verification refusal came from the phone.
-    pub const PHONE_REFUSED: &str = "E8-user-verification-refused-by-phone";
+    pub const PHONE_REFUSED: RuleId = RuleId::E8;
     /// E9: the card face was read after number B was accepted.
-    pub const CARD_FACE_READ: &str = "E9-card-face-read-after-number-b";
+    pub const CARD_FACE_READ: RuleId = RuleId::E9;
     /// E10: the card-surface records were checked.
-    pub const CARD_SURFACE_CHECKED: &str = "E10-card-surface-checked";
+    pub const CARD_SURFACE_CHECKED: RuleId = RuleId::E10;
     /// E11: a failing service was actually asked.
-    pub const FAILING_SERVICE_ASKED: &str = "E11-failing-service-asked";
+    pub const FAILING_SERVICE_ASKED: RuleId = RuleId::E11;
 }
 
 /// What the tap's transcript proves, as the harness finds it.
@@ -124,23 +126,23 @@ fn sw(answer: &[u8]) -> [u8; 2] {
 pub fn require(tap: &TapRecord<'_>, claimed: &Outcome, cas: &[PublicKey]) -> Vec<Violation> {
     let shown = Shown::of(tap);
     let mut missing = Vec::new();
-    let mut need = |rule: &'static str, evidence: String| missing.push(Violation { rule, evidence });
+    let mut need = |rule: RuleId, evidence: String| missing.push(Violation { rule, evidence });
     let verdict = match claimed {
         Outcome::Verified(_) => "verified".to_owned(),
         Outcome::Rejected { reason, .. } => reason.as_str().to_owned(),
         Outcome::NotOffered => return missing,
     };
-    let certificate_read = |need: &mut dyn FnMut(&'static str, String)| {
+    let certificate_read = |need: &mut dyn FnMut(RuleId, String)| {
         if let Err(why) = &shown.certificate {
             need(rules::CERTIFICATE_READ, format!("{verdict} without the whole certificate read from the device: {why}"));
         }
     };
-    let crl_fetched = |need: &mut dyn FnMut(&'static str, String)| {
+    let crl_fetched = |need: &mut dyn FnMut(RuleId, String)| {
         if !shown.requests("/crl").any(|r| r.status == 200) {
             need(rules::CRL_FETCHED, format!("{verdict} with no CRL fetched in this tap"));
         }
     };
-    let eligibility_asked = |need: &mut dyn FnMut(&'static str, String)| {
+    let eligibility_asked = |need: &mut dyn FnMut(RuleId, String)| {
         let asked: Vec<u64> = shown.requests("/eligibility").filter_map(|r| r.serial).collect();
         match shown.serial() {
             Some(serial) if asked.contains(&serial) => {}
@@ -151,7 +153,7 @@ pub fn require(tap: &TapRecord<'_>, claimed: &Outcome, cas: &[PublicKey]) -> Vec
             None => need(rules::ELIGIBILITY_ASKED, format!("{verdict}: no certificate read whose serial an eligibility query could be for")),
         }
     };
-    let holder_proven = |need: &mut dyn FnMut(&'static str, String)| {
+    let holder_proven = |need: &mut dyn FnMut(RuleId, String)| {
         if tap.face {
             card_surface_proven(&shown, tap.contract, &verdict, need);
         } else {
@@ -260,7 +262,7 @@ fn chains(certificate: &Certificate, cas: &[PublicKey]) -> bool {
     cas.iter().any(|ca| ca.verify_x509(&certificate.signature_algorithm().oid.to_string(), &tbs, certificate.signature().raw_bytes()))
 }
 
-fn number_b_accepted(shown: &Shown<'_>, verdict: &str, need: &mut dyn FnMut(&'static str, String)) -> bool {
+fn number_b_accepted(shown: &Shown<'_>, verdict: &str, need: &mut dyn FnMut(RuleId, String)) -> bool {
     let accepted = shown.answered(Selected::CardSurface(card_surface::NUMBER_B), 0x20).iter().any(|answer| answer.ends_with(&[0x90, 0x00]));
     if !accepted {
         need(rules::CARD_FACE_READ, format!("{verdict} on a face tap but the card never accepted verification number B (00 12)"));
@@ -269,7 +271,7 @@ fn number_b_accepted(shown: &Shown<'_>, verdict: &str, need: &mut dyn FnMut(&'st
 }
 
 /// Number B accepted, then the card face `00 02` (the face image) read.
-fn card_face_read(shown: &Shown<'_>, verdict: &str, need: &mut dyn FnMut(&'static str, String)) -> FileRead {
+fn card_face_read(shown: &Shown<'_>, verdict: &str, need: &mut dyn FnMut(RuleId, String)) -> FileRead {
     let entries = FileRead::of(shown.tap.seen, &shown.targets, Selected::CardSurface(card_surface::ENTRIES));
     if number_b_accepted(shown, verdict, need) && !entries.any() {
         need(rules::CARD_FACE_READ, format!("{verdict} on a face tap with no READ of the card face (00 02) answered"));
@@ -280,7 +282,7 @@ fn card_face_read(shown: &Shown<'_>, verdict: &str, need: &mut dyn FnMut(&'stati
 /// The face path's proof of the holder: number B and the card face; from contract 1.2 also the
 /// card-surface certificate read and the card's own key answering a challenge that verifies
 /// under the key the card face carries (`DF 24`).
-fn card_surface_proven(shown: &Shown<'_>, contract: Contract, verdict: &str, need: &mut dyn FnMut(&'static str, String)) {
+fn card_surface_proven(shown: &Shown<'_>, contract: Contract, verdict: &str, need: &mut dyn FnMut(RuleId, String)) {
     let entries = card_face_read(shown, verdict, need);
     if !contract.card_surface_signed() {
         return;
@@ -343,7 +345,7 @@ mod tests {
         (seen, http, report.outcome, world.registry().ca().public_key())
     }
 
-    fn rules_broken(spec: &TapSpec, seen: &[SeenApdu], http: &[HttpRequest], claimed: &Outcome, ca: &PublicKey) -> Vec<&'static str> {
+    fn rules_broken(spec: &TapSpec, seen: &[SeenApdu], http: &[HttpRequest], claimed: &Outcome, ca: &PublicKey) -> Vec<RuleId> {
         let expect = Expectation::Succeed;
         let record = TapRecord {
             device: DeviceKind::Card,
@@ -369,7 +371,7 @@ mod tests {
         for spec in [TapSpec::card("hanako"), TapSpec::phone("hanako-android"), face] {
             let (seen, http, outcome, ca) = played(&spec);
             assert_eq!(outcome.name(), "verified", "{outcome}");
-            assert_eq!(rules_broken(&spec, &seen, &http, &outcome, &ca), Vec::<&str>::new(), "{spec:?}");
+            assert_eq!(rules_broken(&spec, &seen, &http, &outcome, &ca), Vec::<RuleId>::new(), "{spec:?}");
         }
     }
 

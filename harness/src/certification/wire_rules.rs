@@ -16,31 +16,33 @@ use crate::scenario::Expectation;
 
 /// Rule names, as reports print them.
 pub mod rules {
+    use crate::play::RuleId;
+
     /// W1: no eligibility query for a certificate that must be rejected.
-    pub const PRIVACY: &str = "W1-no-eligibility-for-invalid-certificate";
+    pub const PRIVACY: RuleId = RuleId::W1;
     /// W2: every sign command carries a challenge never sent before.
-    pub const FRESH_CHALLENGE: &str = "W2-fresh-challenge";
+    pub const FRESH_CHALLENGE: RuleId = RuleId::W2;
     /// W3: the CRL is fetched before eligibility is asked.
-    pub const CRL_CHECKED: &str = "W3-crl-fetched-before-eligibility";
+    pub const CRL_CHECKED: RuleId = RuleId::W3;
     /// W4: no VERIFY to an iPhone.
-    pub const NO_VERIFY_IPHONE: &str = "W4-no-verify-to-iphone";
+    pub const NO_VERIFY_IPHONE: RuleId = RuleId::W4;
     /// W5: no VERIFY once the PIN is blocked.
-    pub const NO_VERIFY_AFTER_BLOCK: &str = "W5-no-verify-after-blocked-pin";
+    pub const NO_VERIFY_AFTER_BLOCK: RuleId = RuleId::W5;
     /// W6: at most one VERIFY of the PIN per tap.
-    pub const ONE_VERIFY: &str = "W6-at-most-one-verify";
+    pub const ONE_VERIFY: RuleId = RuleId::W6;
     /// W7: no APDU after the device left the field.
-    pub const NO_APDU_AFTER_REMOVAL: &str = "W7-no-apdu-after-removal";
+    pub const NO_APDU_AFTER_REMOVAL: RuleId = RuleId::W7;
     /// W8: the signature is checked before eligibility is asked.
-    pub const SIGNATURE_BEFORE_ELIGIBILITY: &str = "W8-signature-checked-before-eligibility";
+    pub const SIGNATURE_BEFORE_ELIGIBILITY: RuleId = RuleId::W8;
     /// W9: the My Number is never read or presented.
-    pub const NO_MY_NUMBER: &str = "W9-never-the-my-number";
+    pub const NO_MY_NUMBER: RuleId = RuleId::W9;
     /// W10: no PIN sent on the face path.
-    pub const NO_PIN_IN_FACE_MODE: &str = "W10-no-pin-in-face-mode";
+    pub const NO_PIN_IN_FACE_MODE: RuleId = RuleId::W10;
     /// W11 (contract 1.3): the reader holds the card exclusively while it works with it.
-    pub const CARD_HELD_EXCLUSIVELY: &str = "W11-card-held-exclusively";
+    pub const CARD_HELD_EXCLUSIVELY: RuleId = RuleId::W11;
     /// W12 (contract 1.3): no command to a card left in the field after an earlier verdict: the
     /// reader waits for this tap's card to arrive.
-    pub const ONLY_THE_ARRIVING_CARD: &str = "W12-no-command-to-a-card-left-in-the-field";
+    pub const ONLY_THE_ARRIVING_CARD: RuleId = RuleId::W12;
 }
 
 /// The wire rules one tap broke (the evidence rules are [`super::evidence_rules::require`];
@@ -165,7 +167,7 @@ mod tests {
         mynatap_sim::pki::SigningKey::derive(mynatap_sim::pki::KeyAlgorithm::P256, 1, "ca", 0).unwrap().public_key()
     }
 
-    fn judged(face: bool, seen: &[SeenApdu]) -> Vec<&'static str> {
+    fn judged(face: bool, seen: &[SeenApdu]) -> Vec<crate::play::RuleId> {
         let expect = Expectation::Succeed;
         let http = [
             HttpRequest { sequence: 100, path: "/crl".into(), serial: None, status: 200, stolen_by: None },
@@ -202,7 +204,7 @@ mod tests {
     #[test]
     fn a_face_tap_is_proven_by_number_b_and_needs_no_signature() {
         let seen: Vec<SeenApdu> = FACE_PATH.iter().enumerate().map(|(i, (c, r))| apdu(i as u64, c, r)).collect();
-        assert_eq!(judged(true, &seen), Vec::<&str>::new());
+        assert_eq!(judged(true, &seen), Vec::<crate::play::RuleId>::new());
         assert_eq!(judged(false, &seen), vec![rules::SIGNATURE_BEFORE_ELIGIBILITY], "a PIN tap must sign");
     }
 
@@ -295,7 +297,7 @@ mod tests {
             };
             forbidden(&record, &mut HashSet::new()).into_iter().map(|v| v.rule).collect::<Vec<_>>()
         };
-        assert_eq!(judged(true), Vec::<&str>::new());
+        assert_eq!(judged(true), Vec::<crate::play::RuleId>::new());
         assert_eq!(judged(false), vec![rules::NO_APDU_AFTER_REMOVAL]);
     }
 }

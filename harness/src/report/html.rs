@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 // The XML escape is valid HTML, for content and attribute values alike.
 use super::junit::xml_escape as escape;
-use super::{Run, Summary, broken_rules, coverage};
+use super::{Grade, Run, Summary, broken_rules, coverage};
 use crate::play::evidence::TapEvidence;
 use crate::play::{ScenarioResult, Status};
 
@@ -68,10 +68,10 @@ pub fn html(run: &Run<'_>, requirements: &BTreeSet<String>) -> String {
 fn verdict_section(out: &mut String, run: &Run<'_>, summary: &Summary) {
     let (class, headline) = match run.certification {
         Some(certification) => {
-            let class = match certification.verdict.as_str() {
-                "conformant" => "conformant",
-                "conformant with waivers" => "waivers",
-                _ => "not",
+            let class = match certification.verdict {
+                Grade::Conformant => "conformant",
+                Grade::ConformantWithWaivers => "waivers",
+                Grade::NotConformant => "not",
             };
             (class, certification.verdict_text.clone())
         }

@@ -88,11 +88,43 @@ impl Summary {
     }
 }
 
+/// A certification's grade (Autobahn's): reports and bundles write it as `conformant`,
+/// `conformant with waivers` or `not conformant`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Grade {
+    /// Every applicable scenario passed.
+    #[serde(rename = "conformant")]
+    Conformant,
+    /// Every applicable scenario passed or failed under a waiver that holds.
+    #[serde(rename = "conformant with waivers")]
+    ConformantWithWaivers,
+    /// A scenario failed (or errored) with no waiver for it.
+    #[serde(rename = "not conformant")]
+    NotConformant,
+}
+
+impl Grade {
+    /// The grade as reports write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Conformant => "conformant",
+            Self::ConformantWithWaivers => "conformant with waivers",
+            Self::NotConformant => "not conformant",
+        }
+    }
+}
+
+impl std::fmt::Display for Grade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a certification adds to a report: the graded verdict and what it was about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificationInfo {
-    /// `conformant`, `conformant with waivers` or `not conformant`.
-    pub verdict: String,
+    /// The grade.
+    pub verdict: Grade,
     /// The verdict as a sentence: `conformant for android, card-pin; 12 scenarios not applicable`.
     pub verdict_text: String,
     /// The reader program's command.

@@ -76,7 +76,24 @@ impl ServedCard {
             if text(&probe).contains("SW1=0x90, SW2=0x00") {
                 return served;
             }
-            assert!(Instant::now() < deadline, "the served card never answered in `{READER}`: is pcscd running?\n{}", text(&probe));
+            if Instant::now() >= deadline {
+                // What the card process said (it may have ended: vpcd refused it, the port was
+                // taken), and what pcscd showed, so a failure here can be told apart.
+                let mut served = served;
+                let ended = served.0.try_wait().ok().flatten();
+                let _ = served.0.kill();
+                let mut said = String::new();
+                if let Some(mut stderr) = served.0.stderr.take() {
+                    let _ = served.0.wait();
+                    let _ = std::io::Read::read_to_string(&mut stderr, &mut said);
+                }
+                let listed = Command::new("opensc-tool").arg("-l").output().map(|o| text(&o)).unwrap_or_default();
+                panic!(
+                    "the served card never answered in `{READER}` within 8 s: is pcscd running?\nprobe: {}\nserve-card {}: {said}\nreaders: {listed}",
+                    text(&probe),
+                    ended.map_or("still ran".to_owned(), |status| format!("ended ({status})"))
+                );
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }

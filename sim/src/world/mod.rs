@@ -17,7 +17,7 @@ use crate::service::{BackendFault, FaultyBackends};
 use crate::terminal::{CardAuth, Consent, Outcome, Tap, TapRequest, Terminal, TerminalConfig, TerminalError};
 use crate::transport::{DirectTransport, Fault, Faulty};
 
-mod raw;
+mod held;
 
 #[derive(Debug, thiserror::Error)]
 /// Why a world step could not be played.

@@ -255,7 +255,7 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
     }
     let paths = statement.as_ref().map(|s| s.paths.iter().map(|p| p.name().to_owned()).collect::<Vec<_>>());
     let (verdict, _) = grade_text(&Summary::of(&results), paths.as_deref());
-    if verdict != recorded_verdict {
+    if verdict.as_str() != recorded_verdict {
         return Err(tampered(RESULTS, format!("records the verdict `{recorded_verdict}`, but its results grade `{verdict}`")));
     }
     // Everything else the reports state, computed again: only the reader's command is the

@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mynatap_drivers::vpcd::{Sequence, UserPresence};
@@ -15,7 +14,7 @@ use mynatap_sim::world::{TapReport, TapSpec, TapTarget, World, WorldError};
 
 use super::adapter::{Verdict, consent_json, env, tapped_and_selected, typed_pin};
 use super::card_moves;
-use super::containment::{ACTIVE_GROUPS, Containment, HandedFile, ProcessGroup, check_unchanged, end_group, private_dir, random_hex, write_fresh};
+use super::containment::{Containment, HandedFile, check_unchanged, private_dir, random_hex, write_fresh};
 use super::holding::{HoldingWatch, holding_watch};
 use super::http_backend::{BackendServer, BackendView};
 use super::judge::{TapContext, judge_evidence};
@@ -26,7 +25,11 @@ use crate::scenario::Expectation;
 use mynatap_sim::contract::Contract;
 use mynatap_sim::world::Arrival;
 
+mod identity;
+mod run;
+
 pub use super::containment::contain_reader_programs;
+pub use identity::{command_executable, fingerprint, identify};
 
 /// How a reader program is run.
 #[derive(Debug, Clone)]
@@ -149,123 +152,6 @@ impl AdapterPlayer {
         }
         let mut byte = [0u8; 1];
         std::fs::File::open("/dev/urandom").and_then(|mut file| file.read_exact(&mut byte)).map_or(true, |()| byte[0] < 32)
-    }
-
-    /// What the program inherits: a clean environment, nothing of the harness's (a CI job's
-    /// secrets) but what is named, and (run as another user) that user's home.
-    fn inherited_env(&self) -> Vec<(String, std::ffi::OsString)> {
-        let mut inherited: Vec<(String, std::ffi::OsString)> = INHERITED_ENV
-            .iter()
-            .map(|name| (*name).to_owned())
-            .chain(self.program.pass_env.iter().cloned())
-            .filter_map(|name| std::env::var_os(&name).map(|value| (name, value)))
-            .collect();
-        let run_as = self.program.containment.run_as();
-        if let Some(run_as) = run_as {
-            // Its own home, not the harness's.
-            inherited.retain(|(name, _)| name != "HOME");
-            inherited.push(("HOME".into(), run_as.home.clone().into()));
-        }
-        inherited
-    }
-
-    /// Session mode: asks the session (started first if none runs) with one request line holding
-    /// `envs` as a JSON object, and reads its verdict line. A failed tap ends the session; the
-    /// next tap starts it again.
-    fn ask_session(&self, envs: &[(&str, String)]) -> Result<Verdict, String> {
-        let mut slot = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if slot.is_none() {
-            *slot = Some(super::session::Session::start(&self.program.command, &self.inherited_env(), self.program.containment.run_as())?);
-        }
-        let Some(session) = slot.as_mut() else { return Err("no session".into()) };
-        let leader = session.leader();
-        self.server.set_reader_group(leader, super::containment::is_active_group);
-        self.leader.store(leader, std::sync::atomic::Ordering::Relaxed);
-        let mut request = serde_json::Map::new();
-        request.insert("mynatap_session".into(), super::session::SESSION_PROTOCOL.into());
-        for (name, value) in envs {
-            request.insert((*name).to_owned(), value.clone().into());
-        }
-        let result = session.ask(&serde_json::Value::Object(request).to_string(), self.program.tap_timeout).and_then(|line| Verdict::parse(&line));
-        self.leader.store(0, std::sync::atomic::Ordering::Relaxed);
-        if result.is_err() {
-            *slot = None;
-        }
-        result
-    }
-
-    fn run_program(&self, envs: &[(&str, String)]) -> Result<Verdict, String> {
-        use std::os::unix::process::CommandExt;
-        let inherited = self.inherited_env();
-        let run_as = self.program.containment.run_as();
-        // Spawned and listed as running under one lock (see `end_escaped_descendants`).
-        let spawning = ACTIVE_GROUPS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut command = Command::new("sh");
-        if let Some(run_as) = run_as {
-            // Another user than the harness (root): /proc/<harness> and ptrace are closed to it.
-            command.uid(run_as.uid).gid(run_as.gid);
-        }
-        let mut child = command
-            .arg("-c")
-            .arg(format!("exec {}", self.program.command))
-            .env_clear()
-            .envs(inherited)
-            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group, so everything it starts can be ended with it.
-            .process_group(0)
-            .spawn()
-            .map_err(|e| format!("cannot start `{}`: {e}", self.program.command))?;
-        // However the tap ends (a panic included), everything the program started ends with it.
-        let pid = child.id();
-        let mut spawning = spawning;
-        spawning.push(pid);
-        drop(spawning);
-        let mut group = ProcessGroup { leader: pid, ended: false };
-        // The back ends tell the program's requests from a thief's by this group.
-        self.server.set_reader_group(pid, super::containment::is_active_group);
-        self.leader.store(pid, std::sync::atomic::Ordering::Relaxed);
-        // Read both pipes on their own threads so a chatty program cannot block on a full pipe.
-        let mut stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut stderr = child.stderr.take().ok_or("no stderr")?;
-        let out = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stdout.by_ref().take(1024 * 1024).read_to_string(&mut text);
-            text
-        });
-        let err = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.by_ref().take(64 * 1024).read_to_string(&mut text);
-            text
-        });
-        // Waiting blocks on a thread of its own, so the tap ends the moment the program exits.
-        let (exited, exit) = std::sync::mpsc::channel();
-        let waiter = std::thread::spawn(move || {
-            let _ = exited.send(child.wait());
-        });
-        let status = match exit.recv_timeout(self.program.tap_timeout) {
-            Ok(status) => status.map_err(|e| format!("cannot wait for the program: {e}"))?,
-            Err(_) => {
-                self.leader.store(0, std::sync::atomic::Ordering::Relaxed);
-                end_group(pid);
-                let _ = waiter.join();
-                group.end();
-                return Err(format!("ran past its {} ms budget and was killed", self.program.tap_timeout.as_millis()));
-            }
-        };
-        // The tap is over: whatever the program left running goes too (and lets go of its pipes),
-        // in its group or escaped from it. A command from now on is not its.
-        self.leader.store(0, std::sync::atomic::Ordering::Relaxed);
-        group.end();
-        let stdout = out.join().unwrap_or_default();
-        let stderr = err.join().unwrap_or_default();
-        if !status.success() {
-            let tail: String = stderr.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
-            return Err(format!("exited with {status}{}", if tail.is_empty() { String::new() } else { format!(": {tail}") }));
-        }
-        Verdict::parse(&stdout)
     }
 }
 
@@ -567,51 +453,5 @@ impl TapPlayer for AdapterPlayer {
 
     fn take_evidence(&mut self) -> Option<TapEvidence> {
         self.evidence.take()
-    }
-}
-
-/// SHA-256 over what a certification ran: every scenario file of the suite and the profiles, in
-/// order (see [`super::verdict::fingerprint_of`]).
-pub fn fingerprint(files: &[PathBuf]) -> String {
-    let texts: Vec<(String, String)> = files
-        .iter()
-        .map(|file| (file.display().to_string(), crate::scenario::builtin::source_of(file).map(|text| text.into_owned()).unwrap_or_default()))
-        .collect();
-    super::verdict::fingerprint_of(&texts, [mynatap_sim::profile::CARD_YAML, mynatap_sim::profile::ANDROID_YAML, mynatap_sim::profile::IPHONE_YAML])
-}
-
-/// The SHA-256 of a file that identifies the certified program (`--reader-file`), read in full
-/// however large (a jar, an interpreter) without holding it in memory.
-pub fn identify(path: &std::path::Path) -> Result<crate::report::ProgramFile, String> {
-    use sha2::{Digest, Sha256};
-    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        match file.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(buffer.get(..n).unwrap_or_default()),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        }
-    }
-    let shown = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-    Ok(crate::report::ProgramFile { path: shown.display().to_string(), sha256: hex::encode(hasher.finalize()) })
-}
-
-/// The executable a reader command runs (its first word past `VAR=value` assignments, looked up
-/// on `PATH` as the shell would), identified; none when the shell would not find one either
-/// (the taps then fail on their own).
-pub fn command_executable(command: &str) -> Result<Option<crate::report::ProgramFile>, String> {
-    let Some(first) = command.split_whitespace().find(|word| !word.contains('=')) else { return Ok(None) };
-    let first = first.trim_matches(|c| c == '\'' || c == '"');
-    let found = if first.contains('/') {
-        Some(PathBuf::from(first))
-    } else {
-        std::env::var_os("PATH").and_then(|path| std::env::split_paths(&path).map(|dir| dir.join(first)).find(|candidate| candidate.is_file()))
-    };
-    match found {
-        Some(path) if path.is_file() => identify(&path).map(Some).map_err(|e| format!("--reader-cmd: cannot read its executable {e}")),
-        _ => Ok(None),
     }
 }
