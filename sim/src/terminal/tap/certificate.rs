@@ -9,10 +9,10 @@ use super::super::{MAX_CERTIFICATE_LEN, Reason, public_key};
 use super::{Stage, Subject, Tap};
 use crate::apdu::ResponseApdu;
 use crate::clock::{self, ExpiryStanding};
-use crate::profile::DeviceKind;
 use crate::messages::answers::{CrlSnapshot, ServiceError};
 use crate::pki::profile::{self, ProfileRule};
 use crate::pki::{RevocationReason, serial_to_u64};
+use crate::profile::DeviceKind;
 
 impl Tap<'_> {
     pub(super) fn start_certificate(&mut self, response: &ResponseApdu) {
