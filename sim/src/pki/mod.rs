@@ -8,8 +8,6 @@
 
 pub mod accel;
 mod builder;
-
-use builder::{AuthorityProfile, LeafProfile, subject_id};
 pub mod card_verifiable;
 pub mod crl_fault;
 pub mod keys;
@@ -38,6 +36,8 @@ use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
+
+use builder::{AuthorityProfile, LeafProfile, subject_id};
 
 pub use crl_fault::CrlDefect;
 pub use keys::{KeyAlgorithm, PublicKey, SignError, SigningKey};
