@@ -18,6 +18,10 @@ use crate::terminal::{CardAuth, Consent, Outcome, Tap, TapRequest, Terminal, Ter
 use crate::transport::{DirectTransport, Fault, Faulty};
 
 mod held;
+mod spec;
+mod tap;
+
+pub use spec::{Arrival, CardMoves, TapReport, TapSpec, TapTarget};
 
 #[derive(Debug, thiserror::Error)]
 /// Why a world step could not be played.
@@ -127,103 +131,6 @@ struct PhoneDevice {
 struct PersonDevice {
     pin: String,
     card: Option<Card>,
-}
-
-/// What is tapped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TapTarget {
-    /// A phone, by id.
-    Phone(String),
-    /// A person's physical card (Q14).
-    Card(String),
-}
-
-/// One patient flow, as a scenario's `tap` step describes it.
-#[derive(Debug, Clone)]
-pub struct TapSpec {
-    /// What is tapped.
-    pub target: TapTarget,
-    /// Which terminal (`None`: the world's only one).
-    pub terminal: Option<String>,
-    /// iPhone: Face ID / Touch ID done on the phone (FLOW-3).
-    pub user_verified: bool,
-    /// The PIN typed on the terminal; `None` types the right one.
-    pub pin: Option<String>,
-    /// FLOW-2 choice; `None` chooses the device's own type.
-    pub os_selected: Option<DeviceKind>,
-    /// FLOW-5: what the patient agrees to share.
-    pub consent: Consent,
-    /// A fault in the device's answers.
-    pub fault: Option<Fault>,
-    /// A fault in the back ends' answers (the device answers normally).
-    pub backend_fault: Option<BackendFault>,
-    /// Card taps: `Some(face_match)` for face recognition (FLOW-3 without a PIN), `None` for the PIN.
-    pub face: Option<bool>,
-    /// How the device enters and leaves the field around the tap (contract 1.3).
-    pub moves: CardMoves,
-}
-
-/// When the tapped device enters the field, as a patient moves it (contract 1.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arrival {
-    /// Presented (a PC/SC arrival) before the reader is asked: it came while the reader was busy.
-    BeforeRequest,
-    /// Presented after the reader was asked and began to wait for it.
-    AfterRequest,
-}
-
-/// How a patient moves the device around one tap (contract 1.3). The default is the 1.2 tap:
-/// the device is in the field when the reader is asked, put there without a PC/SC event.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CardMoves {
-    /// When the device arrives, as a PC/SC event (`None`: in the field already, no event).
-    pub arrives: Option<Arrival>,
-    /// After a `remove_after` fault the same device is held again at once, and the tap is judged
-    /// on the second hold (the terminal starts over).
-    pub held_again: bool,
-    /// The device stays in the field after its verdict (the next tap's device arrives only once
-    /// it is taken away).
-    pub stays: bool,
-}
-
-impl CardMoves {
-    /// The tap meets the card as PC/SC events (arrival, removal) rather than already present.
-    pub fn with_events(&self) -> bool {
-        self.arrives.is_some()
-    }
-}
-
-impl TapSpec {
-    /// A plain tap of phone `id`: unlocked, the right PIN, its own type chosen, no fault.
-    pub fn phone(id: &str) -> Self {
-        Self {
-            target: TapTarget::Phone(id.into()),
-            terminal: None,
-            user_verified: true,
-            pin: None,
-            os_selected: None,
-            consent: Consent::default(),
-            fault: None,
-            backend_fault: None,
-            face: None,
-            moves: CardMoves::default(),
-        }
-    }
-    /// A plain tap of `person`'s physical card by PIN.
-    pub fn card(person: &str) -> Self {
-        Self { target: TapTarget::Card(person.into()), ..Self::phone("") }
-    }
-}
-
-/// What a tap produced.
-#[derive(Debug, Clone)]
-pub struct TapReport {
-    /// How the tap ended.
-    pub outcome: Outcome,
-    /// Every command and response of the tap.
-    pub transcript: Vec<Exchange>,
-    /// Whether the step's device fault took effect (`None`: no device fault).
-    pub fault_fired: Option<bool>,
 }
 
 /// People, devices, terminals, back ends and the clock.
@@ -457,100 +364,5 @@ impl World {
 
     fn known_phone(&self, phone: &str) -> Result<(), WorldError> {
         if self.phones.contains_key(phone) { Ok(()) } else { Err(WorldError::UnknownPhone(phone.into())) }
-    }
-
-    fn terminal_id(&self, spec: &TapSpec) -> Result<String, WorldError> {
-        match &spec.terminal {
-            Some(id) if self.terminals.contains_key(id) => Ok(id.clone()),
-            Some(id) => Err(WorldError::UnknownTerminal(id.clone())),
-            None if self.terminals.len() == 1 => Ok(self.terminals.keys().next().cloned().unwrap_or_default()),
-            None => Err(WorldError::AmbiguousTerminal),
-        }
-    }
-
-    /// Takes the tapped device's card out (to lend it to the transport), with the request.
-    fn prepare(&mut self, spec: &TapSpec) -> Result<(String, Card, TapRequest), WorldError> {
-        self.end_raw_session();
-        let terminal = self.terminal_id(spec)?;
-        let (device, card, right_pin) = match &spec.target {
-            TapTarget::Phone(id) => {
-                let phone = self.phones.get_mut(id).ok_or_else(|| WorldError::UnknownPhone(id.clone()))?;
-                let card = phone.card.take().ok_or_else(|| WorldError::Task(format!("phone {id} is busy")))?;
-                (phone.os, card, phone.pin.clone())
-            }
-            TapTarget::Card(person) => {
-                let device = self.people.get_mut(person).ok_or_else(|| WorldError::UnknownPerson(person.clone()))?;
-                let card = device.card.take().ok_or_else(|| WorldError::Task(format!("card of {person} is busy")))?;
-                (DeviceKind::Card, card, device.pin.clone())
-            }
-        };
-        let mut card = card;
-        // Entering the field powers the device up: nothing is selected or verified yet.
-        card.reset();
-        card.set_user_verified(spec.user_verified);
-        let selected = match spec.target {
-            TapTarget::Card(_) => DeviceKind::Card,
-            TapTarget::Phone(_) => spec.os_selected.unwrap_or(device),
-        };
-        let auth = match spec.face {
-            // The camera reads verification number B off the card's face (phones have none).
-            Some(face_match) => CardAuth::Face { surface: card.printed_number_b().unwrap_or_default().to_owned(), face_match },
-            None => CardAuth::Pin,
-        };
-        let request = TapRequest { selected, pin: spec.pin.clone().unwrap_or(right_pin), consent: spec.consent, now: self.now, auth, contract: self.contract };
-        Ok((terminal, card, request))
-    }
-
-    fn give_back(&mut self, target: &TapTarget, mut card: Card) {
-        // Leaving the field drops every unlock.
-        card.reset();
-        match target {
-            TapTarget::Phone(id) => {
-                if let Some(phone) = self.phones.get_mut(id) {
-                    phone.card = Some(card);
-                }
-            }
-            TapTarget::Card(person) => {
-                if let Some(device) = self.people.get_mut(person) {
-                    device.card = Some(card);
-                }
-            }
-        }
-    }
-
-    /// One full patient flow over the direct in-memory transport.
-    pub fn tap(&mut self, spec: &TapSpec) -> Result<TapReport, WorldError> {
-        let fault = spec.fault;
-        self.tap_with(spec, |mut card, tap, backends, timeout_ms| {
-            let mut transcript = Vec::new();
-            let mut transport = Faulty::new(DirectTransport::new(&mut card), fault, timeout_ms).held_again(spec.moves.held_again);
-            let outcome = run_tap(tap, &mut transport, backends, Some(&mut transcript));
-            let fault_fired = transport.fault_fired();
-            (Some(card), Ok(TapReport { outcome, transcript, fault_fired }))
-        })
-    }
-
-    /// Runs a tap with any driver: `drive` gets the tapped device's card (powered up, with the
-    /// FLOW-3 unlock as the spec says), the tap, the back ends (with the step's back-end fault)
-    /// and the terminal's timeout, and must hand the card back. Used for transports outside this
-    /// crate (PC/SC through vpcd).
-    pub fn tap_with<F>(&mut self, spec: &TapSpec, drive: F) -> Result<TapReport, WorldError>
-    where
-        F: FnOnce(Card, Tap<'_>, &FaultyBackends<'_>, u64) -> (Option<Card>, Result<TapReport, WorldError>),
-    {
-        let (terminal_id, card, request) = self.prepare(spec)?;
-        let (card, report) = match self.terminals.get_mut(&terminal_id) {
-            Some(terminal) => {
-                let (timeout_ms, backend_timeout_ms) = (terminal.config().timeout_ms, terminal.config().backend_timeout_ms);
-                let backends = FaultyBackends::new(&self.registry, spec.backend_fault, self.now, backend_timeout_ms);
-                drive(card, terminal.start_tap(request), &backends, timeout_ms)
-            }
-            None => (Some(card), Err(WorldError::UnknownTerminal(terminal_id))),
-        };
-        match card {
-            Some(card) => self.give_back(&spec.target, card),
-            None => return Err(WorldError::Task("the driver lost the tapped device".into())),
-        }
-        report
     }
 }
