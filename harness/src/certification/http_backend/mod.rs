@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mynatap_drivers::vpcd::Sequence;
 use mynatap_sim::backend::InsuranceRecord;
@@ -45,86 +45,11 @@ pub struct BackendView {
 
 pub use crate::play::evidence::HttpRequest;
 
-/// What a well-formed request asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Request {
-    /// `GET /<token>/crl`, or `GET /<token>/crl?ca=K` for the K-th authority (1-based).
-    Crl {
-        /// The authority asked for; `None`: the newest.
-        ca: Option<usize>,
-    },
-    /// `GET /<token>/eligibility/<serial>`.
-    Eligibility {
-        /// The certificate serial asked about.
-        serial: u64,
-    },
-}
+mod client;
+mod request;
 
-/// A request the back ends refuse, with the status that says why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Refusal {
-    /// The HTTP status.
-    pub status: u16,
-    /// The reason phrase.
-    pub message: &'static str,
-}
-
-/// A request head, read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedRequest {
-    /// The path as sent, less the tap's token (for the log), at most 256 characters.
-    pub path: String,
-    /// What it asks, or why it is refused.
-    pub request: Result<Request, Refusal>,
-    /// The request did not carry the tap's token: not the reader's.
-    pub stranger: bool,
-}
-
-/// Reads a request head (everything up to the blank line): `GET /TOKEN/crl` or
-/// `GET /TOKEN/eligibility?serial=HEX` over HTTP/1.x, `TOKEN` being the tap's; anything else is
-/// refused with a 4xx, and a path without the token is a stranger's. Pure, so it is fuzzed on its
-/// own (fuzz target `http_request`).
-pub fn parse_request(head: &[u8], token: &str) -> ParsedRequest {
-    let refuse =
-        |path: &str, status, message| ParsedRequest { path: path.chars().take(256).collect(), request: Err(Refusal { status, message }), stranger: true };
-    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
-    let Ok(line) = std::str::from_utf8(head.get(..line_end).unwrap_or_default()) else {
-        return refuse("", 400, "request line is not UTF-8");
-    };
-    let mut words = line.trim_end_matches('\r').split(' ');
-    let (Some(method), Some(target), Some(version), None) = (words.next(), words.next(), words.next(), words.next()) else {
-        return refuse("", 400, "expected `GET /path HTTP/1.1`");
-    };
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let Some(path) = path.strip_prefix('/').and_then(|rest| rest.strip_prefix(token)).filter(|rest| !token.is_empty() && rest.starts_with('/')) else {
-        return refuse(path, 404, "not found");
-    };
-    if !version.starts_with("HTTP/1.") {
-        return ParsedRequest { stranger: false, ..refuse(path, 505, "only HTTP/1.x") };
-    }
-    if method != "GET" {
-        return ParsedRequest { stranger: false, ..refuse(path, 405, "only GET") };
-    }
-    let request = match path {
-        "/crl" => match query.split('&').find_map(|pair| pair.strip_prefix("ca=")) {
-            None => Ok(Request::Crl { ca: None }),
-            Some(number) => number
-                .parse::<usize>()
-                .ok()
-                .filter(|number| (1..=MAX_AUTHORITIES).contains(number))
-                .map(|number| Request::Crl { ca: Some(number) })
-                .ok_or(Refusal { status: 400, message: "expected ?ca=K, K from 1" }),
-        },
-        "/eligibility" => query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("serial="))
-            .and_then(parse_serial)
-            .map(|serial| Request::Eligibility { serial })
-            .ok_or(Refusal { status: 400, message: "expected ?serial=HEX" }),
-        _ => Err(Refusal { status: 404, message: "not found" }),
-    };
-    ParsedRequest { path: path.chars().take(256).collect(), request, stranger: false }
-}
+pub use client::{GetError, get};
+pub use request::{ParsedRequest, Refusal, Request, parse_request, parse_serial};
 
 /// A reader program's process group, and what says whether a group is any running reader's.
 type ReaderGroup = (u32, fn(u32) -> bool);
@@ -233,15 +158,6 @@ impl Drop for BackendServer {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// Parses a serial in hex: any case, leading zeros allowed, at most 64 bits.
-pub fn parse_serial(text: &str) -> Option<u64> {
-    let trimmed = text.trim_start_matches('0');
-    if text.is_empty() || trimmed.len() > 16 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    if trimmed.is_empty() { Some(0) } else { u64::from_str_radix(trimmed, 16).ok() }
 }
 
 /// The eligibility answer on the wire: the 1.1 fields, and (1.2) the clinic system's public
@@ -429,62 +345,6 @@ async fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: 
     };
     let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
     Ok(())
-}
-
-/// Why a GET gave no answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GetError {
-    #[error("no complete answer within the timeout")]
-    /// Nothing complete within the timeout.
-    TimedOut,
-    #[error("{0}")]
-    /// The request failed.
-    Failed(String),
-}
-
-/// Largest response body [`get`] reads.
-const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
-
-/// A minimal blocking HTTP GET for loopback URLs (`http://host:port/path?query`): the status
-/// and the body, all within `timeout` (one deadline for connect, send and every read, so a
-/// server that trickles bytes cannot stretch it).
-pub fn get(url: &str, timeout: Duration) -> Result<(u16, Vec<u8>), GetError> {
-    use std::io::{Read, Write};
-    let failed = |what: String| GetError::Failed(format!("{url}: {what}"));
-    let timed_out = |error: &std::io::Error| matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
-    let deadline = Instant::now() + timeout;
-    let rest = url.strip_prefix("http://").ok_or_else(|| failed("only http:// URLs".into()))?;
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(host, path)| (host, format!("/{path}")));
-    let address: SocketAddr = host.parse().map_err(|_| failed("expected host:port".into()))?;
-    let mut stream =
-        std::net::TcpStream::connect_timeout(&address, timeout).map_err(|e| if timed_out(&e) { GetError::TimedOut } else { failed(e.to_string()) })?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| failed(e.to_string()))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").map_err(|e| failed(e.to_string()))?;
-    let mut response = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(GetError::TimedOut);
-        }
-        stream.set_read_timeout(Some(left)).map_err(|e| failed(e.to_string()))?;
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(read) => {
-                response.extend_from_slice(chunk.get(..read).unwrap_or_default());
-                if response.len() as u64 > MAX_RESPONSE_BYTES {
-                    return Err(failed(format!("answer over {MAX_RESPONSE_BYTES} bytes")));
-                }
-            }
-            Err(e) if timed_out(&e) => return Err(GetError::TimedOut),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(failed(e.to_string())),
-        }
-    }
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| failed("no HTTP header".into()))?;
-    let head = String::from_utf8_lossy(response.get(..split).unwrap_or_default()).into_owned();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| failed("bad status line".into()))?;
-    Ok((status, response.get(split + 4..).unwrap_or_default().to_vec()))
 }
 
 #[cfg(test)]
