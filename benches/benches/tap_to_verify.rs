@@ -95,7 +95,7 @@ fn crypto_floor_certificate_only() -> impl FnMut() {
     };
     let certificate = x509_cert::Certificate::from_der(&ca.issue(&request).expect("leaf")).expect("parse");
     let tbs = certificate.tbs_certificate().to_der().expect("tbs");
-    let algorithm = certificate.signature_algorithm().oid.to_string();
+    let algorithm = certificate.signature_algorithm().oid;
     let certificate_signature = certificate.signature().raw_bytes().to_vec();
     let ca_key = ca.public_key();
     move || assert!(ca_key.verify_x509(&algorithm, black_box(&tbs), &certificate_signature))

@@ -259,7 +259,7 @@ fn hex_list(serials: &[u64]) -> String {
 fn chains(certificate: &Certificate, cas: &[PublicKey]) -> bool {
     use der::Encode;
     let Ok(tbs) = certificate.tbs_certificate().to_der() else { return false };
-    cas.iter().any(|ca| ca.verify_x509(&certificate.signature_algorithm().oid.to_string(), &tbs, certificate.signature().raw_bytes()))
+    cas.iter().any(|ca| ca.verify_x509(&certificate.signature_algorithm().oid, &tbs, certificate.signature().raw_bytes()))
 }
 
 fn number_b_accepted(shown: &Shown<'_>, verdict: &str, need: &mut dyn FnMut(RuleId, String)) -> bool {

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use der::Encode;
+use der::oid::ObjectIdentifier;
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use rsa::Pkcs1v15Sign;
 use rsa::traits::PublicKeyParts;
@@ -21,13 +22,41 @@ use super::rsa_pool::{self, PoolKey};
 
 pub use super::accel::SHA256_DIGEST_INFO_PREFIX;
 
-const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
-const OID_SHA256_WITH_RSA: &str = "1.2.840.113549.1.1.11";
-const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
-const OID_ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
-const OID_ECDSA_WITH_SHA384: &str = "1.2.840.10045.4.3.3";
-const OID_SECP256R1: &str = "1.2.840.10045.3.1.7";
-const OID_SECP384R1: &str = "1.3.132.0.34";
+const OID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+
+/// The X.509 signature algorithms mynatap signs certificates and CRLs with, and the only ones a
+/// relying party here verifies (anything else is no signature it accepts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureAlgorithm {
+    /// sha256WithRSAEncryption (PKCS#1 v1.5), as the JPKI authorities sign.
+    Sha256WithRsa,
+    /// ecdsa-with-SHA256.
+    EcdsaWithSha256,
+    /// ecdsa-with-SHA384.
+    EcdsaWithSha384,
+}
+
+impl SignatureAlgorithm {
+    /// Every algorithm, in this order.
+    pub const ALL: [SignatureAlgorithm; 3] = [Self::Sha256WithRsa, Self::EcdsaWithSha256, Self::EcdsaWithSha384];
+
+    /// Its object identifier.
+    pub const fn oid(self) -> ObjectIdentifier {
+        match self {
+            Self::Sha256WithRsa => ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11"),
+            Self::EcdsaWithSha256 => ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2"),
+            Self::EcdsaWithSha384 => ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3"),
+        }
+    }
+
+    /// The algorithm an X.509 signatureAlgorithm names, if it is one of these.
+    pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
+        Self::ALL.into_iter().find(|algorithm| algorithm.oid() == *oid)
+    }
+}
 
 /// A credential's or a CA's key algorithm, as scenarios and profiles write it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -197,12 +226,12 @@ impl SigningKey {
 
     /// The signature algorithm this key signs X.509 structures with (as [`SigningKey::build`]).
     pub fn x509_algorithm(&self) -> spki::AlgorithmIdentifierOwned {
-        let (oid, parameters) = match self {
-            Self::Rsa(_) => (OID_SHA256_WITH_RSA, Some(der::Any::null())),
-            Self::P256(_) => (OID_ECDSA_WITH_SHA256, None),
-            Self::P384(_) => (OID_ECDSA_WITH_SHA384, None),
+        let (algorithm, parameters) = match self {
+            Self::Rsa(_) => (SignatureAlgorithm::Sha256WithRsa, Some(der::Any::null())),
+            Self::P256(_) => (SignatureAlgorithm::EcdsaWithSha256, None),
+            Self::P384(_) => (SignatureAlgorithm::EcdsaWithSha384, None),
         };
-        spki::AlgorithmIdentifierOwned { oid: der::asn1::ObjectIdentifier::new_unwrap(oid), parameters }
+        spki::AlgorithmIdentifierOwned { oid: algorithm.oid(), parameters }
     }
 
     /// Signs the DER of an X.509 signed part written by hand ([`super::profile`],
@@ -293,14 +322,14 @@ impl PublicKey {
     /// algorithm, curve or an RSA modulus other than 2048 bits.
     pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Option<Self> {
         let der = spki.to_der().ok()?;
-        match spki.algorithm.oid.to_string().as_str() {
+        match spki.algorithm.oid {
             OID_RSA_ENCRYPTION => {
                 let key = rsa::PublicKey::from_public_key_der(&der).ok()?;
                 (key.size() == 256).then(|| Self::Rsa(Accelerated::new(key, &der)))
             }
             OID_EC_PUBLIC_KEY => {
                 let curve = spki.algorithm.parameters.as_ref()?.decode_as::<der::asn1::ObjectIdentifier>().ok()?;
-                match curve.to_string().as_str() {
+                match curve {
                     OID_SECP256R1 => p256::ecdsa::VerifyingKey::from_public_key_der(&der).ok().map(|key| Self::P256(Accelerated::new(key, &der))),
                     OID_SECP384R1 => p384::ecdsa::VerifyingKey::from_public_key_der(&der).ok().map(|key| Self::P384(Accelerated::new(key, &der))),
                     _ => None,
@@ -357,14 +386,17 @@ impl PublicKey {
     }
 
     /// Checks an X.509 signature (of a certificate or CRL) made with this key. `algorithm` is
-    /// the signatureAlgorithm OID as text; a combination the key cannot make is false.
-    pub fn verify_x509(&self, algorithm: &str, message: &[u8], signature: &[u8]) -> bool {
+    /// its signatureAlgorithm; an algorithm not in [`SignatureAlgorithm`], or one the key cannot
+    /// make, is false.
+    pub fn verify_x509(&self, algorithm: &ObjectIdentifier, message: &[u8], signature: &[u8]) -> bool {
+        use SignatureAlgorithm::{EcdsaWithSha256, EcdsaWithSha384, Sha256WithRsa};
+        let Some(algorithm) = SignatureAlgorithm::from_oid(algorithm) else { return false };
         let scheme = match (self, algorithm) {
-            (Self::Rsa(key), OID_SHA256_WITH_RSA) if signature.len() == key.size() => Scheme::RsaSha256,
-            (Self::P256(_), OID_ECDSA_WITH_SHA256) => Scheme::P256Sha256Asn1,
-            (Self::P256(_), OID_ECDSA_WITH_SHA384) => Scheme::P256Sha384Asn1,
-            (Self::P384(_), OID_ECDSA_WITH_SHA256) => Scheme::P384Sha256Asn1,
-            (Self::P384(_), OID_ECDSA_WITH_SHA384) => Scheme::P384Sha384Asn1,
+            (Self::Rsa(key), Sha256WithRsa) if signature.len() == key.size() => Scheme::RsaSha256,
+            (Self::P256(_), EcdsaWithSha256) => Scheme::P256Sha256Asn1,
+            (Self::P256(_), EcdsaWithSha384) => Scheme::P256Sha384Asn1,
+            (Self::P384(_), EcdsaWithSha256) => Scheme::P384Sha256Asn1,
+            (Self::P384(_), EcdsaWithSha384) => Scheme::P384Sha384Asn1,
             _ => return false,
         };
         let fast = match self {
@@ -376,17 +408,17 @@ impl PublicKey {
     }
 
     /// [`PublicKey::verify_x509`] by RustCrypto alone (for a key AWS-LC could not take).
-    fn verify_x509_rustcrypto(&self, algorithm: &str, message: &[u8], signature: &[u8]) -> bool {
+    fn verify_x509_rustcrypto(&self, algorithm: SignatureAlgorithm, message: &[u8], signature: &[u8]) -> bool {
         let ecdsa_digest = || -> Option<Vec<u8>> {
             match algorithm {
-                OID_ECDSA_WITH_SHA256 => Some(Sha256::digest(message).to_vec()),
-                OID_ECDSA_WITH_SHA384 => Some(Sha384::digest(message).to_vec()),
-                _ => None,
+                SignatureAlgorithm::EcdsaWithSha256 => Some(Sha256::digest(message).to_vec()),
+                SignatureAlgorithm::EcdsaWithSha384 => Some(Sha384::digest(message).to_vec()),
+                SignatureAlgorithm::Sha256WithRsa => None,
             }
         };
         match self {
             Self::Rsa(key) => {
-                algorithm == OID_SHA256_WITH_RSA
+                algorithm == SignatureAlgorithm::Sha256WithRsa
                     && signature.len() == key.size()
                     && key.verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message), signature).is_ok()
             }
@@ -436,12 +468,16 @@ mod tests {
             spoiled[last] ^= 1;
             let mut other = message.clone();
             other[0] ^= 1;
-            for oid in [identifier.oid.to_string(), OID_SHA256_WITH_RSA.into(), OID_ECDSA_WITH_SHA256.into(), OID_ECDSA_WITH_SHA384.into()] {
+            for signed_with in SignatureAlgorithm::ALL {
                 for (text, bytes) in [(&message, &signature), (&message, &spoiled), (&other, &signature)] {
-                    assert_eq!(public.verify_x509(&oid, text, bytes), public.verify_x509_rustcrypto(&oid, text, bytes), "{algorithm} {oid}");
+                    assert_eq!(
+                        public.verify_x509(&signed_with.oid(), text, bytes),
+                        public.verify_x509_rustcrypto(signed_with, text, bytes),
+                        "{algorithm} {signed_with:?}"
+                    );
                 }
             }
-            assert!(public.verify_x509(&identifier.oid.to_string(), &message, &signature), "{algorithm}");
+            assert!(public.verify_x509(&identifier.oid, &message, &signature), "{algorithm}");
         }
     }
 

@@ -40,7 +40,7 @@ use x509_cert::time::{Time, Validity};
 use builder::{AuthorityProfile, LeafProfile, subject_id};
 
 pub use crl_fault::CrlDefect;
-pub use keys::{KeyAlgorithm, PublicKey, SignError, SigningKey};
+pub use keys::{KeyAlgorithm, PublicKey, SignError, SignatureAlgorithm, SigningKey};
 pub use lazy::LazyCertificate;
 pub use profile::CertificateFault;
 
@@ -398,7 +398,7 @@ mod tests {
             };
             let leaf = Certificate::from_der(&ca.issue(&request).unwrap()).unwrap();
             let tbs = leaf.tbs_certificate().to_der().unwrap();
-            let oid = leaf.signature_algorithm().oid.to_string();
+            let oid = leaf.signature_algorithm().oid;
             let signature = leaf.signature().raw_bytes();
             assert!(ca.public_key().verify_x509(&oid, &tbs, signature), "{algorithm}");
             assert!(!forger.public_key().verify_x509(&oid, &tbs, signature), "{algorithm}");
@@ -420,6 +420,6 @@ mod tests {
         assert_eq!(revoked.len(), 2);
         assert_eq!(serial_to_u64(revoked[1].serial_number.as_bytes()), Some(0x80_00_00_00));
         let tbs = crl.tbs_cert_list.to_der().unwrap();
-        assert!(ca.public_key().verify_x509(&crl.signature_algorithm.oid.to_string(), &tbs, crl.signature.raw_bytes()));
+        assert!(ca.public_key().verify_x509(&crl.signature_algorithm.oid, &tbs, crl.signature.raw_bytes()));
     }
 }

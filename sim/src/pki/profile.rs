@@ -356,7 +356,7 @@ mod tests {
                 let outer: Vec<Any> = Vec::<Any>::from_der(&der).unwrap();
                 let algorithm = AlgorithmIdentifierOwned::from_der(&outer[1].to_der().unwrap()).unwrap();
                 let signature = BitString::from_der(&outer[2].to_der().unwrap()).unwrap();
-                assert!(ca.public_key().verify_x509(&algorithm.oid.to_string(), &tbs, signature.raw_bytes()), "{ca_key} {fault}: signed by the CA");
+                assert!(ca.public_key().verify_x509(&algorithm.oid, &tbs, signature.raw_bytes()), "{ca_key} {fault}: signed by the CA");
                 let Ok(certificate) = Certificate::from_der(&der) else {
                     assert_eq!(fault, CertificateFault::SerialTooLong, "{ca_key} {fault} parses");
                     assert!(is_certificate_outside_rfc5280(&der));

@@ -56,8 +56,7 @@ impl Terminal {
             return Err("CRL is not issued by the trusted CA".into());
         }
         let tbs = crate::pki::profile::signed_part(&snapshot.der).ok_or("CRL does not parse")?;
-        let algorithm = crl.signature_algorithm.oid.to_string();
-        let verifies = |key: &crate::pki::PublicKey| key.verify_x509(&algorithm, &tbs, crl.signature.raw_bytes());
+        let verifies = |key: &crate::pki::PublicKey| key.verify_x509(&crl.signature_algorithm.oid, &tbs, crl.signature.raw_bytes());
         let verified = verifies(&anchor.key) || (leniency.any_anchor && self.anchors.iter().any(|other| other.name == anchor.name && verifies(&other.key)));
         if !verified {
             return Err("CRL signature does not verify under the key of the certificate's issuer".to_owned());

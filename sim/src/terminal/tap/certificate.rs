@@ -140,7 +140,7 @@ impl Tap<'_> {
     pub(super) fn issuing_anchor(&self, certificate: &Certificate) -> Option<usize> {
         // The bytes as the issuer signed them: re-encoding may normalise a time.
         let tbs = profile::signed_part(&self.certificate)?;
-        let algorithm = certificate.signature_algorithm().oid.to_string();
+        let algorithm = certificate.signature_algorithm().oid;
         let hint = super::super::authority_key_id(certificate);
         let mut candidates: Vec<usize> = self
             .terminal
