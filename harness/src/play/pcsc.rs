@@ -130,6 +130,10 @@ pub(crate) static PROBE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// kept it past its last verdict). A card pcscd reports mute (it failed to reset it while the
 /// bridge was away, and never saw it leave) is taken out of `slot`'s field until pcscd sees it
 /// gone and put back, as a person would pull a card that does not answer and insert it again.
+/// So is a card pcscd reports absent for over a second while the bridge serves it: pcscd failed
+/// to reset the card of a client that died holding it just as that card's bridge left, marked
+/// the reader empty, and (the next bridge connecting before its next poll) never saw a card
+/// arrive; only a removal its poll sees, and the arrival after it, set it right.
 pub fn ready(reader: &str, watch: &mynatap_drivers::pcsc_transport::ReaderWatch, slot: &CardSlot) -> Result<(), String> {
     use mynatap_drivers::pcsc_transport::Holding;
     use mynatap_sim::transport::TransportError;
@@ -137,6 +141,7 @@ pub fn ready(reader: &str, watch: &mynatap_drivers::pcsc_transport::ReaderWatch,
     let deadline = started + PRESENCE_WAIT;
     let mut held_since: Option<std::time::Instant> = None;
     let mut mute_since: Option<std::time::Instant> = None;
+    let mut absent_since: Option<std::time::Instant> = None;
     loop {
         if watch.mute().unwrap_or(false) {
             if mute_since.get_or_insert_with(std::time::Instant::now).elapsed() >= MUTE_BEFORE_REINSERTING {
@@ -159,6 +164,17 @@ pub fn ready(reader: &str, watch: &mynatap_drivers::pcsc_transport::ReaderWatch,
             },
         };
         let now = std::time::Instant::now();
+        if matches!(attempt, Err(TransportError::NoReader { .. })) && slot.in_field() {
+            if now.duration_since(*absent_since.get_or_insert(now)) >= ABSENT_BEFORE_RESEATING && now + RESEAT_PAUSE < deadline {
+                slot.leave_field();
+                std::thread::sleep(RESEAT_PAUSE);
+                slot.enter_field();
+                absent_since = None;
+                continue;
+            }
+        } else {
+            absent_since = None;
+        }
         match attempt {
             Ok(_) => return Ok(()),
             Err(TransportError::ReaderBusy) if now.duration_since(*held_since.get_or_insert(now)) >= HELD_TOO_LONG => {
@@ -189,6 +205,14 @@ const HELD_TOO_LONG: Duration = Duration::from_secs(1);
 /// How long a mute card is left before it is taken out and put back (a reset pcscd is doing
 /// right now may still power it).
 const MUTE_BEFORE_REINSERTING: Duration = Duration::from_millis(200);
+
+/// How long pcscd may report no card while the bridge serves one before the card is taken out
+/// and put back: it reports a new card within one 400 ms poll.
+const ABSENT_BEFORE_RESEATING: Duration = Duration::from_millis(1200);
+
+/// How long a re-seated card stays out: longer than one of pcscd's 400 ms polls, so one of them
+/// sees the reader empty.
+const RESEAT_PAUSE: Duration = Duration::from_millis(600);
 
 impl Drop for PcscPlayer {
     fn drop(&mut self) {
