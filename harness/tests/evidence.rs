@@ -90,7 +90,10 @@ fn readers_that_print_the_verdict_without_the_work_are_not_conformant() {
         .unwrap();
     let page = String::from_utf8_lossy(&html.stdout);
     assert!(page.contains("<svg class=\"timeline\"") && page.contains("SELECT JPKI") && page.contains("READ BINARY at 0, 256 bytes"), "{page}");
-    assert!(page.contains("first broken: E3-signature-verifies"), "{page}");
+    // E3 comes first of what it left undone; W11 before it when the bystander probe happened to
+    // get in between opensc-tool's commands (it holds the card shared: whether the probe lands
+    // before its last command or after is timing).
+    assert!(page.contains("first broken: E3-signature-verifies") || page.contains("first broken: W11-card-held-exclusively"), "{page}");
     // A rejection needs its justification too: revoked without the CRL.
     let revoked = script(&dir, "says-revoked.sh", r#"echo '{"outcome":"rejected","reason":"certificate_revoked"}'"#);
     let scenario = dir.join("revoked.yaml");
