@@ -349,18 +349,22 @@ impl TapPlayer for AdapterPlayer {
             seen = slot.take_recording();
             let watched = watch.lock().map(|watch| watch.clone()).unwrap_or_default();
             // The probe answers within moments (refused, or its command answered); wait for it a
-            // little so its outcome is this tap's. One held back by a transaction is waited for
-            // too: a probe left pending when the run ends is completed by pcscd for a client that
-            // has gone, and its clean-up reset then fails against a bridge that has gone with it,
-            // leaving the next run's card mute (seen twice in the test command). Its tag keeps it
-            // apart from the next tap's commands all the same, and the tap's fault ignores it.
+            // little so its outcome is this tap's. Not for a reader already found holding a
+            // transaction: that keeps the probe out until it lets go, and pcscd lets the probe
+            // through up to 100 ms later. Its probe, still waiting, is taken for the transaction
+            // again (judged `transaction` once held off 25 ms, else not judged); it lands later,
+            // perhaps in the next tap, where it is nobody's command: its tag is not that tap's,
+            // and the tap's fault does not count it. One still pending when the run ends leaves
+            // pcscd a failed clean-up reset, which the next run's readiness check puts right
+            // (`play::pcsc::ready` re-seats a card pcscd wrongly reports absent).
+            let known_holder = self.held_by_transaction;
             let probe_deadline = Instant::now() + Duration::from_millis(500);
-            while watched.probe_pending() && Instant::now() < probe_deadline {
+            while !known_holder && watched.probe_pending() && Instant::now() < probe_deadline {
                 std::thread::sleep(Duration::from_millis(2));
             }
             card_held = watched.card_held(&seen);
             if watched.probe_wanted {
-                held_by_transaction = card_held == Some("transaction");
+                held_by_transaction = card_held == Some("transaction") || (card_held.is_none() && known_holder && watched.probe_pending());
             }
             first_command = watched.first_command;
             // The first commands, up to the card left lying taken away, went to that card.
