@@ -242,11 +242,8 @@ impl TapPlayer for AdapterPlayer {
             // The PIN counters as the card enters the field: what another program spends of them
             // before the reader's exclusive session is put back (see `holding_watch`).
             let at_insertion = card.retry_counters();
-            // A removal keeps the card out until the harness puts it back: in an event tap when it
-            // presents it again, otherwise as the next tap begins, the moment pcscd has seen it
-            // gone (one 400 ms poll later pcscd sees it back; the bridge's own pause would be
-            // 600 ms and the poll after it).
-            slot.removal_returns(false);
+            // A removal in an event tap keeps the card out until the harness presents it again.
+            slot.removal_returns(!moves.with_events());
             let (ready, to_present) = match moves.arrives {
                 Some(Arrival::AfterRequest) => {
                     // The field is empty when the reader is asked, or holds the card left lying.
