@@ -46,7 +46,6 @@ import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collection;
 import java.util.Date;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -151,7 +150,11 @@ public final class Reader {
                     }
                     return connected;
                 } catch (CardException e) {
-                    if (System.nanoTime() > deadline) throw new Rejected("card_removed", e.toString());
+                    if (System.nanoTime() > deadline) {
+                        // Perhaps the reader itself went (pcscd restarted): find it again next tap.
+                        TERMINALS.clear();
+                        throw new Rejected("card_removed", e.toString());
+                    }
                     sleep(10);
                 }
             }
@@ -265,7 +268,12 @@ public final class Reader {
         }
     }
 
+    /** The reader found last, by name: a session keeps its PC/SC context and reader between taps. */
+    static final Map<String, CardTerminal> TERMINALS = new HashMap<>();
+
     static CardTerminal terminal(String readerName) throws Rejected {
+        CardTerminal known = TERMINALS.get(readerName);
+        if (known != null) return known;
         CardTerminal terminal;
         try {
             terminal = TerminalFactory.getDefault().terminals().getTerminal(readerName);
@@ -273,6 +281,7 @@ public final class Reader {
             throw new Rejected("card_removed", "no PC/SC: " + e);
         }
         if (terminal == null) throw new Rejected("card_removed", "no reader " + readerName);
+        TERMINALS.put(readerName, terminal);
         return terminal;
     }
 
@@ -506,18 +515,26 @@ public final class Reader {
 
     // ---- certificates and CRLs ----------------------------------------------------------------
 
-    /** Every trusted CA certificate, oldest generation first (MYNATAP_CA_CERTS, contract 1.3). */
+    /** The trust anchors last parsed, and the file bytes they were parsed from. */
+    static byte[] anchorsRead = null;
+    static List<X509Certificate> anchorsParsed = null;
+
+    /**
+     * Every trusted CA certificate, oldest generation first (MYNATAP_CA_CERTS, contract 1.3).
+     * Read every tap (each tap's world has its own CA); parsed again only when the bytes change.
+     */
     static List<X509Certificate> trustedAuthorities(Map<String, String> env) throws Exception {
-        CertificateFactory factory = CertificateFactory.getInstance("X.509");
         String path = env.get("MYNATAP_CA_CERTS");
+        boolean bundle = path != null && !path.isEmpty();
+        byte[] bytes = Files.readAllBytes(Path.of(bundle ? path : env.get("MYNATAP_CA_CERT")));
+        if (anchorsParsed != null && Arrays.equals(bytes, anchorsRead)) return anchorsParsed;
+        CertificateFactory factory = CertificateFactory.getInstance("X.509");
         List<X509Certificate> anchors = new ArrayList<>();
-        if (path == null || path.isEmpty()) {
-            anchors.add((X509Certificate) factory.generateCertificate(Files.newInputStream(Path.of(env.get("MYNATAP_CA_CERT")))));
-            return anchors;
-        }
-        Collection<? extends java.security.cert.Certificate> all = factory.generateCertificates(Files.newInputStream(Path.of(path)));
-        for (java.security.cert.Certificate one : all) anchors.add((X509Certificate) one);
-        return anchors;
+        for (java.security.cert.Certificate one : factory.generateCertificates(new ByteArrayInputStream(bytes))) anchors.add((X509Certificate) one);
+        if (anchors.isEmpty() || (!bundle && anchors.size() != 1)) throw new Rejected("untrusted_certificate", "no trusted CA certificate in " + (bundle ? path : "MYNATAP_CA_CERT"));
+        anchorsRead = bytes;
+        anchorsParsed = List.copyOf(anchors);
+        return anchorsParsed;
     }
 
     /** The index of the anchor whose key verifies the certificate, among those of its issuer's name. */

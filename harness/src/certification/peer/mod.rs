@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+mod diag;
+
 /// Who sent a request, as far as `/proc` tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sender {
@@ -27,15 +29,21 @@ pub enum Sender {
 /// no process is the reader's); `escaped` says whether a child of this process in the group it
 /// names is a reader's leftover (not another running reader's).
 pub fn sender(client: SocketAddr, server: SocketAddr, leader: Option<u32>, escaped: &dyn Fn(u32) -> bool) -> Sender {
-    let (SocketAddr::V4(client), SocketAddr::V4(server)) = (client, server) else { return Sender::Unknown };
-    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else { return Sender::Unknown };
-    // A client on a dual-stack IPv6 socket (a JVM's default) is in `tcp6`, as ::ffff:127.0.0.1.
-    let found = find_inode(&table, &v4_field(client), &v4_field(server)).or_else(|| {
-        let table = std::fs::read_to_string("/proc/net/tcp6").ok()?;
-        find_inode(&table, &v4_mapped_field(client), &v4_mapped_field(server))
-    });
-    // A closed connection lingers a while with inode 0.
-    let Some(inode) = found.filter(|inode| *inode != 0) else { return Sender::Gone };
+    let found = match diag::tcp_client_inode(client, server) {
+        Ok(found) => found,
+        // No sock_diag (an unusual kernel or sandbox): the socket tables, slower but the same.
+        Err(error) => {
+            tracing::debug!(%error, "sock_diag lookup failed; reading /proc/net/tcp");
+            let Some(found) = inode_from_tables(client, server) else { return Sender::Unknown };
+            found
+        }
+    };
+    let Some(inode) = found else { return Sender::Gone };
+    // A session reader's connections are its leader's own (one JVM, one process): its
+    // descriptors first, before every process's `stat`.
+    if leader.is_some_and(|leader| process_group(leader) == Some(leader) && holds(leader, inode) == Some(true)) {
+        return Sender::Reader;
+    }
     let me = std::process::id();
     let processes = processes();
     let of_reader =
@@ -59,6 +67,19 @@ pub fn sender(client: SocketAddr, server: SocketAddr, leader: Option<u32>, escap
     }
 }
 
+/// The client socket's inode read from `/proc/net/tcp` (and `tcp6`, where a dual-stack client
+/// is, as `::ffff:127.0.0.1`): `Some(None)` when no open socket has those addresses (a closed
+/// connection lingers a while with inode 0), `None` when the tables cannot be read.
+fn inode_from_tables(client: SocketAddr, server: SocketAddr) -> Option<Option<u64>> {
+    let (SocketAddr::V4(client), SocketAddr::V4(server)) = (client, server) else { return None };
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let found = find_inode(&table, &v4_field(client), &v4_field(server)).or_else(|| {
+        let table = std::fs::read_to_string("/proc/net/tcp6").ok()?;
+        find_inode(&table, &v4_mapped_field(client), &v4_mapped_field(server))
+    });
+    Some(found.filter(|inode| *inode != 0))
+}
+
 /// Whether any process of the process group `leader` holds a connected Unix socket: a PC/SC
 /// client (libpcsclite talks to pcscd over one) must, so a group without one sent no command.
 /// False when no process of the group is found (it has exited, or has not started).
@@ -76,7 +97,6 @@ pub fn group_holds_unix_connection(leader: u32) -> bool {
 }
 
 /// The process group of process `pid`, if it runs.
-#[cfg(feature = "pcsc")]
 fn process_group(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(')')?.1.split_whitespace().nth(2)?.parse().ok()
