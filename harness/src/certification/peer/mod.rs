@@ -224,4 +224,17 @@ mod tests {
         let gone: SocketAddr = "127.0.0.1:1".parse().unwrap();
         assert_eq!(sender(gone, server, None, &|_| false), Sender::Gone);
     }
+
+    #[test]
+    fn the_socket_tables_find_the_inode_the_kernel_gives() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = listener.local_addr().unwrap();
+        let client = std::net::TcpStream::connect(server).unwrap();
+        let (_accepted, peer) = listener.accept().unwrap();
+        let from_tables = inode_from_tables(peer, server).expect("the tables are readable").expect("the client is in them");
+        if let Ok(from_kernel) = diag::tcp_client_inode(peer, server) {
+            assert_eq!(from_kernel, Some(from_tables));
+        }
+        drop(client);
+    }
 }
