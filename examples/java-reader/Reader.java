@@ -96,7 +96,8 @@ public final class Reader {
             out.println(verdictOf(System.getenv()));
             return;
         }
-        // Session mode: what a tap learns is not kept for the next; the PC/SC context is.
+        // Session mode: what a tap learns is not kept for the next. Kept: the PC/SC context and
+        // reader, and the parsed trust anchors while their file's bytes are unchanged.
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         for (String line; (line = in.readLine()) != null; ) {
             if (line.isBlank()) continue;
