@@ -63,7 +63,7 @@ fn the_same_seed_gives_the_same_lives_and_other_seeds_others() {
     let requirements = requirement_ids(mynatap_harness::scenario::REQUIREMENTS_MD);
     for index in 0..20 {
         let old = life_tree(3, index, Contract::V1_1).unwrap().current();
-        let yaml = old.scenario_yaml("old", "old");
+        let yaml = mynatap_harness::scenario::life::file(&old, "old", "old").unwrap();
         assert!(!yaml.contains("forgery") && !yaml.contains("status:") && !yaml.contains("grace"), "{yaml}");
         parse(std::path::Path::new("old.yaml"), &yaml, &requirements).unwrap();
     }

@@ -33,7 +33,8 @@ fn check(life: &Life) -> Result<(), TestCaseError> {
     if result.status != Status::Passed {
         let path = failure_file(life.contract);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, life.scenario_yaml("state-machine-failure", "shrunk by the state-machine property test")).unwrap();
+        std::fs::write(&path, mynatap_harness::scenario::life::file(life, "state-machine-failure", "shrunk by the state-machine property test").unwrap())
+            .unwrap();
         return Err(TestCaseError::fail(format!(
             "{:?} {:?}; replay with: mynatap run --seed 7 {}",
             result.failure.map(|f| (f.step, f.expected, f.actual, f.detail)),
@@ -63,7 +64,7 @@ fn cases() -> u32 {
 fn every_certificate_starts_before_it_ends(life: &Life) -> Result<(), TestCaseError> {
     use der::Decode;
     let requirements: BTreeSet<String> = requirement_ids(REQUIREMENTS_MD);
-    let yaml = life.scenario_yaml("never-valid", "a generated life");
+    let yaml = mynatap_harness::scenario::life::file(life, "never-valid", "a generated life").unwrap();
     let scenario =
         mynatap_harness::scenario::parse(std::path::Path::new("never-valid.yaml"), &yaml, &requirements).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let world = mynatap_harness::play::world_before_first_step(&scenario, 7).map_err(|e| TestCaseError::fail(e.to_string()))?;

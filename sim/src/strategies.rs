@@ -15,7 +15,8 @@
 //!     }
 //!
 //!     // Whole generated lives (people, cards, phones, faults, clocks at edges), each step with
-//!     // what the rules model says it must come to; `scenario_yaml` writes it as a scenario file.
+//!     // what the rules model says it must come to (`mynatap_harness::scenario::life::file`
+//!     //   writes it as a scenario file).
 //!     fn revoked_phones_never_verify(life in life(Contract::LATEST)) {
 //!         for played in life.expectations() {
 //!             if played.expected == Expected::Rejected(Reason::CertificateRevoked) {

@@ -7,7 +7,8 @@ use mynatap_sim::terminal::{card_surface, jpki};
 use super::fields::{Selection, command_data};
 use super::{Capture, Event};
 use crate::scenario::MAX_STEPS;
-use serde_yaml::{Mapping, Value};
+use crate::scenario::write::{self, Notes};
+use crate::scenario::{Os, RawApdu, RawCard, RawDeviceRef, RawExpect, RawPerson, RawPhone, RawScenario, RawStep, RawWorld};
 
 /// How to import.
 #[derive(Debug, Clone, Default)]
@@ -124,95 +125,75 @@ pub fn scenario(capture: &Capture, options: &Options) -> Result<String, String> 
     let verifies = capture.events.iter().any(|event| matches!(event, Event::Exchange { command, .. } if command.get(1) == Some(&0x20)));
     let covers: &[&str] = if verifies { &["FLOW-3", "FLOW-4"] } else { &["FLOW-4"] };
 
-    let mut person = Mapping::new();
-    person.insert("id".into(), "patient".into());
     let (birth_date, card) = person_card(used.contains(&DeviceKind::Card).then(|| pin_of(DeviceKind::Card)).as_deref(), number_b.as_deref());
-    person.insert("birth_date".into(), birth_date.into());
-    if !card.is_empty() {
-        person.insert("card".into(), Value::Mapping(card));
-    }
-    let phones: Vec<Value> = used
+    let phones = used
         .iter()
-        .filter(|kind| **kind != DeviceKind::Card)
-        .map(|kind| mapping([("id", device_id(*kind).into()), ("os", kind.as_str().into()), ("pin", pin_of(*kind).into())]))
+        .filter_map(|kind| Some((*kind, Os::of(*kind)?)))
+        .map(|(kind, os)| RawPhone { id: device_id(kind), os, pin: Some(pin_of(kind)), key: None, forged: false, certificate: None, generation: None })
         .collect();
-    if !phones.is_empty() {
-        person.insert("phones".into(), Value::Sequence(phones));
-    }
-    let head = mapping([
-        ("id", id.into()),
-        ("title", format!("Capture {file_name} replayed against the {} profile{}", names.join(", "), if names.len() > 1 { "s" } else { "" }).into()),
-        ("covers", Value::Sequence(covers.iter().map(|id| Value::from(*id)).collect())),
-        ("world", mapping([("clock", "2026-04-01T09:00:00+09:00".into()), ("people", Value::Sequence(vec![Value::Mapping(person)]))])),
-    ]);
+    let person = RawPerson { id: "patient".into(), birth_date, card, insurance: Default::default(), phones };
+    let world = RawWorld {
+        clock: "2026-04-01T09:00:00+09:00".into(),
+        ca_key: None,
+        ca_generations: None,
+        crl_sign: None,
+        revoked_elsewhere: None,
+        terminals: None,
+        people: vec![person],
+    };
 
-    // Every value goes through the YAML serializer; only comment lines (their text cleaned of
-    // line breaks and control characters) are put between the serialized pieces.
-    let mut out = String::new();
     let skipped = match capture.skipped.len() {
         0 => String::new(),
         n => format!(", {n} transmit(s) that got no answer left out"),
     };
-    comment(
-        &mut out,
-        "",
-        &format!(
-            "Imported by `mynatap capture import` from {file_name} ({}): {} command(s), {} reset(s){skipped}.",
-            capture.format.name(),
-            capture.exchanges(),
-            capture.resets()
-        ),
-    );
-    comment(&mut out, "", "Every step keeps the recorded status word; response data only where every device of the kind answers");
-    comment(&mut out, "", "the same (the token label, empty answers), else a length or a DER header (docs/captures.md).");
-    comment(&mut out, "", "The world is made up: only the device kinds, their PINs (and number B) come from the capture.");
-    out.push_str(&to_yaml(&head)?);
-    if capture.events.is_empty() {
-        out.push_str("steps: []\n");
-        loads_back(&out)?;
-        return Ok(out);
-    }
-    out.push_str("steps:\n");
-    // Written by the serializer above; loaded back here so that nothing is written that `run`
-    // would refuse.
+    let mut notes = Notes {
+        head: vec![
+            format!(
+                "Imported by `mynatap capture import` from {file_name} ({}): {} command(s), {} reset(s){skipped}.",
+                capture.format.name(),
+                capture.exchanges(),
+                capture.resets()
+            ),
+            "Every step keeps the recorded status word; response data only where every device of the kind answers".into(),
+            "the same (the token label, empty answers), else a length or a DER header (docs/captures.md).".into(),
+            "The world is made up: only the device kinds, their PINs (and number B) come from the capture.".into(),
+        ],
+        steps: Vec::with_capacity(capture.events.len()),
+    };
+    let mut steps = Vec::with_capacity(capture.events.len());
     let mut selection = Selection::default();
     let mut session_index = 0;
     for event in &capture.events {
         let kind = kinds.get(session_index).copied().unwrap_or(DeviceKind::Card);
-        let device = device_id(kind);
         let (note, step) = match event {
             Event::Reset { line } => {
                 selection.reset();
                 // Resets only stand between commands (`capture::parse`): the next power-up begins.
                 session_index += 1;
                 let next = device_id(kinds.get(session_index).copied().unwrap_or(kind));
-                (format!("capture line {line}"), mapping([("reset", mapping([("device", next.into())]))]))
+                (format!("capture line {line}"), RawStep { reset: Some(RawDeviceRef { device: next }), ..RawStep::default() })
             }
             Event::Exchange { command, response, line } => {
                 let kept = selection.keep(command, response);
-                let mut expect = mapping([("sw", format!("{:04X}", kept.expect.sw).into())]);
-                if let Value::Mapping(fields) = &mut expect {
-                    if let Some(data) = &kept.expect.data {
-                        fields.insert("data".into(), hex::encode_upper(data).into());
-                    }
-                    if let Some(len) = kept.expect.data_len {
-                        fields.insert("data_len".into(), Value::Number(len.into()));
-                    }
-                    if let Some(prefix) = &kept.expect.data_prefix {
-                        fields.insert("data_prefix".into(), hex::encode_upper(prefix).into());
-                    }
-                }
-                let apdu = mapping([("device", device.into()), ("send", hex::encode_upper(command).into())]);
-                (format!("capture line {line}: {}", kept.note), mapping([("apdu", apdu), ("expect", expect)]))
+                let expect = RawExpect {
+                    sw: Some(format!("{:04X}", kept.expect.sw)),
+                    data: kept.expect.data.as_ref().map(hex::encode_upper),
+                    data_len: kept.expect.data_len,
+                    data_prefix: kept.expect.data_prefix.as_ref().map(hex::encode_upper),
+                    ..RawExpect::default()
+                };
+                let apdu = RawApdu { device: device_id(kind), send: hex::encode_upper(command) };
+                (format!("capture line {line}: {}", kept.note), RawStep { apdu: Some(apdu), expect: Some(expect), ..RawStep::default() })
             }
         };
-        comment(&mut out, "  ", &note);
-        for line in to_yaml(&Value::Sequence(vec![step]))?.lines() {
-            out.push_str("  ");
-            out.push_str(line);
-            out.push('\n');
-        }
+        notes.steps.push(note);
+        steps.push(step);
     }
+    let title = format!("Capture {file_name} replayed against the {} profile{}", names.join(", "), if names.len() > 1 { "s" } else { "" });
+    let file = RawScenario { contract: None, id, title, covers: covers.iter().map(|id| (*id).to_owned()).collect(), world, steps };
+    // Written from the loader's own model, and loaded back here, so that nothing is written
+    // that `run` would refuse.
+    let out = write::scenario_with_notes(&file, &notes).map_err(|error| error.to_string())?;
     loads_back(&out)?;
     Ok(out)
 }
@@ -225,32 +206,10 @@ fn loads_back(text: &str) -> Result<(), String> {
         .map_err(|error| format!("the scenario made of this capture would not load ({error}); please report it with the capture"))
 }
 
-/// A YAML mapping of string keys, in the order given.
-fn mapping<const N: usize>(entries: [(&str, Value); N]) -> Value {
-    Value::Mapping(entries.into_iter().map(|(key, value)| (Value::from(key), value)).collect())
-}
-
-fn to_yaml(value: &Value) -> Result<String, String> {
-    serde_yaml::to_string(value).map_err(|e| format!("cannot write the scenario: {e}"))
-}
-
-/// A comment line: its text cannot end the comment (line breaks and control characters become
-/// spaces), whatever a file name holds.
-fn comment(out: &mut String, indent: &str, text: &str) {
-    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    out.push_str(indent);
-    out.push_str("# ");
-    out.push_str(&clean);
-    out.push('\n');
-}
-
 /// The holder's birth date and card fields: from number B when the capture verified one (the
 /// face path), so the made-up card answers that VERIFY as the real one did.
-fn person_card(card_pin: Option<&str>, number_b: Option<&str>) -> (String, Mapping) {
-    let mut card = Mapping::new();
-    if let Some(pin) = card_pin {
-        card.insert("pin".into(), pin.into());
-    }
+fn person_card(card_pin: Option<&str>, number_b: Option<&str>) -> (String, RawCard) {
+    let mut card = RawCard { pin: card_pin.map(str::to_owned), ..RawCard::default() };
     let mut birth_date = "1990-05-12".to_owned();
     if let Some(b) = number_b
         && let Some(expiry_year) = b.get(6..10).and_then(|year| year.parse::<i32>().ok())
@@ -264,9 +223,9 @@ fn person_card(card_pin: Option<&str>, number_b: Option<&str>) -> (String, Mappi
             birth_date = date.to_string();
             let expires = time::Date::from_calendar_date(expiry_year, date.month(), date.day().min(28)).map(|d| d.to_string()).unwrap_or_default();
             if !expires.is_empty() {
-                card.insert("expires".into(), expires.into());
+                card.expires = Some(expires);
             }
-            card.insert("security_code".into(), b.get(10..14).unwrap_or_default().into());
+            card.security_code = Some(b.get(10..14).unwrap_or_default().to_owned());
         }
     }
     (birth_date, card)

@@ -126,7 +126,7 @@ pub fn life_tree(seed: u64, index: usize, contract: Contract) -> Result<impl Val
 
 /// The life as a loaded scenario (its file name is `<id>.yaml`).
 pub fn scenario_of(life: &Life, id: &str, requirements: &BTreeSet<String>) -> Result<(String, Scenario), String> {
-    let yaml = life.scenario_yaml(id, GENERATED_COMMENT);
+    let yaml = crate::scenario::life::file(life, id, GENERATED_COMMENT).map_err(|error| error.to_string())?;
     let scenario = parse(&PathBuf::from(format!("{id}.yaml")), &yaml, requirements)
         .map_err(|e| format!("mynatap wrote a scenario it cannot load (a bug): {e}\n{yaml}"))?;
     Ok((yaml, scenario))

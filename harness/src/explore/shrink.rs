@@ -94,6 +94,10 @@ pub(super) fn shrink(
             (best, best_result) = (candidate, outcome);
         }
     }
-    let yaml = scenario_of(&best, &id, requirements).map(|(yaml, _)| yaml).unwrap_or_else(|_| best.scenario_yaml(&id, "unloadable"));
+    // A file that does not load (a bug) is still written, for the report.
+    let yaml = scenario_of(&best, &id, requirements)
+        .map(|(yaml, _)| yaml)
+        .or_else(|_| crate::scenario::life::file(&best, &id, "unloadable"))
+        .unwrap_or_else(|error| format!("# {error}\n"));
     Some(Shrunk { index, original, shrunk: size(&best), candidates, life: best, id, yaml, result: best_result })
 }

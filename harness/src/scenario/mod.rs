@@ -5,11 +5,13 @@
 pub mod builtin;
 mod expectation;
 mod faults;
+pub mod life;
 pub mod locate;
 mod raw;
 pub mod schema;
 mod steps;
 mod validate;
+pub mod write;
 
 use std::collections::BTreeSet;
 use std::fmt;

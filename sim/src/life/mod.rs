@@ -1,10 +1,9 @@
 //! A generated life as data: a world (people, cards, insurance, the CRL, the terminal) and the
-//! steps that happen in it, written as a scenario file (docs/scenario-format.md) whose
-//! expectations come from the rules model ([`model`]), so whatever explores it replays with
-//! `mynatap run` or `mynatap certify`.
+//! steps that happen in it, with what each step must come to by the rules model ([`model`]).
+//! The harness writes it as a scenario file (docs/scenario-format.md) through the loader's own
+//! model, so whatever explores it replays with `mynatap run` or `mynatap certify`.
 
 pub mod model;
-mod yaml;
 
 use time::{Date, Duration, OffsetDateTime};
 
@@ -352,11 +351,6 @@ impl Life {
                 model.step(step).map(|expected| Played { step, expected, today, os })
             })
             .collect()
-    }
-
-    /// The whole scenario file, expecting what the model says.
-    pub fn scenario_yaml(&self, id: &str, title: &str) -> String {
-        yaml::scenario(self, id, title, &self.expectations())
     }
 
     /// How many of its steps are taps (of those the model plays).

@@ -79,7 +79,8 @@ pub(super) fn check(
     for (index, (original, text)) in suite.iter().enumerate() {
         let id = life_id(seed, index);
         let life = played_life(life_tree(seed, index, contract).map_err(VerifyError::Input)?.current(), exploration.keypad_only);
-        if *original != format!("{id}.yaml") || life.scenario_yaml(&id, GENERATED_COMMENT) != *text {
+        let generated = crate::scenario::life::file(&life, &id, GENERATED_COMMENT).map_err(|error| VerifyError::Input(error.to_string()))?;
+        if *original != format!("{id}.yaml") || generated != *text {
             return Err(tampered(
                 original,
                 format!("is not life {index} of seed {seed} (contract {contract}) as mynatap generates it: the lives were changed"),

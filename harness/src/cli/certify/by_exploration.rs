@@ -95,7 +95,8 @@ fn write_bundle(
     for index in 0..exploration.results.len() {
         let id = life_id(plan.seed, index);
         let life = plan.life_of(&life_tree(plan.seed, index, plan.contract).map_err(InputError)?);
-        suite_files.push((format!("{id}.yaml"), life.scenario_yaml(&id, GENERATED_COMMENT)));
+        let text = mynatap_harness::scenario::life::file(&life, &id, GENERATED_COMMENT).map_err(|error| InputError(error.to_string()))?;
+        suite_files.push((format!("{id}.yaml"), text));
     }
     let profiles = [mynatap_sim::profile::CARD_YAML, mynatap_sim::profile::ANDROID_YAML, mynatap_sim::profile::IPHONE_YAML];
     let fingerprint = verdict::fingerprint_of(&suite_files, profiles);
