@@ -326,16 +326,32 @@ impl fmt::Debug for ResponseApdu {
     }
 }
 
+/// Why typed hex is not bytes.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HexError {
+    /// A group between spaces or colons has an odd number of digits (`0 0A4`: a typo, not `00 A4`).
+    #[error("`{group}` after {digits_before} hex digits has an odd number of digits: spaces and colons may stand only between whole bytes")]
+    OddGroup {
+        /// The group, its first 16 characters.
+        group: String,
+        /// Hex digits before it.
+        digits_before: usize,
+    },
+    /// Something that is not a hex digit.
+    #[error("not hex: {0}")]
+    NotHex(#[from] hex::FromHexError),
+}
+
 /// Parses hex as people type it: spaces and colons between bytes are ignored.
-pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+pub fn parse_hex(text: &str) -> Result<Vec<u8>, HexError> {
     let mut bytes = Vec::with_capacity(text.len() / 2);
     let mut digits = 0;
     for token in text.split(|c: char| c.is_whitespace() || c == ':').filter(|token| !token.is_empty()) {
         if token.len() % 2 != 0 {
-            let shown: String = token.chars().take(16).collect();
-            return Err(format!("`{shown}` after {digits} hex digits has an odd number of digits: spaces and colons may stand only between whole bytes"));
+            return Err(HexError::OddGroup { group: token.chars().take(16).collect(), digits_before: digits });
         }
-        bytes.extend(hex::decode(token).map_err(|e| format!("not hex: {e}"))?);
+        bytes.extend(hex::decode(token)?);
         digits += token.len();
     }
     Ok(bytes)
@@ -346,6 +362,15 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn hex_as_people_type_it() {
+        assert_eq!(parse_hex("00 a4:04 0C").unwrap(), vec![0x00, 0xA4, 0x04, 0x0C]);
+        assert_eq!(parse_hex("").unwrap(), Vec::<u8>::new());
+        assert_eq!(parse_hex("00A4 0 4").unwrap_err(), HexError::OddGroup { group: "0".into(), digits_before: 4 });
+        assert!(matches!(parse_hex("zz"), Err(HexError::NotHex(_))));
+        assert!(parse_hex("0 0A4").unwrap_err().to_string().contains("odd number of digits"));
+    }
 
     #[test]
     fn decodes_every_case_in_short_and_extended_form() {

@@ -187,7 +187,7 @@ impl Validator<'_> {
             return Err(self.error(path, format!("{} hex digits, an odd number: each byte is two digits", digits.len())));
         }
         // Spaces only between whole bytes: `"0 0A4..."` is a typo, not `00 A4`.
-        mynatap_sim::apdu::parse_hex(text).map_err(|error| self.error(path, error))
+        mynatap_sim::apdu::parse_hex(text).map_err(|error| self.error(path, error.to_string()))
     }
 
     fn apdu_expect(&self, path: &str, raw: Option<RawExpect>) -> Result<Expectation, LoadError> {
