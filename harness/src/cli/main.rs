@@ -342,7 +342,7 @@ pub(crate) fn suite_files(paths: Vec<PathBuf>) -> anyhow::Result<(Vec<PathBuf>, 
 
 fn scenario_files(paths: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
     let paths = if paths.is_empty() { vec![PathBuf::from("scenarios")] } else { paths };
-    let files = play::discover(&paths).map_err(InputError)?;
+    let files = play::discover(&paths).map_err(|error| InputError(error.to_string()))?;
     if files.is_empty() {
         return Err(
             InputError(format!("no scenario files (*.yaml) in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))).into()

@@ -93,7 +93,7 @@ pub(crate) fn report(command: ReportCommand) -> anyhow::Result<u8> {
 
 pub(crate) fn suite(command: SuiteCommand) -> anyhow::Result<u8> {
     let SuiteCommand::Export { dir } = command;
-    let written = builtin::export(&dir).map_err(InputError)?;
+    let written = builtin::export(&dir).map_err(|error| InputError(error.to_string()))?;
     note!("wrote the {} in {}", builtin::label(), dir.display());
     debug_assert_eq!(written, builtin::FILES.len());
     Ok(0)

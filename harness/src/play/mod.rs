@@ -23,7 +23,7 @@ use mynatap_sim::world::{Profiles, TapReport, TapSpec, World, WorldError};
 
 pub use parallel::{run_suite, run_suite_prebuilt};
 pub use results::{Failure, ScenarioResult, Status, StepResult, StepTranscript, VerifiedStep};
-pub use suite::{Entry, Suite, discover, load_suite};
+pub use suite::{DiscoverError, Entry, Suite, discover, load_suite};
 pub use violation::{RuleId, Violation};
 
 use crate::scenario::{Action, Expectation, Scenario, Step};

@@ -22,21 +22,47 @@ pub enum Entry {
     Broken(LoadError),
 }
 
+/// Why the scenario files of the given paths cannot be listed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscoverError {
+    /// A folder (or one below it) could not be read.
+    #[error("{}: {source}", path.display())]
+    Unreadable {
+        /// The folder given.
+        path: PathBuf,
+        /// What reading it said.
+        source: std::io::Error,
+    },
+    /// Neither a file nor a folder.
+    #[error("{}: not a regular file (a FIFO or a device); give a scenario file or a folder", path.display())]
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// Nothing there.
+    #[error("{}: no such file or folder", path.display())]
+    Missing {
+        /// The path given.
+        path: PathBuf,
+    },
+}
+
 /// Expands files and folders (folders: every `*.yaml`/`*.yml` below, sorted by path).
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, DiscoverError> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
             let mut found = Vec::new();
-            collect(path, &mut found).map_err(|e| format!("{}: {e}", path.display()))?;
+            collect(path, &mut found).map_err(|source| DiscoverError::Unreadable { path: path.clone(), source })?;
             found.sort();
             files.extend(found);
         } else if path.is_file() {
             files.push(path.clone());
         } else if path.exists() {
-            return Err(format!("{}: not a regular file (a FIFO or a device); give a scenario file or a folder", path.display()));
+            return Err(DiscoverError::NotAFile { path: path.clone() });
         } else {
-            return Err(format!("{}: no such file or folder", path.display()));
+            return Err(DiscoverError::Missing { path: path.clone() });
         }
     }
     Ok(files)

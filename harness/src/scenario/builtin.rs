@@ -39,8 +39,8 @@ pub fn source_of(path: &Path) -> Result<Cow<'static, str>, crate::files::FileErr
 /// content is left alone and reported, never overwritten: it may be someone's edit. So is
 /// anything at a scenario's name that is not a regular file (a symlink, dangling or not, a FIFO):
 /// nothing is written outside `dir`, and nothing blocks.
-pub fn export(dir: &Path) -> Result<usize, String> {
-    crate::files::ensure_folder(dir).map_err(|e| format!("cannot create {e}"))?;
+pub fn export(dir: &Path) -> Result<usize, ExportError> {
+    crate::files::ensure_folder(dir).map_err(ExportError::Create)?;
     let clashes: Vec<String> = FILES
         .iter()
         .filter(|(name, text)| {
@@ -54,18 +54,33 @@ pub fn export(dir: &Path) -> Result<usize, String> {
         .map(|(name, _)| dir.join(name).display().to_string())
         .collect();
     if !clashes.is_empty() {
-        return Err(format!(
-            "{} file(s) in {} differ from the built-in suite and were not overwritten: {}; export into an empty folder",
-            clashes.len(),
-            dir.display(),
-            clashes.join(", ")
-        ));
+        return Err(ExportError::Clashes { dir: dir.to_owned(), files: clashes });
     }
     for (name, text) in FILES {
         let path = dir.join(name);
-        crate::files::write_replacing(&path, text.as_bytes()).map_err(|e| format!("cannot write {e}"))?;
+        crate::files::write_replacing(&path, text.as_bytes()).map_err(ExportError::Write)?;
     }
     Ok(FILES.len())
+}
+
+/// Why the built-in suite was not exported.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The folder could not be made.
+    #[error("cannot create {0}")]
+    Create(crate::files::FileError),
+    /// Files there differ from the suite's: left alone.
+    #[error("{} file(s) in {} differ from the built-in suite and were not overwritten: {}; export into an empty folder", files.len(), dir.display(), files.join(", "))]
+    Clashes {
+        /// The folder.
+        dir: std::path::PathBuf,
+        /// The files that differ (or are not regular files).
+        files: Vec<String>,
+    },
+    /// A file could not be written.
+    #[error("cannot write {0}")]
+    Write(crate::files::FileError),
 }
 
 #[cfg(test)]
