@@ -116,26 +116,53 @@ pub fn life_id(seed: u64, index: usize) -> String {
     format!("explore-{seed}-{index}")
 }
 
+/// Why a generated life could not be had as a scenario (each a bug of mynatap's generator,
+/// writer or loader, never of a reader).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LifeError {
+    /// The generator refused to draw the life.
+    #[error("cannot generate life {index}: {reason}")]
+    Generate {
+        /// The life's index.
+        index: usize,
+        /// What proptest said.
+        reason: String,
+    },
+    /// The life could not be written as a scenario file.
+    #[error(transparent)]
+    Write(#[from] crate::scenario::write::WriteError),
+    /// The file written does not load.
+    #[error("mynatap wrote a scenario it cannot load (a bug): {error}\n{text}")]
+    Unloadable {
+        /// Why it does not load.
+        error: crate::scenario::LoadError,
+        /// The file's text.
+        text: String,
+    },
+}
+
 /// The `index`-th life of `seed` for `contract`, as proptest's value tree (so it can shrink).
-pub fn life_tree(seed: u64, index: usize, contract: Contract) -> Result<impl ValueTree<Value = Life>, String> {
+pub fn life_tree(seed: u64, index: usize, contract: Contract) -> Result<impl ValueTree<Value = Life>, LifeError> {
     let mut bytes = [0u8; 32];
     derive_rng(seed, &format!("explore:{}:{index}", contract.as_str())).fill_bytes(&mut bytes);
     let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
-    life(contract).new_tree(&mut runner).map_err(|reason| format!("cannot generate life {index}: {reason}"))
+    life(contract).new_tree(&mut runner).map_err(|reason| LifeError::Generate { index, reason: reason.to_string() })
 }
 
 /// The life as a loaded scenario (its file name is `<id>.yaml`).
-pub fn scenario_of(life: &Life, id: &str, requirements: &BTreeSet<String>) -> Result<(String, Scenario), String> {
-    let yaml = crate::scenario::life::file(life, id, GENERATED_COMMENT).map_err(|error| error.to_string())?;
-    let scenario = parse(&PathBuf::from(format!("{id}.yaml")), &yaml, requirements)
-        .map_err(|e| format!("mynatap wrote a scenario it cannot load (a bug): {e}\n{yaml}"))?;
-    Ok((yaml, scenario))
+pub fn scenario_of(life: &Life, id: &str, requirements: &BTreeSet<String>) -> Result<(String, Scenario), LifeError> {
+    let yaml = crate::scenario::life::file(life, id, GENERATED_COMMENT)?;
+    match parse(&PathBuf::from(format!("{id}.yaml")), &yaml, requirements) {
+        Ok(scenario) => Ok((yaml, scenario)),
+        Err(error) => Err(LifeError::Unloadable { error, text: yaml }),
+    }
 }
 
 /// The first `count` lives of `seed` for `contract`, as a reader program is judged on them
 /// (keypad PINs only), each as `(file name, scenario text, loaded scenario)`: what a default
 /// certification plays among the scenario files, and what `bundle verify` generates again.
-pub fn generated_scenarios(seed: u64, contract: Contract, count: usize) -> Result<Vec<(String, String, Scenario)>, String> {
+pub fn generated_scenarios(seed: u64, contract: Contract, count: usize) -> Result<Vec<(String, String, Scenario)>, LifeError> {
     let requirements = requirement_ids(REQUIREMENTS_MD);
     (0..count)
         .map(|index| {
@@ -153,7 +180,7 @@ pub fn play_life(life: &Life, id: &str, seed: u64, requirements: &BTreeSet<Strin
     match scenario_of(life, id, requirements) {
         Ok((_, scenario)) => run_scenario(&scenario, seed, &Profiles::default(), player),
         Err(error) => {
-            let broken = crate::scenario::LoadError { file: PathBuf::from(format!("{id}.yaml")), line: 1, column: 1, message: error };
+            let broken = crate::scenario::LoadError { file: PathBuf::from(format!("{id}.yaml")), line: 1, column: 1, message: error.to_string() };
             ScenarioResult::broken(&broken)
         }
     }

@@ -97,7 +97,7 @@ pub(super) fn shrink(
     // A file that does not load (a bug) is still written, for the report.
     let yaml = scenario_of(&best, &id, requirements)
         .map(|(yaml, _)| yaml)
-        .or_else(|_| crate::scenario::life::file(&best, &id, "unloadable"))
+        .or_else(|_| crate::scenario::life::file(&best, &id, "unloadable").map_err(super::LifeError::from))
         .unwrap_or_else(|error| format!("# {error}\n"));
     Some(Shrunk { index, original, shrunk: size(&best), candidates, life: best, id, yaml, result: best_result })
 }

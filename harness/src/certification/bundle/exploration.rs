@@ -78,7 +78,7 @@ pub(super) fn check(
     let mut coverage = Coverage::default();
     for (index, (original, text)) in suite.iter().enumerate() {
         let id = life_id(seed, index);
-        let life = played_life(life_tree(seed, index, contract).map_err(VerifyError::Input)?.current(), exploration.keypad_only);
+        let life = played_life(life_tree(seed, index, contract).map_err(|error| VerifyError::Input(error.to_string()))?.current(), exploration.keypad_only);
         let generated = crate::scenario::life::file(&life, &id, GENERATED_COMMENT).map_err(|error| VerifyError::Input(error.to_string()))?;
         if *original != format!("{id}.yaml") || generated != *text {
             return Err(tampered(

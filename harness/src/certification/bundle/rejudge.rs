@@ -231,7 +231,7 @@ pub fn rejudge(dir: &Path) -> Result<(usize, String), VerifyError> {
             let at = suite_texts.len().checked_sub(count).ok_or_else(|| {
                 tampered(RESULTS, format!("/certification/conditions/lives: records {count} generated lives, but the suite holds {} files", suite_texts.len()))
             })?;
-            let generated = crate::explore::generated_scenarios(index.seed, contract, count).map_err(VerifyError::Input)?;
+            let generated = crate::explore::generated_scenarios(index.seed, contract, count).map_err(|error| VerifyError::Input(error.to_string()))?;
             for ((original, text), (file, yaml, _)) in suite_texts.iter().skip(at).zip(&generated) {
                 if *original != *file || text != yaml {
                     return Err(tampered(

@@ -94,7 +94,7 @@ fn write_bundle(
     let mut suite_files = Vec::with_capacity(exploration.results.len());
     for index in 0..exploration.results.len() {
         let id = life_id(plan.seed, index);
-        let life = plan.life_of(&life_tree(plan.seed, index, plan.contract).map_err(InputError)?);
+        let life = plan.life_of(&life_tree(plan.seed, index, plan.contract).map_err(|error| InputError(error.to_string()))?);
         let text = mynatap_harness::scenario::life::file(&life, &id, GENERATED_COMMENT).map_err(|error| InputError(error.to_string()))?;
         suite_files.push((format!("{id}.yaml"), text));
     }

@@ -265,7 +265,7 @@ pub(super) fn certify(args: CertifyArgs) -> anyhow::Result<u8> {
         session,
     };
     // The generated lives join the scenario files: played in the one order the seed draws.
-    let generated = mynatap_harness::explore::generated_scenarios(seed, contract, lives).map_err(InputError)?;
+    let generated = mynatap_harness::explore::generated_scenarios(seed, contract, lives).map_err(|error| InputError(error.to_string()))?;
     let mut suite = loaded.suite;
     let mut life_files = Vec::with_capacity(generated.len());
     for (file, text, scenario) in generated {
