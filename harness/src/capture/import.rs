@@ -78,30 +78,25 @@ fn device_id(kind: DeviceKind) -> String {
 /// The scenario text (YAML with comments) for a capture. Each power-up goes to the device its token
 /// label names (the card, an Android phone, an iPhone of one made-up person); one without a label
 /// to `--profile`, or to the kind of the power-up before it.
-pub fn scenario(capture: &Capture, options: &Options) -> Result<String, String> {
+pub fn scenario(capture: &Capture, options: &Options) -> Result<String, ImportError> {
     if capture.events.len() > MAX_STEPS {
-        return Err(format!("{} commands and resets, over the {MAX_STEPS} steps of one scenario: split the capture", capture.events.len()));
+        return Err(ImportError::TooLong { steps: capture.events.len() });
     }
     let sessions = capture.sessions();
     let mut kinds = Vec::with_capacity(sessions.len());
     let mut previous = options.profile;
     for (index, session) in sessions.iter().enumerate() {
-        let kind = session.kind.or(options.profile).or(previous).ok_or_else(|| {
-            format!(
-                "power-up {} of the capture never reads the token label (file 00 06 of the JPKI application), so its device kind is unknown: give --profile android, iphone or card",
-                index + 1
-            )
-        })?;
+        let kind = session.kind.or(options.profile).or(previous).ok_or(ImportError::UnknownDevice { power_up: index + 1 })?;
         kinds.push(kind);
         previous = Some(kind);
     }
     if let Some(problem) = options.id.as_deref().and_then(crate::scenario::id_problem) {
-        return Err(format!("--id: {problem}"));
+        return Err(ImportError::Id(problem));
     }
     if let Some(pin) = &options.pin
         && (pin.len() != 4 || !pin.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err(format!("--pin: expected 4 digits, got `{pin}`"));
+        return Err(ImportError::Pin(pin.clone()));
     }
     // Each device's PIN: the option, else the first its sessions verified, else 1234.
     let pin_of = |kind: DeviceKind| -> String {
@@ -193,17 +188,47 @@ pub fn scenario(capture: &Capture, options: &Options) -> Result<String, String> 
     let file = RawScenario { contract: None, id, title, covers: covers.iter().map(|id| (*id).to_owned()).collect(), world, steps };
     // Written from the loader's own model, and loaded back here, so that nothing is written
     // that `run` would refuse.
-    let out = write::scenario_with_notes(&file, &notes).map_err(|error| error.to_string())?;
+    let out = write::scenario_with_notes(&file, &notes)?;
     loads_back(&out)?;
     Ok(out)
 }
 
 /// The scenario as `mynatap run` would load it: refused here, not later.
-fn loads_back(text: &str) -> Result<(), String> {
+fn loads_back(text: &str) -> Result<(), ImportError> {
     let requirements = crate::scenario::requirement_ids(crate::scenario::REQUIREMENTS_MD);
-    crate::scenario::parse(std::path::Path::new("<imported scenario>"), text, &requirements)
-        .map(|_| ())
-        .map_err(|error| format!("the scenario made of this capture would not load ({error}); please report it with the capture"))
+    crate::scenario::parse(std::path::Path::new("<imported scenario>"), text, &requirements).map(|_| ()).map_err(ImportError::Unloadable)
+}
+
+/// Why a capture was not made a scenario.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// More commands and resets than one scenario may have steps.
+    #[error("{steps} commands and resets, over the {MAX_STEPS} steps of one scenario: split the capture")]
+    TooLong {
+        /// The capture's commands and resets.
+        steps: usize,
+    },
+    /// A power-up whose device kind nothing tells.
+    #[error(
+        "power-up {power_up} of the capture never reads the token label (file 00 06 of the JPKI application), so its device kind is unknown: give --profile android, iphone or card"
+    )]
+    UnknownDevice {
+        /// Which power-up (1-based).
+        power_up: usize,
+    },
+    /// `--id` is no scenario id.
+    #[error("--id: {0}")]
+    Id(&'static str),
+    /// `--pin` is not 4 digits.
+    #[error("--pin: expected 4 digits, got `{0}`")]
+    Pin(String),
+    /// The scenario could not be written.
+    #[error(transparent)]
+    Write(#[from] crate::scenario::write::WriteError),
+    /// The scenario written would not load (a bug of the importer).
+    #[error("the scenario made of this capture would not load ({0}); please report it with the capture")]
+    Unloadable(crate::scenario::LoadError),
 }
 
 /// The holder's birth date and card fields: from number B when the capture verified one (the
