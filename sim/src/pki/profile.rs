@@ -168,6 +168,14 @@ pub(super) fn rewrite_fields(certificate_der: &[u8], fault: CertificateFault, ke
                 Some(first) => *first |= 0x80,
                 None => negative.push(0xFF),
             }
+            // Still DER: nine leading one bits (FF, then a byte with its top bit set) would be a
+            // non-canonical INTEGER, which no parser takes for a certificate at all, where the
+            // fault is a well-formed certificate a strict relying party refuses.
+            if let [first @ 0xFF, second, ..] = negative.as_mut_slice()
+                && *second & 0x80 != 0
+            {
+                *first = 0xFE;
+            }
             set_field(&mut fields, 1, integer(&negative)?)?
         }
         CertificateFault::SerialTooLong => {
@@ -376,6 +384,30 @@ mod tests {
                 };
                 assert_eq!(found.first().map(|violation| violation.rule), Some(expected), "{ca_key} {fault}: {found:?}");
             }
+        }
+    }
+
+    #[test]
+    fn a_negative_serial_is_canonical_der_whatever_the_serial() {
+        let ca = CertificateAuthority::trusted(3, KeyAlgorithm::P256).unwrap();
+        let key = SigningKey::derive(KeyAlgorithm::P256, 3, "leaf", 0).unwrap();
+        let now = OffsetDateTime::from_unix_timestamp(1_760_000_000).unwrap();
+        // First bytes that become FF, second bytes with and without their top bit (the serial of
+        // a generated life that once came out as FF BE ...: not DER, so no certificate at all).
+        for serial in [0x7FBE_BEEA_A3EB_8D29_u64, 0xFF80_0000_0000_0001, 0x00FF_FF00_0000_0001, 0x7F7F_0000_0000_0001, 0x8000_0000_0000_0000, 1, 0x80] {
+            let request = LeafRequest {
+                serial,
+                holder: "p",
+                device: "android",
+                not_before: now,
+                not_after: now + time::Duration::days(400),
+                subject_key: &key,
+                fault: Some(CertificateFault::SerialNegative),
+            };
+            let certificate = Certificate::from_der(&ca.issue(&request).unwrap()).unwrap_or_else(|error| panic!("{serial:#x}: {error}"));
+            let bytes = certificate.tbs_certificate().serial_number().as_bytes();
+            assert!(bytes.first().is_some_and(|first| first & 0x80 != 0), "{serial:#x}: negative");
+            assert_eq!(violations(&certificate).first().map(|violation| violation.rule), Some(ProfileRule::Serial), "{serial:#x}");
         }
     }
 }
