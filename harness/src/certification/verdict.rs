@@ -9,28 +9,7 @@ use time::Date;
 use super::statement::Statement;
 use super::waivers::Waiver;
 use crate::play::{ScenarioResult, Status};
-use crate::report::{CertificationInfo, Conditions, Grade, StatementInfo, Summary};
-
-/// The grade and its sentence for a run's counts; `paths` are the statement's claimed paths
-/// (`None`: no statement, every path).
-pub fn grade_text(summary: &Summary, paths: Option<&[String]>) -> (Grade, String) {
-    let scope = paths.map(|paths| format!(" for {}", paths.join(", "))).unwrap_or_default();
-    let not_applicable = match summary.not_applicable {
-        0 => String::new(),
-        1 => "; 1 scenario not applicable".to_owned(),
-        n => format!("; {n} scenarios not applicable"),
-    };
-    if summary.failed + summary.errors > 0 {
-        let count = summary.failed + summary.errors;
-        let what = if count == 1 { "1 scenario failed".to_owned() } else { format!("{count} scenarios failed") };
-        let waived = if summary.waived > 0 { format!(", {} waived", summary.waived) } else { String::new() };
-        (Grade::NotConformant, format!("not conformant{scope}: {what}{waived}{not_applicable}"))
-    } else if summary.waived > 0 {
-        (Grade::ConformantWithWaivers, format!("conformant with waivers{scope} ({} waived){not_applicable}", summary.waived))
-    } else {
-        (Grade::Conformant, format!("conformant{scope}{not_applicable}"))
-    }
-}
+use crate::report::{CertificationInfo, Conditions, StatementInfo, Summary, grade_text};
 
 /// Applies the waivers to the results (a failure a waiver holds for becomes `waived`) and
 /// returns the flags: expired waivers, waivers of scenarios that pass, waivers naming no
@@ -164,17 +143,6 @@ mod tests {
 
     fn waiver(scenario: &str, expires: Date) -> Waiver {
         Waiver { scenario: scenario.into(), reason: "vendor ticket 7".into(), expires }
-    }
-
-    #[test]
-    fn grades_follow_failures_waivers_and_the_statement() {
-        let paths = ["android".to_owned(), "card-pin".to_owned()];
-        let clean = Summary { total: 50, passed: 38, not_applicable: 12, ..Summary::default() };
-        assert_eq!(grade_text(&clean, Some(&paths)), (Grade::Conformant, "conformant for android, card-pin; 12 scenarios not applicable".into()));
-        let waived = Summary { total: 3, passed: 2, waived: 1, ..Summary::default() };
-        assert_eq!(grade_text(&waived, None).1, "conformant with waivers (1 waived)");
-        let failed = Summary { total: 3, passed: 1, failed: 1, waived: 1, ..Summary::default() };
-        assert_eq!(grade_text(&failed, None).1, "not conformant: 1 scenario failed, 1 waived");
     }
 
     #[test]

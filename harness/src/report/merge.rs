@@ -232,7 +232,7 @@ fn merge_certification(
         flags.extend(certification.flags.iter().cloned());
     }
     let paths = first.statement.as_ref().map(|s| s.paths.clone());
-    let (verdict, mut verdict_text) = crate::certification::verdict::grade_text(summary, paths.as_deref());
+    let (verdict, mut verdict_text) = super::grade_text(summary, paths.as_deref());
     // Each shard drew its own lives: the merged run played them all.
     let mut conditions = first.conditions.clone();
     if let crate::report::Lives::Added { count } = &mut conditions.lives {

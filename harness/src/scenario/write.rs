@@ -76,9 +76,25 @@ pub(crate) fn scenario_with_notes(file: &RawScenario, notes: &Notes) -> Result<S
     Ok(out)
 }
 
+/// The entries a file shows: a field left unset (null, or an empty list) is left out, as a
+/// person writing the file would; `covers` is always there.
+fn shown(mapping: &Mapping) -> impl Iterator<Item = (&Value, &Value)> {
+    mapping.iter().filter(|(key, value)| !unset(value) || key.as_str() == Some("covers"))
+}
+
+/// Null or an empty list: what the model's default leaves unsaid. A mapping always stands, even
+/// of nothing (`consent: {}` expects no consent, where no `consent` checks none).
+fn unset(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Sequence(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
 /// A block mapping at `indent`, each entry on lines of its own.
 fn block_mapping(out: &mut String, indent: usize, mapping: &Mapping) {
-    for (key, value) in mapping {
+    for (key, value) in shown(mapping) {
         push_indent(out, indent);
         entry(out, indent, key, value);
     }
@@ -86,7 +102,7 @@ fn block_mapping(out: &mut String, indent: usize, mapping: &Mapping) {
 
 /// A block mapping that is a list item: its first entry follows the `- ` already written.
 fn block_mapping_item(out: &mut String, indent: usize, mapping: &Mapping) {
-    for (index, (key, value)) in mapping.iter().enumerate() {
+    for (index, (key, value)) in shown(mapping).enumerate() {
         if index > 0 {
             push_indent(out, indent);
         }
@@ -133,10 +149,10 @@ fn entry(out: &mut String, indent: usize, key: &Value, value: &Value) {
 /// A value on one line: `{ a: 1, b: x }`, `[a, b]`, or a scalar (`key` names the scalar's field).
 fn flow(out: &mut String, key: &str, value: &Value) {
     match value {
-        Value::Mapping(mapping) if mapping.is_empty() => out.push_str("{}"),
+        Value::Mapping(mapping) if shown(mapping).next().is_none() => out.push_str("{}"),
         Value::Mapping(mapping) => {
             out.push_str("{ ");
-            for (index, (inner_key, inner)) in mapping.iter().enumerate() {
+            for (index, (inner_key, inner)) in shown(mapping).enumerate() {
                 if index > 0 {
                     out.push_str(", ");
                 }

@@ -18,10 +18,11 @@ use super::{FORMAT_VERSION, INDEX, Index, REPORT, RESULTS, RawExchange, Scenario
 use crate::certification::adapter::{Verdict, tapped_and_selected, typed_pin};
 use crate::certification::judge::{TapContext, judge_evidence};
 use crate::certification::statement::{Statement, judged_by, not_judged};
-use crate::certification::verdict::{apply_waivers, certification_info, fingerprint_of, grade_text};
+use crate::certification::verdict::{apply_waivers, certification_info, fingerprint_of};
 use crate::certification::waivers;
 use crate::play::evidence::TapEvidence;
 use crate::play::{ScenarioResult, Status, TapPlayer, Violation, run_scenario};
+use crate::report::grade_text;
 use crate::report::{Conditions, Lives, Run, Summary};
 use crate::scenario::{self, Expectation, Scenario};
 use mynatap_sim::contract::Contract;
